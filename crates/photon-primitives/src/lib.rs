@@ -1,0 +1,36 @@
+//! Primitives of the Photon Network: the vocabulary every other crate speaks.
+//!
+//! ```text
+//!   amounts, blocks, nonces ──┐
+//!   ChannelId / epoch ────────┼──> EIP-712 typed structs ──> digest ──> Signer ──> Signature
+//!   Lock / locksroot ─────────┘        (eip712.rs)                       (signer.rs)
+//! ```
+//!
+//! * [`types`]: what a number means (`TokenAmount`, `BlockNumber`, `Nonce`, `Epoch`) and
+//!   the identifiers (`ChannelId`, `SecretHash`, `Secret`).
+//! * [`lock`]: hash-time locks and the locksroot, byte for byte as the contract hashes them.
+//! * [`eip712`]: every signed structure, defined once; the contract tests check each digest
+//!   against `TokensNetwork`.
+//! * [`signer`]: the [`Signer`](signer::Signer) trait, a libsecp256k1 local signer and
+//!   signature recovery.
+//!
+//! ```
+//! use photon_primitives::{eip712::{BalanceProof, Domain}, signer::{LocalSigner, Signer, recover}};
+//! use photon_primitives::types::{Address, ChannelId};
+//!
+//! let signer = LocalSigner::from_bytes(&[7u8; 32]).unwrap();
+//! let domain = Domain::new(31337, Address::repeat_byte(0x11));
+//! let proof = BalanceProof::new(ChannelId::ZERO, 1, 1, 30, 0, Default::default(), Default::default());
+//! let digest = domain.balance_proof(&proof);
+//! let signature = signer.sign_digest(&digest).unwrap();
+//! assert_eq!(recover(&digest, &signature).unwrap(), signer.address());
+//! ```
+
+pub mod eip712;
+pub mod lock;
+pub mod signer;
+pub mod types;
+
+pub use lock::Lock;
+pub use signer::{LocalSigner, Signature, Signer};
+pub use types::*;
