@@ -1,0 +1,12 @@
+//! Contract tests: the committed artifacts, deployed on a real anvil per test, every function's
+//! success path and every revert path, with signatures made by `photon-primitives`.
+
+mod artifacts;
+mod channel_close;
+mod cooperative;
+mod helpers;
+mod open_deposit;
+mod properties;
+mod registry;
+mod unlock;
+mod withdraw;
