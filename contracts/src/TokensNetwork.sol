@@ -755,7 +755,7 @@ contract TokensNetwork {
         bytes32 locksroot = _hashLocks(locks);
         if (locksroot != (senderIs1 ? c.locksroot1 : c.locksroot2)) revert LocksrootMismatch();
 
-        uint256 claimed = _claimable(locks, skip);
+        uint256 claimed = secretRegistry.claimableAmount(locks, skip);
         bytes32 used = keccak256(abi.encode(UNLOCKED_TAG, locksroot, skip));
         Transferred memory t = c.transferred;
         if (senderIs1) {
@@ -767,43 +767,6 @@ contract TokensNetwork {
         }
         c.transferred = t;
         emit ChannelUnlocked(channelId, sender, locksroot, skip, uint128(claimed > type(uint128).max ? type(uint128).max : claimed));
-    }
-
-    /// @dev Sum of the amounts of the locks not skipped whose secrets were registered at or
-    ///      before their expiration. One call to the registry for all of them.
-    function _claimable(bytes calldata locks, uint256 skip) private view returns (uint256 claimed) {
-        uint256 n = locks.length / LOCK_SIZE;
-        bytes memory hashes = new bytes(n * 32);
-        assembly ("memory-safe") {
-            let dst := add(hashes, 0x20)
-            let src := add(locks.offset, 24)
-            for {
-                let i := 0
-            } lt(i, n) {
-                i := add(i, 1)
-            } {
-                mstore(add(dst, shl(5, i)), calldataload(add(src, mul(i, 56))))
-            }
-        }
-        bytes memory blocks = secretRegistry.revealBlocks(hashes);
-        if (blocks.length != hashes.length) revert MalformedLocks();
-        assembly ("memory-safe") {
-            let b := add(blocks, 0x20)
-            for {
-                let i := 0
-            } lt(i, n) {
-                i := add(i, 1)
-            } {
-                let revealed := mload(add(b, shl(5, i)))
-                let head := calldataload(add(locks.offset, mul(i, 56)))
-                // head: amount (16 bytes) | expiration (8 bytes) | 8 bytes of the secrethash
-                let expiration := and(shr(64, head), 0xffffffffffffffff)
-                if and(
-                    and(iszero(and(shr(i, skip), 1)), iszero(iszero(revealed))),
-                    iszero(gt(revealed, expiration))
-                ) { claimed := add(claimed, shr(128, head)) }
-            }
-        }
     }
 
     function _hashLocks(bytes calldata locks) private pure returns (bytes32 locksroot) {

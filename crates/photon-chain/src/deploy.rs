@@ -46,14 +46,20 @@ pub struct Deployment {
 impl Deployment {
     /// Reads a deployment file written by [`Deployment::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let err = |reason: String| ChainError::DeploymentFile { path: path.display().to_string(), reason };
+        let err = |reason: String| ChainError::DeploymentFile {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| err(e.to_string()))
     }
 
     /// Writes the deployment as pretty JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let err = |reason: String| ChainError::DeploymentFile { path: path.display().to_string(), reason };
+        let err = |reason: String| ChainError::DeploymentFile {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
         std::fs::write(path, text + "\n").map_err(|e| err(e.to_string()))
     }

@@ -53,7 +53,9 @@ pub fn anvil_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("PHOTON_ANVIL") {
         return Ok(PathBuf::from(p));
     }
-    let rel = Path::new("node_modules/@foundry-rs").join(format!("anvil-{}", platform())).join("bin/anvil");
+    let rel = Path::new("node_modules/@foundry-rs")
+        .join(format!("anvil-{}", platform()))
+        .join("bin/anvil");
     let starts = [std::env::current_dir().ok(), Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")))];
     for start in starts.into_iter().flatten() {
         for dir in start.ancestors() {

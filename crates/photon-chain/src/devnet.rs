@@ -19,7 +19,8 @@ use photon_primitives::eip712::{BalanceProof, Domain};
 use photon_primitives::{channel_id, ChannelId, LocalSigner, Signature, Signer, TokenAmount};
 
 /// Parameters for tests: windows short enough to mine through quickly.
-pub const TEST_PARAMS: DeployParams = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
+pub const TEST_PARAMS: DeployParams =
+    DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
 
 /// A running dev network.
 #[derive(Debug)]
@@ -62,7 +63,8 @@ impl DevNet {
                 None => wallet = Some(EthereumWallet::from(signer)),
             }
             accounts.push(
-                LocalSigner::from_bytes(key).map_err(|e| ChainError::DevChain(format!("anvil key: {e}")))?,
+                LocalSigner::from_bytes(key)
+                    .map_err(|e| ChainError::DevChain(format!("anvil key: {e}")))?,
             );
         }
         let wallet = wallet.ok_or_else(|| ChainError::DevChain("anvil has no accounts".into()))?;
@@ -77,11 +79,12 @@ impl DevNet {
             .connect_http(chain.endpoint())
             .erased();
         let deployment = deploy(&provider, params).await?;
-        let receipt = TestERC20::deploy_builder(&provider, "Photon Test Token".into(), "PTT".into())
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
+        let receipt =
+            TestERC20::deploy_builder(&provider, "Photon Test Token".into(), "PTT".into())
+                .send()
+                .await?
+                .get_receipt()
+                .await?;
         let token = TestERC20::new(created(&receipt)?, provider.clone());
         let network = TokensNetwork::new(deployment.tokens_network, provider.clone());
         let registry = SecretRegistry::new(deployment.secret_registry, provider.clone());
@@ -101,7 +104,8 @@ impl DevNet {
 
     /// Mines `blocks` empty blocks (anvil only).
     pub async fn mine(&self, blocks: u64) -> Result<()> {
-        let _: serde_json::Value = self.provider.raw_request("anvil_mine".into(), (U256::from(blocks),)).await?;
+        let _: serde_json::Value =
+            self.provider.raw_request("anvil_mine".into(), (U256::from(blocks),)).await?;
         Ok(())
     }
 
@@ -112,7 +116,8 @@ impl DevNet {
 
     /// `owner` approves the network for exactly `amount` of the test token.
     pub async fn approve(&self, owner: Address, amount: TokenAmount) -> Result<TransactionReceipt> {
-        send(self.token.approve(self.deployment.tokens_network, U256::from(amount)).from(owner)).await
+        send(self.token.approve(self.deployment.tokens_network, U256::from(amount)).from(owner))
+            .await
     }
 
     /// Test-token balance of `who`.
@@ -154,7 +159,8 @@ impl DevNet {
             locksroot,
             B256::ZERO,
         );
-        let sig = me.sign_digest(&self.domain.balance_proof(&proof)).expect("local signing cannot fail");
+        let sig =
+            me.sign_digest(&self.domain.balance_proof(&proof)).expect("local signing cannot fail");
         (balance_data(&proof), sig)
     }
 }
@@ -171,7 +177,9 @@ pub fn balance_data(proof: &BalanceProof) -> TokensNetwork::BalanceData {
 }
 
 /// Sends a contract call as a transaction, waits for its receipt and fails if it reverted.
-pub async fn send<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<TransactionReceipt> {
+pub async fn send<P: Provider, D: CallDecoder>(
+    call: CallBuilder<P, D>,
+) -> Result<TransactionReceipt> {
     let receipt = call.send().await?.get_receipt().await?;
     if !receipt.status() {
         return Err(ChainError::Reverted(receipt.transaction_hash()));

@@ -3,8 +3,9 @@ use alloy::primitives::Address;
 /// Errors of the on-chain layer.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    /// A contract call or transaction failed (revert, RPC error, encoding).
-    #[error(transparent)]
+    /// A contract call or transaction failed (revert, RPC error, encoding). A revert with
+    /// one of the contracts' custom errors displays that error's name.
+    #[error("{}", describe(.0))]
     Contract(#[from] alloy::contract::Error),
     /// Waiting for a transaction failed.
     #[error(transparent)]
@@ -32,6 +33,23 @@ pub enum ChainError {
         /// what went wrong
         reason: String,
     },
+}
+
+/// Names the contract's custom error when the call reverted with one.
+fn describe(err: &alloy::contract::Error) -> String {
+    use crate::bindings::{SecretRegistry::SecretRegistryErrors, TokensNetwork::TokensNetworkErrors};
+    let name = err
+        .as_decoded_interface_error::<TokensNetworkErrors>()
+        .map(|e| format!("{e:?}"))
+        .or_else(|| err.as_decoded_interface_error::<SecretRegistryErrors>().map(|e| format!("{e:?}")));
+    match name {
+        // Debug of a variant is `Name(Name)` or `Name(Name { .. })`: keep the name.
+        Some(debug) => {
+            let name = debug.split('(').next().unwrap_or(&debug);
+            format!("the contract refused the call: {name}")
+        }
+        None => err.to_string(),
+    }
 }
 
 /// Result of the on-chain layer.

@@ -160,7 +160,10 @@ mod tests {
             Withdraw::eip712_encode_type(),
             "Withdraw(bytes32 channelId,uint64 epoch,address participant,uint128 participantBalance,uint128 amount,uint64 expiry)"
         );
-        assert_eq!(LockDisposal::eip712_encode_type(), "LockDisposal(bytes32 channelId,uint64 epoch,bytes32 lockHash)");
+        assert_eq!(
+            LockDisposal::eip712_encode_type(),
+            "LockDisposal(bytes32 channelId,uint64 epoch,bytes32 lockHash)"
+        );
     }
 
     #[test]
@@ -169,7 +172,7 @@ mod tests {
         let a = Domain::new(1, Address::repeat_byte(1)).balance_proof(&proof);
         assert_ne!(a, Domain::new(2, Address::repeat_byte(1)).balance_proof(&proof));
         assert_ne!(a, Domain::new(1, Address::repeat_byte(2)).balance_proof(&proof));
-        let mut other_epoch = proof.clone();
+        let mut other_epoch = proof;
         other_epoch.epoch = 6;
         assert_ne!(a, Domain::new(1, Address::repeat_byte(1)).balance_proof(&other_epoch));
     }

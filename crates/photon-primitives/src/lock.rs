@@ -112,7 +112,11 @@ mod tests {
 
     #[test]
     fn packed_layout_is_amount_expiration_hash() {
-        let lock = Lock { amount: 0x0102, expiration: 0x0304, secrethash: SecretHash(B256::repeat_byte(9)) };
+        let lock = Lock {
+            amount: 0x0102,
+            expiration: 0x0304,
+            secrethash: SecretHash(B256::repeat_byte(9)),
+        };
         let bytes = lock.encode();
         assert_eq!(&bytes[14..16], &[1, 2]);
         assert_eq!(&bytes[22..24], &[3, 4]);

@@ -91,7 +91,8 @@ impl Signer for LocalSigner {
     }
 
     fn sign_digest(&self, digest: &B256) -> Result<Signature, SignatureError> {
-        let sig = RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
+        let sig =
+            RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
         let (recid, rs) = sig.serialize_compact();
         let mut out = [0u8; 65];
         out[..64].copy_from_slice(&rs);
@@ -109,8 +110,11 @@ pub fn recover(digest: &B256, signature: &Signature) -> Result<Address, Signatur
         return Err(SignatureError::Malformed);
     }
     let recid = RecoveryId::try_from(i32::from(v - 27)).map_err(|_| SignatureError::Malformed)?;
-    let sig = RecoverableSignature::from_compact(&bytes[..64], recid).map_err(|_| SignatureError::Malformed)?;
-    let key = sig.recover_ecdsa(Message::from_digest(digest.0)).map_err(|_| SignatureError::Unrecoverable)?;
+    let sig = RecoverableSignature::from_compact(&bytes[..64], recid)
+        .map_err(|_| SignatureError::Malformed)?;
+    let key = sig
+        .recover_ecdsa(Message::from_digest(digest.0))
+        .map_err(|_| SignatureError::Unrecoverable)?;
     Ok(address_of(&key))
 }
 
@@ -136,8 +140,10 @@ mod tests {
     #[test]
     fn known_key_has_known_address() {
         // anvil's first development account
-        let key: [u8; 32] =
-            alloy::hex::decode_to_array("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").unwrap();
+        let key: [u8; 32] = alloy::hex::decode_to_array(
+            "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        )
+        .unwrap();
         let signer = LocalSigner::from_bytes(&key).unwrap();
         assert_eq!(format!("{:?}", signer.address()), "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
     }

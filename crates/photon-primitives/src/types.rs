@@ -35,7 +35,19 @@ pub struct Secret(pub B256);
 
 /// `sha256(secret)`: sha256 rather than keccak so the same secret can lock Bitcoin and
 /// Litecoin HTLCs in cross-chain swaps.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct SecretHash(pub B256);
 
 impl Secret {

@@ -131,7 +131,10 @@ impl ChannelBalances {
     /// What settlement pays (side One, side Two) when the contract holds these deposits and
     /// the given transferred amounts (which may come from any signed proofs, honest or not).
     /// Mirrors `TokensNetwork.settleChannel`: never more than the channel holds in total.
-    pub fn settlement_of(deposits: [TokenAmount; 2], transferred: [TokenAmount; 2]) -> [TokenAmount; 2] {
+    pub fn settlement_of(
+        deposits: [TokenAmount; 2],
+        transferred: [TokenAmount; 2],
+    ) -> [TokenAmount; 2] {
         let total = deposits[0].saturating_add(deposits[1]);
         let credit = deposits[0].saturating_add(transferred[1]);
         let one = credit.saturating_sub(transferred[0]).min(total);

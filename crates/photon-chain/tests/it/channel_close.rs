@@ -16,12 +16,19 @@ async fn close_update_settle_pays_the_latest_balances() {
     let alice_proof = net.proof(ALICE, BOB, epoch, 2, 50);
 
     net.close(ALICE, BOB, None).await;
-    let info = net.network.getChannelInfo(net.token_addr(), net.addr(ALICE), net.addr(BOB)).call().await.unwrap();
+    let info = net
+        .network
+        .getChannelInfo(net.token_addr(), net.addr(ALICE), net.addr(BOB))
+        .call()
+        .await
+        .unwrap();
     assert_eq!((info.state, info.closer), (2, net.addr(ALICE)));
 
     let (data, sig) = alice_proof;
     let receipt = send(
-        net.network.updateBalanceProof(net.token_addr(), net.addr(ALICE), data, sig_bytes(&sig)).from(net.addr(BOB)),
+        net.network
+            .updateBalanceProof(net.token_addr(), net.addr(ALICE), data, sig_bytes(&sig))
+            .from(net.addr(BOB)),
     )
     .await
     .unwrap();
@@ -45,16 +52,24 @@ async fn close_with_proof_and_counter_update() {
     let bob_proof = net.proof(BOB, ALICE, epoch, 1, 10);
     let receipt = {
         let (d, s) = bob_proof;
-        send(net.network.closeChannel(net.token_addr(), net.addr(BOB), d, sig_bytes(&s)).from(net.addr(ALICE)))
-            .await
-            .unwrap()
+        send(
+            net.network
+                .closeChannel(net.token_addr(), net.addr(BOB), d, sig_bytes(&s))
+                .from(net.addr(ALICE)),
+        )
+        .await
+        .unwrap()
     };
     let ev = event::<TokensNetwork::ChannelClosed>(&receipt);
     assert_eq!((ev.closer, ev.nonce, ev.transferredAmount), (net.addr(ALICE), 1, 10));
     let (d, s) = alice_proof;
-    send(net.network.updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s)).from(net.addr(BOB)))
-        .await
-        .unwrap();
+    send(
+        net.network
+            .updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
+            .from(net.addr(BOB)),
+    )
+    .await
+    .unwrap();
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (100 - 30 + 10, 80 - 10 + 30));
 }
 
@@ -68,20 +83,28 @@ async fn only_newer_nonces_replace_a_stored_proof() {
     let token = net.token_addr();
     // equal nonce
     assert_revert!(
-        net.network.updateBalanceProof(token, net.addr(ALICE), d5, sig_bytes(&s5)).from(net.addr(BOB)),
+        net.network
+            .updateBalanceProof(token, net.addr(ALICE), d5, sig_bytes(&s5))
+            .from(net.addr(BOB)),
         StaleNonce
     );
     // older nonce
     let (d4, s4) = net.proof(ALICE, BOB, epoch, 4, 35);
     assert_revert!(
-        net.network.updateBalanceProof(token, net.addr(ALICE), d4, sig_bytes(&s4)).from(net.addr(BOB)),
+        net.network
+            .updateBalanceProof(token, net.addr(ALICE), d4, sig_bytes(&s4))
+            .from(net.addr(BOB)),
         StaleNonce
     );
     // the closer may still bring a newer proof of its partner within the window
     let (d6, s6) = net.proof(ALICE, BOB, epoch, 6, 45);
-    send(net.network.updateBalanceProof(token, net.addr(ALICE), d6, sig_bytes(&s6)).from(net.addr(BOB)))
-        .await
-        .unwrap();
+    send(
+        net.network
+            .updateBalanceProof(token, net.addr(ALICE), d6, sig_bytes(&s6))
+            .from(net.addr(BOB)),
+    )
+    .await
+    .unwrap();
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (55, 45));
 }
 
@@ -137,19 +160,25 @@ async fn outsiders_cannot_close_or_update() {
     let token = net.token_addr();
     // Charlie is not a participant: his (token, partner) pair names another, non-existent channel
     assert_revert!(
-        net.network.closeChannel(token, net.addr(BOB), empty_proof(), Bytes::new()).from(net.addr(CHARLIE)),
+        net.network
+            .closeChannel(token, net.addr(BOB), empty_proof(), Bytes::new())
+            .from(net.addr(CHARLIE)),
         ChannelNotOpen
     );
     net.close(ALICE, BOB, None).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
     let (d, s) = net.proof(ALICE, BOB, epoch, 1, 10);
     assert_revert!(
-        net.network.updateBalanceProof(token, net.addr(ALICE), d, sig_bytes(&s)).from(net.addr(CHARLIE)),
+        net.network
+            .updateBalanceProof(token, net.addr(ALICE), d, sig_bytes(&s))
+            .from(net.addr(CHARLIE)),
         ChannelNotClosed
     );
     // closing twice
     assert_revert!(
-        net.network.closeChannel(token, net.addr(ALICE), empty_proof(), Bytes::new()).from(net.addr(BOB)),
+        net.network
+            .closeChannel(token, net.addr(ALICE), empty_proof(), Bytes::new())
+            .from(net.addr(BOB)),
         ChannelNotOpen
     );
 }
@@ -164,8 +193,7 @@ async fn windows_are_enforced() {
     // settling an open channel
     assert_revert!(net.network.settleChannel(token, a, b), ChannelNotClosed);
     net.close(ALICE, BOB, None).await;
-    let settle_block =
-        net.network.getChannelInfo(token, a, b).call().await.unwrap().settleBlock;
+    let settle_block = net.network.getChannelInfo(token, a, b).call().await.unwrap().settleBlock;
     assert_revert!(net.network.settleChannel(token, a, b), SettleTooEarly);
     // last block of the window: an update still lands (the next mined block is settle_block)
     let now = net.block_number().await.unwrap();
@@ -174,7 +202,10 @@ async fn windows_are_enforced() {
     send(net.network.updateBalanceProof(token, a, d, sig_bytes(&s)).from(b)).await.unwrap();
     // past it: refused
     let (d, s) = net.proof(ALICE, BOB, epoch, 2, 20);
-    assert_revert!(net.network.updateBalanceProof(token, a, d, sig_bytes(&s)).from(b), SettleWindowOver);
+    assert_revert!(
+        net.network.updateBalanceProof(token, a, d, sig_bytes(&s)).from(b),
+        SettleWindowOver
+    );
     // inside the punish window: still too early to settle
     assert_revert!(net.network.settleChannel(token, a, b), SettleTooEarly);
     net.mine(net.deployment.params.punish_blocks).await.unwrap();
@@ -194,23 +225,35 @@ async fn delegate_updates_with_consent_during_the_whole_window() {
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     // Bob is offline; his monitoring service holds Alice's latest proof and Bob's consent.
     let proof = BalanceProof::new(id, epoch, 7, 60, 0, B256::ZERO, B256::ZERO);
-    let alice_sig = sig_bytes(&net.accounts[ALICE].sign_digest(&net.domain.balance_proof(&proof)).unwrap());
-    let consent = sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.delegate_update_for(&proof)).unwrap());
-    let forged = sig_bytes(&net.accounts[CHARLIE].sign_digest(&net.domain.delegate_update_for(&proof)).unwrap());
+    let alice_sig =
+        sig_bytes(&net.accounts[ALICE].sign_digest(&net.domain.balance_proof(&proof)).unwrap());
+    let consent =
+        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.delegate_update_for(&proof)).unwrap());
+    let forged = sig_bytes(
+        &net.accounts[CHARLIE].sign_digest(&net.domain.delegate_update_for(&proof)).unwrap(),
+    );
 
     // Alice closes with an old proof of nobody's: no proof at all
     net.close(ALICE, BOB, None).await;
     let delegate = net.addr(DELEGATE);
     let call = |c: Bytes| {
         net.network
-            .updateBalanceProofDelegate(token, net.addr(BOB), net.addr(ALICE), balance_data(&proof), alice_sig.clone(), c)
+            .updateBalanceProofDelegate(
+                token,
+                net.addr(BOB),
+                net.addr(ALICE),
+                balance_data(&proof),
+                alice_sig.clone(),
+                c,
+            )
             .from(delegate)
     };
     assert_revert!(call(forged), InvalidSignature);
     // a consent for another proof does not cover this one
     let mut other = proof.clone();
     other.nonce = 6;
-    let other_consent = sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.delegate_update_for(&other)).unwrap());
+    let other_consent =
+        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.delegate_update_for(&other)).unwrap());
     assert_revert!(call(other_consent), InvalidSignature);
     // right at the start of the window (Photon allowed only the second half)
     send(call(consent.clone())).await.unwrap();

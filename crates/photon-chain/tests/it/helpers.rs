@@ -28,14 +28,31 @@ pub(crate) trait Harness {
     fn token_addr(&self) -> Address;
     async fn open(&self, a: usize, b: usize) -> ChannelId;
     async fn deposit(&self, who: usize, partner: usize, amount: TokenAmount);
-    async fn open_with_deposits(&self, a: usize, b: usize, dep_a: TokenAmount, dep_b: TokenAmount) -> ChannelId;
+    async fn open_with_deposits(
+        &self,
+        a: usize,
+        b: usize,
+        dep_a: TokenAmount,
+        dep_b: TokenAmount,
+    ) -> ChannelId;
     async fn epoch_of(&self, a: usize, b: usize) -> u64;
     async fn state_of(&self, a: usize, b: usize) -> u8;
     async fn deposit_of(&self, who: usize, partner: usize) -> TokenAmount;
-    async fn close(&self, closer: usize, partner: usize, proof: Option<(TokensNetwork::BalanceData, Signature)>);
+    async fn close(
+        &self,
+        closer: usize,
+        partner: usize,
+        proof: Option<(TokensNetwork::BalanceData, Signature)>,
+    );
     async fn settle_after_windows(&self, a: usize, b: usize) -> (TokenAmount, TokenAmount);
-    fn proof(&self, signer: usize, partner: usize, epoch: u64, nonce: u64, transferred: TokenAmount)
-        -> (TokensNetwork::BalanceData, Signature);
+    fn proof(
+        &self,
+        signer: usize,
+        partner: usize,
+        epoch: u64,
+        nonce: u64,
+        transferred: TokenAmount,
+    ) -> (TokensNetwork::BalanceData, Signature);
 }
 
 impl Harness for DevNet {
@@ -48,7 +65,9 @@ impl Harness for DevNet {
     }
 
     async fn open(&self, a: usize, b: usize) -> ChannelId {
-        send(self.network.openChannel(self.token_addr(), self.addr(b), TIMEOUT).from(self.addr(a))).await.unwrap();
+        send(self.network.openChannel(self.token_addr(), self.addr(b), TIMEOUT).from(self.addr(a)))
+            .await
+            .unwrap();
         self.channel_id(self.addr(a), self.addr(b))
     }
 
@@ -63,7 +82,13 @@ impl Harness for DevNet {
         .unwrap();
     }
 
-    async fn open_with_deposits(&self, a: usize, b: usize, dep_a: TokenAmount, dep_b: TokenAmount) -> ChannelId {
+    async fn open_with_deposits(
+        &self,
+        a: usize,
+        b: usize,
+        dep_a: TokenAmount,
+        dep_b: TokenAmount,
+    ) -> ChannelId {
         let id = self.open(a, b).await;
         if dep_a > 0 {
             self.deposit(a, b, dep_a).await;
@@ -79,7 +104,12 @@ impl Harness for DevNet {
     }
 
     async fn state_of(&self, a: usize, b: usize) -> u8 {
-        self.network.getChannelInfo(self.token_addr(), self.addr(a), self.addr(b)).call().await.unwrap().state
+        self.network
+            .getChannelInfo(self.token_addr(), self.addr(a), self.addr(b))
+            .call()
+            .await
+            .unwrap()
+            .state
     }
 
     async fn deposit_of(&self, who: usize, partner: usize) -> TokenAmount {
@@ -91,8 +121,14 @@ impl Harness for DevNet {
             .depositAmount
     }
 
-    async fn close(&self, closer: usize, partner: usize, proof: Option<(TokensNetwork::BalanceData, Signature)>) {
-        let (data, sig) = proof.map(|(d, s)| (d, s.0.to_vec())).unwrap_or_else(|| (empty_proof(), Vec::new()));
+    async fn close(
+        &self,
+        closer: usize,
+        partner: usize,
+        proof: Option<(TokensNetwork::BalanceData, Signature)>,
+    ) {
+        let (data, sig) =
+            proof.map(|(d, s)| (d, s.0.to_vec())).unwrap_or_else(|| (empty_proof(), Vec::new()));
         send(
             self.network
                 .closeChannel(self.token_addr(), self.addr(partner), data, sig.into())
@@ -104,10 +140,14 @@ impl Harness for DevNet {
 
     /// Mines through the settle and punish windows, settles, and returns what each side got.
     async fn settle_after_windows(&self, a: usize, b: usize) -> (TokenAmount, TokenAmount) {
-        let before = (self.balance(self.addr(a)).await.unwrap(), self.balance(self.addr(b)).await.unwrap());
+        let before =
+            (self.balance(self.addr(a)).await.unwrap(), self.balance(self.addr(b)).await.unwrap());
         self.mine(u64::from(TIMEOUT) + self.deployment.params.punish_blocks + 1).await.unwrap();
-        send(self.network.settleChannel(self.token_addr(), self.addr(a), self.addr(b))).await.unwrap();
-        let after = (self.balance(self.addr(a)).await.unwrap(), self.balance(self.addr(b)).await.unwrap());
+        send(self.network.settleChannel(self.token_addr(), self.addr(a), self.addr(b)))
+            .await
+            .unwrap();
+        let after =
+            (self.balance(self.addr(a)).await.unwrap(), self.balance(self.addr(b)).await.unwrap());
         (after.0 - before.0, after.1 - before.1)
     }
 
@@ -138,7 +178,9 @@ pub(crate) fn sig_bytes(sig: &Signature) -> alloy::primitives::Bytes {
 }
 
 /// The contract error a failed call reverted with.
-pub(crate) fn revert_reason<T: std::fmt::Debug>(result: Result<T, ChainError>) -> TokensNetworkErrors {
+pub(crate) fn revert_reason<T: std::fmt::Debug>(
+    result: Result<T, ChainError>,
+) -> TokensNetworkErrors {
     match result {
         Err(ChainError::Contract(e)) => e
             .as_decoded_interface_error::<TokensNetworkErrors>()
@@ -153,7 +195,10 @@ macro_rules! assert_revert {
     ($call:expr, $variant:ident) => {{
         let reason = $crate::helpers::revert_reason(photon_chain::devnet::send($call).await);
         assert!(
-            matches!(reason, photon_chain::bindings::TokensNetwork::TokensNetworkErrors::$variant(_)),
+            matches!(
+                reason,
+                photon_chain::bindings::TokensNetwork::TokensNetworkErrors::$variant(_)
+            ),
             "expected {}, got {:?}",
             stringify!($variant),
             reason
@@ -162,6 +207,11 @@ macro_rules! assert_revert {
 }
 
 /// The first event of type `E` in a receipt.
-pub(crate) fn event<E: alloy::sol_types::SolEvent>(receipt: &alloy::rpc::types::TransactionReceipt) -> E {
-    receipt.decoded_log::<E>().map(|l| l.data).unwrap_or_else(|| panic!("no {} event", E::SIGNATURE))
+pub(crate) fn event<E: alloy::sol_types::SolEvent>(
+    receipt: &alloy::rpc::types::TransactionReceipt,
+) -> E {
+    receipt
+        .decoded_log::<E>()
+        .map(|l| l.data)
+        .unwrap_or_else(|| panic!("no {} event", E::SIGNATURE))
 }

@@ -8,9 +8,11 @@ use photon_chain::devnet::send;
 #[tokio::test]
 async fn open_without_deposit() {
     let net = net().await;
-    let receipt = send(net.network.openChannel(net.token_addr(), net.addr(BOB), TIMEOUT).from(net.addr(ALICE)))
-        .await
-        .unwrap();
+    let receipt = send(
+        net.network.openChannel(net.token_addr(), net.addr(BOB), TIMEOUT).from(net.addr(ALICE)),
+    )
+    .await
+    .unwrap();
     let ev = event::<TokensNetwork::ChannelOpened>(&receipt);
     let (low, high) = if net.addr(ALICE) < net.addr(BOB) {
         (net.addr(ALICE), net.addr(BOB))
@@ -19,7 +21,12 @@ async fn open_without_deposit() {
     };
     assert_eq!((ev.participant1, ev.participant2, ev.settleTimeout), (low, high, TIMEOUT));
     assert_eq!(ev.channelId, net.channel_id(net.addr(ALICE), net.addr(BOB)));
-    let info = net.network.getChannelInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE)).call().await.unwrap();
+    let info = net
+        .network
+        .getChannelInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE))
+        .call()
+        .await
+        .unwrap();
     assert_eq!(info.state, 1);
     assert_eq!(info.epoch, receipt.block_number.unwrap(), "the epoch is the opening block");
     assert_eq!(info.settleTimeout, TIMEOUT);
@@ -30,13 +37,28 @@ async fn open_without_deposit() {
 async fn open_rejects_bad_arguments() {
     let net = net().await;
     let token = net.token_addr();
-    assert_revert!(net.network.openChannel(token, net.addr(ALICE), TIMEOUT).from(net.addr(ALICE)), InvalidParticipants);
-    assert_revert!(net.network.openChannel(token, Address::ZERO, TIMEOUT).from(net.addr(ALICE)), InvalidParticipants);
-    assert_revert!(net.network.openChannel(token, net.addr(BOB), 4).from(net.addr(ALICE)), InvalidSettleTimeout);
-    assert_revert!(net.network.openChannel(token, net.addr(BOB), 1001).from(net.addr(ALICE)), InvalidSettleTimeout);
+    assert_revert!(
+        net.network.openChannel(token, net.addr(ALICE), TIMEOUT).from(net.addr(ALICE)),
+        InvalidParticipants
+    );
+    assert_revert!(
+        net.network.openChannel(token, Address::ZERO, TIMEOUT).from(net.addr(ALICE)),
+        InvalidParticipants
+    );
+    assert_revert!(
+        net.network.openChannel(token, net.addr(BOB), 4).from(net.addr(ALICE)),
+        InvalidSettleTimeout
+    );
+    assert_revert!(
+        net.network.openChannel(token, net.addr(BOB), 1001).from(net.addr(ALICE)),
+        InvalidSettleTimeout
+    );
     net.open(ALICE, BOB).await;
     // either side opening again is refused
-    assert_revert!(net.network.openChannel(token, net.addr(ALICE), TIMEOUT).from(net.addr(BOB)), ChannelExists);
+    assert_revert!(
+        net.network.openChannel(token, net.addr(ALICE), TIMEOUT).from(net.addr(BOB)),
+        ChannelExists
+    );
 }
 
 #[tokio::test]
@@ -51,7 +73,9 @@ async fn deposits_are_repeatable_by_either_side_and_by_third_parties() {
     // Charlie funds Bob's side
     net.approve(net.addr(CHARLIE), 5).await.unwrap();
     let receipt = send(
-        net.network.deposit(net.token_addr(), net.addr(BOB), net.addr(ALICE), 5).from(net.addr(CHARLIE)),
+        net.network
+            .deposit(net.token_addr(), net.addr(BOB), net.addr(ALICE), 5)
+            .from(net.addr(CHARLIE)),
     )
     .await
     .unwrap();
@@ -67,9 +91,15 @@ async fn deposit_rejects_bad_arguments() {
     let token = net.token_addr();
     // no channel yet
     net.approve(net.addr(ALICE), 10).await.unwrap();
-    assert_revert!(net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 10).from(net.addr(ALICE)), ChannelNotOpen);
+    assert_revert!(
+        net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 10).from(net.addr(ALICE)),
+        ChannelNotOpen
+    );
     net.open(ALICE, BOB).await;
-    assert_revert!(net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 0).from(net.addr(ALICE)), ZeroAmount);
+    assert_revert!(
+        net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 0).from(net.addr(ALICE)),
+        ZeroAmount
+    );
     // more than approved
     assert_revert!(
         net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 11).from(net.addr(ALICE)),
@@ -78,15 +108,25 @@ async fn deposit_rejects_bad_arguments() {
     // a total beyond 128 bits
     net.mint(net.addr(ALICE), u128::MAX).await.unwrap();
     net.approve(net.addr(ALICE), u128::MAX).await.unwrap();
-    send(net.network.deposit(token, net.addr(ALICE), net.addr(BOB), u128::MAX - 1).from(net.addr(ALICE)))
-        .await
-        .unwrap();
+    send(
+        net.network
+            .deposit(token, net.addr(ALICE), net.addr(BOB), u128::MAX - 1)
+            .from(net.addr(ALICE)),
+    )
+    .await
+    .unwrap();
     net.approve(net.addr(BOB), 2).await.unwrap();
-    assert_revert!(net.network.deposit(token, net.addr(BOB), net.addr(ALICE), 2).from(net.addr(BOB)), DepositOverflow);
+    assert_revert!(
+        net.network.deposit(token, net.addr(BOB), net.addr(ALICE), 2).from(net.addr(BOB)),
+        DepositOverflow
+    );
     // a closed channel takes no deposits
     net.close(ALICE, BOB, None).await;
     net.approve(net.addr(BOB), 1).await.unwrap();
-    assert_revert!(net.network.deposit(token, net.addr(BOB), net.addr(ALICE), 1).from(net.addr(BOB)), ChannelNotOpen);
+    assert_revert!(
+        net.network.deposit(token, net.addr(BOB), net.addr(ALICE), 1).from(net.addr(BOB)),
+        ChannelNotOpen
+    );
 }
 
 #[tokio::test]
@@ -135,28 +175,41 @@ async fn erc223_token_fallback_opens_and_deposits() {
 
     // a plain transfer without instructions is refused rather than lost
     let err = send(token.transfer_0(tn, U256::from(1)).from(alice)).await.unwrap_err();
-    assert!(matches!(revert_reason::<()>(Err(err)), TokensNetwork::TokensNetworkErrors::InvalidCallback(_)));
+    assert!(matches!(
+        revert_reason::<()>(Err(err)),
+        TokensNetwork::TokensNetworkErrors::InvalidCallback(_)
+    ));
     // no channel and no timeout: refused
-    let err = send(token.transfer_1(tn, U256::from(1), open_data(net.addr(CHARLIE), 0)).from(alice)).await.unwrap_err();
-    assert!(matches!(revert_reason::<()>(Err(err)), TokensNetwork::TokensNetworkErrors::ChannelNotOpen(_)));
+    let err =
+        send(token.transfer_1(tn, U256::from(1), open_data(net.addr(CHARLIE), 0)).from(alice))
+            .await
+            .unwrap_err();
+    assert!(matches!(
+        revert_reason::<()>(Err(err)),
+        TokensNetwork::TokensNetworkErrors::ChannelNotOpen(_)
+    ));
 }
 
 #[tokio::test]
 async fn approve_and_call_opens_and_deposits() {
     let net = net().await;
-    let receipt = TestApproveAndCallToken::deploy_builder(&net.provider, "Photon AAC".into(), "PAAC".into())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let token = TestApproveAndCallToken::new(receipt.contract_address.unwrap(), net.provider.clone());
+    let receipt =
+        TestApproveAndCallToken::deploy_builder(&net.provider, "Photon AAC".into(), "PAAC".into())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    let token =
+        TestApproveAndCallToken::new(receipt.contract_address.unwrap(), net.provider.clone());
     let (alice, bob) = (net.addr(ALICE), net.addr(BOB));
     send(token.mint(alice, U256::from(1000))).await.unwrap();
     let tn = net.deployment.tokens_network;
 
-    send(token.approveAndCall(tn, U256::from(100), open_data(bob, TIMEOUT)).from(alice)).await.unwrap();
+    send(token.approveAndCall(tn, U256::from(100), open_data(bob, TIMEOUT)).from(alice))
+        .await
+        .unwrap();
     send(token.approveAndCall(tn, U256::from(25), open_data(bob, 0)).from(alice)).await.unwrap();
     let info = net.network.getParticipantInfo(*token.address(), alice, bob).call().await.unwrap();
     assert_eq!(info.depositAmount, 125);

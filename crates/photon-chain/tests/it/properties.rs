@@ -37,8 +37,10 @@ fn sides(net: &DevNet) -> (Side, Side) {
 
 async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), TestCaseError> {
     let (alice_side, bob_side) = sides(net);
-    let side_of = |alice: bool| if alice { (ALICE, BOB, alice_side) } else { (BOB, ALICE, bob_side) };
-    let start = (net.balance(net.addr(ALICE)).await.unwrap(), net.balance(net.addr(BOB)).await.unwrap());
+    let side_of =
+        |alice: bool| if alice { (ALICE, BOB, alice_side) } else { (BOB, ALICE, bob_side) };
+    let start =
+        (net.balance(net.addr(ALICE)).await.unwrap(), net.balance(net.addr(BOB)).await.unwrap());
     net.open(ALICE, BOB).await;
     let mut model = ChannelBalances::default();
     let mut nonces = [0u64; 2];
@@ -126,19 +128,28 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
         net.close(ALICE, BOB, bob_proof).await;
         if nonces[0] > 0 {
             let (d, s) = net.proof(ALICE, BOB, epoch, nonces[0], model.transferred(alice_side));
-            send(net.network.updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s)).from(net.addr(BOB)))
-                .await
-                .unwrap();
+            send(
+                net.network
+                    .updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
+                    .from(net.addr(BOB)),
+            )
+            .await
+            .unwrap();
         }
         net.settle_after_windows(ALICE, BOB).await;
     }
-    let end = (net.balance(net.addr(ALICE)).await.unwrap(), net.balance(net.addr(BOB)).await.unwrap());
+    let end =
+        (net.balance(net.addr(ALICE)).await.unwrap(), net.balance(net.addr(BOB)).await.unwrap());
     // Each account ends with what it started with, minus its deposits, plus its withdrawals,
     // plus exactly its final off-chain balance.
     let change = |end: u128, start: u128| end as i128 - start as i128;
     prop_assert_eq!(change(end.0, start.0), expected.0 as i128 - put_in[0] + taken_out[0], "Alice");
     prop_assert_eq!(change(end.1, start.1), expected.1 as i128 - put_in[1] + taken_out[1], "Bob");
-    prop_assert_eq!(net.balance(net.deployment.tokens_network).await.unwrap(), 0, "contract keeps nothing");
+    prop_assert_eq!(
+        net.balance(net.deployment.tokens_network).await.unwrap(),
+        0,
+        "contract keeps nothing"
+    );
     prop_assert_eq!(net.state_of(ALICE, BOB).await, 0);
     Ok(())
 }
@@ -147,7 +158,8 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
 fn random_sequences_settle_to_the_model_balances() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let net = rt.block_on(net());
-    let mut runner = TestRunner::new(Config { cases: 12, failure_persistence: None, ..Config::default() });
+    let mut runner =
+        TestRunner::new(Config { cases: 12, failure_persistence: None, ..Config::default() });
     let strategy = (prop::collection::vec(op(), 1..10), any::<bool>());
     runner
         .run(&strategy, |(ops, cooperative)| rt.block_on(run_case(&net, &ops, cooperative)))

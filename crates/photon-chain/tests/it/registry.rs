@@ -1,8 +1,9 @@
 use crate::helpers::*;
-use alloy::primitives::{Bytes, B256};
+use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::SecretRegistry;
 use photon_chain::devnet::send;
-use photon_primitives::Secret;
+use photon_primitives::lock::encode_locks;
+use photon_primitives::{Lock, Secret};
 
 #[tokio::test]
 async fn register_records_the_block_once() {
@@ -14,13 +15,19 @@ async fn register_records_the_block_once() {
     let ev = event::<SecretRegistry::SecretRevealed>(&receipt);
     assert_eq!((ev.secrethash, ev.secret), (hash, secret.0));
     let block = receipt.block_number.unwrap();
-    assert_eq!(net.registry.getSecretRevealBlockHeight(hash).call().await.unwrap(), alloy::primitives::U256::from(block));
+    assert_eq!(
+        net.registry.getSecretRevealBlockHeight(hash).call().await.unwrap(),
+        alloy::primitives::U256::from(block)
+    );
 
     // a second registration is refused and keeps the first block
     net.mine(3).await.unwrap();
     assert!(!net.registry.registerSecret(secret.0).call().await.unwrap());
     send(net.registry.registerSecret(secret.0)).await.unwrap();
-    assert_eq!(net.registry.getSecretRevealBlockHeight(hash).call().await.unwrap(), alloy::primitives::U256::from(block));
+    assert_eq!(
+        net.registry.getSecretRevealBlockHeight(hash).call().await.unwrap(),
+        alloy::primitives::U256::from(block)
+    );
 }
 
 #[tokio::test]
@@ -37,24 +44,42 @@ async fn batch_registers_all_and_reports_repeats() {
     send(net.registry.registerSecretBatch(secrets.clone())).await.unwrap();
     for s in &secrets {
         let h = Secret(*s).hash().0;
-        assert!(net.registry.getSecretRevealBlockHeight(h).call().await.unwrap() > alloy::primitives::U256::ZERO);
+        assert!(
+            net.registry.getSecretRevealBlockHeight(h).call().await.unwrap()
+                > alloy::primitives::U256::ZERO
+        );
     }
     // one new, one repeated
-    assert!(!net.registry.registerSecretBatch(vec![B256::repeat_byte(9), secrets[0]]).call().await.unwrap());
+    assert!(!net
+        .registry
+        .registerSecretBatch(vec![B256::repeat_byte(9), secrets[0]])
+        .call()
+        .await
+        .unwrap());
 }
 
+/// The registry's view of what an unlock of a set of locks pays: only locks whose secret was
+/// registered at or before their expiration count, and skipped locks never do.
 #[tokio::test]
-async fn reveal_blocks_packs_results_and_rejects_ragged_input() {
+async fn claimable_amount_counts_locks_registered_in_time() {
     let net = net().await;
-    let s = B256::repeat_byte(7);
-    let receipt = send(net.registry.registerSecret(s)).await.unwrap();
-    let mut packed = Secret(s).hash().0.to_vec();
-    packed.extend_from_slice(B256::repeat_byte(1).as_slice());
-    let out = net.registry.revealBlocks(Bytes::from(packed.clone())).call().await.unwrap();
-    assert_eq!(out.len(), 64);
-    assert_eq!(alloy::primitives::U256::from_be_slice(&out[..32]).to::<u64>(), receipt.block_number.unwrap());
-    assert_eq!(alloy::primitives::U256::from_be_slice(&out[32..]), alloy::primitives::U256::ZERO);
-    packed.push(0);
-    let err = net.registry.revealBlocks(Bytes::from(packed)).call().await.unwrap_err();
-    assert!(err.as_decoded_error::<SecretRegistry::MalformedHashes>().is_some(), "{err}");
+    let secret = |n: u8| Secret(B256::repeat_byte(n));
+    let now = net.block_number().await.unwrap();
+    send(net.registry.registerSecret(secret(1).0)).await.unwrap(); // block now + 1
+    send(net.registry.registerSecret(secret(3).0)).await.unwrap(); // block now + 2
+    let locks = [
+        Lock { amount: 10, expiration: now + 1, secrethash: secret(1).hash() }, // in time (edge)
+        Lock { amount: 20, expiration: now + 100, secrethash: secret(2).hash() }, // never registered
+        Lock { amount: 40, expiration: now + 1, secrethash: secret(3).hash() },   // one block late
+        Lock { amount: 80, expiration: now + 100, secrethash: secret(1).hash() }, // in time
+    ];
+    let packed = Bytes::from(encode_locks(&locks));
+    let claim = |skip: u64| net.registry.claimableAmount(packed.clone(), U256::from(skip));
+    assert_eq!(claim(0).call().await.unwrap(), U256::from(90));
+    assert_eq!(claim(0b1000).call().await.unwrap(), U256::from(10));
+    assert_eq!(claim(0b1111).call().await.unwrap(), U256::ZERO);
+    let mut ragged = encode_locks(&locks);
+    ragged.pop();
+    let err = net.registry.claimableAmount(ragged.into(), U256::ZERO).call().await.unwrap_err();
+    assert!(err.as_decoded_error::<SecretRegistry::MalformedLocks>().is_some(), "{err}");
 }

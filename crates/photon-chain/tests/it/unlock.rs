@@ -20,7 +20,12 @@ async fn closed_with_locks(net: &DevNet, transferred: u128, locks: &[Lock]) {
     closed_with_locks_and_bob_deposit(net, transferred, locks, 0).await
 }
 
-async fn closed_with_locks_and_bob_deposit(net: &DevNet, transferred: u128, locks: &[Lock], bob_deposit: u128) {
+async fn closed_with_locks_and_bob_deposit(
+    net: &DevNet,
+    transferred: u128,
+    locks: &[Lock],
+    bob_deposit: u128,
+) {
     net.open_with_deposits(ALICE, BOB, 100, bob_deposit).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
     let proof = net.balance_proof(
@@ -45,7 +50,10 @@ fn unlock_call<'a>(
     sender: usize,
     locks: &[Lock],
     skip: u64,
-) -> alloy::contract::CallBuilder<&'a alloy::providers::DynProvider, std::marker::PhantomData<TokensNetwork::unlockCall>> {
+) -> alloy::contract::CallBuilder<
+    &'a alloy::providers::DynProvider,
+    std::marker::PhantomData<TokensNetwork::unlockCall>,
+> {
     net.network
         .unlock(net.token_addr(), net.addr(sender), encode_locks(locks).into(), U256::from(skip))
         .from(net.addr(receiver))
@@ -60,7 +68,7 @@ async fn unlock_claims_every_lock_registered_in_time_in_one_transaction() {
     closed_with_locks(&net, 20, &locks).await;
     assert!(net.block_number().await.unwrap() >= now + 2);
     register(&net, 3).await; // after lock 3 expired: does not count
-    // secret 2 never registered
+                             // secret 2 never registered
     let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
     assert_eq!((ev.sender, ev.claimed, ev.locksroot), (net.addr(ALICE), 10, locksroot(&locks)));
@@ -129,9 +137,13 @@ async fn an_update_after_an_unlock_restarts_from_the_newer_proof() {
     let epoch = net.epoch_of(ALICE, BOB).await;
     let new_locks = [lock(4, now + 100, 2)];
     let (d, s) = net.balance_proof(ALICE, net.addr(BOB), epoch, 5, 30, 4, locksroot(&new_locks));
-    send(net.network.updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s)).from(net.addr(BOB)))
-        .await
-        .unwrap();
+    send(
+        net.network
+            .updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
+            .from(net.addr(BOB)),
+    )
+    .await
+    .unwrap();
     register(&net, 2).await;
     send(unlock_call(&net, BOB, ALICE, &new_locks, 0)).await.unwrap();
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (66, 34));
@@ -148,7 +160,12 @@ async fn delegate_unlocks_with_consent() {
     let epoch = net.epoch_of(ALICE, BOB).await;
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     let consent_for = |who: usize, skip: u64| {
-        let c = DelegateUnlock { channelId: id, epoch, locksroot: locksroot(&locks), skip: U256::from(skip) };
+        let c = DelegateUnlock {
+            channelId: id,
+            epoch,
+            locksroot: locksroot(&locks),
+            skip: U256::from(skip),
+        };
         sig_bytes(&net.accounts[who].sign_digest(&net.domain.digest(&c)).unwrap())
     };
     let call = |skip: u64, consent: Bytes| {
@@ -188,7 +205,8 @@ async fn bob_claims_a_disposed_lock_with(net: &DevNet, skip: u64, bob_deposit: u
     let epoch = net.epoch_of(ALICE, BOB).await;
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     let disposal = LockDisposal { channelId: id, epoch, lockHash: locks[0].hash() };
-    let disposal = sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&disposal)).unwrap());
+    let disposal =
+        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&disposal)).unwrap());
     register(net, 1).await;
     register(net, 2).await;
     send(unlock_call(net, BOB, ALICE, &locks, skip)).await.unwrap();
@@ -224,9 +242,16 @@ async fn claiming_a_disposed_lock_forfeits_the_channel() {
     let cheat = bob_claims_a_disposed_lock_with(&net, 0, 50).await;
     let receipt = send(punish_call(&net, &cheat, 0, 0, cheat.disposal.clone())).await.unwrap();
     let ev = event::<TokensNetwork::ObsoleteUnlockPunished>(&receipt);
-    assert_eq!((ev.beneficiary, ev.cheater, ev.lockHash), (net.addr(ALICE), net.addr(BOB), cheat.locks[0].hash()));
-    let info =
-        net.network.getParticipantInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE)).call().await.unwrap();
+    assert_eq!(
+        (ev.beneficiary, ev.cheater, ev.lockHash),
+        (net.addr(ALICE), net.addr(BOB), cheat.locks[0].hash())
+    );
+    let info = net
+        .network
+        .getParticipantInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE))
+        .call()
+        .await
+        .unwrap();
     assert!(info.punished);
     assert_revert!(punish_call(&net, &cheat, 0, 0, cheat.disposal.clone()), AlreadyPunished);
     // Alice takes everything: her 100 and Bob's 50

@@ -14,7 +14,15 @@ struct Signed {
     partner_sig: Bytes,
 }
 
-fn sign_withdraw(net: &DevNet, who: usize, partner: usize, balance: u128, amount: u128, expiry: u64, epoch: u64) -> Signed {
+fn sign_withdraw(
+    net: &DevNet,
+    who: usize,
+    partner: usize,
+    balance: u128,
+    amount: u128,
+    expiry: u64,
+    epoch: u64,
+) -> Signed {
     let msg = Withdraw {
         channelId: net.channel_id(net.addr(who), net.addr(partner)),
         epoch,
@@ -38,7 +46,10 @@ fn withdraw_call<'a>(
     who: usize,
     partner: usize,
     s: &Signed,
-) -> alloy::contract::CallBuilder<&'a alloy::providers::DynProvider, std::marker::PhantomData<TokensNetwork::withdrawCall>> {
+) -> alloy::contract::CallBuilder<
+    &'a alloy::providers::DynProvider,
+    std::marker::PhantomData<TokensNetwork::withdrawCall>,
+> {
     net.network.withdraw(
         net.token_addr(),
         net.addr(who),
@@ -78,14 +89,20 @@ async fn withdraw_keeps_the_channel_open_and_voids_older_proofs() {
     // closing with the pre-withdrawal proof (which would count the 30 twice)
     let (d, s) = old_proof;
     assert_revert!(
-        net.network.closeChannel(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s)).from(net.addr(BOB)),
+        net.network
+            .closeChannel(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
+            .from(net.addr(BOB)),
         InvalidSignature
     );
     // proofs of the new epoch start over from the new deposits
     let (d, s) = net.proof(ALICE, BOB, new_epoch, 1, 5);
-    send(net.network.closeChannel(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s)).from(net.addr(BOB)))
-        .await
-        .unwrap();
+    send(
+        net.network
+            .closeChannel(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
+            .from(net.addr(BOB)),
+    )
+    .await
+    .unwrap();
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (65, 15));
 }
 
@@ -96,11 +113,20 @@ async fn withdraw_rejects_bad_requests() {
     let epoch = net.epoch_of(ALICE, BOB).await;
     let now = net.block_number().await.unwrap();
     // more than the balance
-    assert_revert!(withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 51, now + 10, epoch)), InvalidBalances);
+    assert_revert!(
+        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 51, now + 10, epoch)),
+        InvalidBalances
+    );
     // a balance above the whole channel
-    assert_revert!(withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 151, 1, now + 10, epoch)), InvalidBalances);
+    assert_revert!(
+        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 151, 1, now + 10, epoch)),
+        InvalidBalances
+    );
     // nothing
-    assert_revert!(withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 0, now + 10, epoch)), ZeroAmount);
+    assert_revert!(
+        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 0, now + 10, epoch)),
+        ZeroAmount
+    );
     // expired
     let stale = sign_withdraw(&net, BOB, ALICE, 50, 10, now + 2, epoch);
     net.mine(3).await.unwrap();
@@ -111,8 +137,19 @@ async fn withdraw_rejects_bad_requests() {
     one_sided.partner_sig = one_sided.participant_sig.clone();
     assert_revert!(withdraw_call(&net, BOB, ALICE, &one_sided), InvalidSignature);
     // an old epoch
-    assert_revert!(withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch - 1)), InvalidSignature);
+    assert_revert!(
+        withdraw_call(
+            &net,
+            BOB,
+            ALICE,
+            &sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch - 1)
+        ),
+        InvalidSignature
+    );
     // a closed channel
     net.close(ALICE, BOB, None).await;
-    assert_revert!(withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch)), ChannelNotOpen);
+    assert_revert!(
+        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch)),
+        ChannelNotOpen
+    );
 }

@@ -1,0 +1,54 @@
+# The two commands of the set-up contract: `make demo` and `make test`.
+# Both install what they need themselves: the pinned npm toolchain (anvil, solc) into
+# ./node_modules, and Rust crates through cargo.
+
+SHELL := /bin/bash
+# Builds live outside the clone so they survive between sessions; override as you like.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/photon-target
+# The dev chain binary from the pinned npm package (the npm shim costs 50–200 ms per start).
+export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
+
+NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
+
+.PHONY: demo test toolchain contracts check-contracts fmt lint bench-gas
+
+## demo: start a dev chain, deploy the contracts, run every operation and print its gas.
+demo: toolchain
+	cargo run -p photon-bench -- gas
+
+## test: the whole suite (formatting, lints, unit, property and contract tests on anvil).
+test: toolchain
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+ifneq ($(NEXTEST),)
+	cargo nextest run --workspace --profile ci
+else
+	cargo test --workspace
+endif
+	cargo test --workspace --doc
+
+## toolchain: install the pinned anvil and solc from package-lock.json into ./node_modules.
+toolchain: node_modules/.photon-installed
+
+node_modules/.photon-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version | head -1
+	touch $@
+
+## contracts: recompile contracts/src into the committed contracts/artifacts.
+contracts: toolchain
+	node scripts/compile-contracts.mjs
+
+## check-contracts: fail if the committed artifacts differ from a fresh compile.
+check-contracts: toolchain
+	node scripts/compile-contracts.mjs --check
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## bench-gas: the gas table as JSON.
+bench-gas: toolchain
+	cargo run -p photon-bench -- gas --json
