@@ -37,11 +37,13 @@ pub enum ChainError {
 
 /// Names the contract's custom error when the call reverted with one.
 fn describe(err: &alloy::contract::Error) -> String {
-    use crate::bindings::{SecretRegistry::SecretRegistryErrors, TokensNetwork::TokensNetworkErrors};
-    let name = err
-        .as_decoded_interface_error::<TokensNetworkErrors>()
-        .map(|e| format!("{e:?}"))
-        .or_else(|| err.as_decoded_interface_error::<SecretRegistryErrors>().map(|e| format!("{e:?}")));
+    use crate::bindings::{
+        SecretRegistry::SecretRegistryErrors, TokensNetwork::TokensNetworkErrors,
+    };
+    let name =
+        err.as_decoded_interface_error::<TokensNetworkErrors>().map(|e| format!("{e:?}")).or_else(
+            || err.as_decoded_interface_error::<SecretRegistryErrors>().map(|e| format!("{e:?}")),
+        );
     match name {
         // Debug of a variant is `Name(Name)` or `Name(Name { .. })`: keep the name.
         Some(debug) => {
