@@ -20,12 +20,12 @@ demo: toolchain
 test: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace --doc
 ifneq ($(NEXTEST),)
 	cargo nextest run --workspace --profile ci
 else
 	cargo test --workspace
 endif
-	cargo test --workspace --doc
 
 ## toolchain: install the pinned anvil and solc from package-lock.json into ./node_modules.
 toolchain: node_modules/.photon-installed
