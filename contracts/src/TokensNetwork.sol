@@ -429,7 +429,11 @@ contract TokensNetwork {
             _storeProof(c, m, partnerIs1, proof);
         }
         c.meta = m;
-        emit ChannelClosed(channelId, msg.sender, proof.nonce, proof.transferredAmount, proof.locksroot);
+        if (proof.nonce != 0) {
+            emit ChannelClosed(channelId, msg.sender, proof.nonce, proof.transferredAmount, proof.locksroot);
+        } else {
+            emit ChannelClosed(channelId, msg.sender, 0, 0, bytes32(0));
+        }
     }
 
     /// @notice Replaces the stored balance proof of `partner` with a newer one during the

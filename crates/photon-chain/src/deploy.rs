@@ -99,3 +99,29 @@ pub(crate) fn created<R: ReceiptResponse>(receipt: &R) -> Result<Address> {
     }
     receipt.contract_address().ok_or_else(|| ChainError::NotDeployed(receipt.transaction_hash()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_file_round_trips_and_bad_files_are_reported() {
+        let dir = std::env::temp_dir().join(format!("photon-deploy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("deployment.json");
+        let d = Deployment {
+            chain_id: 31337,
+            tokens_network: Address::repeat_byte(1),
+            secret_registry: Address::repeat_byte(2),
+            deployed_at_block: 7,
+            params: DeployParams::default(),
+        };
+        d.save(&path).unwrap();
+        assert_eq!(Deployment::load(&path).unwrap(), d);
+        std::fs::write(&path, "{not json").unwrap();
+        let err = Deployment::load(&path).unwrap_err().to_string();
+        assert!(err.contains("deployment.json"), "{err}");
+        assert!(Deployment::load(&dir.join("missing.json")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
