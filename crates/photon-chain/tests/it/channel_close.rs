@@ -15,7 +15,16 @@ async fn close_update_settle_pays_the_latest_balances() {
     let epoch = net.epoch_of(ALICE, BOB).await;
     let alice_proof = net.proof(ALICE, BOB, epoch, 2, 50);
 
-    net.close(ALICE, BOB, None).await;
+    let receipt = send(
+        net.network
+            .closeChannel(net.token_addr(), net.addr(BOB), junk_unsigned_proof(), Bytes::new())
+            .from(net.addr(ALICE)),
+    )
+    .await
+    .unwrap();
+    // nonce 0 means "no proof": nothing of the unsigned data is stored or reported
+    let ev = event::<TokensNetwork::ChannelClosed>(&receipt);
+    assert_eq!((ev.nonce, ev.transferredAmount, ev.locksroot), (0, 0, B256::ZERO));
     let info = net
         .network
         .getChannelInfo(net.token_addr(), net.addr(ALICE), net.addr(BOB))
@@ -269,4 +278,9 @@ async fn payouts_are_clamped_to_the_channel() {
     let (d, s) = net.proof(ALICE, BOB, epoch, 1, 1_000);
     net.close(BOB, ALICE, Some((d, s))).await;
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (0, 15));
+}
+
+/// Nonce 0 with amounts: must be ignored, not stored.
+fn junk_unsigned_proof() -> TokensNetwork::BalanceData {
+    TokensNetwork::BalanceData { transferredAmount: 99, ..empty_proof() }
 }
