@@ -28,6 +28,7 @@
 
 pub mod eip712;
 pub mod lock;
+pub mod messages;
 pub mod signer;
 pub mod types;
 
