@@ -1,9 +1,9 @@
 //! Scalar types with a meaning, and identifiers.
 
-use alloy::primitives::{keccak256, B256};
+use alloy::primitives::keccak256;
 use sha2::{Digest, Sha256};
 
-pub use alloy::primitives::Address;
+pub use alloy::primitives::{Address, B256};
 
 /// An amount of tokens in the token's smallest unit. The contract stores amounts in 128 bits.
 pub type TokenAmount = u128;

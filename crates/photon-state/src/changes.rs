@@ -1,0 +1,268 @@
+//! What goes into the state machine ([`StateChange`]) and what comes out ([`Event`]).
+
+use photon_primitives::eip712::BalanceProof;
+use photon_primitives::messages::{Message, PaymentId, SettleFields, WithdrawFields};
+use photon_primitives::{
+    Address, BlockNumber, ChannelId, Epoch, Lock, Secret, SecretHash, Signature, TokenAmount,
+};
+
+/// A candidate route for a mediated payment, as a pathfinding service or the node's own
+/// graph proposes it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Route {
+    /// Every hop, the initiator first and the target last.
+    pub path: Vec<Address>,
+    /// The fees all mediators of the path charge in total.
+    pub fee: TokenAmount,
+}
+
+/// A confirmed event of the contracts, as the chain follower reports it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ChainEvent {
+    /// `ChannelOpened`.
+    ChannelOpened {
+        /// the channel
+        channel_id: ChannelId,
+        /// its token
+        token: Address,
+        /// lower address
+        participant1: Address,
+        /// higher address
+        participant2: Address,
+        /// settle timeout in blocks
+        settle_timeout: BlockNumber,
+        /// block of the open: the first epoch
+        block: BlockNumber,
+    },
+    /// `ChannelDeposit`: `participant`'s deposit is now `total`.
+    Deposit {
+        /// the channel
+        channel_id: ChannelId,
+        /// whose deposit
+        participant: Address,
+        /// its new total deposit
+        total: TokenAmount,
+    },
+    /// `ChannelWithdraw`: a new epoch starts with these deposits.
+    Withdrawn {
+        /// the channel
+        channel_id: ChannelId,
+        /// who withdrew
+        participant: Address,
+        /// how much
+        amount: TokenAmount,
+        /// participant1's deposit from now on
+        deposit1: TokenAmount,
+        /// participant2's deposit from now on
+        deposit2: TokenAmount,
+        /// the new epoch
+        epoch: Epoch,
+    },
+    /// `ChannelClosed`.
+    ChannelClosed {
+        /// the channel
+        channel_id: ChannelId,
+        /// who closed
+        closer: Address,
+        /// block of the close
+        block: BlockNumber,
+    },
+    /// `ChannelSettled` or `ChannelCooperativeSettled`: the channel is gone.
+    ChannelSettled {
+        /// the channel
+        channel_id: ChannelId,
+    },
+    /// `SecretRevealed`.
+    SecretRegistered {
+        /// the secret
+        secret: Secret,
+        /// block of the registration
+        block: BlockNumber,
+    },
+}
+
+/// Everything that can change the state.
+// Messages dominate the size; boxing them would add an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum StateChange {
+    /// A new confirmed block: the only clock.
+    Block(BlockNumber),
+    /// A confirmed contract event.
+    Chain(ChainEvent),
+    /// A message from `sender` (authenticated by the transport).
+    Receive {
+        /// who sent it
+        sender: Address,
+        /// the message
+        message: Message,
+    },
+    /// The user pays `amount` to the partner of `channel_id`.
+    SendDirect {
+        /// the channel
+        channel_id: ChannelId,
+        /// payment id chosen by the caller
+        payment_id: PaymentId,
+        /// how much
+        amount: TokenAmount,
+    },
+    /// The user pays `amount` to `target` over one of `routes`, locked by `secret`.
+    SendMediated {
+        /// the token
+        token: Address,
+        /// payment id chosen by the caller
+        payment_id: PaymentId,
+        /// who is paid
+        target: Address,
+        /// what the target must receive
+        amount: TokenAmount,
+        /// the secret (random, supplied by the caller: the core has no randomness)
+        secret: Secret,
+        /// candidate routes, best first
+        routes: Vec<Route>,
+        /// most the user pays in fees
+        fee_limit: TokenAmount,
+    },
+    /// The user asks the partner to co-sign a withdrawal of `amount`.
+    RequestWithdraw {
+        /// the channel
+        channel_id: ChannelId,
+        /// how much
+        amount: TokenAmount,
+    },
+    /// The user asks the partner to settle cooperatively.
+    RequestCooperativeSettle {
+        /// the channel
+        channel_id: ChannelId,
+    },
+    /// The user closes the channel unilaterally.
+    Close {
+        /// the channel
+        channel_id: ChannelId,
+    },
+}
+
+/// A transaction the node must send.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ContractCall {
+    /// `SecretRegistry.registerSecret`.
+    RegisterSecret {
+        /// the secret
+        secret: Secret,
+    },
+    /// `TokensNetwork.closeChannel` with the partner's proof (`None`: no proof).
+    Close {
+        /// the channel's token
+        token: Address,
+        /// the partner
+        partner: Address,
+        /// the partner's latest proof
+        proof: Option<(BalanceProof, Signature)>,
+    },
+    /// `TokensNetwork.updateBalanceProof` with the partner's latest proof.
+    UpdateBalanceProof {
+        /// the channel's token
+        token: Address,
+        /// the partner
+        partner: Address,
+        /// its proof and signature
+        proof: (BalanceProof, Signature),
+    },
+    /// `TokensNetwork.unlock` of the partner's locks.
+    Unlock {
+        /// the channel's token
+        token: Address,
+        /// the partner (sender of the locks)
+        partner: Address,
+        /// the locks, in locksroot order
+        locks: Vec<Lock>,
+        /// bit i: do not claim lock i (we disposed it)
+        skip: u64,
+    },
+    /// `TokensNetwork.settleChannel`.
+    Settle {
+        /// the channel's token
+        token: Address,
+        /// the partner
+        partner: Address,
+    },
+    /// `TokensNetwork.cooperativeSettle`.
+    CooperativeSettle {
+        /// the channel's token
+        token: Address,
+        /// the signed fields
+        fields: SettleFields,
+        /// participant1's signature
+        signature1: Signature,
+        /// participant2's signature
+        signature2: Signature,
+    },
+    /// `TokensNetwork.withdraw`.
+    Withdraw {
+        /// the channel's token
+        token: Address,
+        /// the signed fields
+        fields: WithdrawFields,
+        /// the withdrawer's signature
+        participant_signature: Signature,
+        /// the partner's signature
+        partner_signature: Signature,
+    },
+}
+
+/// Why a payment failed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PaymentFailure {
+    /// No route had the capacity, or every route disposed the lock.
+    NoRoute,
+    /// The lock expired before the secret was revealed.
+    LockExpired,
+}
+
+/// What the state machine asks the world to do, or tells it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// Deliver a message (with retries until acknowledged).
+    Send {
+        /// to whom
+        recipient: Address,
+        /// what
+        message: Message,
+    },
+    /// Send a transaction.
+    Transact(ContractCall),
+    /// A payment we initiated completed: the target has the secret and we unlocked.
+    PaymentSent {
+        /// the payment
+        payment_id: PaymentId,
+        /// to whom
+        target: Address,
+        /// what the target received
+        amount: TokenAmount,
+        /// fees paid
+        fee: TokenAmount,
+    },
+    /// We received a payment (direct, or the unlock of a mediated one).
+    PaymentReceived {
+        /// the payment
+        payment_id: PaymentId,
+        /// from whom (the partner for direct payments, the initiator for mediated ones)
+        initiator: Address,
+        /// how much
+        amount: TokenAmount,
+    },
+    /// A payment we initiated failed; its locks are removed or will expire.
+    PaymentFailed {
+        /// the payment
+        payment_id: PaymentId,
+        /// why
+        reason: PaymentFailure,
+    },
+    /// A mediated payment passed through us and we earned `fee`.
+    PaymentMediated {
+        /// the lock's hash
+        secrethash: SecretHash,
+        /// our fee
+        fee: TokenAmount,
+    },
+}

@@ -1,0 +1,402 @@
+//! The transition function: one state change in, events out.
+
+use crate::balance::Side;
+use crate::changes::{ChainEvent, ContractCall, Event, PaymentFailure, StateChange};
+use crate::channel::{apply_partner_proof, check_partner_proof, send_our_proof, without, Expected};
+use crate::error::Rejection;
+use crate::state::{ChainState, ChannelState, ChannelStatus, EndState, Task};
+use crate::{mediated, negotiation};
+use photon_primitives::eip712::BalanceProof;
+use photon_primitives::messages::{
+    DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
+};
+use photon_primitives::{Address, Signer};
+
+/// Applies one state change. On `Ok` the state moved and the events must be carried out (in
+/// order); on `Err` the state is exactly as before.
+pub fn transition(
+    state: &mut ChainState,
+    change: StateChange,
+    signer: &dyn Signer,
+) -> Result<Vec<Event>, Rejection> {
+    let mut events = Vec::new();
+    match change {
+        StateChange::Block(number) => on_block(state, number, signer, &mut events)?,
+        StateChange::Chain(event) => on_chain_event(state, event, signer, &mut events)?,
+        StateChange::Receive { sender, message } => {
+            on_message(state, sender, message, signer, &mut events)?
+        }
+        StateChange::SendDirect { channel_id, payment_id, amount } => {
+            let channel = usable_channel(state, &channel_id)?;
+            if amount == 0 {
+                return Err(Rejection::InvalidAmount);
+            }
+            let available = channel.our_capacity();
+            if amount > available {
+                return Err(Rejection::InsufficientBalance { available, requested: amount });
+            }
+            let transferred = channel.ours.transferred + amount;
+            let locks = channel.ours.locks.clone();
+            send_our_proof(
+                state,
+                signer,
+                channel_id,
+                transferred,
+                locks,
+                |message_id, balance_proof| {
+                    Message::DirectTransfer(DirectTransfer {
+                        message_id,
+                        payment_id,
+                        balance_proof,
+                        signature: UNSIGNED,
+                    })
+                },
+                &mut events,
+            )?;
+        }
+        StateChange::SendMediated {
+            token,
+            payment_id,
+            target,
+            amount,
+            secret,
+            routes,
+            fee_limit,
+        } => {
+            mediated::start_payment(
+                state,
+                signer,
+                token,
+                payment_id,
+                target,
+                amount,
+                secret,
+                routes,
+                fee_limit,
+                &mut events,
+            )?;
+        }
+        StateChange::RequestWithdraw { channel_id, amount } => {
+            negotiation::request_withdraw(state, signer, channel_id, amount, &mut events)?;
+        }
+        StateChange::RequestCooperativeSettle { channel_id } => {
+            negotiation::request_settle(state, signer, channel_id, &mut events)?;
+        }
+        StateChange::Close { channel_id } => {
+            let channel =
+                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            if channel.status != ChannelStatus::Open {
+                return Err(Rejection::ChannelNotUsable(channel_id));
+            }
+            channel.status = ChannelStatus::Closing;
+            events.push(Event::Transact(ContractCall::Close {
+                token: channel.token,
+                partner: channel.partner,
+                proof: submittable(&channel.theirs),
+            }));
+        }
+    }
+    Ok(events)
+}
+
+/// The partner's latest proof in the form the contract takes.
+pub(crate) fn submittable(end: &EndState) -> Option<(BalanceProof, photon_primitives::Signature)> {
+    end.proof.as_ref().map(|p| (p.fields.typed(p.additional_hash), p.signature))
+}
+
+pub(crate) fn usable_channel<'a>(
+    state: &'a ChainState,
+    channel_id: &photon_primitives::ChannelId,
+) -> Result<&'a ChannelState, Rejection> {
+    let channel = state.channels.get(channel_id).ok_or(Rejection::UnknownChannel(*channel_id))?;
+    if !channel.usable() {
+        return Err(Rejection::ChannelNotUsable(*channel_id));
+    }
+    Ok(channel)
+}
+
+fn ack(sender: Address, message: &Message, events: &mut Vec<Event>) {
+    events.push(Event::Send {
+        recipient: sender,
+        message: Message::Processed(Processed { message_id: message.message_id() }),
+    });
+}
+
+fn on_message(
+    state: &mut ChainState,
+    sender: Address,
+    message: Message,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    match &message {
+        Message::Processed(_) => return Ok(()), // delivery bookkeeping belongs to the transport
+        Message::DirectTransfer(m) => {
+            let channel = usable_channel(state, &m.balance_proof.channel_id)?;
+            let paid = m.balance_proof.transferred_amount.checked_sub(channel.theirs.transferred);
+            let amount = match paid {
+                Some(a) if a > 0 => a,
+                _ => {
+                    return Err(Rejection::WrongTransferredAmount {
+                        got: m.balance_proof.transferred_amount,
+                        expected: channel.theirs.transferred + 1,
+                    })
+                }
+            };
+            let locks = channel.theirs.locks.clone();
+            let expected =
+                Expected { transferred: m.balance_proof.transferred_amount, locks: &locks };
+            let proof =
+                check_partner_proof(state, channel, sender, &message, &m.balance_proof, &expected)?;
+            let channel = state
+                .channels
+                .get_mut(&m.balance_proof.channel_id)
+                .ok_or(Rejection::InvalidAmount)?;
+            apply_partner_proof(channel, proof, locks);
+            events.push(Event::PaymentReceived {
+                payment_id: m.payment_id,
+                initiator: sender,
+                amount,
+            });
+        }
+        Message::RemoveExpiredLock(m) => {
+            let channel = state
+                .channels
+                .get(&m.balance_proof.channel_id)
+                .ok_or(Rejection::UnknownChannel(m.balance_proof.channel_id))?;
+            let (locks, lock) = without(&channel.theirs.locks, &m.secrethash)
+                .ok_or(Rejection::UnknownLock(m.secrethash))?;
+            if state.block <= lock.expiration || state.registered_in_time(&lock) {
+                return Err(Rejection::LockNotExpired(m.secrethash));
+            }
+            let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
+            let proof =
+                check_partner_proof(state, channel, sender, &message, &m.balance_proof, &expected)?;
+            let channel_id = channel.id;
+            let channel =
+                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            apply_partner_proof(channel, proof, locks);
+            channel.disposed.remove(&m.secrethash);
+            mediated::payer_lock_gone(state, &m.secrethash, channel_id, events);
+        }
+        Message::MediatedTransfer(_)
+        | Message::Unlock(_)
+        | Message::AnnounceDisposed(_)
+        | Message::AnnounceDisposedResponse(_)
+        | Message::SecretRequest(_)
+        | Message::RevealSecret(_) => {
+            mediated::on_message(state, sender, &message, signer, events)?
+        }
+        Message::WithdrawRequest(_)
+        | Message::WithdrawResponse(_)
+        | Message::SettleRequest(_)
+        | Message::SettleResponse(_) => {
+            negotiation::on_message(state, sender, &message, signer, events)?
+        }
+    }
+    ack(sender, &message, events);
+    Ok(())
+}
+
+fn on_block(
+    state: &mut ChainState,
+    number: u64,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    if number <= state.block {
+        return Ok(()); // blocks only move forward; a repeat is harmless
+    }
+    state.block = number;
+    // Our locks that expired unclaimed leave the lock set.
+    let expired: Vec<_> = state
+        .channels
+        .values()
+        .filter(|c| c.status == ChannelStatus::Open)
+        .flat_map(|c| {
+            c.ours
+                .locks
+                .iter()
+                .filter(|l| number > l.expiration && !state.registered_in_time(l))
+                .map(move |l| (c.id, l.secrethash))
+        })
+        .collect();
+    for (channel_id, secrethash) in expired {
+        remove_expired_lock(state, signer, channel_id, secrethash, events)?;
+    }
+    mediated::on_block(state, events);
+    negotiation::on_block(state);
+    // Closed channels: unlock what we are owed near the end of the window, settle after it.
+    let reveal = state.config.reveal_timeout;
+    let punish = state.config.punish_blocks;
+    let registered = state.registered.clone();
+    for channel in state.channels.values_mut() {
+        let ChannelStatus::Closed { block, unlock_sent, settle_sent } = &mut channel.status else {
+            continue;
+        };
+        let window_end = *block + channel.settle_timeout;
+        if !*unlock_sent && number + reveal >= window_end && number <= window_end {
+            let claimable = channel.theirs.locks.iter().any(|l| {
+                registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration)
+                    && !channel.disposed.contains(&l.secrethash)
+            });
+            if claimable {
+                let skip = channel
+                    .theirs
+                    .locks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| channel.disposed.contains(&l.secrethash))
+                    .fold(0u64, |acc, (i, _)| if i < 64 { acc | (1 << i) } else { acc });
+                events.push(Event::Transact(ContractCall::Unlock {
+                    token: channel.token,
+                    partner: channel.partner,
+                    locks: channel.theirs.locks.clone(),
+                    skip,
+                }));
+            }
+            *unlock_sent = true;
+        }
+        if !*settle_sent && number > window_end + punish {
+            events.push(Event::Transact(ContractCall::Settle {
+                token: channel.token,
+                partner: channel.partner,
+            }));
+            *settle_sent = true;
+        }
+    }
+    Ok(())
+}
+
+/// Sends a RemoveExpiredLock for one of our locks and fails the payment it belonged to.
+fn remove_expired_lock(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: photon_primitives::ChannelId,
+    secrethash: photon_primitives::SecretHash,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let Some((locks, _)) = without(&channel.ours.locks, &secrethash) else { return Ok(()) };
+    let transferred = channel.ours.transferred;
+    send_our_proof(
+        state,
+        signer,
+        channel_id,
+        transferred,
+        locks,
+        |message_id, balance_proof| {
+            Message::RemoveExpiredLock(RemoveExpiredLock {
+                message_id,
+                balance_proof,
+                secrethash,
+                signature: UNSIGNED,
+            })
+        },
+        events,
+    )?;
+    mediated::payee_lock_gone(
+        state,
+        &secrethash,
+        channel_id,
+        events,
+        Some(PaymentFailure::LockExpired),
+    );
+    Ok(())
+}
+
+fn on_chain_event(
+    state: &mut ChainState,
+    event: ChainEvent,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    match event {
+        ChainEvent::ChannelOpened {
+            channel_id,
+            token,
+            participant1,
+            participant2,
+            settle_timeout,
+            block,
+        } => {
+            let (our_side, partner) = if participant1 == state.address {
+                (Side::One, participant2)
+            } else if participant2 == state.address {
+                (Side::Two, participant1)
+            } else {
+                return Ok(()); // not ours
+            };
+            state.channels.entry(channel_id).or_insert_with(|| ChannelState {
+                id: channel_id,
+                token,
+                partner,
+                our_side,
+                settle_timeout,
+                epoch: block,
+                status: ChannelStatus::Open,
+                ours: EndState::default(),
+                theirs: EndState::default(),
+                disposed: Default::default(),
+                withdraw: None,
+                settle: None,
+                their_disposals: Default::default(),
+            });
+        }
+        ChainEvent::Deposit { channel_id, participant, total } => {
+            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            if participant == state.address {
+                channel.ours.deposit = channel.ours.deposit.max(total);
+            } else if participant == channel.partner {
+                channel.theirs.deposit = channel.theirs.deposit.max(total);
+            }
+        }
+        ChainEvent::Withdrawn { channel_id, deposit1, deposit2, epoch, .. } => {
+            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            let (ours, theirs) = match channel.our_side {
+                Side::One => (deposit1, deposit2),
+                Side::Two => (deposit2, deposit1),
+            };
+            channel.epoch = epoch;
+            channel.ours = EndState { deposit: ours, ..EndState::default() };
+            channel.theirs = EndState { deposit: theirs, ..EndState::default() };
+            channel.disposed.clear();
+            channel.withdraw = None;
+        }
+        ChainEvent::ChannelClosed { channel_id, closer, block } => {
+            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            channel.status =
+                ChannelStatus::Closed { block, unlock_sent: false, settle_sent: false };
+            channel.withdraw = None;
+            channel.settle = None;
+            if closer != state.address {
+                if let Some(proof) = submittable(&channel.theirs) {
+                    events.push(Event::Transact(ContractCall::UpdateBalanceProof {
+                        token: channel.token,
+                        partner: channel.partner,
+                        proof,
+                    }));
+                }
+            }
+        }
+        ChainEvent::ChannelSettled { channel_id } => {
+            state.channels.remove(&channel_id);
+            state.tasks.retain(|_, task| !mediated::task_uses(task, &channel_id));
+        }
+        ChainEvent::SecretRegistered { secret, block } => {
+            let secrethash = secret.hash();
+            state.registered.entry(secrethash).or_insert(block);
+            mediated::on_secret_registered(state, signer, secret, events)?;
+        }
+    }
+    Ok(())
+}
+
+/// The role a task plays, for logs.
+pub fn task_role(task: &Task) -> &'static str {
+    match task {
+        Task::Initiator(_) => "initiator",
+        Task::Mediator(_) => "mediator",
+        Task::Target(_) => "target",
+    }
+}

@@ -1,0 +1,795 @@
+//! Mediated payments: the initiator, mediator and target roles.
+//!
+//! ```text
+//!  initiator ──MediatedTransfer──> mediator ──MediatedTransfer──> target
+//!      <───────────────────────SecretRequest──────────────────────────
+//!      ────────────────────────RevealSecret──────────────────────────>
+//!                                  <──RevealSecret── target
+//!                           mediator ──Unlock──> target
+//!      <──RevealSecret── mediator
+//!  initiator ──Unlock──> mediator
+//! ```
+//! Every hop's lock has the same expiration: a lock pays iff its secret is registered on chain
+//! by then, so a node that knows the secret and is not unlocked off-chain registers it
+//! `reveal_timeout` blocks before expiry. A mediator that cannot forward announces that it
+//! disposes the lock; the initiator then removes it and tries its next route.
+
+use crate::changes::{Event, PaymentFailure, Route};
+use crate::channel::{apply_partner_proof, check_partner_proof, send_our_proof, without, Expected};
+use crate::error::Rejection;
+use crate::machine::usable_channel;
+use crate::state::{ChainState, InitiatorTask, MediatorTask, TargetTask, Task};
+use photon_primitives::messages::{
+    AnnounceDisposed, AnnounceDisposedResponse, MediatedTransfer, Message, PaymentId, RevealSecret,
+    SecretRequest, Unlock, MAX_PATH_LEN, UNSIGNED,
+};
+use photon_primitives::{Address, ChannelId, Lock, Secret, SecretHash, Signer, TokenAmount};
+
+/// Starts a payment we initiate.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_payment(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    token: Address,
+    payment_id: PaymentId,
+    target: Address,
+    amount: TokenAmount,
+    secret: Secret,
+    routes: Vec<Route>,
+    fee_limit: TokenAmount,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    if amount == 0 || target == state.address {
+        return Err(Rejection::InvalidAmount);
+    }
+    let secrethash = secret.hash();
+    if state.tasks.contains_key(&secrethash) {
+        return Err(Rejection::DuplicateLock(secrethash));
+    }
+    let task = InitiatorTask {
+        payment_id,
+        token,
+        target,
+        amount,
+        secret,
+        routes_left: routes,
+        fee_limit,
+        attempt: None,
+        secret_revealed: false,
+    };
+    try_next_route(state, signer, task, events)
+}
+
+/// Offers the lock over the first remaining route whose first hop can carry it; fails the
+/// payment when none is left.
+fn try_next_route(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    mut task: InitiatorTask,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let secrethash = task.secret.hash();
+    let me = state.address;
+    while !task.routes_left.is_empty() {
+        let route = task.routes_left.remove(0);
+        let valid_path = route.path.len() >= 2
+            && route.path.len() <= MAX_PATH_LEN
+            && route.path[0] == me
+            && route.path.last() == Some(&task.target);
+        if !valid_path || route.fee > task.fee_limit {
+            continue;
+        }
+        let Some(channel) = state.channel_with(task.token, route.path[1]) else { continue };
+        let Some(lock_amount) = task.amount.checked_add(route.fee) else { continue };
+        if !channel.usable()
+            || channel.our_capacity() < lock_amount
+            || channel.ours.locks.len() >= state.config.max_locks
+            || channel.ours.lock(&secrethash).is_some()
+        {
+            continue;
+        }
+        let lock = Lock {
+            amount: lock_amount,
+            expiration: state.block + state.config.lock_timeout,
+            secrethash,
+        };
+        let mut locks = channel.ours.locks.clone();
+        locks.push(lock);
+        let (channel_id, transferred) = (channel.id, channel.ours.transferred);
+        let (payment_id, target, target_amount, path) =
+            (task.payment_id, task.target, task.amount, route.path);
+        send_our_proof(
+            state,
+            signer,
+            channel_id,
+            transferred,
+            locks,
+            |message_id, balance_proof| {
+                Message::MediatedTransfer(MediatedTransfer {
+                    message_id,
+                    payment_id,
+                    balance_proof,
+                    lock,
+                    initiator: me,
+                    target,
+                    target_amount,
+                    path,
+                    signature: UNSIGNED,
+                })
+            },
+            events,
+        )?;
+        task.attempt = Some((channel_id, lock, route.fee));
+        state.tasks.insert(secrethash, Task::Initiator(task));
+        return Ok(());
+    }
+    state.tasks.remove(&secrethash);
+    events.push(Event::PaymentFailed {
+        payment_id: task.payment_id,
+        reason: PaymentFailure::NoRoute,
+    });
+    Ok(())
+}
+
+/// Handles the mediated-payment messages.
+pub(crate) fn on_message(
+    state: &mut ChainState,
+    sender: Address,
+    message: &Message,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    match message {
+        Message::MediatedTransfer(m) => {
+            on_mediated_transfer(state, sender, message, m, signer, events)
+        }
+        Message::AnnounceDisposed(m) => on_disposed(state, sender, message, m, signer, events),
+        Message::AnnounceDisposedResponse(m) => {
+            let channel_id = m.balance_proof.channel_id;
+            let channel =
+                state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            if !channel.disposed.contains(&m.secrethash) {
+                return Err(Rejection::UnknownLock(m.secrethash));
+            }
+            let (locks, _) = without(&channel.theirs.locks, &m.secrethash)
+                .ok_or(Rejection::UnknownLock(m.secrethash))?;
+            let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
+            let proof =
+                check_partner_proof(state, channel, sender, message, &m.balance_proof, &expected)?;
+            let channel =
+                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            apply_partner_proof(channel, proof, locks);
+            channel.disposed.remove(&m.secrethash);
+            payer_lock_gone(state, &m.secrethash, channel_id, events);
+            Ok(())
+        }
+        Message::SecretRequest(m) => {
+            let Some(Task::Initiator(task)) = state.tasks.get(&m.secrethash) else {
+                return Err(Rejection::UnknownPayment(m.secrethash));
+            };
+            let matches = sender == task.target
+                && m.payment_id == task.payment_id
+                && m.amount == task.amount
+                && task
+                    .attempt
+                    .as_ref()
+                    .is_some_and(|(_, lock, _)| lock.expiration == m.expiration);
+            if !matches {
+                return Err(Rejection::UnknownPayment(m.secrethash));
+            }
+            check_signed_by(state, message, sender)?;
+            let secret = task.secret;
+            let target = task.target;
+            let reveal = signed(state, signer, |message_id| {
+                Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
+            })?;
+            if let Some(Task::Initiator(task)) = state.tasks.get_mut(&m.secrethash) {
+                task.secret_revealed = true;
+            }
+            events.push(Event::Send { recipient: target, message: reveal });
+            Ok(())
+        }
+        Message::RevealSecret(m) => on_reveal(state, sender, message, m.secret, signer, events),
+        Message::Unlock(m) => {
+            let channel_id = m.balance_proof.channel_id;
+            let channel =
+                state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            let secrethash = m.secret.hash();
+            let (locks, lock) = without(&channel.theirs.locks, &secrethash)
+                .ok_or(Rejection::UnknownLock(secrethash))?;
+            let transferred = channel
+                .theirs
+                .transferred
+                .checked_add(lock.amount)
+                .ok_or(Rejection::InvalidAmount)?;
+            let expected = Expected { transferred, locks: &locks };
+            let proof =
+                check_partner_proof(state, channel, sender, message, &m.balance_proof, &expected)?;
+            let channel =
+                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            apply_partner_proof(channel, proof, locks);
+            channel.disposed.remove(&secrethash);
+            match state.tasks.get_mut(&secrethash) {
+                Some(Task::Target(task)) => {
+                    events.push(Event::PaymentReceived {
+                        payment_id: task.payment_id,
+                        initiator: task.initiator,
+                        amount: lock.amount,
+                    });
+                    state.tasks.remove(&secrethash);
+                }
+                Some(Task::Mediator(task)) => {
+                    task.secret = Some(m.secret);
+                    task.payer_done = true;
+                    finish_mediator(state, &secrethash, events);
+                }
+                _ => events.push(Event::PaymentReceived {
+                    payment_id: m.payment_id,
+                    initiator: sender,
+                    amount: lock.amount,
+                }),
+            }
+            Ok(())
+        }
+        other => Err(Rejection::Unexpected(other.kind())),
+    }
+}
+
+fn check_signed_by(
+    state: &ChainState,
+    message: &Message,
+    expected: Address,
+) -> Result<(), Rejection> {
+    match message.signer(&state.domain) {
+        Ok(Some(signer)) if signer == expected => Ok(()),
+        _ => Err(Rejection::BadSignature),
+    }
+}
+
+/// Builds and signs a message that carries no balance proof, taking a message id.
+fn signed(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    build: impl FnOnce(u64) -> Message,
+) -> Result<Message, Rejection> {
+    let mut message = build(state.next_message_id);
+    message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
+    state.next_message_id += 1;
+    Ok(message)
+}
+
+fn on_mediated_transfer(
+    state: &mut ChainState,
+    sender: Address,
+    message: &Message,
+    m: &MediatedTransfer,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel_id = m.balance_proof.channel_id;
+    let channel = usable_channel(state, &channel_id)?;
+    let lock = m.lock;
+    if lock.amount == 0 || lock.amount < m.target_amount {
+        return Err(Rejection::InvalidAmount);
+    }
+    if channel.theirs.lock(&lock.secrethash).is_some() {
+        return Err(Rejection::DuplicateLock(lock.secrethash));
+    }
+    if channel.theirs.locks.len() >= state.config.max_locks {
+        return Err(Rejection::TooManyLocks);
+    }
+    if lock.expiration <= state.block + state.config.reveal_timeout {
+        return Err(Rejection::BadLockExpiration {
+            expiration: lock.expiration,
+            block: state.block,
+        });
+    }
+    let position = path_position(&m.path, state.address, sender, m.initiator, m.target)?;
+    let mut locks = channel.theirs.locks.clone();
+    locks.push(lock);
+    let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
+    let proof = check_partner_proof(state, channel, sender, message, &m.balance_proof, &expected)?;
+    let token = channel.token;
+    let channel =
+        state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    apply_partner_proof(channel, proof, locks);
+
+    if state.tasks.contains_key(&lock.secrethash) {
+        // a loop through us, or a payment we already handle: give the lock back
+        return dispose(state, signer, channel_id, lock, m.payment_id, events);
+    }
+    if m.target == state.address {
+        state.tasks.insert(
+            lock.secrethash,
+            Task::Target(TargetTask {
+                payment_id: m.payment_id,
+                initiator: m.initiator,
+                payer: (channel_id, lock),
+                amount: m.target_amount,
+                secret: None,
+                registered: false,
+            }),
+        );
+        let (payment_id, secrethash, amount, expiration) =
+            (m.payment_id, lock.secrethash, m.target_amount, lock.expiration);
+        let request = signed(state, signer, |message_id| {
+            Message::SecretRequest(SecretRequest {
+                message_id,
+                payment_id,
+                secrethash,
+                amount,
+                expiration,
+                signature: UNSIGNED,
+            })
+        })?;
+        events.push(Event::Send { recipient: m.initiator, message: request });
+        return Ok(());
+    }
+
+    // Mediate: forward to the next hop with our fee deducted, or dispose.
+    let next = m.path[position + 1];
+    let fee = state.config.fee.fee(lock.amount);
+    let out_amount = lock.amount.checked_sub(fee).filter(|a| *a >= m.target_amount && *a > 0);
+    let payee = state.channel_with(token, next).filter(|c| {
+        c.usable()
+            && out_amount.is_some_and(|a| c.our_capacity() >= a)
+            && c.ours.locks.len() < state.config.max_locks
+            && c.ours.lock(&lock.secrethash).is_none()
+    });
+    let (Some(payee), Some(out_amount)) = (payee, out_amount) else {
+        state.tasks.insert(
+            lock.secrethash,
+            Task::Mediator(MediatorTask {
+                payment_id: m.payment_id,
+                payer: (channel_id, lock),
+                payee: None,
+                secret: None,
+                registered: false,
+                payer_done: false,
+                payee_done: true,
+            }),
+        );
+        return dispose(state, signer, channel_id, lock, m.payment_id, events);
+    };
+    let out_lock = Lock { amount: out_amount, ..lock };
+    let mut out_locks = payee.ours.locks.clone();
+    out_locks.push(out_lock);
+    let (payee_id, transferred) = (payee.id, payee.ours.transferred);
+    let forward =
+        MediatedTransfer { message_id: 0, lock: out_lock, signature: UNSIGNED, ..m.clone() };
+    send_our_proof(
+        state,
+        signer,
+        payee_id,
+        transferred,
+        out_locks,
+        |message_id, balance_proof| {
+            Message::MediatedTransfer(MediatedTransfer { message_id, balance_proof, ..forward })
+        },
+        events,
+    )?;
+    state.tasks.insert(
+        lock.secrethash,
+        Task::Mediator(MediatorTask {
+            payment_id: m.payment_id,
+            payer: (channel_id, lock),
+            payee: Some((payee_id, out_lock)),
+            secret: None,
+            registered: false,
+            payer_done: false,
+            payee_done: false,
+        }),
+    );
+    Ok(())
+}
+
+/// Our index in a mediated transfer's path, after checking the path is well formed and the
+/// sender is the hop before us.
+fn path_position(
+    path: &[Address],
+    me: Address,
+    sender: Address,
+    initiator: Address,
+    target: Address,
+) -> Result<usize, Rejection> {
+    if path.len() < 2
+        || path.len() > MAX_PATH_LEN
+        || path[0] != initiator
+        || path.last() != Some(&target)
+    {
+        return Err(Rejection::BadPath);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if !path.iter().all(|a| seen.insert(*a)) {
+        return Err(Rejection::BadPath);
+    }
+    let position = path.iter().position(|a| *a == me).ok_or(Rejection::BadPath)?;
+    if position == 0 || path[position - 1] != sender {
+        return Err(Rejection::BadPath);
+    }
+    Ok(position)
+}
+
+/// Gives up a lock the partner sent us: signs the contract's `LockDisposal` and tells the
+/// partner, who then removes it. We will never claim it.
+fn dispose(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: ChannelId,
+    lock: Lock,
+    payment_id: PaymentId,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let (partner, epoch) = (channel.partner, channel.epoch);
+    let message = signed(state, signer, |message_id| {
+        Message::AnnounceDisposed(AnnounceDisposed {
+            message_id,
+            payment_id,
+            channel_id,
+            epoch,
+            lock,
+            signature: UNSIGNED,
+        })
+    })?;
+    if let Some(channel) = state.channels.get_mut(&channel_id) {
+        channel.disposed.insert(lock.secrethash);
+    }
+    events.push(Event::Send { recipient: partner, message });
+    Ok(())
+}
+
+/// The partner disposed a lock we sent: remove it, then reroute (initiator) or dispose our
+/// own incoming lock (mediator: the path is fixed).
+fn on_disposed(
+    state: &mut ChainState,
+    sender: Address,
+    message: &Message,
+    m: &AnnounceDisposed,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel =
+        state.channels.get(&m.channel_id).ok_or(Rejection::UnknownChannel(m.channel_id))?;
+    if sender != channel.partner {
+        return Err(Rejection::WrongSender { sender, partner: channel.partner });
+    }
+    if m.epoch != channel.epoch {
+        return Err(Rejection::WrongEpoch { got: m.epoch, expected: channel.epoch });
+    }
+    let secrethash = m.lock.secrethash;
+    if channel.ours.lock(&secrethash) != Some(&m.lock) {
+        return Err(Rejection::UnknownLock(secrethash));
+    }
+    check_signed_by(state, message, sender)?;
+    let signature = *message.signature().ok_or(Rejection::BadSignature)?;
+    let (locks, _) =
+        without(&channel.ours.locks, &secrethash).ok_or(Rejection::UnknownLock(secrethash))?;
+    let transferred = channel.ours.transferred;
+    let payment_id = m.payment_id;
+    send_our_proof(
+        state,
+        signer,
+        m.channel_id,
+        transferred,
+        locks,
+        |message_id, balance_proof| {
+            Message::AnnounceDisposedResponse(AnnounceDisposedResponse {
+                message_id,
+                payment_id,
+                balance_proof,
+                secrethash,
+                signature: UNSIGNED,
+            })
+        },
+        events,
+    )?;
+    if let Some(channel) = state.channels.get_mut(&m.channel_id) {
+        channel.their_disposals.insert(secrethash, (m.lock, signature));
+    }
+    match state.tasks.remove(&secrethash) {
+        Some(Task::Initiator(mut task))
+            if task.attempt.as_ref().is_some_and(|(c, _, _)| *c == m.channel_id) =>
+        {
+            task.attempt = None;
+            try_next_route(state, signer, task, events)?;
+        }
+        Some(Task::Mediator(mut task))
+            if task.payee.as_ref().is_some_and(|(c, _)| *c == m.channel_id) =>
+        {
+            task.payee = None;
+            task.payee_done = true;
+            let (payer_channel, payer_lock) = task.payer;
+            let payer_pending = !task.payer_done;
+            state.tasks.insert(secrethash, Task::Mediator(task));
+            if payer_pending {
+                dispose(state, signer, payer_channel, payer_lock, payment_id, events)?;
+            }
+        }
+        Some(other) => {
+            state.tasks.insert(secrethash, other);
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn on_reveal(
+    state: &mut ChainState,
+    sender: Address,
+    message: &Message,
+    secret: Secret,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let secrethash = secret.hash();
+    check_signed_by(state, message, sender)?;
+    match state.tasks.get(&secrethash).cloned() {
+        Some(Task::Initiator(task)) => {
+            let Some((channel_id, _, fee)) = task.attempt else {
+                return Err(Rejection::UnknownPayment(secrethash));
+            };
+            let partner = state.channels.get(&channel_id).map(|c| c.partner);
+            if partner != Some(sender) {
+                return Err(Rejection::UnknownPayment(secrethash));
+            }
+            send_unlock(state, signer, channel_id, secret, task.payment_id, events)?;
+            state.tasks.remove(&secrethash);
+            events.push(Event::PaymentSent {
+                payment_id: task.payment_id,
+                target: task.target,
+                amount: task.amount,
+                fee,
+            });
+        }
+        Some(Task::Target(task)) => {
+            if sender != task.initiator {
+                return Err(Rejection::UnknownPayment(secrethash));
+            }
+            let payer = state
+                .channels
+                .get(&task.payer.0)
+                .map(|c| c.partner)
+                .ok_or(Rejection::UnknownChannel(task.payer.0))?;
+            let reveal = signed(state, signer, |message_id| {
+                Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
+            })?;
+            if let Some(Task::Target(t)) = state.tasks.get_mut(&secrethash) {
+                t.secret = Some(secret);
+            }
+            events.push(Event::Send { recipient: payer, message: reveal });
+        }
+        Some(Task::Mediator(task)) => {
+            let Some((payee_channel, _)) = task.payee else {
+                return Err(Rejection::UnknownPayment(secrethash));
+            };
+            let payee = state.channels.get(&payee_channel).map(|c| c.partner);
+            if payee != Some(sender) {
+                return Err(Rejection::UnknownPayment(secrethash));
+            }
+            learn_secret_as_mediator(state, signer, secrethash, secret, events)?;
+        }
+        None => return Err(Rejection::UnknownPayment(secrethash)),
+    }
+    Ok(())
+}
+
+/// A mediator learned the secret: pay the payee (it can claim on chain anyway) and reveal
+/// the secret to the payer so it pays us.
+fn learn_secret_as_mediator(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    secrethash: SecretHash,
+    secret: Secret,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let Some(Task::Mediator(task)) = state.tasks.get(&secrethash).cloned() else { return Ok(()) };
+    if let (Some((payee_channel, _)), false) = (task.payee, task.payee_done) {
+        send_unlock(state, signer, payee_channel, secret, task.payment_id, events)?;
+    }
+    let payer = state.channels.get(&task.payer.0).map(|c| c.partner);
+    if let (Some(payer), false) = (payer, task.payer_done || task.secret.is_some()) {
+        let reveal = signed(state, signer, |message_id| {
+            Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
+        })?;
+        events.push(Event::Send { recipient: payer, message: reveal });
+    }
+    if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
+        t.secret = Some(secret);
+        t.payee_done = true;
+    }
+    finish_mediator(state, &secrethash, events);
+    Ok(())
+}
+
+/// Turns our lock of `secret` on `channel_id` into a transfer.
+fn send_unlock(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: ChannelId,
+    secret: Secret,
+    payment_id: PaymentId,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let Some((locks, lock)) = without(&channel.ours.locks, &secret.hash()) else { return Ok(()) };
+    let transferred = channel.ours.transferred + lock.amount;
+    send_our_proof(
+        state,
+        signer,
+        channel_id,
+        transferred,
+        locks,
+        |message_id, balance_proof| {
+            Message::Unlock(Unlock {
+                message_id,
+                payment_id,
+                balance_proof,
+                secret,
+                signature: UNSIGNED,
+            })
+        },
+        events,
+    )
+}
+
+fn finish_mediator(state: &mut ChainState, secrethash: &SecretHash, events: &mut Vec<Event>) {
+    if let Some(Task::Mediator(task)) = state.tasks.get(secrethash) {
+        if task.payer_done && task.payee_done {
+            if let (Some((_, payee_lock)), true) = (task.payee, task.secret.is_some()) {
+                events.push(Event::PaymentMediated {
+                    secrethash: *secrethash,
+                    fee: task.payer.1.amount.saturating_sub(payee_lock.amount),
+                });
+            }
+            state.tasks.remove(secrethash);
+        }
+    }
+}
+
+/// The payer's lock of `secrethash` on `channel_id` left without paying us (expired, or
+/// removed after our disposal).
+pub(crate) fn payer_lock_gone(
+    state: &mut ChainState,
+    secrethash: &SecretHash,
+    channel_id: ChannelId,
+    events: &mut Vec<Event>,
+) {
+    match state.tasks.get_mut(secrethash) {
+        Some(Task::Mediator(task)) if task.payer.0 == channel_id => {
+            task.payer_done = true;
+            finish_mediator(state, secrethash, events);
+        }
+        Some(Task::Target(task)) if task.payer.0 == channel_id => {
+            state.tasks.remove(secrethash);
+        }
+        _ => {}
+    }
+}
+
+/// Our lock of `secrethash` on `channel_id` left unpaid (expired).
+pub(crate) fn payee_lock_gone(
+    state: &mut ChainState,
+    secrethash: &SecretHash,
+    channel_id: ChannelId,
+    events: &mut Vec<Event>,
+    failure: Option<PaymentFailure>,
+) {
+    match state.tasks.get_mut(secrethash) {
+        Some(Task::Initiator(task))
+            if task.attempt.as_ref().is_some_and(|(c, _, _)| *c == channel_id) =>
+        {
+            let payment_id = task.payment_id;
+            state.tasks.remove(secrethash);
+            if let Some(reason) = failure {
+                events.push(Event::PaymentFailed { payment_id, reason });
+            }
+        }
+        Some(Task::Mediator(task))
+            if task.payee.as_ref().is_some_and(|(c, _)| *c == channel_id) =>
+        {
+            task.payee_done = true;
+            finish_mediator(state, secrethash, events);
+        }
+        _ => {}
+    }
+}
+
+/// Registers on chain the secrets of locks we are owed, when the payer has not unlocked and
+/// expiry is near.
+pub(crate) fn on_block(state: &mut ChainState, events: &mut Vec<Event>) {
+    let block = state.block;
+    let reveal = state.config.reveal_timeout;
+    let registered = &state.registered;
+    let channels = &state.channels;
+    for task in state.tasks.values_mut() {
+        let (secret, payer, flag) = match task {
+            Task::Mediator(t) => (t.secret, t.payer, &mut t.registered),
+            Task::Target(t) => (t.secret, t.payer, &mut t.registered),
+            Task::Initiator(_) => continue,
+        };
+        let Some(secret) = secret else { continue };
+        let (channel_id, lock) = payer;
+        let still_pending =
+            channels.get(&channel_id).is_some_and(|c| c.theirs.lock(&lock.secrethash).is_some());
+        let in_time = registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration);
+        if !*flag
+            && still_pending
+            && !in_time
+            && block + reveal >= lock.expiration
+            && block <= lock.expiration
+        {
+            *flag = true;
+            events.push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
+        }
+    }
+}
+
+/// A secret became public on chain: locks we sent with it are owed, so unlock them off-chain;
+/// locks we hold with it are safe.
+pub(crate) fn on_secret_registered(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    secret: Secret,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let secrethash = secret.hash();
+    let owed: Vec<(ChannelId, PaymentId)> = state
+        .channels
+        .values()
+        .filter(|c| c.usable())
+        .filter_map(|c| {
+            c.ours.lock(&secrethash).filter(|l| state.registered_in_time(l)).map(|_| c.id)
+        })
+        .map(|id| {
+            let payment_id = match state.tasks.get(&secrethash) {
+                Some(Task::Initiator(t)) => t.payment_id,
+                Some(Task::Mediator(t)) => t.payment_id,
+                Some(Task::Target(t)) => t.payment_id,
+                None => 0,
+            };
+            (id, payment_id)
+        })
+        .collect();
+    for (channel_id, payment_id) in owed {
+        send_unlock(state, signer, channel_id, secret, payment_id, events)?;
+        match state.tasks.get(&secrethash).cloned() {
+            Some(Task::Initiator(task)) => {
+                state.tasks.remove(&secrethash);
+                let fee = task.attempt.map_or(0, |(_, _, f)| f);
+                events.push(Event::PaymentSent {
+                    payment_id: task.payment_id,
+                    target: task.target,
+                    amount: task.amount,
+                    fee,
+                });
+            }
+            Some(Task::Mediator(_)) => {
+                if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
+                    t.payee_done = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    match state.tasks.get_mut(&secrethash) {
+        Some(Task::Mediator(t)) => {
+            t.secret = Some(secret);
+            finish_mediator(state, &secrethash, events);
+        }
+        Some(Task::Target(t)) => t.secret = Some(secret),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Whether a task involves the channel.
+pub(crate) fn task_uses(task: &Task, channel_id: &ChannelId) -> bool {
+    match task {
+        Task::Initiator(t) => t.attempt.as_ref().is_some_and(|(c, _, _)| c == channel_id),
+        Task::Mediator(t) => {
+            t.payer.0 == *channel_id || t.payee.as_ref().is_some_and(|(c, _)| c == channel_id)
+        }
+        Task::Target(t) => t.payer.0 == *channel_id,
+    }
+}

@@ -1,0 +1,235 @@
+//! Two-party negotiations: withdrawing without closing and settling cooperatively.
+//!
+//! Both need both signatures and no pending lock. A withdrawal carries an expiry block: once
+//! it passes, the negotiation is dropped and transfers resume. A cooperative settlement's
+//! signatures never expire on chain, so from the first signature on, the channel takes no more
+//! transfers: it ends cooperatively, or by a unilateral close.
+
+use crate::balance::Side;
+use crate::changes::{ContractCall, Event};
+use crate::error::Rejection;
+use crate::machine::usable_channel;
+use crate::state::{ChainState, ChannelState, PendingSettle, PendingWithdraw};
+use photon_primitives::messages::{
+    Message, MessageKind, SettleFields, SettleMessage, WithdrawFields, WithdrawMessage, UNSIGNED,
+};
+use photon_primitives::{Address, ChannelId, Signature, Signer, TokenAmount};
+
+fn no_locks(channel: &ChannelState) -> Result<(), Rejection> {
+    if channel.ours.locks.is_empty() && channel.theirs.locks.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::PendingLocks(channel.id))
+    }
+}
+
+fn sign_digest(
+    state: &ChainState,
+    signer: &dyn Signer,
+    message: &mut Message,
+) -> Result<Signature, Rejection> {
+    message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
+    message.signature().copied().ok_or(Rejection::BadSignature)
+}
+
+fn signed_by_partner(
+    state: &ChainState,
+    message: &Message,
+    partner: Address,
+) -> Result<(), Rejection> {
+    match message.signer(&state.domain) {
+        Ok(Some(s)) if s == partner => Ok(()),
+        _ => Err(Rejection::BadSignature),
+    }
+}
+
+/// We ask the partner to co-sign a withdrawal of `amount` of our balance.
+pub(crate) fn request_withdraw(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: ChannelId,
+    amount: TokenAmount,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel = usable_channel(state, &channel_id)?;
+    no_locks(channel)?;
+    let balance = channel.our_balance();
+    if amount == 0 || amount > balance {
+        return Err(Rejection::InsufficientBalance { available: balance, requested: amount });
+    }
+    let fields = WithdrawFields {
+        channel_id,
+        epoch: channel.epoch,
+        participant: state.address,
+        participant_balance: balance,
+        amount,
+        expiry: state.block + state.config.signature_validity,
+    };
+    let partner = channel.partner;
+    let mut message = Message::WithdrawRequest(WithdrawMessage {
+        message_id: state.next_message_id,
+        fields,
+        signature: UNSIGNED,
+    });
+    let our_signature = sign_digest(state, signer, &mut message)?;
+    state.next_message_id += 1;
+    if let Some(channel) = state.channels.get_mut(&channel_id) {
+        channel.withdraw = Some(PendingWithdraw { fields, our_signature, requested_by_us: true });
+    }
+    events.push(Event::Send { recipient: partner, message });
+    Ok(())
+}
+
+/// We propose settling now at the current balances.
+pub(crate) fn request_settle(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: ChannelId,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let channel = usable_channel(state, &channel_id)?;
+    no_locks(channel)?;
+    let fields = settle_fields(state.address, channel);
+    let partner = channel.partner;
+    let mut message = Message::SettleRequest(SettleMessage {
+        message_id: state.next_message_id,
+        fields,
+        signature: UNSIGNED,
+    });
+    let our_signature = sign_digest(state, signer, &mut message)?;
+    state.next_message_id += 1;
+    if let Some(channel) = state.channels.get_mut(&channel_id) {
+        channel.settle = Some(PendingSettle { fields, our_signature, requested_by_us: true });
+    }
+    events.push(Event::Send { recipient: partner, message });
+    Ok(())
+}
+
+/// The settle fields for the current balances, participant1 being the lower address.
+fn settle_fields(me: Address, channel: &ChannelState) -> SettleFields {
+    let (ours, theirs) = (channel.our_balance(), channel.partner_balance());
+    let (participant1, balance1, participant2, balance2) = match channel.our_side {
+        Side::One => (me, ours, channel.partner, theirs),
+        Side::Two => (channel.partner, theirs, me, ours),
+    };
+    SettleFields {
+        channel_id: channel.id,
+        epoch: channel.epoch,
+        participant1,
+        balance1,
+        participant2,
+        balance2,
+    }
+}
+
+/// Handles the four negotiation messages.
+pub(crate) fn on_message(
+    state: &mut ChainState,
+    sender: Address,
+    message: &Message,
+    signer: &dyn Signer,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    match message {
+        Message::WithdrawRequest(m) => {
+            let f = m.fields;
+            let channel = usable_channel(state, &f.channel_id)?;
+            no_locks(channel)?;
+            let valid = sender == channel.partner
+                && f.participant == channel.partner
+                && f.epoch == channel.epoch
+                && f.participant_balance == channel.partner_balance()
+                && f.amount > 0
+                && f.amount <= f.participant_balance
+                && f.expiry > state.block;
+            if !valid {
+                return Err(Rejection::BadNegotiation(MessageKind::WithdrawRequest));
+            }
+            signed_by_partner(state, message, channel.partner)?;
+            let mut response = Message::WithdrawResponse(WithdrawMessage {
+                message_id: state.next_message_id,
+                fields: f,
+                signature: UNSIGNED,
+            });
+            let our_signature = sign_digest(state, signer, &mut response)?;
+            state.next_message_id += 1;
+            if let Some(channel) = state.channels.get_mut(&f.channel_id) {
+                channel.withdraw =
+                    Some(PendingWithdraw { fields: f, our_signature, requested_by_us: false });
+            }
+            events.push(Event::Send { recipient: sender, message: response });
+        }
+        Message::WithdrawResponse(m) => {
+            let channel = state
+                .channels
+                .get(&m.fields.channel_id)
+                .ok_or(Rejection::UnknownChannel(m.fields.channel_id))?;
+            let pending = channel
+                .withdraw
+                .as_ref()
+                .filter(|p| p.requested_by_us && p.fields == m.fields && sender == channel.partner)
+                .ok_or(Rejection::BadNegotiation(MessageKind::WithdrawResponse))?;
+            signed_by_partner(state, message, channel.partner)?;
+            events.push(Event::Transact(ContractCall::Withdraw {
+                token: channel.token,
+                fields: m.fields,
+                participant_signature: pending.our_signature,
+                partner_signature: m.signature,
+            }));
+        }
+        Message::SettleRequest(m) => {
+            let channel = usable_channel(state, &m.fields.channel_id)?;
+            no_locks(channel)?;
+            if sender != channel.partner || m.fields != settle_fields(state.address, channel) {
+                return Err(Rejection::BadNegotiation(MessageKind::SettleRequest));
+            }
+            signed_by_partner(state, message, channel.partner)?;
+            let mut response = Message::SettleResponse(SettleMessage {
+                message_id: state.next_message_id,
+                fields: m.fields,
+                signature: UNSIGNED,
+            });
+            let our_signature = sign_digest(state, signer, &mut response)?;
+            state.next_message_id += 1;
+            if let Some(channel) = state.channels.get_mut(&m.fields.channel_id) {
+                channel.settle =
+                    Some(PendingSettle { fields: m.fields, our_signature, requested_by_us: false });
+            }
+            events.push(Event::Send { recipient: sender, message: response });
+        }
+        Message::SettleResponse(m) => {
+            let channel = state
+                .channels
+                .get(&m.fields.channel_id)
+                .ok_or(Rejection::UnknownChannel(m.fields.channel_id))?;
+            let pending = channel
+                .settle
+                .as_ref()
+                .filter(|p| p.requested_by_us && p.fields == m.fields && sender == channel.partner)
+                .ok_or(Rejection::BadNegotiation(MessageKind::SettleResponse))?;
+            signed_by_partner(state, message, channel.partner)?;
+            let (signature1, signature2) = match channel.our_side {
+                Side::One => (pending.our_signature, m.signature),
+                Side::Two => (m.signature, pending.our_signature),
+            };
+            events.push(Event::Transact(ContractCall::CooperativeSettle {
+                token: channel.token,
+                fields: m.fields,
+                signature1,
+                signature2,
+            }));
+        }
+        other => return Err(Rejection::Unexpected(other.kind())),
+    }
+    Ok(())
+}
+
+/// Drops withdrawals whose signatures expired unmined.
+pub(crate) fn on_block(state: &mut ChainState) {
+    let block = state.block;
+    for channel in state.channels.values_mut() {
+        if channel.withdraw.as_ref().is_some_and(|w| w.fields.expiry < block) {
+            channel.withdraw = None;
+        }
+    }
+}

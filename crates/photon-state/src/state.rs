@@ -1,0 +1,342 @@
+//! The whole state of one node: its channels, the payments in flight, the chain's clock.
+
+use crate::balance::Side;
+use photon_primitives::eip712::Domain;
+use photon_primitives::lock::{locked_amount, locksroot};
+use photon_primitives::messages::{
+    BalanceProofFields, MessageId, PaymentId, SettleFields, WithdrawFields,
+};
+use photon_primitives::{
+    Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature,
+    TokenAmount, B256,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A mediator's fee: `flat + amount * proportional_ppm / 1_000_000` of the amount it receives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct FeePolicy {
+    /// Fixed part, in token units.
+    pub flat: TokenAmount,
+    /// Proportional part, in millionths.
+    pub proportional_ppm: u32,
+}
+
+impl FeePolicy {
+    /// The fee for forwarding a lock of `amount`.
+    pub fn fee(&self, amount: TokenAmount) -> TokenAmount {
+        let proportional = amount / 1_000_000 * TokenAmount::from(self.proportional_ppm)
+            + amount % 1_000_000 * TokenAmount::from(self.proportional_ppm) / 1_000_000;
+        self.flat.saturating_add(proportional)
+    }
+}
+
+/// Protocol parameters of a node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Config {
+    /// Blocks a node needs, at worst, to get a secret registered on chain. A lock that expires
+    /// sooner than this is refused, and a node registers a secret this long before expiry.
+    pub reveal_timeout: BlockNumber,
+    /// How long (blocks) the locks of payments we initiate live.
+    pub lock_timeout: BlockNumber,
+    /// Blocks a withdrawal or cooperative settlement we co-sign stays valid.
+    pub signature_validity: BlockNumber,
+    /// Most pending locks one side of a channel may hold.
+    pub max_locks: usize,
+    /// Our fee as a mediator.
+    pub fee: FeePolicy,
+    /// The contract's punish window after a settle window (blocks).
+    pub punish_blocks: BlockNumber,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            reveal_timeout: 10,
+            lock_timeout: 50,
+            signature_validity: 20,
+            max_locks: 160,
+            fee: FeePolicy::default(),
+            punish_blocks: 257,
+        }
+    }
+}
+
+/// A balance proof with what makes it submittable on chain.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SignedProof {
+    /// The channel-state fields.
+    pub fields: BalanceProofFields,
+    /// The hash of the rest of the message that carried it.
+    pub additional_hash: B256,
+    /// The signer's signature.
+    pub signature: Signature,
+}
+
+/// One participant's side of a channel in the current epoch.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct EndState {
+    /// Its deposit in this epoch.
+    pub deposit: TokenAmount,
+    /// Nonce of its latest balance proof.
+    pub nonce: Nonce,
+    /// Everything it has paid the other side in this epoch.
+    pub transferred: TokenAmount,
+    /// Its pending locks, in locksroot order.
+    pub locks: Vec<Lock>,
+    /// Its latest signed balance proof (the partner's is what we submit on chain).
+    pub proof: Option<SignedProof>,
+}
+
+impl EndState {
+    /// Sum of the pending locks.
+    pub fn locked(&self) -> TokenAmount {
+        self.locks.iter().map(|l| l.amount).sum()
+    }
+
+    /// The pending lock with this hash.
+    pub fn lock(&self, secrethash: &SecretHash) -> Option<&Lock> {
+        self.locks.iter().find(|l| &l.secrethash == secrethash)
+    }
+
+    /// The fields of this end's next balance proof with these amounts and locks.
+    pub(crate) fn next_fields(
+        &self,
+        channel_id: ChannelId,
+        epoch: Epoch,
+        transferred: TokenAmount,
+        locks: &[Lock],
+    ) -> BalanceProofFields {
+        BalanceProofFields {
+            channel_id,
+            epoch,
+            nonce: self.nonce + 1,
+            transferred_amount: transferred,
+            locked_amount: locked_amount(locks).unwrap_or(TokenAmount::MAX),
+            locksroot: locksroot(locks),
+        }
+    }
+}
+
+/// Where a channel is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ChannelStatus {
+    /// Transfers flow.
+    Open,
+    /// We sent the close transaction; no new transfers.
+    Closing,
+    /// Closed on chain at `block`.
+    Closed {
+        /// block of the close
+        block: BlockNumber,
+        /// whether we sent the unlock of the partner's locks
+        unlock_sent: bool,
+        /// whether we sent the settle transaction
+        settle_sent: bool,
+    },
+}
+
+/// A withdrawal being negotiated; dropped once its expiry block passes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PendingWithdraw {
+    /// The fields both sign.
+    pub fields: WithdrawFields,
+    /// Our signature of them.
+    pub our_signature: Signature,
+    /// Whether we asked (true) or co-signed (false).
+    pub requested_by_us: bool,
+}
+
+/// A cooperative settlement being negotiated. Its signatures never expire on chain, so once
+/// either side signed, the channel takes no more transfers: it ends cooperatively or by a
+/// unilateral close.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PendingSettle {
+    /// The fields both sign.
+    pub fields: SettleFields,
+    /// Our signature of them.
+    pub our_signature: Signature,
+    /// Whether we asked (true) or co-signed (false).
+    pub requested_by_us: bool,
+}
+
+/// One channel as this node sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ChannelState {
+    /// Channel id.
+    pub id: ChannelId,
+    /// Its token.
+    pub token: Address,
+    /// The other participant.
+    pub partner: Address,
+    /// Our side in the contract.
+    pub our_side: Side,
+    /// Settle timeout (blocks).
+    pub settle_timeout: BlockNumber,
+    /// Current epoch.
+    pub epoch: Epoch,
+    /// Life-cycle status.
+    pub status: ChannelStatus,
+    /// Our end.
+    pub ours: EndState,
+    /// The partner's end.
+    pub theirs: EndState,
+    /// Lock hashes of the partner's locks we disposed: never claimed on chain.
+    pub disposed: BTreeSet<SecretHash>,
+    /// A withdrawal in negotiation; transfers wait until it is mined or expires.
+    pub withdraw: Option<PendingWithdraw>,
+    /// A cooperative settlement in negotiation; transfers stop for good.
+    pub settle: Option<PendingSettle>,
+    /// Disposals the partner signed for our locks: evidence should it claim one on chain.
+    pub their_disposals: BTreeMap<SecretHash, (Lock, Signature)>,
+}
+
+impl ChannelState {
+    /// What we can still send: deposit + received − sent − locked.
+    pub fn our_capacity(&self) -> TokenAmount {
+        (self.ours.deposit + self.theirs.transferred)
+            .saturating_sub(self.ours.transferred + self.ours.locked())
+    }
+
+    /// What the partner can still send us.
+    pub fn partner_capacity(&self) -> TokenAmount {
+        (self.theirs.deposit + self.ours.transferred)
+            .saturating_sub(self.theirs.transferred + self.theirs.locked())
+    }
+
+    /// Our balance ignoring locks: deposit + received − sent.
+    pub fn our_balance(&self) -> TokenAmount {
+        (self.ours.deposit + self.theirs.transferred).saturating_sub(self.ours.transferred)
+    }
+
+    /// The partner's balance ignoring locks.
+    pub fn partner_balance(&self) -> TokenAmount {
+        (self.theirs.deposit + self.ours.transferred).saturating_sub(self.theirs.transferred)
+    }
+
+    /// Tokens the contract holds for this channel.
+    pub fn total(&self) -> TokenAmount {
+        self.ours.deposit + self.theirs.deposit
+    }
+
+    /// Whether new transfers may use the channel.
+    pub fn usable(&self) -> bool {
+        self.status == ChannelStatus::Open && self.withdraw.is_none() && self.settle.is_none()
+    }
+}
+
+/// A payment this node initiated.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InitiatorTask {
+    /// Payment id.
+    pub payment_id: PaymentId,
+    /// Token.
+    pub token: Address,
+    /// Target.
+    pub target: Address,
+    /// What the target must receive.
+    pub amount: TokenAmount,
+    /// The secret.
+    pub secret: Secret,
+    /// Routes not tried yet.
+    pub routes_left: Vec<crate::changes::Route>,
+    /// Most fees the user accepts.
+    pub fee_limit: TokenAmount,
+    /// The channel and lock of the current attempt.
+    pub attempt: Option<(ChannelId, Lock, TokenAmount)>,
+    /// Whether the secret went to the target.
+    pub secret_revealed: bool,
+}
+
+/// A payment passing through this node.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MediatorTask {
+    /// Payment id.
+    pub payment_id: PaymentId,
+    /// The channel we are paid on, and the lock.
+    pub payer: (ChannelId, Lock),
+    /// The channel we pay on, and the lock (none if we disposed).
+    pub payee: Option<(ChannelId, Lock)>,
+    /// The secret, once known.
+    pub secret: Option<Secret>,
+    /// Whether we registered the secret on chain.
+    pub registered: bool,
+    /// Whether the payer's lock is resolved (unlocked to us, removed or expired).
+    pub payer_done: bool,
+    /// Whether the payee's lock is resolved (we unlocked it, it was removed or disposed).
+    pub payee_done: bool,
+}
+
+/// A payment to this node.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TargetTask {
+    /// Payment id.
+    pub payment_id: PaymentId,
+    /// Who pays.
+    pub initiator: Address,
+    /// The channel we are paid on, and the lock.
+    pub payer: (ChannelId, Lock),
+    /// The amount promised.
+    pub amount: TokenAmount,
+    /// The secret, once known.
+    pub secret: Option<Secret>,
+    /// Whether we registered the secret on chain.
+    pub registered: bool,
+}
+
+/// Our role in a payment, by secret hash.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Task {
+    /// We pay.
+    Initiator(InitiatorTask),
+    /// We forward.
+    Mediator(MediatorTask),
+    /// We are paid.
+    Target(TargetTask),
+}
+
+/// The whole state of a node.
+#[derive(Clone, Debug)]
+pub struct ChainState {
+    /// Our address.
+    pub address: Address,
+    /// The EIP-712 domain (chain id, contract) every signature is bound to.
+    pub domain: Domain,
+    /// Latest confirmed block.
+    pub block: BlockNumber,
+    /// Parameters.
+    pub config: Config,
+    /// Our channels (open or closed, not settled).
+    pub channels: BTreeMap<ChannelId, ChannelState>,
+    /// Payments in flight.
+    pub tasks: BTreeMap<SecretHash, Task>,
+    /// Secrets registered on chain, with their block.
+    pub registered: BTreeMap<SecretHash, BlockNumber>,
+    /// Next id for a message we send.
+    pub next_message_id: MessageId,
+}
+
+impl ChainState {
+    /// A node with no channels at block `block`.
+    pub fn new(address: Address, domain: Domain, block: BlockNumber, config: Config) -> Self {
+        Self {
+            address,
+            domain,
+            block,
+            config,
+            channels: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            registered: BTreeMap::new(),
+            next_message_id: 1,
+        }
+    }
+
+    /// Our channel with `partner` for `token`.
+    pub fn channel_with(&self, token: Address, partner: Address) -> Option<&ChannelState> {
+        self.channels.values().find(|c| c.token == token && c.partner == partner)
+    }
+
+    /// Whether the secret of `lock` was registered on chain in time for it.
+    pub fn registered_in_time(&self, lock: &Lock) -> bool {
+        self.registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration)
+    }
+}
