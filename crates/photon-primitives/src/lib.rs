@@ -13,6 +13,9 @@
 //!   against `TokensNetwork`.
 //! * [`signer`]: the [`Signer`](signer::Signer) trait, a libsecp256k1 local signer and
 //!   signature recovery.
+//! * [`codec`]: the versioned binary wire encoding of every
+//!   [`Message`](messages::Message): `"PHTN"`, version, kind byte, fixed-width big-endian
+//!   fields; decoding never panics.
 //!
 //! ```
 //! use photon_primitives::{eip712::{BalanceProof, Domain}, signer::{LocalSigner, Signer, recover}};
@@ -26,6 +29,7 @@
 //! assert_eq!(recover(&digest, &signature).unwrap(), signer.address());
 //! ```
 
+pub mod codec;
 pub mod eip712;
 pub mod lock;
 pub mod messages;
