@@ -1,0 +1,280 @@
+//! Every flow of the whitepaper, end to end through the state machines.
+
+use crate::harness::*;
+use photon_primitives::messages::Message;
+use photon_state::changes::{Event, PaymentFailure, StateChange};
+use photon_state::{Config, FeePolicy, Task};
+
+const ALICE: usize = 0;
+const BOB: usize = 1;
+const CHARLIE: usize = 2;
+const DAVE: usize = 3;
+
+fn received(net: &Net, node: usize) -> Vec<u128> {
+    net.nodes[node]
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Event::PaymentReceived { amount, .. } => Some(*amount),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The whitepaper's worked example, steps 1–6.
+#[test]
+fn whitepaper_alice_bob_charlie() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 80, 0);
+    // Alice pays Bob 30 directly
+    net.pay_direct(ALICE, BOB, 30).unwrap();
+    net.assert_balances(ALICE, BOB, (70, 30));
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    // Alice pays Charlie 20 through Bob
+    net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    net.assert_balances(ALICE, BOB, (50, 50));
+    net.assert_balances(BOB, CHARLIE, (60, 20));
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    assert_eq!(net.pending_locks(BOB, CHARLIE), (vec![], vec![]));
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentSent { amount: 20, .. })));
+    assert_eq!(received(&net, CHARLIE), vec![20]);
+    assert_eq!(received(&net, BOB), vec![30]);
+    assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()), "no payment left in flight");
+    // Alice closes; Bob updates with Alice's latest proof; after the windows either settles.
+    let id = net.channel_id(ALICE, BOB);
+    let before = (net.wallet[ALICE], net.wallet[BOB]);
+    net.apply(ALICE, StateChange::Close { channel_id: id }).unwrap();
+    net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
+    assert!(!net.channels.contains_key(&id), "settled");
+    assert_eq!((net.wallet[ALICE] - before.0, net.wallet[BOB] - before.1), (50, 50));
+    assert!(!net.nodes[ALICE].state.channels.contains_key(&id));
+    net.assert_no_rejections();
+}
+
+#[test]
+fn deposits_by_both_sides_and_payments_both_ways() {
+    let mut net = Net::new(2);
+    net.open_channel(ALICE, BOB, 0, 0);
+    assert!(net.pay_direct(ALICE, BOB, 1).is_err(), "nothing to pay with");
+    net.open_channel_deposit(ALICE, BOB, 40);
+    net.open_channel_deposit(BOB, ALICE, 10);
+    net.open_channel_deposit(ALICE, BOB, 5);
+    net.pay_direct(ALICE, BOB, 30).unwrap();
+    net.pay_direct(BOB, ALICE, 35).unwrap();
+    net.assert_balances(ALICE, BOB, (50, 5));
+    net.assert_no_rejections();
+}
+
+#[test]
+fn mediator_earns_its_fee_and_target_gets_the_exact_amount() {
+    let fee = FeePolicy { flat: 1, proportional_ppm: 10_000 }; // 1 + 1%
+    let mut net =
+        Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
+    net.open_channel(ALICE, BOB, 1000, 0);
+    net.open_channel(BOB, CHARLIE, 1000, 0);
+    // Bob charges 1 + 1% of what he receives: for 200 to arrive, Alice sends 203
+    // (fee(203) = 1 + 2 = 3).
+    net.pay(ALICE, CHARLIE, 200, &[(&[ALICE, BOB, CHARLIE], 3)]);
+    net.assert_balances(ALICE, BOB, (797, 203));
+    net.assert_balances(BOB, CHARLIE, (800, 200));
+    assert_eq!(received(&net, CHARLIE), vec![200]);
+    assert!(net.nodes[BOB].log.iter().any(|e| matches!(e, Event::PaymentMediated { fee: 3, .. })));
+    net.assert_no_rejections();
+}
+
+#[test]
+fn insufficient_fee_is_disposed_and_the_payment_fails_cleanly() {
+    let fee = FeePolicy { flat: 5, proportional_ppm: 0 };
+    let mut net =
+        Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 1)]);
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::NoRoute, .. })));
+    net.assert_balances(ALICE, BOB, (100, 0));
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
+    net.assert_no_rejections();
+}
+
+/// Bob cannot forward (Bob–Charlie has no capacity): Bob disposes, Alice removes the lock and
+/// reroutes through Dave; the payment succeeds.
+#[test]
+fn disposal_then_reroute() {
+    let mut net = Net::new(4);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 5, 0);
+    net.open_channel(ALICE, DAVE, 100, 0);
+    net.open_channel(DAVE, CHARLIE, 100, 0);
+    net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0), (&[ALICE, DAVE, CHARLIE], 0)]);
+    net.assert_balances(ALICE, BOB, (100, 0));
+    net.assert_balances(ALICE, DAVE, (80, 20));
+    net.assert_balances(DAVE, CHARLIE, (80, 20));
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    let bob_view = &net.nodes[BOB].state.channels[&net.channel_id(ALICE, BOB)];
+    assert!(bob_view.disposed.is_empty(), "the disposed lock was removed by Alice");
+    let alice_view = &net.nodes[ALICE].state.channels[&net.channel_id(ALICE, BOB)];
+    assert_eq!(
+        alice_view.their_disposals.len(),
+        1,
+        "Alice keeps Bob's signed disposal as evidence"
+    );
+    assert_eq!(received(&net, CHARLIE), vec![20]);
+    assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
+    net.assert_no_rejections();
+}
+
+/// Nobody reveals the secret: every lock expires and is removed; the initiator gives up.
+#[test]
+fn unrevealed_locks_expire_and_are_removed() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.offline[CHARLIE] = true; // the target never answers
+    net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    assert_eq!(net.pending_locks(ALICE, BOB).0.len(), 1);
+    net.offline[CHARLIE] = false;
+    let lock_timeout = Config::default().lock_timeout;
+    net.mine(lock_timeout + 1);
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    assert_eq!(net.pending_locks(BOB, CHARLIE).0, vec![]);
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::LockExpired, .. })));
+    net.assert_balances(ALICE, BOB, (100, 0));
+    net.assert_balances(BOB, CHARLIE, (100, 0));
+}
+
+/// Bob learns the secret but never unlocks to Charlie (Bob's Unlock is lost): Charlie
+/// registers the secret on chain before the lock expires, so the lock stays his to claim.
+#[test]
+fn target_registers_the_secret_when_not_unlocked_in_time() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    let secret = net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    // deliver everything except Bob's Unlock to Charlie
+    while let Some(env) = net.inflight.front().cloned() {
+        if env.from == BOB && env.to == CHARLIE && matches!(env.message, Message::Unlock(_)) {
+            net.inflight.pop_front();
+            continue;
+        }
+        net.deliver_one();
+    }
+    assert_eq!(net.pending_locks(CHARLIE, BOB).1.len(), 1, "Charlie still holds Bob's lock");
+    assert!(net.registered.is_empty());
+    net.mine(Config::default().lock_timeout);
+    assert!(net.registered.contains_key(&secret.hash()), "Charlie registered the secret in time");
+    let lock = net.pending_locks(CHARLIE, BOB).1[0];
+    assert!(
+        net.registered[&secret.hash()] <= lock.expiration,
+        "registered in time: claimable on chain"
+    );
+    // Bob's view already counts the 20 as Charlie's; Charlie can claim it on chain whatever Bob does.
+    let bob = &net.nodes[BOB].state.channels[&net.channel_id(BOB, CHARLIE)];
+    assert_eq!(bob.partner_balance(), 20);
+}
+
+#[test]
+fn withdraw_without_closing_starts_a_new_epoch() {
+    let mut net = Net::new(2);
+    let id = net.open_channel(ALICE, BOB, 100, 0);
+    net.pay_direct(ALICE, BOB, 30).unwrap();
+    let epoch = net.nodes[ALICE].state.channels[&id].epoch;
+    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: 20 }).unwrap();
+    net.run();
+    assert_eq!(net.wallet[BOB], 1_000_000 + 20);
+    let (a, b) = (&net.nodes[ALICE].state.channels[&id], &net.nodes[BOB].state.channels[&id]);
+    assert!(a.epoch > epoch && a.epoch == b.epoch);
+    assert_eq!((a.ours.deposit, a.theirs.deposit), (70, 10));
+    assert!(a.withdraw.is_none() && b.withdraw.is_none());
+    // transfers go on in the new epoch
+    net.pay_direct(ALICE, BOB, 5).unwrap();
+    net.assert_balances(ALICE, BOB, (65, 15));
+    net.assert_no_rejections();
+}
+
+#[test]
+fn withdraw_refused_while_locks_are_pending() {
+    let mut net = Net::new(3);
+    let id = net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.offline[CHARLIE] = true;
+    net.pay(ALICE, CHARLIE, 10, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    let err =
+        net.apply(ALICE, StateChange::RequestWithdraw { channel_id: id, amount: 5 }).unwrap_err();
+    assert_eq!(err, photon_state::Rejection::PendingLocks(id));
+}
+
+#[test]
+fn cooperative_settle_pays_out_at_once() {
+    let mut net = Net::new(2);
+    let id = net.open_channel(ALICE, BOB, 100, 50);
+    net.pay_direct(ALICE, BOB, 30).unwrap();
+    let before = (net.wallet[ALICE], net.wallet[BOB]);
+    net.apply(ALICE, StateChange::RequestCooperativeSettle { channel_id: id }).unwrap();
+    // from the request on, Alice sends nothing more on the channel
+    assert!(net.pay_direct(ALICE, BOB, 1).is_err());
+    net.run();
+    assert_eq!((net.wallet[ALICE] - before.0, net.wallet[BOB] - before.1), (70, 80));
+    assert!(!net.nodes[ALICE].state.channels.contains_key(&id));
+    assert!(!net.nodes[BOB].state.channels.contains_key(&id));
+    net.assert_no_rejections();
+}
+
+/// The partner closes with an old proof of ours; the honest node's update with the partner's
+/// latest proof wins.
+#[test]
+fn honest_update_beats_a_stale_close() {
+    let mut net = Net::new(2);
+    let id = net.open_channel(ALICE, BOB, 100, 100);
+    net.pay_direct(ALICE, BOB, 10).unwrap();
+    net.pay_direct(BOB, ALICE, 60).unwrap();
+    net.pay_direct(ALICE, BOB, 5).unwrap();
+    // Bob closes; the mirror keeps what each side submits with the highest nonce.
+    net.apply(BOB, StateChange::Close { channel_id: id }).unwrap();
+    net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
+    assert!(!net.channels.contains_key(&id));
+    assert_eq!(net.wallet[ALICE], 1_000_000 - 100 + 145);
+    assert_eq!(net.wallet[BOB], 1_000_000 - 100 + 55);
+}
+
+/// Only one role per secret hash: a lock that loops back through a node is handed back.
+#[test]
+fn a_looping_route_is_disposed() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.pay(ALICE, CHARLIE, 10, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    assert!(net.nodes[BOB].state.tasks.values().all(|t| !matches!(t, Task::Target(_))));
+    net.assert_no_rejections();
+}
+
+impl Net {
+    /// Another deposit into an existing channel.
+    pub fn open_channel_deposit(&mut self, who: usize, partner: usize, amount: u128) {
+        use photon_state::changes::ChainEvent;
+        let id = self.channel_id(who, partner);
+        let chain = self.channels.get_mut(&id).unwrap();
+        let side = usize::from(chain.parties[1] == who);
+        chain.deposits[side] += amount;
+        let total = chain.deposits[side];
+        self.wallet[who] -= amount;
+        let participant = self.addr(who);
+        for i in [who, partner] {
+            self.apply(
+                i,
+                StateChange::Chain(ChainEvent::Deposit { channel_id: id, participant, total }),
+            )
+            .unwrap();
+        }
+    }
+}

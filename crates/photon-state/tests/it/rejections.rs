@@ -1,0 +1,241 @@
+//! Every invalid input is refused with the right reason and changes nothing.
+
+use crate::harness::*;
+use photon_primitives::eip712::Domain;
+use photon_primitives::lock::locksroot;
+use photon_primitives::messages::{BalanceProofFields, DirectTransfer, MediatedTransfer, Message};
+use photon_primitives::{Address, LocalSigner, Lock, Secret, B256};
+use photon_state::changes::{Event, StateChange};
+use photon_state::Rejection;
+
+const ALICE: usize = 0;
+const BOB: usize = 1;
+const CHARLIE: usize = 2;
+
+/// Alice's next valid message for `change`, made on a copy of her state (nothing is sent).
+fn next_message(net: &Net, change: StateChange) -> Message {
+    let mut state = net.nodes[ALICE].state.clone();
+    let events = photon_state::transition(&mut state, change, &net.nodes[ALICE].signer).unwrap();
+    events
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Send { message, .. } => Some(message),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// Delivers `message` as coming from `sender` to Bob and checks it is refused without change.
+fn refused(net: &mut Net, sender: usize, message: Message) -> Rejection {
+    let before = format!("{:?}", net.nodes[BOB].state);
+    let from = net.addr(sender);
+    let err = net.apply(BOB, StateChange::Receive { sender: from, message }).unwrap_err();
+    assert_eq!(
+        before,
+        format!("{:?}", net.nodes[BOB].state),
+        "a refused message changed the state"
+    );
+    err
+}
+
+fn direct(net: &Net, amount: u128) -> DirectTransfer {
+    match next_message(
+        net,
+        StateChange::SendDirect { channel_id: net.channel_id(ALICE, BOB), payment_id: 9, amount },
+    ) {
+        Message::DirectTransfer(m) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn resign(mut message: Message, signer: &LocalSigner, domain: &Domain) -> Message {
+    message.sign(domain, signer).unwrap();
+    message
+}
+
+fn setup() -> Net {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.pay_direct(ALICE, BOB, 10).unwrap();
+    net
+}
+
+#[test]
+fn the_valid_message_is_accepted() {
+    let mut net = setup();
+    let m = direct(&net, 5);
+    net.apply(
+        BOB,
+        StateChange::Receive { sender: net.addr(ALICE), message: Message::DirectTransfer(m) },
+    )
+    .unwrap();
+    // Bob's view moved (Alice's own state never sent it: it was made on a copy)
+    let bob = &net.nodes[BOB].state.channels[&net.channel_id(ALICE, BOB)];
+    assert_eq!((bob.partner_balance(), bob.our_balance()), (85, 15));
+}
+
+#[test]
+fn signatures_must_be_the_partners_for_this_chain_and_contract() {
+    let mut net = setup();
+    let m = Message::DirectTransfer(direct(&net, 5));
+    let charlie = net.nodes[CHARLIE].signer.clone();
+    let forged = resign(m.clone(), &charlie, &net.domain.clone());
+    assert_eq!(refused(&mut net, ALICE, forged), Rejection::BadSignature);
+    let alice = net.nodes[ALICE].signer.clone();
+    let other_chain = Domain::new(4243, Address::repeat_byte(0xC0));
+    assert_eq!(
+        refused(&mut net, ALICE, resign(m.clone(), &alice, &other_chain)),
+        Rejection::BadSignature
+    );
+    let other_contract = Domain::new(4242, Address::repeat_byte(0xC1));
+    assert_eq!(
+        refused(&mut net, ALICE, resign(m.clone(), &alice, &other_contract)),
+        Rejection::BadSignature
+    );
+    // a valid message relayed by someone else
+    assert!(matches!(refused(&mut net, CHARLIE, m), Rejection::WrongSender { .. }));
+}
+
+#[test]
+fn channel_epoch_and_nonce_must_match() {
+    let mut net = setup();
+    let alice = net.nodes[ALICE].signer.clone();
+    let domain = net.domain.clone();
+    let base = direct(&net, 5);
+    let with = |f: &dyn Fn(&mut BalanceProofFields)| {
+        let mut m = base.clone();
+        f(&mut m.balance_proof);
+        resign(Message::DirectTransfer(m), &alice, &domain)
+    };
+    let unknown = with(&|bp| bp.channel_id = B256::repeat_byte(0xEE));
+    assert!(matches!(refused(&mut net, ALICE, unknown), Rejection::UnknownChannel(_)));
+    let other_channel = net.channel_id(BOB, CHARLIE);
+    let m = with(&|bp| bp.channel_id = other_channel);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongSender { .. }));
+    let m = with(&|bp| bp.epoch -= 1);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongEpoch { .. }));
+    let m = with(&|bp| bp.nonce += 1);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongNonce { .. }));
+    let m = with(&|bp| bp.nonce -= 1);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongNonce { .. }));
+    // the delivered message, replayed
+    let replay = net
+        .delivered
+        .iter()
+        .find(|e| matches!(e.message, Message::DirectTransfer(_)))
+        .unwrap()
+        .message
+        .clone();
+    assert!(matches!(
+        refused(&mut net, ALICE, replay),
+        Rejection::WrongNonce { .. } | Rejection::WrongTransferredAmount { .. }
+    ));
+}
+
+#[test]
+fn amounts_must_add_up() {
+    let mut net = setup();
+    let alice = net.nodes[ALICE].signer.clone();
+    let domain = net.domain.clone();
+    let base = direct(&net, 5);
+    let with = |f: &dyn Fn(&mut BalanceProofFields)| {
+        let mut m = base.clone();
+        f(&mut m.balance_proof);
+        resign(Message::DirectTransfer(m), &alice, &domain)
+    };
+    // transferred amount going down (or not moving)
+    let m = with(&|bp| bp.transferred_amount = 9);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongTransferredAmount { .. }));
+    let m = with(&|bp| bp.transferred_amount = 10);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongTransferredAmount { .. }));
+    // more than Alice has
+    let m = with(&|bp| bp.transferred_amount = 101);
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::InsufficientBalance { .. }));
+    // locks that do not exist
+    let m = with(&|bp| bp.locked_amount = 1);
+    assert_eq!(refused(&mut net, ALICE, m), Rejection::LocksMismatch);
+    let m = with(&|bp| bp.locksroot = B256::repeat_byte(1));
+    assert_eq!(refused(&mut net, ALICE, m), Rejection::LocksMismatch);
+}
+
+fn mediated(net: &mut Net, amount: u128) -> MediatedTransfer {
+    let secret = Secret(B256::repeat_byte(0x33));
+    let change = StateChange::SendMediated {
+        token: net.token,
+        payment_id: 3,
+        target: net.addr(CHARLIE),
+        amount,
+        secret,
+        routes: vec![photon_state::Route {
+            path: vec![net.addr(ALICE), net.addr(BOB), net.addr(CHARLIE)],
+            fee: 0,
+        }],
+        fee_limit: 0,
+    };
+    match next_message(net, change) {
+        Message::MediatedTransfer(m) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn locks_must_be_safe_and_match_the_locksroot() {
+    let mut net = setup();
+    let alice = net.nodes[ALICE].signer.clone();
+    let domain = net.domain.clone();
+    let base = mediated(&mut net, 20);
+    let sign = |m: MediatedTransfer| resign(Message::MediatedTransfer(m), &alice, &domain);
+    // expiring too soon to register the secret in time
+    let mut m = base.clone();
+    m.lock.expiration = net.block + 5;
+    m.balance_proof.locksroot = locksroot(&[m.lock]);
+    assert!(matches!(refused(&mut net, ALICE, sign(m)), Rejection::BadLockExpiration { .. }));
+    // a lock other than the one the locksroot commits to
+    let mut m = base.clone();
+    m.lock = Lock { amount: 21, ..m.lock };
+    assert_eq!(refused(&mut net, ALICE, sign(m)), Rejection::LocksMismatch);
+    // a lock bigger than Alice's balance
+    let mut m = base.clone();
+    m.lock.amount = 95;
+    m.balance_proof.locked_amount = 95;
+    m.balance_proof.locksroot = locksroot(&[m.lock]);
+    assert!(matches!(refused(&mut net, ALICE, sign(m)), Rejection::InsufficientBalance { .. }));
+    // a path where Alice is not the hop before Bob
+    let mut m = base.clone();
+    m.path = vec![net.addr(CHARLIE), net.addr(BOB)];
+    assert_eq!(refused(&mut net, ALICE, sign(m)), Rejection::BadPath);
+    // the genuine one is accepted
+    let from = net.addr(ALICE);
+    net.apply(BOB, StateChange::Receive { sender: from, message: Message::MediatedTransfer(base) })
+        .unwrap();
+}
+
+#[test]
+fn closed_channels_take_no_transfers() {
+    let mut net = setup();
+    let m = Message::DirectTransfer(direct(&net, 5));
+    let id = net.channel_id(ALICE, BOB);
+    net.apply(BOB, StateChange::Close { channel_id: id }).unwrap();
+    assert!(matches!(refused(&mut net, ALICE, m), Rejection::ChannelNotUsable(_)));
+}
+
+#[test]
+fn user_actions_are_checked_too() {
+    let mut net = setup();
+    let before = format!("{:?}", net.nodes[ALICE].state);
+    let id = net.channel_id(ALICE, BOB);
+    let err = net
+        .apply(ALICE, StateChange::SendDirect { channel_id: id, payment_id: 1, amount: 91 })
+        .unwrap_err();
+    assert_eq!(err, Rejection::InsufficientBalance { available: 90, requested: 91 });
+    let err = net
+        .apply(ALICE, StateChange::SendDirect { channel_id: id, payment_id: 1, amount: 0 })
+        .unwrap_err();
+    assert_eq!(err, Rejection::InvalidAmount);
+    let err = net
+        .apply(ALICE, StateChange::SendDirect { channel_id: B256::ZERO, payment_id: 1, amount: 1 })
+        .unwrap_err();
+    assert_eq!(err, Rejection::UnknownChannel(B256::ZERO));
+    assert_eq!(before, format!("{:?}", net.nodes[ALICE].state));
+}
