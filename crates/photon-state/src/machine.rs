@@ -37,6 +37,7 @@ pub fn transition(
             }
             let transferred = channel.ours.transferred + amount;
             let locks = channel.ours.locks.clone();
+            let partner = channel.partner;
             send_our_proof(
                 state,
                 signer,
@@ -53,6 +54,7 @@ pub fn transition(
                 },
                 &mut events,
             )?;
+            events.push(Event::PaymentSent { payment_id, target: partner, amount, fee: 0 });
         }
         StateChange::SendMediated {
             token,
