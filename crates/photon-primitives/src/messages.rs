@@ -479,6 +479,18 @@ impl Message {
             _ => Ok(None),
         }
     }
+
+    /// [`Message::signer`], recovering through `verifier` (see [`Signer::recover`]).
+    pub fn signer_via(
+        &self,
+        domain: &Domain,
+        verifier: &dyn Signer,
+    ) -> Result<Option<Address>, SignatureError> {
+        match (self.signing_digest(domain), self.signature()) {
+            (Some(digest), Some(sig)) => verifier.recover(&digest, sig).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl WithdrawFields {

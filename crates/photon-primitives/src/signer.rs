@@ -56,6 +56,12 @@ pub trait Signer: Send + Sync {
     fn address(&self) -> Address;
     /// Signs a 32-byte digest (already EIP-712 hashed).
     fn sign_digest(&self, digest: &B256) -> Result<Signature, SignatureError>;
+
+    /// Who signed `digest`: ECDSA recovery under the contract's rules ([`recover`]).
+    /// Overridden only by benchmarks that measure the state machine without cryptography.
+    fn recover(&self, digest: &B256, signature: &Signature) -> Result<Address, SignatureError> {
+        recover(digest, signature)
+    }
 }
 
 /// A signer holding its private key in memory.

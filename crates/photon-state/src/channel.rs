@@ -19,6 +19,7 @@ pub(crate) struct Expected<'a> {
 /// proof producing `expected`, signed by the partner and within its means.
 pub(crate) fn check_partner_proof(
     state: &ChainState,
+    verifier: &dyn Signer,
     channel: &ChannelState,
     sender: Address,
     message: &Message,
@@ -55,12 +56,22 @@ pub(crate) fn check_partner_proof(
                 .saturating_sub(channel.theirs.transferred + channel.theirs.locked()),
         });
     }
-    match message.signer(&state.domain) {
-        Ok(Some(signer)) if signer == channel.partner => {}
-        _ => return Err(Rejection::BadSignature),
-    }
+    check_signed_by(state, verifier, message, channel.partner)?;
     let signature = *message.signature().ok_or(Rejection::BadSignature)?;
     Ok(SignedProof { fields: *bp, additional_hash: message.additional_hash(), signature })
+}
+
+/// Checks that `message` is signed by `expected` for our domain.
+pub(crate) fn check_signed_by(
+    state: &ChainState,
+    verifier: &dyn Signer,
+    message: &Message,
+    expected: Address,
+) -> Result<(), Rejection> {
+    match message.signer_via(&state.domain, verifier) {
+        Ok(Some(signer)) if signer == expected => Ok(()),
+        _ => Err(Rejection::BadSignature),
+    }
 }
 
 /// Commits a checked partner proof.

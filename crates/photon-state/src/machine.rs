@@ -148,8 +148,15 @@ fn on_message(
             let locks = channel.theirs.locks.clone();
             let expected =
                 Expected { transferred: m.balance_proof.transferred_amount, locks: &locks };
-            let proof =
-                check_partner_proof(state, channel, sender, &message, &m.balance_proof, &expected)?;
+            let proof = check_partner_proof(
+                state,
+                signer,
+                channel,
+                sender,
+                &message,
+                &m.balance_proof,
+                &expected,
+            )?;
             let channel = state
                 .channels
                 .get_mut(&m.balance_proof.channel_id)
@@ -172,8 +179,15 @@ fn on_message(
                 return Err(Rejection::LockNotExpired(m.secrethash));
             }
             let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
-            let proof =
-                check_partner_proof(state, channel, sender, &message, &m.balance_proof, &expected)?;
+            let proof = check_partner_proof(
+                state,
+                signer,
+                channel,
+                sender,
+                &message,
+                &m.balance_proof,
+                &expected,
+            )?;
             let channel_id = channel.id;
             let channel =
                 state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;

@@ -15,7 +15,9 @@
 //! disposes the lock; the initiator then removes it and tries its next route.
 
 use crate::changes::{Event, PaymentFailure, Route};
-use crate::channel::{apply_partner_proof, check_partner_proof, send_our_proof, without, Expected};
+use crate::channel::{
+    apply_partner_proof, check_partner_proof, check_signed_by, send_our_proof, without, Expected,
+};
 use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{ChainState, InitiatorTask, MediatorTask, TargetTask, Task};
@@ -154,8 +156,15 @@ pub(crate) fn on_message(
             let (locks, _) = without(&channel.theirs.locks, &m.secrethash)
                 .ok_or(Rejection::UnknownLock(m.secrethash))?;
             let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
-            let proof =
-                check_partner_proof(state, channel, sender, message, &m.balance_proof, &expected)?;
+            let proof = check_partner_proof(
+                state,
+                signer,
+                channel,
+                sender,
+                message,
+                &m.balance_proof,
+                &expected,
+            )?;
             let channel =
                 state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
             apply_partner_proof(channel, proof, locks);
@@ -177,7 +186,7 @@ pub(crate) fn on_message(
             if !matches {
                 return Err(Rejection::UnknownPayment(m.secrethash));
             }
-            check_signed_by(state, message, sender)?;
+            check_signed_by(state, signer, message, sender)?;
             let secret = task.secret;
             let target = task.target;
             let reveal = signed(state, signer, |message_id| {
@@ -203,8 +212,15 @@ pub(crate) fn on_message(
                 .checked_add(lock.amount)
                 .ok_or(Rejection::InvalidAmount)?;
             let expected = Expected { transferred, locks: &locks };
-            let proof =
-                check_partner_proof(state, channel, sender, message, &m.balance_proof, &expected)?;
+            let proof = check_partner_proof(
+                state,
+                signer,
+                channel,
+                sender,
+                message,
+                &m.balance_proof,
+                &expected,
+            )?;
             let channel =
                 state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
             apply_partner_proof(channel, proof, locks);
@@ -232,17 +248,6 @@ pub(crate) fn on_message(
             Ok(())
         }
         other => Err(Rejection::Unexpected(other.kind())),
-    }
-}
-
-fn check_signed_by(
-    state: &ChainState,
-    message: &Message,
-    expected: Address,
-) -> Result<(), Rejection> {
-    match message.signer(&state.domain) {
-        Ok(Some(signer)) if signer == expected => Ok(()),
-        _ => Err(Rejection::BadSignature),
     }
 }
 
@@ -288,7 +293,8 @@ fn on_mediated_transfer(
     let mut locks = channel.theirs.locks.clone();
     locks.push(lock);
     let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
-    let proof = check_partner_proof(state, channel, sender, message, &m.balance_proof, &expected)?;
+    let proof =
+        check_partner_proof(state, signer, channel, sender, message, &m.balance_proof, &expected)?;
     let token = channel.token;
     let channel =
         state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
@@ -461,7 +467,7 @@ fn on_disposed(
     if channel.ours.lock(&secrethash) != Some(&m.lock) {
         return Err(Rejection::UnknownLock(secrethash));
     }
-    check_signed_by(state, message, sender)?;
+    check_signed_by(state, signer, message, sender)?;
     let signature = *message.signature().ok_or(Rejection::BadSignature)?;
     let (locks, _) =
         without(&channel.ours.locks, &secrethash).ok_or(Rejection::UnknownLock(secrethash))?;
@@ -523,7 +529,7 @@ fn on_reveal(
     events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
-    check_signed_by(state, message, sender)?;
+    check_signed_by(state, signer, message, sender)?;
     match state.tasks.get(&secrethash).cloned() {
         Some(Task::Initiator(task)) => {
             let Some((channel_id, _, fee)) = task.attempt else {

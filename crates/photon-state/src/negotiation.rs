@@ -7,6 +7,7 @@
 
 use crate::balance::Side;
 use crate::changes::{ContractCall, Event};
+use crate::channel::check_signed_by;
 use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{ChainState, ChannelState, PendingSettle, PendingWithdraw};
@@ -30,17 +31,6 @@ fn sign_digest(
 ) -> Result<Signature, Rejection> {
     message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
     message.signature().copied().ok_or(Rejection::BadSignature)
-}
-
-fn signed_by_partner(
-    state: &ChainState,
-    message: &Message,
-    partner: Address,
-) -> Result<(), Rejection> {
-    match message.signer(&state.domain) {
-        Ok(Some(s)) if s == partner => Ok(()),
-        _ => Err(Rejection::BadSignature),
-    }
 }
 
 /// We ask the partner to co-sign a withdrawal of `amount` of our balance.
@@ -145,7 +135,7 @@ pub(crate) fn on_message(
             if !valid {
                 return Err(Rejection::BadNegotiation(MessageKind::WithdrawRequest));
             }
-            signed_by_partner(state, message, channel.partner)?;
+            check_signed_by(state, signer, message, channel.partner)?;
             let mut response = Message::WithdrawResponse(WithdrawMessage {
                 message_id: state.next_message_id,
                 fields: f,
@@ -169,7 +159,7 @@ pub(crate) fn on_message(
                 .as_ref()
                 .filter(|p| p.requested_by_us && p.fields == m.fields && sender == channel.partner)
                 .ok_or(Rejection::BadNegotiation(MessageKind::WithdrawResponse))?;
-            signed_by_partner(state, message, channel.partner)?;
+            check_signed_by(state, signer, message, channel.partner)?;
             events.push(Event::Transact(ContractCall::Withdraw {
                 token: channel.token,
                 fields: m.fields,
@@ -183,7 +173,7 @@ pub(crate) fn on_message(
             if sender != channel.partner || m.fields != settle_fields(state.address, channel) {
                 return Err(Rejection::BadNegotiation(MessageKind::SettleRequest));
             }
-            signed_by_partner(state, message, channel.partner)?;
+            check_signed_by(state, signer, message, channel.partner)?;
             let mut response = Message::SettleResponse(SettleMessage {
                 message_id: state.next_message_id,
                 fields: m.fields,
@@ -207,7 +197,7 @@ pub(crate) fn on_message(
                 .as_ref()
                 .filter(|p| p.requested_by_us && p.fields == m.fields && sender == channel.partner)
                 .ok_or(Rejection::BadNegotiation(MessageKind::SettleResponse))?;
-            signed_by_partner(state, message, channel.partner)?;
+            check_signed_by(state, signer, message, channel.partner)?;
             let (signature1, signature2) = match channel.our_side {
                 Side::One => (pending.our_signature, m.signature),
                 Side::Two => (m.signature, pending.our_signature),
