@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod gas;
+mod state;
 
 #[derive(Parser)]
 #[command(name = "photon-bench", version, about = "Photon Network benchmarks")]
@@ -21,6 +22,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cost of the pure state machine per direct transfer and per mediated hop, in µs.
+    State {
+        /// Print one JSON object of metric name → microseconds instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -32,6 +39,19 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", report.to_json());
             } else {
                 print!("{}", report.to_table());
+            }
+        }
+        Command::State { json } => {
+            let rows = state::measure();
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    rows.iter().map(|(k, v)| ((*k).to_string(), (*v).into())).collect();
+                println!("{}", serde_json::Value::Object(map));
+            } else {
+                println!("{:<44} {:>10}", "metric", "µs");
+                for (key, value) in rows {
+                    println!("{key:<44} {value:>10.2}");
+                }
             }
         }
     }

@@ -5,8 +5,11 @@
 //! `photon-chain` sign with these definitions and have the contract verify them.
 
 use crate::types::{Address, ChannelId, Epoch, Nonce, TokenAmount};
-use alloy::primitives::B256;
+use alloy::primitives::{keccak256, Keccak256, B256};
 use alloy::sol_types::{eip712_domain, Eip712Domain, SolStruct};
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 
 /// EIP-712 domain name of `TokensNetwork`.
 pub const DOMAIN_NAME: &str = "Photon TokensNetwork";
@@ -112,33 +115,46 @@ impl BalanceProof {
     }
 }
 
-/// The EIP-712 domain of one `TokensNetwork` deployment on one chain.
+/// The EIP-712 domain of one `TokensNetwork` deployment on one chain. The separator is
+/// computed once; type hashes once per type (digests are on every message's hot path).
 #[derive(Clone, Debug)]
 pub struct Domain {
     inner: Eip712Domain,
+    separator: B256,
 }
 
 impl Domain {
     /// The domain of the contract at `contract` on chain `chain_id`.
     pub fn new(chain_id: u64, contract: Address) -> Self {
-        Self {
-            inner: eip712_domain! {
-                name: DOMAIN_NAME,
-                version: DOMAIN_VERSION,
-                chain_id: chain_id,
-                verifying_contract: contract,
-            },
-        }
+        let inner = eip712_domain! {
+            name: DOMAIN_NAME,
+            version: DOMAIN_VERSION,
+            chain_id: chain_id,
+            verifying_contract: contract,
+        };
+        let separator = inner.hash_struct();
+        Self { inner, separator }
     }
 
     /// The domain separator (equals `TokensNetwork.domainSeparator()`).
     pub fn separator(&self) -> B256 {
-        self.inner.hash_struct()
+        self.separator
     }
 
-    /// The digest to sign for any of the typed structs of this module.
-    pub fn digest<T: SolStruct>(&self, value: &T) -> B256 {
-        value.eip712_signing_hash(&self.inner)
+    /// The alloy domain value.
+    pub fn eip712_domain(&self) -> &Eip712Domain {
+        &self.inner
+    }
+
+    /// The digest to sign for any of the typed structs of this module: the same value as
+    /// alloy's `eip712_signing_hash`, without recomputing the separator and type hash.
+    pub fn digest<T: SolStruct + 'static>(&self, value: &T) -> B256 {
+        let mut input = [0u8; 66];
+        input[0] = 0x19;
+        input[1] = 0x01;
+        input[2..34].copy_from_slice(self.separator.as_slice());
+        input[34..].copy_from_slice(hash_struct(value).as_slice());
+        keccak256(input)
     }
 
     /// Digest of a balance proof.
@@ -151,9 +167,28 @@ impl Domain {
         self.digest(&DelegateUpdate {
             channelId: proof.channelId,
             epoch: proof.epoch,
-            balanceProofHash: proof.eip712_hash_struct(),
+            balanceProofHash: hash_struct(proof),
         })
     }
+}
+
+/// EIP-712 `hashStruct` with the type hash cached per type.
+pub fn hash_struct<T: SolStruct + 'static>(value: &T) -> B256 {
+    let mut hasher = Keccak256::new();
+    hasher.update(type_hash::<T>());
+    hasher.update(value.eip712_encode_data());
+    hasher.finalize()
+}
+
+fn type_hash<T: SolStruct + 'static>() -> B256 {
+    static CACHE: LazyLock<RwLock<HashMap<TypeId, B256>>> = LazyLock::new(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(hash) = CACHE.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return *hash;
+    }
+    let hash = keccak256(T::eip712_encode_type().as_bytes());
+    CACHE.write().unwrap_or_else(|e| e.into_inner()).insert(id, hash);
+    hash
 }
 
 #[cfg(test)]
@@ -178,6 +213,39 @@ mod tests {
         assert_eq!(
             LockDisposal::eip712_encode_type(),
             "LockDisposal(bytes32 channelId,uint64 epoch,bytes32 lockHash)"
+        );
+    }
+
+    #[test]
+    fn cached_digests_equal_alloys() {
+        let domain = Domain::new(31337, Address::repeat_byte(7));
+        let proof = BalanceProof::new(
+            B256::repeat_byte(1),
+            5,
+            9,
+            10,
+            3,
+            B256::repeat_byte(2),
+            B256::repeat_byte(3),
+        );
+        assert_eq!(domain.separator(), domain.eip712_domain().hash_struct());
+        for _ in 0..2 {
+            assert_eq!(domain.digest(&proof), proof.eip712_signing_hash(domain.eip712_domain()));
+        }
+        let disposal = LockDisposal {
+            channelId: B256::repeat_byte(4),
+            epoch: 1,
+            lockHash: B256::repeat_byte(5),
+        };
+        assert_eq!(domain.digest(&disposal), disposal.eip712_signing_hash(domain.eip712_domain()));
+        let consent = DelegateUpdate {
+            channelId: proof.channelId,
+            epoch: 5,
+            balanceProofHash: proof.eip712_hash_struct(),
+        };
+        assert_eq!(
+            domain.delegate_update_for(&proof),
+            consent.eip712_signing_hash(domain.eip712_domain())
         );
     }
 

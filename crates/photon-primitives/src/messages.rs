@@ -428,6 +428,14 @@ impl Message {
         })
     }
 
+    /// Puts a signature made elsewhere (e.g. over [`Message::signing_digest`]) in place; a
+    /// no-op for [`Processed`].
+    pub fn set_signature(&mut self, signature: Signature) {
+        if let Some(slot) = self.signature_mut() {
+            *slot = signature;
+        }
+    }
+
     fn signature_mut(&mut self) -> Option<&mut Signature> {
         match self {
             Self::DirectTransfer(m) => Some(&mut m.signature),

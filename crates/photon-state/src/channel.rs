@@ -56,9 +56,15 @@ pub(crate) fn check_partner_proof(
                 .saturating_sub(channel.theirs.transferred + channel.theirs.locked()),
         });
     }
-    check_signed_by(state, verifier, message, channel.partner)?;
+    // one additional hash serves both the signature check and the stored proof
+    let additional_hash = message.additional_hash();
     let signature = *message.signature().ok_or(Rejection::BadSignature)?;
-    Ok(SignedProof { fields: *bp, additional_hash: message.additional_hash(), signature })
+    let digest = state.domain.balance_proof(&bp.typed(additional_hash));
+    match verifier.recover(&digest, &signature) {
+        Ok(signer) if signer == channel.partner => {}
+        _ => return Err(Rejection::BadSignature),
+    }
+    Ok(SignedProof { fields: *bp, additional_hash, signature })
 }
 
 /// Checks that `message` is signed by `expected` for our domain.
@@ -102,9 +108,10 @@ pub(crate) fn send_our_proof(
     let partner = channel.partner;
     let message_id = state.next_message_id;
     let mut message = build(message_id, fields);
-    message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
-    let signature = *message.signature().ok_or(Rejection::BadSignature)?;
     let additional_hash = message.additional_hash();
+    let digest = state.domain.balance_proof(&fields.typed(additional_hash));
+    let signature = signer.sign_digest(&digest).map_err(|e| Rejection::Signer(e.to_string()))?;
+    message.set_signature(signature);
     // committed from here on
     state.next_message_id += 1;
     let channel =
