@@ -278,3 +278,28 @@ impl Net {
         }
     }
 }
+
+/// Charlie learned the secret, Bob never unlocks (he went silent after paying nothing):
+/// Charlie registers the secret in time, closes, unlocks on chain near the end of the
+/// settle window and is paid at settlement.
+#[test]
+fn a_registered_lock_is_claimed_on_chain() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    let bc = net.open_channel(BOB, CHARLIE, 100, 0);
+    net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    while let Some(env) = net.inflight.front().cloned() {
+        if env.from == BOB && env.to == CHARLIE && matches!(env.message, Message::Unlock(_)) {
+            net.inflight.pop_front();
+            continue;
+        }
+        net.deliver_one();
+    }
+    net.mine(Config::default().lock_timeout);
+    assert_eq!(net.registered.len(), 1);
+    let before = (net.wallet[BOB], net.wallet[CHARLIE]);
+    net.apply(CHARLIE, StateChange::Close { channel_id: bc }).unwrap();
+    net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
+    assert!(!net.channels.contains_key(&bc), "settled");
+    assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+}
