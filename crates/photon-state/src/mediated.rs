@@ -575,7 +575,8 @@ fn on_reveal(
             }
             learn_secret_as_mediator(state, signer, secrethash, secret, events)?;
         }
-        None => return Err(Rejection::UnknownPayment(secrethash)),
+        // a payment already completed (e.g. through the chain): a late reveal is harmless
+        None => {}
     }
     Ok(())
 }
@@ -590,8 +591,23 @@ fn learn_secret_as_mediator(
     events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let Some(Task::Mediator(task)) = state.tasks.get(&secrethash).cloned() else { return Ok(()) };
+    // Paying the payee off-chain is safe only while we can still get the secret registered
+    // before the payer's lock expires. Too late for that: register now, and unlock the payee
+    // once the registration is on chain (see on_secret_registered).
+    let payer_lock = task.payer.1;
+    let safe = state.registered_in_time(&payer_lock)
+        || state.block + state.config.reveal_timeout < payer_lock.expiration;
+    let mut payee_paid = task.payee_done;
     if let (Some((payee_channel, _)), false) = (task.payee, task.payee_done) {
-        send_unlock(state, signer, payee_channel, secret, task.payment_id, events)?;
+        if safe {
+            send_unlock(state, signer, payee_channel, secret, task.payment_id, events)?;
+            payee_paid = true;
+        } else if !task.registered && state.block <= payer_lock.expiration {
+            events.push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
+            if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
+                t.registered = true;
+            }
+        }
     }
     let payer = state.channels.get(&task.payer.0).map(|c| c.partner);
     if let (Some(payer), false) = (payer, task.payer_done || task.secret.is_some()) {
@@ -602,7 +618,7 @@ fn learn_secret_as_mediator(
     }
     if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
         t.secret = Some(secret);
-        t.payee_done = true;
+        t.payee_done = payee_paid;
     }
     finish_mediator(state, &secrethash, events);
     Ok(())

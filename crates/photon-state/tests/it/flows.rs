@@ -303,3 +303,42 @@ fn a_registered_lock_is_claimed_on_chain() {
     assert!(!net.channels.contains_key(&bc), "settled");
     assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
 }
+
+/// The target reveals the secret so late that the mediator could not register it before the
+/// payer's lock expires: the mediator does not pay off-chain, registers the secret at once, and
+/// pays (and is paid) once the registration is on chain.
+#[test]
+fn a_late_reveal_is_secured_on_chain_before_the_mediator_pays() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    // deliver until Charlie's RevealSecret to Bob is next, and hold it
+    while let Some(env) = net.inflight.front() {
+        if env.from == CHARLIE && env.to == BOB && matches!(env.message, Message::RevealSecret(_)) {
+            break;
+        }
+        net.deliver_one();
+    }
+    let held = net.inflight.pop_front().expect("Charlie reveals to Bob");
+    let expiration = net.pending_locks(ALICE, BOB).0[0].expiration;
+    let reveal = Config::default().reveal_timeout;
+    // Charlie is honest but slow: hold his own registration back by keeping him offline
+    net.offline[CHARLIE] = true;
+    while net.block + reveal < expiration {
+        net.block += 1;
+        let block = net.block;
+        for i in [ALICE, BOB] {
+            net.apply(i, StateChange::Block(block)).unwrap();
+        }
+    }
+    net.offline[CHARLIE] = false;
+    net.inflight.push_front(held);
+    net.run();
+    assert!(!net.registered.is_empty(), "Bob registered the secret instead of paying blind");
+    net.run();
+    net.assert_balances(ALICE, BOB, (80, 20));
+    net.assert_balances(BOB, CHARLIE, (80, 20));
+    assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
+    net.assert_no_rejections();
+}
