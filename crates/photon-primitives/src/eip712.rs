@@ -121,6 +121,22 @@ impl BalanceProof {
 pub struct Domain {
     inner: Eip712Domain,
     separator: B256,
+    chain_id: u64,
+    contract: Address,
+}
+
+/// A domain serializes as its chain id and contract.
+impl serde::Serialize for Domain {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&(self.chain_id, self.contract), serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Domain {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (chain_id, contract): (u64, Address) = serde::Deserialize::deserialize(deserializer)?;
+        Ok(Self::new(chain_id, contract))
+    }
 }
 
 impl Domain {
@@ -133,7 +149,17 @@ impl Domain {
             verifying_contract: contract,
         };
         let separator = inner.hash_struct();
-        Self { inner, separator }
+        Self { inner, separator, chain_id, contract }
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The `TokensNetwork` contract.
+    pub fn contract(&self) -> Address {
+        self.contract
     }
 
     /// The domain separator (equals `TokensNetwork.domainSeparator()`).

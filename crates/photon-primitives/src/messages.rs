@@ -28,7 +28,7 @@ pub const MAX_PATH_LEN: usize = 32;
 
 /// The channel-state part of a balance-proof message (the channel id and epoch bind it to one
 /// channel epoch; the EIP-712 domain binds it to one chain and contract).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct BalanceProofFields {
     /// The channel.
     pub channel_id: ChannelId,
@@ -186,7 +186,7 @@ pub struct RevealSecret {
 }
 
 /// The fields both sides sign for a withdrawal (the contract's `Withdraw`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct WithdrawFields {
     /// The channel.
     pub channel_id: ChannelId,
@@ -216,7 +216,7 @@ pub struct WithdrawMessage {
 
 /// The fields both sides sign for a cooperative settlement (the contract's
 /// `CooperativeSettle`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SettleFields {
     /// The channel.
     pub channel_id: ChannelId,
@@ -531,6 +531,20 @@ impl SettleFields {
 
 /// An all-zero signature, to fill before [`Message::sign`].
 pub const UNSIGNED: Signature = Signature([0u8; 65]);
+
+/// Messages serialize as their wire encoding (see [`crate::codec`]).
+impl serde::Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes: Vec<u8> = serde::Deserialize::deserialize(deserializer)?;
+        Self::decode(&bytes).map_err(serde::de::Error::custom)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 use photon_primitives::TokenAmount;
 
 /// One of the two participants of a channel, by address order: `One` is the lower address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Side {
     /// The lower address (the contract's participant1).
     One,

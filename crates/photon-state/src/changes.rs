@@ -1,6 +1,6 @@
 //! What goes into the state machine ([`StateChange`]) and what comes out ([`Event`]).
 
-use photon_primitives::eip712::BalanceProof;
+use crate::state::SignedProof;
 use photon_primitives::messages::{Message, PaymentId, SettleFields, WithdrawFields};
 use photon_primitives::{
     Address, BlockNumber, ChannelId, Epoch, Lock, Secret, SecretHash, Signature, TokenAmount,
@@ -8,7 +8,7 @@ use photon_primitives::{
 
 /// A candidate route for a mediated payment, as a pathfinding service or the node's own
 /// graph proposes it.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     /// Every hop, the initiator first and the target last.
     pub path: Vec<Address>,
@@ -17,7 +17,7 @@ pub struct Route {
 }
 
 /// A confirmed event of the contracts, as the chain follower reports it.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ChainEvent {
     /// `ChannelOpened`.
     ChannelOpened {
@@ -84,7 +84,7 @@ pub enum ChainEvent {
 /// Everything that can change the state.
 // Messages dominate the size; boxing them would add an allocation per message for nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum StateChange {
     /// A new confirmed block: the only clock.
     Block(BlockNumber),
@@ -143,7 +143,7 @@ pub enum StateChange {
 }
 
 /// A transaction the node must send.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ContractCall {
     /// `SecretRegistry.registerSecret`.
     RegisterSecret {
@@ -157,7 +157,7 @@ pub enum ContractCall {
         /// the partner
         partner: Address,
         /// the partner's latest proof
-        proof: Option<(BalanceProof, Signature)>,
+        proof: Option<SignedProof>,
     },
     /// `TokensNetwork.updateBalanceProof` with the partner's latest proof.
     UpdateBalanceProof {
@@ -166,7 +166,7 @@ pub enum ContractCall {
         /// the partner
         partner: Address,
         /// its proof and signature
-        proof: (BalanceProof, Signature),
+        proof: SignedProof,
     },
     /// `TokensNetwork.unlock` of the partner's locks.
     Unlock {
@@ -211,7 +211,7 @@ pub enum ContractCall {
 }
 
 /// Why a payment failed.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum PaymentFailure {
     /// No route had the capacity, or every route disposed the lock.
     NoRoute,
@@ -220,7 +220,7 @@ pub enum PaymentFailure {
 }
 
 /// What the state machine asks the world to do, or tells it.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// Deliver a message (with retries until acknowledged).
     Send {

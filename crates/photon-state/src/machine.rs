@@ -6,7 +6,6 @@ use crate::channel::{apply_partner_proof, check_partner_proof, send_our_proof, w
 use crate::error::Rejection;
 use crate::state::{ChainState, ChannelState, ChannelStatus, EndState, Task};
 use crate::{mediated, negotiation};
-use photon_primitives::eip712::BalanceProof;
 use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
@@ -101,9 +100,9 @@ pub fn transition(
     Ok(events)
 }
 
-/// The partner's latest proof in the form the contract takes.
-pub(crate) fn submittable(end: &EndState) -> Option<(BalanceProof, photon_primitives::Signature)> {
-    end.proof.as_ref().map(|p| (p.fields.typed(p.additional_hash), p.signature))
+/// The partner's latest proof, as the contract takes it.
+pub(crate) fn submittable(end: &EndState) -> Option<crate::state::SignedProof> {
+    end.proof.clone()
 }
 
 pub(crate) fn usable_channel<'a>(

@@ -13,7 +13,7 @@ use photon_primitives::{
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A mediator's fee: `flat + amount * proportional_ppm / 1_000_000` of the amount it receives.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct FeePolicy {
     /// Fixed part, in token units.
     pub flat: TokenAmount,
@@ -31,7 +31,7 @@ impl FeePolicy {
 }
 
 /// Protocol parameters of a node.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// Blocks a node needs, at worst, to get a secret registered on chain. A lock that expires
     /// sooner than this is refused, and a node registers a secret this long before expiry.
@@ -62,7 +62,7 @@ impl Default for Config {
 }
 
 /// A balance proof with what makes it submittable on chain.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SignedProof {
     /// The channel-state fields.
     pub fields: BalanceProofFields,
@@ -73,7 +73,7 @@ pub struct SignedProof {
 }
 
 /// One participant's side of a channel in the current epoch.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct EndState {
     /// Its deposit in this epoch.
     pub deposit: TokenAmount,
@@ -118,7 +118,7 @@ impl EndState {
 }
 
 /// Where a channel is in its life.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ChannelStatus {
     /// Transfers flow.
     Open,
@@ -136,7 +136,7 @@ pub enum ChannelStatus {
 }
 
 /// A withdrawal being negotiated; dropped once its expiry block passes.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PendingWithdraw {
     /// The fields both sign.
     pub fields: WithdrawFields,
@@ -149,7 +149,7 @@ pub struct PendingWithdraw {
 /// A cooperative settlement being negotiated. Its signatures never expire on chain, so once
 /// either side signed, the channel takes no more transfers: it ends cooperatively or by a
 /// unilateral close.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PendingSettle {
     /// The fields both sign.
     pub fields: SettleFields,
@@ -160,7 +160,7 @@ pub struct PendingSettle {
 }
 
 /// One channel as this node sees it.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ChannelState {
     /// Channel id.
     pub id: ChannelId,
@@ -225,7 +225,7 @@ impl ChannelState {
 }
 
 /// A payment this node initiated.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct InitiatorTask {
     /// Payment id.
     pub payment_id: PaymentId,
@@ -248,7 +248,7 @@ pub struct InitiatorTask {
 }
 
 /// A payment passing through this node.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MediatorTask {
     /// Payment id.
     pub payment_id: PaymentId,
@@ -267,7 +267,7 @@ pub struct MediatorTask {
 }
 
 /// A payment to this node.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TargetTask {
     /// Payment id.
     pub payment_id: PaymentId,
@@ -284,7 +284,7 @@ pub struct TargetTask {
 }
 
 /// Our role in a payment, by secret hash.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Task {
     /// We pay.
     Initiator(InitiatorTask),
@@ -295,7 +295,7 @@ pub enum Task {
 }
 
 /// The whole state of a node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ChainState {
     /// Our address.
     pub address: Address,

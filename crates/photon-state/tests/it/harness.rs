@@ -155,7 +155,8 @@ impl Net {
                 let chain = self.channels.get_mut(&id).expect("channel on chain");
                 assert!(chain.closed_at.is_none(), "closed twice");
                 chain.closed_at = Some(block);
-                if let Some((bp, sig)) = proof {
+                if let Some(proof) = proof {
+                    let (bp, sig) = (proof.fields.typed(proof.additional_hash), proof.signature);
                     let side = Self::side(chain, p);
                     assert_eq!(
                         recover(&self.domain.balance_proof(&bp), &sig).unwrap(),
@@ -173,7 +174,8 @@ impl Net {
                     ChainEvent::ChannelClosed { channel_id: id, closer, block },
                 );
             }
-            ContractCall::UpdateBalanceProof { partner, proof: (bp, sig), .. } => {
+            ContractCall::UpdateBalanceProof { partner, proof, .. } => {
+                let (bp, sig) = (proof.fields.typed(proof.additional_hash), proof.signature);
                 let p = self.index(partner);
                 let id = self.channel_id(i, p);
                 let chain = self.channels.get_mut(&id).expect("channel on chain");
