@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod gas;
+mod restore;
 mod state;
 
 #[derive(Parser)]
@@ -19,6 +20,12 @@ enum Command {
     /// Gas per contract operation, measured on a fresh anvil in steady state.
     Gas {
         /// Print one JSON object of metric name → gas instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart time of a node with 100,000 logged state changes.
+    Restore {
+        /// Print one JSON object of metric name → value instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -41,19 +48,22 @@ async fn main() -> anyhow::Result<()> {
                 print!("{}", report.to_table());
             }
         }
-        Command::State { json } => {
-            let rows = state::measure();
-            if json {
-                let map: serde_json::Map<String, serde_json::Value> =
-                    rows.iter().map(|(k, v)| ((*k).to_string(), (*v).into())).collect();
-                println!("{}", serde_json::Value::Object(map));
-            } else {
-                println!("{:<44} {:>10}", "metric", "µs");
-                for (key, value) in rows {
-                    println!("{key:<44} {value:>10.2}");
-                }
-            }
-        }
+        Command::State { json } => print_rows(&state::measure(), "µs", json),
+        Command::Restore { json } => print_rows(&restore::measure()?, "value", json),
     }
     Ok(())
+}
+
+/// Prints (key, value) rows as a table or as one JSON object.
+fn print_rows(rows: &[(&'static str, f64)], unit: &str, json: bool) {
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            rows.iter().map(|(k, v)| ((*k).to_string(), (*v).into())).collect();
+        println!("{}", serde_json::Value::Object(map));
+    } else {
+        println!("{:<44} {:>10}", "metric", unit);
+        for (key, value) in rows {
+            println!("{key:<44} {value:>10.2}");
+        }
+    }
 }

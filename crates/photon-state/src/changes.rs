@@ -233,6 +233,8 @@ pub enum Event {
     Transact(ContractCall),
     /// A payment we initiated completed: the target has the secret and we unlocked.
     PaymentSent {
+        /// the token
+        token: Address,
         /// the payment
         payment_id: PaymentId,
         /// to whom
@@ -244,6 +246,8 @@ pub enum Event {
     },
     /// We received a payment (direct, or the unlock of a mediated one).
     PaymentReceived {
+        /// the token
+        token: Address,
         /// the payment
         payment_id: PaymentId,
         /// from whom (the partner for direct payments, the initiator for mediated ones)
@@ -253,6 +257,8 @@ pub enum Event {
     },
     /// A payment we initiated failed; its locks are removed or will expire.
     PaymentFailed {
+        /// the token
+        token: Address,
         /// the payment
         payment_id: PaymentId,
         /// why
@@ -260,6 +266,8 @@ pub enum Event {
     },
     /// A mediated payment passed through us and we earned `fee`.
     PaymentMediated {
+        /// the token
+        token: Address,
         /// the lock's hash
         secrethash: SecretHash,
         /// our fee

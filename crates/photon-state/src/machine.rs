@@ -36,7 +36,7 @@ pub fn transition(
             }
             let transferred = channel.ours.transferred + amount;
             let locks = channel.ours.locks.clone();
-            let partner = channel.partner;
+            let (partner, token) = (channel.partner, channel.token);
             send_our_proof(
                 state,
                 signer,
@@ -53,7 +53,7 @@ pub fn transition(
                 },
                 &mut events,
             )?;
-            events.push(Event::PaymentSent { payment_id, target: partner, amount, fee: 0 });
+            events.push(Event::PaymentSent { payment_id, token, target: partner, amount, fee: 0 });
         }
         StateChange::SendMediated {
             token,
@@ -162,6 +162,7 @@ fn on_message(
                 .ok_or(Rejection::InvalidAmount)?;
             apply_partner_proof(channel, proof, locks);
             events.push(Event::PaymentReceived {
+                token: channel.token,
                 payment_id: m.payment_id,
                 initiator: sender,
                 amount,

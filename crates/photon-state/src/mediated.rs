@@ -128,6 +128,7 @@ fn try_next_route(
     state.tasks.remove(&secrethash);
     events.push(Event::PaymentFailed {
         payment_id: task.payment_id,
+        token: task.token,
         reason: PaymentFailure::NoRoute,
     });
     Ok(())
@@ -225,9 +226,11 @@ pub(crate) fn on_message(
                 state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
             apply_partner_proof(channel, proof, locks);
             channel.disposed.remove(&secrethash);
+            let token = channel.token;
             match state.tasks.get_mut(&secrethash) {
                 Some(Task::Target(task)) => {
                     events.push(Event::PaymentReceived {
+                        token,
                         payment_id: task.payment_id,
                         initiator: task.initiator,
                         amount: lock.amount,
@@ -240,6 +243,7 @@ pub(crate) fn on_message(
                     finish_mediator(state, &secrethash, events);
                 }
                 _ => events.push(Event::PaymentReceived {
+                    token,
                     payment_id: m.payment_id,
                     initiator: sender,
                     amount: lock.amount,
@@ -543,6 +547,7 @@ fn on_reveal(
             state.tasks.remove(&secrethash);
             events.push(Event::PaymentSent {
                 payment_id: task.payment_id,
+                token: task.token,
                 target: task.target,
                 amount: task.amount,
                 fee,
@@ -660,6 +665,7 @@ fn finish_mediator(state: &mut ChainState, secrethash: &SecretHash, events: &mut
         if task.payer_done && task.payee_done {
             if let (Some((_, payee_lock)), true) = (task.payee, task.secret.is_some()) {
                 events.push(Event::PaymentMediated {
+                    token: state.channels.get(&task.payer.0).map(|c| c.token).unwrap_or_default(),
                     secrethash: *secrethash,
                     fee: task.payer.1.amount.saturating_sub(payee_lock.amount),
                 });
@@ -701,10 +707,10 @@ pub(crate) fn payee_lock_gone(
         Some(Task::Initiator(task))
             if task.attempt.as_ref().is_some_and(|(c, _, _)| *c == channel_id) =>
         {
-            let payment_id = task.payment_id;
+            let (payment_id, token) = (task.payment_id, task.token);
             state.tasks.remove(secrethash);
             if let Some(reason) = failure {
-                events.push(Event::PaymentFailed { payment_id, reason });
+                events.push(Event::PaymentFailed { payment_id, token, reason });
             }
         }
         Some(Task::Mediator(task))
@@ -781,6 +787,7 @@ pub(crate) fn on_secret_registered(
                 let fee = task.attempt.map_or(0, |(_, _, f)| f);
                 events.push(Event::PaymentSent {
                     payment_id: task.payment_id,
+                    token: task.token,
                     target: task.target,
                     amount: task.amount,
                     fee,

@@ -1,0 +1,24 @@
+//! Durable storage of a Photon node: a write-ahead log of state changes, the events they
+//! produced, snapshots, and a queryable payment history, in one SQLite file.
+//!
+//! ```text
+//!   runtime: change ──transition──> events
+//!              │                       │
+//!              └── append([(change, events)…])   one SQLite transaction: group commit
+//!                       │ durable (WAL, synchronous=FULL) before any event is carried out
+//!   every N changes: save_snapshot(state)
+//!   restart: restore() = latest snapshot + replay of the changes after it
+//! ```
+//!
+//! Only accepted state changes are logged, so replaying them through the same pure
+//! `transition` rebuilds exactly the state that was lost (signatures are deterministic).
+//! The database is opened in exclusive locking mode: a second process on the same data
+//! directory is refused.
+
+mod error;
+mod history;
+mod store;
+
+pub use error::{Result, StorageError};
+pub use history::{Direction, PaymentFilter, PaymentRecord};
+pub use store::{NodeIdentity, Record, Restored, Storage};

@@ -1,0 +1,401 @@
+//! The SQLite store.
+
+use crate::error::{Result, StorageError};
+use crate::history::{Direction, PaymentFilter, PaymentRecord};
+use photon_primitives::{Address, Signer};
+use photon_state::changes::{Event, PaymentFailure, StateChange};
+use photon_state::{transition, ChainState};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state_changes (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_change ON events(state_change_id);
+CREATE TABLE IF NOT EXISTS snapshots (state_change_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS payments (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    at INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    payment_id INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    counterparty BLOB,
+    amount TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS payments_by_token ON payments(token, at);
+CREATE INDEX IF NOT EXISTS payments_by_counterparty ON payments(counterparty, at);
+CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
+";
+
+/// Whose database this is: one per account, chain and contract.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NodeIdentity {
+    /// The node's account.
+    pub address: Address,
+    /// The chain id.
+    pub chain_id: u64,
+    /// The `TokensNetwork` contract.
+    pub contract: Address,
+}
+
+/// One accepted state change, the events it produced, and when (unix seconds).
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// The state change.
+    pub change: &'a StateChange,
+    /// Its events.
+    pub events: &'a [Event],
+    /// Wall-clock time of logging, unix seconds (history only; the protocol ignores it).
+    pub at: u64,
+}
+
+/// The state rebuilt by [`Storage::restore`].
+#[derive(Debug)]
+pub struct Restored {
+    /// The state.
+    pub state: ChainState,
+    /// Id of the last state change applied (0: none).
+    pub last_change: u64,
+    /// How many state changes were replayed after the snapshot.
+    pub replayed: u64,
+    /// Id of the snapshot restored from (0: none).
+    pub snapshot: u64,
+}
+
+/// The node's database.
+#[derive(Debug)]
+pub struct Storage {
+    conn: Connection,
+    path: String,
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(|e| StorageError::Encode(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(table: &'static str, id: i64, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| StorageError::Corrupt {
+        table,
+        id,
+        reason: e.to_string(),
+    })
+}
+
+impl Storage {
+    /// Opens (creating if needed) the database at `path` for `identity`; refuses a database of
+    /// another identity and a database another process holds.
+    pub fn open(path: &Path, identity: &NodeIdentity) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, path.display().to_string(), identity)
+    }
+
+    /// An in-memory database (tests).
+    pub fn open_in_memory(identity: &NodeIdentity) -> Result<Self> {
+        Self::init(Connection::open_in_memory()?, ":memory:".into(), identity)
+    }
+
+    fn init(conn: Connection, path: String, identity: &NodeIdentity) -> Result<Self> {
+        let locked = |e: rusqlite::Error| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+                StorageError::Locked(path.clone())
+            }
+            other => StorageError::Sqlite(other),
+        };
+        conn.busy_timeout(std::time::Duration::from_millis(200))?;
+        // Exclusive locking: the first write takes a lock held until the connection closes.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(locked)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(locked)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(locked)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(locked)?;
+        conn.execute_batch(SCHEMA).map_err(locked)?;
+        let mut storage = Self { conn, path };
+        storage.check_identity(identity)?;
+        Ok(storage)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn check_identity(&mut self, identity: &NodeIdentity) -> Result<()> {
+        if let Some(version) = self.meta("schema_version")? {
+            let version = i64::from_be_bytes(version.try_into().unwrap_or([0xff; 8]));
+            if version > SCHEMA_VERSION {
+                return Err(StorageError::Schema(version));
+            }
+        }
+        let stored = match self.meta("identity")? {
+            Some(bytes) => Some(decode::<(Address, u64, Address)>("meta", 0, &bytes)?),
+            None => None,
+        };
+        match stored {
+            Some((address, chain, contract))
+                if address != identity.address
+                    || chain != identity.chain_id
+                    || contract != identity.contract =>
+            {
+                Err(StorageError::WrongNode {
+                    address: identity.address,
+                    chain: identity.chain_id,
+                    found_address: address,
+                    found_chain: chain,
+                })
+            }
+            Some(_) => Ok(()),
+            None => {
+                let tx = self.conn.transaction()?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
+                    [encode(&(identity.address, identity.chain_id, identity.contract))?],
+                )?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_be_bytes().to_vec()],
+                )?;
+                tx.commit()?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Logs accepted state changes with their events in one transaction (group commit): when
+    /// this returns, all of them are durable. Returns their ids, in order.
+    pub fn append(&mut self, records: &[Record<'_>]) -> Result<Vec<u64>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut ids = Vec::with_capacity(records.len());
+        {
+            let mut insert_change =
+                tx.prepare_cached("INSERT INTO state_changes (at, data) VALUES (?1, ?2)")?;
+            let mut insert_event =
+                tx.prepare_cached("INSERT INTO events (state_change_id, data) VALUES (?1, ?2)")?;
+            let mut insert_payment = tx.prepare_cached(
+                "INSERT INTO payments (state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for record in records {
+                let at = i64::try_from(record.at).unwrap_or(i64::MAX);
+                insert_change.execute(params![at, encode(record.change)?])?;
+                let id = tx.last_insert_rowid();
+                for event in record.events {
+                    insert_event.execute(params![id, encode(event)?])?;
+                    if let Some(p) = payment_row(event) {
+                        insert_payment.execute(params![
+                            id,
+                            at,
+                            p.direction.as_str(),
+                            i64::from_ne_bytes(p.payment_id.to_ne_bytes()),
+                            p.token.as_slice(),
+                            p.counterparty.as_ref().map(|a| a.as_slice().to_vec()),
+                            p.amount.to_string(),
+                            p.fee.to_string(),
+                            p.reason,
+                        ])?;
+                    }
+                }
+                ids.push(u64::try_from(id).unwrap_or_default());
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Stores a snapshot of `state` as it is after state change `after`.
+    pub fn save_snapshot(&mut self, after: u64, state: &ChainState) -> Result<()> {
+        let id = i64::try_from(after).unwrap_or(i64::MAX);
+        self.conn.execute(
+            "INSERT OR REPLACE INTO snapshots (state_change_id, data) VALUES (?1, ?2)",
+            params![id, encode(state)?],
+        )?;
+        Ok(())
+    }
+
+    /// Number of logged state changes.
+    pub fn state_change_count(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM state_changes", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    /// Rebuilds the state: the latest snapshot, or `fresh` if there is none, then every state
+    /// change logged after it, replayed through `transition` with `signer`.
+    pub fn restore(&self, fresh: ChainState, signer: &dyn Signer) -> Result<Restored> {
+        let snapshot: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT state_change_id, data FROM snapshots ORDER BY state_change_id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (mut state, from) = match snapshot {
+            Some((id, bytes)) => (decode::<ChainState>("snapshots", id, &bytes)?, id),
+            None => (fresh, 0),
+        };
+        let mut statement =
+            self.conn.prepare("SELECT id, data FROM state_changes WHERE id > ?1 ORDER BY id")?;
+        let mut rows = statement.query([from])?;
+        let (mut last, mut replayed) = (from, 0u64);
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let bytes = row.get_ref(1)?.as_blob().map_err(|e| StorageError::Corrupt {
+                table: "state_changes",
+                id,
+                reason: e.to_string(),
+            })?;
+            let change: StateChange = decode("state_changes", id, bytes)?;
+            transition(&mut state, change, signer).map_err(|rejection| StorageError::Replay {
+                id: u64::try_from(id).unwrap_or_default(),
+                reason: rejection.to_string(),
+            })?;
+            last = id;
+            replayed += 1;
+        }
+        Ok(Restored {
+            state,
+            last_change: u64::try_from(last).unwrap_or_default(),
+            replayed,
+            snapshot: u64::try_from(from).unwrap_or_default(),
+        })
+    }
+
+    /// The events logged with state change `id`.
+    pub fn events_of(&self, id: u64) -> Result<Vec<Event>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT id, data FROM events WHERE state_change_id = ?1 ORDER BY id")?;
+        let rows = statement.query_map([i64::try_from(id).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        rows.map(|row| {
+            let (id, bytes) = row?;
+            decode("events", id, &bytes)
+        })
+        .collect()
+    }
+
+    /// Payment outcomes matching `filter`, newest first.
+    pub fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentRecord>> {
+        let mut sql = String::from(
+            "SELECT id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason FROM payments WHERE 1 = 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(token) = filter.token {
+            sql += " AND token = ?";
+            args.push(token.as_slice().to_vec().into());
+        }
+        if let Some(counterparty) = filter.counterparty {
+            sql += " AND counterparty = ?";
+            args.push(counterparty.as_slice().to_vec().into());
+        }
+        if let Some(direction) = filter.direction {
+            sql += " AND direction = ?";
+            args.push(direction.as_str().to_string().into());
+        }
+        if let Some(since) = filter.since {
+            sql += " AND at >= ?";
+            args.push(i64::try_from(since).unwrap_or(i64::MAX).into());
+        }
+        if let Some(until) = filter.until {
+            sql += " AND at <= ?";
+            args.push(i64::try_from(until).unwrap_or(i64::MAX).into());
+        }
+        sql += " ORDER BY id DESC LIMIT ?";
+        args.push(i64::from(filter.limit.unwrap_or(100)).into());
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Vec<u8>>(5)?,
+                r.get::<_, Option<Vec<u8>>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, change, at, direction, payment_id, token, counterparty, amount, fee, reason) =
+                row?;
+            let corrupt = |reason: &str| StorageError::Corrupt {
+                table: "payments",
+                id,
+                reason: reason.into(),
+            };
+            let address = |bytes: &[u8]| -> Result<Address> {
+                if bytes.len() == 20 {
+                    Ok(Address::from_slice(bytes))
+                } else {
+                    Err(corrupt("bad address"))
+                }
+            };
+            Ok(PaymentRecord {
+                id,
+                state_change_id: u64::try_from(change)
+                    .map_err(|_| corrupt("bad state change id"))?,
+                at: u64::try_from(at).map_err(|_| corrupt("bad time"))?,
+                direction: Direction::parse(&direction).ok_or_else(|| corrupt("bad direction"))?,
+                payment_id: u64::from_ne_bytes(payment_id.to_ne_bytes()),
+                token: address(&token)?,
+                counterparty: counterparty.as_deref().map(address).transpose()?,
+                amount: amount.parse().map_err(|_| corrupt("bad amount"))?,
+                fee: fee.parse().map_err(|_| corrupt("bad fee"))?,
+                reason,
+            })
+        })
+        .collect()
+    }
+
+    /// Where the database is.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+fn payment_row(event: &Event) -> Option<PaymentRecord> {
+    let row = |direction, payment_id, token, counterparty, amount, fee, reason| PaymentRecord {
+        id: 0,
+        state_change_id: 0,
+        at: 0,
+        direction,
+        payment_id,
+        token,
+        counterparty,
+        amount,
+        fee,
+        reason,
+    };
+    Some(match event {
+        Event::PaymentSent { payment_id, token, target, amount, fee } => {
+            row(Direction::Sent, *payment_id, *token, Some(*target), *amount, *fee, None)
+        }
+        Event::PaymentReceived { payment_id, token, initiator, amount } => {
+            row(Direction::Received, *payment_id, *token, Some(*initiator), *amount, 0, None)
+        }
+        Event::PaymentMediated { token, fee, .. } => {
+            row(Direction::Mediated, 0, *token, None, *fee, 0, None)
+        }
+        Event::PaymentFailed { payment_id, token, reason } => {
+            let reason = match reason {
+                PaymentFailure::NoRoute => "no route",
+                PaymentFailure::LockExpired => "lock expired",
+            };
+            row(Direction::Failed, *payment_id, *token, None, 0, 0, Some(reason.to_string()))
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,204 @@
+//! The log rebuilds exactly the state that was lost; the history answers queries; a second
+//! process and a foreign database are refused.
+
+use photon_primitives::eip712::Domain;
+use photon_primitives::messages::Message;
+use photon_primitives::{channel_id, Address, LocalSigner, Signer};
+use photon_state::changes::{ChainEvent, Event, StateChange};
+use photon_state::{transition, ChainState, Config};
+use photon_storage::{Direction, NodeIdentity, PaymentFilter, Record, Storage, StorageError};
+
+const TOKEN: Address = Address::repeat_byte(0x70);
+const CONTRACT: Address = Address::repeat_byte(0xC0);
+
+struct Pair {
+    a: (LocalSigner, ChainState),
+    b: (LocalSigner, ChainState),
+    channel: photon_primitives::ChannelId,
+}
+
+fn fresh(signer: &LocalSigner) -> ChainState {
+    ChainState::new(signer.address(), Domain::new(7, CONTRACT), 100, Config::default())
+}
+
+fn identity(signer: &LocalSigner) -> NodeIdentity {
+    NodeIdentity { address: signer.address(), chain_id: 7, contract: CONTRACT }
+}
+
+/// Two nodes with a funded channel; `log` receives every change B accepts.
+fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
+    let sa = LocalSigner::from_bytes(&[1; 32]).unwrap();
+    let sb = LocalSigner::from_bytes(&[2; 32]).unwrap();
+    let (mut a, mut b) = (fresh(&sa), fresh(&sb));
+    let (pa, pb) = (sa.address(), sb.address());
+    let id = channel_id(pa, pb, TOKEN, CONTRACT);
+    let (p1, p2) = if pa < pb { (pa, pb) } else { (pb, pa) };
+    let changes = [
+        StateChange::Chain(ChainEvent::ChannelOpened {
+            channel_id: id,
+            token: TOKEN,
+            participant1: p1,
+            participant2: p2,
+            settle_timeout: 500,
+            block: 100,
+        }),
+        StateChange::Chain(ChainEvent::Deposit {
+            channel_id: id,
+            participant: pa,
+            total: 1_000_000,
+        }),
+        StateChange::Chain(ChainEvent::Deposit { channel_id: id, participant: pb, total: 500 }),
+    ];
+    for change in changes {
+        transition(&mut a, change.clone(), &sa).unwrap();
+        let events = transition(&mut b, change.clone(), &sb).unwrap();
+        log.push((change, events));
+    }
+    Pair { a: (sa, a), b: (sb, b), channel: id }
+}
+
+/// A pays B `amount` directly; B's accepted change goes to the log.
+fn pay(p: &mut Pair, amount: u128, log: &mut Vec<(StateChange, Vec<Event>)>) {
+    let events = transition(
+        &mut p.a.1,
+        StateChange::SendDirect { channel_id: p.channel, payment_id: amount as u64, amount },
+        &p.a.0,
+    )
+    .unwrap();
+    for event in events {
+        if let Event::Send { message: message @ Message::DirectTransfer(_), .. } = event {
+            let change = StateChange::Receive { sender: p.a.0.address(), message };
+            let events = transition(&mut p.b.1, change.clone(), &p.b.0).unwrap();
+            log.push((change, events));
+        }
+    }
+}
+
+fn append_all(storage: &mut Storage, log: &[(StateChange, Vec<Event>)], at: u64) -> Vec<u64> {
+    let records: Vec<Record<'_>> =
+        log.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
+    storage.append(&records).unwrap()
+}
+
+#[test]
+fn replay_rebuilds_the_exact_state() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    for amount in 1..=50 {
+        pay(&mut p, amount, &mut log);
+    }
+    let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+    let ids = append_all(&mut storage, &log, 1_700_000_000);
+    assert_eq!(ids.len(), log.len());
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let restored = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
+    assert_eq!((restored.replayed, restored.snapshot), (log.len() as u64, 0));
+    // the events came back too
+    assert_eq!(storage.events_of(ids[5]).unwrap(), log[5].1);
+}
+
+#[test]
+fn a_snapshot_cuts_the_replay_to_the_tail() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    for amount in 1..=20 {
+        pay(&mut p, amount, &mut log);
+    }
+    let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+    let ids = append_all(&mut storage, &log, 1);
+    storage.save_snapshot(*ids.last().unwrap(), &p.b.1).unwrap();
+    let mut tail = Vec::new();
+    for amount in 21..=25 {
+        pay(&mut p, amount, &mut tail);
+    }
+    append_all(&mut storage, &tail, 2);
+    let restored = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!(restored.replayed, 5);
+    assert_eq!(restored.snapshot, *ids.last().unwrap());
+    assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
+}
+
+#[test]
+fn the_file_survives_a_restart_and_a_second_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.db");
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    pay(&mut p, 7, &mut log);
+    {
+        let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        append_all(&mut storage, &log, 1);
+        // while it is open, nobody else gets in
+        match Storage::open(&path, &identity(&p.b.0)) {
+            Err(StorageError::Locked(_)) => {}
+            other => panic!("expected Locked, got {other:?}"),
+        }
+    }
+    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    assert_eq!(storage.state_change_count().unwrap(), log.len() as u64);
+    let restored = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
+    drop(storage);
+    // another account's node cannot use this database
+    let other = LocalSigner::from_bytes(&[9; 32]).unwrap();
+    assert!(matches!(Storage::open(&path, &identity(&other)), Err(StorageError::WrongNode { .. })));
+}
+
+#[test]
+fn corrupt_records_are_reported_not_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.db");
+    let mut log = Vec::new();
+    let p = pair(&mut log);
+    {
+        let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        append_all(&mut storage, &log, 1);
+    }
+    {
+        let conn = rusqlite_free_write(&path);
+        conn.execute("UPDATE state_changes SET data = x'ff00ff' WHERE id = 2", []).unwrap();
+    }
+    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    match storage.restore(fresh(&p.b.0), &p.b.0) {
+        Err(StorageError::Corrupt { table: "state_changes", id: 2, .. }) => {}
+        other => panic!("expected a corrupt record error, got {other:?}"),
+    }
+}
+
+fn rusqlite_free_write(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+#[test]
+fn payment_history_is_queryable() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+    append_all(&mut storage, &log, 10);
+    for (amount, at) in [(5u128, 100u64), (6, 200), (7, 300)] {
+        let mut one = Vec::new();
+        pay(&mut p, amount, &mut one);
+        append_all(&mut storage, &one, at);
+    }
+    let all = storage.payments(&PaymentFilter::default()).unwrap();
+    assert_eq!(all.iter().map(|r| r.amount).collect::<Vec<_>>(), vec![7, 6, 5], "newest first");
+    assert!(all.iter().all(|r| r.direction == Direction::Received && r.token == TOKEN));
+    assert_eq!(all[0].counterparty, Some(p.a.0.address()));
+    let window = storage
+        .payments(&PaymentFilter { since: Some(150), until: Some(250), ..Default::default() })
+        .unwrap();
+    assert_eq!(window.len(), 1);
+    assert_eq!(window[0].amount, 6);
+    let none = storage
+        .payments(&PaymentFilter { token: Some(Address::repeat_byte(1)), ..Default::default() })
+        .unwrap();
+    assert!(none.is_empty());
+    let sent = storage
+        .payments(&PaymentFilter { direction: Some(Direction::Sent), ..Default::default() })
+        .unwrap();
+    assert!(sent.is_empty());
+    let limited =
+        storage.payments(&PaymentFilter { limit: Some(2), ..Default::default() }).unwrap();
+    assert_eq!(limited.len(), 2);
+}
