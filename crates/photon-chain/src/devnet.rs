@@ -51,7 +51,10 @@ impl DevNet {
 
     /// Starts anvil and deploys with `params`.
     pub async fn start_with(params: &DeployParams) -> Result<Self> {
-        let chain = DevChain::spawn()?;
+        Self::deploy_on(DevChain::spawn()?, params).await
+    }
+
+    async fn deploy_on(chain: DevChain, params: &DeployParams) -> Result<Self> {
         let keys = chain.keys();
         let mut wallet: Option<EthereumWallet> = None;
         let mut accounts = Vec::with_capacity(keys.len());

@@ -22,6 +22,29 @@ pub enum ChainError {
     /// No contract code at an address that should hold one.
     #[error("no contract code at {0}: wrong address or wrong chain")]
     NoCode(Address),
+    /// The endpoint serves another chain than the deployment's.
+    #[error("the RPC endpoint serves chain {found}, the deployment is on chain {expected}")]
+    WrongChain {
+        /// the deployment's chain id
+        expected: u64,
+        /// the endpoint's
+        found: u64,
+    },
+    /// A block already acted on is no longer on the chain: a reorg deeper than the
+    /// confirmation depth.
+    #[error(
+        "block {block} was reorganised away after it was confirmed; raise the confirmation depth"
+    )]
+    DeepReorg {
+        /// the block
+        block: u64,
+    },
+    /// The endpoint does not have a block it reported.
+    #[error("the RPC endpoint has no block {0}")]
+    MissingBlock(u64),
+    /// A log could not be decoded.
+    #[error("malformed {0} log")]
+    MalformedLog(&'static str),
     /// The anvil dev chain could not be found or started.
     #[error("dev chain: {0}")]
     DevChain(String),

@@ -6,6 +6,7 @@
 //!   deploy::deploy(provider, params) ────────┴──> Deployment (written to a JSON file)
 //!   devchain::DevChain: an anvil dev chain from the clone's pinned npm package
 //!   devnet::DevNet: dev chain + deployment + funded accounts, for tests, benches and the demo
+//!   follower::ChainFollower: confirmed blocks and contract events → state changes
 //! ```
 //!
 //! The bindings are generated at compile time from the committed artifacts, which a test keeps
@@ -16,6 +17,7 @@ pub mod deploy;
 pub mod devchain;
 pub mod devnet;
 mod error;
+pub mod follower;
 
 pub use deploy::{deploy, DeployParams, Deployment};
 pub use error::{ChainError, Result};

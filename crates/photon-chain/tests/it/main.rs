@@ -4,6 +4,7 @@
 mod artifacts;
 mod channel_close;
 mod cooperative;
+mod follower;
 mod helpers;
 mod open_deposit;
 mod properties;

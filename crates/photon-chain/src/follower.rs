@@ -1,0 +1,207 @@
+//! Following the chain: confirmed blocks and the contracts' events, as state changes.
+//!
+//! ```text
+//!   head ─ confirmations = confirmed
+//!   poll(): logs of [next, confirmed] (at most `max_range` blocks per call)
+//!           → for each block with events: its ChainEvents, then Block(b); finally Block(to)
+//! ```
+//! Nothing is reported before it is `confirmations` blocks deep, so a reorg shallower than
+//! that never reaches the node. A deeper one is detected (the hash of the last reported block
+//! changed) and reported as an error instead of being silently followed. A failed poll
+//! changes nothing: the next one resumes from the same block, so an RPC endpoint that goes
+//! away and comes back is simply caught up with.
+
+use crate::bindings::{SecretRegistry, TokensNetwork};
+use crate::{ChainError, Deployment, Result};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::B256;
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, Log};
+use alloy::sol_types::SolEvent;
+use photon_primitives::Secret;
+use photon_state::changes::{ChainEvent, StateChange};
+
+/// How to follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerConfig {
+    /// Blocks an event must be buried under before it is acted on.
+    pub confirmations: u64,
+    /// First block to read (normally the deployment block).
+    pub from_block: u64,
+    /// Most blocks per `eth_getLogs` call.
+    pub max_range: u64,
+}
+
+/// Reads confirmed blocks and events of one deployment.
+#[derive(Debug)]
+pub struct ChainFollower<P> {
+    provider: P,
+    deployment: Deployment,
+    config: FollowerConfig,
+    next_block: u64,
+    last_reported: Option<(u64, B256)>,
+}
+
+impl<P: Provider> ChainFollower<P> {
+    /// A follower starting at `config.from_block`.
+    pub fn new(provider: P, deployment: Deployment, config: FollowerConfig) -> Self {
+        Self { provider, deployment, next_block: config.from_block, config, last_reported: None }
+    }
+
+    /// A follower resuming after block `last` whose hash was `hash` (from the node's storage).
+    pub fn resume(
+        provider: P,
+        deployment: Deployment,
+        config: FollowerConfig,
+        last: u64,
+        hash: B256,
+    ) -> Self {
+        Self {
+            provider,
+            deployment,
+            next_block: last + 1,
+            config,
+            last_reported: Some((last, hash)),
+        }
+    }
+
+    /// The last block reported, with its hash.
+    pub fn last_reported(&self) -> Option<(u64, B256)> {
+        self.last_reported
+    }
+
+    /// Checks that the chain id is the deployment's.
+    pub async fn check_chain(&self) -> Result<()> {
+        let chain_id = self.provider.get_chain_id().await?;
+        if chain_id != self.deployment.chain_id {
+            return Err(ChainError::WrongChain {
+                expected: self.deployment.chain_id,
+                found: chain_id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads what became confirmed since the last poll. Empty when nothing did.
+    pub async fn poll(&mut self) -> Result<Vec<StateChange>> {
+        let head = self.provider.get_block_number().await?;
+        let confirmed = head.saturating_sub(self.config.confirmations);
+        if confirmed < self.next_block {
+            return Ok(Vec::new());
+        }
+        if let Some((block, hash)) = self.last_reported {
+            let now = self.block_hash(block).await?;
+            if now != hash {
+                return Err(ChainError::DeepReorg { block });
+            }
+        }
+        let to = confirmed.min(self.next_block + self.config.max_range.max(1) - 1);
+        let filter = Filter::new()
+            .address(vec![self.deployment.tokens_network, self.deployment.secret_registry])
+            .from_block(self.next_block)
+            .to_block(to);
+        let mut logs = self.provider.get_logs(&filter).await?;
+        logs.sort_by_key(|l| (l.block_number, l.log_index));
+        let mut changes = Vec::with_capacity(logs.len() * 2 + 1);
+        let mut current: Option<u64> = None;
+        for log in &logs {
+            let block =
+                log.block_number.ok_or(ChainError::MalformedLog("log without block number"))?;
+            if let Some(previous) = current.filter(|b| *b != block) {
+                changes.push(StateChange::Block(previous));
+            }
+            current = Some(block);
+            if let Some(event) = self.decode(log, block)? {
+                changes.push(StateChange::Chain(event));
+            }
+        }
+        if let Some(previous) = current.filter(|b| *b != to) {
+            changes.push(StateChange::Block(previous));
+        }
+        changes.push(StateChange::Block(to));
+        let hash = self.block_hash(to).await?;
+        self.last_reported = Some((to, hash));
+        self.next_block = to + 1;
+        Ok(changes)
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<B256> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await?
+            .ok_or(ChainError::MissingBlock(number))?;
+        Ok(block.header.hash)
+    }
+
+    /// The state-machine view of one log, if the node acts on that event.
+    fn decode(&self, log: &Log, block: u64) -> Result<Option<ChainEvent>> {
+        let inner = &log.inner;
+        if inner.address == self.deployment.secret_registry {
+            return Ok(match inner.topics().first() {
+                Some(t) if *t == SecretRegistry::SecretRevealed::SIGNATURE_HASH => {
+                    let e = SecretRegistry::SecretRevealed::decode_log_data(&inner.data)
+                        .map_err(|_| ChainError::MalformedLog("SecretRevealed"))?;
+                    Some(ChainEvent::SecretRegistered { secret: Secret(e.secret), block })
+                }
+                _ => None,
+            });
+        }
+        let Some(topic) = inner.topics().first() else { return Ok(None) };
+        let bad = |name: &'static str| move |_| ChainError::MalformedLog(name);
+        let event = match *topic {
+            t if t == TokensNetwork::ChannelOpened::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelOpened::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelOpened"))?;
+                ChainEvent::ChannelOpened {
+                    channel_id: e.channelId,
+                    token: e.token,
+                    participant1: e.participant1,
+                    participant2: e.participant2,
+                    settle_timeout: u64::from(e.settleTimeout),
+                    block,
+                }
+            }
+            t if t == TokensNetwork::ChannelDeposit::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelDeposit::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelDeposit"))?;
+                ChainEvent::Deposit {
+                    channel_id: e.channelId,
+                    participant: e.participant,
+                    total: e.deposit,
+                }
+            }
+            t if t == TokensNetwork::ChannelWithdraw::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelWithdraw::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelWithdraw"))?;
+                ChainEvent::Withdrawn {
+                    channel_id: e.channelId,
+                    participant: e.participant,
+                    amount: e.amount,
+                    deposit1: e.deposit1,
+                    deposit2: e.deposit2,
+                    epoch: e.epoch,
+                }
+            }
+            t if t == TokensNetwork::ChannelClosed::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelClosed::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelClosed"))?;
+                ChainEvent::ChannelClosed { channel_id: e.channelId, closer: e.closer, block }
+            }
+            t if t == TokensNetwork::ChannelSettled::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelSettled::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelSettled"))?;
+                ChainEvent::ChannelSettled { channel_id: e.channelId }
+            }
+            t if t == TokensNetwork::ChannelCooperativeSettled::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelCooperativeSettled::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelCooperativeSettled"))?;
+                ChainEvent::ChannelSettled { channel_id: e.channelId }
+            }
+            // BalanceProofUpdated, ChannelUnlocked, ObsoleteUnlockPunished: not needed by the
+            // state machine yet (the node reads them for punishment in a later step).
+            _ => return Ok(None),
+        };
+        Ok(Some(event))
+    }
+}

@@ -1,0 +1,190 @@
+use crate::helpers::*;
+use alloy::primitives::{B256, U256};
+use alloy::providers::Provider;
+use photon_chain::devnet::{send, DevNet};
+use photon_chain::follower::{ChainFollower, FollowerConfig};
+use photon_chain::ChainError;
+use photon_primitives::Secret;
+use photon_state::changes::{ChainEvent, StateChange};
+
+fn config(net: &DevNet, confirmations: u64) -> FollowerConfig {
+    FollowerConfig { confirmations, from_block: net.deployment.deployed_at_block, max_range: 1000 }
+}
+
+fn chain_events(changes: &[StateChange]) -> Vec<ChainEvent> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            StateChange::Chain(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn snapshot(net: &DevNet) -> U256 {
+    net.provider.raw_request("evm_snapshot".into(), ()).await.unwrap()
+}
+
+async fn revert(net: &DevNet, id: U256) {
+    let ok: bool = net.provider.raw_request("evm_revert".into(), (id,)).await.unwrap();
+    assert!(ok);
+}
+
+#[tokio::test]
+async fn reports_the_contracts_events_in_order_with_blocks() {
+    let net = net().await;
+    let mut follower =
+        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 0));
+    follower.check_chain().await.unwrap();
+    let id = net.open_with_deposits(ALICE, BOB, 100, 80).await;
+    send(net.registry.registerSecret(B256::repeat_byte(5))).await.unwrap();
+    net.close(ALICE, BOB, None).await;
+    let changes = follower.poll().await.unwrap();
+    let events = chain_events(&changes);
+    assert!(
+        matches!(events[0], ChainEvent::ChannelOpened { channel_id, settle_timeout: 10, .. } if channel_id == id)
+    );
+    assert!(matches!(events[1], ChainEvent::Deposit { total: 100, .. }));
+    assert!(matches!(events[2], ChainEvent::Deposit { total: 80, .. }));
+    assert_eq!(
+        events[3],
+        ChainEvent::SecretRegistered {
+            secret: Secret(B256::repeat_byte(5)),
+            block: match &events[3] {
+                ChainEvent::SecretRegistered { block, .. } => *block,
+                _ => 0,
+            }
+        }
+    );
+    assert!(
+        matches!(events[4], ChainEvent::ChannelClosed { closer, .. } if closer == net.addr(ALICE))
+    );
+    // blocks are non-decreasing and end at the head
+    let blocks: Vec<u64> = changes
+        .iter()
+        .filter_map(|c| if let StateChange::Block(b) = c { Some(*b) } else { None })
+        .collect();
+    assert!(blocks.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(*blocks.last().unwrap(), net.block_number().await.unwrap());
+    // nothing new: only nothing
+    assert!(follower.poll().await.unwrap().is_empty());
+    net.settle_after_windows(ALICE, BOB).await;
+    let events = chain_events(&follower.poll().await.unwrap());
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ChainEvent::ChannelSettled { channel_id } if *channel_id == id)));
+}
+
+#[tokio::test]
+async fn events_wait_for_their_confirmations() {
+    let net = net().await;
+    let mut follower =
+        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 3));
+    follower.poll().await.unwrap();
+    net.open(ALICE, BOB).await;
+    assert!(chain_events(&follower.poll().await.unwrap()).is_empty(), "not yet confirmed");
+    net.mine(2).await.unwrap();
+    assert!(chain_events(&follower.poll().await.unwrap()).is_empty(), "two confirmations only");
+    net.mine(1).await.unwrap();
+    assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_reorg_shallower_than_the_confirmations_never_reaches_the_node() {
+    let net = net().await;
+    let mut follower =
+        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 3));
+    net.open(ALICE, BOB).await;
+    net.mine(3).await.unwrap();
+    assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
+    let snap = snapshot(&net).await;
+    net.deposit(ALICE, BOB, 50).await; // will be reorganised away
+    net.mine(1).await.unwrap();
+    assert!(chain_events(&follower.poll().await.unwrap()).is_empty());
+    revert(&net, snap).await;
+    net.mine(6).await.unwrap();
+    let changes = follower.poll().await.unwrap();
+    assert!(chain_events(&changes).is_empty(), "the orphaned deposit was never reported");
+    assert!(!changes.is_empty(), "the new blocks were");
+}
+
+#[tokio::test]
+async fn a_reorg_deeper_than_the_confirmations_is_an_error() {
+    let net = net().await;
+    let mut follower =
+        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 0));
+    let snap = snapshot(&net).await;
+    net.open(ALICE, BOB).await;
+    assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
+    revert(&net, snap).await;
+    net.mine(3).await.unwrap();
+    assert!(matches!(follower.poll().await, Err(ChainError::DeepReorg { .. })));
+}
+
+/// A TCP relay in front of the dev chain: stopping it makes the endpoint go away for every
+/// client, starting it again on the same port brings it back.
+struct Relay {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(listen: u16, upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { task }
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await; // drops the listener and every relayed connection
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_that_goes_away_and_comes_back_is_caught_up_with() {
+    let net = net().await;
+    let upstream = net.chain.endpoint().authority().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let relay = Relay::start(port, upstream.clone()).await;
+    let url: alloy::transports::http::reqwest::Url =
+        format!("http://127.0.0.1:{port}").parse().unwrap();
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(url).erased();
+    let mut follower = ChainFollower::new(provider, net.deployment.clone(), config(&net, 0));
+    net.open(ALICE, BOB).await;
+    assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
+
+    relay.stop().await;
+    assert!(
+        matches!(follower.poll().await, Err(ChainError::Rpc(_))),
+        "a clear error while it is down"
+    );
+    // the chain moves on meanwhile
+    net.deposit(ALICE, BOB, 30).await;
+    net.deposit(BOB, ALICE, 20).await;
+    assert!(matches!(follower.poll().await, Err(ChainError::Rpc(_))));
+
+    let _relay = Relay::start(port, upstream).await;
+    let events = chain_events(&follower.poll().await.unwrap());
+    assert_eq!(events.len(), 2, "both deposits made while away, each reported once: {events:?}");
+    assert!(chain_events(&follower.poll().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn the_wrong_chain_is_refused() {
+    let net = net().await;
+    let mut deployment = net.deployment.clone();
+    deployment.chain_id += 1;
+    let follower = ChainFollower::new(net.provider.clone(), deployment, config(&net, 0));
+    assert!(matches!(follower.check_chain().await, Err(ChainError::WrongChain { .. })));
+}
