@@ -13,6 +13,12 @@ pub enum ChainError {
     /// The RPC endpoint failed.
     #[error(transparent)]
     Rpc(#[from] alloy::transports::TransportError),
+    /// The chain would refuse the transaction: the contract's error (nothing was sent).
+    #[error("the contract refuses the transaction: {0}")]
+    Refused(String),
+    /// A transaction was not mined in time.
+    #[error("transaction {0} was not mined in time")]
+    Timeout(alloy::primitives::TxHash),
     /// A transaction was mined but reverted.
     #[error("transaction {0} reverted")]
     Reverted(alloy::primitives::TxHash),

@@ -18,6 +18,7 @@ pub mod devchain;
 pub mod devnet;
 mod error;
 pub mod follower;
+pub mod txmanager;
 
 pub use deploy::{deploy, DeployParams, Deployment};
 pub use error::{ChainError, Result};

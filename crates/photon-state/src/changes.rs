@@ -201,6 +201,8 @@ pub enum ContractCall {
     Withdraw {
         /// the channel's token
         token: Address,
+        /// the withdrawer's partner
+        partner: Address,
         /// the signed fields
         fields: WithdrawFields,
         /// the withdrawer's signature

@@ -162,6 +162,7 @@ pub(crate) fn on_message(
             check_signed_by(state, signer, message, channel.partner)?;
             events.push(Event::Transact(ContractCall::Withdraw {
                 token: channel.token,
+                partner: channel.partner,
                 fields: m.fields,
                 participant_signature: pending.our_signature,
                 partner_signature: m.signature,

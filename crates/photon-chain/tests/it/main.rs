@@ -9,5 +9,6 @@ mod helpers;
 mod open_deposit;
 mod properties;
 mod registry;
+mod txmanager;
 mod unlock;
 mod withdraw;

@@ -1,0 +1,336 @@
+//! Sending the node's transactions: one owner of the account nonce, gas estimated before
+//! sending (a call that would revert is refused with the contract's error and consumes no
+//! nonce), receipts awaited, and pending transactions resumable after a restart.
+//!
+//! The caller persists every [`PendingTx`] before relying on it (the node keeps them in its
+//! storage) and hands them back to [`TxManager::resume`] on start: a mined one is reported, one
+//! still in the pool is waited for, one the pool dropped is sent again with the same nonce.
+
+use crate::bindings::{SecretRegistry, TestERC20, TokensNetwork};
+use crate::{ChainError, Deployment, Result};
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, Bytes, TxHash, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::sol_types::{SolCall, SolInterface};
+use photon_primitives::lock::encode_locks;
+use photon_primitives::TokenAmount;
+use photon_state::changes::ContractCall;
+use photon_state::state::SignedProof;
+use std::time::Duration;
+
+/// Every transaction a node sends.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ChainCall {
+    /// `token.approve(TokensNetwork, amount)`.
+    Approve {
+        /// the token
+        token: Address,
+        /// exactly the amount about to be deposited
+        amount: TokenAmount,
+    },
+    /// `openChannel`.
+    OpenChannel {
+        /// the token
+        token: Address,
+        /// the partner
+        partner: Address,
+        /// settle timeout (blocks)
+        settle_timeout: u32,
+    },
+    /// `openChannelWithDeposit` (after an approve).
+    OpenChannelWithDeposit {
+        /// the token
+        token: Address,
+        /// the partner
+        partner: Address,
+        /// settle timeout (blocks)
+        settle_timeout: u32,
+        /// deposit
+        amount: TokenAmount,
+    },
+    /// `deposit` for ourselves (after an approve).
+    Deposit {
+        /// the token
+        token: Address,
+        /// the partner
+        partner: Address,
+        /// amount added
+        amount: TokenAmount,
+    },
+    /// A transaction the protocol core asked for.
+    Protocol(ContractCall),
+}
+
+/// A sent transaction not yet known to be mined.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingTx {
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its hash.
+    pub hash: TxHash,
+    /// What it does (to send it again if the pool drops it).
+    pub call: ChainCall,
+}
+
+/// What became of a pending transaction after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// Mined (successfully or not: see the receipt status).
+    Mined(TxHash),
+    /// Still in the pool.
+    Pending(TxHash),
+    /// Dropped by the pool, and sent again with the same nonce.
+    Resent(PendingTx),
+}
+
+/// Sends transactions for one account.
+#[derive(Debug)]
+pub struct TxManager {
+    provider: DynProvider,
+    from: Address,
+    deployment: Deployment,
+    next_nonce: u64,
+}
+
+fn proof_data(proof: &SignedProof) -> (TokensNetwork::BalanceData, Bytes) {
+    let f = &proof.fields;
+    (
+        TokensNetwork::BalanceData {
+            transferredAmount: f.transferred_amount,
+            lockedAmount: f.locked_amount,
+            locksroot: f.locksroot,
+            nonce: f.nonce,
+            additionalHash: proof.additional_hash,
+        },
+        proof.signature.0.to_vec().into(),
+    )
+}
+
+impl TxManager {
+    /// A manager for `from`, whose key `provider`'s wallet must hold; the nonce starts at the
+    /// account's pending transaction count.
+    pub async fn new(provider: DynProvider, from: Address, deployment: Deployment) -> Result<Self> {
+        let next_nonce = provider.get_transaction_count(from).pending().await?;
+        Ok(Self { provider, from, deployment, next_nonce })
+    }
+
+    /// The nonce the next transaction gets.
+    pub fn next_nonce(&self) -> u64 {
+        self.next_nonce
+    }
+
+    /// The transaction request of a call (without nonce and gas).
+    pub fn request(&self, call: &ChainCall) -> TransactionRequest {
+        let tn = self.deployment.tokens_network;
+        let (to, input): (Address, Vec<u8>) = match call {
+            ChainCall::Approve { token, amount } => (
+                *token,
+                TestERC20::approveCall { spender: tn, value: U256::from(*amount) }.abi_encode(),
+            ),
+            ChainCall::OpenChannel { token, partner, settle_timeout } => (
+                tn,
+                TokensNetwork::openChannelCall {
+                    token: *token,
+                    partner: *partner,
+                    settleTimeout: *settle_timeout,
+                }
+                .abi_encode(),
+            ),
+            ChainCall::OpenChannelWithDeposit { token, partner, settle_timeout, amount } => (
+                tn,
+                TokensNetwork::openChannelWithDepositCall {
+                    token: *token,
+                    partner: *partner,
+                    settleTimeout: *settle_timeout,
+                    amount: *amount,
+                }
+                .abi_encode(),
+            ),
+            ChainCall::Deposit { token, partner, amount } => (
+                tn,
+                TokensNetwork::depositCall {
+                    token: *token,
+                    participant: self.from,
+                    partner: *partner,
+                    amount: *amount,
+                }
+                .abi_encode(),
+            ),
+            ChainCall::Protocol(call) => self.protocol_request(call),
+        };
+        TransactionRequest::default().with_from(self.from).with_to(to).with_input(input)
+    }
+
+    fn protocol_request(&self, call: &ContractCall) -> (Address, Vec<u8>) {
+        let tn = self.deployment.tokens_network;
+        match call {
+            ContractCall::RegisterSecret { secret } => (
+                self.deployment.secret_registry,
+                SecretRegistry::registerSecretCall { secret: secret.0 }.abi_encode(),
+            ),
+            ContractCall::Close { token, partner, proof } => {
+                let (data, signature) = proof.as_ref().map(proof_data).unwrap_or_else(|| {
+                    (
+                        TokensNetwork::BalanceData {
+                            transferredAmount: 0,
+                            lockedAmount: 0,
+                            locksroot: Default::default(),
+                            nonce: 0,
+                            additionalHash: Default::default(),
+                        },
+                        Bytes::new(),
+                    )
+                });
+                (
+                    tn,
+                    TokensNetwork::closeChannelCall {
+                        token: *token,
+                        partner: *partner,
+                        proof: data,
+                        partnerSignature: signature,
+                    }
+                    .abi_encode(),
+                )
+            }
+            ContractCall::UpdateBalanceProof { token, partner, proof } => {
+                let (data, signature) = proof_data(proof);
+                (
+                    tn,
+                    TokensNetwork::updateBalanceProofCall {
+                        token: *token,
+                        partner: *partner,
+                        proof: data,
+                        partnerSignature: signature,
+                    }
+                    .abi_encode(),
+                )
+            }
+            ContractCall::Unlock { token, partner, locks, skip } => (
+                tn,
+                TokensNetwork::unlockCall {
+                    token: *token,
+                    partner: *partner,
+                    locks: encode_locks(locks).into(),
+                    skip: U256::from(*skip),
+                }
+                .abi_encode(),
+            ),
+            ContractCall::Settle { token, partner } => (
+                tn,
+                TokensNetwork::settleChannelCall {
+                    token: *token,
+                    participant1: self.from,
+                    participant2: *partner,
+                }
+                .abi_encode(),
+            ),
+            ContractCall::CooperativeSettle { token, fields, signature1, signature2 } => (
+                tn,
+                TokensNetwork::cooperativeSettleCall {
+                    token: *token,
+                    participant1: fields.participant1,
+                    balance1: fields.balance1,
+                    participant2: fields.participant2,
+                    balance2: fields.balance2,
+                    signature1: signature1.0.to_vec().into(),
+                    signature2: signature2.0.to_vec().into(),
+                }
+                .abi_encode(),
+            ),
+            ContractCall::Withdraw {
+                token,
+                partner,
+                fields,
+                participant_signature,
+                partner_signature,
+            } => (
+                tn,
+                TokensNetwork::withdrawCall {
+                    token: *token,
+                    participant: fields.participant,
+                    partner: *partner,
+                    participantBalance: fields.participant_balance,
+                    amount: fields.amount,
+                    expiry: fields.expiry,
+                    participantSignature: participant_signature.0.to_vec().into(),
+                    partnerSignature: partner_signature.0.to_vec().into(),
+                }
+                .abi_encode(),
+            ),
+        }
+    }
+
+    /// Estimates, signs and sends `call` with the next nonce. A call the chain would refuse
+    /// fails here with the contract's error, and the nonce is not consumed.
+    pub async fn send(&mut self, call: &ChainCall) -> Result<PendingTx> {
+        self.send_with_nonce(call, self.next_nonce).await.inspect(|_| self.next_nonce += 1)
+    }
+
+    async fn send_with_nonce(&self, call: &ChainCall, nonce: u64) -> Result<PendingTx> {
+        let request = self.request(call).with_nonce(nonce);
+        let gas = self.provider.estimate_gas(request.clone()).await.map_err(refusal)?;
+        // 20 % headroom: estimates are exact for these contracts but storage warmth can differ
+        let request = request.with_gas_limit(gas + gas / 5);
+        let pending = self.provider.send_transaction(request).await.map_err(refusal)?;
+        Ok(PendingTx { nonce, hash: *pending.tx_hash(), call: call.clone() })
+    }
+
+    /// Waits until `hash` is mined (polling every `interval`, at most `timeout`).
+    pub async fn wait(
+        &self,
+        hash: TxHash,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Result<TransactionReceipt> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await? {
+                if !receipt.status() {
+                    return Err(ChainError::Reverted(hash));
+                }
+                return Ok(receipt);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ChainError::Timeout(hash));
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Takes back the transactions that were pending when the node stopped (in nonce order).
+    pub async fn resume(&mut self, pending: &[PendingTx]) -> Result<Vec<Resumed>> {
+        let mut out = Vec::with_capacity(pending.len());
+        let mut sorted: Vec<&PendingTx> = pending.iter().collect();
+        sorted.sort_by_key(|p| p.nonce);
+        for p in sorted {
+            if self.provider.get_transaction_receipt(p.hash).await?.is_some() {
+                out.push(Resumed::Mined(p.hash));
+            } else if self.provider.get_transaction_by_hash(p.hash).await?.is_some() {
+                out.push(Resumed::Pending(p.hash));
+            } else {
+                out.push(Resumed::Resent(self.send_with_nonce(&p.call, p.nonce).await?));
+            }
+        }
+        self.next_nonce = self.provider.get_transaction_count(self.from).pending().await?;
+        Ok(out)
+    }
+}
+
+/// Names the contract's custom error when an RPC error is a revert.
+fn refusal(err: alloy::transports::TransportError) -> ChainError {
+    let name = err.as_error_resp().and_then(|payload| payload.as_revert_data()).and_then(|data| {
+        TokensNetwork::TokensNetworkErrors::abi_decode(&data)
+            .map(|e| format!("{e:?}"))
+            .ok()
+            .or_else(|| {
+                SecretRegistry::SecretRegistryErrors::abi_decode(&data)
+                    .map(|e| format!("{e:?}"))
+                    .ok()
+            })
+    });
+    match name {
+        Some(debug) => ChainError::Refused(debug.split('(').next().unwrap_or(&debug).to_string()),
+        None => ChainError::Rpc(err),
+    }
+}
