@@ -59,7 +59,7 @@ pub enum ChainCall {
         amount: TokenAmount,
     },
     /// A transaction the protocol core asked for.
-    Protocol(ContractCall),
+    Protocol(Box<ContractCall>),
 }
 
 /// A sent transaction not yet known to be mined.
@@ -81,7 +81,7 @@ pub enum Resumed {
     /// Still in the pool.
     Pending(TxHash),
     /// Dropped by the pool, and sent again with the same nonce.
-    Resent(PendingTx),
+    Resent(Box<PendingTx>),
 }
 
 /// Sends transactions for one account.
@@ -309,7 +309,7 @@ impl TxManager {
             } else if self.provider.get_transaction_by_hash(p.hash).await?.is_some() {
                 out.push(Resumed::Pending(p.hash));
             } else {
-                out.push(Resumed::Resent(self.send_with_nonce(&p.call, p.nonce).await?));
+                out.push(Resumed::Resent(Box::new(self.send_with_nonce(&p.call, p.nonce).await?)));
             }
         }
         self.next_nonce = self.provider.get_transaction_count(self.from).pending().await?;
