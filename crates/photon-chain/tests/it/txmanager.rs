@@ -40,9 +40,9 @@ async fn sends_in_nonce_order_and_refusals_cost_no_nonce() {
     assert_eq!(net.deposit_of(ALICE, BOB).await, 100);
     // a protocol transaction
     let reg = txs
-        .send(&ChainCall::Protocol(ContractCall::RegisterSecret {
+        .send(&ChainCall::Protocol(Box::new(ContractCall::RegisterSecret {
             secret: Secret([9u8; 32].into()),
-        }))
+        })))
         .await
         .unwrap();
     txs.wait(reg.hash, POLL, TIMEOUT).await.unwrap();
@@ -78,6 +78,6 @@ async fn pending_transactions_survive_a_restart() {
     txs.wait(first.hash, POLL, TIMEOUT).await.unwrap();
     txs.wait(again.hash, POLL, TIMEOUT).await.unwrap();
     assert_eq!(net.state_of(ALICE, BOB).await, 1, "the resent open landed");
-    let resumed = txs.resume(&[first.clone(), again.clone()]).await.unwrap();
+    let resumed = txs.resume(&[first.clone(), (**again).clone()]).await.unwrap();
     assert_eq!(resumed, vec![Resumed::Mined(first.hash), Resumed::Mined(again.hash)]);
 }
