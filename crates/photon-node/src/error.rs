@@ -1,0 +1,52 @@
+//! Errors of the node, each with a stable code for the API.
+
+/// What went wrong, for a user.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The request is malformed or asks for something impossible.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such channel, payment or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The state machine refused the action.
+    #[error(transparent)]
+    Rejected(#[from] photon_state::Rejection),
+    /// The chain refused or failed a transaction.
+    #[error(transparent)]
+    Chain(#[from] photon_chain::ChainError),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] photon_storage::StorageError),
+    /// A payment did not finish in time (it may still finish).
+    #[error("payment {0} did not finish in time; see GET /api/v1/payments")]
+    Timeout(u64),
+    /// A payment failed.
+    #[error("payment {payment_id} failed: {reason}")]
+    PaymentFailed {
+        /// the payment
+        payment_id: u64,
+        /// why
+        reason: String,
+    },
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Stopped,
+}
+
+impl NodeError {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Rejected(_) => "rejected",
+            Self::Chain(photon_chain::ChainError::Refused(_)) => "chain_refused",
+            Self::Chain(_) => "chain_error",
+            Self::Storage(_) => "storage_error",
+            Self::Timeout(_) => "timeout",
+            Self::PaymentFailed { .. } => "payment_failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The Photon node: the protocol core, storage and the chain, wired into one runtime, with a
+//! REST API and the `photon` command.
+//!
+//! * [`runtime`]: the task that owns the state ([`runtime::Node`]) and its handle.
+//! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
+//! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
+//! * [`graph`]: routes from the public channel graph.
+
+pub mod api;
+mod error;
+pub mod graph;
+pub mod runtime;
+pub mod transport;
+
+pub use error::NodeError;
+pub use runtime::{Node, NodeHandle, NodeSettings};
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+
+/// A provider for `url` that signs with `key`. Nonces are set by the node's transaction
+/// manager; gas and fees are estimated.
+pub fn provider(
+    url: reqwest::Url,
+    key: &photon_primitives::LocalSigner,
+    chain_id: u64,
+) -> Result<DynProvider, NodeError> {
+    let signer = PrivateKeySigner::from_bytes(&key.to_bytes().into())
+        .map_err(|e| NodeError::BadRequest(format!("key: {e}")))?;
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_chain_id(chain_id)
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
+}

@@ -1,0 +1,831 @@
+//! The node's runtime: one task owns the state and applies every input in order.
+//!
+//! ```text
+//!   API commands ─┐
+//!   peer messages ─┼─> inbox ──> batch ──> transition() each ──> storage.append(batch)  (group commit)
+//!   chain polls  ──┘                                                  │
+//!                                     carry out events: send messages, queue transactions,
+//!                                     answer waiting payments, publish to the event stream
+//! ```
+//! Nothing leaves the node (message, transaction, answer) before the state change that caused
+//! it is durable, so a crash at any point loses nothing that anyone else has seen.
+
+use crate::error::NodeError;
+use crate::graph::Graph;
+use crate::transport::Transport;
+use alloy::primitives::{keccak256, TxHash};
+use alloy::providers::DynProvider;
+use photon_chain::follower::{ChainFollower, FollowerConfig};
+use photon_chain::txmanager::{ChainCall, TxManager};
+use photon_chain::Deployment;
+use photon_primitives::messages::{Message, PaymentId};
+use photon_primitives::{Address, LocalSigner, Secret, Signer, TokenAmount, B256};
+use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
+use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
+use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// Settings of a running node.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// Where the contracts are.
+    pub deployment: Deployment,
+    /// Blocks before a chain event is acted on.
+    pub confirmations: u64,
+    /// How often the chain is polled.
+    pub poll_interval: Duration,
+    /// A snapshot every this many state changes.
+    pub snapshot_every: u64,
+    /// Protocol parameters.
+    pub protocol: Config,
+    /// How long a payment request waits for the outcome.
+    pub payment_timeout: Duration,
+    /// Settle timeout of channels this node opens.
+    pub settle_timeout: u32,
+}
+
+/// A payment that finished.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PaymentOutcome {
+    /// Its id.
+    pub payment_id: PaymentId,
+    /// Target.
+    pub target: Address,
+    /// What the target received.
+    pub amount: String,
+    /// Fees paid.
+    pub fee: String,
+    /// The secret hash (mediated payments).
+    pub secrethash: Option<B256>,
+}
+
+/// One channel, as the API shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ChannelView {
+    /// Channel id.
+    pub channel_id: B256,
+    /// Token.
+    pub token: Address,
+    /// Partner.
+    pub partner: Address,
+    /// open | closing | closed | withdrawing | settling
+    pub state: &'static str,
+    /// Our balance (deposit + received − sent).
+    pub balance: String,
+    /// The partner's balance.
+    pub partner_balance: String,
+    /// Our deposit in this epoch.
+    pub deposit: String,
+    /// The partner's deposit in this epoch.
+    pub partner_deposit: String,
+    /// Our pending locks.
+    pub locked: String,
+    /// The partner's pending locks.
+    pub partner_locked: String,
+    /// Settle timeout (blocks).
+    pub settle_timeout: u64,
+    /// Epoch.
+    pub epoch: u64,
+}
+
+/// A payment in flight, as the API shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PendingTransfer {
+    /// The lock's hash.
+    pub secrethash: B256,
+    /// initiator | mediator | target
+    pub role: &'static str,
+    /// Payment id.
+    pub payment_id: PaymentId,
+}
+
+/// The node's status.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Status {
+    /// Our address.
+    pub address: Address,
+    /// Chain id.
+    pub chain_id: u64,
+    /// The `TokensNetwork` contract.
+    pub tokens_network: Address,
+    /// Last confirmed block acted on.
+    pub block: u64,
+    /// Channels (not settled).
+    pub channels: usize,
+    /// Payments in flight.
+    pub pending_transfers: usize,
+    /// Software version.
+    pub version: &'static str,
+}
+
+/// What the event stream publishes.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// We were paid.
+    PaymentReceived {
+        /// token
+        token: Address,
+        /// payment id
+        payment_id: PaymentId,
+        /// from
+        initiator: Address,
+        /// amount
+        amount: String,
+    },
+    /// A payment we made completed.
+    PaymentSent {
+        /// token
+        token: Address,
+        /// payment id
+        payment_id: PaymentId,
+        /// to
+        target: Address,
+        /// amount
+        amount: String,
+    },
+    /// A payment we made failed.
+    PaymentFailed {
+        /// payment id
+        payment_id: PaymentId,
+        /// why
+        reason: String,
+    },
+    /// A new confirmed block.
+    Block {
+        /// its number
+        number: u64,
+    },
+}
+
+type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// A state change waiting in a batch, with whoever waits for its acceptance.
+type Item = (StateChange, Option<Reply<()>>);
+
+/// A request to the node.
+#[derive(Debug)]
+pub enum Command {
+    /// Status.
+    Status(oneshot::Sender<Status>),
+    /// All channels.
+    Channels(oneshot::Sender<Vec<ChannelView>>),
+    /// Payments in flight.
+    PendingTransfers(oneshot::Sender<Vec<PendingTransfer>>),
+    /// Payment history.
+    Payments(PaymentFilter, Reply<Vec<PaymentRecord>>),
+    /// Open a channel (and deposit).
+    OpenChannel {
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// settle timeout (None: the node's default)
+        settle_timeout: Option<u32>,
+        /// deposit
+        deposit: Option<TokenAmount>,
+        /// answer once mined
+        reply: Reply<TxHash>,
+    },
+    /// Deposit more.
+    Deposit {
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// amount
+        amount: TokenAmount,
+        /// answer once mined
+        reply: Reply<TxHash>,
+    },
+    /// Register a secret on chain.
+    RegisterSecret {
+        /// the secret
+        secret: Secret,
+        /// answer once mined
+        reply: Reply<TxHash>,
+    },
+    /// Pay.
+    Pay {
+        /// token
+        token: Address,
+        /// target
+        target: Address,
+        /// amount the target receives
+        amount: TokenAmount,
+        /// payment id (None: chosen)
+        payment_id: Option<PaymentId>,
+        /// secret (None: chosen)
+        secret: Option<Secret>,
+        /// most fees
+        fee_limit: TokenAmount,
+        /// explicit routes (None: from the channel graph)
+        routes: Option<Vec<Vec<Address>>>,
+        /// answer when done
+        reply: Reply<PaymentOutcome>,
+    },
+    /// A user action on a channel (close, withdraw, cooperative settle).
+    Channel {
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// what
+        action: ChannelAction,
+        /// answer once accepted
+        reply: Reply<()>,
+    },
+}
+
+/// What to do with a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelAction {
+    /// Close unilaterally.
+    Close,
+    /// Settle cooperatively.
+    CooperativeSettle,
+    /// Withdraw this much.
+    Withdraw(TokenAmount),
+}
+
+/// An input of the node's task.
+#[derive(Debug)]
+pub enum Input {
+    /// From a peer.
+    Message {
+        /// transport-authenticated sender
+        sender: Address,
+        /// the message
+        message: Message,
+    },
+    /// From the API.
+    Command(Command),
+}
+
+/// How the API talks to a running node.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    /// Our address.
+    pub address: Address,
+    /// How long a payment request waits for its outcome.
+    pub payment_timeout: Duration,
+    inbox: mpsc::Sender<Input>,
+    events: broadcast::Sender<NodeEvent>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl NodeHandle {
+    /// Sends a command built around a fresh reply channel and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox.send(Input::Command(make(tx))).await.map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// The inbox, for a transport to deliver into.
+    pub fn inbox(&self) -> mpsc::Sender<Input> {
+        self.inbox.clone()
+    }
+
+    /// Subscribes to the node's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Asks the node to stop after the current batch.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Work for the transaction task: calls sent one after the other, each mined before the next.
+struct TxJob {
+    calls: Vec<ChainCall>,
+    reply: Option<oneshot::Sender<Result<TxHash, NodeError>>>,
+}
+
+/// The node.
+pub struct Node {
+    signer: LocalSigner,
+    state: ChainState,
+    storage: Storage,
+    follower: ChainFollower<DynProvider>,
+    transport: std::sync::Arc<dyn Transport>,
+    settings: NodeSettings,
+    graph: Graph,
+    inbox: mpsc::Receiver<Input>,
+    handle: NodeHandle,
+    txs: mpsc::UnboundedSender<TxJob>,
+    payments: HashMap<PaymentId, (Reply<PaymentOutcome>, Option<B256>)>,
+    since_snapshot: u64,
+    last_change: u64,
+    counter: u64,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("address", &self.state.address)
+            .field("block", &self.state.block)
+            .finish()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Node {
+    /// Opens the node's database in `data_dir`, rebuilds its state and connects it to the
+    /// chain. `provider` must sign for `signer`'s account.
+    pub async fn start(
+        signer: LocalSigner,
+        provider: DynProvider,
+        data_dir: &std::path::Path,
+        settings: NodeSettings,
+        transport: std::sync::Arc<dyn Transport>,
+    ) -> Result<(Self, NodeHandle), NodeError> {
+        let mut settings = settings;
+        // the contract's punish window is not ours to choose
+        settings.protocol.punish_blocks = settings.deployment.params.punish_blocks;
+        let deployment = settings.deployment.clone();
+        let identity = NodeIdentity {
+            address: signer.address(),
+            chain_id: deployment.chain_id,
+            contract: deployment.tokens_network,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            NodeError::BadRequest(format!("data directory {}: {e}", data_dir.display()))
+        })?;
+        let storage = Storage::open(&data_dir.join("photon.db"), &identity)?;
+        let domain =
+            photon_primitives::eip712::Domain::new(deployment.chain_id, deployment.tokens_network);
+        let fresh = ChainState::new(
+            signer.address(),
+            domain,
+            deployment.deployed_at_block,
+            settings.protocol,
+        );
+        let restored = storage.restore(fresh, &signer)?;
+        tracing::info!(
+            address = %signer.address(),
+            block = restored.state.block,
+            replayed = restored.replayed,
+            "state restored"
+        );
+        let follower_config = FollowerConfig {
+            confirmations: settings.confirmations,
+            from_block: restored.state.block.max(deployment.deployed_at_block),
+            max_range: 2_000,
+        };
+        let follower = ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
+        follower.check_chain().await?;
+        let mut txs = TxManager::new(provider, signer.address(), deployment).await?;
+        let (jobs, mut job_rx) = mpsc::unbounded_channel::<TxJob>();
+        tokio::spawn(async move {
+            while let Some(job) = job_rx.recv().await {
+                let mut result = Err(NodeError::BadRequest("empty transaction job".into()));
+                for call in &job.calls {
+                    result = run_call(&mut txs, call).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, calls = ?job.calls, "transaction failed");
+                }
+                if let Some(reply) = job.reply {
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        let (inbox_tx, inbox) = mpsc::channel(4096);
+        let (events, _) = broadcast::channel(1024);
+        let (shutdown, _) = watch::channel(false);
+        let handle = NodeHandle {
+            address: signer.address(),
+            payment_timeout: settings.payment_timeout,
+            inbox: inbox_tx,
+            events,
+            shutdown,
+        };
+        let node = Self {
+            signer,
+            state: restored.state,
+            storage,
+            follower,
+            transport,
+            settings,
+            graph: Graph::default(),
+            inbox,
+            handle: handle.clone(),
+            txs: jobs,
+            payments: HashMap::new(),
+            since_snapshot: restored.replayed,
+            last_change: restored.last_change,
+            counter: 0,
+        };
+        Ok((node, handle))
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(mut self) {
+        let mut shutdown = self.handle.shutdown.subscribe();
+        let mut ticker = tokio::time::interval(self.settings.poll_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut batch: Vec<Item> = Vec::new();
+            tokio::select! {
+                input = self.inbox.recv() => {
+                    let Some(input) = input else { break };
+                    self.take(input, &mut batch);
+                    // group commit: everything already waiting goes into the same transaction
+                    while batch.len() < 512 {
+                        match self.inbox.try_recv() {
+                            Ok(input) => self.take(input, &mut batch),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = ticker.tick() => match self.follower.poll().await {
+                    Ok(changes) => {
+                        for change in &changes {
+                            if let StateChange::Chain(event) = change {
+                                self.graph.apply(event);
+                            }
+                        }
+                        batch.extend(changes.into_iter().map(|change| (change, None)));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
+                },
+                _ = shutdown.changed() => break,
+            }
+            if let Err(e) = self.apply_batch(batch) {
+                tracing::error!(error = %e, "storage failed; stopping to lose nothing");
+                break;
+            }
+        }
+        tracing::info!("node stopped");
+    }
+
+    /// Answers queries at once; turns the rest into state changes.
+    fn take(&mut self, input: Input, batch: &mut Vec<Item>) {
+        match input {
+            Input::Message { sender, message } => {
+                batch.push((StateChange::Receive { sender, message }, None))
+            }
+            Input::Command(command) => self.command(command, batch),
+        }
+    }
+
+    fn command(&mut self, command: Command, batch: &mut Vec<Item>) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Channels(reply) => {
+                let _ = reply.send(self.channels());
+            }
+            Command::PendingTransfers(reply) => {
+                let pending = self
+                    .state
+                    .tasks
+                    .iter()
+                    .map(|(h, t)| PendingTransfer {
+                        secrethash: h.0,
+                        role: photon_state::task_role(t),
+                        payment_id: match t {
+                            Task::Initiator(t) => t.payment_id,
+                            Task::Mediator(t) => t.payment_id,
+                            Task::Target(t) => t.payment_id,
+                        },
+                    })
+                    .collect();
+                let _ = reply.send(pending);
+            }
+            Command::Payments(filter, reply) => {
+                let _ = reply.send(self.storage.payments(&filter).map_err(Into::into));
+            }
+            Command::OpenChannel { token, partner, settle_timeout, deposit, reply } => {
+                if partner == self.state.address {
+                    let _ = reply.send(Err(NodeError::BadRequest(
+                        "cannot open a channel with ourselves".into(),
+                    )));
+                    return;
+                }
+                let settle_timeout = settle_timeout.unwrap_or(self.settings.settle_timeout);
+                let calls = match deposit.filter(|d| *d > 0) {
+                    Some(amount) => vec![
+                        ChainCall::Approve { token, amount },
+                        ChainCall::OpenChannelWithDeposit {
+                            token,
+                            partner,
+                            settle_timeout,
+                            amount,
+                        },
+                    ],
+                    None => vec![ChainCall::OpenChannel { token, partner, settle_timeout }],
+                };
+                let _ = self.txs.send(TxJob { calls, reply: Some(reply) });
+            }
+            Command::Deposit { token, partner, amount, reply } => {
+                if amount == 0 {
+                    let _ =
+                        reply.send(Err(NodeError::BadRequest("deposit must be positive".into())));
+                    return;
+                }
+                let calls = vec![
+                    ChainCall::Approve { token, amount },
+                    ChainCall::Deposit { token, partner, amount },
+                ];
+                let _ = self.txs.send(TxJob { calls, reply: Some(reply) });
+            }
+            Command::RegisterSecret { secret, reply } => {
+                let call =
+                    ChainCall::Protocol(Box::new(photon_state::ContractCall::RegisterSecret {
+                        secret,
+                    }));
+                let _ = self.txs.send(TxJob { calls: vec![call], reply: Some(reply) });
+            }
+            Command::Pay {
+                token,
+                target,
+                amount,
+                payment_id,
+                secret,
+                fee_limit,
+                routes,
+                reply,
+            } => {
+                match self.pay_change(token, target, amount, payment_id, secret, fee_limit, routes)
+                {
+                    Ok((change, payment_id, secrethash)) => {
+                        self.payments.insert(payment_id, (reply, secrethash));
+                        batch.push((change, None));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Channel { token, partner, action, reply } => {
+                let Some(channel) = self.state.channel_with(token, partner) else {
+                    let _ = reply.send(Err(NodeError::NotFound(format!(
+                        "no channel with {partner} for token {token}"
+                    ))));
+                    return;
+                };
+                let channel_id = channel.id;
+                let change = match action {
+                    ChannelAction::Close => StateChange::Close { channel_id },
+                    ChannelAction::CooperativeSettle => {
+                        StateChange::RequestCooperativeSettle { channel_id }
+                    }
+                    ChannelAction::Withdraw(amount) => {
+                        StateChange::RequestWithdraw { channel_id, amount }
+                    }
+                };
+                // answered once the state machine accepted it and it is durable
+                batch.push((change, Some(reply)));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pay_change(
+        &mut self,
+        token: Address,
+        target: Address,
+        amount: TokenAmount,
+        payment_id: Option<PaymentId>,
+        secret: Option<Secret>,
+        fee_limit: TokenAmount,
+        routes: Option<Vec<Vec<Address>>>,
+    ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
+        if amount == 0 {
+            return Err(NodeError::BadRequest("amount must be positive".into()));
+        }
+        if target == self.state.address {
+            return Err(NodeError::BadRequest("cannot pay ourselves".into()));
+        }
+        self.counter += 1;
+        let payment_id = payment_id.unwrap_or_else(|| {
+            let nanos =
+                SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ self.counter.rotate_left(48)
+        });
+        if self.payments.contains_key(&payment_id) {
+            return Err(NodeError::BadRequest(format!(
+                "payment {payment_id} is already in flight"
+            )));
+        }
+        let direct = self.state.channel_with(token, target).filter(|c| {
+            c.usable() && c.our_capacity() >= amount && routes.is_none() && secret.is_none()
+        });
+        if let Some(channel) = direct {
+            return Ok((
+                StateChange::SendDirect { channel_id: channel.id, payment_id, amount },
+                payment_id,
+                None,
+            ));
+        }
+        let secret = secret.unwrap_or_else(|| self.new_secret(payment_id));
+        let routes: Vec<Route> = routes
+            .unwrap_or_else(|| self.graph.routes(token, self.state.address, target, 3, 6))
+            .into_iter()
+            .map(|path| Route { path, fee: 0 })
+            .collect();
+        if routes.is_empty() {
+            return Err(NodeError::NotFound(format!("no route to {target} for token {token}")));
+        }
+        let secrethash = secret.hash().0;
+        Ok((
+            StateChange::SendMediated {
+                token,
+                payment_id,
+                target,
+                amount,
+                secret,
+                routes,
+                fee_limit,
+            },
+            payment_id,
+            Some(secrethash),
+        ))
+    }
+
+    /// A secret only we can know: derived from our key, the payment and the time.
+    fn new_secret(&self, payment_id: PaymentId) -> Secret {
+        let mut input = self.signer.to_bytes().to_vec();
+        input.extend_from_slice(b"photon-secret");
+        input.extend_from_slice(&payment_id.to_be_bytes());
+        input.extend_from_slice(&self.counter.to_be_bytes());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        input.extend_from_slice(&nanos.to_be_bytes());
+        Secret(keccak256(input))
+    }
+
+    /// Applies a batch, makes it durable, then carries out its events.
+    fn apply_batch(&mut self, batch: Vec<Item>) -> Result<(), NodeError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut accepted: Vec<(StateChange, Vec<Event>)> = Vec::with_capacity(batch.len());
+        let mut replies: Vec<Reply<()>> = Vec::new();
+        for (change, reply) in batch {
+            let payment = match &change {
+                StateChange::SendDirect { payment_id, .. }
+                | StateChange::SendMediated { payment_id, .. } => Some(*payment_id),
+                _ => None,
+            };
+            match transition(&mut self.state, change.clone(), &self.signer) {
+                Ok(events) => {
+                    accepted.push((change, events));
+                    replies.extend(reply);
+                }
+                Err(rejection) => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(NodeError::Rejected(rejection)));
+                    } else if let Some((reply, _)) =
+                        payment.and_then(|id| self.payments.remove(&id))
+                    {
+                        let _ = reply.send(Err(NodeError::Rejected(rejection)));
+                    } else {
+                        tracing::debug!(%rejection, "input refused");
+                    }
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let at = now_secs();
+        let records: Vec<Record<'_>> =
+            accepted.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
+        let ids = self.storage.append(&records)?;
+        self.last_change = ids.last().copied().unwrap_or(self.last_change);
+        self.since_snapshot += ids.len() as u64;
+        if self.since_snapshot >= self.settings.snapshot_every {
+            self.storage.save_snapshot(self.last_change, &self.state)?;
+            self.since_snapshot = 0;
+        }
+        for reply in replies {
+            let _ = reply.send(Ok(()));
+        }
+        for (change, events) in accepted {
+            if let StateChange::Block(number) = change {
+                let _ = self.handle.events.send(NodeEvent::Block { number });
+            }
+            for event in events {
+                self.carry_out(event);
+            }
+        }
+        Ok(())
+    }
+
+    fn carry_out(&mut self, event: Event) {
+        match event {
+            Event::Send { recipient, message } => {
+                self.transport.send(self.state.address, recipient, message)
+            }
+            Event::Transact(call) => {
+                let _ = self
+                    .txs
+                    .send(TxJob { calls: vec![ChainCall::Protocol(Box::new(call))], reply: None });
+            }
+            Event::PaymentSent { payment_id, token, target, amount, fee } => {
+                if let Some((reply, secrethash)) = self.payments.remove(&payment_id) {
+                    let _ = reply.send(Ok(PaymentOutcome {
+                        payment_id,
+                        target,
+                        amount: amount.to_string(),
+                        fee: fee.to_string(),
+                        secrethash,
+                    }));
+                }
+                let _ = self.handle.events.send(NodeEvent::PaymentSent {
+                    token,
+                    payment_id,
+                    target,
+                    amount: amount.to_string(),
+                });
+            }
+            Event::PaymentFailed { payment_id, reason, .. } => {
+                let reason = match reason {
+                    PaymentFailure::NoRoute => "no route could carry the payment",
+                    PaymentFailure::LockExpired => {
+                        "the lock expired before the secret was revealed"
+                    }
+                };
+                if let Some((reply, _)) = self.payments.remove(&payment_id) {
+                    let _ = reply
+                        .send(Err(NodeError::PaymentFailed { payment_id, reason: reason.into() }));
+                }
+                let _ = self
+                    .handle
+                    .events
+                    .send(NodeEvent::PaymentFailed { payment_id, reason: reason.into() });
+            }
+            Event::PaymentReceived { payment_id, token, initiator, amount } => {
+                let _ = self.handle.events.send(NodeEvent::PaymentReceived {
+                    token,
+                    payment_id,
+                    initiator,
+                    amount: amount.to_string(),
+                });
+            }
+            Event::PaymentMediated { .. } => {}
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            address: self.state.address,
+            chain_id: self.settings.deployment.chain_id,
+            tokens_network: self.settings.deployment.tokens_network,
+            block: self.state.block,
+            channels: self.state.channels.len(),
+            pending_transfers: self.state.tasks.len(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    fn channels(&self) -> Vec<ChannelView> {
+        self.state
+            .channels
+            .values()
+            .map(|c| ChannelView {
+                channel_id: c.id,
+                token: c.token,
+                partner: c.partner,
+                state: match c.status {
+                    ChannelStatus::Open if c.withdraw.is_some() => "withdrawing",
+                    ChannelStatus::Open if c.settle.is_some() => "settling",
+                    ChannelStatus::Open => "open",
+                    ChannelStatus::Closing => "closing",
+                    ChannelStatus::Closed { .. } => "closed",
+                },
+                balance: c.our_balance().to_string(),
+                partner_balance: c.partner_balance().to_string(),
+                deposit: c.ours.deposit.to_string(),
+                partner_deposit: c.theirs.deposit.to_string(),
+                locked: c.ours.locked().to_string(),
+                partner_locked: c.theirs.locked().to_string(),
+                settle_timeout: c.settle_timeout,
+                epoch: c.epoch,
+            })
+            .collect()
+    }
+}
+
+async fn run_call(txs: &mut TxManager, call: &ChainCall) -> Result<TxHash, NodeError> {
+    let pending = txs.send(call).await?;
+    txs.wait(pending.hash, Duration::from_millis(100), Duration::from_secs(600)).await?;
+    Ok(pending.hash)
+}

@@ -1,0 +1,361 @@
+//! Nodes in one process against a real anvil, driven through their REST APIs.
+
+use photon_chain::devnet::DevNet;
+use photon_node::api::router;
+use photon_node::runtime::NodeSettings;
+use photon_node::transport::LocalNetwork;
+use photon_node::{Node, NodeHandle};
+use photon_primitives::Signer;
+use photon_state::Config;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ALICE: usize = 1;
+const BOB: usize = 2;
+const CHARLIE: usize = 3;
+
+struct TestNode {
+    handle: NodeHandle,
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestNode {
+    async fn stop(self) {
+        self.handle.shutdown();
+        let _ = self.task.await;
+        self.server.abort();
+    }
+}
+
+fn settings(net: &DevNet) -> NodeSettings {
+    NodeSettings {
+        deployment: net.deployment.clone(),
+        confirmations: 0,
+        poll_interval: Duration::from_millis(40),
+        snapshot_every: 25,
+        protocol: Config::default(),
+        payment_timeout: Duration::from_secs(20),
+        settle_timeout: 10,
+    }
+}
+
+async fn start(
+    net: &DevNet,
+    i: usize,
+    network: &LocalNetwork,
+    dir: &Path,
+    token: Option<String>,
+) -> TestNode {
+    let signer = net.accounts[i].clone();
+    let provider =
+        photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
+    let (node, handle) =
+        Node::start(signer, provider, dir, settings(net), Arc::new(network.clone())).await.unwrap();
+    network.join(handle.address, handle.inbox());
+    let task = tokio::spawn(node.run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(handle.clone(), token);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    TestNode { handle, url, task, server }
+}
+
+async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn get(url: String) -> Value {
+    let (status, body) = call(reqwest::Method::GET, url, None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Polls `probe` until it returns Some, for at most 20 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    mut probe: impl FnMut() -> F,
+) -> T {
+    for _ in 0..400 {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in time");
+}
+
+async fn channel(node: &TestNode, token: &str, partner: &str) -> Option<Value> {
+    let (status, body) =
+        call(reqwest::Method::GET, format!("{}/api/v1/channels/{token}/{partner}", node.url), None)
+            .await;
+    (status == 200).then_some(body)
+}
+
+async fn balances(node: &TestNode, token: &str, partner: &str) -> Option<(String, String)> {
+    let c = channel(node, token, partner).await?;
+    Some((c["balance"].as_str()?.to_string(), c["partner_balance"].as_str()?.to_string()))
+}
+
+fn dirs(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = (0..n).map(|i| root.path().join(format!("node{i}"))).collect();
+    (root, dirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_pay_restart_close_settle_through_the_api() {
+    let net = DevNet::start().await.unwrap();
+    for who in [ALICE, BOB, CHARLIE] {
+        net.mint(net.address(who), 1_000_000).await.unwrap();
+    }
+    let (_root, dir) = dirs(3);
+    let network = LocalNetwork::new();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(ALICE)),
+        format!("{:?}", net.address(BOB)),
+        format!("{:?}", net.address(CHARLIE)),
+    );
+
+    let address = get(format!("{}/api/v1/address", alice.url)).await;
+    assert_eq!(address["our_address"].as_str().unwrap().to_lowercase(), a.to_lowercase());
+
+    // open with deposit: Alice–Bob (100), Bob–Charlie (80)
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", bob.url),
+        Some(json!({ "token": token, "partner": c, "deposit": 80 })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "100") }).await;
+    eventually(|| async { balances(&charlie, &token, &b).await.filter(|x| x.1 == "80") }).await;
+
+    // Alice pays Bob 30 directly, then Charlie 20 through Bob
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "30" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{c}", alice.url),
+        Some(json!({ "amount": 20 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["secrethash"].is_string());
+    eventually(|| async {
+        balances(&alice, &token, &b).await.filter(|x| x == &("50".into(), "50".into()))
+    })
+    .await;
+    eventually(|| async {
+        balances(&bob, &token, &c).await.filter(|x| x == &("60".into(), "20".into()))
+    })
+    .await;
+    eventually(|| async {
+        balances(&charlie, &token, &b).await.filter(|x| x == &("20".into(), "60".into()))
+    })
+    .await;
+    let history = get(format!("{}/api/v1/payments?direction=received", charlie.url)).await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["amount"], json!(20));
+
+    // Bob restarts; his channels and balances are intact and usable
+    let bob_address = bob.handle.address;
+    bob.stop().await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    assert_eq!(bob.handle.address, bob_address);
+    assert_eq!(balances(&bob, &token, &a).await.unwrap(), ("50".into(), "50".into()));
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{a}", bob.url),
+        Some(json!({ "amount": "5" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "55") }).await;
+
+    // Alice closes; Bob's node updates; the windows pass; the channel settles on chain
+    let before = (
+        net.balance(net.address(ALICE)).await.unwrap(),
+        net.balance(net.address(BOB)).await.unwrap(),
+    );
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/channels/{token}/{b}", alice.url),
+        Some(json!({ "state": "closed" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(|| async { channel(&bob, &token, &a).await.filter(|c| c["state"] == "closed") })
+        .await;
+    for _ in 0..30 {
+        net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        if channel(&alice, &token, &b).await.is_none() {
+            break;
+        }
+    }
+    eventually(|| async { channel(&alice, &token, &b).await.is_none().then_some(()) }).await;
+    let after = (
+        net.balance(net.address(ALICE)).await.unwrap(),
+        net.balance(net.address(BOB)).await.unwrap(),
+    );
+    assert_eq!((after.0 - before.0, after.1 - before.1), (55, 45));
+
+    alice.stop().await;
+    bob.stop().await;
+    charlie.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(2);
+    let network = LocalNetwork::new();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let token = format!("{:?}", net.token.address());
+    let b = format!("{:?}", net.address(BOB));
+    let cases: Vec<(reqwest::Method, String, Option<Value>, u16, &str)> = vec![
+        (reqwest::Method::GET, "/api/v1/channels/0x1234/0x12".into(), None, 400, "bad_request"),
+        (reqwest::Method::GET, format!("/api/v1/channels/{token}/{b}"), None, 404, "not_found"),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/channels".into(),
+            Some(json!({ "token": token })),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/channels".into(),
+            Some(json!({ "token": token, "partner": b, "deposit": "ten" })),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/channels".into(),
+            Some(json!({ "token": token, "partner": b, "surprise": 1 })),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/channels".into(),
+            Some(json!({ "token": token, "partner": b, "settle_timeout": 1 })),
+            409,
+            "chain_refused",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/payments/{token}/{b}"),
+            Some(json!({ "amount": "0" })),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/payments/{token}/{b}"),
+            Some(json!({ "amount": "5" })),
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/channels/{token}/{b}"),
+            Some(json!({ "deposit": "1", "state": "closed" })),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/channels/{token}/{b}"),
+            Some(json!({ "state": "open" })),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/payments?direction=sideways".into(),
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/secrets".into(),
+            Some(json!({ "secret": "0x00" })),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, response) = call(method.clone(), format!("{}{}", alice.url, path), body).await;
+        assert_eq!(got, status, "{method} {path}: {response}");
+        assert_eq!(response["error"]["code"], code, "{method} {path}: {response}");
+        assert!(response["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // nothing moved on chain or off chain
+    assert_eq!(get(format!("{}/api/v1/channels", alice.url)).await, json!([]));
+    assert_eq!(net.balance(net.address(ALICE)).await.unwrap(), 1_000);
+    alice.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_token_is_required_when_set_and_a_data_directory_runs_one_node() {
+    let net = DevNet::start().await.unwrap();
+    let (_root, dir) = dirs(1);
+    let network = LocalNetwork::new();
+    let alice = start(&net, ALICE, &network, &dir[0], Some("s3cret".into())).await;
+    let (status, body) =
+        call(reqwest::Method::GET, format!("{}/api/v1/status", alice.url), None).await;
+    assert_eq!((status, body["error"]["code"].clone()), (401, json!("unauthorized")));
+    let client = reqwest::Client::new();
+    let ok = client
+        .get(format!("{}/api/v1/status", alice.url))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let status: Value = ok.json().await.unwrap();
+    assert_eq!(status["chain_id"], json!(net.deployment.chain_id));
+    // a second node on the same data directory is refused
+    let signer = net.accounts[ALICE].clone();
+    let provider =
+        photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
+    let second =
+        Node::start(signer, provider, &dir[0], settings(&net), Arc::new(network.clone())).await;
+    let err = second.map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("in use by another process"), "{err}");
+    let _ = net.accounts[ALICE].address();
+    alice.stop().await;
+}
