@@ -252,6 +252,8 @@ pub enum ChannelAction {
 }
 
 /// An input of the node's task.
+// Messages dominate the size; boxing them would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Input {
     /// From a peer.

@@ -1,0 +1,484 @@
+//! The command line: `account`, `deploy`, `run`, and API clients (`status`, `channels`, `pay`).
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use photon_chain::{DeployParams, Deployment};
+use photon_node::runtime::NodeSettings;
+use photon_node::transport::LocalNetwork;
+use photon_node::Node;
+use photon_primitives::{Address, LocalSigner, Signer};
+use photon_state::Config;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "photon",
+    version,
+    about = "Photon Network node: off-chain payment channels for ERC20/ERC223 tokens"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the accounts (geth-compatible keystore files).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Deploy SecretRegistry and TokensNetwork to a chain and write a deployment file.
+    Deploy(DeployArgs),
+    /// Run a node.
+    Run(Box<RunArgs>),
+    /// Show a running node's status.
+    Status(ClientArgs),
+    /// List a running node's channels.
+    Channels(ClientArgs),
+    /// Pay through a running node.
+    Pay {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// Who is paid.
+        target: Address,
+        /// How much (in the token's smallest unit).
+        amount: u128,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a new random account.
+    New(KeystoreArgs),
+    /// List the accounts of the keystore.
+    List(KeystoreArgs),
+    /// Import a private key (hex, from a file) into the keystore.
+    Import {
+        #[command(flatten)]
+        keystore: KeystoreArgs,
+        /// File holding the private key as hex.
+        #[arg(long)]
+        private_key_file: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct KeystoreArgs {
+    /// Keystore directory [default: ~/.photon/keystore].
+    #[arg(long, env = "PHOTON_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// File holding the keystore password (else PHOTON_PASSWORD, else a prompt).
+    #[arg(long, env = "PHOTON_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+}
+
+impl KeystoreArgs {
+    fn dir(&self) -> PathBuf {
+        self.keystore.clone().unwrap_or_else(|| default_home().join("keystore"))
+    }
+}
+
+#[derive(Args, Clone)]
+struct KeyArgs {
+    #[command(flatten)]
+    keystore: KeystoreArgs,
+    /// The account to use (from the keystore).
+    #[arg(long, env = "PHOTON_ADDRESS")]
+    address: Option<Address>,
+    /// Use a raw private key from this file instead of the keystore (development).
+    #[arg(long, env = "PHOTON_PRIVATE_KEY_FILE")]
+    private_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "PHOTON_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: reqwest::Url,
+    /// Where to write the deployment file.
+    #[arg(long, default_value = "deployment.json")]
+    output: PathBuf,
+    /// Punish window (blocks).
+    #[arg(long, default_value_t = DeployParams::default().punish_blocks)]
+    punish_blocks: u64,
+    /// Smallest settle timeout (blocks).
+    #[arg(long, default_value_t = DeployParams::default().min_settle_timeout)]
+    min_settle_timeout: u64,
+    /// Largest settle timeout (blocks).
+    #[arg(long, default_value_t = DeployParams::default().max_settle_timeout)]
+    max_settle_timeout: u64,
+}
+
+/// `photon run`: flags win over environment variables, which win over the config file.
+#[derive(Args)]
+struct RunArgs {
+    /// TOML config file (same keys as the flags, with underscores).
+    #[arg(long, env = "PHOTON_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "PHOTON_RPC_URL")]
+    rpc_url: Option<reqwest::Url>,
+    /// Deployment file written by `photon deploy`.
+    #[arg(long, env = "PHOTON_DEPLOYMENT")]
+    deployment: Option<PathBuf>,
+    /// Data directory (a subdirectory per account and chain is used).
+    #[arg(long, env = "PHOTON_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API listen address (keep it on loopback unless behind auth and TLS).
+    #[arg(long, env = "PHOTON_API_ADDR")]
+    api_addr: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on the API.
+    #[arg(long, env = "PHOTON_API_TOKEN")]
+    api_token: Option<String>,
+    /// Confirmations before acting on chain events.
+    #[arg(long, env = "PHOTON_CONFIRMATIONS")]
+    confirmations: Option<u64>,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PHOTON_POLL_MS")]
+    poll_ms: Option<u64>,
+    /// Settle timeout of channels this node opens (blocks).
+    #[arg(long, env = "PHOTON_SETTLE_TIMEOUT")]
+    settle_timeout: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    rpc_url: Option<reqwest::Url>,
+    deployment: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    api_addr: Option<std::net::SocketAddr>,
+    api_token: Option<String>,
+    confirmations: Option<u64>,
+    poll_ms: Option<u64>,
+    settle_timeout: Option<u32>,
+    keystore: Option<PathBuf>,
+    address: Option<Address>,
+    password_file: Option<PathBuf>,
+    private_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ClientArgs {
+    /// The node's API.
+    #[arg(long, env = "PHOTON_API", default_value = "http://127.0.0.1:5001")]
+    api: String,
+    /// Bearer token of the API.
+    #[arg(long, env = "PHOTON_API_TOKEN")]
+    api_token: Option<String>,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".photon")
+}
+
+pub(crate) async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Account(AccountCommand::New(ks)) => {
+            let password = password(&ks, true)?;
+            let dir = ks.dir();
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let key = PrivateKeySigner::random();
+            let path = store_key(&dir, &key.to_bytes().0, &password)?;
+            println!("{}  {}", key.address(), path.display());
+        }
+        Command::Account(AccountCommand::List(ks)) => {
+            for (address, path) in list_accounts(&ks.dir())? {
+                println!("{address}  {}", path.display());
+            }
+        }
+        Command::Account(AccountCommand::Import { keystore, private_key_file }) => {
+            let key = read_raw_key(&private_key_file)?;
+            let password = password(&keystore, true)?;
+            let dir = keystore.dir();
+            std::fs::create_dir_all(&dir)?;
+            let path = store_key(&dir, &key.to_bytes(), &password)?;
+            println!("{}  {}", key.address(), path.display());
+        }
+        Command::Deploy(args) => {
+            let key = load_key(&args.key)?;
+            let provider = wallet_provider(&key, args.rpc_url.clone());
+            let params = DeployParams {
+                punish_blocks: args.punish_blocks,
+                min_settle_timeout: args.min_settle_timeout,
+                max_settle_timeout: args.max_settle_timeout,
+            };
+            eprintln!("deploying from {} to {} ...", key.address(), args.rpc_url);
+            let deployment = photon_chain::deploy(&provider, &params).await?;
+            deployment.save(&args.output)?;
+            println!("TokensNetwork  {}", deployment.tokens_network);
+            println!("SecretRegistry {}", deployment.secret_registry);
+            println!(
+                "chain {} block {}; written to {}",
+                deployment.chain_id,
+                deployment.deployed_at_block,
+                args.output.display()
+            );
+        }
+        Command::Run(args) => run(*args).await?,
+        Command::Status(client) => {
+            let status = api_get(&client, "/api/v1/status").await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        }
+        Command::Channels(client) => {
+            let channels = api_get(&client, "/api/v1/channels").await?;
+            println!(
+                "{:<44} {:<44} {:<8} {:>20} {:>20}",
+                "token", "partner", "state", "balance", "partner balance"
+            );
+            for c in channels.as_array().into_iter().flatten() {
+                println!(
+                    "{:<44} {:<44} {:<8} {:>20} {:>20}",
+                    c["token"].as_str().unwrap_or("?"),
+                    c["partner"].as_str().unwrap_or("?"),
+                    c["state"].as_str().unwrap_or("?"),
+                    c["balance"].as_str().unwrap_or("?"),
+                    c["partner_balance"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Command::Pay { client, token, target, amount } => {
+            let url =
+                format!("{}/api/v1/payments/{token}/{target}", client.api.trim_end_matches('/'));
+            let mut request = reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({ "amount": amount.to_string() }));
+            if let Some(t) = &client.api_token {
+                request = request.bearer_auth(t);
+            }
+            eprintln!("paying {amount} to {target} ...");
+            let body =
+                answer(request.send().await.context("the node's API is not reachable")?).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+    }
+    Ok(())
+}
+
+async fn api_get(client: &ClientArgs, path: &str) -> Result<serde_json::Value> {
+    let mut request =
+        reqwest::Client::new().get(format!("{}{path}", client.api.trim_end_matches('/')));
+    if let Some(t) = &client.api_token {
+        request = request.bearer_auth(t);
+    }
+    answer(
+        request
+            .send()
+            .await
+            .with_context(|| format!("the node's API at {} is not reachable", client.api))?,
+    )
+    .await
+}
+
+async fn answer(response: reqwest::Response) -> Result<serde_json::Value> {
+    let status = response.status();
+    let body: serde_json::Value =
+        response.json().await.context("the API answered something that is not JSON")?;
+    if !status.is_success() {
+        bail!("{} ({status})", body["error"]["message"].as_str().unwrap_or("request failed"));
+    }
+    Ok(body)
+}
+
+fn password(ks: &KeystoreArgs, confirm: bool) -> Result<String> {
+    if let Some(file) = &ks.password_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if let Ok(p) = std::env::var("PHOTON_PASSWORD") {
+        return Ok(p);
+    }
+    let first =
+        rpassword::prompt_password("keystore password: ").context("reading the password")?;
+    if confirm {
+        let again = rpassword::prompt_password("again: ").context("reading the password")?;
+        if again != first {
+            bail!("the passwords differ");
+        }
+    }
+    Ok(first)
+}
+
+fn store_key(dir: &Path, key: &[u8], password: &str) -> Result<PathBuf> {
+    let signer =
+        PrivateKeySigner::from_slice(key).map_err(|e| anyhow!("invalid private key: {e}"))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = format!("UTC--{stamp}--{}", hex_address(signer.address()));
+    PrivateKeySigner::encrypt_keystore(dir, &mut rand::thread_rng(), key, password, Some(&name))
+        .map_err(|e| anyhow!("writing the keystore: {e}"))?;
+    Ok(dir.join(name))
+}
+
+fn hex_address(a: Address) -> String {
+    format!("{a:x}").trim_start_matches("0x").to_string()
+}
+
+fn list_accounts(dir: &Path) -> Result<Vec<(Address, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        if let Some(address) = json["address"]
+            .as_str()
+            .and_then(|a| format!("0x{}", a.trim_start_matches("0x")).parse().ok())
+        {
+            out.push((address, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_raw_key(file: &Path) -> Result<LocalSigner> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes: [u8; 32] = alloy::hex::decode(text.trim().trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("{} does not hold a 32-byte hex private key", file.display()))?;
+    LocalSigner::from_bytes(&bytes).map_err(|e| anyhow!("{e}"))
+}
+
+fn load_key(key: &KeyArgs) -> Result<LocalSigner> {
+    if let Some(file) = &key.private_key_file {
+        return read_raw_key(file);
+    }
+    let dir = key.keystore.dir();
+    let accounts = list_accounts(&dir)?;
+    let (address, path) = match key.address {
+        Some(a) => accounts
+            .into_iter()
+            .find(|(x, _)| *x == a)
+            .ok_or_else(|| anyhow!("no keystore file for {a} in {}", dir.display()))?,
+        None => match accounts.len() {
+            0 => bail!("no account in {}: run `photon account new`", dir.display()),
+            1 => accounts.into_iter().next().ok_or_else(|| anyhow!("no account"))?,
+            _ => bail!("several accounts in {}: choose one with --address", dir.display()),
+        },
+    };
+    let password = password(&key.keystore, false)?;
+    let signer = PrivateKeySigner::decrypt_keystore(&path, password)
+        .map_err(|e| anyhow!("cannot unlock {address}: {e} (wrong password?)"))?;
+    LocalSigner::from_bytes(&signer.to_bytes().0).map_err(|e| anyhow!("{e}"))
+}
+
+fn wallet_provider(key: &LocalSigner, url: reqwest::Url) -> alloy::providers::DynProvider {
+    let signer = PrivateKeySigner::from_bytes(&key.to_bytes().into())
+        .expect("a valid local key is a valid signer");
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let file: FileConfig = match &args.config {
+        Some(path) => toml::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", path.display()))?,
+        None => FileConfig::default(),
+    };
+    let key_args = KeyArgs {
+        address: args.key.address.or(file.address),
+        private_key_file: args.key.private_key_file.or(file.private_key_file),
+        keystore: KeystoreArgs {
+            keystore: args.key.keystore.keystore.or(file.keystore),
+            password_file: args.key.keystore.password_file.or(file.password_file),
+        },
+    };
+    let rpc_url = args
+        .rpc_url
+        .or(file.rpc_url)
+        .unwrap_or_else(|| "http://127.0.0.1:8545".parse().expect("valid url"));
+    let deployment_file = args
+        .deployment
+        .or(file.deployment)
+        .ok_or_else(|| anyhow!("--deployment is required (see `photon deploy`)"))?;
+    let deployment = Deployment::load(&deployment_file)?;
+    let key = load_key(&key_args)?;
+    let data_root = args.data_dir.or(file.data_dir).unwrap_or_else(|| default_home().join("data"));
+    let data_dir =
+        data_root.join(format!("{}-{}", hex_address(key.address()), deployment.chain_id));
+    let api_addr = args
+        .api_addr
+        .or(file.api_addr)
+        .unwrap_or_else(|| "127.0.0.1:5001".parse().expect("valid address"));
+    let api_token = args.api_token.or(file.api_token);
+    let settings = NodeSettings {
+        deployment: deployment.clone(),
+        confirmations: args.confirmations.or(file.confirmations).unwrap_or(5),
+        poll_interval: Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(1_000)),
+        snapshot_every: 1_000,
+        protocol: Config::default(),
+        payment_timeout: Duration::from_secs(60),
+        settle_timeout: args.settle_timeout.or(file.settle_timeout).unwrap_or(500),
+    };
+    let provider = photon_node::provider(rpc_url.clone(), &key, deployment.chain_id)?;
+    let network = LocalNetwork::new();
+    let (node, handle) = Node::start(key, provider, &data_dir, settings, Arc::new(network.clone()))
+        .await
+        .with_context(|| {
+            format!("starting the node on {rpc_url} with data in {}", data_dir.display())
+        })?;
+    network.join(handle.address, handle.inbox());
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .with_context(|| format!("listening on {api_addr}"))?;
+    tracing::info!(address = %handle.address, api = %api_addr, data = %data_dir.display(), "node running");
+    let task = tokio::spawn(node.run());
+    let app = photon_node::api::router(handle.clone(), api_token);
+    let shutdown_handle = handle.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            shutdown_handle.shutdown();
+        })
+        .await
+        .context("serving the API")?;
+    task.await.context("the node task")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
