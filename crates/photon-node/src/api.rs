@@ -23,6 +23,25 @@ use std::sync::Arc;
 /// The OpenAPI document of this API.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
+/// Every route of [`router`], as (method, path): the OpenAPI document must describe each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/address"),
+    ("get", "/api/v1/version"),
+    ("get", "/api/v1/status"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/tokens"),
+    ("get", "/api/v1/channels"),
+    ("put", "/api/v1/channels"),
+    ("get", "/api/v1/channels/{token}"),
+    ("get", "/api/v1/channels/{token}/{partner}"),
+    ("patch", "/api/v1/channels/{token}/{partner}"),
+    ("get", "/api/v1/payments"),
+    ("post", "/api/v1/payments/{token}/{target}"),
+    ("get", "/api/v1/pending_transfers"),
+    ("post", "/api/v1/secrets"),
+    ("get", "/api/v1/events"),
+];
+
 #[derive(Clone)]
 struct Ctx {
     node: NodeHandle,
@@ -370,4 +389,26 @@ async fn events(
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route_and_nothing_else() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().expect("path item").keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        let mut routes: Vec<(String, String)> =
+            ROUTES.iter().map(|(m, p)| ((*m).into(), (*p).into())).collect();
+        documented.sort();
+        routes.sort();
+        assert_eq!(documented, routes);
+    }
 }

@@ -1,0 +1,139 @@
+//! The `photon` binary: accounts, deploy, run, the API clients, and a clean stop on SIGTERM.
+
+use photon_chain::devchain::DevChain;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PHOTON: &str = env!("CARGO_BIN_EXE_photon");
+
+fn photon(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(PHOTON)
+        .args(args)
+        .env_remove("PHOTON_PASSWORD")
+        .output()
+        .expect("photon runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn accounts_are_geth_keystores() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("ks");
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "correct horse\n").unwrap();
+    let (ks, pass) = (ks.to_str().unwrap(), pass.to_str().unwrap());
+    let (ok, out, err) = photon(&["account", "new", "--keystore", ks, "--password-file", pass]);
+    assert!(ok, "{err}");
+    let created = out.split_whitespace().next().unwrap().to_string();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80\n")
+        .unwrap();
+    let (ok, _, err) = photon(&[
+        "account",
+        "import",
+        "--keystore",
+        ks,
+        "--password-file",
+        pass,
+        "--private-key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = photon(&["account", "list", "--keystore", ks]);
+    assert!(ok);
+    assert!(out.contains(&created));
+    assert!(out.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"));
+    // the keystore file is the standard JSON v3 format
+    let file = std::fs::read_dir(ks).unwrap().next().unwrap().unwrap().path();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(json["version"], 3);
+    // a bad key file is refused clearly
+    std::fs::write(&key, "not a key").unwrap();
+    let (ok, _, err) = photon(&[
+        "account",
+        "import",
+        "--keystore",
+        ks,
+        "--password-file",
+        pass,
+        "--private-key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("32-byte hex private key"), "{err}");
+}
+
+#[test]
+fn deploy_run_query_and_stop() {
+    let chain = DevChain::spawn().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, alloy::hex::encode(chain.keys()[0])).unwrap();
+    let deployment = dir.path().join("deployment.json");
+    let rpc = chain.endpoint().to_string();
+    let (ok, out, err) = photon(&[
+        "deploy",
+        "--private-key-file",
+        key.to_str().unwrap(),
+        "--rpc-url",
+        &rpc,
+        "--output",
+        deployment.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("TokensNetwork"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = format!("127.0.0.1:{port}");
+    let config = dir.path().join("photon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "rpc_url = \"{rpc}\"\ndeployment = \"{}\"\ndata_dir = \"{}\"\nconfirmations = 0\npoll_ms = 100\nprivate_key_file = \"{}\"\n",
+            deployment.display(),
+            dir.path().join("data").display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    // flags win over the file: the API address comes from the flag
+    let mut node = Command::new(PHOTON)
+        .args(["run", "--config", config.to_str().unwrap(), "--api-addr", &api])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{api}");
+    let mut status = None;
+    for _ in 0..100 {
+        let (ok, out, _) = photon(&["status", "--api", &url]);
+        if ok {
+            status = Some(out);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.expect("the node answers");
+    assert!(status.contains("\"chain_id\": 31337"), "{status}");
+    let (ok, out, _) = photon(&["channels", "--api", &url]);
+    assert!(ok && out.contains("partner"));
+    let (ok, _, err) = photon(&[
+        "pay",
+        "--api",
+        &url,
+        "0x0000000000000000000000000000000000000001",
+        "0x0000000000000000000000000000000000000002",
+        "5",
+    ]);
+    assert!(!ok && err.contains("no route"), "{err}");
+    // a second node on the same data directory is refused
+    let (ok, _, err) =
+        photon(&["run", "--config", config.to_str().unwrap(), "--api-addr", "127.0.0.1:0"]);
+    assert!(!ok && err.contains("in use by another process"), "{err}");
+    Command::new("kill").args(["-TERM", &node.id().to_string()]).status().unwrap();
+    let exit = node.wait().unwrap();
+    assert!(exit.success(), "a clean exit on SIGTERM");
+}
