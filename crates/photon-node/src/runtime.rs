@@ -265,6 +265,9 @@ pub enum Input {
     },
     /// From the API.
     Command(Command),
+    /// The transaction task finished a transaction the protocol asked for (mined, or refused
+    /// for good).
+    TxDone(u64),
 }
 
 /// How the API talks to a running node.
@@ -310,6 +313,8 @@ impl NodeHandle {
 struct TxJob {
     calls: Vec<ChainCall>,
     reply: Option<oneshot::Sender<Result<TxHash, NodeError>>>,
+    /// Storage id of a transaction the protocol asked for: reported back when done.
+    pending: Option<u64>,
 }
 
 /// The node.
@@ -390,24 +395,22 @@ impl Node {
         follower.check_chain().await?;
         let mut txs = TxManager::new(provider, signer.address(), deployment).await?;
         let (jobs, mut job_rx) = mpsc::unbounded_channel::<TxJob>();
+        let (inbox_tx, inbox) = mpsc::channel(4096);
+        let done = inbox_tx.clone();
         tokio::spawn(async move {
             while let Some(job) = job_rx.recv().await {
-                let mut result = Err(NodeError::BadRequest("empty transaction job".into()));
-                for call in &job.calls {
-                    result = run_call(&mut txs, call).await;
-                    if result.is_err() {
-                        break;
-                    }
-                }
+                let result = run_job(&mut txs, &job.calls, job.pending.is_some()).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, calls = ?job.calls, "transaction failed");
+                }
+                if let Some(id) = job.pending {
+                    let _ = done.send(Input::TxDone(id)).await;
                 }
                 if let Some(reply) = job.reply {
                     let _ = reply.send(result);
                 }
             }
         });
-        let (inbox_tx, inbox) = mpsc::channel(4096);
         let (events, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(false);
         let handle = NodeHandle {
@@ -417,6 +420,14 @@ impl Node {
             events,
             shutdown,
         };
+        // transactions the protocol asked for before a stop: carried out again (idempotent)
+        for (id, call) in storage.pending_transactions()? {
+            let _ = jobs.send(TxJob {
+                calls: vec![ChainCall::Protocol(Box::new(call))],
+                reply: None,
+                pending: Some(id),
+            });
+        }
         let node = Self {
             signer,
             state: restored.state,
@@ -483,6 +494,11 @@ impl Node {
                 batch.push((StateChange::Receive { sender, message }, None))
             }
             Input::Command(command) => self.command(command, batch),
+            Input::TxDone(id) => {
+                if let Err(e) = self.storage.complete_transaction(id) {
+                    tracing::error!(error = %e, id, "cannot mark a transaction done; it will be retried");
+                }
+            }
         }
     }
 
@@ -534,7 +550,7 @@ impl Node {
                     ],
                     None => vec![ChainCall::OpenChannel { token, partner, settle_timeout }],
                 };
-                let _ = self.txs.send(TxJob { calls, reply: Some(reply) });
+                let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
             }
             Command::Deposit { token, partner, amount, reply } => {
                 if amount == 0 {
@@ -546,14 +562,15 @@ impl Node {
                     ChainCall::Approve { token, amount },
                     ChainCall::Deposit { token, partner, amount },
                 ];
-                let _ = self.txs.send(TxJob { calls, reply: Some(reply) });
+                let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
             }
             Command::RegisterSecret { secret, reply } => {
                 let call =
                     ChainCall::Protocol(Box::new(photon_state::ContractCall::RegisterSecret {
                         secret,
                     }));
-                let _ = self.txs.send(TxJob { calls: vec![call], reply: Some(reply) });
+                let _ =
+                    self.txs.send(TxJob { calls: vec![call], reply: Some(reply), pending: None });
             }
             Command::Pay {
                 token,
@@ -710,7 +727,8 @@ impl Node {
         let at = now_secs();
         let records: Vec<Record<'_>> =
             accepted.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
-        let ids = self.storage.append(&records)?;
+        let (ids, pending) = self.storage.append_with_transactions(&records)?;
+        let mut pending = pending.into_iter();
         self.last_change = ids.last().copied().unwrap_or(self.last_change);
         self.since_snapshot += ids.len() as u64;
         if self.since_snapshot >= self.settings.snapshot_every {
@@ -725,21 +743,24 @@ impl Node {
                 let _ = self.handle.events.send(NodeEvent::Block { number });
             }
             for event in events {
-                self.carry_out(event);
+                let pending = matches!(event, Event::Transact(_)).then(|| pending.next()).flatten();
+                self.carry_out(event, pending);
             }
         }
         Ok(())
     }
 
-    fn carry_out(&mut self, event: Event) {
+    fn carry_out(&mut self, event: Event, pending: Option<u64>) {
         match event {
             Event::Send { recipient, message } => {
                 self.transport.send(self.state.address, recipient, message)
             }
             Event::Transact(call) => {
-                let _ = self
-                    .txs
-                    .send(TxJob { calls: vec![ChainCall::Protocol(Box::new(call))], reply: None });
+                let _ = self.txs.send(TxJob {
+                    calls: vec![ChainCall::Protocol(Box::new(call))],
+                    reply: None,
+                    pending,
+                });
             }
             Event::PaymentSent { payment_id, token, target, amount, fee } => {
                 if let Some((reply, secrethash)) = self.payments.remove(&payment_id) {
@@ -826,8 +847,38 @@ impl Node {
     }
 }
 
-async fn run_call(txs: &mut TxManager, call: &ChainCall) -> Result<TxHash, NodeError> {
-    let pending = txs.send(call).await?;
-    txs.wait(pending.hash, Duration::from_millis(100), Duration::from_secs(600)).await?;
-    Ok(pending.hash)
+/// Sends the calls in order, each mined before the next. Protocol transactions (`retry`) are
+/// retried through RPC outages until mined or refused for good; a refusal on a retry means an
+/// earlier attempt already landed.
+async fn run_job(
+    txs: &mut TxManager,
+    calls: &[ChainCall],
+    retry: bool,
+) -> Result<TxHash, NodeError> {
+    let mut last = Err(NodeError::BadRequest("no transaction to send".into()));
+    for call in calls {
+        let mut delay = Duration::from_millis(200);
+        last = loop {
+            let attempt = async {
+                let pending = txs.send(call).await?;
+                txs.wait(pending.hash, Duration::from_millis(100), Duration::from_secs(600))
+                    .await?;
+                Ok::<_, photon_chain::ChainError>(pending.hash)
+            }
+            .await;
+            match attempt {
+                Ok(hash) => break Ok(hash),
+                Err(photon_chain::ChainError::Rpc(e)) if retry => {
+                    tracing::warn!(error = %e, "RPC endpoint failed; retrying the transaction");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => break Err(NodeError::from(e)),
+            }
+        };
+        if last.is_err() {
+            break;
+        }
+    }
+    last
 }

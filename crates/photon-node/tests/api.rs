@@ -50,9 +50,19 @@ async fn start(
     dir: &Path,
     token: Option<String>,
 ) -> TestNode {
+    start_via(net, net.chain.endpoint(), i, network, dir, token).await
+}
+
+async fn start_via(
+    net: &DevNet,
+    rpc: reqwest::Url,
+    i: usize,
+    network: &LocalNetwork,
+    dir: &Path,
+    token: Option<String>,
+) -> TestNode {
     let signer = net.accounts[i].clone();
-    let provider =
-        photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
+    let provider = photon_node::provider(rpc, &signer, net.deployment.chain_id).unwrap();
     let (node, handle) =
         Node::start(signer, provider, dir, settings(net), Arc::new(network.clone())).await.unwrap();
     network.join(handle.address, handle.inbox());
@@ -376,4 +386,96 @@ async fn the_api_token_is_required_when_set_and_a_data_directory_runs_one_node()
     assert!(err.contains("in use by another process"), "{err}");
     let _ = net.accounts[ALICE].address();
     alice.stop().await;
+}
+
+/// A TCP relay in front of the dev chain, to make the RPC endpoint go away and come back.
+struct Relay(tokio::task::JoinHandle<()>);
+
+impl Relay {
+    async fn start(listen: u16, upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
+        Self(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }))
+    }
+
+    async fn stop(self) {
+        self.0.abort();
+        let _ = self.0.await;
+    }
+}
+
+/// Alice closes while her RPC endpoint is down: the close transaction cannot be sent. She stops
+/// and restarts; once the endpoint is back, the persisted close goes out and the channel closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(2);
+    let network = LocalNetwork::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let upstream = net.chain.endpoint().authority().to_string();
+    let relay = Relay::start(port, upstream.clone()).await;
+    let rpc: reqwest::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let b = format!("{:?}", net.address(BOB));
+    let a = format!("{:?}", net.address(ALICE));
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "100") }).await;
+
+    relay.stop().await;
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/channels/{token}/{b}", alice.url),
+        Some(json!({ "state": "closed" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        net.state_of_channel(ALICE, BOB).await,
+        1,
+        "not closed on chain: the endpoint is down"
+    );
+    alice.stop().await;
+
+    let _relay = Relay::start(port, upstream).await;
+    let alice = start_via(&net, rpc, ALICE, &network, &dir[0], None).await;
+    eventually(|| async { (net.state_of_channel(ALICE, BOB).await == 2).then_some(()) }).await;
+    eventually(|| async { channel(&bob, &token, &a).await.filter(|c| c["state"] == "closed") })
+        .await;
+    alice.stop().await;
+    bob.stop().await;
+}
+
+trait ChannelState {
+    async fn state_of_channel(&self, a: usize, b: usize) -> u8;
+}
+
+impl ChannelState for DevNet {
+    async fn state_of_channel(&self, a: usize, b: usize) -> u8 {
+        self.network
+            .getChannelInfo(*self.token.address(), self.address(a), self.address(b))
+            .call()
+            .await
+            .unwrap()
+            .state
+    }
 }

@@ -3,7 +3,7 @@
 use crate::error::{Result, StorageError};
 use crate::history::{Direction, PaymentFilter, PaymentRecord};
 use photon_primitives::{Address, Signer};
-use photon_state::changes::{Event, PaymentFailure, StateChange};
+use photon_state::changes::{ContractCall, Event, PaymentFailure, StateChange};
 use photon_state::{transition, ChainState};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_change ON events(state_change_id);
 CREATE TABLE IF NOT EXISTS snapshots (state_change_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_transactions (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS payments (
     id INTEGER PRIMARY KEY,
     state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
@@ -174,9 +179,23 @@ impl Storage {
     /// Logs accepted state changes with their events in one transaction (group commit): when
     /// this returns, all of them are durable. Returns their ids, in order.
     pub fn append(&mut self, records: &[Record<'_>]) -> Result<Vec<u64>> {
+        Ok(self.append_with_transactions(records)?.0)
+    }
+
+    /// [`Storage::append`], also recording every transaction event as pending until
+    /// [`Storage::complete_transaction`]; returns the state change ids and, in order of
+    /// appearance, the ids of the pending transactions.
+    pub fn append_with_transactions(
+        &mut self,
+        records: &[Record<'_>],
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(records.len());
+        let mut pending = Vec::new();
         {
+            let mut insert_pending = tx.prepare_cached(
+                "INSERT INTO pending_transactions (state_change_id, data) VALUES (?1, ?2)",
+            )?;
             let mut insert_change =
                 tx.prepare_cached("INSERT INTO state_changes (at, data) VALUES (?1, ?2)")?;
             let mut insert_event =
@@ -191,6 +210,10 @@ impl Storage {
                 let id = tx.last_insert_rowid();
                 for event in record.events {
                     insert_event.execute(params![id, encode(event)?])?;
+                    if let Event::Transact(call) = event {
+                        insert_pending.execute(params![id, encode(call)?])?;
+                        pending.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
+                    }
                     if let Some(p) = payment_row(event) {
                         insert_payment.execute(params![
                             id,
@@ -209,7 +232,30 @@ impl Storage {
             }
         }
         tx.commit()?;
-        Ok(ids)
+        Ok((ids, pending))
+    }
+
+    /// A transaction the node asked for is done (mined, or refused for good).
+    pub fn complete_transaction(&mut self, id: u64) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM pending_transactions WHERE id = ?1",
+            [i64::try_from(id).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+
+    /// Transactions asked for and not yet done, oldest first: to carry out again after a
+    /// restart (they are idempotent: one already mined is refused by the contract).
+    pub fn pending_transactions(&self) -> Result<Vec<(u64, ContractCall)>> {
+        let mut statement =
+            self.conn.prepare("SELECT id, data FROM pending_transactions ORDER BY id")?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        rows.map(|row| {
+            let (id, bytes) = row?;
+            Ok((u64::try_from(id).unwrap_or_default(), decode("pending_transactions", id, &bytes)?))
+        })
+        .collect()
     }
 
     /// Stores a snapshot of `state` as it is after state change `after`.

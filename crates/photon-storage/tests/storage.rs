@@ -202,3 +202,25 @@ fn payment_history_is_queryable() {
         storage.payments(&PaymentFilter { limit: Some(2), ..Default::default() }).unwrap();
     assert_eq!(limited.len(), 2);
 }
+
+#[test]
+fn requested_transactions_stay_pending_until_completed() {
+    use photon_primitives::Secret;
+    use photon_state::changes::ContractCall;
+    let signer = LocalSigner::from_bytes(&[3; 32]).unwrap();
+    let mut storage = Storage::open_in_memory(&identity(&signer)).unwrap();
+    let change = StateChange::Block(101);
+    let calls = [
+        ContractCall::RegisterSecret { secret: Secret([1u8; 32].into()) },
+        ContractCall::Settle { token: TOKEN, partner: Address::repeat_byte(2) },
+    ];
+    let events: Vec<Event> = calls.iter().cloned().map(Event::Transact).collect();
+    let (_, pending) = storage
+        .append_with_transactions(&[Record { change: &change, events: &events, at: 0 }])
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    let listed = storage.pending_transactions().unwrap();
+    assert_eq!(listed.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(), calls.to_vec());
+    storage.complete_transaction(pending[0]).unwrap();
+    assert_eq!(storage.pending_transactions().unwrap(), vec![(pending[1], calls[1].clone())]);
+}
