@@ -40,12 +40,20 @@ pub struct ChainFollower<P> {
     config: FollowerConfig,
     next_block: u64,
     last_reported: Option<(u64, B256)>,
+    head: Option<u64>,
 }
 
 impl<P: Provider> ChainFollower<P> {
     /// A follower starting at `config.from_block`.
     pub fn new(provider: P, deployment: Deployment, config: FollowerConfig) -> Self {
-        Self { provider, deployment, next_block: config.from_block, config, last_reported: None }
+        Self {
+            provider,
+            deployment,
+            next_block: config.from_block,
+            config,
+            last_reported: None,
+            head: None,
+        }
     }
 
     /// A follower resuming after block `last` whose hash was `hash` (from the node's storage).
@@ -62,7 +70,13 @@ impl<P: Provider> ChainFollower<P> {
             next_block: last + 1,
             config,
             last_reported: Some((last, hash)),
+            head: None,
         }
+    }
+
+    /// The chain head seen by the last successful poll.
+    pub fn head(&self) -> Option<u64> {
+        self.head
     }
 
     /// The last block reported, with its hash.
@@ -85,6 +99,7 @@ impl<P: Provider> ChainFollower<P> {
     /// Reads what became confirmed since the last poll. Empty when nothing did.
     pub async fn poll(&mut self) -> Result<Vec<StateChange>> {
         let head = self.provider.get_block_number().await?;
+        self.head = Some(head);
         let confirmed = head.saturating_sub(self.config.confirmations);
         if confirmed < self.next_block {
             return Ok(Vec::new());

@@ -39,6 +39,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/payments/{token}/{target}"),
     ("get", "/api/v1/pending_transfers"),
     ("post", "/api/v1/secrets"),
+    ("get", "/api/v1/fees"),
+    ("put", "/api/v1/fees"),
     ("get", "/api/v1/events"),
 ];
 
@@ -136,6 +138,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/payments/{token}/{target}", post(pay))
         .route("/api/v1/pending_transfers", get(pending_transfers))
         .route("/api/v1/secrets", post(register_secret))
+        .route("/api/v1/fees", get(fees).put(set_fee))
         .route("/api/v1/events", get(events))
         .layer(middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx)
@@ -377,6 +380,64 @@ async fn register_secret(
     let tx =
         ctx.node.ask(|reply| Command::RegisterSecret { secret: Secret(r.secret), reply }).await??;
     Ok(Json(json!({ "transaction_hash": tx, "secrethash": Secret(r.secret).hash().0 })))
+}
+
+fn policy_json(p: &photon_state::FeePolicy) -> serde_json::Value {
+    json!({ "flat": p.flat.to_string(), "proportional_ppm": p.proportional_ppm })
+}
+
+async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let schedule = ctx.node.ask(Command::Fees).await?;
+    let tokens: serde_json::Map<String, serde_json::Value> =
+        schedule.tokens.iter().map(|(t, p)| (format!("{t:?}"), policy_json(p))).collect();
+    let channels: serde_json::Map<String, serde_json::Value> =
+        schedule.channels.iter().map(|(c, p)| (format!("{c:?}"), policy_json(p))).collect();
+    Ok(Json(
+        json!({ "default": policy_json(&schedule.default), "tokens": tokens, "channels": channels }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeeRequest {
+    token: Option<String>,
+    partner: Option<String>,
+    flat: Amount,
+    proportional_ppm: u32,
+}
+
+async fn set_fee(
+    State(ctx): State<Ctx>,
+    request: Result<Json<FeeRequest>, JsonRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let r = body(request)?;
+    if r.proportional_ppm > 1_000_000 {
+        return Err(bad("proportional_ppm is in millionths: at most 1000000"));
+    }
+    let token = r.token.as_deref().map(|t| address(t, "token")).transpose()?;
+    let partner = r.partner.as_deref().map(|p| address(p, "partner")).transpose()?;
+    let scope = match (token, partner) {
+        (None, None) => photon_state::FeeScope::Default,
+        (Some(token), None) => photon_state::FeeScope::Token(token),
+        (Some(token), Some(partner)) => {
+            let channel = ctx
+                .node
+                .ask(Command::Channels)
+                .await?
+                .into_iter()
+                .find(|c| c.token == token && c.partner == partner)
+                .ok_or_else(|| {
+                    ApiError(NodeError::NotFound(format!(
+                        "no channel with {partner} for token {token}"
+                    )))
+                })?;
+            photon_state::FeeScope::Channel(channel.channel_id)
+        }
+        (None, Some(_)) => return Err(bad("a partner needs its token")),
+    };
+    let policy = photon_state::FeePolicy { flat: r.flat.0, proportional_ppm: r.proportional_ppm };
+    ctx.node.ask(|reply| Command::SetFee { scope, policy, reply }).await??;
+    Ok(Json(json!({ "accepted": true })))
 }
 
 async fn events(

@@ -113,6 +113,10 @@ pub struct Status {
     pub tokens_network: Address,
     /// Last confirmed block acted on.
     pub block: u64,
+    /// The chain's head at the last poll (None: not reached yet).
+    pub chain_head: Option<u64>,
+    /// Whether confirmed blocks are still being caught up with.
+    pub syncing: bool,
     /// Channels (not settled).
     pub channels: usize,
     /// Payments in flight.
@@ -226,6 +230,17 @@ pub enum Command {
         routes: Option<Vec<Vec<Address>>>,
         /// answer when done
         reply: Reply<PaymentOutcome>,
+    },
+    /// The mediation fees.
+    Fees(oneshot::Sender<photon_state::FeeSchedule>),
+    /// Set a mediation fee policy.
+    SetFee {
+        /// which payments it applies to
+        scope: photon_state::FeeScope,
+        /// the policy
+        policy: photon_state::FeePolicy,
+        /// answer once in force
+        reply: Reply<()>,
     },
     /// A user action on a channel (close, withdraw, cooperative settle).
     Channel {
@@ -527,6 +542,12 @@ impl Node {
                     .collect();
                 let _ = reply.send(pending);
             }
+            Command::Fees(reply) => {
+                let _ = reply.send(self.state.fees.clone());
+            }
+            Command::SetFee { scope, policy, reply } => {
+                batch.push((StateChange::SetFee { scope, policy }, Some(reply)));
+            }
             Command::Payments(filter, reply) => {
                 let _ = reply.send(self.storage.payments(&filter).map_err(Into::into));
             }
@@ -813,6 +834,11 @@ impl Node {
             chain_id: self.settings.deployment.chain_id,
             tokens_network: self.settings.deployment.tokens_network,
             block: self.state.block,
+            chain_head: self.follower.head(),
+            syncing: self
+                .follower
+                .head()
+                .is_none_or(|h| h.saturating_sub(self.settings.confirmations) > self.state.block),
             channels: self.state.channels.len(),
             pending_transfers: self.state.tasks.len(),
             version: env!("CARGO_PKG_VERSION"),

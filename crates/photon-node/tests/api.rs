@@ -164,6 +164,11 @@ async fn open_pay_restart_close_settle_through_the_api() {
     eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "100") }).await;
     eventually(|| async { balances(&charlie, &token, &b).await.filter(|x| x.1 == "80") }).await;
 
+    // Bob's app listens to his event stream
+    let mut stream =
+        reqwest::Client::new().get(format!("{}/api/v1/events", bob.url)).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+
     // Alice pays Bob 30 directly, then Charlie 20 through Bob
     let (status, body) = call(
         reqwest::Method::POST,
@@ -192,6 +197,17 @@ async fn open_pay_restart_close_settle_through_the_api() {
         balances(&charlie, &token, &b).await.filter(|x| x == &("20".into(), "60".into()))
     })
     .await;
+    // the stream told Bob about the 30 without polling
+    let mut seen = String::new();
+    while !seen.contains("payment_received") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"amount\":\"30\""), "{seen}");
     let history = get(format!("{}/api/v1/payments?direction=received", charlie.url)).await;
     assert_eq!(history.as_array().unwrap().len(), 1);
     assert_eq!(history[0]["amount"], json!(20));
@@ -478,4 +494,47 @@ impl ChannelState for DevNet {
             .unwrap()
             .state
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fee_policies_through_the_api() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(1);
+    let network = LocalNetwork::new();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let token = format!("{:?}", net.token.address());
+    let b = format!("{:?}", net.address(BOB));
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": b, "deposit": "10" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(|| async { channel(&alice, &token, &b).await }).await;
+    let put =
+        |body: Value| call(reqwest::Method::PUT, format!("{}/api/v1/fees", alice.url), Some(body));
+    assert_eq!(put(json!({ "flat": "1", "proportional_ppm": 100 })).await.0, 200);
+    assert_eq!(put(json!({ "token": token, "flat": 2, "proportional_ppm": 0 })).await.0, 200);
+    assert_eq!(
+        put(json!({ "token": token, "partner": b, "flat": "3", "proportional_ppm": 0 })).await.0,
+        200
+    );
+    let (status, body) = put(json!({ "flat": "1", "proportional_ppm": 2_000_000 })).await;
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!("bad_request")));
+    let (status, _) = put(json!({ "partner": b, "flat": "1", "proportional_ppm": 0 })).await;
+    assert_eq!(status, 400);
+    let (status, _) =
+        put(json!({ "token": token, "partner": format!("{:?}", net.address(CHARLIE)), "flat": "1", "proportional_ppm": 0 }))
+            .await;
+    assert_eq!(status, 404);
+    let fees = get(format!("{}/api/v1/fees", alice.url)).await;
+    assert_eq!(fees["default"], json!({ "flat": "1", "proportional_ppm": 100 }));
+    assert_eq!(fees["tokens"].as_object().unwrap().len(), 1);
+    assert_eq!(fees["channels"].as_object().unwrap().values().next().unwrap()["flat"], "3");
+    let status = get(format!("{}/api/v1/status", alice.url)).await;
+    assert!(status["chain_head"].as_u64().is_some());
+    assert_eq!(status["syncing"], json!(false));
+    alice.stop().await;
 }

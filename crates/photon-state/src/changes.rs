@@ -140,6 +140,13 @@ pub enum StateChange {
         /// the channel
         channel_id: ChannelId,
     },
+    /// The user sets a mediation fee policy.
+    SetFee {
+        /// which payments it applies to
+        scope: crate::state::FeeScope,
+        /// the policy
+        policy: crate::state::FeePolicy,
+    },
 }
 
 /// A transaction the node must send.

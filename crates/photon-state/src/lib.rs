@@ -31,4 +31,6 @@ pub use balance::{BalanceError, ChannelBalances, Side};
 pub use changes::{ChainEvent, ContractCall, Event, PaymentFailure, Route, StateChange};
 pub use error::Rejection;
 pub use machine::{task_role, transition};
-pub use state::{ChainState, ChannelState, ChannelStatus, Config, FeePolicy, Task};
+pub use state::{
+    ChainState, ChannelState, ChannelStatus, Config, FeePolicy, FeeSchedule, FeeScope, Task,
+};

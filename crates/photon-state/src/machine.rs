@@ -83,6 +83,12 @@ pub fn transition(
         StateChange::RequestCooperativeSettle { channel_id } => {
             negotiation::request_settle(state, signer, channel_id, &mut events)?;
         }
+        StateChange::SetFee { scope, policy } => {
+            if policy.proportional_ppm > 1_000_000 {
+                return Err(Rejection::InvalidAmount);
+            }
+            state.fees.set(scope, policy);
+        }
         StateChange::Close { channel_id } => {
             let channel =
                 state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;

@@ -338,9 +338,10 @@ fn on_mediated_transfer(
 
     // Mediate: forward to the next hop with our fee deducted, or dispose.
     let next = m.path[position + 1];
-    let fee = state.config.fee.fee(lock.amount);
+    let payee = state.channel_with(token, next);
+    let fee = payee.map_or(0, |c| state.fees.policy(token, c.id).fee(lock.amount));
     let out_amount = lock.amount.checked_sub(fee).filter(|a| *a >= m.target_amount && *a > 0);
-    let payee = state.channel_with(token, next).filter(|c| {
+    let payee = payee.filter(|c| {
         c.usable()
             && out_amount.is_some_and(|a| c.our_capacity() >= a)
             && c.ours.locks.len() < state.config.max_locks

@@ -30,6 +30,53 @@ impl FeePolicy {
     }
 }
 
+/// Which payments a fee policy applies to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub enum FeeScope {
+    /// Every channel without a more specific policy.
+    Default,
+    /// Channels of one token.
+    Token(Address),
+    /// One channel (the one a payment leaves us by).
+    Channel(ChannelId),
+}
+
+/// The fees this node charges as a mediator: the most specific policy wins (channel, then
+/// token, then default), judged on the channel the payment leaves by.
+#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct FeeSchedule {
+    /// Fallback.
+    pub default: FeePolicy,
+    /// Per token.
+    pub tokens: BTreeMap<Address, FeePolicy>,
+    /// Per channel.
+    pub channels: BTreeMap<ChannelId, FeePolicy>,
+}
+
+impl FeeSchedule {
+    /// The policy for forwarding over `channel` of `token`.
+    pub fn policy(&self, token: Address, channel: ChannelId) -> FeePolicy {
+        self.channels
+            .get(&channel)
+            .or_else(|| self.tokens.get(&token))
+            .copied()
+            .unwrap_or(self.default)
+    }
+
+    /// Sets the policy of a scope.
+    pub fn set(&mut self, scope: FeeScope, policy: FeePolicy) {
+        match scope {
+            FeeScope::Default => self.default = policy,
+            FeeScope::Token(t) => {
+                self.tokens.insert(t, policy);
+            }
+            FeeScope::Channel(c) => {
+                self.channels.insert(c, policy);
+            }
+        }
+    }
+}
+
 /// Protocol parameters of a node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Config {
@@ -42,7 +89,7 @@ pub struct Config {
     pub signature_validity: BlockNumber,
     /// Most pending locks one side of a channel may hold.
     pub max_locks: usize,
-    /// Our fee as a mediator.
+    /// Our fee as a mediator until a [`FeeSchedule`] change says otherwise.
     pub fee: FeePolicy,
     /// The contract's punish window after a settle window (blocks).
     pub punish_blocks: BlockNumber,
@@ -313,6 +360,8 @@ pub struct ChainState {
     pub registered: BTreeMap<SecretHash, BlockNumber>,
     /// Next id for a message we send.
     pub next_message_id: MessageId,
+    /// The fees we charge as a mediator.
+    pub fees: FeeSchedule,
 }
 
 impl ChainState {
@@ -327,6 +376,7 @@ impl ChainState {
             tasks: BTreeMap::new(),
             registered: BTreeMap::new(),
             next_message_id: 1,
+            fees: FeeSchedule { default: config.fee, ..FeeSchedule::default() },
         }
     }
 

@@ -342,3 +342,58 @@ fn a_late_reveal_is_secured_on_chain_before_the_mediator_pays() {
     assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
     net.assert_no_rejections();
 }
+
+/// The most specific fee policy wins: channel over token over default; a fee change is a
+/// logged state change like any other.
+#[test]
+fn fee_policies_by_channel_token_and_default() {
+    use photon_state::{FeePolicy, FeeScope};
+    let mut net = Net::new(4);
+    net.open_channel(ALICE, BOB, 1000, 0);
+    let bc = net.open_channel(BOB, CHARLIE, 1000, 0);
+    net.open_channel(BOB, DAVE, 1000, 0);
+    let token = net.token;
+    net.apply(
+        BOB,
+        StateChange::SetFee {
+            scope: FeeScope::Default,
+            policy: FeePolicy { flat: 1, proportional_ppm: 0 },
+        },
+    )
+    .unwrap();
+    net.apply(
+        BOB,
+        StateChange::SetFee {
+            scope: FeeScope::Token(token),
+            policy: FeePolicy { flat: 2, proportional_ppm: 0 },
+        },
+    )
+    .unwrap();
+    net.apply(
+        BOB,
+        StateChange::SetFee {
+            scope: FeeScope::Channel(bc),
+            policy: FeePolicy { flat: 5, proportional_ppm: 0 },
+        },
+    )
+    .unwrap();
+    // through Bob–Charlie: the channel's policy (5)
+    net.pay(ALICE, CHARLIE, 100, &[(&[ALICE, BOB, CHARLIE], 5)]);
+    net.assert_balances(BOB, CHARLIE, (900, 100));
+    // through Bob–Dave: the token's policy (2)
+    net.pay(ALICE, DAVE, 100, &[(&[ALICE, BOB, DAVE], 2)]);
+    net.assert_balances(BOB, DAVE, (900, 100));
+    net.assert_balances(ALICE, BOB, (1000 - 105 - 102, 207));
+    // an impossible proportional fee is refused
+    let err = net
+        .apply(
+            BOB,
+            StateChange::SetFee {
+                scope: FeeScope::Default,
+                policy: FeePolicy { flat: 0, proportional_ppm: 2_000_000 },
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err, photon_state::Rejection::InvalidAmount);
+    net.assert_no_rejections();
+}
