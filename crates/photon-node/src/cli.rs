@@ -40,6 +40,38 @@ enum Command {
     Status(ClientArgs),
     /// List a running node's channels.
     Channels(ClientArgs),
+    /// Open a channel through a running node (waits for the chain).
+    Open {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// The partner.
+        partner: Address,
+        /// Deposit while opening.
+        #[arg(long)]
+        deposit: Option<u128>,
+    },
+    /// Deposit into a channel through a running node (waits for the chain).
+    Deposit {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// The partner.
+        partner: Address,
+        /// How much.
+        amount: u128,
+    },
+    /// Close a channel unilaterally through a running node.
+    Close {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// The partner.
+        partner: Address,
+    },
     /// Pay through a running node.
     Pay {
         #[command(flatten)]
@@ -252,21 +284,88 @@ pub(crate) async fn main() -> Result<()> {
             }
         }
         Command::Pay { client, token, target, amount } => {
-            let url =
-                format!("{}/api/v1/payments/{token}/{target}", client.api.trim_end_matches('/'));
-            let mut request = reqwest::Client::new()
-                .post(url)
-                .json(&serde_json::json!({ "amount": amount.to_string() }));
-            if let Some(t) = &client.api_token {
-                request = request.bearer_auth(t);
-            }
-            eprintln!("paying {amount} to {target} ...");
-            let body =
-                answer(request.send().await.context("the node's API is not reachable")?).await?;
+            let body = api_send(
+                &client,
+                reqwest::Method::POST,
+                &format!("/api/v1/payments/{token}/{target}"),
+                serde_json::json!({ "amount": amount.to_string() }),
+                &format!("paying {amount} to {target}"),
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+        Command::Open { client, token, partner, deposit } => {
+            let mut body = serde_json::json!({ "token": token, "partner": partner });
+            if let Some(d) = deposit {
+                body["deposit"] = d.to_string().into();
+            }
+            let answer = api_send(
+                &client,
+                reqwest::Method::PUT,
+                "/api/v1/channels",
+                body,
+                "opening the channel",
+            )
+            .await?;
+            println!("opened: transaction {}", answer["transaction_hash"].as_str().unwrap_or("?"));
+        }
+        Command::Deposit { client, token, partner, amount } => {
+            let answer = api_send(
+                &client,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/channels/{token}/{partner}"),
+                serde_json::json!({ "deposit": amount.to_string() }),
+                &format!("depositing {amount}"),
+            )
+            .await?;
+            println!(
+                "deposited: transaction {}",
+                answer["transaction_hash"].as_str().unwrap_or("?")
+            );
+        }
+        Command::Close { client, token, partner } => {
+            api_send(
+                &client,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/channels/{token}/{partner}"),
+                serde_json::json!({ "state": "closed" }),
+                "closing the channel",
+            )
+            .await?;
+            println!("closing: the node settles it after the settle window");
         }
     }
     Ok(())
+}
+
+/// Sends a request to the node's API, showing progress on stderr while it waits for the chain.
+async fn api_send(
+    client: &ClientArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+    doing: &str,
+) -> Result<serde_json::Value> {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", client.api.trim_end_matches('/')))
+        .json(&body);
+    if let Some(t) = &client.api_token {
+        request = request.bearer_auth(t);
+    }
+    eprint!("{doing} ");
+    let send = request.send();
+    tokio::pin!(send);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let response = loop {
+        tokio::select! {
+            r = &mut send => break r,
+            _ = ticker.tick() => eprint!("."),
+        }
+    };
+    eprintln!();
+    answer(response.with_context(|| format!("the node's API at {} is not reachable", client.api))?)
+        .await
 }
 
 async fn api_get(client: &ClientArgs, path: &str) -> Result<serde_json::Value> {

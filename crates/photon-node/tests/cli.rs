@@ -129,6 +129,26 @@ fn deploy_run_query_and_stop() {
         "5",
     ]);
     assert!(!ok && err.contains("no route"), "{err}");
+    // open a channel from the command line: it waits for the chain, then the node lists it
+    let (ok, out, err) = photon(&[
+        "open",
+        "--api",
+        &url,
+        "0x00000000000000000000000000000000000000aa",
+        "0x00000000000000000000000000000000000000bb",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("opened: transaction 0x"), "{out}");
+    let mut listed = false;
+    for _ in 0..50 {
+        let (_, out, _) = photon(&["channels", "--api", &url]);
+        if out.to_lowercase().contains("0x00000000000000000000000000000000000000bb") {
+            listed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed, "the new channel is listed");
     // a second node on the same data directory is refused
     let (ok, _, err) =
         photon(&["run", "--config", config.to_str().unwrap(), "--api-addr", "127.0.0.1:0"]);
