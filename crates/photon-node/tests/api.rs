@@ -538,3 +538,88 @@ async fn fee_policies_through_the_api() {
     assert_eq!(status["syncing"], json!(false));
     alice.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let (_root, dir) = dirs(2);
+    let network = LocalNetwork::new();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    let patch = |node: &TestNode, partner: &str, body: Value| {
+        call(
+            reqwest::Method::PATCH,
+            format!("{}/api/v1/channels/{token}/{partner}", node.url),
+            Some(body),
+        )
+    };
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(|| async { channel(&bob, &token, &a).await }).await;
+    // deposits by both sides
+    let (status, body) = patch(&alice, &b, json!({ "deposit": "20" })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = patch(&bob, &a, json!({ "deposit": 50 })).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(|| async {
+        balances(&alice, &token, &b).await.filter(|x| x == &("120".into(), "50".into()))
+    })
+    .await;
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "30" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(|| async { balances(&bob, &token, &a).await.filter(|x| x.0 == "80") }).await;
+    // Bob withdraws 25 of his 80 without closing: a new epoch with deposits 90 / 55
+    let epoch = channel(&bob, &token, &a).await.unwrap()["epoch"].as_u64().unwrap();
+    let bob_before = net.balance(net.address(BOB)).await.unwrap();
+    let (status, body) = patch(&bob, &a, json!({ "withdraw": "25" })).await;
+    assert_eq!(status, 200, "{body}");
+    let c = eventually(|| async {
+        channel(&bob, &token, &a)
+            .await
+            .filter(|c| c["epoch"].as_u64() != Some(epoch) && c["state"] == "open")
+    })
+    .await;
+    assert_eq!((c["deposit"].as_str(), c["partner_deposit"].as_str()), (Some("55"), Some("90")));
+    assert_eq!(net.balance(net.address(BOB)).await.unwrap() - bob_before, 25);
+    // payments go on in the new epoch, then Alice settles cooperatively
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{a}", bob.url),
+        Some(json!({ "amount": "5" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "95") }).await;
+    let before = (
+        net.balance(net.address(ALICE)).await.unwrap(),
+        net.balance(net.address(BOB)).await.unwrap(),
+    );
+    let (status, body) = patch(&alice, &b, json!({ "state": "settled" })).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(|| async { channel(&alice, &token, &b).await.is_none().then_some(()) }).await;
+    eventually(|| async { channel(&bob, &token, &a).await.is_none().then_some(()) }).await;
+    let after = (
+        net.balance(net.address(ALICE)).await.unwrap(),
+        net.balance(net.address(BOB)).await.unwrap(),
+    );
+    assert_eq!((after.0 - before.0, after.1 - before.1), (95, 50));
+    // acting on a channel that is gone: a clear 404
+    let (status, body) = patch(&alice, &b, json!({ "state": "closed" })).await;
+    assert_eq!((status, body["error"]["code"].clone()), (404, json!("not_found")));
+    alice.stop().await;
+    bob.stop().await;
+}
