@@ -144,7 +144,8 @@ fn mediated(crypto: bool, count: u32) -> (Duration, Duration) {
             payment_id: u64::from(n),
             target: path[2],
             amount: 1,
-            secret: Secret(B256::from(secret)),
+            secret: Some(Secret(B256::from(secret))),
+            secrethash: Secret(B256::from(secret)).hash(),
             routes: vec![Route { path: path.clone(), fee: 0 }],
             fee_limit: 0,
         };

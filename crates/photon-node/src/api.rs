@@ -39,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/payments/{token}/{target}"),
     ("get", "/api/v1/pending_transfers"),
     ("post", "/api/v1/secrets"),
+    ("post", "/api/v1/known_secrets"),
     ("get", "/api/v1/fees"),
     ("put", "/api/v1/fees"),
     ("get", "/api/v1/events"),
@@ -138,6 +139,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/payments/{token}/{target}", post(pay))
         .route("/api/v1/pending_transfers", get(pending_transfers))
         .route("/api/v1/secrets", post(register_secret))
+        .route("/api/v1/known_secrets", post(know_secret))
         .route("/api/v1/fees", get(fees).put(set_fee))
         .route("/api/v1/events", get(events))
         .layer(middleware::from_fn_with_state(ctx.clone(), auth))
@@ -285,6 +287,7 @@ struct PayRequest {
     amount: Amount,
     payment_id: Option<u64>,
     secret: Option<B256>,
+    secret_hash: Option<B256>,
     fee_limit: Option<Amount>,
     routes: Option<Vec<Vec<String>>>,
 }
@@ -320,6 +323,7 @@ async fn pay(
         amount: r.amount.0,
         payment_id: Some(payment_id),
         secret: r.secret.map(Secret),
+        secrethash: r.secret_hash,
         fee_limit: r.fee_limit.map_or(TokenAmount::MAX, |a| a.0),
         routes,
         reply,
@@ -380,6 +384,18 @@ async fn register_secret(
     let tx =
         ctx.node.ask(|reply| Command::RegisterSecret { secret: Secret(r.secret), reply }).await??;
     Ok(Json(json!({ "transaction_hash": tx, "secrethash": Secret(r.secret).hash().0 })))
+}
+
+async fn know_secret(
+    State(ctx): State<Ctx>,
+    request: Result<Json<SecretRequest>, JsonRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let r = body(request)?;
+    if r.secret == B256::ZERO {
+        return Err(bad("the zero secret is not a secret"));
+    }
+    ctx.node.ask(|reply| Command::KnowSecret { secret: Secret(r.secret), reply }).await??;
+    Ok(Json(json!({ "secrethash": Secret(r.secret).hash().0 })))
 }
 
 fn policy_json(p: &photon_state::FeePolicy) -> serde_json::Value {

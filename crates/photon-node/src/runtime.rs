@@ -222,14 +222,23 @@ pub enum Command {
         amount: TokenAmount,
         /// payment id (None: chosen)
         payment_id: Option<PaymentId>,
-        /// secret (None: chosen)
+        /// secret (None: chosen, unless `secrethash` is given)
         secret: Option<Secret>,
+        /// pay against this hash without knowing the secret (swaps: the target holds it)
+        secrethash: Option<B256>,
         /// most fees
         fee_limit: TokenAmount,
         /// explicit routes (None: from the channel graph)
         routes: Option<Vec<Vec<Address>>>,
         /// answer when done
         reply: Reply<PaymentOutcome>,
+    },
+    /// Accept payments locked with this secret's hash by revealing it at once (swaps).
+    KnowSecret {
+        /// the secret
+        secret: Secret,
+        /// answer once in force
+        reply: Reply<()>,
     },
     /// The mediation fees.
     Fees(oneshot::Sender<photon_state::FeeSchedule>),
@@ -542,6 +551,9 @@ impl Node {
                     .collect();
                 let _ = reply.send(pending);
             }
+            Command::KnowSecret { secret, reply } => {
+                batch.push((StateChange::KnowSecret { secret }, Some(reply)));
+            }
             Command::Fees(reply) => {
                 let _ = reply.send(self.state.fees.clone());
             }
@@ -599,12 +611,13 @@ impl Node {
                 amount,
                 payment_id,
                 secret,
+                secrethash,
                 fee_limit,
                 routes,
                 reply,
             } => {
-                match self.pay_change(token, target, amount, payment_id, secret, fee_limit, routes)
-                {
+                let lock = (secret, secrethash);
+                match self.pay_change(token, target, amount, payment_id, lock, fee_limit, routes) {
                     Ok((change, payment_id, secrethash)) => {
                         self.payments.insert(payment_id, (reply, secrethash));
                         batch.push((change, None));
@@ -644,10 +657,17 @@ impl Node {
         target: Address,
         amount: TokenAmount,
         payment_id: Option<PaymentId>,
-        secret: Option<Secret>,
+        (secret, secrethash): (Option<Secret>, Option<B256>),
         fee_limit: TokenAmount,
         routes: Option<Vec<Vec<Address>>>,
     ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
+        if let (Some(s), Some(h)) = (secret, secrethash) {
+            if s.hash().0 != h {
+                return Err(NodeError::BadRequest(
+                    "the secret does not hash to secret_hash".into(),
+                ));
+            }
+        }
         if amount == 0 {
             return Err(NodeError::BadRequest("amount must be positive".into()));
         }
@@ -666,7 +686,11 @@ impl Node {
             )));
         }
         let direct = self.state.channel_with(token, target).filter(|c| {
-            c.usable() && c.our_capacity() >= amount && routes.is_none() && secret.is_none()
+            c.usable()
+                && c.our_capacity() >= amount
+                && routes.is_none()
+                && secret.is_none()
+                && secrethash.is_none()
         });
         if let Some(channel) = direct {
             return Ok((
@@ -675,7 +699,13 @@ impl Node {
                 None,
             ));
         }
-        let secret = secret.unwrap_or_else(|| self.new_secret(payment_id));
+        let secret = match (secret, secrethash) {
+            (Some(s), _) => Some(s),
+            (None, Some(_)) => None,
+            (None, None) => Some(self.new_secret(payment_id)),
+        };
+        let secrethash = secrethash.map(photon_primitives::SecretHash).or(secret.map(|s| s.hash()));
+        let secrethash = secrethash.ok_or_else(|| NodeError::BadRequest("no secret".into()))?;
         let routes: Vec<Route> = routes
             .unwrap_or_else(|| self.graph.routes(token, self.state.address, target, 3, 6))
             .into_iter()
@@ -684,7 +714,6 @@ impl Node {
         if routes.is_empty() {
             return Err(NodeError::NotFound(format!("no route to {target} for token {token}")));
         }
-        let secrethash = secret.hash().0;
         Ok((
             StateChange::SendMediated {
                 token,
@@ -692,11 +721,12 @@ impl Node {
                 target,
                 amount,
                 secret,
+                secrethash,
                 routes,
                 fee_limit,
             },
             payment_id,
-            Some(secrethash),
+            Some(secrethash.0),
         ))
     }
 

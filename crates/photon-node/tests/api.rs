@@ -533,6 +533,38 @@ async fn fee_policies_through_the_api() {
     assert_eq!(fees["default"], json!({ "flat": "1", "proportional_ppm": 100 }));
     assert_eq!(fees["tokens"].as_object().unwrap().len(), 1);
     assert_eq!(fees["channels"].as_object().unwrap().values().next().unwrap()["flat"], "3");
+    // a swap leg: Bob holds a secret; Alice pays against its hash only
+    let bob = start(&net, BOB, &network, &dir_b(&_root), None).await;
+    let secret = format!("0x{}", "ab".repeat(32));
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/known_secrets", bob.url),
+        Some(json!({ "secret": secret })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let hash = body["secrethash"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "4", "secret_hash": hash, "secret": format!("0x{}", "cd".repeat(32)) })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("bad_request")),
+        "mismatched secret"
+    );
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "4", "secret_hash": hash })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["secrethash"], json!(hash));
+    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "6") }).await;
+    bob.stop().await;
     let status = get(format!("{}/api/v1/status", alice.url)).await;
     assert!(status["chain_head"].as_u64().is_some());
     assert_eq!(status["syncing"], json!(false));
@@ -622,4 +654,8 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
     assert_eq!((status, body["error"]["code"].clone()), (404, json!("not_found")));
     alice.stop().await;
     bob.stop().await;
+}
+
+fn dir_b(root: &tempfile::TempDir) -> PathBuf {
+    root.path().join("bob")
 }

@@ -116,8 +116,11 @@ pub enum StateChange {
         target: Address,
         /// what the target must receive
         amount: TokenAmount,
-        /// the secret (random, supplied by the caller: the core has no randomness)
-        secret: Secret,
+        /// the secret (random, supplied by the caller: the core has no randomness); `None`
+        /// when only its hash is known (a swap: the target holds the secret)
+        secret: Option<Secret>,
+        /// sha256 of the secret
+        secrethash: SecretHash,
         /// candidate routes, best first
         routes: Vec<Route>,
         /// most the user pays in fees
@@ -139,6 +142,12 @@ pub enum StateChange {
     Close {
         /// the channel
         channel_id: ChannelId,
+    },
+    /// The user makes a secret known: payments to us locked with its hash are claimed at
+    /// once (the target side of an atomic swap).
+    KnowSecret {
+        /// the secret
+        secret: Secret,
     },
     /// The user sets a mediation fee policy.
     SetFee {

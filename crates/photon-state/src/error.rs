@@ -100,6 +100,9 @@ pub enum Rejection {
     /// The message kind is not accepted here.
     #[error("unexpected {0:?}")]
     Unexpected(MessageKind),
+    /// A secret does not hash to the secret hash given with it.
+    #[error("the secret does not match the secret hash")]
+    SecretMismatch,
     /// Our signer failed.
     #[error("signing failed: {0}")]
     Signer(String),

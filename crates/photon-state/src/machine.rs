@@ -61,6 +61,7 @@ pub fn transition(
             target,
             amount,
             secret,
+            secrethash,
             routes,
             fee_limit,
         } => {
@@ -71,7 +72,7 @@ pub fn transition(
                 payment_id,
                 target,
                 amount,
-                secret,
+                (secret, secrethash),
                 routes,
                 fee_limit,
                 &mut events,
@@ -82,6 +83,9 @@ pub fn transition(
         }
         StateChange::RequestCooperativeSettle { channel_id } => {
             negotiation::request_settle(state, signer, channel_id, &mut events)?;
+        }
+        StateChange::KnowSecret { secret } => {
+            state.known_secrets.insert(secret.hash(), secret);
         }
         StateChange::SetFee { scope, policy } => {
             if policy.proportional_ppm > 1_000_000 {

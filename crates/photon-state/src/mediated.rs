@@ -36,7 +36,7 @@ pub(crate) fn start_payment(
     payment_id: PaymentId,
     target: Address,
     amount: TokenAmount,
-    secret: Secret,
+    (secret, secrethash): (Option<Secret>, SecretHash),
     routes: Vec<Route>,
     fee_limit: TokenAmount,
     events: &mut Vec<Event>,
@@ -44,7 +44,9 @@ pub(crate) fn start_payment(
     if amount == 0 || target == state.address {
         return Err(Rejection::InvalidAmount);
     }
-    let secrethash = secret.hash();
+    if secret.is_some_and(|s| s.hash() != secrethash) {
+        return Err(Rejection::SecretMismatch);
+    }
     if state.tasks.contains_key(&secrethash) {
         return Err(Rejection::DuplicateLock(secrethash));
     }
@@ -54,6 +56,7 @@ pub(crate) fn start_payment(
         target,
         amount,
         secret,
+        secrethash,
         routes_left: routes,
         fee_limit,
         attempt: None,
@@ -70,7 +73,7 @@ fn try_next_route(
     mut task: InitiatorTask,
     events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let secrethash = task.secret.hash();
+    let secrethash = task.secrethash;
     let me = state.address;
     while !task.routes_left.is_empty() {
         let route = task.routes_left.remove(0);
@@ -188,7 +191,8 @@ pub(crate) fn on_message(
                 return Err(Rejection::UnknownPayment(m.secrethash));
             }
             check_signed_by(state, signer, message, sender)?;
-            let secret = task.secret;
+            // a swap: only the target holds the secret; nothing to reveal
+            let Some(secret) = task.secret else { return Ok(()) };
             let target = task.target;
             let reveal = signed(state, signer, |message_id| {
                 Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
@@ -309,6 +313,7 @@ fn on_mediated_transfer(
         return dispose(state, signer, channel_id, lock, m.payment_id, events);
     }
     if m.target == state.address {
+        let known = state.known_secrets.get(&lock.secrethash).copied();
         state.tasks.insert(
             lock.secrethash,
             Task::Target(TargetTask {
@@ -316,10 +321,18 @@ fn on_mediated_transfer(
                 initiator: m.initiator,
                 payer: (channel_id, lock),
                 amount: m.target_amount,
-                secret: None,
+                secret: known,
                 registered: false,
             }),
         );
+        // A swap: we hold the secret already, so we reveal it to our payer at once.
+        if let Some(secret) = known {
+            let reveal = signed(state, signer, |message_id| {
+                Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
+            })?;
+            events.push(Event::Send { recipient: sender, message: reveal });
+            return Ok(());
+        }
         let (payment_id, secrethash, amount, expiration) =
             (m.payment_id, lock.secrethash, m.target_amount, lock.expiration);
         let request = signed(state, signer, |message_id| {

@@ -282,8 +282,10 @@ pub struct InitiatorTask {
     pub target: Address,
     /// What the target must receive.
     pub amount: TokenAmount,
-    /// The secret.
-    pub secret: Secret,
+    /// The secret, unless only its hash is known (a swap).
+    pub secret: Option<Secret>,
+    /// sha256 of the secret.
+    pub secrethash: SecretHash,
     /// Routes not tried yet.
     pub routes_left: Vec<crate::changes::Route>,
     /// Most fees the user accepts.
@@ -362,6 +364,8 @@ pub struct ChainState {
     pub next_message_id: MessageId,
     /// The fees we charge as a mediator.
     pub fees: FeeSchedule,
+    /// Secrets given to us for payments we will receive (swaps): claimed at once.
+    pub known_secrets: BTreeMap<SecretHash, Secret>,
 }
 
 impl ChainState {
@@ -377,6 +381,7 @@ impl ChainState {
             registered: BTreeMap::new(),
             next_message_id: 1,
             fees: FeeSchedule { default: config.fee, ..FeeSchedule::default() },
+            known_secrets: BTreeMap::new(),
         }
     }
 

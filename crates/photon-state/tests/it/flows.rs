@@ -397,3 +397,62 @@ fn fee_policies_by_channel_token_and_default() {
     assert_eq!(err, photon_state::Rejection::InvalidAmount);
     net.assert_no_rejections();
 }
+
+/// An atomic swap leg: Charlie holds the secret (he made it for the other chain's HTLC);
+/// Alice pays against its hash only, through Bob. Charlie reveals to his payer at once, the
+/// payment completes, and Alice learns the secret in the process.
+#[test]
+fn paying_against_a_hash_whose_secret_the_target_holds() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    let secret = net.next_secret();
+    net.apply(CHARLIE, StateChange::KnowSecret { secret }).unwrap();
+    let (token, target) = (net.token, net.addr(CHARLIE));
+    let path = vec![net.addr(ALICE), net.addr(BOB), net.addr(CHARLIE)];
+    // a secret that does not match the hash is refused
+    let wrong = net.next_secret();
+    let err = net
+        .apply(
+            ALICE,
+            StateChange::SendMediated {
+                token,
+                payment_id: 41,
+                target,
+                amount: 20,
+                secret: Some(wrong),
+                secrethash: secret.hash(),
+                routes: vec![photon_state::Route { path: path.clone(), fee: 0 }],
+                fee_limit: 0,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err, photon_state::Rejection::SecretMismatch);
+    net.apply(
+        ALICE,
+        StateChange::SendMediated {
+            token,
+            payment_id: 42,
+            target,
+            amount: 20,
+            secret: None,
+            secrethash: secret.hash(),
+            routes: vec![photon_state::Route { path, fee: 0 }],
+            fee_limit: 0,
+        },
+    )
+    .unwrap();
+    net.run();
+    net.assert_balances(ALICE, BOB, (80, 20));
+    net.assert_balances(BOB, CHARLIE, (80, 20));
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentSent { payment_id: 42, .. })));
+    assert!(
+        !net.delivered.iter().any(|e| matches!(e.message, Message::SecretRequest(_))),
+        "no secret requested"
+    );
+    assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
+    net.assert_no_rejections();
+}

@@ -186,7 +186,8 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     payment_id: 7,
                     target: net.addr(to),
                     amount,
-                    secret,
+                    secret: Some(secret),
+                    secrethash: secret.hash(),
                     routes,
                     fee_limit: 0,
                 };

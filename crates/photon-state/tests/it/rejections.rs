@@ -166,7 +166,8 @@ fn mediated(net: &mut Net, amount: u128) -> MediatedTransfer {
         payment_id: 3,
         target: net.addr(CHARLIE),
         amount,
-        secret,
+        secret: Some(secret),
+        secrethash: secret.hash(),
         routes: vec![photon_state::Route {
             path: vec![net.addr(ALICE), net.addr(BOB), net.addr(CHARLIE)],
             fee: 0,
