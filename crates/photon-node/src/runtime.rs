@@ -704,7 +704,8 @@ impl Node {
             (None, Some(_)) => None,
             (None, None) => Some(self.new_secret(payment_id)),
         };
-        let secrethash = secrethash.map(photon_primitives::SecretHash).or(secret.map(|s| s.hash()));
+        let secrethash =
+            secrethash.map(photon_primitives::SecretHash).or_else(|| secret.map(|s| s.hash()));
         let secrethash = secrethash.ok_or_else(|| NodeError::BadRequest("no secret".into()))?;
         let routes: Vec<Route> = routes
             .unwrap_or_else(|| self.graph.routes(token, self.state.address, target, 3, 6))
