@@ -117,6 +117,8 @@ pub struct Status {
     pub chain_head: Option<u64>,
     /// Whether confirmed blocks are still being caught up with.
     pub syncing: bool,
+    /// Peers the transport reaches now.
+    pub peers: usize,
     /// Channels (not settled).
     pub channels: usize,
     /// Payments in flight.
@@ -870,6 +872,7 @@ impl Node {
                 .follower
                 .head()
                 .is_none_or(|h| h.saturating_sub(self.settings.confirmations) > self.state.block),
+            peers: self.transport.peers(self.state.address),
             channels: self.state.channels.len(),
             pending_transfers: self.state.tasks.len(),
             version: env!("CARGO_PKG_VERSION"),

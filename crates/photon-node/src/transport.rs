@@ -13,6 +13,9 @@ use tokio::sync::mpsc;
 pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Queues `message` from `from` to `to`.
     fn send(&self, from: Address, to: Address, message: Message);
+
+    /// How many peers other than `me` it can reach now.
+    fn peers(&self, me: Address) -> usize;
 }
 
 /// Nodes of one process, delivering to each other's inboxes.
@@ -44,5 +47,10 @@ impl Transport for LocalNetwork {
             }
             None => tracing::warn!(%to, "no route to peer"),
         }
+    }
+
+    fn peers(&self, me: Address) -> usize {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.iter().filter(|(a, inbox)| **a != me && !inbox.is_closed()).count()
     }
 }

@@ -568,6 +568,7 @@ async fn fee_policies_through_the_api() {
     let status = get(format!("{}/api/v1/status", alice.url)).await;
     assert!(status["chain_head"].as_u64().is_some());
     assert_eq!(status["syncing"], json!(false));
+    assert_eq!(status["peers"], json!(0), "Bob left");
     alice.stop().await;
 }
 
