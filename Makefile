@@ -12,9 +12,9 @@ NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
 .PHONY: demo test toolchain contracts check-contracts fmt lint bench-gas
 
-## demo: start a dev chain, deploy the contracts, run every operation and print its gas.
+## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
-	cargo run -p photon-bench -- gas
+	RUST_LOG=$${RUST_LOG:-warn} cargo run -q -p photon-node --bin photon -- demo
 
 ## test: the whole suite (formatting, lints, unit, property and contract tests on anvil).
 test: toolchain
@@ -49,6 +49,6 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## bench-gas: the gas table as JSON.
+## bench-gas: gas per contract operation (table).
 bench-gas: toolchain
-	cargo run -p photon-bench -- gas --json
+	cargo run -p photon-bench -- gas

@@ -36,6 +36,8 @@ enum Command {
     Deploy(DeployArgs),
     /// Run a node.
     Run(Box<RunArgs>),
+    /// The whitepaper's Alice/Bob/Charlie example on a local dev chain, checked.
+    Demo,
     /// Show a running node's status.
     Status(ClientArgs),
     /// List a running node's channels.
@@ -262,6 +264,10 @@ pub(crate) async fn main() -> Result<()> {
             );
         }
         Command::Run(args) => run(*args).await?,
+        Command::Demo => {
+            let mut out = std::io::stdout();
+            photon_node::demo::run(&mut out).await?;
+        }
         Command::Status(client) => {
             let status = api_get(&client, "/api/v1/status").await?;
             println!("{}", serde_json::to_string_pretty(&status)?);

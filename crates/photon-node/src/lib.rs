@@ -5,8 +5,10 @@
 //! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
 //! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
 //! * [`graph`]: routes from the public channel graph.
+//! * [`demo`]: the whitepaper's example end to end on a dev chain (`photon demo`).
 
 pub mod api;
+pub mod demo;
 mod error;
 pub mod graph;
 pub mod runtime;

@@ -423,13 +423,24 @@ impl Node {
         let (jobs, mut job_rx) = mpsc::unbounded_channel::<TxJob>();
         let (inbox_tx, inbox) = mpsc::channel(4096);
         let done = inbox_tx.clone();
+        let (shutdown, mut stopping) = watch::channel(false);
         tokio::spawn(async move {
             while let Some(job) = job_rx.recv().await {
-                let result = run_job(&mut txs, &job.calls, job.pending.is_some()).await;
+                let result =
+                    run_job(&mut txs, &job.calls, job.pending.is_some(), &mut stopping).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, calls = ?job.calls, "transaction failed");
                 }
-                if let Some(id) = job.pending {
+                // Done unless it may still land: a stop or an unfinished wait keeps it pending
+                // for the next start.
+                let finished = !matches!(
+                    result,
+                    Err(NodeError::Stopped)
+                        | Err(NodeError::Chain(
+                            photon_chain::ChainError::Timeout(_) | photon_chain::ChainError::Rpc(_)
+                        ))
+                );
+                if let (Some(id), true) = (job.pending, finished) {
                     let _ = done.send(Input::TxDone(id)).await;
                 }
                 if let Some(reply) = job.reply {
@@ -438,7 +449,6 @@ impl Node {
             }
         });
         let (events, _) = broadcast::channel(1024);
-        let (shutdown, _) = watch::channel(false);
         let handle = NodeHandle {
             address: signer.address(),
             payment_timeout: settings.payment_timeout,
@@ -914,6 +924,7 @@ async fn run_job(
     txs: &mut TxManager,
     calls: &[ChainCall],
     retry: bool,
+    stopping: &mut watch::Receiver<bool>,
 ) -> Result<TxHash, NodeError> {
     let mut last = Err(NodeError::BadRequest("no transaction to send".into()));
     for call in calls {
@@ -929,8 +940,14 @@ async fn run_job(
             match attempt {
                 Ok(hash) => break Ok(hash),
                 Err(photon_chain::ChainError::Rpc(e)) if retry => {
+                    if *stopping.borrow() {
+                        break Err(NodeError::Stopped);
+                    }
                     tracing::warn!(error = %e, "RPC endpoint failed; retrying the transaction");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = stopping.changed() => break Err(NodeError::Stopped),
+                    }
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
                 Err(e) => break Err(NodeError::from(e)),
