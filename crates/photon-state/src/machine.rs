@@ -379,6 +379,11 @@ fn on_chain_event(
         }
         ChainEvent::Withdrawn { channel_id, deposit1, deposit2, epoch, .. } => {
             let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            // chain events can be seen twice (a restart re-reads a block): an epoch already
+            // entered must not wipe the transfers made in it since
+            if epoch <= channel.epoch {
+                return Ok(());
+            }
             let (ours, theirs) = match channel.our_side {
                 Side::One => (deposit1, deposit2),
                 Side::Two => (deposit2, deposit1),
@@ -391,6 +396,9 @@ fn on_chain_event(
         }
         ChainEvent::ChannelClosed { channel_id, closer, block } => {
             let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            if matches!(channel.status, ChannelStatus::Closed { .. }) {
+                return Ok(()); // seen already
+            }
             channel.status =
                 ChannelStatus::Closed { block, unlock_sent: false, settle_sent: false };
             channel.withdraw = None;

@@ -456,3 +456,44 @@ fn paying_against_a_hash_whose_secret_the_target_holds() {
     assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
     net.assert_no_rejections();
 }
+
+/// A restart may show a node chain events it has already applied: they change nothing.
+#[test]
+fn chain_events_seen_twice_change_nothing() {
+    use photon_state::changes::ChainEvent;
+    let mut net = Net::new(2);
+    let id = net.open_channel(ALICE, BOB, 100, 0);
+    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: 0 }).unwrap_err();
+    net.pay_direct(ALICE, BOB, 30).unwrap();
+    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: 10 }).unwrap();
+    net.run();
+    let epoch = net.nodes[ALICE].state.channels[&id].epoch;
+    net.pay_direct(ALICE, BOB, 5).unwrap();
+    let before = format!("{:?}", net.nodes[ALICE].state.channels[&id]);
+    // the withdrawal's event again
+    let d = net.channels[&id].deposits;
+    let again = ChainEvent::Withdrawn {
+        channel_id: id,
+        participant: net.addr(BOB),
+        amount: 10,
+        deposit1: d[0],
+        deposit2: d[1],
+        epoch,
+    };
+    net.apply(ALICE, StateChange::Chain(again)).unwrap();
+    assert_eq!(
+        before,
+        format!("{:?}", net.nodes[ALICE].state.channels[&id]),
+        "the new epoch's transfers survive"
+    );
+    // a close seen twice does not re-arm the unlock and settle of the first
+    net.apply(ALICE, StateChange::Close { channel_id: id }).unwrap();
+    let closed = format!("{:?}", net.nodes[BOB].state.channels[&id].status);
+    let event = ChainEvent::ChannelClosed {
+        channel_id: id,
+        closer: net.addr(ALICE),
+        block: net.block + 50,
+    };
+    net.apply(BOB, StateChange::Chain(event)).unwrap();
+    assert_eq!(closed, format!("{:?}", net.nodes[BOB].state.channels[&id].status));
+}
