@@ -399,10 +399,11 @@ impl Node {
         let storage = Storage::open(&data_dir.join("photon.db"), &identity)?;
         let domain =
             photon_primitives::eip712::Domain::new(deployment.chain_id, deployment.tokens_network);
+        // The state's block is the last block whose events were applied: none yet.
         let fresh = ChainState::new(
             signer.address(),
             domain,
-            deployment.deployed_at_block,
+            deployment.deployed_at_block.saturating_sub(1),
             settings.protocol,
         );
         let restored = storage.restore(fresh, &signer)?;
@@ -414,7 +415,8 @@ impl Node {
         );
         let follower_config = FollowerConfig {
             confirmations: settings.confirmations,
-            from_block: restored.state.block.max(deployment.deployed_at_block),
+            // the block after the last one applied: a block is never applied twice
+            from_block: (restored.state.block + 1).max(deployment.deployed_at_block),
             max_range: 2_000,
         };
         let follower = ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
