@@ -212,6 +212,16 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
     );
 
     writeln!(out, "\n3b. Alice pays Charlie 20 through Bob (no direct channel)")?;
+    // Alice's node routes over the channels it has seen on chain: let it catch up first
+    let head = net.block_number().await?;
+    for _ in 0..600 {
+        let status =
+            request(reqwest::Method::GET, format!("{}/api/v1/status", alice.url), None).await?;
+        if status["block"].as_u64().is_some_and(|b| b >= head) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let paid = request(
         post,
         format!("{}/api/v1/payments/{token:?}/{:?}", alice.url, charlie.address),

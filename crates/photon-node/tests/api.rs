@@ -164,6 +164,13 @@ async fn open_pay_restart_close_settle_through_the_api() {
     eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "100") }).await;
     eventually(|| async { balances(&charlie, &token, &b).await.filter(|x| x.1 == "80") }).await;
 
+    // Alice's node has followed the chain up to here (so its graph knows Bob–Charlie)
+    let head = net.block_number().await.unwrap();
+    eventually(|| async {
+        get(format!("{}/api/v1/status", alice.url)).await["block"].as_u64().filter(|b| *b >= head)
+    })
+    .await;
+
     // Bob's app listens to his event stream
     let mut stream =
         reqwest::Client::new().get(format!("{}/api/v1/events", bob.url)).send().await.unwrap();
