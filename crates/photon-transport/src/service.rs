@@ -1,0 +1,405 @@
+//! The swarm task: sessions, per-peer queues, discovery.
+
+use crate::codec::{Codec, PROTOCOL};
+use crate::identity::{address_of, keypair};
+use crate::TransportError;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    identify, multiaddr::Protocol, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use photon_primitives::messages::Message;
+use photon_primitives::Address;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How a receiver answered a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Processed (or a duplicate of something processed): the sender moves on.
+    Ack,
+    /// Not yet: it came before something it depends on; the sender tries again later.
+    Retry,
+    /// Never acceptable (malformed, forged, stale): the sender drops it.
+    Reject(String),
+}
+
+/// A message for the node, with the way to answer it.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The sender's Ethereum address, proven by the session.
+    pub sender: Address,
+    /// The message.
+    pub message: Message,
+    /// Answer here once the message is processed (durably) or refused.
+    pub respond: oneshot::Sender<Delivery>,
+}
+
+/// Settings of the transport.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// Where to listen, e.g. `/ip4/127.0.0.1/tcp/0`.
+    pub listen: Multiaddr,
+    /// Peers to connect to first (with their `/p2p/<peer id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// How long to wait for a peer's answer before trying again.
+    pub request_timeout: Duration,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            listen: "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
+            bootstrap: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    messages: request_response::Behaviour<Codec>,
+    identify: identify::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+}
+
+enum Command {
+    Send(Address, Vec<u8>),
+}
+
+/// A running transport; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct P2pTransport {
+    commands: mpsc::UnboundedSender<Command>,
+    /// Our peer id.
+    pub peer_id: PeerId,
+    /// Our Ethereum address.
+    pub address: Address,
+    peers: Arc<AtomicUsize>,
+    listening: watch::Receiver<Vec<Multiaddr>>,
+}
+
+impl P2pTransport {
+    /// Queues `message` for `to`; delivered in order with the other messages to `to`.
+    pub fn send(&self, to: Address, message: &Message) {
+        let _ = self.commands.send(Command::Send(to, message.encode()));
+    }
+
+    /// Photon peers connected now.
+    pub fn peers(&self) -> usize {
+        self.peers.load(Ordering::Relaxed)
+    }
+
+    /// Our listen addresses (with `/p2p/<peer id>`), once listening.
+    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
+        let mut rx = self.listening.clone();
+        let _ = rx.wait_for(|a| !a.is_empty()).await;
+        let me = self.peer_id;
+        let addrs: Vec<Multiaddr> =
+            rx.borrow().iter().map(|a| a.clone().with(Protocol::P2p(me))).collect();
+        addrs
+    }
+}
+
+fn key_of(address: &Address) -> RecordKey {
+    RecordKey::new(&address.as_slice())
+}
+
+struct Outbox {
+    queue: VecDeque<Vec<u8>>,
+    in_flight: Option<OutboundRequestId>,
+    not_before: Instant,
+    backoff: Duration,
+    lookup_at: Instant,
+}
+
+impl Outbox {
+    fn new() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            in_flight: None,
+            not_before: Instant::now(),
+            backoff: MIN_BACKOFF,
+            lookup_at: Instant::now(),
+        }
+    }
+
+    fn retry_later(&mut self) {
+        self.in_flight = None;
+        self.not_before = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+type Answer = Pin<Box<dyn Future<Output = (ResponseChannel<Delivery>, Delivery)> + Send>>;
+
+/// Starts the transport with the node's Ethereum private key; messages for the node arrive
+/// on `incoming`.
+pub async fn start(
+    private_key: &[u8; 32],
+    config: P2pConfig,
+    incoming: mpsc::Sender<Incoming>,
+) -> Result<P2pTransport, TransportError> {
+    let keypair = keypair(private_key)?;
+    let peer_id = keypair.public().to_peer_id();
+    let address =
+        address_of(&peer_id).ok_or_else(|| TransportError::Key("not a secp256k1 key".into()))?;
+    let timeout = config.request_timeout;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| TransportError::Setup(e.to_string()))?
+        .with_behaviour(|key| {
+            let local = key.public().to_peer_id();
+            let mut kad = kad::Behaviour::with_config(
+                local,
+                kad::store::MemoryStore::new(local),
+                kad::Config::new(StreamProtocol::new("/photon/kad/1")),
+            );
+            // a node serves the DHT even before it knows an external address (e.g. loopback)
+            kad.set_mode(Some(kad::Mode::Server));
+            Behaviour {
+                messages: request_response::Behaviour::new(
+                    [(PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(timeout),
+                ),
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/photon/id/1".into(),
+                    key.public(),
+                )),
+                kad,
+            }
+        })
+        .map_err(|e| TransportError::Setup(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
+        .build();
+    swarm.listen_on(config.listen.clone()).map_err(|e| TransportError::Address {
+        address: config.listen.to_string(),
+        reason: e.to_string(),
+    })?;
+    for addr in &config.bootstrap {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            let plain: Multiaddr = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+            swarm.behaviour_mut().kad.add_address(&peer, plain.clone());
+            swarm.add_peer_address(peer, plain);
+        }
+        swarm.dial(addr.clone()).map_err(|e| TransportError::Address {
+            address: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let _ = swarm.behaviour_mut().kad.start_providing(key_of(&address));
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (listening_tx, listening) = watch::channel(Vec::new());
+    let peers = Arc::new(AtomicUsize::new(0));
+    let task = Task {
+        swarm,
+        incoming,
+        commands: command_rx,
+        listening: listening_tx,
+        peers: peers.clone(),
+        known: HashMap::new(),
+        outboxes: HashMap::new(),
+        in_flight: HashMap::new(),
+        answers: FuturesUnordered::new(),
+        address,
+        listen_addrs: Arc::new(Mutex::new(Vec::new())),
+    };
+    tokio::spawn(task.run());
+    Ok(P2pTransport { commands, peer_id, address, peers, listening })
+}
+
+struct Task {
+    swarm: Swarm<Behaviour>,
+    incoming: mpsc::Sender<Incoming>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    listening: watch::Sender<Vec<Multiaddr>>,
+    peers: Arc<AtomicUsize>,
+    known: HashMap<Address, PeerId>,
+    outboxes: HashMap<Address, Outbox>,
+    in_flight: HashMap<OutboundRequestId, Address>,
+    answers: FuturesUnordered<Answer>,
+    address: Address,
+    listen_addrs: Arc<Mutex<Vec<Multiaddr>>>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Send(to, bytes)) => {
+                        self.outboxes.entry(to).or_insert_with(Outbox::new).queue.push_back(bytes);
+                        self.pump(to);
+                    }
+                    None => break, // every handle dropped: the node stopped
+                },
+                Some((channel, answer)) = self.answers.next() => {
+                    let _ = self.swarm.behaviour_mut().messages.send_response(channel, answer);
+                }
+                _ = tick.tick() => {
+                    let due: Vec<Address> = self.outboxes.keys().copied().collect();
+                    for to in due {
+                        self.pump(to);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the head of `to`'s queue if nothing is in flight and it is due.
+    fn pump(&mut self, to: Address) {
+        let Some(outbox) = self.outboxes.get_mut(&to) else { return };
+        let now = Instant::now();
+        if outbox.in_flight.is_some() || now < outbox.not_before {
+            return;
+        }
+        let Some(head) = outbox.queue.front().cloned() else { return };
+        match self.known.get(&to) {
+            Some(peer) => {
+                let id = self.swarm.behaviour_mut().messages.send_request(peer, head);
+                outbox.in_flight = Some(id);
+                self.in_flight.insert(id, to);
+            }
+            None if now >= outbox.lookup_at => {
+                outbox.lookup_at = now + outbox.backoff.max(Duration::from_millis(500));
+                self.swarm.behaviour_mut().kad.get_providers(key_of(&to));
+            }
+            None => {}
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let mut addrs = self.listen_addrs.lock().unwrap_or_else(|e| e.into_inner());
+                addrs.push(address);
+                let _ = self.listening.send(addrs.clone());
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                if endpoint.is_dialer() {
+                    let remote = endpoint.get_remote_address().clone();
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, remote);
+                }
+                if let Some(address) = address_of(&peer_id) {
+                    if num_established.get() == 1 {
+                        self.peers.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.known.insert(address, peer_id);
+                    // announce ourselves to the better-connected DHT
+                    let own = key_of(&self.address);
+                    let _ = self.swarm.behaviour_mut().kad.start_providing(own);
+                    self.pump(address);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
+                if address_of(&peer_id).is_some() =>
+            {
+                self.peers.fetch_sub(1, Ordering::Relaxed);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                    self.swarm.add_peer_address(peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result:
+                    QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { key, providers })),
+                ..
+            })) => {
+                if key.as_ref().len() != 20 {
+                    return;
+                }
+                let wanted = Address::from_slice(key.as_ref());
+                // believe only the provider whose key is the address's key
+                if let Some(peer) = providers.into_iter().find(|p| address_of(p) == Some(wanted)) {
+                    self.known.insert(wanted, peer);
+                    let _ = self.swarm.dial(peer);
+                    self.pump(wanted);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Messages(event)) => self.on_message_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_message_event(&mut self, event: request_response::Event<Vec<u8>, Delivery>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    let answer =
+                        |channel, d: Delivery| -> Answer { Box::pin(async move { (channel, d) }) };
+                    let Some(sender) = address_of(&peer) else {
+                        self.answers.push(answer(
+                            channel,
+                            Delivery::Reject("not a Photon identity".into()),
+                        ));
+                        return;
+                    };
+                    let message = match Message::decode(&request) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let reason = format!("malformed message: {e}");
+                            self.answers.push(answer(channel, Delivery::Reject(reason)));
+                            return;
+                        }
+                    };
+                    let (respond, rx) = oneshot::channel();
+                    if self.incoming.try_send(Incoming { sender, message, respond }).is_err() {
+                        self.answers.push(answer(channel, Delivery::Retry)); // node busy or stopped
+                        return;
+                    }
+                    self.answers.push(Box::pin(async move {
+                        (channel, rx.await.unwrap_or(Delivery::Retry))
+                    }));
+                }
+                request_response::Message::Response { request_id, response } => {
+                    let Some(to) = self.in_flight.remove(&request_id) else { return };
+                    let Some(outbox) = self.outboxes.get_mut(&to) else { return };
+                    match response {
+                        Delivery::Ack => {
+                            outbox.queue.pop_front();
+                            outbox.in_flight = None;
+                            outbox.backoff = MIN_BACKOFF;
+                        }
+                        Delivery::Reject(reason) => {
+                            tracing::warn!(%to, %reason, "peer rejected a message; dropped");
+                            outbox.queue.pop_front();
+                            outbox.in_flight = None;
+                            outbox.backoff = MIN_BACKOFF;
+                        }
+                        Delivery::Retry => outbox.retry_later(),
+                    }
+                    self.pump(to);
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, error, .. } => {
+                let Some(to) = self.in_flight.remove(&request_id) else { return };
+                tracing::debug!(%to, %error, "delivery failed; will retry");
+                if let Some(outbox) = self.outboxes.get_mut(&to) {
+                    outbox.retry_later();
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Real libp2p sessions on 127.0.0.1: identity, order, retries, rejections, discovery of a
+//! peer that comes online later.
+
+use photon_primitives::messages::{Message, Processed};
+use photon_primitives::{LocalSigner, Signer};
+use photon_transport::{start, Delivery, Incoming, P2pConfig, P2pTransport};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+fn key(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn msg(id: u64) -> Message {
+    Message::Processed(Processed { message_id: id })
+}
+
+async fn node(
+    n: u8,
+    bootstrap: Vec<photon_transport::Multiaddr>,
+) -> (P2pTransport, mpsc::Receiver<Incoming>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let config =
+        P2pConfig { bootstrap, request_timeout: Duration::from_secs(2), ..P2pConfig::default() };
+    (start(&key(n), config, tx).await.unwrap(), rx)
+}
+
+async fn next(rx: &mut mpsc::Receiver<Incoming>) -> Incoming {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a message in time")
+        .expect("open")
+}
+
+fn id_of(m: &Message) -> u64 {
+    m.message_id()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_arrive_in_order_from_a_proven_sender_and_retries_keep_the_order() {
+    let (a, _a_rx) = node(1, vec![]).await;
+    let (b, mut b_rx) = node(2, a.listen_addrs().await).await;
+    assert_eq!(a.address, LocalSigner::from_bytes(&key(1)).unwrap().address());
+    for i in 0..30 {
+        a.send(b.address, &msg(i));
+    }
+    let mut seen = Vec::new();
+    let mut retried = false;
+    let mut rejected = false;
+    while seen.len() < 30 {
+        let incoming = next(&mut b_rx).await;
+        assert_eq!(incoming.sender, a.address, "the session proves the sender");
+        let id = id_of(&incoming.message);
+        if id == 5 && !retried {
+            retried = true;
+            incoming.respond.send(Delivery::Retry).unwrap();
+            continue;
+        }
+        if id == 9 && !rejected {
+            // a rejected message is dropped, not retried
+            rejected = true;
+            incoming.respond.send(Delivery::Reject("stale".into())).unwrap();
+            seen.push(id);
+            continue;
+        }
+        incoming.respond.send(Delivery::Ack).unwrap();
+        seen.push(id);
+    }
+    assert_eq!(seen, (0..30).collect::<Vec<_>>(), "order kept across a retry and a rejection");
+    // nothing more comes: the rejected one was not sent again
+    assert!(tokio::time::timeout(Duration::from_millis(500), b_rx.recv()).await.is_err());
+    assert_eq!(a.peers(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_comes_online_later_is_found_and_gets_its_messages() {
+    let (hub, _hub_rx) = node(10, vec![]).await;
+    let hub_addr = hub.listen_addrs().await;
+    let (a, _a_rx) = node(11, hub_addr.clone()).await;
+    let carol = LocalSigner::from_bytes(&key(12)).unwrap().address();
+    for i in 0..3 {
+        a.send(carol, &msg(100 + i));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Carol starts, knowing only the hub: Alice finds her through the DHT
+    let (c, mut c_rx) = node(12, hub_addr).await;
+    assert_eq!(c.address, carol);
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let incoming = next(&mut c_rx).await;
+        assert_eq!(incoming.sender, a.address);
+        got.push(id_of(&incoming.message));
+        incoming.respond.send(Delivery::Ack).unwrap();
+    }
+    assert_eq!(got, vec![100, 101, 102]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_message_is_sent_again_until_acknowledged() {
+    let (a, _a_rx) = node(20, vec![]).await;
+    let (b, mut b_rx) = node(21, a.listen_addrs().await).await;
+    a.send(b.address, &msg(1));
+    // the first delivery is never answered (the receiver "crashed" before answering)
+    let first = next(&mut b_rx).await;
+    drop(first.respond);
+    let again = next(&mut b_rx).await;
+    assert_eq!(id_of(&again.message), 1, "the same message again");
+    again.respond.send(Delivery::Ack).unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(500), b_rx.recv()).await.is_err());
+}
