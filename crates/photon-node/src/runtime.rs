@@ -23,6 +23,7 @@ use photon_primitives::{Address, LocalSigner, Secret, Signer, TokenAmount, B256}
 use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
 use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
+use photon_transport::Delivery;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -169,8 +170,30 @@ pub enum NodeEvent {
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
+/// Who waits for a state change in a batch.
+#[derive(Debug)]
+enum Waiter {
+    /// Nobody.
+    None,
+    /// An API request.
+    Reply(Reply<()>),
+    /// A peer, through the transport.
+    Peer(oneshot::Sender<Delivery>),
+}
+
 /// A state change waiting in a batch, with whoever waits for its acceptance.
-type Item = (StateChange, Option<Reply<()>>);
+type Item = (StateChange, Waiter);
+
+/// What a peer is told about a message the state machine refused: "try again later" when it
+/// may only have come too early, else "never".
+fn refusal(rejection: &photon_state::Rejection) -> Delivery {
+    use photon_state::Rejection as R;
+    match rejection {
+        R::WrongNonce { got, expected } if got > expected => Delivery::Retry,
+        R::UnknownChannel(_) | R::UnknownPayment(_) | R::UnknownLock(_) => Delivery::Retry,
+        other => Delivery::Reject(other.to_string()),
+    }
+}
 
 /// A request to the node.
 #[derive(Debug)]
@@ -288,6 +311,8 @@ pub enum Input {
         sender: Address,
         /// the message
         message: Message,
+        /// the transport's way to tell the peer what became of it (None: in-process)
+        respond: Option<oneshot::Sender<Delivery>>,
     },
     /// From the API.
     Command(Command),
@@ -511,7 +536,7 @@ impl Node {
                                 self.graph.apply(event);
                             }
                         }
-                        batch.extend(changes.into_iter().map(|change| (change, None)));
+                        batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
                     }
                     Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
                 },
@@ -528,8 +553,19 @@ impl Node {
     /// Answers queries at once; turns the rest into state changes.
     fn take(&mut self, input: Input, batch: &mut Vec<Item>) {
         match input {
-            Input::Message { sender, message } => {
-                batch.push((StateChange::Receive { sender, message }, None))
+            Input::Message { sender, message, respond } => {
+                let waiter = match respond {
+                    Some(respond) => {
+                        // exactly once: a retransmission of a processed message gets its ack
+                        if self.storage.is_acked(&sender, message.message_id()).unwrap_or(false) {
+                            let _ = respond.send(Delivery::Ack);
+                            return;
+                        }
+                        Waiter::Peer(respond)
+                    }
+                    None => Waiter::None,
+                };
+                batch.push((StateChange::Receive { sender, message }, waiter));
             }
             Input::Command(command) => self.command(command, batch),
             Input::TxDone(id) => {
@@ -566,13 +602,13 @@ impl Node {
                 let _ = reply.send(pending);
             }
             Command::KnowSecret { secret, reply } => {
-                batch.push((StateChange::KnowSecret { secret }, Some(reply)));
+                batch.push((StateChange::KnowSecret { secret }, Waiter::Reply(reply)));
             }
             Command::Fees(reply) => {
                 let _ = reply.send(self.state.fees.clone());
             }
             Command::SetFee { scope, policy, reply } => {
-                batch.push((StateChange::SetFee { scope, policy }, Some(reply)));
+                batch.push((StateChange::SetFee { scope, policy }, Waiter::Reply(reply)));
             }
             Command::Payments(filter, reply) => {
                 let _ = reply.send(self.storage.payments(&filter).map_err(Into::into));
@@ -634,7 +670,7 @@ impl Node {
                 match self.pay_change(token, target, amount, payment_id, lock, fee_limit, routes) {
                     Ok((change, payment_id, secrethash)) => {
                         self.payments.insert(payment_id, (reply, secrethash));
-                        batch.push((change, None));
+                        batch.push((change, Waiter::None));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -659,7 +695,7 @@ impl Node {
                     }
                 };
                 // answered once the state machine accepted it and it is durable
-                batch.push((change, Some(reply)));
+                batch.push((change, Waiter::Reply(reply)));
             }
         }
     }
@@ -763,7 +799,8 @@ impl Node {
         }
         let mut accepted: Vec<(StateChange, Vec<Event>)> = Vec::with_capacity(batch.len());
         let mut replies: Vec<Reply<()>> = Vec::new();
-        for (change, reply) in batch {
+        let mut acks: Vec<oneshot::Sender<Delivery>> = Vec::new();
+        for (change, waiter) in batch {
             let payment = match &change {
                 StateChange::SendDirect { payment_id, .. }
                 | StateChange::SendMediated { payment_id, .. } => Some(*payment_id),
@@ -772,10 +809,16 @@ impl Node {
             match transition(&mut self.state, change.clone(), &self.signer) {
                 Ok(events) => {
                     accepted.push((change, events));
-                    replies.extend(reply);
+                    match waiter {
+                        Waiter::Reply(reply) => replies.push(reply),
+                        Waiter::Peer(respond) => acks.push(respond),
+                        Waiter::None => {}
+                    }
                 }
                 Err(rejection) => {
-                    if let Some(reply) = reply {
+                    if let Waiter::Peer(respond) = waiter {
+                        let _ = respond.send(refusal(&rejection));
+                    } else if let Waiter::Reply(reply) = waiter {
                         let _ = reply.send(Err(NodeError::Rejected(rejection)));
                     } else if let Some((reply, _)) =
                         payment.and_then(|id| self.payments.remove(&id))
@@ -803,6 +846,9 @@ impl Node {
         }
         for reply in replies {
             let _ = reply.send(Ok(()));
+        }
+        for respond in acks {
+            let _ = respond.send(Delivery::Ack);
         }
         for (change, events) in accepted {
             if let StateChange::Block(number) = change {

@@ -1,6 +1,5 @@
-//! How messages reach other nodes. The peer-to-peer transport (libp2p) comes later; the
-//! in-process [`LocalNetwork`] connects nodes that run in one process (tests, the demo's
-//! single-process mode).
+//! How messages reach other nodes: [`P2pNetwork`] over libp2p between processes and machines,
+//! [`LocalNetwork`] between nodes of one process (tests, the in-process demo).
 
 use crate::runtime::Input;
 use photon_primitives::messages::Message;
@@ -41,7 +40,8 @@ impl Transport for LocalNetwork {
         let peer = self.peers.lock().unwrap_or_else(|e| e.into_inner()).get(&to).cloned();
         match peer {
             Some(inbox) => {
-                if inbox.try_send(Input::Message { sender: from, message }).is_err() {
+                if inbox.try_send(Input::Message { sender: from, message, respond: None }).is_err()
+                {
                     tracing::warn!(%to, "peer inbox full or closed; message dropped (the sender retries)");
                 }
             }
@@ -53,4 +53,37 @@ impl Transport for LocalNetwork {
         let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers.iter().filter(|(a, inbox)| **a != me && !inbox.is_closed()).count()
     }
+}
+
+/// The libp2p transport as the node uses it. Acknowledgements travel as the transport's
+/// answers, authenticated by the session, so the protocol's `Processed` messages stay local.
+#[derive(Debug, Clone)]
+pub struct P2pNetwork(pub photon_transport::P2pTransport);
+
+impl Transport for P2pNetwork {
+    fn send(&self, _from: Address, to: Address, message: Message) {
+        if !matches!(message, Message::Processed(_)) {
+            self.0.send(to, &message);
+        }
+    }
+
+    fn peers(&self, _me: Address) -> usize {
+        self.0.peers()
+    }
+}
+
+/// Forwards what the libp2p transport receives into a node's inbox, with the way to answer.
+pub fn forward_incoming(
+    mut incoming: mpsc::Receiver<photon_transport::Incoming>,
+    inbox: mpsc::Sender<Input>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(i) = incoming.recv().await {
+            let input =
+                Input::Message { sender: i.sender, message: i.message, respond: Some(i.respond) };
+            if inbox.send(input).await.is_err() {
+                break; // the node stopped; unanswered messages are retried by their senders
+            }
+        }
+    })
 }

@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_change ON events(state_change_id);
 CREATE TABLE IF NOT EXISTS snapshots (state_change_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS acks (
+    sender BLOB NOT NULL,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (sender, message_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending_transactions (
     id INTEGER PRIMARY KEY,
     state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
@@ -196,6 +201,9 @@ impl Storage {
             let mut insert_pending = tx.prepare_cached(
                 "INSERT INTO pending_transactions (state_change_id, data) VALUES (?1, ?2)",
             )?;
+            let mut insert_ack = tx.prepare_cached(
+                "INSERT OR IGNORE INTO acks (sender, message_id) VALUES (?1, ?2)",
+            )?;
             let mut insert_change =
                 tx.prepare_cached("INSERT INTO state_changes (at, data) VALUES (?1, ?2)")?;
             let mut insert_event =
@@ -208,6 +216,11 @@ impl Storage {
                 let at = i64::try_from(record.at).unwrap_or(i64::MAX);
                 insert_change.execute(params![at, encode(record.change)?])?;
                 let id = tx.last_insert_rowid();
+                // the message is processed: a retransmission gets the stored acknowledgement
+                if let StateChange::Receive { sender, message } = record.change {
+                    let message_id = i64::from_ne_bytes(message.message_id().to_ne_bytes());
+                    insert_ack.execute(params![sender.as_slice(), message_id])?;
+                }
                 for event in record.events {
                     insert_event.execute(params![id, encode(event)?])?;
                     if let Event::Transact(call) = event {
@@ -233,6 +246,17 @@ impl Storage {
         }
         tx.commit()?;
         Ok((ids, pending))
+    }
+
+    /// Whether the message `message_id` of `sender` was processed (exactly-once delivery).
+    pub fn is_acked(&self, sender: &photon_primitives::Address, message_id: u64) -> Result<bool> {
+        let id = i64::from_ne_bytes(message_id.to_ne_bytes());
+        let found: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT 1 FROM acks WHERE sender = ?1 AND message_id = ?2")?
+            .query_row(params![sender.as_slice(), id], |r| r.get(0))
+            .optional()?;
+        Ok(found.is_some())
     }
 
     /// A transaction the node asked for is done (mined, or refused for good).

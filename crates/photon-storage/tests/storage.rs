@@ -224,3 +224,18 @@ fn requested_transactions_stay_pending_until_completed() {
     storage.complete_transaction(pending[0]).unwrap();
     assert_eq!(storage.pending_transactions().unwrap(), vec![(pending[1], calls[1].clone())]);
 }
+
+#[test]
+fn processed_messages_are_remembered_for_retransmissions() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    pay(&mut p, 3, &mut log);
+    let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+    let (change, _) = log.last().unwrap();
+    let StateChange::Receive { sender, message } = change else { panic!("a receive") };
+    assert!(!storage.is_acked(sender, message.message_id()).unwrap());
+    append_all(&mut storage, &log, 1);
+    assert!(storage.is_acked(sender, message.message_id()).unwrap());
+    assert!(!storage.is_acked(sender, message.message_id() + 1).unwrap());
+    assert!(!storage.is_acked(&Address::repeat_byte(3), message.message_id()).unwrap());
+}

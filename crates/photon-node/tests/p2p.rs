@@ -1,0 +1,150 @@
+//! Three nodes talking over libp2p on 127.0.0.1 (one process, real sessions), driven through
+//! their REST APIs on a real anvil.
+
+use photon_chain::devnet::DevNet;
+use photon_node::api::router;
+use photon_node::runtime::NodeSettings;
+use photon_node::transport::{forward_incoming, P2pNetwork};
+use photon_node::{Node, NodeHandle};
+use photon_state::Config;
+use photon_transport::{Multiaddr, P2pConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct P2pNode {
+    handle: NodeHandle,
+    url: String,
+    listen: Vec<Multiaddr>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(
+    net: &DevNet,
+    i: usize,
+    dir: &std::path::Path,
+    bootstrap: Vec<Multiaddr>,
+) -> P2pNode {
+    let signer = net.accounts[i].clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let config =
+        P2pConfig { bootstrap, request_timeout: Duration::from_secs(3), ..P2pConfig::default() };
+    let transport = photon_transport::start(&signer.to_bytes(), config, tx).await.unwrap();
+    let listen = transport.listen_addrs().await;
+    let provider =
+        photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
+    let settings = NodeSettings {
+        deployment: net.deployment.clone(),
+        confirmations: 0,
+        poll_interval: Duration::from_millis(40),
+        snapshot_every: 50,
+        protocol: Config::default(),
+        payment_timeout: Duration::from_secs(30),
+        settle_timeout: 10,
+    };
+    let (node, handle) =
+        Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))
+            .await
+            .unwrap();
+    forward_incoming(rx, handle.inbox());
+    let task = tokio::spawn(node.run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(handle.clone(), None);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    P2pNode { handle, url, listen, task }
+}
+
+async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let response = r.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn balances(node: &P2pNode, token: &str, partner: &str) -> Option<(String, String)> {
+    let (status, c) =
+        call(reqwest::Method::GET, format!("{}/api/v1/channels/{token}/{partner}", node.url), None)
+            .await;
+    (status == 200).then(|| {
+        (
+            c["balance"].as_str().unwrap_or("").into(),
+            c["partner_balance"].as_str().unwrap_or("").into(),
+        )
+    })
+}
+
+async fn until(mut probe: impl AsyncFnMut() -> bool) {
+    for _ in 0..600 {
+        if probe().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not reached in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whitepaper_payments_over_libp2p() {
+    let net = DevNet::start().await.unwrap();
+    for i in 1..=3 {
+        net.mint(net.address(i), 1_000).await.unwrap();
+    }
+    let root = tempfile::tempdir().unwrap();
+    let bob = start(&net, 2, &root.path().join("bob"), vec![]).await;
+    let alice = start(&net, 1, &root.path().join("alice"), bob.listen.clone()).await;
+    let charlie = start(&net, 3, &root.path().join("charlie"), bob.listen.clone()).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(1)),
+        format!("{:?}", net.address(2)),
+        format!("{:?}", net.address(3)),
+    );
+    let open = |node: &P2pNode, partner: &str, deposit: &str| {
+        call(
+            reqwest::Method::PUT,
+            format!("{}/api/v1/channels", node.url),
+            Some(json!({ "token": token, "partner": partner, "deposit": deposit })),
+        )
+    };
+    assert_eq!(open(&alice, &b, "100").await.0, 201);
+    assert_eq!(open(&bob, &c, "80").await.0, 201);
+    until(async || balances(&bob, &token, &a).await == Some(("0".into(), "100".into()))).await;
+    until(async || balances(&charlie, &token, &b).await == Some(("0".into(), "80".into()))).await;
+    let head = net.block_number().await.unwrap();
+    until(async || {
+        let (_, s) = call(reqwest::Method::GET, format!("{}/api/v1/status", alice.url), None).await;
+        s["block"].as_u64().is_some_and(|x| x >= head)
+            && s["peers"].as_u64().is_some_and(|p| p >= 1)
+    })
+    .await;
+
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "30" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    until(async || balances(&bob, &token, &a).await == Some(("30".into(), "70".into()))).await;
+    // Alice and Charlie never met: Alice's secret reaches Charlie through the DHT
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{c}", alice.url),
+        Some(json!({ "amount": "20" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    until(async || balances(&alice, &token, &b).await == Some(("50".into(), "50".into()))).await;
+    until(async || balances(&bob, &token, &c).await == Some(("60".into(), "20".into()))).await;
+    until(async || balances(&charlie, &token, &b).await == Some(("20".into(), "60".into()))).await;
+    for node in [alice, bob, charlie] {
+        node.handle.shutdown();
+        let _ = node.task.await;
+    }
+}
