@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use photon_chain::{DeployParams, Deployment};
 use photon_node::runtime::NodeSettings;
-use photon_node::transport::LocalNetwork;
+use photon_node::transport::{forward_incoming, P2pNetwork};
 use photon_node::Node;
 use photon_primitives::{Address, LocalSigner, Signer};
 use photon_state::Config;
@@ -184,6 +184,13 @@ struct RunArgs {
     /// Settle timeout of channels this node opens (blocks).
     #[arg(long, env = "PHOTON_SETTLE_TIMEOUT")]
     settle_timeout: Option<u32>,
+    /// Peer-to-peer listen address [default: /ip4/127.0.0.1/tcp/0; give a public one to be
+    /// reachable from other machines].
+    #[arg(long, env = "PHOTON_P2P_LISTEN")]
+    p2p_listen: Option<photon_transport::Multiaddr>,
+    /// Peers to connect to first, as multiaddrs ending in /p2p/<peer id> (repeatable).
+    #[arg(long = "bootstrap", env = "PHOTON_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Vec<photon_transport::Multiaddr>,
 }
 
 #[derive(Deserialize, Default)]
@@ -197,6 +204,8 @@ struct FileConfig {
     confirmations: Option<u64>,
     poll_ms: Option<u64>,
     settle_timeout: Option<u32>,
+    p2p_listen: Option<String>,
+    bootstrap: Option<Vec<String>>,
     keystore: Option<PathBuf>,
     address: Option<Address>,
     password_file: Option<PathBuf>,
@@ -266,7 +275,8 @@ pub(crate) async fn main() -> Result<()> {
         Command::Run(args) => run(*args).await?,
         Command::Demo => {
             let mut out = std::io::stdout();
-            photon_node::demo::run(&mut out).await?;
+            let me = std::env::current_exe().context("locating the photon executable")?;
+            photon_node::demo::run(&mut out, &me).await?;
         }
         Command::Status(client) => {
             let status = api_get(&client, "/api/v1/status").await?;
@@ -539,15 +549,46 @@ async fn run(args: RunArgs) -> Result<()> {
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(60),
         settle_timeout: args.settle_timeout.or(file.settle_timeout).unwrap_or(500),
+        p2p_addresses: Vec::new(),
     };
-    let provider = photon_node::provider(rpc_url.clone(), &key, deployment.chain_id)?;
-    let network = LocalNetwork::new();
-    let (node, handle) = Node::start(key, provider, &data_dir, settings, Arc::new(network.clone()))
+    let p2p_listen = match args.p2p_listen {
+        Some(a) => a,
+        None => file
+            .p2p_listen
+            .as_deref()
+            .unwrap_or("/ip4/127.0.0.1/tcp/0")
+            .parse()
+            .context("p2p_listen in the config file is not a multiaddr")?,
+    };
+    let mut bootstrap = args.bootstrap;
+    if bootstrap.is_empty() {
+        for a in file.bootstrap.unwrap_or_default() {
+            bootstrap.push(
+                a.parse().with_context(|| format!("bootstrap address `{a}` is not a multiaddr"))?,
+            );
+        }
+    }
+    let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
+    let p2p_config = photon_transport::P2pConfig {
+        listen: p2p_listen,
+        bootstrap,
+        request_timeout: Duration::from_secs(10),
+    };
+    let transport = photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx)
         .await
-        .with_context(|| {
-            format!("starting the node on {rpc_url} with data in {}", data_dir.display())
-        })?;
-    network.join(handle.address, handle.inbox());
+        .context("starting the peer-to-peer transport")?;
+    let addresses: Vec<String> =
+        transport.listen_addrs().await.iter().map(ToString::to_string).collect();
+    tracing::info!(addresses = ?addresses, "peer-to-peer transport listening");
+    let settings = NodeSettings { p2p_addresses: addresses, ..settings };
+    let provider = photon_node::provider(rpc_url.clone(), &key, deployment.chain_id)?;
+    let (node, handle) =
+        Node::start(key, provider, &data_dir, settings, Arc::new(P2pNetwork(transport)))
+            .await
+            .with_context(|| {
+                format!("starting the node on {rpc_url} with data in {}", data_dir.display())
+            })?;
+    forward_incoming(incoming, handle.inbox());
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
         .with_context(|| format!("listening on {api_addr}"))?;

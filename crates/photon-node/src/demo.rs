@@ -1,35 +1,48 @@
 //! `photon demo`: the whitepaper's worked example, end to end, on a local dev chain.
 //!
 //! Starts anvil, deploys the contracts and a test token, starts Alice's, Bob's and Charlie's
-//! nodes (in this process, each with its own database and REST API on 127.0.0.1), and walks
-//! through §2.1 by calling their APIs: open, deposit 100 and 80, Alice→Bob 30 directly,
-//! Alice→Charlie 20 through Bob, close, update, settle. Balances are printed after each step
-//! and checked; any mismatch is an error.
+//! nodes as separate `photon run` processes on 127.0.0.1 (each with its own database, REST API
+//! and libp2p transport; Alice and Charlie bootstrap from Bob), and walks through §2.1 by
+//! calling their APIs: open, deposit 100 and 80, Alice→Bob 30 directly, Alice→Charlie 20
+//! through Bob, close, update, settle. Balances are printed after each step and checked; any
+//! mismatch is an error. Every process it started is stopped, whatever happens.
 
-use crate::api::router;
-use crate::runtime::NodeSettings;
-use crate::transport::LocalNetwork;
-use crate::{Node, NodeHandle};
 use anyhow::{bail, ensure, Context, Result};
 use photon_chain::devnet::DevNet;
 use photon_chain::DeployParams;
-use photon_primitives::Address;
-use photon_state::Config;
+use photon_primitives::{Address, Signer};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const NAMES: [&str; 3] = ["Alice", "Bob", "Charlie"];
 const FUNDS: u128 = 1_000;
 
+/// A node process; stopped (SIGTERM, then killed) when dropped.
 struct DemoNode {
     name: &'static str,
     address: Address,
-    handle: NodeHandle,
     url: String,
-    task: tokio::task::JoinHandle<()>,
-    server: tokio::task::JoinHandle<()>,
+    child: Child,
+}
+
+impl Drop for DemoNode {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            for _ in 0..50 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 async fn request(method: reqwest::Method, url: String, body: Option<Value>) -> Result<Value> {
@@ -98,40 +111,53 @@ async fn print_channel(
     Ok((ours, theirs))
 }
 
-async fn start_node(
-    net: &DevNet,
-    i: usize,
-    network: &LocalNetwork,
-    dir: &std::path::Path,
-) -> Result<DemoNode> {
-    let signer = net.accounts[i + 1].clone();
-    let address = photon_primitives::Signer::address(&signer);
-    let provider = crate::provider(net.chain.endpoint(), &signer, net.deployment.chain_id)?;
-    let settings = NodeSettings {
-        deployment: net.deployment.clone(),
-        confirmations: 0,
-        poll_interval: Duration::from_millis(50),
-        snapshot_every: 100,
-        protocol: Config::default(),
-        payment_timeout: Duration::from_secs(30),
-        settle_timeout: 10,
-    };
-    let (node, handle) =
-        Node::start(signer, provider, &dir.join(NAMES[i]), settings, Arc::new(network.clone()))
-            .await?;
-    network.join(handle.address, handle.inbox());
-    let task = tokio::spawn(node.run());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let app = router(handle.clone(), None);
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(DemoNode { name: NAMES[i], address, handle, url, task, server })
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs the demo, writing its story to `out`.
-pub async fn run(out: &mut dyn Write) -> Result<()> {
+/// Starts `photon run` for account `i + 1` of the dev network and waits for its API.
+async fn start_node(
+    photon: &Path,
+    net: &DevNet,
+    i: usize,
+    dir: &Path,
+    deployment: &Path,
+    bootstrap: &[String],
+) -> Result<DemoNode> {
+    let signer = &net.accounts[i + 1];
+    let key = dir.join(format!("{}.key", NAMES[i]));
+    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let mut command = Command::new(photon);
+    command
+        .arg("run")
+        .args(["--private-key-file", &key.display().to_string()])
+        .args(["--rpc-url", net.chain.endpoint().as_str()])
+        .args(["--deployment", &deployment.display().to_string()])
+        .args(["--data-dir", &dir.join(NAMES[i]).display().to_string()])
+        .args(["--api-addr", url.trim_start_matches("http://")])
+        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "10"])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if !bootstrap.is_empty() {
+        command.args(["--bootstrap", &bootstrap.join(",")]);
+    }
+    let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
+    let node = DemoNode { name: NAMES[i], address: signer.address(), url, child };
+    for _ in 0..200 {
+        if request(reqwest::Method::GET, format!("{}/api/v1/status", node.url), None).await.is_ok()
+        {
+            return Ok(node);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{}'s node did not start", node.name)
+}
+
+/// Runs the demo with the `photon` executable at `photon`, writing its story to `out`.
+pub async fn run(out: &mut dyn Write, photon: &Path) -> Result<()> {
     writeln!(out, "Photon Network demo: the whitepaper's §2.1 on a local dev chain")?;
     let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
     let net =
@@ -145,17 +171,30 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(out, "  token {token}")?;
     let dir = tempfile_dir()?;
-    let network = LocalNetwork::new();
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        let node = start_node(&net, i, &network, &dir).await?;
+    let deployment = dir.join("deployment.json");
+    net.deployment.save(&deployment)?;
+    // Bob first: Alice and Charlie find the network through him
+    let bob = start_node(photon, &net, 1, &dir, &deployment, &[]).await?;
+    let status = request(reqwest::Method::GET, format!("{}/api/v1/status", bob.url), None).await?;
+    let bootstrap: Vec<String> = status["p2p_addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    let alice = start_node(photon, &net, 0, &dir, &deployment, &bootstrap).await?;
+    let charlie = start_node(photon, &net, 2, &dir, &deployment, &bootstrap).await?;
+    let nodes = [alice, bob, charlie];
+    for node in &nodes {
         net.mint(node.address, FUNDS).await?;
         writeln!(
             out,
-            "  {:<8} {}  API {}  ({FUNDS} tokens on chain)",
-            node.name, node.address, node.url
+            "  {:<8} {}  API {}  (process {}, {FUNDS} tokens on chain)",
+            node.name,
+            node.address,
+            node.url,
+            node.child.id()
         )?;
-        nodes.push(node);
     }
     let (alice, bob, charlie) = (&nodes[0], &nodes[1], &nodes[2]);
     let put = reqwest::Method::PUT;
@@ -193,7 +232,10 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
         Some(json!({ "deposit": "80" })),
     )
     .await?;
+    // each node acts on the chain's events on its own: wait until all three have seen them
+    await_balances(alice, token, bob.address, (100, 0)).await?;
     await_balances(bob, token, alice.address, (0, 100)).await?;
+    await_balances(bob, token, charlie.address, (80, 0)).await?;
     await_balances(charlie, token, bob.address, (0, 80)).await?;
     print_channel(out, alice, bob, token).await?;
     print_channel(out, bob, charlie, token).await?;
@@ -285,16 +327,12 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
     ensure!(net.balance(alice.address).await? == FUNDS - 100 + 50, "Alice's on-chain balance");
     ensure!(net.balance(bob.address).await? == FUNDS - 80 + 50, "Bob's on-chain balance");
     writeln!(out, "\nEvery number matches the whitepaper.")?;
-    for node in nodes {
-        node.handle.shutdown();
-        let _ = node.task.await;
-        node.server.abort();
-    }
+    drop(nodes); // stops the three processes
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
+fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("photon-demo-{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;

@@ -46,6 +46,8 @@ pub struct NodeSettings {
     pub payment_timeout: Duration,
     /// Settle timeout of channels this node opens.
     pub settle_timeout: u32,
+    /// Where peers reach this node (shown in the status).
+    pub p2p_addresses: Vec<String>,
 }
 
 /// A payment that finished.
@@ -120,6 +122,8 @@ pub struct Status {
     pub syncing: bool,
     /// Peers the transport reaches now.
     pub peers: usize,
+    /// Where peers reach this node.
+    pub p2p_addresses: Vec<String>,
     /// Channels (not settled).
     pub channels: usize,
     /// Payments in flight.
@@ -931,6 +935,7 @@ impl Node {
                 .head()
                 .is_none_or(|h| h.saturating_sub(self.settings.confirmations) > self.state.block),
             peers: self.transport.peers(self.state.address),
+            p2p_addresses: self.settings.p2p_addresses.clone(),
             channels: self.state.channels.len(),
             pending_transfers: self.state.tasks.len(),
             version: env!("CARGO_PKG_VERSION"),

@@ -40,6 +40,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(20),
         settle_timeout: 10,
+        p2p_addresses: Vec::new(),
     }
 }
 

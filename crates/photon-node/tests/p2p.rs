@@ -41,6 +41,7 @@ async fn start(
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(30),
         settle_timeout: 10,
+        p2p_addresses: Vec::new(),
     };
     let (node, handle) =
         Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))
