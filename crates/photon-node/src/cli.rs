@@ -569,14 +569,16 @@ async fn run(args: RunArgs) -> Result<()> {
         }
     }
     let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
+    let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
     let p2p_config = photon_transport::P2pConfig {
         listen: p2p_listen,
         bootstrap,
         request_timeout: Duration::from_secs(10),
     };
-    let transport = photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx)
-        .await
-        .context("starting the peer-to-peer transport")?;
+    let transport =
+        photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx, Some(delivered_tx))
+            .await
+            .context("starting the peer-to-peer transport")?;
     let addresses: Vec<String> =
         transport.listen_addrs().await.iter().map(ToString::to_string).collect();
     tracing::info!(addresses = ?addresses, "peer-to-peer transport listening");
@@ -588,7 +590,7 @@ async fn run(args: RunArgs) -> Result<()> {
             .with_context(|| {
                 format!("starting the node on {rpc_url} with data in {}", data_dir.display())
             })?;
-    forward_incoming(incoming, handle.inbox());
+    forward_incoming(incoming, delivered, handle.inbox());
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
         .with_context(|| format!("listening on {api_addr}"))?;

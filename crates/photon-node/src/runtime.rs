@@ -323,6 +323,8 @@ pub enum Input {
     /// The transaction task finished a transaction the protocol asked for (mined, or refused
     /// for good).
     TxDone(u64),
+    /// A message of the outbox reached its peer.
+    Delivered(u64),
 }
 
 /// How the API talks to a running node.
@@ -487,6 +489,11 @@ impl Node {
             events,
             shutdown,
         };
+        // messages not acknowledged before a stop: sent again, in order (a duplicate is
+        // answered with its stored acknowledgement)
+        for (id, recipient, message) in storage.outbox()? {
+            transport.send(signer.address(), recipient, message, Some(id));
+        }
         // transactions the protocol asked for before a stop: carried out again (idempotent)
         for (id, call) in storage.pending_transactions()? {
             let _ = jobs.send(TxJob {
@@ -572,6 +579,11 @@ impl Node {
                 batch.push((StateChange::Receive { sender, message }, waiter));
             }
             Input::Command(command) => self.command(command, batch),
+            Input::Delivered(id) => {
+                if let Err(e) = self.storage.delivered(id) {
+                    tracing::error!(error = %e, id, "cannot mark a message delivered; it will be sent again");
+                }
+            }
             Input::TxDone(id) => {
                 if let Err(e) = self.storage.complete_transaction(id) {
                     tracing::error!(error = %e, id, "cannot mark a transaction done; it will be retried");
@@ -840,8 +852,9 @@ impl Node {
         let at = now_secs();
         let records: Vec<Record<'_>> =
             accepted.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
-        let (ids, pending) = self.storage.append_with_transactions(&records)?;
+        let (ids, pending, outbox) = self.storage.append_all(&records)?;
         let mut pending = pending.into_iter();
+        let mut outbox = outbox.into_iter();
         self.last_change = ids.last().copied().unwrap_or(self.last_change);
         self.since_snapshot += ids.len() as u64;
         if self.since_snapshot >= self.settings.snapshot_every {
@@ -859,23 +872,30 @@ impl Node {
                 let _ = self.handle.events.send(NodeEvent::Block { number });
             }
             for event in events {
-                let pending = matches!(event, Event::Transact(_)).then(|| pending.next()).flatten();
-                self.carry_out(event, pending);
+                let tag = match &event {
+                    Event::Transact(_) => pending.next(),
+                    Event::Send { message, .. } if !matches!(message, Message::Processed(_)) => {
+                        outbox.next()
+                    }
+                    _ => None,
+                };
+                self.carry_out(event, tag);
             }
         }
         Ok(())
     }
 
-    fn carry_out(&mut self, event: Event, pending: Option<u64>) {
+    /// Carries out one event; `tag` is its storage id (pending transaction or outbox entry).
+    fn carry_out(&mut self, event: Event, tag: Option<u64>) {
         match event {
             Event::Send { recipient, message } => {
-                self.transport.send(self.state.address, recipient, message)
+                self.transport.send(self.state.address, recipient, message, tag)
             }
             Event::Transact(call) => {
                 let _ = self.txs.send(TxJob {
                     calls: vec![ChainCall::Protocol(Box::new(call))],
                     reply: None,
-                    pending,
+                    pending: tag,
                 });
             }
             Event::PaymentSent { payment_id, token, target, amount, fee } => {

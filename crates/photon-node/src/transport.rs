@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 
 /// Delivers messages to peers. Delivery is asynchronous; the protocol acknowledges.
 pub trait Transport: Send + Sync + std::fmt::Debug {
-    /// Queues `message` from `from` to `to`.
-    fn send(&self, from: Address, to: Address, message: Message);
+    /// Queues `message` from `from` to `to`. With a `tag` (its outbox id), the sender's node
+    /// is told once the message reached the peer (`Input::Delivered`).
+    fn send(&self, from: Address, to: Address, message: Message, tag: Option<u64>);
 
     /// How many peers other than `me` it can reach now.
     fn peers(&self, me: Address) -> usize;
@@ -36,16 +37,24 @@ impl LocalNetwork {
 }
 
 impl Transport for LocalNetwork {
-    fn send(&self, from: Address, to: Address, message: Message) {
-        let peer = self.peers.lock().unwrap_or_else(|e| e.into_inner()).get(&to).cloned();
+    fn send(&self, from: Address, to: Address, message: Message, tag: Option<u64>) {
+        let (peer, sender) = {
+            let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            (peers.get(&to).cloned(), peers.get(&from).cloned())
+        };
         match peer {
             Some(inbox) => {
-                if inbox.try_send(Input::Message { sender: from, message, respond: None }).is_err()
-                {
-                    tracing::warn!(%to, "peer inbox full or closed; message dropped (the sender retries)");
+                let input = Input::Message { sender: from, message, respond: None };
+                if inbox.try_send(input).is_err() {
+                    tracing::warn!(%to, "peer inbox full or closed; message kept for a restart");
+                    return;
+                }
+                // in-process delivery is done once queued
+                if let (Some(tag), Some(sender)) = (tag, sender) {
+                    let _ = sender.try_send(Input::Delivered(tag));
                 }
             }
-            None => tracing::warn!(%to, "no route to peer"),
+            None => tracing::warn!(%to, "no route to peer; message kept for a restart"),
         }
     }
 
@@ -61,9 +70,11 @@ impl Transport for LocalNetwork {
 pub struct P2pNetwork(pub photon_transport::P2pTransport);
 
 impl Transport for P2pNetwork {
-    fn send(&self, _from: Address, to: Address, message: Message) {
-        if !matches!(message, Message::Processed(_)) {
-            self.0.send(to, &message);
+    fn send(&self, _from: Address, to: Address, message: Message, tag: Option<u64>) {
+        match (message, tag) {
+            (Message::Processed(_), _) => {}
+            (message, Some(tag)) => self.0.send_tagged(to, &message, tag),
+            (message, None) => self.0.send(to, &message),
         }
     }
 
@@ -72,15 +83,22 @@ impl Transport for P2pNetwork {
     }
 }
 
-/// Forwards what the libp2p transport receives into a node's inbox, with the way to answer.
+/// Forwards what the libp2p transport receives into a node's inbox, with the way to answer,
+/// and the delivery reports of the node's own messages.
 pub fn forward_incoming(
     mut incoming: mpsc::Receiver<photon_transport::Incoming>,
+    mut delivered: mpsc::UnboundedReceiver<u64>,
     inbox: mpsc::Sender<Input>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(i) = incoming.recv().await {
-            let input =
-                Input::Message { sender: i.sender, message: i.message, respond: Some(i.respond) };
+        loop {
+            let input = tokio::select! {
+                i = incoming.recv() => match i {
+                    Some(i) => Input::Message { sender: i.sender, message: i.message, respond: Some(i.respond) },
+                    None => break,
+                },
+                Some(tag) = delivered.recv() => Input::Delivered(tag),
+            };
             if inbox.send(input).await.is_err() {
                 break; // the node stopped; unanswered messages are retried by their senders
             }

@@ -27,9 +27,11 @@ async fn start(
 ) -> P2pNode {
     let signer = net.accounts[i].clone();
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
     let config =
         P2pConfig { bootstrap, request_timeout: Duration::from_secs(3), ..P2pConfig::default() };
-    let transport = photon_transport::start(&signer.to_bytes(), config, tx).await.unwrap();
+    let transport =
+        photon_transport::start(&signer.to_bytes(), config, tx, Some(delivered_tx)).await.unwrap();
     let listen = transport.listen_addrs().await;
     let provider =
         photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
@@ -47,7 +49,7 @@ async fn start(
         Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))
             .await
             .unwrap();
-    forward_incoming(rx, handle.inbox());
+    forward_incoming(rx, delivered, handle.inbox());
     let task = tokio::spawn(node.run());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -145,6 +147,61 @@ async fn the_whitepaper_payments_over_libp2p() {
     until(async || balances(&bob, &token, &c).await == Some(("60".into(), "20".into()))).await;
     until(async || balances(&charlie, &token, &b).await == Some(("20".into(), "60".into()))).await;
     for node in [alice, bob, charlie] {
+        node.handle.shutdown();
+        let _ = node.task.await;
+    }
+}
+
+/// Alice pays Bob while Bob is offline, then Alice restarts too. The payment message waits in
+/// Alice's durable outbox and reaches Bob when he is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offline() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(1), 1_000).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (alice_dir, bob_dir) = (root.path().join("alice"), root.path().join("bob"));
+    let bob = start(&net, 2, &bob_dir, vec![]).await;
+    let alice = start(&net, 1, &alice_dir, bob.listen.clone()).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(1)), format!("{:?}", net.address(2)));
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    until(async || balances(&bob, &token, &a).await == Some(("0".into(), "100".into()))).await;
+    until(async || balances(&alice, &token, &b).await == Some(("100".into(), "0".into()))).await;
+
+    // Bob goes offline; Alice pays him anyway (a direct payment completes on her side at once)
+    bob.handle.shutdown();
+    let _ = bob.task.await;
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "10" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // ... and restarts before Bob is back
+    alice.handle.shutdown();
+    let _ = alice.task.await;
+    let alice = start(&net, 1, &alice_dir, vec![]).await;
+    assert_eq!(balances(&alice, &token, &b).await, Some(("90".into(), "10".into())));
+    // Bob comes back (elsewhere), finds Alice, and gets the payment
+    let bob = start(&net, 2, &bob_dir, alice.listen.clone()).await;
+    until(async || balances(&bob, &token, &a).await == Some(("10".into(), "90".into()))).await;
+    // the channel is in sync: the next payment is accepted normally
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{a}", bob.url),
+        Some(json!({ "amount": "3" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    until(async || balances(&alice, &token, &b).await == Some(("93".into(), "7".into()))).await;
+    for node in [alice, bob] {
         node.handle.shutdown();
         let _ = node.task.await;
     }

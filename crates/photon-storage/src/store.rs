@@ -2,6 +2,7 @@
 
 use crate::error::{Result, StorageError};
 use crate::history::{Direction, PaymentFilter, PaymentRecord};
+use photon_primitives::messages::Message;
 use photon_primitives::{Address, Signer};
 use photon_state::changes::{ContractCall, Event, PaymentFailure, StateChange};
 use photon_state::{transition, ChainState};
@@ -25,6 +26,11 @@ CREATE TABLE IF NOT EXISTS acks (
     message_id INTEGER NOT NULL,
     PRIMARY KEY (sender, message_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    recipient BLOB NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending_transactions (
     id INTEGER PRIMARY KEY,
     state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
@@ -194,10 +200,21 @@ impl Storage {
         &mut self,
         records: &[Record<'_>],
     ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let (ids, pending, _) = self.append_all(records)?;
+        Ok((ids, pending))
+    }
+
+    /// [`Storage::append_with_transactions`], also keeping every message to a peer (but
+    /// acknowledgements) in an outbox until [`Storage::delivered`]; returns, in order of
+    /// appearance, the outbox ids as a third list.
+    pub fn append_all(&mut self, records: &[Record<'_>]) -> Result<(Vec<u64>, Vec<u64>, Vec<u64>)> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(records.len());
         let mut pending = Vec::new();
+        let mut outbox = Vec::new();
         {
+            let mut insert_outbox =
+                tx.prepare_cached("INSERT INTO outbox (recipient, data) VALUES (?1, ?2)")?;
             let mut insert_pending = tx.prepare_cached(
                 "INSERT INTO pending_transactions (state_change_id, data) VALUES (?1, ?2)",
             )?;
@@ -223,9 +240,19 @@ impl Storage {
                 }
                 for event in record.events {
                     insert_event.execute(params![id, encode(event)?])?;
-                    if let Event::Transact(call) = event {
-                        insert_pending.execute(params![id, encode(call)?])?;
-                        pending.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
+                    match event {
+                        Event::Transact(call) => {
+                            insert_pending.execute(params![id, encode(call)?])?;
+                            pending.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
+                        }
+                        Event::Send { recipient, message }
+                            if !matches!(message, Message::Processed(_)) =>
+                        {
+                            insert_outbox
+                                .execute(params![recipient.as_slice(), message.encode()])?;
+                            outbox.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
+                        }
+                        _ => {}
                     }
                     if let Some(p) = payment_row(event) {
                         insert_payment.execute(params![
@@ -245,7 +272,37 @@ impl Storage {
             }
         }
         tx.commit()?;
-        Ok((ids, pending))
+        Ok((ids, pending, outbox))
+    }
+
+    /// A message of the outbox reached its peer (acknowledged or refused for good).
+    pub fn delivered(&mut self, id: u64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM outbox WHERE id = ?1", [i64::try_from(id).unwrap_or(i64::MAX)])?;
+        Ok(())
+    }
+
+    /// Messages not yet delivered, oldest first: to send again after a restart.
+    pub fn outbox(&self) -> Result<Vec<(u64, photon_primitives::Address, Message)>> {
+        let mut statement =
+            self.conn.prepare("SELECT id, recipient, data FROM outbox ORDER BY id")?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })?;
+        rows.map(|row| {
+            let (id, recipient, data) = row?;
+            let corrupt = |reason: String| StorageError::Corrupt { table: "outbox", id, reason };
+            if recipient.len() != 20 {
+                return Err(corrupt("bad recipient".into()));
+            }
+            let message = Message::decode(&data).map_err(|e| corrupt(e.to_string()))?;
+            Ok((
+                u64::try_from(id).unwrap_or_default(),
+                photon_primitives::Address::from_slice(&recipient),
+                message,
+            ))
+        })
+        .collect()
     }
 
     /// Whether the message `message_id` of `sender` was processed (exactly-once delivery).

@@ -239,3 +239,27 @@ fn processed_messages_are_remembered_for_retransmissions() {
     assert!(!storage.is_acked(sender, message.message_id() + 1).unwrap());
     assert!(!storage.is_acked(&Address::repeat_byte(3), message.message_id()).unwrap());
 }
+
+#[test]
+fn messages_stay_in_the_outbox_until_delivered() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    let mut storage = Storage::open_in_memory(&identity(&p.a.0)).unwrap();
+    // A's side: the direct transfer A sends
+    let events = transition(
+        &mut p.a.1,
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: 5 },
+        &p.a.0,
+    )
+    .unwrap();
+    let change = StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: 5 };
+    let (_, _, outbox) =
+        storage.append_all(&[Record { change: &change, events: &events, at: 0 }]).unwrap();
+    assert_eq!(outbox.len(), 1);
+    let waiting = storage.outbox().unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].1, p.b.0.address());
+    assert!(matches!(waiting[0].2, Message::DirectTransfer(_)));
+    storage.delivered(outbox[0]).unwrap();
+    assert!(storage.outbox().unwrap().is_empty());
+}

@@ -72,7 +72,7 @@ struct Behaviour {
 }
 
 enum Command {
-    Send(Address, Vec<u8>),
+    Send(Address, Vec<u8>, Option<u64>),
 }
 
 /// A running transport; cheap to clone.
@@ -90,7 +90,13 @@ pub struct P2pTransport {
 impl P2pTransport {
     /// Queues `message` for `to`; delivered in order with the other messages to `to`.
     pub fn send(&self, to: Address, message: &Message) {
-        let _ = self.commands.send(Command::Send(to, message.encode()));
+        let _ = self.commands.send(Command::Send(to, message.encode(), None));
+    }
+
+    /// [`P2pTransport::send`], reporting `tag` on the `delivered` channel given to [`start`]
+    /// once the peer acknowledged or refused the message for good.
+    pub fn send_tagged(&self, to: Address, message: &Message, tag: u64) {
+        let _ = self.commands.send(Command::Send(to, message.encode(), Some(tag)));
     }
 
     /// Photon peers connected now.
@@ -114,7 +120,7 @@ fn key_of(address: &Address) -> RecordKey {
 }
 
 struct Outbox {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<(Vec<u8>, Option<u64>)>,
     in_flight: Option<OutboundRequestId>,
     not_before: Instant,
     backoff: Duration,
@@ -145,11 +151,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 type Answer = Pin<Box<dyn Future<Output = (ResponseChannel<Delivery>, Delivery)> + Send>>;
 
 /// Starts the transport with the node's Ethereum private key; messages for the node arrive
-/// on `incoming`.
+/// on `incoming`, and the tags of delivered messages (see [`P2pTransport::send_tagged`]) on
+/// `delivered`.
 pub async fn start(
     private_key: &[u8; 32],
     config: P2pConfig,
     incoming: mpsc::Sender<Incoming>,
+    delivered: Option<mpsc::UnboundedSender<u64>>,
 ) -> Result<P2pTransport, TransportError> {
     let keypair = keypair(private_key)?;
     let peer_id = keypair.public().to_peer_id();
@@ -215,6 +223,7 @@ pub async fn start(
         answers: FuturesUnordered::new(),
         address,
         listen_addrs: Arc::new(Mutex::new(Vec::new())),
+        delivered,
     };
     tokio::spawn(task.run());
     Ok(P2pTransport { commands, peer_id, address, peers, listening })
@@ -232,6 +241,7 @@ struct Task {
     answers: FuturesUnordered<Answer>,
     address: Address,
     listen_addrs: Arc<Mutex<Vec<Multiaddr>>>,
+    delivered: Option<mpsc::UnboundedSender<u64>>,
 }
 
 impl Task {
@@ -242,8 +252,8 @@ impl Task {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm(event),
                 command = self.commands.recv() => match command {
-                    Some(Command::Send(to, bytes)) => {
-                        self.outboxes.entry(to).or_insert_with(Outbox::new).queue.push_back(bytes);
+                    Some(Command::Send(to, bytes, tag)) => {
+                        self.outboxes.entry(to).or_insert_with(Outbox::new).queue.push_back((bytes, tag));
                         self.pump(to);
                     }
                     None => break, // every handle dropped: the node stopped
@@ -268,7 +278,7 @@ impl Task {
         if outbox.in_flight.is_some() || now < outbox.not_before {
             return;
         }
-        let Some(head) = outbox.queue.front().cloned() else { return };
+        let Some((head, _)) = outbox.queue.front().cloned() else { return };
         match self.known.get(&to) {
             Some(peer) => {
                 let id = self.swarm.behaviour_mut().messages.send_request(peer, head);
@@ -375,19 +385,25 @@ impl Task {
                 request_response::Message::Response { request_id, response } => {
                     let Some(to) = self.in_flight.remove(&request_id) else { return };
                     let Some(outbox) = self.outboxes.get_mut(&to) else { return };
-                    match response {
-                        Delivery::Ack => {
-                            outbox.queue.pop_front();
-                            outbox.in_flight = None;
-                            outbox.backoff = MIN_BACKOFF;
-                        }
+                    let done = match response {
+                        Delivery::Ack => true,
                         Delivery::Reject(reason) => {
                             tracing::warn!(%to, %reason, "peer rejected a message; dropped");
-                            outbox.queue.pop_front();
-                            outbox.in_flight = None;
-                            outbox.backoff = MIN_BACKOFF;
+                            true
                         }
-                        Delivery::Retry => outbox.retry_later(),
+                        Delivery::Retry => {
+                            outbox.retry_later();
+                            false
+                        }
+                    };
+                    if done {
+                        if let Some((_, Some(tag))) = outbox.queue.pop_front() {
+                            if let Some(delivered) = &self.delivered {
+                                let _ = delivered.send(tag);
+                            }
+                        }
+                        outbox.in_flight = None;
+                        outbox.backoff = MIN_BACKOFF;
                     }
                     self.pump(to);
                 }

@@ -22,7 +22,7 @@ async fn node(
     let (tx, rx) = mpsc::channel(1024);
     let config =
         P2pConfig { bootstrap, request_timeout: Duration::from_secs(2), ..P2pConfig::default() };
-    (start(&key(n), config, tx).await.unwrap(), rx)
+    (start(&key(n), config, tx, None).await.unwrap(), rx)
 }
 
 async fn next(rx: &mut mpsc::Receiver<Incoming>) -> Incoming {
@@ -107,4 +107,21 @@ async fn an_unanswered_message_is_sent_again_until_acknowledged() {
     assert_eq!(id_of(&again.message), 1, "the same message again");
     again.respond.send(Delivery::Ack).unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(500), b_rx.recv()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tagged_messages_report_their_delivery() {
+    let (a_in, _a_rx) = mpsc::channel(16);
+    let (delivered_tx, mut delivered) = mpsc::unbounded_channel();
+    let a = start(&key(30), P2pConfig::default(), a_in, Some(delivered_tx)).await.unwrap();
+    let (b, mut b_rx) = node(31, a.listen_addrs().await).await;
+    a.send_tagged(b.address, &msg(1), 77);
+    a.send_tagged(b.address, &msg(2), 78);
+    for _ in 0..2 {
+        let incoming = next(&mut b_rx).await;
+        incoming.respond.send(Delivery::Ack).unwrap();
+    }
+    let first = tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap();
+    assert_eq!((first, second), (Some(77), Some(78)));
 }
