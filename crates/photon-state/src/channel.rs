@@ -80,6 +80,28 @@ pub(crate) fn check_signed_by(
     }
 }
 
+/// Checks the partner's next proof (see [`check_partner_proof`]) on the channel it names and
+/// commits it: the partner's end becomes `transferred` and `locks`. Returns the channel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn accept_partner_proof<'s>(
+    state: &'s mut ChainState,
+    verifier: &dyn Signer,
+    sender: Address,
+    message: &Message,
+    bp: &BalanceProofFields,
+    transferred: TokenAmount,
+    locks: Vec<Lock>,
+) -> Result<&'s mut ChannelState, Rejection> {
+    let channel =
+        state.channels.get(&bp.channel_id).ok_or(Rejection::UnknownChannel(bp.channel_id))?;
+    let expected = Expected { transferred, locks: &locks };
+    let proof = check_partner_proof(state, verifier, channel, sender, message, bp, &expected)?;
+    let channel =
+        state.channels.get_mut(&bp.channel_id).ok_or(Rejection::UnknownChannel(bp.channel_id))?;
+    apply_partner_proof(channel, proof, locks);
+    Ok(channel)
+}
+
 /// Commits a checked partner proof.
 pub(crate) fn apply_partner_proof(
     channel: &mut ChannelState,

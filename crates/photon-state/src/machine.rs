@@ -2,7 +2,7 @@
 
 use crate::balance::Side;
 use crate::changes::{ChainEvent, ContractCall, Event, PaymentFailure, StateChange};
-use crate::channel::{apply_partner_proof, check_partner_proof, send_our_proof, without, Expected};
+use crate::channel::{accept_partner_proof, send_our_proof, without};
 use crate::error::Rejection;
 use crate::state::{ChainState, ChannelState, ChannelStatus, EndState, Task};
 use crate::{mediated, negotiation};
@@ -155,22 +155,16 @@ fn on_message(
                 }
             };
             let locks = channel.theirs.locks.clone();
-            let expected =
-                Expected { transferred: m.balance_proof.transferred_amount, locks: &locks };
-            let proof = check_partner_proof(
+            let transferred = m.balance_proof.transferred_amount;
+            let channel = accept_partner_proof(
                 state,
                 signer,
-                channel,
                 sender,
                 &message,
                 &m.balance_proof,
-                &expected,
+                transferred,
+                locks,
             )?;
-            let channel = state
-                .channels
-                .get_mut(&m.balance_proof.channel_id)
-                .ok_or(Rejection::InvalidAmount)?;
-            apply_partner_proof(channel, proof, locks);
             events.push(Event::PaymentReceived {
                 token: channel.token,
                 payment_id: m.payment_id,
@@ -188,20 +182,16 @@ fn on_message(
             if state.block <= lock.expiration || state.registered_in_time(&lock) {
                 return Err(Rejection::LockNotExpired(m.secrethash));
             }
-            let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
-            let proof = check_partner_proof(
+            let (channel_id, transferred) = (channel.id, channel.theirs.transferred);
+            let channel = accept_partner_proof(
                 state,
                 signer,
-                channel,
                 sender,
                 &message,
                 &m.balance_proof,
-                &expected,
+                transferred,
+                locks,
             )?;
-            let channel_id = channel.id;
-            let channel =
-                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
-            apply_partner_proof(channel, proof, locks);
             channel.disposed.remove(&m.secrethash);
             mediated::payer_lock_gone(state, &m.secrethash, channel_id, events);
         }

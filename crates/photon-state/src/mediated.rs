@@ -15,9 +15,7 @@
 //! disposes the lock; the initiator then removes it and tries its next route.
 
 use crate::changes::{Event, PaymentFailure, Route};
-use crate::channel::{
-    apply_partner_proof, check_partner_proof, check_signed_by, send_our_proof, without, Expected,
-};
+use crate::channel::{accept_partner_proof, check_signed_by, send_our_proof, without};
 use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{ChainState, InitiatorTask, MediatorTask, TargetTask, Task};
@@ -159,19 +157,16 @@ pub(crate) fn on_message(
             }
             let (locks, _) = without(&channel.theirs.locks, &m.secrethash)
                 .ok_or(Rejection::UnknownLock(m.secrethash))?;
-            let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
-            let proof = check_partner_proof(
+            let transferred = channel.theirs.transferred;
+            let channel = accept_partner_proof(
                 state,
                 signer,
-                channel,
                 sender,
                 message,
                 &m.balance_proof,
-                &expected,
+                transferred,
+                locks,
             )?;
-            let channel =
-                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
-            apply_partner_proof(channel, proof, locks);
             channel.disposed.remove(&m.secrethash);
             payer_lock_gone(state, &m.secrethash, channel_id, events);
             Ok(())
@@ -216,19 +211,15 @@ pub(crate) fn on_message(
                 .transferred
                 .checked_add(lock.amount)
                 .ok_or(Rejection::InvalidAmount)?;
-            let expected = Expected { transferred, locks: &locks };
-            let proof = check_partner_proof(
+            let channel = accept_partner_proof(
                 state,
                 signer,
-                channel,
                 sender,
                 message,
                 &m.balance_proof,
-                &expected,
+                transferred,
+                locks,
             )?;
-            let channel =
-                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
-            apply_partner_proof(channel, proof, locks);
             channel.disposed.remove(&secrethash);
             let token = channel.token;
             match state.tasks.get_mut(&secrethash) {
@@ -300,13 +291,10 @@ fn on_mediated_transfer(
     let position = path_position(&m.path, state.address, sender, m.initiator, m.target)?;
     let mut locks = channel.theirs.locks.clone();
     locks.push(lock);
-    let expected = Expected { transferred: channel.theirs.transferred, locks: &locks };
-    let proof =
-        check_partner_proof(state, signer, channel, sender, message, &m.balance_proof, &expected)?;
-    let token = channel.token;
-    let channel =
-        state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
-    apply_partner_proof(channel, proof, locks);
+    let transferred = channel.theirs.transferred;
+    let token =
+        accept_partner_proof(state, signer, sender, message, &m.balance_proof, transferred, locks)?
+            .token;
 
     if state.tasks.contains_key(&lock.secrethash) {
         // a loop through us, or a payment we already handle: give the lock back
