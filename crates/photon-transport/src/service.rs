@@ -1,6 +1,6 @@
 //! The swarm task: sessions, per-peer queues, discovery.
 
-use crate::codec::{Codec, PROTOCOL};
+use crate::codec::{Codec, MAX_BATCH, PROTOCOL};
 use crate::identity::{address_of, keypair};
 use crate::TransportError;
 use futures_util::stream::FuturesUnordered;
@@ -121,7 +121,8 @@ fn key_of(address: &Address) -> RecordKey {
 
 struct Outbox {
     queue: VecDeque<(Vec<u8>, Option<u64>)>,
-    in_flight: Option<OutboundRequestId>,
+    /// The request carrying the head of the queue, and how many messages it carries.
+    in_flight: Option<(OutboundRequestId, usize)>,
     not_before: Instant,
     backoff: Duration,
     lookup_at: Instant,
@@ -148,7 +149,7 @@ impl Outbox {
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-type Answer = Pin<Box<dyn Future<Output = (ResponseChannel<Delivery>, Delivery)> + Send>>;
+type Answer = Pin<Box<dyn Future<Output = (ResponseChannel<Vec<Delivery>>, Vec<Delivery>)> + Send>>;
 
 /// Starts the transport with the node's Ethereum private key; messages for the node arrive
 /// on `incoming`, and the tags of delivered messages (see [`P2pTransport::send_tagged`]) on
@@ -278,11 +279,17 @@ impl Task {
         if outbox.in_flight.is_some() || now < outbox.not_before {
             return;
         }
-        let Some((head, _)) = outbox.queue.front().cloned() else { return };
+        if outbox.queue.is_empty() {
+            return;
+        }
         match self.known.get(&to) {
             Some(peer) => {
-                let id = self.swarm.behaviour_mut().messages.send_request(peer, head);
-                outbox.in_flight = Some(id);
+                // everything queued for this peer (up to a batch) in one request, in order
+                let batch: Vec<Vec<u8>> =
+                    outbox.queue.iter().take(MAX_BATCH).map(|(bytes, _)| bytes.clone()).collect();
+                let n = batch.len();
+                let id = self.swarm.behaviour_mut().messages.send_request(peer, batch);
+                outbox.in_flight = Some((id, n));
                 self.in_flight.insert(id, to);
             }
             None if now >= outbox.lookup_at => {
@@ -352,57 +359,69 @@ impl Task {
         }
     }
 
-    fn on_message_event(&mut self, event: request_response::Event<Vec<u8>, Delivery>) {
+    fn on_message_event(&mut self, event: request_response::Event<Vec<Vec<u8>>, Vec<Delivery>>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
-                    let answer =
-                        |channel, d: Delivery| -> Answer { Box::pin(async move { (channel, d) }) };
                     let Some(sender) = address_of(&peer) else {
-                        self.answers.push(answer(
-                            channel,
-                            Delivery::Reject("not a Photon identity".into()),
-                        ));
+                        let answers =
+                            vec![Delivery::Reject("not a Photon identity".into()); request.len()];
+                        self.answers.push(Box::pin(async move { (channel, answers) }));
                         return;
                     };
-                    let message = match Message::decode(&request) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            let reason = format!("malformed message: {e}");
-                            self.answers.push(answer(channel, Delivery::Reject(reason)));
-                            return;
+                    // each message to the node in order; the answers in the same order
+                    let mut pending: Vec<Result<oneshot::Receiver<Delivery>, Delivery>> =
+                        Vec::new();
+                    for bytes in request {
+                        let message = match Message::decode(&bytes) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                pending
+                                    .push(Err(Delivery::Reject(format!("malformed message: {e}"))));
+                                continue;
+                            }
+                        };
+                        let (respond, rx) = oneshot::channel();
+                        if self.incoming.try_send(Incoming { sender, message, respond }).is_err() {
+                            pending.push(Err(Delivery::Retry)); // node busy or stopped
+                        } else {
+                            pending.push(Ok(rx));
                         }
-                    };
-                    let (respond, rx) = oneshot::channel();
-                    if self.incoming.try_send(Incoming { sender, message, respond }).is_err() {
-                        self.answers.push(answer(channel, Delivery::Retry)); // node busy or stopped
-                        return;
                     }
                     self.answers.push(Box::pin(async move {
-                        (channel, rx.await.unwrap_or(Delivery::Retry))
+                        let mut answers = Vec::with_capacity(pending.len());
+                        for p in pending {
+                            answers.push(match p {
+                                Ok(rx) => rx.await.unwrap_or(Delivery::Retry),
+                                Err(d) => d,
+                            });
+                        }
+                        (channel, answers)
                     }));
                 }
                 request_response::Message::Response { request_id, response } => {
                     let Some(to) = self.in_flight.remove(&request_id) else { return };
                     let Some(outbox) = self.outboxes.get_mut(&to) else { return };
-                    let done = match response {
-                        Delivery::Ack => true,
-                        Delivery::Reject(reason) => {
-                            tracing::warn!(%to, %reason, "peer rejected a message; dropped");
-                            true
+                    let sent = outbox.in_flight.take().map_or(0, |(_, n)| n);
+                    let mut done = 0;
+                    for answer in response.into_iter().take(sent) {
+                        match answer {
+                            Delivery::Ack => {}
+                            Delivery::Reject(reason) => {
+                                tracing::warn!(%to, %reason, "peer rejected a message; dropped");
+                            }
+                            Delivery::Retry => break, // this one and the rest go again later
                         }
-                        Delivery::Retry => {
-                            outbox.retry_later();
-                            false
-                        }
-                    };
-                    if done {
                         if let Some((_, Some(tag))) = outbox.queue.pop_front() {
                             if let Some(delivered) = &self.delivered {
                                 let _ = delivered.send(tag);
                             }
                         }
-                        outbox.in_flight = None;
+                        done += 1;
+                    }
+                    if done < sent {
+                        outbox.retry_later();
+                    } else {
                         outbox.backoff = MIN_BACKOFF;
                     }
                     self.pump(to);
