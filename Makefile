@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test toolchain contracts check-contracts fmt lint bench-gas
+.PHONY: demo test toolchain contracts check-contracts fmt lint bench-gas bench-transfers
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -48,6 +48,11 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## bench-transfers: payments per second and latency between three photon processes.
+bench-transfers: toolchain
+	cargo build --release -p photon-node -p photon-bench
+	$(CARGO_TARGET_DIR)/release/photon-bench transfers
 
 ## bench-gas: gas per contract operation (table).
 bench-gas: toolchain

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod gas;
 mod restore;
 mod state;
+mod transfers;
 
 #[derive(Parser)]
 #[command(name = "photon-bench", version, about = "Photon Network benchmarks")]
@@ -25,6 +26,12 @@ enum Command {
     },
     /// Restart time of a node with 100,000 logged state changes.
     Restore {
+        /// Print one JSON object of metric name → value instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Payments per second and latency between real photon processes over libp2p.
+    Transfers {
         /// Print one JSON object of metric name → value instead of a table.
         #[arg(long)]
         json: bool,
@@ -50,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::State { json } => print_rows(&state::measure(), "µs", json),
         Command::Restore { json } => print_rows(&restore::measure()?, "value", json),
+        Command::Transfers { json } => print_rows(&transfers::measure().await?, "value", json),
     }
     Ok(())
 }

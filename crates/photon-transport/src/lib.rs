@@ -10,11 +10,14 @@
 //!   the public key, so the Ethereum address of a peer is computed from its peer id
 //!   ([`identity::address_of`]), and the Noise handshake — a signature by that key that the
 //!   peer verifies — proves it. A message from "Bob" really is from Bob.
-//! * **Delivery.** Messages to one peer leave in order, one at a time, each retried with
-//!   backoff until the peer answers [`Delivery::Ack`] (processed, or a duplicate of something
-//!   processed) or [`Delivery::Reject`] (never acceptable); [`Delivery::Retry`] means "not yet"
-//!   (it arrived before something it depends on). A peer that is offline gets its messages when
-//!   it is back; other peers' queues are not held up.
+//! * **Delivery.** Messages to one peer leave in order: one request in flight per peer carries
+//!   the head of its queue (up to 256 messages), and the peer answers each one:
+//!   [`Delivery::Ack`] (processed, or a duplicate of something processed), [`Delivery::Reject`]
+//!   (never acceptable) or [`Delivery::Retry`] ("not yet": it came before something it depends
+//!   on). The queue advances past the acknowledged and rejected prefix; the rest is sent again
+//!   with backoff. Batching lets the receiver process many messages in one durable commit. A
+//!   peer that is offline gets its messages when it is back; other peers' queues are not held
+//!   up.
 //! * **Discovery.** Bootstrap peers, then a Kademlia DHT in which every node provides the key
 //!   of its own Ethereum address; a provider is only believed if its peer id maps to that
 //!   address. mDNS on the local network behind the `mdns` feature.

@@ -1,0 +1,391 @@
+//! `photon-bench transfers`: payments per second and latency between real `photon` processes
+//! on 127.0.0.1 (libp2p transport, SQLite with `synchronous=FULL`), driven through their REST
+//! APIs with many requests in flight.
+//!
+//! * throughput (`*_tps`): Alice pays Bob 10,000 times directly, then Charlie 2,000 times
+//!   through Bob, with 64 (direct) and 128 (mediated: below the 160 pending locks a channel
+//!   side may hold) requests in flight.
+//! * latency (`*_p50_ms`, `*_p99_ms`): one payment at a time (500 of each). A direct payment's
+//!   latency runs from the request to Bob's node reporting it on its event stream (end to end);
+//!   a mediated payment's is the request's, which answers once the target has the secret and
+//!   Alice has unlocked. `*_loaded_p50_ms` / `*_loaded_p99_ms`: the same under the throughput
+//!   load, queueing included.
+//! * `sign_recover_per_s`: this machine's libsecp256k1 sign + recover rate, measured in the
+//!   same run, and each throughput as a ratio of it.
+//!
+//! The `photon` executable is taken from `PHOTON_BIN`, else next to this one (build both with
+//! `cargo build --release -p photon-node -p photon-bench`).
+
+use anyhow::{bail, ensure, Context, Result};
+use photon_chain::devnet::DevNet;
+use photon_chain::DeployParams;
+use photon_primitives::{Address, LocalSigner, Signer, B256};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DIRECT: usize = 10_000;
+const MEDIATED: usize = 2_000;
+const SEQUENTIAL: usize = 500;
+const IN_FLIGHT: usize = 64;
+/// Mediated payments in flight: below the 160 pending locks a channel side may hold.
+const MEDIATED_IN_FLIGHT: usize = 128;
+
+struct Proc {
+    url: String,
+    address: Address,
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn photon_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("PHOTON_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe()?;
+    let candidate = me.with_file_name("photon");
+    ensure!(candidate.is_file(), "no photon executable next to {}: build it (cargo build --release -p photon-node) or set PHOTON_BIN", me.display());
+    Ok(candidate)
+}
+
+async fn api(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Result<Value> {
+    let mut r = client.request(method, &url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let response = r.send().await.with_context(|| format!("calling {url}"))?;
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{url}: {status}: {}", value["error"]["message"].as_str().unwrap_or("?"));
+    }
+    Ok(value)
+}
+
+async fn start(
+    bin: &Path,
+    net: &DevNet,
+    i: usize,
+    dir: &Path,
+    deployment: &Path,
+    bootstrap: &[String],
+) -> Result<Proc> {
+    let signer = &net.accounts[i];
+    let key = dir.join(format!("{i}.key"));
+    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(bin);
+    command
+        .arg("run")
+        .args(["--private-key-file", &key.display().to_string()])
+        .args(["--rpc-url", net.chain.endpoint().as_str()])
+        .args(["--deployment", &deployment.display().to_string()])
+        .args(["--data-dir", &dir.join(format!("node{i}")).display().to_string()])
+        .args(["--api-addr", &format!("127.0.0.1:{port}")])
+        .args(["--confirmations", "0", "--poll-ms", "200", "--settle-timeout", "10"])
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if !bootstrap.is_empty() {
+        command.args(["--bootstrap", &bootstrap.join(",")]);
+    }
+    let child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    let proc = Proc { url, address: signer.address(), child };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if api(&client, reqwest::Method::GET, format!("{}/api/v1/status", proc.url), None)
+            .await
+            .is_ok()
+        {
+            return Ok(proc);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("node {i} did not start")
+}
+
+async fn balance(
+    client: &reqwest::Client,
+    node: &Proc,
+    token: Address,
+    partner: Address,
+) -> Result<Option<u128>> {
+    let url = format!("{}/api/v1/channels/{token:?}/{partner:?}", node.url);
+    let r = client.get(&url).send().await?;
+    if !r.status().is_success() {
+        return Ok(None);
+    }
+    let v: Value = r.json().await?;
+    Ok(v["balance"].as_str().and_then(|b| b.parse().ok()))
+}
+
+async fn wait_for(mut probe: impl AsyncFnMut() -> Result<bool>) -> Result<()> {
+    for _ in 0..1200 {
+        if probe().await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out waiting for the network")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Sign + recover rate of this machine (one core).
+fn sign_recover_rate() -> f64 {
+    let signer = LocalSigner::from_bytes(&[9u8; 32]).expect("valid key");
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        let digest = B256::from(alloy::primitives::U256::from(n));
+        let sig = signer.sign_digest(&digest).expect("signs");
+        let _ = photon_primitives::signer::recover(&digest, &sig);
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs the measurement; returns (key, value) rows.
+pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
+    let bin = photon_bin()?;
+    let sign_recover = sign_recover_rate();
+    let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
+    let net = DevNet::start_with(&params).await?;
+    let token = *net.token.address();
+    let dir = std::env::temp_dir().join(format!("photon-bench-transfers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let deployment = dir.join("deployment.json");
+    net.deployment.save(&deployment)?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(MEDIATED_IN_FLIGHT).build()?;
+    let bob = start(&bin, &net, 2, &dir, &deployment, &[]).await?;
+    let status =
+        api(&client, reqwest::Method::GET, format!("{}/api/v1/status", bob.url), None).await?;
+    let boot: Vec<String> = status["p2p_addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    let alice = start(&bin, &net, 1, &dir, &deployment, &boot).await?;
+    let charlie = start(&bin, &net, 3, &dir, &deployment, &boot).await?;
+    let funds: u128 = 10_000_000;
+    for node in [&alice, &bob] {
+        net.mint(node.address, funds).await?;
+    }
+    api(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": bob.address, "deposit": funds.to_string() })),
+    )
+    .await?;
+    api(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", bob.url),
+        Some(json!({ "token": token, "partner": charlie.address, "deposit": funds.to_string() })),
+    )
+    .await?;
+    wait_for(async || Ok(balance(&client, &alice, token, bob.address).await? == Some(funds)))
+        .await?;
+    wait_for(async || Ok(balance(&client, &bob, token, alice.address).await? == Some(0))).await?;
+    wait_for(async || Ok(balance(&client, &bob, token, charlie.address).await? == Some(funds)))
+        .await?;
+    wait_for(async || Ok(balance(&client, &charlie, token, bob.address).await? == Some(0))).await?;
+    let head = net.block_number().await?;
+    wait_for(async || {
+        let s = api(&client, reqwest::Method::GET, format!("{}/api/v1/status", alice.url), None)
+            .await?;
+        Ok(s["block"].as_u64().is_some_and(|b| b >= head))
+    })
+    .await?;
+
+    // direct: end-to-end latency from Bob's event stream
+    let received: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let mut events = client.get(format!("{}/api/v1/events", bob.url)).send().await?;
+    let sink = received.clone();
+    let listener = tokio::spawn(async move {
+        let mut buffer = String::new();
+        while let Ok(Some(chunk)) = events.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) {
+                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                        if v["type"] == "payment_received" {
+                            if let Some(id) = v["payment_id"].as_u64() {
+                                sink.lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(id, Instant::now());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let (direct_s, direct_loaded) = run_payments(
+        &client,
+        &alice.url,
+        token,
+        bob.address,
+        DIRECT,
+        IN_FLIGHT,
+        1,
+        Some(received.clone()),
+    )
+    .await?;
+    let (_, direct_lat) = run_payments(
+        &client,
+        &alice.url,
+        token,
+        bob.address,
+        SEQUENTIAL,
+        1,
+        100_000,
+        Some(received.clone()),
+    )
+    .await?;
+    listener.abort();
+    let (mediated_s, mediated_loaded) = run_payments(
+        &client,
+        &alice.url,
+        token,
+        charlie.address,
+        MEDIATED,
+        IN_FLIGHT,
+        1_000_000,
+        None,
+    )
+    .await?;
+    let (_, mediated_lat) =
+        run_payments(&client, &alice.url, token, charlie.address, SEQUENTIAL, 1, 2_000_000, None)
+            .await?;
+    let direct_tps = DIRECT as f64 / direct_s;
+    let mediated_tps = MEDIATED as f64 / mediated_s;
+    drop((alice, bob, charlie));
+    let _ = std::fs::remove_dir_all(&dir);
+    let round = |v: f64| (v * 100.0).round() / 100.0;
+    Ok(vec![
+        ("direct_tps", round(direct_tps)),
+        ("direct_p50_ms", round(percentile(&direct_lat, 0.50))),
+        ("direct_p99_ms", round(percentile(&direct_lat, 0.99))),
+        ("mediated_tps", round(mediated_tps)),
+        ("mediated_p50_ms", round(percentile(&mediated_lat, 0.50))),
+        ("mediated_p99_ms", round(percentile(&mediated_lat, 0.99))),
+        ("direct_loaded_p50_ms", round(percentile(&direct_loaded, 0.50))),
+        ("direct_loaded_p99_ms", round(percentile(&direct_loaded, 0.99))),
+        ("mediated_loaded_p50_ms", round(percentile(&mediated_loaded, 0.50))),
+        ("mediated_loaded_p99_ms", round(percentile(&mediated_loaded, 0.99))),
+        ("sign_recover_per_s", sign_recover.round()),
+        ("direct_tps_per_sign_recover", (direct_tps / sign_recover * 10_000.0).round() / 10_000.0),
+        (
+            "mediated_tps_per_sign_recover",
+            (mediated_tps / sign_recover * 10_000.0).round() / 10_000.0,
+        ),
+    ])
+}
+
+/// `count` payments of 1 from `url` to `target`, `in_flight` at a time; returns the elapsed
+/// seconds and the sorted latencies in ms (from `received` when given, else the request's).
+#[allow(clippy::too_many_arguments)]
+async fn run_payments(
+    client: &reqwest::Client,
+    url: &str,
+    token: Address,
+    target: Address,
+    count: usize,
+    in_flight: usize,
+    id_base: u64,
+    received: Option<Arc<Mutex<HashMap<u64, Instant>>>>,
+) -> Result<(f64, Vec<f64>)> {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for n in 0..count {
+        let permit = semaphore.clone().acquire_owned().await?;
+        let client = client.clone();
+        let url = format!("{url}/api/v1/payments/{token:?}/{target:?}");
+        let id = id_base + n as u64;
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = api(
+                &client,
+                reqwest::Method::POST,
+                url,
+                Some(json!({ "amount": "1", "payment_id": id })),
+            )
+            .await;
+            drop(permit);
+            r.map(|_| (id, t, t.elapsed()))
+        }));
+    }
+    let mut sent = Vec::with_capacity(count);
+    for t in tasks {
+        sent.push(t.await??);
+    }
+    let mut latencies: Vec<f64> = match &received {
+        None => sent.iter().map(|(_, _, d)| d.as_secs_f64() * 1000.0).collect(),
+        Some(received) => {
+            // wait until the target reported every payment
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let done = |seen: &HashMap<u64, Instant>| {
+                sent.iter().filter(|(id, _, _)| seen.contains_key(id)).count()
+            };
+            while done(&received.lock().unwrap_or_else(|e| e.into_inner())) < count {
+                ensure!(Instant::now() < deadline, "the target did not report every payment");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let seen = received.lock().unwrap_or_else(|e| e.into_inner());
+            sent.iter()
+                .filter_map(|(id, t, _)| {
+                    seen.get(id).map(|at| at.duration_since(*t).as_secs_f64() * 1000.0)
+                })
+                .collect()
+        }
+    };
+    let elapsed = match &received {
+        None => started.elapsed().as_secs_f64(),
+        Some(received) => {
+            let seen = received.lock().unwrap_or_else(|e| e.into_inner());
+            let last = sent
+                .iter()
+                .filter_map(|(id, _, _)| seen.get(id))
+                .max()
+                .copied()
+                .unwrap_or_else(Instant::now);
+            last.duration_since(started).as_secs_f64()
+        }
+    };
+    latencies.sort_by(f64::total_cmp);
+    Ok((elapsed, latencies))
+}
