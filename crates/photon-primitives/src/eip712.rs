@@ -75,21 +75,6 @@ alloy::sol! {
         bytes32 locksroot;
         uint256 skip;
     }
-
-    /// Off-chain only: the target of a payment asks the initiator for the secret.
-    #[derive(Debug, PartialEq, Eq)]
-    struct SecretRequest {
-        uint64 paymentId;
-        bytes32 secrethash;
-        uint128 amount;
-        uint64 expiration;
-    }
-
-    /// Off-chain only: a node reveals a secret to the node that paid it or will be paid.
-    #[derive(Debug, PartialEq, Eq)]
-    struct RevealSecret {
-        bytes32 secret;
-    }
 }
 
 impl BalanceProof {

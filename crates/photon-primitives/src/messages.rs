@@ -3,10 +3,12 @@
 //! Messages that change a channel carry a [`BalanceProofFields`] and one signature: the
 //! sender's EIP-712 signature of the [`BalanceProof`](crate::eip712::BalanceProof) whose
 //! `additionalHash` is [`Message::additional_hash`], the hash of everything else in the
-//! message. So the signed message itself is what the receiver submits on chain. Other
-//! messages are signed with their own EIP-712 struct (withdraw, cooperative settle and lock
-//! disposal with the ones the contract verifies). [`Processed`] acknowledgements are not
-//! signed: the transport session authenticates them.
+//! message. So the signed message itself is what the receiver submits on chain. Withdraw,
+//! cooperative settle and lock disposal are signed with the EIP-712 structs the contract
+//! verifies. Messages that are never evidence on chain — [`SecretRequest`], [`RevealSecret`]
+//! and [`Processed`] — carry no ECDSA signature (the field stays zero): the transport session
+//! authenticates their sender, and a revealed secret proves itself by its hash. That halves the
+//! signatures of a mediated payment.
 //!
 //! The byte encoding lives in [`crate::codec`].
 
@@ -170,7 +172,7 @@ pub struct SecretRequest {
     pub amount: TokenAmount,
     /// The lock's expiration.
     pub expiration: BlockNumber,
-    /// Signature of the EIP-712 `SecretRequest`.
+    /// Unused (zero): the transport session authenticates the sender.
     pub signature: Signature,
 }
 
@@ -181,7 +183,7 @@ pub struct RevealSecret {
     pub message_id: MessageId,
     /// The secret.
     pub secret: Secret,
-    /// Signature of the EIP-712 `RevealSecret`.
+    /// Unused (zero): the transport session authenticates the sender.
     pub signature: Signature,
 }
 
@@ -413,13 +415,6 @@ impl Message {
                 epoch: m.epoch,
                 lockHash: m.lock.hash(),
             }),
-            Self::SecretRequest(m) => domain.digest(&eip712::SecretRequest {
-                paymentId: m.payment_id,
-                secrethash: m.secrethash.0,
-                amount: m.amount,
-                expiration: m.expiration,
-            }),
-            Self::RevealSecret(m) => domain.digest(&eip712::RevealSecret { secret: m.secret.0 }),
             Self::WithdrawRequest(m) | Self::WithdrawResponse(m) => {
                 domain.digest(&m.fields.typed())
             }

@@ -185,20 +185,19 @@ pub(crate) fn on_message(
             if !matches {
                 return Err(Rejection::UnknownPayment(m.secrethash));
             }
-            check_signed_by(state, signer, message, sender)?;
             // a swap: only the target holds the secret; nothing to reveal
             let Some(secret) = task.secret else { return Ok(()) };
             let target = task.target;
-            let reveal = signed(state, signer, |message_id| {
+            let reveal = unsigned(state, |message_id| {
                 Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-            })?;
+            });
             if let Some(Task::Initiator(task)) = state.tasks.get_mut(&m.secrethash) {
                 task.secret_revealed = true;
             }
             events.push(Event::Send { recipient: target, message: reveal });
             Ok(())
         }
-        Message::RevealSecret(m) => on_reveal(state, sender, message, m.secret, signer, events),
+        Message::RevealSecret(m) => on_reveal(state, sender, m.secret, signer, events),
         Message::Unlock(m) => {
             let channel_id = m.balance_proof.channel_id;
             let channel =
@@ -262,6 +261,14 @@ fn signed(
     Ok(message)
 }
 
+/// Builds a message that the transport session authenticates (secret request and reveal: not
+/// evidence for the chain, so no ECDSA signature), taking a message id.
+fn unsigned(state: &mut ChainState, build: impl FnOnce(u64) -> Message) -> Message {
+    let message = build(state.next_message_id);
+    state.next_message_id += 1;
+    message
+}
+
 fn on_mediated_transfer(
     state: &mut ChainState,
     sender: Address,
@@ -315,15 +322,15 @@ fn on_mediated_transfer(
         );
         // A swap: we hold the secret already, so we reveal it to our payer at once.
         if let Some(secret) = known {
-            let reveal = signed(state, signer, |message_id| {
+            let reveal = unsigned(state, |message_id| {
                 Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-            })?;
+            });
             events.push(Event::Send { recipient: sender, message: reveal });
             return Ok(());
         }
         let (payment_id, secrethash, amount, expiration) =
             (m.payment_id, lock.secrethash, m.target_amount, lock.expiration);
-        let request = signed(state, signer, |message_id| {
+        let request = unsigned(state, |message_id| {
             Message::SecretRequest(SecretRequest {
                 message_id,
                 payment_id,
@@ -332,7 +339,7 @@ fn on_mediated_transfer(
                 expiration,
                 signature: UNSIGNED,
             })
-        })?;
+        });
         events.push(Event::Send { recipient: m.initiator, message: request });
         return Ok(());
     }
@@ -529,13 +536,12 @@ fn on_disposed(
 fn on_reveal(
     state: &mut ChainState,
     sender: Address,
-    message: &Message,
     secret: Secret,
     signer: &dyn Signer,
     events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
+    // the sender is proven by the transport session, the secret by its hash
     let secrethash = secret.hash();
-    check_signed_by(state, signer, message, sender)?;
     match state.tasks.get(&secrethash).cloned() {
         Some(Task::Initiator(task)) => {
             let Some((channel_id, _, fee)) = task.attempt else {
@@ -564,9 +570,9 @@ fn on_reveal(
                 .get(&task.payer.0)
                 .map(|c| c.partner)
                 .ok_or(Rejection::UnknownChannel(task.payer.0))?;
-            let reveal = signed(state, signer, |message_id| {
+            let reveal = unsigned(state, |message_id| {
                 Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-            })?;
+            });
             if let Some(Task::Target(t)) = state.tasks.get_mut(&secrethash) {
                 t.secret = Some(secret);
             }
@@ -618,9 +624,9 @@ fn learn_secret_as_mediator(
     }
     let payer = state.channels.get(&task.payer.0).map(|c| c.partner);
     if let (Some(payer), false) = (payer, task.payer_done || task.secret.is_some()) {
-        let reveal = signed(state, signer, |message_id| {
+        let reveal = unsigned(state, |message_id| {
             Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-        })?;
+        });
         events.push(Event::Send { recipient: payer, message: reveal });
     }
     if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
