@@ -289,7 +289,16 @@ struct PayRequest {
     secret: Option<B256>,
     secret_hash: Option<B256>,
     fee_limit: Option<Amount>,
-    routes: Option<Vec<Vec<String>>>,
+    routes: Option<Vec<RouteRequest>>,
+}
+
+/// A candidate route: the hops (us first, the target last), alone or with the total fee its
+/// mediators charge.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RouteRequest {
+    Path(Vec<String>),
+    WithFee { path: Vec<String>, fee: Amount },
 }
 
 async fn pay(
@@ -310,8 +319,16 @@ async fn pay(
         Some(routes) => Some(
             routes
                 .iter()
-                .map(|path| {
-                    path.iter().map(|a| address(a, "route hop")).collect::<ApiResult<Vec<_>>>()
+                .map(|route| {
+                    let (path, fee) = match route {
+                        RouteRequest::Path(path) => (path, 0),
+                        RouteRequest::WithFee { path, fee } => (path, fee.0),
+                    };
+                    let path = path
+                        .iter()
+                        .map(|a| address(a, "route hop"))
+                        .collect::<ApiResult<Vec<_>>>()?;
+                    Ok(photon_state::Route { path, fee })
                 })
                 .collect::<ApiResult<Vec<_>>>()?,
         ),

@@ -7,93 +7,23 @@
 //! through Bob, close, update, settle. Balances are printed after each step and checked; any
 //! mismatch is an error. Every process it started is stopped, whatever happens.
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::testnet::{await_balances, channel, request, start_node, NodeProcess};
+use anyhow::{ensure, Context, Result};
 use photon_chain::devnet::DevNet;
 use photon_chain::DeployParams;
-use photon_primitives::{Address, Signer};
-use serde_json::{json, Value};
+use photon_primitives::Address;
+use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const NAMES: [&str; 3] = ["Alice", "Bob", "Charlie"];
 const FUNDS: u128 = 1_000;
 
-/// A node process; stopped (SIGTERM, then killed) when dropped.
-struct DemoNode {
-    name: &'static str,
-    address: Address,
-    url: String,
-    child: Child,
-}
-
-impl Drop for DemoNode {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-            for _ in 0..50 {
-                if matches!(self.child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn request(method: reqwest::Method, url: String, body: Option<Value>) -> Result<Value> {
-    let mut r = reqwest::Client::new().request(method, &url);
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    let response = r.send().await.with_context(|| format!("calling {url}"))?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{url}: {status}: {}", value["error"]["message"].as_str().unwrap_or("?"));
-    }
-    Ok(value)
-}
-
-/// The channel of `node` with `partner`, as its API shows it.
-async fn channel(node: &DemoNode, token: Address, partner: Address) -> Result<Option<Value>> {
-    let url = format!("{}/api/v1/channels/{token:?}/{partner:?}", node.url);
-    let response = reqwest::Client::new().get(&url).send().await?;
-    if response.status().as_u16() == 404 {
-        return Ok(None);
-    }
-    Ok(Some(response.json().await?))
-}
-
-/// Waits until `node` sees its channel with `partner` at `(ours, theirs)`.
-async fn await_balances(
-    node: &DemoNode,
-    token: Address,
-    partner: Address,
-    want: (u128, u128),
-) -> Result<()> {
-    let want = (want.0.to_string(), want.1.to_string());
-    for _ in 0..600 {
-        if let Some(c) = channel(node, token, partner).await? {
-            if c["balance"].as_str() == Some(want.0.as_str())
-                && c["partner_balance"].as_str() == Some(want.1.as_str())
-            {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{}: the channel never reached {want:?}", node.name)
-}
-
 async fn print_channel(
     out: &mut dyn Write,
-    a: &DemoNode,
-    b: &DemoNode,
+    a: &NodeProcess,
+    b: &NodeProcess,
     token: Address,
 ) -> Result<(u128, u128)> {
     let c = channel(a, token, b.address)
@@ -109,51 +39,6 @@ async fn print_channel(
         a.name, b.name, a.name, b.name
     )?;
     Ok((ours, theirs))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Starts `photon run` for account `i + 1` of the dev network and waits for its API.
-async fn start_node(
-    photon: &Path,
-    net: &DevNet,
-    i: usize,
-    dir: &Path,
-    deployment: &Path,
-    bootstrap: &[String],
-) -> Result<DemoNode> {
-    let signer = &net.accounts[i + 1];
-    let key = dir.join(format!("{}.key", NAMES[i]));
-    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
-    let url = format!("http://127.0.0.1:{}", free_port()?);
-    let mut command = Command::new(photon);
-    command
-        .arg("run")
-        .args(["--private-key-file", &key.display().to_string()])
-        .args(["--rpc-url", net.chain.endpoint().as_str()])
-        .args(["--deployment", &deployment.display().to_string()])
-        .args(["--data-dir", &dir.join(NAMES[i]).display().to_string()])
-        .args(["--api-addr", url.trim_start_matches("http://")])
-        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "10"])
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    if !bootstrap.is_empty() {
-        command.args(["--bootstrap", &bootstrap.join(",")]);
-    }
-    let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
-    let node = DemoNode { name: NAMES[i], address: signer.address(), url, child };
-    for _ in 0..200 {
-        if request(reqwest::Method::GET, format!("{}/api/v1/status", node.url), None).await.is_ok()
-        {
-            return Ok(node);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{}'s node did not start", node.name)
 }
 
 /// Runs the demo with the `photon` executable at `photon`, writing its story to `out`.
@@ -174,7 +59,7 @@ pub async fn run(out: &mut dyn Write, photon: &Path) -> Result<()> {
     let deployment = dir.join("deployment.json");
     net.deployment.save(&deployment)?;
     // Bob first: Alice and Charlie find the network through him
-    let bob = start_node(photon, &net, 1, &dir, &deployment, &[]).await?;
+    let bob = start_node(photon, &net, 1, NAMES[1], &dir, &deployment, &[]).await?;
     let status = request(reqwest::Method::GET, format!("{}/api/v1/status", bob.url), None).await?;
     let bootstrap: Vec<String> = status["p2p_addresses"]
         .as_array()
@@ -182,8 +67,8 @@ pub async fn run(out: &mut dyn Write, photon: &Path) -> Result<()> {
         .flatten()
         .filter_map(|a| a.as_str().map(String::from))
         .collect();
-    let alice = start_node(photon, &net, 0, &dir, &deployment, &bootstrap).await?;
-    let charlie = start_node(photon, &net, 2, &dir, &deployment, &bootstrap).await?;
+    let alice = start_node(photon, &net, 0, NAMES[0], &dir, &deployment, &bootstrap).await?;
+    let charlie = start_node(photon, &net, 2, NAMES[2], &dir, &deployment, &bootstrap).await?;
     let nodes = [alice, bob, charlie];
     for node in &nodes {
         net.mint(node.address, FUNDS).await?;

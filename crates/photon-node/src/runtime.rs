@@ -257,8 +257,8 @@ pub enum Command {
         secrethash: Option<B256>,
         /// most fees
         fee_limit: TokenAmount,
-        /// explicit routes (None: from the channel graph)
-        routes: Option<Vec<Vec<Address>>>,
+        /// explicit routes with their total fees (None: from the channel graph)
+        routes: Option<Vec<Route>>,
         /// answer when done
         reply: Reply<PaymentOutcome>,
     },
@@ -725,7 +725,7 @@ impl Node {
         payment_id: Option<PaymentId>,
         (secret, secrethash): (Option<Secret>, Option<B256>),
         fee_limit: TokenAmount,
-        routes: Option<Vec<Vec<Address>>>,
+        routes: Option<Vec<Route>>,
     ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
         if let (Some(s), Some(h)) = (secret, secrethash) {
             if s.hash().0 != h {
@@ -773,11 +773,15 @@ impl Node {
         let secrethash =
             secrethash.map(photon_primitives::SecretHash).or_else(|| secret.map(|s| s.hash()));
         let secrethash = secrethash.ok_or_else(|| NodeError::BadRequest("no secret".into()))?;
-        let routes: Vec<Route> = routes
-            .unwrap_or_else(|| self.graph.routes(token, self.state.address, target, 3, 6))
-            .into_iter()
-            .map(|path| Route { path, fee: 0 })
-            .collect();
+        // explicit routes carry their fees; graph routes assume none (mediators that charge
+        // dispose, and the next route is tried)
+        let routes: Vec<Route> = routes.unwrap_or_else(|| {
+            self.graph
+                .routes(token, self.state.address, target, 3, 6)
+                .into_iter()
+                .map(|path| Route { path, fee: 0 })
+                .collect()
+        });
         if routes.is_empty() {
             return Err(NodeError::NotFound(format!("no route to {target} for token {token}")));
         }

@@ -1,0 +1,136 @@
+//! Photon nodes as separate `photon run` processes on 127.0.0.1 against a dev chain: what the
+//! demo, the end-to-end tests and the transfer benchmark are built on.
+
+use anyhow::{bail, Context, Result};
+use photon_chain::devnet::DevNet;
+use photon_primitives::{Address, Signer};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A node process; stopped (SIGTERM, then killed) when dropped.
+pub struct NodeProcess {
+    /// Its name in the story.
+    pub name: &'static str,
+    /// Its account.
+    pub address: Address,
+    /// Its REST API.
+    pub url: String,
+    /// The process.
+    pub child: Child,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            for _ in 0..50 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Calls a node's API; a non-2xx answer is an error with the node's message.
+pub async fn request(method: reqwest::Method, url: String, body: Option<Value>) -> Result<Value> {
+    let mut r = reqwest::Client::new().request(method, &url);
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    let response = r.send().await.with_context(|| format!("calling {url}"))?;
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{url}: {status}: {}", value["error"]["message"].as_str().unwrap_or("?"));
+    }
+    Ok(value)
+}
+
+/// The channel of `node` with `partner`, as its API shows it.
+pub async fn channel(
+    node: &NodeProcess,
+    token: Address,
+    partner: Address,
+) -> Result<Option<Value>> {
+    let url = format!("{}/api/v1/channels/{token:?}/{partner:?}", node.url);
+    let response = reqwest::Client::new().get(&url).send().await?;
+    if response.status().as_u16() == 404 {
+        return Ok(None);
+    }
+    Ok(Some(response.json().await?))
+}
+
+/// Waits until `node` sees its channel with `partner` at `(ours, theirs)`.
+pub async fn await_balances(
+    node: &NodeProcess,
+    token: Address,
+    partner: Address,
+    want: (u128, u128),
+) -> Result<()> {
+    let want = (want.0.to_string(), want.1.to_string());
+    for _ in 0..600 {
+        if let Some(c) = channel(node, token, partner).await? {
+            if c["balance"].as_str() == Some(want.0.as_str())
+                && c["partner_balance"].as_str() == Some(want.1.as_str())
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{}: the channel never reached {want:?}", node.name)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Starts `photon run` for account `i + 1` of the dev network, called `name`, and waits for
+/// its API.
+pub async fn start_node(
+    photon: &Path,
+    net: &DevNet,
+    i: usize,
+    name: &'static str,
+    dir: &Path,
+    deployment: &Path,
+    bootstrap: &[String],
+) -> Result<NodeProcess> {
+    let signer = &net.accounts[i + 1];
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let mut command = Command::new(photon);
+    command
+        .arg("run")
+        .args(["--private-key-file", &key.display().to_string()])
+        .args(["--rpc-url", net.chain.endpoint().as_str()])
+        .args(["--deployment", &deployment.display().to_string()])
+        .args(["--data-dir", &dir.join(name).display().to_string()])
+        .args(["--api-addr", url.trim_start_matches("http://")])
+        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "10"])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if !bootstrap.is_empty() {
+        command.args(["--bootstrap", &bootstrap.join(",")]);
+    }
+    let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
+    let node = NodeProcess { name, address: signer.address(), url, child };
+    for _ in 0..200 {
+        if request(reqwest::Method::GET, format!("{}/api/v1/status", node.url), None).await.is_ok()
+        {
+            return Ok(node);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{}'s node did not start", node.name)
+}

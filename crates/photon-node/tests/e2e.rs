@@ -1,0 +1,169 @@
+//! End-to-end scenarios with the real `photon` binary: separate processes on 127.0.0.1 over
+//! libp2p, against anvil, driven through their REST APIs.
+
+use photon_chain::devnet::DevNet;
+use photon_chain::DeployParams;
+use photon_node::testnet::{await_balances, channel, request, start_node, NodeProcess};
+use photon_primitives::Address;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const PHOTON: &str = env!("CARGO_BIN_EXE_photon");
+
+struct World {
+    net: DevNet,
+    token: Address,
+    nodes: Vec<NodeProcess>,
+    _dir: tempfile::TempDir,
+}
+
+/// A dev chain and `names.len()` nodes; the first is the hub the others bootstrap from.
+async fn world(names: &[&'static str], funds: u128) -> World {
+    let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
+    let net = DevNet::start_with(&params).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment: PathBuf = dir.path().join("deployment.json");
+    net.deployment.save(&deployment).unwrap();
+    let photon = Path::new(PHOTON);
+    let hub = start_node(photon, &net, 0, names[0], dir.path(), &deployment, &[]).await.unwrap();
+    let status =
+        request(reqwest::Method::GET, format!("{}/api/v1/status", hub.url), None).await.unwrap();
+    let boot: Vec<String> = status["p2p_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let mut nodes = vec![hub];
+    for (i, name) in names.iter().enumerate().skip(1) {
+        nodes
+            .push(start_node(photon, &net, i, name, dir.path(), &deployment, &boot).await.unwrap());
+    }
+    for node in &nodes {
+        net.mint(node.address, funds).await.unwrap();
+    }
+    let token = *net.token.address();
+    World { net, token, nodes, _dir: dir }
+}
+
+impl World {
+    async fn call(&self, node: usize, method: reqwest::Method, path: &str, body: Value) -> Value {
+        request(method, format!("{}{path}", self.nodes[node].url), Some(body)).await.unwrap()
+    }
+
+    async fn open(&self, node: usize, partner: usize, deposit: Option<u128>) {
+        let mut body = json!({ "token": self.token, "partner": self.nodes[partner].address });
+        if let Some(d) = deposit {
+            body["deposit"] = d.to_string().into();
+        }
+        self.call(node, reqwest::Method::PUT, "/api/v1/channels", body).await;
+    }
+
+    async fn patch(&self, node: usize, partner: usize, body: Value) {
+        let path = format!("/api/v1/channels/{:?}/{:?}", self.token, self.nodes[partner].address);
+        self.call(node, reqwest::Method::PATCH, &path, body).await;
+    }
+
+    async fn pay(&self, node: usize, target: usize, amount: u128, routes: Option<Value>) -> Value {
+        let path = format!("/api/v1/payments/{:?}/{:?}", self.token, self.nodes[target].address);
+        let mut body = json!({ "amount": amount.to_string() });
+        if let Some(r) = routes {
+            body["routes"] = r;
+        }
+        self.call(node, reqwest::Method::POST, &path, body).await
+    }
+
+    /// Both ends agree the channel of `a` and `b` is at `(a's, b's)`.
+    async fn balances(&self, a: usize, b: usize, want: (u128, u128)) {
+        await_balances(&self.nodes[a], self.token, self.nodes[b].address, want).await.unwrap();
+        await_balances(&self.nodes[b], self.token, self.nodes[a].address, (want.1, want.0))
+            .await
+            .unwrap();
+    }
+
+    async fn gone(&self, a: usize, b: usize) {
+        for _ in 0..600 {
+            if channel(&self.nodes[a], self.token, self.nodes[b].address).await.unwrap().is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the channel is still there");
+    }
+
+    fn addr(&self, i: usize) -> Address {
+        self.nodes[i].address
+    }
+}
+
+/// Open without deposit, deposits later by both sides, payments both ways, a withdrawal
+/// without closing (new epoch, payments go on), then a cooperative settlement: tokens on chain
+/// at once, no settle window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposits_withdraw_and_cooperative_settle_between_processes() {
+    let w = world(&["Bob", "Alice"], 1_000).await;
+    let (bob, alice) = (0, 1);
+    w.open(alice, bob, None).await;
+    w.balances(alice, bob, (0, 0)).await;
+    w.patch(alice, bob, json!({ "deposit": "100" })).await;
+    w.patch(bob, alice, json!({ "deposit": 50 })).await;
+    w.balances(alice, bob, (100, 50)).await;
+    w.pay(alice, bob, 30, None).await;
+    w.balances(alice, bob, (70, 80)).await;
+    let before_withdraw = w.net.balance(w.addr(bob)).await.unwrap();
+    w.patch(bob, alice, json!({ "withdraw": "20" })).await;
+    w.balances(alice, bob, (70, 60)).await;
+    assert_eq!(w.net.balance(w.addr(bob)).await.unwrap() - before_withdraw, 20);
+    w.pay(bob, alice, 5, None).await;
+    w.balances(alice, bob, (75, 55)).await;
+    let before =
+        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    w.patch(alice, bob, json!({ "state": "settled" })).await;
+    w.gone(alice, bob).await;
+    w.gone(bob, alice).await;
+    let after =
+        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (75, 55));
+}
+
+/// Bob cannot forward (Bob–Charlie is too small): he disposes the lock, Alice reroutes through
+/// Dave at once, Dave charges his fee, and Charlie receives exactly the amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disposal_reroute_and_fees_between_processes() {
+    let w = world(&["Bob", "Alice", "Charlie", "Dave"], 1_000).await;
+    let (bob, alice, charlie, dave) = (0, 1, 2, 3);
+    w.open(alice, bob, Some(100)).await;
+    w.open(bob, charlie, Some(5)).await;
+    w.open(alice, dave, Some(100)).await;
+    w.open(dave, charlie, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.balances(bob, charlie, (5, 0)).await;
+    w.balances(alice, dave, (100, 0)).await;
+    w.balances(dave, charlie, (100, 0)).await;
+    w.call(
+        dave,
+        reqwest::Method::PUT,
+        "/api/v1/fees",
+        json!({ "flat": "2", "proportional_ppm": 0 }),
+    )
+    .await;
+    let routes = json!([
+        [w.addr(alice), w.addr(bob), w.addr(charlie)],
+        { "path": [w.addr(alice), w.addr(dave), w.addr(charlie)], "fee": "2" }
+    ]);
+    let outcome = w.pay(alice, charlie, 20, Some(routes)).await;
+    assert_eq!(outcome["fee"], "2");
+    w.balances(alice, dave, (78, 22)).await;
+    w.balances(dave, charlie, (80, 20)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.balances(bob, charlie, (5, 0)).await;
+    let history = request(
+        reqwest::Method::GET,
+        format!("{}/api/v1/payments?direction=received", w.nodes[charlie].url),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(history[0]["amount"], 20, "the target gets the exact amount");
+}
