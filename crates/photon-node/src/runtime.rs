@@ -11,7 +11,6 @@
 //! it is durable, so a crash at any point loses nothing that anyone else has seen.
 
 use crate::error::NodeError;
-use crate::graph::Graph;
 use crate::transport::Transport;
 use alloy::primitives::{keccak256, TxHash};
 use alloy::providers::DynProvider;
@@ -28,6 +27,34 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// Debug builds only: if the environment variable `PHOTON_CRASH_AT` names this point, the
+/// process aborts here, as a crash would (no destructor runs, nothing is flushed). Points:
+/// `after_commit:<Message>` (a received message of that kind is durable, its effects not yet
+/// carried out), `before_send:<Message>` / `after_send:<Message>`, `before_tx:<call>` /
+/// `after_tx:<call>`, where `<Message>` is a message kind such as `MediatedTransfer` and
+/// `<call>` a contract call such as `RegisterSecret`.
+pub fn crash_point(point: &str) {
+    #[cfg(debug_assertions)]
+    {
+        static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        if TARGET.get_or_init(|| std::env::var("PHOTON_CRASH_AT").ok()).as_deref() == Some(point) {
+            eprintln!("PHOTON_CRASH_AT={point}: aborting");
+            std::process::abort();
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+fn call_name(call: &ChainCall) -> String {
+    match call {
+        ChainCall::Protocol(call) => {
+            format!("{call:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string()
+        }
+        other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("?").to_string(),
+    }
+}
 
 /// Settings of a running node.
 #[derive(Clone, Debug)]
@@ -382,7 +409,6 @@ pub struct Node {
     follower: ChainFollower<DynProvider>,
     transport: std::sync::Arc<dyn Transport>,
     settings: NodeSettings,
-    graph: Graph,
     inbox: mpsc::Receiver<Input>,
     handle: NodeHandle,
     txs: mpsc::UnboundedSender<TxJob>,
@@ -509,7 +535,6 @@ impl Node {
             follower,
             transport,
             settings,
-            graph: Graph::default(),
             inbox,
             handle: handle.clone(),
             txs: jobs,
@@ -542,11 +567,6 @@ impl Node {
                 }
                 _ = ticker.tick() => match self.follower.poll().await {
                     Ok(changes) => {
-                        for change in &changes {
-                            if let StateChange::Chain(event) = change {
-                                self.graph.apply(event);
-                            }
-                        }
                         batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
                     }
                     Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
@@ -776,8 +796,7 @@ impl Node {
         // explicit routes carry their fees; graph routes assume none (mediators that charge
         // dispose, and the next route is tried)
         let routes: Vec<Route> = routes.unwrap_or_else(|| {
-            self.graph
-                .routes(token, self.state.address, target, 3, 6)
+            crate::graph::routes(&self.state.network, token, self.state.address, target, 3, 6)
                 .into_iter()
                 .map(|path| Route { path, fee: 0 })
                 .collect()
@@ -857,6 +876,11 @@ impl Node {
         let records: Vec<Record<'_>> =
             accepted.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
         let (ids, pending, outbox) = self.storage.append_all(&records)?;
+        for (change, _) in &accepted {
+            if let StateChange::Receive { message, .. } = change {
+                crash_point(&format!("after_commit:{:?}", message.kind()));
+            }
+        }
         let mut pending = pending.into_iter();
         let mut outbox = outbox.into_iter();
         self.last_change = ids.last().copied().unwrap_or(self.last_change);
@@ -893,7 +917,10 @@ impl Node {
     fn carry_out(&mut self, event: Event, tag: Option<u64>) {
         match event {
             Event::Send { recipient, message } => {
-                self.transport.send(self.state.address, recipient, message, tag)
+                let kind = message.kind();
+                crash_point(&format!("before_send:{kind:?}"));
+                self.transport.send(self.state.address, recipient, message, tag);
+                crash_point(&format!("after_send:{kind:?}"));
             }
             Event::Transact(call) => {
                 let _ = self.txs.send(TxJob {
@@ -1008,7 +1035,9 @@ async fn run_job(
         let mut delay = Duration::from_millis(200);
         last = loop {
             let attempt = async {
+                crash_point(&format!("before_tx:{}", call_name(call)));
                 let pending = txs.send(call).await?;
+                crash_point(&format!("after_tx:{}", call_name(call)));
                 txs.wait(pending.hash, Duration::from_millis(100), Duration::from_secs(600))
                     .await?;
                 Ok::<_, photon_chain::ChainError>(pending.hash)

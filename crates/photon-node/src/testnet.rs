@@ -23,6 +23,9 @@ pub struct NodeProcess {
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return; // already gone (e.g. crashed on purpose)
+        }
         #[cfg(unix)]
         {
             let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
@@ -103,6 +106,21 @@ pub async fn start_node(
     deployment: &Path,
     bootstrap: &[String],
 ) -> Result<NodeProcess> {
+    start_node_with(photon, net, i, name, dir, deployment, bootstrap, &[]).await
+}
+
+/// [`start_node`] with extra environment variables (e.g. `PHOTON_CRASH_AT`).
+#[allow(clippy::too_many_arguments)]
+pub async fn start_node_with(
+    photon: &Path,
+    net: &DevNet,
+    i: usize,
+    name: &'static str,
+    dir: &Path,
+    deployment: &Path,
+    bootstrap: &[String],
+    env: &[(&str, &str)],
+) -> Result<NodeProcess> {
     let signer = &net.accounts[i + 1];
     let key = dir.join(format!("{name}.key"));
     std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
@@ -122,6 +140,9 @@ pub async fn start_node(
         .stdout(Stdio::null());
     if !bootstrap.is_empty() {
         command.args(["--bootstrap", &bootstrap.join(",")]);
+    }
+    for (k, v) in env {
+        command.env(k, v);
     }
     let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
     let node = NodeProcess { name, address: signer.address(), url, child };

@@ -12,9 +12,10 @@ use std::time::Duration;
 const PHOTON: &str = env!("CARGO_BIN_EXE_photon");
 
 struct World {
+    // the nodes stop before the chain does (fields drop in order)
+    nodes: Vec<NodeProcess>,
     net: DevNet,
     token: Address,
-    nodes: Vec<NodeProcess>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,7 +45,7 @@ async fn world(names: &[&'static str], funds: u128) -> World {
         net.mint(node.address, funds).await.unwrap();
     }
     let token = *net.token.address();
-    World { net, token, nodes, _dir: dir }
+    World { nodes, net, token, _dir: dir }
 }
 
 impl World {

@@ -336,6 +336,7 @@ fn on_chain_event(
             settle_timeout,
             block,
         } => {
+            state.network.insert(channel_id, (token, participant1, participant2));
             let (our_side, partner) = if participant1 == state.address {
                 (Side::One, participant2)
             } else if participant2 == state.address {
@@ -385,6 +386,7 @@ fn on_chain_event(
             channel.withdraw = None;
         }
         ChainEvent::ChannelClosed { channel_id, closer, block } => {
+            state.network.remove(&channel_id);
             let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
             if matches!(channel.status, ChannelStatus::Closed { .. }) {
                 return Ok(()); // seen already
@@ -404,6 +406,7 @@ fn on_chain_event(
             }
         }
         ChainEvent::ChannelSettled { channel_id } => {
+            state.network.remove(&channel_id);
             state.channels.remove(&channel_id);
             state.tasks.retain(|_, task| !mediated::task_uses(task, &channel_id));
         }

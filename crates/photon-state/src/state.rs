@@ -366,6 +366,9 @@ pub struct ChainState {
     pub fees: FeeSchedule,
     /// Secrets given to us for payments we will receive (swaps): claimed at once.
     pub known_secrets: BTreeMap<SecretHash, Secret>,
+    /// Every open channel of the network seen on chain, ours or not: (token, participant1,
+    /// participant2). What routes are found on; part of the state so a restart keeps it.
+    pub network: BTreeMap<ChannelId, (Address, Address, Address)>,
 }
 
 impl ChainState {
@@ -382,6 +385,7 @@ impl ChainState {
             next_message_id: 1,
             fees: FeeSchedule { default: config.fee, ..FeeSchedule::default() },
             known_secrets: BTreeMap::new(),
+            network: BTreeMap::new(),
         }
     }
 
