@@ -168,3 +168,55 @@ async fn disposal_reroute_and_fees_between_processes() {
     .unwrap();
     assert_eq!(history[0]["amount"], 20, "the target gets the exact amount");
 }
+
+/// Bob turns dishonest: with his node stopped he closes the channel himself, presenting an old
+/// balance proof of Alice's and hoping his own transfers to Alice are forgotten. Alice's node
+/// sees the close, submits Bob's latest proof in the settle window, settles, and the payout
+/// counts every transfer Bob made to her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_close_is_answered_by_the_honest_update() {
+    let mut w = world(&["Alice", "Bob"], 1_000).await;
+    let (alice, bob) = (0, 1);
+    w.open(alice, bob, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.patch(bob, alice, json!({ "deposit": "80" })).await;
+    w.balances(alice, bob, (100, 80)).await;
+    w.pay(alice, bob, 10, None).await; // Alice's proof nonce 1: transferred 10
+    w.balances(alice, bob, (90, 90)).await;
+    w.pay(bob, alice, 30, None).await; // Bob's proof: transferred 30
+    w.balances(alice, bob, (120, 60)).await;
+    w.pay(alice, bob, 5, None).await; // Alice's proof nonce 2: transferred 15
+    w.balances(alice, bob, (115, 65)).await;
+
+    // Bob's node goes away; Bob closes by hand with Alice's nonce-1 proof
+    let bob_node = &mut w.nodes[bob];
+    bob_node.child.kill().unwrap();
+    bob_node.child.wait().unwrap();
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let epoch = w.net.epoch(a, b).await.unwrap();
+    // node i signs with dev account i + 1
+    let (stale, signature) =
+        w.net.balance_proof(alice + 1, b, epoch, 1, 10, 0, alloy::primitives::B256::ZERO);
+    photon_chain::devnet::send(
+        w.net.network.closeChannel(w.token, a, stale, signature.0.to_vec().into()).from(b),
+    )
+    .await
+    .unwrap();
+
+    // Alice's node updates with Bob's proof and settles once the windows are over
+    for _ in 0..200 {
+        if channel(&w.nodes[alice], w.token, b).await.unwrap().is_none() {
+            break;
+        }
+        w.net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.gone(alice, bob).await;
+    let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    // Alice sent 10 (the stale proof Bob chose) and received Bob's 30; without her update
+    // Bob's 30 would have stayed his and the payout would be (90, 90)
+    assert_eq!((after.0 - before.0, after.1 - before.1), (120, 60));
+    let channel_events = w.net.network.BalanceProofUpdated_filter().from_block(0).query().await;
+    assert_eq!(channel_events.unwrap().len(), 1, "Alice's node sent exactly one update");
+}
