@@ -3,7 +3,9 @@
 
 use photon_chain::devnet::DevNet;
 use photon_chain::DeployParams;
-use photon_node::testnet::{await_balances, channel, request, start_node, NodeProcess};
+use photon_node::testnet::{
+    await_balances, channel, request, start_node, start_node_with, NodeProcess,
+};
 use photon_primitives::Address;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -21,6 +23,15 @@ struct World {
 
 /// A dev chain and `names.len()` nodes; the first is the hub the others bootstrap from.
 async fn world(names: &[&'static str], funds: u128) -> World {
+    world_env(names, funds, None).await
+}
+
+/// [`world`], with extra environment variables for one node (e.g. a crash switch).
+async fn world_env(
+    names: &[&'static str],
+    funds: u128,
+    env: Option<(usize, &[(&str, &str)])>,
+) -> World {
     let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
     let net = DevNet::start_with(&params).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -38,8 +49,9 @@ async fn world(names: &[&'static str], funds: u128) -> World {
         .collect();
     let mut nodes = vec![hub];
     for (i, name) in names.iter().enumerate().skip(1) {
-        nodes
-            .push(start_node(photon, &net, i, name, dir.path(), &deployment, &boot).await.unwrap());
+        let vars = env.filter(|(who, _)| *who == i).map_or(&[][..], |(_, vars)| vars);
+        let node = start_node_with(photon, &net, i, name, dir.path(), &deployment, &boot, vars);
+        nodes.push(node.await.unwrap());
     }
     for node in &nodes {
         net.mint(node.address, funds).await.unwrap();
@@ -219,4 +231,51 @@ async fn a_stale_close_is_answered_by_the_honest_update() {
     assert_eq!((after.0 - before.0, after.1 - before.1), (120, 60));
     let channel_events = w.net.network.BalanceProofUpdated_filter().from_block(0).query().await;
     assert_eq!(channel_events.unwrap().len(), 1, "Alice's node sent exactly one update");
+}
+
+/// Charlie, the target, has revealed the secret, but Bob, his payer, vanishes just before
+/// unlocking it (his process dies and stays down). Charlie closes the channel; his node
+/// registers the secret on chain at once, claims the lock before the settle window ends and
+/// settles: Charlie is paid the full amount on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_is_paid_on_chain_when_its_payer_vanishes() {
+    let crash: &[(&str, &str)] = &[("PHOTON_CRASH_AT", "before_send:Unlock")];
+    let mut w = world_env(&["Alice", "Bob", "Charlie"], 1_000, Some((1, crash))).await;
+    let (alice, bob, charlie) = (0, 1, 2);
+    w.open(alice, bob, Some(100)).await;
+    w.open(bob, charlie, Some(50)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.balances(bob, charlie, (50, 0)).await;
+    let url = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(charlie));
+    let pay = tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let _ = client.post(url).json(&json!({ "amount": "20" })).send().await;
+    });
+    for _ in 0..600 {
+        if w.nodes[bob].child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(w.nodes[bob].child.try_wait().unwrap().is_some(), "Bob's node died before unlocking");
+    let _ = pay.await;
+    let charlie_view = channel(&w.nodes[charlie], w.token, w.addr(bob)).await.unwrap().unwrap();
+    assert_eq!(charlie_view["partner_locked"], "20", "Charlie holds Bob's lock: {charlie_view}");
+
+    let (b, c) = (w.addr(bob), w.addr(charlie));
+    let before = (w.net.balance(b).await.unwrap(), w.net.balance(c).await.unwrap());
+    w.patch(charlie, bob, json!({ "state": "closed" })).await;
+    for _ in 0..300 {
+        if channel(&w.nodes[charlie], w.token, b).await.unwrap().is_none() {
+            break;
+        }
+        w.net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.gone(charlie, bob).await;
+    let after = (w.net.balance(b).await.unwrap(), w.net.balance(c).await.unwrap());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (30, 20), "Charlie got his 20");
+    let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();
+    assert_eq!(unlocks.len(), 1, "one on-chain unlock");
+    assert_eq!(unlocks[0].0.claimed, 20);
 }

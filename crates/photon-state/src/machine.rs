@@ -9,7 +9,8 @@ use crate::{mediated, negotiation};
 use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
-use photon_primitives::{Address, Signer};
+use photon_primitives::{Address, Lock, SecretHash, Signer};
+use std::collections::BTreeSet;
 
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
 /// order); on `Err` the state is exactly as before.
@@ -246,16 +247,41 @@ fn on_block(
     let reveal = state.config.reveal_timeout;
     let punish = state.config.punish_blocks;
     let registered = state.registered.clone();
+    // secrets we know for locks we hold, whose registration may still be on its way
+    let known: BTreeSet<SecretHash> = state
+        .tasks
+        .iter()
+        .filter(|(_, t)| match t {
+            Task::Mediator(t) => t.secret.is_some(),
+            Task::Target(t) => t.secret.is_some(),
+            Task::Initiator(_) => false,
+        })
+        .map(|(h, _)| *h)
+        .collect();
     for channel in state.channels.values_mut() {
         let ChannelStatus::Closed { block, unlock_sent, settle_sent } = &mut channel.status else {
             continue;
         };
         let window_end = *block + channel.settle_timeout;
         if !*unlock_sent && number + reveal >= window_end && number <= window_end {
-            let claimable = channel.theirs.locks.iter().any(|l| {
-                registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration)
+            let in_time =
+                |l: &Lock| registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration);
+            // The contract takes one unlock per channel side: wait (until the last block of
+            // the window) for registrations we sent that are not on chain yet.
+            let awaiting = channel.theirs.locks.iter().any(|l| {
+                known.contains(&l.secrethash)
+                    && !in_time(l)
+                    && number <= l.expiration
                     && !channel.disposed.contains(&l.secrethash)
             });
+            if awaiting && number < window_end {
+                continue;
+            }
+            let claimable = channel
+                .theirs
+                .locks
+                .iter()
+                .any(|l| in_time(l) && !channel.disposed.contains(&l.secrethash));
             if claimable {
                 let skip = channel
                     .theirs

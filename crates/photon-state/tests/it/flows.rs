@@ -497,3 +497,31 @@ fn chain_events_seen_twice_change_nothing() {
     net.apply(BOB, StateChange::Chain(event)).unwrap();
     assert_eq!(closed, format!("{:?}", net.nodes[BOB].state.channels[&id].status));
 }
+
+/// Charlie learned the secret, but Bob closes the channel before unlocking, and the settle
+/// window ends long before the lock expires: Charlie must not wait for the lock's expiry to
+/// register the secret, or the window would close with the lock unclaimed.
+#[test]
+fn a_target_registers_at_once_when_the_payer_closes_early() {
+    let config = Config { punish_blocks: PUNISH_BLOCKS, lock_timeout: 300, ..Config::default() };
+    let mut net = Net::with_config(3, config);
+    net.open_channel(ALICE, BOB, 100, 0);
+    let bc = net.open_channel(BOB, CHARLIE, 100, 0);
+    let secret = net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    while let Some(env) = net.inflight.front().cloned() {
+        if env.from == BOB && env.to == CHARLIE && matches!(env.message, Message::Unlock(_)) {
+            net.inflight.pop_front();
+            continue;
+        }
+        net.deliver_one();
+    }
+    let lock = net.pending_locks(CHARLIE, BOB).1[0];
+    assert!(lock.expiration > net.block + SETTLE_TIMEOUT + Config::default().reveal_timeout);
+    let before = (net.wallet[BOB], net.wallet[CHARLIE]);
+    net.apply(BOB, StateChange::Close { channel_id: bc }).unwrap();
+    net.mine(1);
+    assert!(net.registered.contains_key(&secret.hash()), "registered as soon as the close is seen");
+    net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
+    assert!(!net.channels.contains_key(&bc), "settled");
+    assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+}
