@@ -13,11 +13,13 @@
 
 use crate::bindings::{SecretRegistry, TokensNetwork};
 use crate::{ChainError, Deployment, Result};
+use alloy::consensus::Transaction as _;
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::B256;
+use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
-use alloy::sol_types::SolEvent;
+use alloy::sol_types::{SolCall, SolEvent};
+use photon_primitives::lock::{decode_locks, locksroot};
 use photon_primitives::Secret;
 use photon_state::changes::{ChainEvent, StateChange};
 
@@ -126,7 +128,13 @@ impl<P: Provider> ChainFollower<P> {
                 changes.push(StateChange::Block(previous));
             }
             current = Some(block);
-            if let Some(event) = self.decode(log, block)? {
+            let event = match self.decode(log, block)? {
+                Some(ChainEvent::ChannelUnlocked { channel_id, sender, skip, .. }) => {
+                    self.unlocked_locks(log, channel_id, sender, skip).await?
+                }
+                other => other,
+            };
+            if let Some(event) = event {
                 changes.push(StateChange::Chain(event));
             }
         }
@@ -147,6 +155,38 @@ impl<P: Provider> ChainFollower<P> {
             .await?
             .ok_or(ChainError::MissingBlock(number))?;
         Ok(block.header.hash)
+    }
+
+    /// Completes a `ChannelUnlocked` event with the locks the unlock passed, read from its
+    /// transaction's input (the log carries only their hash). `None` when the input is not a
+    /// direct `unlock`/`unlockDelegate` call of ours (e.g. made through another contract) or
+    /// its locks do not hash to the logged locksroot: such an unlock cannot be checked.
+    async fn unlocked_locks(
+        &self,
+        log: &Log,
+        channel_id: B256,
+        sender: alloy::primitives::Address,
+        skip: U256,
+    ) -> Result<Option<ChainEvent>> {
+        let Some(hash) = log.transaction_hash else { return Ok(None) };
+        let Some(tx) = self.provider.get_transaction_by_hash(hash).await? else {
+            return Ok(None);
+        };
+        let input = tx.inner.input();
+        let locks = if let Ok(call) = TokensNetwork::unlockCall::abi_decode(input) {
+            call.locks
+        } else if let Ok(call) = TokensNetwork::unlockDelegateCall::abi_decode(input) {
+            call.locks
+        } else {
+            return Ok(None);
+        };
+        let Ok(e) = TokensNetwork::ChannelUnlocked::decode_log_data(&log.inner.data) else {
+            return Ok(None);
+        };
+        let Some(locks) = decode_locks(&locks).filter(|l| locksroot(l) == e.locksroot) else {
+            return Ok(None);
+        };
+        Ok(Some(ChainEvent::ChannelUnlocked { channel_id, sender, locks, skip }))
     }
 
     /// The state-machine view of one log, if the node acts on that event.
@@ -213,8 +253,18 @@ impl<P: Provider> ChainFollower<P> {
                     .map_err(bad("ChannelCooperativeSettled"))?;
                 ChainEvent::ChannelSettled { channel_id: e.channelId }
             }
-            // BalanceProofUpdated, ChannelUnlocked, ObsoleteUnlockPunished: not needed by the
-            // state machine yet (the node reads them for punishment in a later step).
+            t if t == TokensNetwork::ChannelUnlocked::SIGNATURE_HASH => {
+                let e = TokensNetwork::ChannelUnlocked::decode_log_data(&inner.data)
+                    .map_err(bad("ChannelUnlocked"))?;
+                // the locks are filled in from the transaction (see `unlocked_locks`)
+                ChainEvent::ChannelUnlocked {
+                    channel_id: e.channelId,
+                    sender: e.sender,
+                    locks: Vec::new(),
+                    skip: e.skip,
+                }
+            }
+            // BalanceProofUpdated, ObsoleteUnlockPunished: not needed by the state machine.
             _ => return Ok(None),
         };
         Ok(Some(event))

@@ -216,6 +216,19 @@ impl TxManager {
                 }
                 .abi_encode(),
             ),
+            ContractCall::Punish { token, cheater, locks, skip, index, signature } => (
+                tn,
+                TokensNetwork::punishObsoleteUnlockCall {
+                    token: *token,
+                    beneficiary: self.from,
+                    cheater: *cheater,
+                    locks: encode_locks(locks).into(),
+                    skip: *skip,
+                    index: U256::from(*index),
+                    disposalSignature: signature.0.to_vec().into(),
+                }
+                .abi_encode(),
+            ),
             ContractCall::Settle { token, partner } => (
                 tn,
                 TokensNetwork::settleChannelCall {

@@ -279,3 +279,72 @@ async fn the_target_is_paid_on_chain_when_its_payer_vanishes() {
     assert_eq!(unlocks.len(), 1, "one on-chain unlock");
     assert_eq!(unlocks[0].0.claimed, 20);
 }
+
+/// Bob cannot forward Alice's lock to Charlie and signs it away as disposed; the payment fails.
+/// Then Bob turns dishonest: with his node down and the secret public, he closes with Alice's
+/// older proof that still holds the lock and claims it on chain. Alice's node answers with
+/// Bob's signed disposal; the contract gives her the whole channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() {
+    use alloy::primitives::{B256, U256};
+    use photon_chain::devnet::send;
+    use photon_primitives::lock::{encode_locks, locksroot};
+    use photon_primitives::{Lock, Secret};
+
+    let mut w = world(&["Alice", "Bob", "Charlie"], 1_000).await;
+    let (alice, bob, charlie) = (0, 1, 2);
+    w.open(alice, bob, Some(100)).await;
+    w.open(bob, charlie, Some(5)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.patch(bob, alice, json!({ "deposit": "50" })).await;
+    w.balances(alice, bob, (100, 50)).await;
+    w.balances(bob, charlie, (5, 0)).await;
+    // Alice's node is at the head, so her lock expires at head + lock_timeout (50)
+    let head = w.net.block_number().await.unwrap();
+    for _ in 0..200 {
+        let s = w.call(alice, reqwest::Method::GET, "/api/v1/status", Value::Null).await;
+        if s["block"].as_u64() == Some(head) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secret = Secret(B256::repeat_byte(0x5e));
+    let url = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(charlie));
+    let body = json!({
+        "amount": "20",
+        "secret": secret.0,
+        "routes": [[w.addr(alice), w.addr(bob), w.addr(charlie)]],
+    });
+    let outcome = request(reqwest::Method::POST, url, Some(body)).await;
+    assert!(outcome.is_err(), "Bob disposed the lock, no other route: {outcome:?}");
+    w.balances(alice, bob, (100, 50)).await;
+
+    // Bob, by hand
+    let bob_node = &mut w.nodes[bob];
+    bob_node.child.kill().unwrap();
+    bob_node.child.wait().unwrap();
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let lock = Lock { amount: 20, expiration: head + 50, secrethash: secret.hash() };
+    send(w.net.registry.registerSecret(secret.0)).await.unwrap();
+    let epoch = w.net.epoch(a, b).await.unwrap();
+    let (stale, signature) = w.net.balance_proof(alice + 1, b, epoch, 1, 0, 20, locksroot(&[lock]));
+    send(w.net.network.closeChannel(w.token, a, stale, signature.0.to_vec().into()).from(b))
+        .await
+        .unwrap();
+    let locks = encode_locks(&[lock]).into();
+    send(w.net.network.unlock(w.token, a, locks, U256::ZERO).from(b)).await.unwrap();
+
+    let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    for _ in 0..300 {
+        if channel(&w.nodes[alice], w.token, b).await.unwrap().is_none() {
+            break;
+        }
+        w.net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.gone(alice, bob).await;
+    let punished = w.net.network.ObsoleteUnlockPunished_filter().from_block(0).query().await;
+    assert_eq!(punished.unwrap().len(), 1, "Alice's node punished Bob");
+    let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (150, 0), "Alice gets the whole channel");
+}

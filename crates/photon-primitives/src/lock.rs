@@ -63,6 +63,21 @@ pub fn encode_locks(locks: &[Lock]) -> Vec<u8> {
     out
 }
 
+/// Unpacks locks packed by [`encode_locks`]; `None` unless the length is a whole number of
+/// locks, at least one and at most [`MAX_LOCKS`] (what the contract accepts).
+pub fn decode_locks(bytes: &[u8]) -> Option<Vec<Lock>> {
+    if bytes.is_empty()
+        || !bytes.len().is_multiple_of(LOCK_SIZE)
+        || bytes.len() > LOCK_SIZE * MAX_LOCKS
+    {
+        return None;
+    }
+    bytes
+        .chunks_exact(LOCK_SIZE)
+        .map(|chunk| <&[u8; LOCK_SIZE]>::try_from(chunk).ok().map(Lock::decode))
+        .collect()
+}
+
 /// The locksroot of an ordered set of locks; zero for the empty set.
 pub fn locksroot(locks: &[Lock]) -> B256 {
     if locks.is_empty() {
@@ -97,12 +112,29 @@ mod tests {
         }
 
         #[test]
+        fn lock_lists_round_trip(locks in prop::collection::vec(arb_lock(), 1..20)) {
+            prop_assert_eq!(decode_locks(&encode_locks(&locks)), Some(locks));
+        }
+
+        #[test]
+        fn only_whole_lock_lists_decode(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let whole = !bytes.is_empty() && bytes.len().is_multiple_of(LOCK_SIZE);
+            prop_assert_eq!(decode_locks(&bytes).is_some(), whole);
+        }
+
+        #[test]
         fn locksroot_depends_on_every_lock(locks in prop::collection::vec(arb_lock(), 1..8), i in any::<prop::sample::Index>()) {
             let mut changed = locks.clone();
             let k = i.index(changed.len());
             changed[k].amount = changed[k].amount.wrapping_add(1);
             prop_assert_ne!(locksroot(&locks), locksroot(&changed));
         }
+    }
+
+    #[test]
+    fn too_many_locks_do_not_decode() {
+        assert!(decode_locks(&vec![0u8; LOCK_SIZE * MAX_LOCKS]).is_some());
+        assert!(decode_locks(&vec![0u8; LOCK_SIZE * (MAX_LOCKS + 1)]).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use alloy::primitives::keccak256;
 use sha2::{Digest, Sha256};
 
-pub use alloy::primitives::{Address, B256};
+pub use alloy::primitives::{Address, B256, U256};
 
 /// An amount of tokens in the token's smallest unit. The contract stores amounts in 128 bits.
 pub type TokenAmount = u128;

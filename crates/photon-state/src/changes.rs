@@ -3,7 +3,7 @@
 use crate::state::SignedProof;
 use photon_primitives::messages::{Message, PaymentId, SettleFields, WithdrawFields};
 use photon_primitives::{
-    Address, BlockNumber, ChannelId, Epoch, Lock, Secret, SecretHash, Signature, TokenAmount,
+    Address, BlockNumber, ChannelId, Epoch, Lock, Secret, SecretHash, Signature, TokenAmount, U256,
 };
 
 /// A candidate route for a mediated payment, as a pathfinding service or the node's own
@@ -57,6 +57,17 @@ pub enum ChainEvent {
         deposit2: TokenAmount,
         /// the new epoch
         epoch: Epoch,
+    },
+    /// `ChannelUnlocked`: the receiver of `sender`'s locks claimed them on chain.
+    ChannelUnlocked {
+        /// the channel
+        channel_id: ChannelId,
+        /// the sender of the locks (the receiver called `unlock`)
+        sender: Address,
+        /// the locks, as passed to `unlock`
+        locks: Vec<Lock>,
+        /// the skip mask, as passed to `unlock`
+        skip: U256,
     },
     /// `ChannelClosed`.
     ChannelClosed {
@@ -194,6 +205,21 @@ pub enum ContractCall {
         locks: Vec<Lock>,
         /// bit i: do not claim lock i (we disposed it)
         skip: u64,
+    },
+    /// `TokensNetwork.punishObsoleteUnlock`: the partner claimed a lock it had disposed.
+    Punish {
+        /// the channel's token
+        token: Address,
+        /// the partner, who signed the disposal and then claimed the lock
+        cheater: Address,
+        /// the locks of its unlock, as it passed them
+        locks: Vec<Lock>,
+        /// the skip mask of its unlock
+        skip: U256,
+        /// position of the disposed lock in `locks`
+        index: u64,
+        /// the partner's signature of the lock's disposal
+        signature: Signature,
     },
     /// `TokensNetwork.settleChannel`.
     Settle {

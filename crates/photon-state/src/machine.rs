@@ -384,6 +384,7 @@ fn on_chain_event(
                 withdraw: None,
                 settle: None,
                 their_disposals: Default::default(),
+                punish_sent: false,
             });
         }
         ChainEvent::Deposit { channel_id, participant, total } => {
@@ -429,6 +430,35 @@ fn on_chain_event(
                         proof,
                     }));
                 }
+            }
+        }
+        ChainEvent::ChannelUnlocked { channel_id, sender, locks, skip } => {
+            if sender != state.address {
+                return Ok(()); // we claimed the partner's locks: nothing to check
+            }
+            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            if channel.punish_sent || !matches!(channel.status, ChannelStatus::Closed { .. }) {
+                return Ok(());
+            }
+            // A lock the partner claimed (not skipped, its secret registered in time) that it
+            // had signed away as disposed: the contract gives us the whole channel for it.
+            let claimed = locks.iter().enumerate().find_map(|(index, lock)| {
+                let skipped = index < 256 && skip.bit(index);
+                let in_time =
+                    state.registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration);
+                let disposal = channel.their_disposals.get(&lock.secrethash)?;
+                (!skipped && in_time && disposal.0 == *lock).then_some((index, disposal.1))
+            });
+            if let Some((index, signature)) = claimed {
+                channel.punish_sent = true;
+                events.push(Event::Transact(ContractCall::Punish {
+                    token: channel.token,
+                    cheater: channel.partner,
+                    locks,
+                    skip,
+                    index: index as u64,
+                    signature,
+                }));
             }
         }
         ChainEvent::ChannelSettled { channel_id } => {

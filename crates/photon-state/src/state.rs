@@ -235,6 +235,9 @@ pub struct ChannelState {
     pub settle: Option<PendingSettle>,
     /// Disposals the partner signed for our locks: evidence should it claim one on chain.
     pub their_disposals: BTreeMap<SecretHash, (Lock, Signature)>,
+    /// Whether we asked the contract to punish the partner for an obsolete unlock.
+    #[serde(default)]
+    pub punish_sent: bool,
 }
 
 impl ChannelState {

@@ -2,7 +2,8 @@
 
 use crate::harness::*;
 use photon_primitives::messages::Message;
-use photon_state::changes::{Event, PaymentFailure, StateChange};
+use photon_primitives::U256;
+use photon_state::changes::{ChainEvent, Event, PaymentFailure, StateChange};
 use photon_state::{Config, FeePolicy, Task};
 
 const ALICE: usize = 0;
@@ -524,4 +525,55 @@ fn a_target_registers_at_once_when_the_payer_closes_early() {
     net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
     assert!(!net.channels.contains_key(&bc), "settled");
     assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+}
+
+/// Bob could not forward Alice's lock and signed it away as disposed. Once the secret is public
+/// he turns dishonest: he closes with Alice's older proof that still holds the lock and claims
+/// it on chain. Alice's node answers with his signed disposal, and the contract gives her the
+/// whole channel.
+#[test]
+fn claiming_a_disposed_lock_forfeits_the_channel() {
+    let mut net = Net::new(3);
+    let ab = net.open_channel(ALICE, BOB, 100, 50);
+    net.open_channel(BOB, CHARLIE, 5, 0);
+    let secret = net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    let mut stale = None;
+    while let Some(env) = net.inflight.front().cloned() {
+        if let (ALICE, BOB, Message::MediatedTransfer(m)) = (env.from, env.to, &env.message) {
+            stale = Some(m.clone());
+        }
+        net.deliver_one();
+    }
+    let stale = stale.expect("Alice sent the lock to Bob");
+    assert_eq!(net.nodes[ALICE].state.channels[&ab].their_disposals.len(), 1);
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]), "the lock was removed");
+    let block = net.block;
+    net.registered.insert(secret.hash(), block);
+    net.broadcast(&[ALICE, BOB, CHARLIE], ChainEvent::SecretRegistered { secret, block });
+
+    // Bob, by hand: close with the stale proof, then unlock its lock
+    let alice_side = usize::from(net.channels[&ab].parties[1] == ALICE);
+    let chain = net.channels.get_mut(&ab).unwrap();
+    chain.closed_at = Some(block);
+    chain.nonces[alice_side] = stale.balance_proof.nonce;
+    chain.transferred[alice_side] = stale.balance_proof.transferred_amount;
+    chain.locksroots[alice_side] = stale.balance_proof.locksroot;
+    let bob = net.addr(BOB);
+    net.broadcast(&[ALICE], ChainEvent::ChannelClosed { channel_id: ab, closer: bob, block });
+    let chain = net.channels.get_mut(&ab).unwrap();
+    chain.unlocked[alice_side] = true;
+    chain.transferred[alice_side] += 20;
+    assert!(!net.channels[&ab].punished[1 - alice_side]);
+    let (alice, locks) = (net.addr(ALICE), vec![stale.lock]);
+    let unlocked =
+        ChainEvent::ChannelUnlocked { channel_id: ab, sender: alice, locks, skip: U256::ZERO };
+    net.broadcast(&[ALICE], unlocked.clone());
+    assert!(net.channels[&ab].punished[1 - alice_side], "Alice's node punished Bob");
+    // seen again (a replayed log): nothing more is sent
+    net.broadcast(&[ALICE], unlocked);
+
+    let before = net.wallet[ALICE];
+    net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
+    assert!(!net.channels.contains_key(&ab), "settled");
+    assert_eq!(net.wallet[ALICE] - before, 150, "Alice gets the whole channel");
 }

@@ -2,12 +2,12 @@
 //! mirror of the contract, blocks are mined on demand. The vocabulary follows LDK's functional
 //! tests: `open_channel`, `pay_direct`, `pay`, `run`, `mine`, `assert_balances`.
 
-use photon_primitives::eip712::Domain;
+use photon_primitives::eip712::{Domain, LockDisposal};
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::recover;
 use photon_primitives::{
-    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256,
+    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256, U256,
 };
 use photon_state::changes::{ChainEvent, ContractCall, Event, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelBalances, Config, Rejection};
@@ -43,6 +43,8 @@ pub struct OnChain {
     pub transferred: [u128; 2],
     pub locksroots: [B256; 2],
     pub unlocked: [bool; 2],
+    /// `punished[side]`: that side was punished for an obsolete unlock.
+    pub punished: [bool; 2],
 }
 
 pub struct Net {
@@ -125,7 +127,7 @@ impl Net {
         }
     }
 
-    fn broadcast(&mut self, to: &[usize], event: ChainEvent) {
+    pub fn broadcast(&mut self, to: &[usize], event: ChainEvent) {
         for &i in to {
             self.apply(i, StateChange::Chain(event.clone()))
                 .expect("chain events are never refused");
@@ -220,6 +222,36 @@ impl Net {
                     .map(|(_, l)| l.amount)
                     .sum();
                 chain.transferred[side] += claimed;
+                let parties = chain.parties;
+                let sender = self.addr(p);
+                let skip = U256::from(skip);
+                self.broadcast(
+                    &parties,
+                    ChainEvent::ChannelUnlocked { channel_id: id, sender, locks, skip },
+                );
+            }
+            ContractCall::Punish { cheater, locks, skip, index, signature, .. } => {
+                let p = self.index(cheater);
+                let id = self.channel_id(i, p);
+                let chain = self.channels.get_mut(&id).expect("channel on chain");
+                let closed = chain.closed_at.expect("punish of a closed channel");
+                assert!(block <= closed + SETTLE_TIMEOUT + PUNISH_BLOCKS, "punish window over");
+                let side = Self::side(chain, p);
+                assert!(chain.unlocked[1 - side], "the cheater unlocked");
+                let lock = locks[index as usize];
+                assert!(!skip.bit(index as usize), "a claimed lock");
+                assert!(self
+                    .registered
+                    .get(&lock.secrethash)
+                    .is_some_and(|b| *b <= lock.expiration));
+                let disposal =
+                    LockDisposal { channelId: id, epoch: chain.epoch, lockHash: lock.hash() };
+                assert_eq!(
+                    recover(&self.domain.digest(&disposal), &signature).unwrap(),
+                    self.nodes[p].signer.address(),
+                    "the cheater's disposal"
+                );
+                chain.punished[side] = true;
             }
             ContractCall::Settle { partner, .. } => {
                 let p = self.index(partner);
@@ -229,7 +261,12 @@ impl Net {
                     block > chain.closed_at.unwrap() + SETTLE_TIMEOUT + PUNISH_BLOCKS,
                     "settled too early"
                 );
-                let pay = ChannelBalances::settlement_of(chain.deposits, chain.transferred);
+                let total = chain.deposits[0] + chain.deposits[1];
+                let pay = match chain.punished {
+                    [true, _] => [0, total],
+                    [_, true] => [total, 0],
+                    _ => ChannelBalances::settlement_of(chain.deposits, chain.transferred),
+                };
                 let parties = chain.parties;
                 self.wallet[parties[0]] += pay[0];
                 self.wallet[parties[1]] += pay[1];
