@@ -22,3 +22,4 @@ pub mod txmanager;
 
 pub use deploy::{deploy, DeployParams, Deployment};
 pub use error::{ChainError, Result};
+pub use txmanager::DepositVia;

@@ -12,7 +12,7 @@ use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, TxHash, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use alloy::sol_types::{SolCall, SolInterface};
+use alloy::sol_types::{SolCall, SolInterface, SolValue};
 use photon_primitives::lock::encode_locks;
 use photon_primitives::TokenAmount;
 use photon_state::changes::ContractCall;
@@ -58,8 +58,38 @@ pub enum ChainCall {
         /// amount added
         amount: TokenAmount,
     },
+    /// A deposit made by the token itself, without an approve, opening the channel first when
+    /// `settle_timeout` is not zero and none exists: ERC223 `transfer(TokensNetwork, amount,
+    /// data)` (its `tokenFallback`) or `approveAndCall(TokensNetwork, amount, data)` (its
+    /// `receiveApproval`), with `data = abi.encode(partner, settle_timeout)`.
+    TokenCallDeposit {
+        /// the token
+        token: Address,
+        /// the partner
+        partner: Address,
+        /// amount added
+        amount: TokenAmount,
+        /// settle timeout of a channel to open (0: deposit into an existing channel)
+        settle_timeout: u32,
+        /// ERC223 `transfer` (true) or `approveAndCall` (false)
+        erc223: bool,
+    },
     /// A transaction the protocol core asked for.
     Protocol(Box<ContractCall>),
+}
+
+/// How tokens reach the network contract in a deposit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositVia {
+    /// `approve`, then the network's `deposit`/`openChannelWithDeposit` pulls the tokens (any
+    /// ERC20).
+    #[default]
+    Approve,
+    /// one ERC223 `transfer` with data; the network's `tokenFallback` credits it.
+    Erc223,
+    /// one `approveAndCall`; the network's `receiveApproval` pulls and credits it.
+    ApproveAndCall,
 }
 
 /// A sent transaction not yet known to be mined.
@@ -82,6 +112,14 @@ pub enum Resumed {
     Pending(TxHash),
     /// Dropped by the pool, and sent again with the same nonce.
     Resent(Box<PendingTx>),
+}
+
+alloy::sol! {
+    /// The token entry points of the approve-less deposits.
+    interface TokenEntryPoints {
+        function transfer(address to, uint256 value, bytes data) external returns (bool);
+        function approveAndCall(address spender, uint256 value, bytes extraData) external returns (bool);
+    }
 }
 
 /// Sends transactions for one account.
@@ -157,6 +195,17 @@ impl TxManager {
                 }
                 .abi_encode(),
             ),
+            ChainCall::TokenCallDeposit { token, partner, amount, settle_timeout, erc223 } => {
+                let data: Bytes = (*partner, *settle_timeout).abi_encode_params().into();
+                let value = U256::from(*amount);
+                let input = if *erc223 {
+                    TokenEntryPoints::transferCall { to: tn, value, data }.abi_encode()
+                } else {
+                    TokenEntryPoints::approveAndCallCall { spender: tn, value, extraData: data }
+                        .abi_encode()
+                };
+                (*token, input)
+            }
             ChainCall::Protocol(call) => self.protocol_request(call),
         };
         TransactionRequest::default().with_from(self.from).with_to(to).with_input(input)

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use photon_chain::DepositVia;
 use photon_primitives::{Address, Secret, TokenAmount, B256};
 use photon_storage::{Direction, PaymentFilter};
 use serde::{Deserialize, Deserializer};
@@ -219,6 +220,8 @@ struct OpenRequest {
     partner: String,
     settle_timeout: Option<u32>,
     deposit: Option<Amount>,
+    #[serde(default)]
+    via: DepositVia,
 }
 
 async fn open_channel(
@@ -235,6 +238,7 @@ async fn open_channel(
             partner,
             settle_timeout: r.settle_timeout,
             deposit,
+            via: r.via,
             reply,
         })
         .await??;
@@ -245,6 +249,7 @@ async fn open_channel(
 #[serde(deny_unknown_fields)]
 struct PatchRequest {
     deposit: Option<Amount>,
+    via: Option<DepositVia>,
     withdraw: Option<Amount>,
     state: Option<String>,
 }
@@ -263,8 +268,13 @@ async fn patch_channel(
     if given != 1 {
         return Err(bad("give exactly one of `deposit`, `withdraw`, `state`"));
     }
+    if r.via.is_some() && r.deposit.is_none() {
+        return Err(bad("`via` goes with `deposit`"));
+    }
     if let Some(Amount(amount)) = r.deposit {
-        let tx = ctx.node.ask(|reply| Command::Deposit { token, partner, amount, reply }).await??;
+        let via = r.via.unwrap_or_default();
+        let tx =
+            ctx.node.ask(|reply| Command::Deposit { token, partner, amount, via, reply }).await??;
         return Ok(Json(json!({ "transaction_hash": tx })));
     }
     let action = match (r.withdraw, r.state.as_deref()) {

@@ -53,6 +53,10 @@ enum Command {
         /// Deposit while opening.
         #[arg(long)]
         deposit: Option<u128>,
+        /// How the deposit reaches the contract: `approve` (any ERC20, two transactions),
+        /// `erc223` or `approve_and_call` (one transaction, tokens that support it).
+        #[arg(long, default_value = "approve")]
+        via: String,
     },
     /// Deposit into a channel through a running node (waits for the chain).
     Deposit {
@@ -64,6 +68,9 @@ enum Command {
         partner: Address,
         /// How much.
         amount: u128,
+        /// How the deposit reaches the contract: `approve`, `erc223` or `approve_and_call`.
+        #[arg(long, default_value = "approve")]
+        via: String,
     },
     /// Close a channel unilaterally through a running node.
     Close {
@@ -310,10 +317,11 @@ pub(crate) async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
         }
-        Command::Open { client, token, partner, deposit } => {
+        Command::Open { client, token, partner, deposit, via } => {
             let mut body = serde_json::json!({ "token": token, "partner": partner });
             if let Some(d) = deposit {
                 body["deposit"] = d.to_string().into();
+                body["via"] = via.into();
             }
             let answer = api_send(
                 &client,
@@ -325,12 +333,12 @@ pub(crate) async fn main() -> Result<()> {
             .await?;
             println!("opened: transaction {}", answer["transaction_hash"].as_str().unwrap_or("?"));
         }
-        Command::Deposit { client, token, partner, amount } => {
+        Command::Deposit { client, token, partner, amount, via } => {
             let answer = api_send(
                 &client,
                 reqwest::Method::PATCH,
                 &format!("/api/v1/channels/{token}/{partner}"),
-                serde_json::json!({ "deposit": amount.to_string() }),
+                serde_json::json!({ "deposit": amount.to_string(), "via": via }),
                 &format!("depositing {amount}"),
             )
             .await?;

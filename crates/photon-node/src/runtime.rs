@@ -15,7 +15,7 @@ use crate::transport::Transport;
 use alloy::primitives::{keccak256, TxHash};
 use alloy::providers::DynProvider;
 use photon_chain::follower::{ChainFollower, FollowerConfig};
-use photon_chain::txmanager::{ChainCall, TxManager};
+use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
 use photon_chain::Deployment;
 use photon_primitives::messages::{Message, PaymentId};
 use photon_primitives::{Address, LocalSigner, Secret, Signer, TokenAmount, B256};
@@ -247,6 +247,8 @@ pub enum Command {
         settle_timeout: Option<u32>,
         /// deposit
         deposit: Option<TokenAmount>,
+        /// how the deposit reaches the contract
+        via: DepositVia,
         /// answer once mined
         reply: Reply<TxHash>,
     },
@@ -258,6 +260,8 @@ pub enum Command {
         partner: Address,
         /// amount
         amount: TokenAmount,
+        /// how the deposit reaches the contract
+        via: DepositVia,
         /// answer once mined
         reply: Reply<TxHash>,
     },
@@ -649,7 +653,7 @@ impl Node {
             Command::Payments(filter, reply) => {
                 let _ = reply.send(self.storage.payments(&filter).map_err(Into::into));
             }
-            Command::OpenChannel { token, partner, settle_timeout, deposit, reply } => {
+            Command::OpenChannel { token, partner, settle_timeout, deposit, via, reply } => {
                 if partner == self.state.address {
                     let _ = reply.send(Err(NodeError::BadRequest(
                         "cannot open a channel with ourselves".into(),
@@ -658,6 +662,15 @@ impl Node {
                 }
                 let settle_timeout = settle_timeout.unwrap_or(self.settings.settle_timeout);
                 let calls = match deposit.filter(|d| *d > 0) {
+                    Some(amount) if via != DepositVia::Approve => {
+                        vec![ChainCall::TokenCallDeposit {
+                            token,
+                            partner,
+                            amount,
+                            settle_timeout,
+                            erc223: via == DepositVia::Erc223,
+                        }]
+                    }
                     Some(amount) => vec![
                         ChainCall::Approve { token, amount },
                         ChainCall::OpenChannelWithDeposit {
@@ -671,16 +684,25 @@ impl Node {
                 };
                 let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
             }
-            Command::Deposit { token, partner, amount, reply } => {
+            Command::Deposit { token, partner, amount, via, reply } => {
                 if amount == 0 {
                     let _ =
                         reply.send(Err(NodeError::BadRequest("deposit must be positive".into())));
                     return;
                 }
-                let calls = vec![
-                    ChainCall::Approve { token, amount },
-                    ChainCall::Deposit { token, partner, amount },
-                ];
+                let calls = match via {
+                    DepositVia::Approve => vec![
+                        ChainCall::Approve { token, amount },
+                        ChainCall::Deposit { token, partner, amount },
+                    ],
+                    via => vec![ChainCall::TokenCallDeposit {
+                        token,
+                        partner,
+                        amount,
+                        settle_timeout: 0,
+                        erc223: via == DepositVia::Erc223,
+                    }],
+                };
                 let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
             }
             Command::RegisterSecret { secret, reply } => {

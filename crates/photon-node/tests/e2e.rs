@@ -348,3 +348,77 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() {
     let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
     assert_eq!((after.0 - before.0, after.1 - before.1), (150, 0), "Alice gets the whole channel");
 }
+
+/// Deposits without an approve: an ERC223 token's `transfer` with data opens and funds a
+/// channel in one transaction (tokenFallback), and so does `approveAndCall` (receiveApproval);
+/// both sides deposit, and payments run over both channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erc223_and_approve_and_call_deposits_between_processes() {
+    use alloy::primitives::U256;
+    use photon_chain::bindings::{TestApproveAndCallToken, TestERC223};
+    use photon_chain::devnet::send;
+
+    let w = world(&["Alice", "Bob"], 1_000).await;
+    let (alice, bob) = (0, 1);
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let deployed = TestERC223::deploy_builder(&w.net.provider, "T223".into(), "T223".into())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let t223 = TestERC223::new(deployed.contract_address.unwrap(), w.net.provider.clone());
+    let deployed =
+        TestApproveAndCallToken::deploy_builder(&w.net.provider, "TAAC".into(), "TAAC".into())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    let taac =
+        TestApproveAndCallToken::new(deployed.contract_address.unwrap(), w.net.provider.clone());
+    for who in [a, b] {
+        send(t223.mint(who, U256::from(500))).await.unwrap();
+        send(taac.mint(who, U256::from(500))).await.unwrap();
+    }
+    let (t223, taac) = (*t223.address(), *taac.address());
+    let channel_path =
+        |token: Address, partner: Address| format!("/api/v1/channels/{token:?}/{partner:?}");
+
+    for (token, via) in [(t223, "erc223"), (taac, "approve_and_call")] {
+        let open = json!({ "token": token, "partner": b, "deposit": "40", "via": via });
+        w.call(alice, reqwest::Method::PUT, "/api/v1/channels", open).await;
+        let deposit = json!({ "deposit": "25", "via": via });
+        w.call(bob, reqwest::Method::PATCH, &channel_path(token, a), deposit).await;
+        await_balances(&w.nodes[alice], token, b, (40, 25)).await.unwrap();
+        await_balances(&w.nodes[bob], token, a, (25, 40)).await.unwrap();
+        let path = format!("/api/v1/payments/{token:?}/{b:?}");
+        w.call(alice, reqwest::Method::POST, &path, json!({ "amount": "15" })).await;
+        await_balances(&w.nodes[alice], token, b, (25, 40)).await.unwrap();
+        await_balances(&w.nodes[bob], token, a, (40, 25)).await.unwrap();
+    }
+    // one transaction each: no approval is left behind, every token moved into the contract
+    let tn = w.net.deployment.tokens_network;
+    let t = TestERC223::new(t223, w.net.provider.clone());
+    assert_eq!(t.balanceOf(tn).call().await.unwrap(), U256::from(65));
+    assert_eq!(t.balanceOf(a).call().await.unwrap(), U256::from(460));
+    let t = TestApproveAndCallToken::new(taac, w.net.provider.clone());
+    assert_eq!(t.balanceOf(tn).call().await.unwrap(), U256::from(65));
+    assert_eq!(t.allowance(b, tn).call().await.unwrap(), U256::ZERO);
+
+    // bad input is refused with a reason and changes nothing
+    let url = format!("{}{}", w.nodes[bob].url, channel_path(t223, a));
+    for body in [json!({ "deposit": "5", "via": "airdrop" }), json!({ "via": "erc223" })] {
+        let refused = request(reqwest::Method::PATCH, url.clone(), Some(body)).await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
+    // a plain ERC20 has no tokenFallback path: the node reports the failure
+    let url = format!("{}{}", w.nodes[bob].url, channel_path(w.token, a));
+    let refused =
+        request(reqwest::Method::PATCH, url, Some(json!({ "deposit": "5", "via": "erc223" })))
+            .await;
+    assert!(refused.is_err(), "{refused:?}");
+    await_balances(&w.nodes[bob], t223, a, (40, 25)).await.unwrap();
+}
