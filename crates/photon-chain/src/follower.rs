@@ -15,7 +15,7 @@ use crate::bindings::{SecretRegistry, TokensNetwork};
 use crate::{ChainError, Deployment, Result};
 use alloy::consensus::Transaction as _;
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
@@ -32,6 +32,9 @@ pub struct FollowerConfig {
     pub from_block: u64,
     /// Most blocks per `eth_getLogs` call.
     pub max_range: u64,
+    /// The node's own account: the locks of an unlock are read (one extra RPC call) only when
+    /// they are this account's. `None`: for every unlock.
+    pub owner: Option<Address>,
 }
 
 /// Reads confirmed blocks and events of one deployment.
@@ -130,7 +133,11 @@ impl<P: Provider> ChainFollower<P> {
             current = Some(block);
             let event = match self.decode(log, block)? {
                 Some(ChainEvent::ChannelUnlocked { channel_id, sender, skip, .. }) => {
-                    self.unlocked_locks(log, channel_id, sender, skip).await?
+                    if self.config.owner.is_none_or(|me| me == sender) {
+                        self.unlocked_locks(log, channel_id, sender, skip).await?
+                    } else {
+                        None // someone else's locks: nothing for us to check
+                    }
                 }
                 other => other,
             };
@@ -165,7 +172,7 @@ impl<P: Provider> ChainFollower<P> {
         &self,
         log: &Log,
         channel_id: B256,
-        sender: alloy::primitives::Address,
+        sender: Address,
         skip: U256,
     ) -> Result<Option<ChainEvent>> {
         let Some(hash) = log.transaction_hash else { return Ok(None) };

@@ -479,6 +479,7 @@ impl Node {
             // the block after the last one applied: a block is never applied twice
             from_block: (restored.state.block + 1).max(deployment.deployed_at_block),
             max_range: 2_000,
+            owner: Some(signer.address()),
         };
         let follower = ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
         follower.check_chain().await?;

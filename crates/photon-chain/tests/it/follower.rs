@@ -8,7 +8,12 @@ use photon_primitives::Secret;
 use photon_state::changes::{ChainEvent, StateChange};
 
 fn config(net: &DevNet, confirmations: u64) -> FollowerConfig {
-    FollowerConfig { confirmations, from_block: net.deployment.deployed_at_block, max_range: 1000 }
+    FollowerConfig {
+        confirmations,
+        from_block: net.deployment.deployed_at_block,
+        max_range: 1000,
+        owner: None,
+    }
 }
 
 fn chain_events(changes: &[StateChange]) -> Vec<ChainEvent> {
@@ -187,4 +192,61 @@ async fn the_wrong_chain_is_refused() {
     deployment.chain_id += 1;
     let follower = ChainFollower::new(net.provider.clone(), deployment, config(&net, 0));
     assert!(matches!(follower.check_chain().await, Err(ChainError::WrongChain { .. })));
+}
+
+/// An unlock is reported with the locks it passed (read from the transaction, checked against
+/// the logged locksroot), to the owner of those locks; other nodes do not fetch it.
+#[tokio::test]
+async fn an_unlock_is_reported_with_its_locks_to_their_owner() {
+    use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
+    use photon_primitives::Lock;
+
+    let net = net().await;
+    let id = net.open_with_deposits(ALICE, BOB, 100, 0).await;
+    let head = net.block_number().await.unwrap();
+    let secret = Secret(B256::repeat_byte(9));
+    let locks = vec![
+        Lock { amount: 7, expiration: head + 50, secrethash: secret.hash() },
+        Lock { amount: 3, expiration: head + 50, secrethash: Secret(B256::repeat_byte(8)).hash() },
+    ];
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    let proof = net.balance_proof(
+        ALICE,
+        net.addr(BOB),
+        epoch,
+        1,
+        0,
+        locked_amount(&locks).unwrap(),
+        locksroot(&locks),
+    );
+    net.close(BOB, ALICE, Some(proof)).await;
+    send(net.registry.registerSecret(secret.0)).await.unwrap();
+    let skip = U256::from(2u8); // Bob does not claim the second lock
+    send(
+        net.network
+            .unlock(net.token_addr(), net.addr(ALICE), encode_locks(&locks).into(), skip)
+            .from(net.addr(BOB)),
+    )
+    .await
+    .unwrap();
+
+    let follow = |owner| {
+        let config = FollowerConfig { owner, ..config(&net, 0) };
+        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config)
+    };
+    let unlocked = |events: Vec<ChainEvent>| {
+        events.into_iter().find(|e| matches!(e, ChainEvent::ChannelUnlocked { .. }))
+    };
+    let expected = ChainEvent::ChannelUnlocked {
+        channel_id: id,
+        sender: net.addr(ALICE),
+        locks: locks.clone(),
+        skip,
+    };
+    for owner in [None, Some(net.addr(ALICE))] {
+        let events = chain_events(&follow(owner).poll().await.unwrap());
+        assert_eq!(unlocked(events), Some(expected.clone()), "owner {owner:?}");
+    }
+    let events = chain_events(&follow(Some(net.addr(BOB))).poll().await.unwrap());
+    assert_eq!(unlocked(events), None, "not Bob's locks");
 }
