@@ -266,15 +266,16 @@ fn on_block(
         if !*unlock_sent && number + reveal >= window_end && number <= window_end {
             let in_time =
                 |l: &Lock| registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration);
-            // The contract takes one unlock per channel side: wait (until the last block of
-            // the window) for registrations we sent that are not on chain yet.
+            // The contract takes one unlock per channel side: wait for registrations we sent
+            // that are not on chain yet, but no later than half the reveal timeout before the
+            // window ends (the unlock must still be mined inside it).
             let awaiting = channel.theirs.locks.iter().any(|l| {
                 known.contains(&l.secrethash)
                     && !in_time(l)
                     && number <= l.expiration
                     && !channel.disposed.contains(&l.secrethash)
             });
-            if awaiting && number < window_end {
+            if awaiting && number + (reveal / 2).max(1) < window_end {
                 continue;
             }
             let claimable = channel

@@ -577,3 +577,30 @@ fn claiming_a_disposed_lock_forfeits_the_channel() {
     assert!(!net.channels.contains_key(&ab), "settled");
     assert_eq!(net.wallet[ALICE] - before, 150, "Alice gets the whole channel");
 }
+
+/// As above, but the registration takes most of the settle window to be mined: the node holds
+/// its one on-chain unlock back until the secret is on chain, and still claims the lock.
+#[test]
+fn the_unlock_waits_for_a_slow_registration() {
+    let config = Config { punish_blocks: PUNISH_BLOCKS, lock_timeout: 300, ..Config::default() };
+    let mut net = Net::with_config(3, config);
+    net.open_channel(ALICE, BOB, 100, 0);
+    let bc = net.open_channel(BOB, CHARLIE, 100, 0);
+    let secret = net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    while let Some(env) = net.inflight.front().cloned() {
+        if env.from == BOB && env.to == CHARLIE && matches!(env.message, Message::Unlock(_)) {
+            net.inflight.pop_front();
+            continue;
+        }
+        net.deliver_one();
+    }
+    // mined 3 blocks after the node's unlock would normally go out (reveal_timeout before the end)
+    net.registration_delay = SETTLE_TIMEOUT - Config::default().reveal_timeout + 3;
+    let before = (net.wallet[BOB], net.wallet[CHARLIE]);
+    net.apply(BOB, StateChange::Close { channel_id: bc }).unwrap();
+    net.mine(SETTLE_TIMEOUT - 1);
+    assert!(net.registered.contains_key(&secret.hash()), "the slow registration landed");
+    net.mine(PUNISH_BLOCKS + 2);
+    assert!(!net.channels.contains_key(&bc), "settled");
+    assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+}

@@ -60,6 +60,10 @@ pub struct Net {
     pub wallet: Vec<u128>,
     /// Nodes whose incoming messages are dropped (offline).
     pub offline: Vec<bool>,
+    /// Blocks a secret registration takes to be mined (0: at once).
+    pub registration_delay: u64,
+    /// Registrations sent and not mined yet: (block they are mined in, secret).
+    pub queued_registrations: Vec<(u64, Secret)>,
     secrets: u64,
 }
 
@@ -89,6 +93,8 @@ impl Net {
             registered: BTreeMap::new(),
             wallet: vec![1_000_000; n],
             offline: vec![false; n],
+            registration_delay: 0,
+            queued_registrations: Vec::new(),
             secrets: 0,
         }
     }
@@ -142,6 +148,9 @@ impl Net {
     fn transact(&mut self, i: usize, call: ContractCall) {
         let block = self.block;
         match call {
+            ContractCall::RegisterSecret { secret } if self.registration_delay > 0 => {
+                self.queued_registrations.push((block + self.registration_delay, secret));
+            }
             ContractCall::RegisterSecret { secret } => {
                 let h = secret.hash();
                 if self.registered.contains_key(&h) {
@@ -374,6 +383,15 @@ impl Net {
     pub fn mine(&mut self, n: u64) {
         for _ in 0..n {
             self.block += 1;
+            let (due, later) = std::mem::take(&mut self.queued_registrations)
+                .into_iter()
+                .partition(|(at, _)| *at <= self.block);
+            self.queued_registrations = later;
+            let delay = std::mem::replace(&mut self.registration_delay, 0);
+            for (_, secret) in due {
+                self.transact(0, ContractCall::RegisterSecret { secret });
+            }
+            self.registration_delay = delay;
             for i in 0..self.nodes.len() {
                 self.apply(i, StateChange::Block(self.block)).expect("blocks are never refused");
             }
