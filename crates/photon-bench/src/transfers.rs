@@ -2,9 +2,9 @@
 //! on 127.0.0.1 (libp2p transport, SQLite with `synchronous=FULL`), driven through their REST
 //! APIs with many requests in flight.
 //!
-//! * throughput (`*_tps`): Alice pays Bob 10,000 times directly, then Charlie 2,000 times
-//!   through Bob, with 64 (direct) and 128 (mediated: below the 160 pending locks a channel
-//!   side may hold) requests in flight.
+//! * throughput (`*_tps`): Alice pays Bob 10,000 times directly, then Charlie 5,000 times
+//!   through Bob, with 64 (direct) and 128 (mediated: below the 160 pending locks a channel side
+//!   may hold) requests in flight.
 //! * latency (`*_p50_ms`, `*_p99_ms`): one payment at a time (500 of each). A direct payment's
 //!   latency runs from the request to Bob's node reporting it on its event stream (end to end);
 //!   a mediated payment's is the request's, which answers once the target has the secret and
@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const DIRECT: usize = 10_000;
-const MEDIATED: usize = 2_000;
+const MEDIATED: usize = 5_000;
 const SEQUENTIAL: usize = 500;
 const IN_FLIGHT: usize = 64;
 /// Mediated payments in flight: below the 160 pending locks a channel side may hold.
@@ -282,7 +282,7 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
         token,
         charlie.address,
         MEDIATED,
-        IN_FLIGHT,
+        MEDIATED_IN_FLIGHT,
         1_000_000,
         None,
     )
