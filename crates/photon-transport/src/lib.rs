@@ -20,7 +20,7 @@
 //!   up.
 //! * **Discovery.** Bootstrap peers, then a Kademlia DHT in which every node provides the key
 //!   of its own Ethereum address; a provider is only believed if its peer id maps to that
-//!   address. mDNS on the local network behind the `mdns` feature.
+//!   address. (mDNS discovery on the local network is not implemented yet.)
 
 mod codec;
 mod error;
