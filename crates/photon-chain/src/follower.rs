@@ -15,7 +15,7 @@ use crate::bindings::{SecretRegistry, TokensNetwork};
 use crate::{ChainError, Deployment, Result};
 use alloy::consensus::Transaction as _;
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
@@ -131,16 +131,9 @@ impl<P: Provider> ChainFollower<P> {
                 changes.push(StateChange::Block(previous));
             }
             current = Some(block);
-            let event = match self.decode(log, block)? {
-                Some(ChainEvent::ChannelUnlocked { channel_id, sender, skip, .. }) => {
-                    if self.config.owner.is_none_or(|me| me == sender) {
-                        self.unlocked_locks(log, channel_id, sender, skip).await?
-                    } else {
-                        None // someone else's locks: nothing for us to check
-                    }
-                }
-                other => other,
-            };
+            let unlock = log.inner.address == self.deployment.tokens_network
+                && log.topic0() == Some(&TokensNetwork::ChannelUnlocked::SIGNATURE_HASH);
+            let event = if unlock { self.unlocked(log).await? } else { self.decode(log, block)? };
             if let Some(event) = event {
                 changes.push(StateChange::Chain(event));
             }
@@ -164,17 +157,17 @@ impl<P: Provider> ChainFollower<P> {
         Ok(block.header.hash)
     }
 
-    /// Completes a `ChannelUnlocked` event with the locks the unlock passed, read from its
-    /// transaction's input (the log carries only their hash). `None` when the input is not a
-    /// direct `unlock`/`unlockDelegate` call of ours (e.g. made through another contract) or
-    /// its locks do not hash to the logged locksroot: such an unlock cannot be checked.
-    async fn unlocked_locks(
-        &self,
-        log: &Log,
-        channel_id: B256,
-        sender: Address,
-        skip: U256,
-    ) -> Result<Option<ChainEvent>> {
+    /// A `ChannelUnlocked` log, with the locks the unlock passed read from its transaction's
+    /// input (the log carries only their hash), when the locks are the owner's (only those
+    /// are worth the extra call). `None` as well when the input is not a direct
+    /// `unlock`/`unlockDelegate` call (e.g. made through another contract) or its locks do not
+    /// hash to the logged locksroot: such an unlock cannot be checked.
+    async fn unlocked(&self, log: &Log) -> Result<Option<ChainEvent>> {
+        let e = TokensNetwork::ChannelUnlocked::decode_log_data(&log.inner.data)
+            .map_err(|_| ChainError::MalformedLog("ChannelUnlocked"))?;
+        if self.config.owner.is_some_and(|me| me != e.sender) {
+            return Ok(None); // someone else's locks: nothing for us to check
+        }
         let Some(hash) = log.transaction_hash else { return Ok(None) };
         let Some(tx) = self.provider.get_transaction_by_hash(hash).await? else {
             return Ok(None);
@@ -187,13 +180,15 @@ impl<P: Provider> ChainFollower<P> {
         } else {
             return Ok(None);
         };
-        let Ok(e) = TokensNetwork::ChannelUnlocked::decode_log_data(&log.inner.data) else {
-            return Ok(None);
-        };
         let Some(locks) = decode_locks(&locks).filter(|l| locksroot(l) == e.locksroot) else {
             return Ok(None);
         };
-        Ok(Some(ChainEvent::ChannelUnlocked { channel_id, sender, locks, skip }))
+        Ok(Some(ChainEvent::ChannelUnlocked {
+            channel_id: e.channelId,
+            sender: e.sender,
+            locks,
+            skip: e.skip,
+        }))
     }
 
     /// The state-machine view of one log, if the node acts on that event.
@@ -260,18 +255,8 @@ impl<P: Provider> ChainFollower<P> {
                     .map_err(bad("ChannelCooperativeSettled"))?;
                 ChainEvent::ChannelSettled { channel_id: e.channelId }
             }
-            t if t == TokensNetwork::ChannelUnlocked::SIGNATURE_HASH => {
-                let e = TokensNetwork::ChannelUnlocked::decode_log_data(&inner.data)
-                    .map_err(bad("ChannelUnlocked"))?;
-                // the locks are filled in from the transaction (see `unlocked_locks`)
-                ChainEvent::ChannelUnlocked {
-                    channel_id: e.channelId,
-                    sender: e.sender,
-                    locks: Vec::new(),
-                    skip: e.skip,
-                }
-            }
-            // BalanceProofUpdated, ObsoleteUnlockPunished: not needed by the state machine.
+            // ChannelUnlocked: see `unlocked`. BalanceProofUpdated, ObsoleteUnlockPunished: not
+            // needed by the state machine.
             _ => return Ok(None),
         };
         Ok(Some(event))

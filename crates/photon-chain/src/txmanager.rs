@@ -78,6 +78,34 @@ pub enum ChainCall {
     Protocol(Box<ContractCall>),
 }
 
+impl ChainCall {
+    /// The transactions of a deposit of `amount` made `via`; with `open` (a settle timeout)
+    /// they open the channel first.
+    pub fn deposit(
+        token: Address,
+        partner: Address,
+        amount: TokenAmount,
+        open: Option<u32>,
+        via: DepositVia,
+    ) -> Vec<Self> {
+        let erc223 = match via {
+            DepositVia::Approve => {
+                let pull = match open {
+                    Some(settle_timeout) => {
+                        Self::OpenChannelWithDeposit { token, partner, settle_timeout, amount }
+                    }
+                    None => Self::Deposit { token, partner, amount },
+                };
+                return vec![Self::Approve { token, amount }, pull];
+            }
+            DepositVia::Erc223 => true,
+            DepositVia::ApproveAndCall => false,
+        };
+        let settle_timeout = open.unwrap_or(0);
+        vec![Self::TokenCallDeposit { token, partner, amount, settle_timeout, erc223 }]
+    }
+}
+
 /// How tokens reach the network contract in a deposit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

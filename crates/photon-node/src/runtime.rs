@@ -663,24 +663,9 @@ impl Node {
                 }
                 let settle_timeout = settle_timeout.unwrap_or(self.settings.settle_timeout);
                 let calls = match deposit.filter(|d| *d > 0) {
-                    Some(amount) if via != DepositVia::Approve => {
-                        vec![ChainCall::TokenCallDeposit {
-                            token,
-                            partner,
-                            amount,
-                            settle_timeout,
-                            erc223: via == DepositVia::Erc223,
-                        }]
+                    Some(amount) => {
+                        ChainCall::deposit(token, partner, amount, Some(settle_timeout), via)
                     }
-                    Some(amount) => vec![
-                        ChainCall::Approve { token, amount },
-                        ChainCall::OpenChannelWithDeposit {
-                            token,
-                            partner,
-                            settle_timeout,
-                            amount,
-                        },
-                    ],
                     None => vec![ChainCall::OpenChannel { token, partner, settle_timeout }],
                 };
                 let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
@@ -691,19 +676,7 @@ impl Node {
                         reply.send(Err(NodeError::BadRequest("deposit must be positive".into())));
                     return;
                 }
-                let calls = match via {
-                    DepositVia::Approve => vec![
-                        ChainCall::Approve { token, amount },
-                        ChainCall::Deposit { token, partner, amount },
-                    ],
-                    via => vec![ChainCall::TokenCallDeposit {
-                        token,
-                        partner,
-                        amount,
-                        settle_timeout: 0,
-                        erc223: via == DepositVia::Erc223,
-                    }],
-                };
+                let calls = ChainCall::deposit(token, partner, amount, None, via);
                 let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
             }
             Command::RegisterSecret { secret, reply } => {

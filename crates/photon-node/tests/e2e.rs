@@ -105,6 +105,24 @@ impl World {
         panic!("the channel is still there");
     }
 
+    /// Mines a block at a time until `a` no longer has its channel with `b` (it settled).
+    async fn mine_until_gone(&self, a: usize, b: usize) {
+        for _ in 0..300 {
+            if channel(&self.nodes[a], self.token, self.nodes[b].address).await.unwrap().is_none() {
+                return;
+            }
+            self.net.mine(1).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the channel never settled");
+    }
+
+    /// Stops node `i`'s process at once: its account is now driven by hand.
+    fn kill(&mut self, i: usize) {
+        self.nodes[i].child.kill().unwrap();
+        self.nodes[i].child.wait().unwrap();
+    }
+
     fn addr(&self, i: usize) -> Address {
         self.nodes[i].address
     }
@@ -201,9 +219,7 @@ async fn a_stale_close_is_answered_by_the_honest_update() {
     w.balances(alice, bob, (115, 65)).await;
 
     // Bob's node goes away; Bob closes by hand with Alice's nonce-1 proof
-    let bob_node = &mut w.nodes[bob];
-    bob_node.child.kill().unwrap();
-    bob_node.child.wait().unwrap();
+    w.kill(bob);
     let (a, b) = (w.addr(alice), w.addr(bob));
     let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
     let epoch = w.net.epoch(a, b).await.unwrap();
@@ -217,14 +233,7 @@ async fn a_stale_close_is_answered_by_the_honest_update() {
     .unwrap();
 
     // Alice's node updates with Bob's proof and settles once the windows are over
-    for _ in 0..200 {
-        if channel(&w.nodes[alice], w.token, b).await.unwrap().is_none() {
-            break;
-        }
-        w.net.mine(1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    w.gone(alice, bob).await;
+    w.mine_until_gone(alice, bob).await;
     let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
     // Alice sent 10 (the stale proof Bob chose) and received Bob's 30; without her update
     // Bob's 30 would have stayed his and the payout would be (90, 90)
@@ -265,14 +274,7 @@ async fn the_target_is_paid_on_chain_when_its_payer_vanishes() {
     let (b, c) = (w.addr(bob), w.addr(charlie));
     let before = (w.net.balance(b).await.unwrap(), w.net.balance(c).await.unwrap());
     w.patch(charlie, bob, json!({ "state": "closed" })).await;
-    for _ in 0..300 {
-        if channel(&w.nodes[charlie], w.token, b).await.unwrap().is_none() {
-            break;
-        }
-        w.net.mine(1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    w.gone(charlie, bob).await;
+    w.mine_until_gone(charlie, bob).await;
     let after = (w.net.balance(b).await.unwrap(), w.net.balance(c).await.unwrap());
     assert_eq!((after.0 - before.0, after.1 - before.1), (30, 20), "Charlie got his 20");
     let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();
@@ -320,9 +322,7 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() {
     w.balances(alice, bob, (100, 50)).await;
 
     // Bob, by hand
-    let bob_node = &mut w.nodes[bob];
-    bob_node.child.kill().unwrap();
-    bob_node.child.wait().unwrap();
+    w.kill(bob);
     let (a, b) = (w.addr(alice), w.addr(bob));
     let lock = Lock { amount: 20, expiration: head + 50, secrethash: secret.hash() };
     send(w.net.registry.registerSecret(secret.0)).await.unwrap();
@@ -335,14 +335,7 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() {
     send(w.net.network.unlock(w.token, a, locks, U256::ZERO).from(b)).await.unwrap();
 
     let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
-    for _ in 0..300 {
-        if channel(&w.nodes[alice], w.token, b).await.unwrap().is_none() {
-            break;
-        }
-        w.net.mine(1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    w.gone(alice, bob).await;
+    w.mine_until_gone(alice, bob).await;
     let punished = w.net.network.ObsoleteUnlockPunished_filter().from_block(0).query().await;
     assert_eq!(punished.unwrap().len(), 1, "Alice's node punished Bob");
     let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());

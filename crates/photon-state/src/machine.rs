@@ -4,13 +4,12 @@ use crate::balance::Side;
 use crate::changes::{ChainEvent, ContractCall, Event, PaymentFailure, StateChange};
 use crate::channel::{accept_partner_proof, send_our_proof, without};
 use crate::error::Rejection;
-use crate::state::{ChainState, ChannelState, ChannelStatus, EndState, Task};
+use crate::state::{in_time, ChainState, ChannelState, ChannelStatus, EndState, Task};
 use crate::{mediated, negotiation};
 use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
-use photon_primitives::{Address, Lock, SecretHash, Signer};
-use std::collections::BTreeSet;
+use photon_primitives::{Address, SecretHash, Signer};
 
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
 /// order); on `Err` the state is exactly as before.
@@ -246,32 +245,21 @@ fn on_block(
     // Closed channels: unlock what we are owed near the end of the window, settle after it.
     let reveal = state.config.reveal_timeout;
     let punish = state.config.punish_blocks;
-    let registered = state.registered.clone();
-    // secrets we know for locks we hold, whose registration may still be on its way
-    let known: BTreeSet<SecretHash> = state
-        .tasks
-        .iter()
-        .filter(|(_, t)| match t {
-            Task::Mediator(t) => t.secret.is_some(),
-            Task::Target(t) => t.secret.is_some(),
-            Task::Initiator(_) => false,
-        })
-        .map(|(h, _)| *h)
-        .collect();
+    let (registered, tasks) = (&state.registered, &state.tasks);
+    // a secret we know for a lock we hold: its registration may still be on its way
+    let known = |h: &SecretHash| tasks.get(h).is_some_and(|t| t.payer_lock_secret().is_some());
     for channel in state.channels.values_mut() {
         let ChannelStatus::Closed { block, unlock_sent, settle_sent } = &mut channel.status else {
             continue;
         };
         let window_end = *block + channel.settle_timeout;
         if !*unlock_sent && number + reveal >= window_end && number <= window_end {
-            let in_time =
-                |l: &Lock| registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration);
             // The contract takes one unlock per channel side: wait for registrations we sent
             // that are not on chain yet, but no later than half the reveal timeout before the
             // window ends (the unlock must still be mined inside it).
             let awaiting = channel.theirs.locks.iter().any(|l| {
-                known.contains(&l.secrethash)
-                    && !in_time(l)
+                known(&l.secrethash)
+                    && !in_time(registered, l)
                     && number <= l.expiration
                     && !channel.disposed.contains(&l.secrethash)
             });
@@ -282,7 +270,7 @@ fn on_block(
                 .theirs
                 .locks
                 .iter()
-                .any(|l| in_time(l) && !channel.disposed.contains(&l.secrethash));
+                .any(|l| in_time(registered, l) && !channel.disposed.contains(&l.secrethash));
             if claimable {
                 let skip = channel
                     .theirs
@@ -445,10 +433,9 @@ fn on_chain_event(
             // had signed away as disposed: the contract gives us the whole channel for it.
             let claimed = locks.iter().enumerate().find_map(|(index, lock)| {
                 let skipped = index < 256 && skip.bit(index);
-                let in_time =
-                    state.registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration);
+                let paid = in_time(&state.registered, lock);
                 let disposal = channel.their_disposals.get(&lock.secrethash)?;
-                (!skipped && in_time && disposal.0 == *lock).then_some((index, disposal.1))
+                (!skipped && paid && disposal.0 == *lock).then_some((index, disposal.1))
             });
             if let Some((index, signature)) = claimed {
                 channel.punish_sent = true;

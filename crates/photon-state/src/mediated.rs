@@ -18,7 +18,9 @@ use crate::changes::{Event, PaymentFailure, Route};
 use crate::channel::{accept_partner_proof, check_signed_by, send_our_proof, without};
 use crate::error::Rejection;
 use crate::machine::usable_channel;
-use crate::state::{ChainState, ChannelStatus, InitiatorTask, MediatorTask, TargetTask, Task};
+use crate::state::{
+    in_time, ChainState, ChannelStatus, InitiatorTask, MediatorTask, TargetTask, Task,
+};
 use photon_primitives::messages::{
     AnnounceDisposed, AnnounceDisposedResponse, MediatedTransfer, Message, PaymentId, RevealSecret,
     SecretRequest, Unlock, MAX_PATH_LEN, UNSIGNED,
@@ -748,7 +750,7 @@ pub(crate) fn on_block(state: &mut ChainState, events: &mut Vec<Event>) {
         let (channel_id, lock) = payer;
         let Some(channel) = channels.get(&channel_id) else { continue };
         let still_pending = channel.theirs.lock(&lock.secrethash).is_some();
-        let in_time = registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration);
+        let in_time = in_time(registered, &lock);
         // A closed channel can no longer be unlocked off-chain: the lock is claimed on chain
         // before the settle window ends, so the secret must be registered now.
         let closed = matches!(channel.status, ChannelStatus::Closed { .. });

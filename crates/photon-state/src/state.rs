@@ -335,6 +335,13 @@ pub struct TargetTask {
     pub registered: bool,
 }
 
+/// Whether `registered` (secret hash → registration block) has the secret of `lock` registered
+/// at or before its expiration: what makes the lock pay on chain. For callers that hold a
+/// mutable borrow of another part of the state; others use [`ChainState::registered_in_time`].
+pub(crate) fn in_time(registered: &BTreeMap<SecretHash, BlockNumber>, lock: &Lock) -> bool {
+    registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration)
+}
+
 /// Our role in a payment, by secret hash.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Task {
@@ -344,6 +351,17 @@ pub enum Task {
     Mediator(MediatorTask),
     /// We are paid.
     Target(TargetTask),
+}
+
+impl Task {
+    /// The secret of the lock we hold in this payment (as mediator or target), once known.
+    pub fn payer_lock_secret(&self) -> Option<Secret> {
+        match self {
+            Self::Mediator(t) => t.secret,
+            Self::Target(t) => t.secret,
+            Self::Initiator(_) => None,
+        }
+    }
 }
 
 /// The whole state of a node.
@@ -399,6 +417,6 @@ impl ChainState {
 
     /// Whether the secret of `lock` was registered on chain in time for it.
     pub fn registered_in_time(&self, lock: &Lock) -> bool {
-        self.registered.get(&lock.secrethash).is_some_and(|b| *b <= lock.expiration)
+        in_time(&self.registered, lock)
     }
 }

@@ -144,6 +144,17 @@ impl Net {
         usize::from(chain.parties[1] == who)
     }
 
+    /// The registry mirror: records `secret` at the current block and tells every node.
+    fn register_now(&mut self, secret: Secret) {
+        let (h, block) = (secret.hash(), self.block);
+        if self.registered.contains_key(&h) {
+            return;
+        }
+        self.registered.insert(h, block);
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.broadcast(&all, ChainEvent::SecretRegistered { secret, block });
+    }
+
     /// The contract mirror: applies a transaction at the current block.
     fn transact(&mut self, i: usize, call: ContractCall) {
         let block = self.block;
@@ -151,15 +162,7 @@ impl Net {
             ContractCall::RegisterSecret { secret } if self.registration_delay > 0 => {
                 self.queued_registrations.push((block + self.registration_delay, secret));
             }
-            ContractCall::RegisterSecret { secret } => {
-                let h = secret.hash();
-                if self.registered.contains_key(&h) {
-                    return;
-                }
-                self.registered.insert(h, block);
-                let all: Vec<usize> = (0..self.nodes.len()).collect();
-                self.broadcast(&all, ChainEvent::SecretRegistered { secret, block });
-            }
+            ContractCall::RegisterSecret { secret } => self.register_now(secret),
             ContractCall::Close { partner, proof, .. } => {
                 let p = self.index(partner);
                 let id = self.channel_id(i, p);
@@ -387,11 +390,9 @@ impl Net {
                 .into_iter()
                 .partition(|(at, _)| *at <= self.block);
             self.queued_registrations = later;
-            let delay = std::mem::replace(&mut self.registration_delay, 0);
             for (_, secret) in due {
-                self.transact(0, ContractCall::RegisterSecret { secret });
+                self.register_now(secret);
             }
-            self.registration_delay = delay;
             for i in 0..self.nodes.len() {
                 self.apply(i, StateChange::Block(self.block)).expect("blocks are never refused");
             }
