@@ -289,7 +289,7 @@ impl TxManager {
                     token: *token,
                     partner: *partner,
                     locks: encode_locks(locks).into(),
-                    skip: U256::from(*skip),
+                    skip: *skip,
                 }
                 .abi_encode(),
             ),

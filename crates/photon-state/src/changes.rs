@@ -204,7 +204,7 @@ pub enum ContractCall {
         /// the locks, in locksroot order
         locks: Vec<Lock>,
         /// bit i: do not claim lock i (we disposed it)
-        skip: u64,
+        skip: U256,
     },
     /// `TokensNetwork.punishObsoleteUnlock`: the partner claimed a lock it had disposed.
     Punish {

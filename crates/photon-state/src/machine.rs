@@ -9,7 +9,7 @@ use crate::{mediated, negotiation};
 use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
-use photon_primitives::{Address, SecretHash, Signer};
+use photon_primitives::{Address, SecretHash, Signer, U256};
 
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
 /// order); on `Err` the state is exactly as before.
@@ -278,7 +278,7 @@ fn on_block(
                     .iter()
                     .enumerate()
                     .filter(|(_, l)| channel.disposed.contains(&l.secrethash))
-                    .fold(0u64, |acc, (i, _)| if i < 64 { acc | (1 << i) } else { acc });
+                    .fold(U256::ZERO, |mask, (i, _)| mask | (U256::from(1u8) << i));
                 events.push(Event::Transact(ContractCall::Unlock {
                     token: channel.token,
                     partner: channel.partner,

@@ -604,3 +604,40 @@ fn the_unlock_waits_for_a_slow_registration() {
     assert!(!net.channels.contains_key(&bc), "settled");
     assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
 }
+
+/// More than 64 pending locks, one far down the list disposed: the node's on-chain unlock
+/// leaves exactly that one unclaimed (claiming it would forfeit the whole channel).
+#[test]
+fn an_unlock_skips_a_disposed_lock_beyond_the_64th() {
+    use photon_primitives::lock::locksroot;
+    use photon_primitives::{Lock, Secret, B256};
+
+    let mut net = Net::new(2);
+    let ab = net.open_channel(ALICE, BOB, 1_000, 0);
+    let (block, expiration) = (net.block, net.block + 500);
+    let locks: Vec<Lock> = (0..70u8)
+        .map(|i| Lock {
+            amount: 10,
+            expiration,
+            secrethash: Secret(B256::repeat_byte(i + 1)).hash(),
+        })
+        .collect();
+    let bob = &mut net.nodes[BOB].state;
+    for lock in &locks {
+        bob.registered.insert(lock.secrethash, block);
+        net.registered.insert(lock.secrethash, block);
+    }
+    let channel = bob.channels.get_mut(&ab).unwrap();
+    channel.theirs.locks = locks.clone();
+    channel.disposed.insert(locks[66].secrethash);
+    // Alice closes; the contract holds her proof with the 70 locks
+    let alice_side = usize::from(net.channels[&ab].parties[1] == ALICE);
+    let chain = net.channels.get_mut(&ab).unwrap();
+    chain.closed_at = Some(block);
+    chain.locksroots[alice_side] = locksroot(&locks);
+    let alice = net.addr(ALICE);
+    net.broadcast(&[BOB], ChainEvent::ChannelClosed { channel_id: ab, closer: alice, block });
+    net.mine(SETTLE_TIMEOUT);
+    assert!(net.channels[&ab].unlocked[alice_side], "Bob unlocked");
+    assert_eq!(net.channels[&ab].transferred[alice_side], 690, "every lock but the disposed one");
+}

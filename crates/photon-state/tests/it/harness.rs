@@ -7,7 +7,7 @@ use photon_primitives::lock::locksroot;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::recover;
 use photon_primitives::{
-    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256, U256,
+    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256,
 };
 use photon_state::changes::{ChainEvent, ContractCall, Event, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelBalances, Config, Rejection};
@@ -225,7 +225,7 @@ impl Net {
                     .iter()
                     .enumerate()
                     .filter(|(k, l)| {
-                        skip & (1 << k) == 0
+                        !skip.bit(*k)
                             && self
                                 .registered
                                 .get(&l.secrethash)
@@ -236,7 +236,6 @@ impl Net {
                 chain.transferred[side] += claimed;
                 let parties = chain.parties;
                 let sender = self.addr(p);
-                let skip = U256::from(skip);
                 self.broadcast(
                     &parties,
                     ChainEvent::ChannelUnlocked { channel_id: id, sender, locks, skip },
