@@ -198,6 +198,10 @@ struct RunArgs {
     /// Peers to connect to first, as multiaddrs ending in /p2p/<peer id> (repeatable).
     #[arg(long = "bootstrap", env = "PHOTON_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<photon_transport::Multiaddr>,
+    /// Find peers on the local network by multicast DNS (announces this node to the link;
+    /// use with a --p2p-listen address other than loopback).
+    #[arg(long, env = "PHOTON_MDNS")]
+    mdns: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +217,7 @@ struct FileConfig {
     settle_timeout: Option<u32>,
     p2p_listen: Option<String>,
     bootstrap: Option<Vec<String>>,
+    mdns: Option<bool>,
     keystore: Option<PathBuf>,
     address: Option<Address>,
     password_file: Option<PathBuf>,
@@ -582,6 +587,7 @@ async fn run(args: RunArgs) -> Result<()> {
         listen: p2p_listen,
         bootstrap,
         request_timeout: Duration::from_secs(10),
+        mdns: args.mdns || file.mdns.unwrap_or(false),
     };
     let transport =
         photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx, Some(delivered_tx))

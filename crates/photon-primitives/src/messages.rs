@@ -352,6 +352,17 @@ impl Message {
         }
     }
 
+    /// The channel a message is about; `None` for the secret messages, which are about a
+    /// payment. The transport keeps the messages of one channel in order.
+    pub fn channel_id(&self) -> Option<ChannelId> {
+        match self {
+            Self::AnnounceDisposed(m) => Some(m.channel_id),
+            Self::WithdrawRequest(m) | Self::WithdrawResponse(m) => Some(m.fields.channel_id),
+            Self::SettleRequest(m) | Self::SettleResponse(m) => Some(m.fields.channel_id),
+            other => other.balance_proof().map(|bp| bp.channel_id),
+        }
+    }
+
     /// The balance proof a channel-changing message carries.
     pub fn balance_proof(&self) -> Option<&BalanceProofFields> {
         match self {

@@ -47,6 +47,7 @@ fn put_u32(out: &mut Vec<u8>, n: usize) -> io::Result<()> {
     Ok(())
 }
 
+#[async_trait::async_trait]
 impl libp2p::request_response::Codec for Codec {
     type Protocol = StreamProtocol;
     type Request = Vec<Vec<u8>>;

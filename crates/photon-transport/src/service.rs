@@ -1,4 +1,4 @@
-//! The swarm task: sessions, per-peer queues, discovery.
+//! The swarm task: sessions, per-(peer, channel) queues, discovery.
 
 use crate::codec::{Codec, MAX_BATCH, PROTOCOL};
 use crate::identity::{address_of, keypair};
@@ -7,12 +7,13 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    identify, multiaddr::Protocol, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+    identify, mdns, multiaddr::Protocol, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol,
+    Swarm,
 };
 use photon_primitives::messages::Message;
-use photon_primitives::Address;
+use photon_primitives::{Address, ChannelId};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +53,9 @@ pub struct P2pConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// How long to wait for a peer's answer before trying again.
     pub request_timeout: Duration,
+    /// Find peers on the local network by multicast DNS (off by default: it announces the
+    /// node to everyone on the link).
+    pub mdns: bool,
 }
 
 impl Default for P2pConfig {
@@ -60,6 +64,7 @@ impl Default for P2pConfig {
             listen: "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
             bootstrap: Vec::new(),
             request_timeout: Duration::from_secs(10),
+            mdns: false,
         }
     }
 }
@@ -69,10 +74,16 @@ struct Behaviour {
     messages: request_response::Behaviour<Codec>,
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
+/// The messages of one channel with one peer (or, for `None`, the peer's messages about no
+/// channel) form a lane: they leave in order, one request in flight; lanes do not wait for
+/// each other.
+type Lane = (Address, Option<ChannelId>);
+
 enum Command {
-    Send(Address, Vec<u8>, Option<u64>),
+    Send(Lane, Vec<u8>, Option<u64>),
 }
 
 /// A running transport; cheap to clone.
@@ -88,15 +99,18 @@ pub struct P2pTransport {
 }
 
 impl P2pTransport {
-    /// Queues `message` for `to`; delivered in order with the other messages to `to`.
+    /// Queues `message` for `to`; delivered in order with the other messages to `to` about
+    /// the same channel.
     pub fn send(&self, to: Address, message: &Message) {
-        let _ = self.commands.send(Command::Send(to, message.encode(), None));
+        let lane = (to, message.channel_id());
+        let _ = self.commands.send(Command::Send(lane, message.encode(), None));
     }
 
     /// [`P2pTransport::send`], reporting `tag` on the `delivered` channel given to [`start`]
     /// once the peer acknowledged or refused the message for good.
     pub fn send_tagged(&self, to: Address, message: &Message, tag: u64) {
-        let _ = self.commands.send(Command::Send(to, message.encode(), Some(tag)));
+        let lane = (to, message.channel_id());
+        let _ = self.commands.send(Command::Send(lane, message.encode(), Some(tag)));
     }
 
     /// Photon peers connected now.
@@ -125,7 +139,6 @@ struct Outbox {
     in_flight: Option<(OutboundRequestId, usize)>,
     not_before: Instant,
     backoff: Duration,
-    lookup_at: Instant,
 }
 
 impl Outbox {
@@ -135,7 +148,6 @@ impl Outbox {
             in_flight: None,
             not_before: Instant::now(),
             backoff: MIN_BACKOFF,
-            lookup_at: Instant::now(),
         }
     }
 
@@ -148,6 +160,8 @@ impl Outbox {
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the DHT is asked for a peer we have messages for but no address.
+const LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 
 type Answer = Pin<Box<dyn Future<Output = (ResponseChannel<Vec<Delivery>>, Vec<Delivery>)> + Send>>;
 
@@ -165,6 +179,7 @@ pub async fn start(
     let address =
         address_of(&peer_id).ok_or_else(|| TransportError::Key("not a secp256k1 key".into()))?;
     let timeout = config.request_timeout;
+    let mdns_on = config.mdns;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -178,7 +193,12 @@ pub async fn start(
             );
             // a node serves the DHT even before it knows an external address (e.g. loopback)
             kad.set_mode(Some(kad::Mode::Server));
-            Behaviour {
+            let mdns = if mdns_on {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local)?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
                 messages: request_response::Behaviour::new(
                     [(PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(timeout),
@@ -188,7 +208,8 @@ pub async fn start(
                     key.public(),
                 )),
                 kad,
-            }
+                mdns: mdns.into(),
+            })
         })
         .map_err(|e| TransportError::Setup(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
@@ -220,6 +241,7 @@ pub async fn start(
         peers: peers.clone(),
         known: HashMap::new(),
         outboxes: HashMap::new(),
+        lookups: HashMap::new(),
         in_flight: HashMap::new(),
         answers: FuturesUnordered::new(),
         address,
@@ -237,8 +259,10 @@ struct Task {
     listening: watch::Sender<Vec<Multiaddr>>,
     peers: Arc<AtomicUsize>,
     known: HashMap<Address, PeerId>,
-    outboxes: HashMap<Address, Outbox>,
-    in_flight: HashMap<OutboundRequestId, Address>,
+    outboxes: HashMap<Lane, Outbox>,
+    /// When the DHT may next be asked for a peer's address.
+    lookups: HashMap<Address, Instant>,
+    in_flight: HashMap<OutboundRequestId, Lane>,
     answers: FuturesUnordered<Answer>,
     address: Address,
     listen_addrs: Arc<Mutex<Vec<Multiaddr>>>,
@@ -253,9 +277,9 @@ impl Task {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm(event),
                 command = self.commands.recv() => match command {
-                    Some(Command::Send(to, bytes, tag)) => {
-                        self.outboxes.entry(to).or_insert_with(Outbox::new).queue.push_back((bytes, tag));
-                        self.pump(to);
+                    Some(Command::Send(lane, bytes, tag)) => {
+                        self.outboxes.entry(lane).or_insert_with(Outbox::new).queue.push_back((bytes, tag));
+                        self.pump(lane);
                     }
                     None => break, // every handle dropped: the node stopped
                 },
@@ -263,41 +287,66 @@ impl Task {
                     let _ = self.swarm.behaviour_mut().messages.send_response(channel, answer);
                 }
                 _ = tick.tick() => {
-                    let due: Vec<Address> = self.outboxes.keys().copied().collect();
-                    for to in due {
-                        self.pump(to);
+                    let due: Vec<Lane> = self.outboxes.keys().copied().collect();
+                    for lane in due {
+                        self.pump(lane);
                     }
                 }
             }
         }
     }
 
-    /// Sends the head of `to`'s queue if nothing is in flight and it is due.
-    fn pump(&mut self, to: Address) {
-        let Some(outbox) = self.outboxes.get_mut(&to) else { return };
+    /// Sends the head of a lane's queue if nothing is in flight and it is due; forgets the
+    /// lane once it is empty.
+    fn pump(&mut self, lane: Lane) {
+        let Some(outbox) = self.outboxes.get_mut(&lane) else { return };
         let now = Instant::now();
         if outbox.in_flight.is_some() || now < outbox.not_before {
             return;
         }
         if outbox.queue.is_empty() {
+            self.outboxes.remove(&lane);
             return;
         }
+        let to = lane.0;
         match self.known.get(&to) {
             Some(peer) => {
-                // everything queued for this peer (up to a batch) in one request, in order
+                // everything queued in this lane (up to a batch) in one request, in order
                 let batch: Vec<Vec<u8>> =
                     outbox.queue.iter().take(MAX_BATCH).map(|(bytes, _)| bytes.clone()).collect();
                 let n = batch.len();
                 let id = self.swarm.behaviour_mut().messages.send_request(peer, batch);
                 outbox.in_flight = Some((id, n));
-                self.in_flight.insert(id, to);
+                self.in_flight.insert(id, lane);
             }
-            None if now >= outbox.lookup_at => {
-                outbox.lookup_at = now + outbox.backoff.max(Duration::from_millis(500));
-                self.swarm.behaviour_mut().kad.get_providers(key_of(&to));
+            None => {
+                let due = self.lookups.get(&to).is_none_or(|at| now >= *at);
+                if due {
+                    self.lookups.insert(to, now + LOOKUP_INTERVAL);
+                    self.swarm.behaviour_mut().kad.get_providers(key_of(&to));
+                }
             }
-            None => {}
         }
+    }
+
+    /// Pumps every lane to `to`.
+    fn pump_peer(&mut self, to: Address) {
+        let lanes: Vec<Lane> = self.outboxes.keys().filter(|l| l.0 == to).copied().collect();
+        for lane in lanes {
+            self.pump(lane);
+        }
+    }
+
+    /// A peer whose key is `peer` was found at `addr`: remember it and send what waits for it.
+    fn found(&mut self, peer: PeerId, addr: Option<Multiaddr>) {
+        let Some(address) = address_of(&peer) else { return };
+        if let Some(addr) = addr {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            self.swarm.add_peer_address(peer, addr);
+        }
+        self.known.insert(address, peer);
+        self.lookups.remove(&address);
+        self.pump_peer(address);
     }
 
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -312,15 +361,14 @@ impl Task {
                     let remote = endpoint.get_remote_address().clone();
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, remote);
                 }
-                if let Some(address) = address_of(&peer_id) {
+                if address_of(&peer_id).is_some() {
                     if num_established.get() == 1 {
                         self.peers.fetch_add(1, Ordering::Relaxed);
                     }
-                    self.known.insert(address, peer_id);
                     // announce ourselves to the better-connected DHT
                     let own = key_of(&self.address);
                     let _ = self.swarm.behaviour_mut().kad.start_providing(own);
-                    self.pump(address);
+                    self.found(peer_id, None);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
@@ -349,9 +397,14 @@ impl Task {
                 let wanted = Address::from_slice(key.as_ref());
                 // believe only the provider whose key is the address's key
                 if let Some(peer) = providers.into_iter().find(|p| address_of(p) == Some(wanted)) {
-                    self.known.insert(wanted, peer);
-                    let _ = self.swarm.dial(peer);
-                    self.pump(wanted);
+                    self.found(peer, None);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                // believed like a DHT record: the session will prove the key behind the peer id
+                for (peer, addr) in list {
+                    tracing::debug!(%peer, %addr, "found on the local network");
+                    self.found(peer, Some(addr));
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Messages(event)) => self.on_message_event(event),
@@ -400,8 +453,9 @@ impl Task {
                     }));
                 }
                 request_response::Message::Response { request_id, response } => {
-                    let Some(to) = self.in_flight.remove(&request_id) else { return };
-                    let Some(outbox) = self.outboxes.get_mut(&to) else { return };
+                    let Some(lane) = self.in_flight.remove(&request_id) else { return };
+                    let Some(outbox) = self.outboxes.get_mut(&lane) else { return };
+                    let to = lane.0;
                     let sent = outbox.in_flight.take().map_or(0, |(_, n)| n);
                     let mut done = 0;
                     for answer in response.into_iter().take(sent) {
@@ -424,13 +478,13 @@ impl Task {
                     } else {
                         outbox.backoff = MIN_BACKOFF;
                     }
-                    self.pump(to);
+                    self.pump(lane);
                 }
             },
             request_response::Event::OutboundFailure { request_id, error, .. } => {
-                let Some(to) = self.in_flight.remove(&request_id) else { return };
-                tracing::debug!(%to, %error, "delivery failed; will retry");
-                if let Some(outbox) = self.outboxes.get_mut(&to) {
+                let Some(lane) = self.in_flight.remove(&request_id) else { return };
+                tracing::debug!(to = %lane.0, %error, "delivery failed; will retry");
+                if let Some(outbox) = self.outboxes.get_mut(&lane) {
                     outbox.retry_later();
                 }
             }

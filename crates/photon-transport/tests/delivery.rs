@@ -140,3 +140,63 @@ async fn tagged_messages_report_their_delivery() {
     let second = tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap();
     assert_eq!((first, second), (Some(77), Some(78)));
 }
+
+/// A message about `channel` (a lock disposal: the simplest message that names a channel).
+fn on_channel(channel: u8, id: u64) -> Message {
+    use photon_primitives::messages::{AnnounceDisposed, UNSIGNED};
+    use photon_primitives::{Lock, SecretHash, B256};
+    Message::AnnounceDisposed(AnnounceDisposed {
+        message_id: id,
+        payment_id: id,
+        channel_id: B256::repeat_byte(channel),
+        epoch: 0,
+        lock: Lock { amount: 1, expiration: 100, secrethash: SecretHash(B256::ZERO) },
+        signature: UNSIGNED,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_channel_does_not_hold_up_another_channel_with_the_same_peer() {
+    let (a, _a_rx) = node(40, vec![]).await;
+    let (b, mut b_rx) = node(41, a.listen_addrs().await).await;
+    for i in 0..5 {
+        a.send(b.address, &on_channel(1, 100 + i)); // channel 1: the receiver is not ready
+        a.send(b.address, &on_channel(2, 200 + i));
+    }
+    // Channel 1's first message is answered "retry" over and over; channel 2's all arrive,
+    // in order, meanwhile.
+    let mut two = Vec::new();
+    let mut retried = 0;
+    while two.len() < 5 {
+        let incoming = next(&mut b_rx).await;
+        let id = id_of(&incoming.message);
+        if id < 200 {
+            retried += 1;
+            incoming.respond.send(Delivery::Retry).unwrap();
+        } else {
+            two.push(id);
+            incoming.respond.send(Delivery::Ack).unwrap();
+        }
+    }
+    assert_eq!(two, (200..205).collect::<Vec<_>>());
+    assert!(retried >= 1, "channel 1 was tried and refused");
+    // once the receiver is ready, channel 1 arrives in its own order (a receiver that
+    // processes in order: what comes after a gap is "retry", what it has is a duplicate)
+    let mut one = Vec::new();
+    while one.len() < 5 {
+        let incoming = next(&mut b_rx).await;
+        let id = id_of(&incoming.message);
+        assert!(id < 200, "channel 2 was acknowledged: nothing of it again");
+        let expected = 100 + one.len() as u64;
+        let answer = match id.cmp(&expected) {
+            std::cmp::Ordering::Less => Delivery::Ack,
+            std::cmp::Ordering::Greater => Delivery::Retry,
+            std::cmp::Ordering::Equal => {
+                one.push(id);
+                Delivery::Ack
+            }
+        };
+        incoming.respond.send(answer).unwrap();
+    }
+    assert_eq!(one, (100..105).collect::<Vec<_>>());
+}
