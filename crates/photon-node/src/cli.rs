@@ -6,11 +6,13 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use photon_chain::{DeployParams, Deployment};
+use photon_node::keystore::{self, ScryptCost};
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::{forward_incoming, P2pNetwork};
 use photon_node::Node;
 use photon_primitives::{Address, LocalSigner, Signer};
 use photon_state::Config;
+use rand::RngCore;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,7 +99,14 @@ enum Command {
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Create a new random account.
-    New(KeystoreArgs),
+    New {
+        #[command(flatten)]
+        keystore: KeystoreArgs,
+        /// Encrypt with geth's light scrypt cost (4 MiB instead of 256 MiB; for small
+        /// devices, weaker against password guessing).
+        #[arg(long)]
+        light_kdf: bool,
+    },
     /// List the accounts of the keystore.
     List(KeystoreArgs),
     /// Import a private key (hex, from a file) into the keystore.
@@ -107,6 +116,9 @@ enum AccountCommand {
         /// File holding the private key as hex.
         #[arg(long)]
         private_key_file: PathBuf,
+        /// Encrypt with geth's light scrypt cost (see `account new`).
+        #[arg(long)]
+        light_kdf: bool,
     },
 }
 
@@ -243,12 +255,17 @@ fn default_home() -> PathBuf {
 
 pub(crate) async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Account(AccountCommand::New(ks)) => {
-            let password = password(&ks, true)?;
-            let dir = ks.dir();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let key = PrivateKeySigner::random();
-            let path = store_key(&dir, &key.to_bytes().0, &password)?;
+        Command::Account(AccountCommand::New { keystore, light_kdf }) => {
+            let password = password(&keystore, true)?;
+            let key = loop {
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                // all but a 2^-128 fraction of 32-byte strings are valid keys
+                if let Ok(key) = LocalSigner::from_bytes(&bytes) {
+                    break key;
+                }
+            };
+            let path = store_key(&keystore.dir(), &key, &password, light_kdf)?;
             println!("{}  {}", key.address(), path.display());
         }
         Command::Account(AccountCommand::List(ks)) => {
@@ -256,12 +273,10 @@ pub(crate) async fn main() -> Result<()> {
                 println!("{address}  {}", path.display());
             }
         }
-        Command::Account(AccountCommand::Import { keystore, private_key_file }) => {
+        Command::Account(AccountCommand::Import { keystore, private_key_file, light_kdf }) => {
             let key = read_raw_key(&private_key_file)?;
             let password = password(&keystore, true)?;
-            let dir = keystore.dir();
-            std::fs::create_dir_all(&dir)?;
-            let path = store_key(&dir, &key.to_bytes(), &password)?;
+            let path = store_key(&keystore.dir(), &key, &password, light_kdf)?;
             println!("{}  {}", key.address(), path.display());
         }
         Command::Deploy(args) => {
@@ -442,16 +457,32 @@ fn password(ks: &KeystoreArgs, confirm: bool) -> Result<String> {
     Ok(first)
 }
 
-fn store_key(dir: &Path, key: &[u8], password: &str) -> Result<PathBuf> {
-    let signer =
-        PrivateKeySigner::from_slice(key).map_err(|e| anyhow!("invalid private key: {e}"))?;
+/// Writes `key` encrypted under `password` into `dir` as a geth-style key file (owner-only
+/// permissions; written to a temporary name first, so a crash leaves no half file).
+fn store_key(dir: &Path, key: &LocalSigner, password: &str, light: bool) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some((_, path)) = list_accounts(dir)?.into_iter().find(|(a, _)| *a == key.address()) {
+        bail!("{} is already in the keystore: {}", key.address(), path.display());
+    }
+    let cost = if light { ScryptCost::LIGHT } else { ScryptCost::STANDARD };
+    let json = keystore::encrypt(&key.to_bytes(), password, cost, &mut rand::rngs::OsRng)
+        .map_err(|e| anyhow!("encrypting the key: {e}"))?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let name = format!("UTC--{stamp}--{}", hex_address(signer.address()));
-    PrivateKeySigner::encrypt_keystore(dir, &mut rand::thread_rng(), key, password, Some(&name))
-        .map_err(|e| anyhow!("writing the keystore: {e}"))?;
-    Ok(dir.join(name))
+    let name = format!("UTC--{stamp}--{}", hex_address(key.address()));
+    let path = dir.join(&name);
+    let temp = dir.join(format!(".{name}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temp).with_context(|| format!("creating {}", temp.display()))?;
+    std::io::Write::write_all(&mut file, json.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn hex_address(a: Address) -> String {
@@ -468,11 +499,7 @@ fn list_accounts(dir: &Path) -> Result<Vec<(Address, PathBuf)>> {
     for entry in entries {
         let path = entry?.path();
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        if let Some(address) = json["address"]
-            .as_str()
-            .and_then(|a| format!("0x{}", a.trim_start_matches("0x")).parse().ok())
-        {
+        if let Some(address) = keystore::address_of(&text) {
             out.push((address, path));
         }
     }
@@ -508,9 +535,10 @@ fn load_key(key: &KeyArgs) -> Result<LocalSigner> {
         },
     };
     let password = password(&key.keystore, false)?;
-    let signer = PrivateKeySigner::decrypt_keystore(&path, password)
-        .map_err(|e| anyhow!("cannot unlock {address}: {e} (wrong password?)"))?;
-    LocalSigner::from_bytes(&signer.to_bytes().0).map_err(|e| anyhow!("{e}"))
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    keystore::decrypt(&text, &password)
+        .with_context(|| format!("cannot unlock {address} ({})", path.display()))
 }
 
 fn wallet_provider(key: &LocalSigner, url: reqwest::Url) -> alloy::providers::DynProvider {

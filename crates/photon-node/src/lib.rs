@@ -12,6 +12,7 @@ pub mod api;
 pub mod demo;
 mod error;
 pub mod graph;
+pub mod keystore;
 pub mod runtime;
 pub mod testnet;
 pub mod transport;

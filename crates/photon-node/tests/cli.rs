@@ -47,11 +47,63 @@ fn accounts_are_geth_keystores() {
     assert!(ok);
     assert!(out.contains(&created));
     assert!(out.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"));
-    // the keystore file is the standard JSON v3 format
-    let file = std::fs::read_dir(ks).unwrap().next().unwrap().unwrap().path();
+    // the keystore file is the standard JSON v3 format, readable by its owner only
+    for entry in std::fs::read_dir(ks).unwrap() {
+        let file = entry.unwrap().path();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(json["version"], 3);
+        assert_eq!(json["crypto"]["kdfparams"]["n"], 262_144, "geth's standard scrypt cost");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // importing a key twice is refused; the key unlocks with its password only
+    let (ok, _, err) = photon(&[
+        "account",
+        "import",
+        "--keystore",
+        ks,
+        "--password-file",
+        pass,
+        "--private-key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("already in the keystore"), "{err}");
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "incorrect horse\n").unwrap();
+    let unlock = |password: &str| {
+        photon(&[
+            "deploy",
+            "--keystore",
+            ks,
+            "--address",
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "--password-file",
+            password,
+            "--rpc-url",
+            "http://127.0.0.1:9",
+        ])
+    };
+    let (ok, _, err) = unlock(wrong.to_str().unwrap());
+    assert!(!ok && err.contains("wrong password"), "{err}");
+    let (ok, _, err) = unlock(pass);
+    assert!(!ok && !err.contains("password") && !err.contains("unlock"), "unlocked: {err}");
+    // a light key file for small devices
+    let light = dir.path().join("light");
+    let (ok, _, err) = photon(&[
+        "account",
+        "new",
+        "--light-kdf",
+        "--keystore",
+        light.to_str().unwrap(),
+        "--password-file",
+        pass,
+    ]);
+    assert!(ok, "{err}");
+    let file = std::fs::read_dir(&light).unwrap().next().unwrap().unwrap().path();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    assert_eq!(json["version"], 3);
+    assert_eq!(json["crypto"]["kdfparams"]["n"], 4096);
     // a bad key file is refused clearly
     std::fs::write(&key, "not a key").unwrap();
     let (ok, _, err) = photon(&[
