@@ -1,7 +1,8 @@
 //! End-to-end scenarios with the real `photon` binary: separate processes on 127.0.0.1 over
 //! libp2p, against anvil, driven through their REST APIs.
 
-use photon_chain::devnet::DevNet;
+use alloy::primitives::B256;
+use photon_chain::devnet::{send, DevNet};
 use photon_chain::DeployParams;
 use photon_node::testnet::{
     await_balances, channel, request, start_node, start_node_with, NodeProcess,
@@ -129,7 +130,8 @@ impl World {
 }
 
 /// Open without deposit, deposits later by both sides, payments both ways, a withdrawal
-/// without closing (new epoch, payments go on), then a cooperative settlement: tokens on chain
+/// without closing (new epoch, payments go on; a close with a proof from before it is refused
+/// on chain), then a cooperative settlement: tokens on chain
 /// at once, no settle window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_withdraw_and_cooperative_settle_between_processes() {
@@ -142,10 +144,23 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() {
     w.balances(alice, bob, (100, 50)).await;
     w.pay(alice, bob, 30, None).await;
     w.balances(alice, bob, (70, 80)).await;
-    let before_withdraw = w.net.balance(w.addr(bob)).await.unwrap();
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let old_epoch = w.net.epoch(a, b).await.unwrap();
+    let before_withdraw = w.net.balance(b).await.unwrap();
     w.patch(bob, alice, json!({ "withdraw": "20" })).await;
     w.balances(alice, bob, (70, 60)).await;
-    assert_eq!(w.net.balance(w.addr(bob)).await.unwrap() - before_withdraw, 20);
+    assert_eq!(w.net.balance(b).await.unwrap() - before_withdraw, 20);
+    assert!(w.net.epoch(a, b).await.unwrap() > old_epoch, "the withdrawal moved the epoch");
+    // Bob tries to close with Alice's proof from before the withdrawal (it would count the
+    // 30 again on top of the withdrawn 20): the contract refuses it, nothing changes.
+    // (node i signs with dev account i + 1)
+    let (old, signature) = w.net.balance_proof(alice + 1, b, old_epoch, 1, 30, 0, B256::ZERO);
+    let refused =
+        send(w.net.network.closeChannel(w.token, a, old, signature.0.to_vec().into()).from(b))
+            .await
+            .unwrap_err();
+    assert!(refused.to_string().contains("InvalidSignature"), "{refused}");
+    w.balances(alice, bob, (70, 60)).await;
     w.pay(bob, alice, 5, None).await;
     w.balances(alice, bob, (75, 55)).await;
     let before =
@@ -224,13 +239,10 @@ async fn a_stale_close_is_answered_by_the_honest_update() {
     let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
     let epoch = w.net.epoch(a, b).await.unwrap();
     // node i signs with dev account i + 1
-    let (stale, signature) =
-        w.net.balance_proof(alice + 1, b, epoch, 1, 10, 0, alloy::primitives::B256::ZERO);
-    photon_chain::devnet::send(
-        w.net.network.closeChannel(w.token, a, stale, signature.0.to_vec().into()).from(b),
-    )
-    .await
-    .unwrap();
+    let (stale, signature) = w.net.balance_proof(alice + 1, b, epoch, 1, 10, 0, B256::ZERO);
+    send(w.net.network.closeChannel(w.token, a, stale, signature.0.to_vec().into()).from(b))
+        .await
+        .unwrap();
 
     // Alice's node updates with Bob's proof and settles once the windows are over
     w.mine_until_gone(alice, bob).await;
