@@ -131,8 +131,7 @@ impl World {
 
 /// Open without deposit, deposits later by both sides, payments both ways, a withdrawal
 /// without closing (new epoch, payments go on; a close with a proof from before it is refused
-/// on chain), then a cooperative settlement: tokens on chain
-/// at once, no settle window.
+/// on chain), then a cooperative settlement: tokens on chain at once, no settle window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_withdraw_and_cooperative_settle_between_processes() {
     let w = world(&["Bob", "Alice"], 1_000).await;
