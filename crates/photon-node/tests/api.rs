@@ -1,5 +1,8 @@
 //! Nodes in one process against a real anvil, driven through their REST APIs.
 
+mod common;
+
+use common::{balances, call, channel, eventually, get};
 use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
@@ -77,49 +80,6 @@ async fn start_via(
     TestNode { handle, url, task, server }
 }
 
-async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn get(url: String) -> Value {
-    let (status, body) = call(reqwest::Method::GET, url, None).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-/// Polls `probe` until it returns Some, for at most 20 s.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    mut probe: impl FnMut() -> F,
-) -> T {
-    for _ in 0..400 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached in time");
-}
-
-async fn channel(node: &TestNode, token: &str, partner: &str) -> Option<Value> {
-    let (status, body) =
-        call(reqwest::Method::GET, format!("{}/api/v1/channels/{token}/{partner}", node.url), None)
-            .await;
-    (status == 200).then_some(body)
-}
-
-async fn balances(node: &TestNode, token: &str, partner: &str) -> Option<(String, String)> {
-    let c = channel(node, token, partner).await?;
-    Some((c["balance"].as_str()?.to_string(), c["partner_balance"].as_str()?.to_string()))
-}
-
 fn dirs(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
     let root = tempfile::tempdir().unwrap();
     let dirs = (0..n).map(|i| root.path().join(format!("node{i}"))).collect();
@@ -162,8 +122,8 @@ async fn open_pay_restart_close_settle_through_the_api() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "100") }).await;
-    eventually(|| async { balances(&charlie, &token, &b).await.filter(|x| x.1 == "80") }).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
+    eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.1 == "80") }).await;
 
     // Alice's node has followed the chain up to here (so its graph knows Bob–Charlie)
     let head = net.block_number().await.unwrap();
@@ -194,15 +154,15 @@ async fn open_pay_restart_close_settle_through_the_api() {
     assert_eq!(status, 200, "{body}");
     assert!(body["secrethash"].is_string());
     eventually(|| async {
-        balances(&alice, &token, &b).await.filter(|x| x == &("50".into(), "50".into()))
+        balances(&alice.url, &token, &b).await.filter(|x| x == &("50".into(), "50".into()))
     })
     .await;
     eventually(|| async {
-        balances(&bob, &token, &c).await.filter(|x| x == &("60".into(), "20".into()))
+        balances(&bob.url, &token, &c).await.filter(|x| x == &("60".into(), "20".into()))
     })
     .await;
     eventually(|| async {
-        balances(&charlie, &token, &b).await.filter(|x| x == &("20".into(), "60".into()))
+        balances(&charlie.url, &token, &b).await.filter(|x| x == &("20".into(), "60".into()))
     })
     .await;
     // the stream told Bob about the 30 without polling
@@ -225,7 +185,7 @@ async fn open_pay_restart_close_settle_through_the_api() {
     bob.stop().await;
     let bob = start(&net, BOB, &network, &dir[1], None).await;
     assert_eq!(bob.handle.address, bob_address);
-    assert_eq!(balances(&bob, &token, &a).await.unwrap(), ("50".into(), "50".into()));
+    assert_eq!(balances(&bob.url, &token, &a).await.unwrap(), ("50".into(), "50".into()));
     let (status, body) = call(
         reqwest::Method::POST,
         format!("{}/api/v1/payments/{token}/{a}", bob.url),
@@ -233,7 +193,7 @@ async fn open_pay_restart_close_settle_through_the_api() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "55") }).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "55") }).await;
 
     // Alice closes; Bob's node updates; the windows pass; the channel settles on chain
     let before = (
@@ -247,16 +207,16 @@ async fn open_pay_restart_close_settle_through_the_api() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    eventually(|| async { channel(&bob, &token, &a).await.filter(|c| c["state"] == "closed") })
+    eventually(|| async { channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed") })
         .await;
     for _ in 0..30 {
         net.mine(1).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
-        if channel(&alice, &token, &b).await.is_none() {
+        if channel(&alice.url, &token, &b).await.is_none() {
             break;
         }
     }
-    eventually(|| async { channel(&alice, &token, &b).await.is_none().then_some(()) }).await;
+    eventually(|| async { channel(&alice.url, &token, &b).await.is_none().then_some(()) }).await;
     let after = (
         net.balance(net.address(ALICE)).await.unwrap(),
         net.balance(net.address(BOB)).await.unwrap(),
@@ -462,7 +422,7 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "100") }).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
 
     relay.stop().await;
     let (status, body) = call(
@@ -483,7 +443,7 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
     let _relay = Relay::start(port, upstream).await;
     let alice = start_via(&net, rpc, ALICE, &network, &dir[0], None).await;
     eventually(|| async { (net.state_of_channel(ALICE, BOB).await == 2).then_some(()) }).await;
-    eventually(|| async { channel(&bob, &token, &a).await.filter(|c| c["state"] == "closed") })
+    eventually(|| async { channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed") })
         .await;
     alice.stop().await;
     bob.stop().await;
@@ -520,7 +480,7 @@ async fn fee_policies_through_the_api() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    eventually(|| async { channel(&alice, &token, &b).await }).await;
+    eventually(|| async { channel(&alice.url, &token, &b).await }).await;
     let put =
         |body: Value| call(reqwest::Method::PUT, format!("{}/api/v1/fees", alice.url), Some(body));
     assert_eq!(put(json!({ "flat": "1", "proportional_ppm": 100 })).await.0, 200);
@@ -571,7 +531,7 @@ async fn fee_policies_through_the_api() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["secrethash"], json!(hash));
-    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "6") }).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "6") }).await;
     bob.stop().await;
     let status = get(format!("{}/api/v1/status", alice.url)).await;
     assert!(status["chain_head"].as_u64().is_some());
@@ -605,14 +565,14 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    eventually(|| async { channel(&bob, &token, &a).await }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
     // deposits by both sides
     let (status, body) = patch(&alice, &b, json!({ "deposit": "20" })).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = patch(&bob, &a, json!({ "deposit": 50 })).await;
     assert_eq!(status, 200, "{body}");
     eventually(|| async {
-        balances(&alice, &token, &b).await.filter(|x| x == &("120".into(), "50".into()))
+        balances(&alice.url, &token, &b).await.filter(|x| x == &("120".into(), "50".into()))
     })
     .await;
     let (status, body) = call(
@@ -622,14 +582,14 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    eventually(|| async { balances(&bob, &token, &a).await.filter(|x| x.0 == "80") }).await;
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "80") }).await;
     // Bob withdraws 25 of his 80 without closing: a new epoch with deposits 90 / 55
-    let epoch = channel(&bob, &token, &a).await.unwrap()["epoch"].as_u64().unwrap();
+    let epoch = channel(&bob.url, &token, &a).await.unwrap()["epoch"].as_u64().unwrap();
     let bob_before = net.balance(net.address(BOB)).await.unwrap();
     let (status, body) = patch(&bob, &a, json!({ "withdraw": "25" })).await;
     assert_eq!(status, 200, "{body}");
     let c = eventually(|| async {
-        channel(&bob, &token, &a)
+        channel(&bob.url, &token, &a)
             .await
             .filter(|c| c["epoch"].as_u64() != Some(epoch) && c["state"] == "open")
     })
@@ -644,15 +604,15 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    eventually(|| async { balances(&alice, &token, &b).await.filter(|x| x.0 == "95") }).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "95") }).await;
     let before = (
         net.balance(net.address(ALICE)).await.unwrap(),
         net.balance(net.address(BOB)).await.unwrap(),
     );
     let (status, body) = patch(&alice, &b, json!({ "state": "settled" })).await;
     assert_eq!(status, 200, "{body}");
-    eventually(|| async { channel(&alice, &token, &b).await.is_none().then_some(()) }).await;
-    eventually(|| async { channel(&bob, &token, &a).await.is_none().then_some(()) }).await;
+    eventually(|| async { channel(&alice.url, &token, &b).await.is_none().then_some(()) }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await.is_none().then_some(()) }).await;
     let after = (
         net.balance(net.address(ALICE)).await.unwrap(),
         net.balance(net.address(BOB)).await.unwrap(),

@@ -1,6 +1,9 @@
 //! Three nodes talking over libp2p on 127.0.0.1 (one process, real sessions), driven through
 //! their REST APIs on a real anvil.
 
+mod common;
+
+use common::{balances, call, until};
 use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
@@ -8,7 +11,7 @@ use photon_node::transport::{forward_incoming, P2pNetwork};
 use photon_node::{Node, NodeHandle};
 use photon_state::Config;
 use photon_transport::{Multiaddr, P2pConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,38 +63,6 @@ async fn start(
     P2pNode { handle, url, listen, task }
 }
 
-async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let mut r = reqwest::Client::new().request(method, url);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let response = r.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn balances(node: &P2pNode, token: &str, partner: &str) -> Option<(String, String)> {
-    let (status, c) =
-        call(reqwest::Method::GET, format!("{}/api/v1/channels/{token}/{partner}", node.url), None)
-            .await;
-    (status == 200).then(|| {
-        (
-            c["balance"].as_str().unwrap_or("").into(),
-            c["partner_balance"].as_str().unwrap_or("").into(),
-        )
-    })
-}
-
-async fn until(mut probe: impl AsyncFnMut() -> bool) {
-    for _ in 0..600 {
-        if probe().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not reached in time");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whitepaper_payments_over_libp2p() {
     let net = DevNet::start().await.unwrap();
@@ -117,8 +88,9 @@ async fn the_whitepaper_payments_over_libp2p() {
     };
     assert_eq!(open(&alice, &b, "100").await.0, 201);
     assert_eq!(open(&bob, &c, "80").await.0, 201);
-    until(async || balances(&bob, &token, &a).await == Some(("0".into(), "100".into()))).await;
-    until(async || balances(&charlie, &token, &b).await == Some(("0".into(), "80".into()))).await;
+    until(async || balances(&bob.url, &token, &a).await == Some(("0".into(), "100".into()))).await;
+    until(async || balances(&charlie.url, &token, &b).await == Some(("0".into(), "80".into())))
+        .await;
     let head = net.block_number().await.unwrap();
     until(async || {
         let (_, s) = call(reqwest::Method::GET, format!("{}/api/v1/status", alice.url), None).await;
@@ -134,7 +106,7 @@ async fn the_whitepaper_payments_over_libp2p() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    until(async || balances(&bob, &token, &a).await == Some(("30".into(), "70".into()))).await;
+    until(async || balances(&bob.url, &token, &a).await == Some(("30".into(), "70".into()))).await;
     // Alice and Charlie never met: Alice's secret reaches Charlie through the DHT
     let (status, body) = call(
         reqwest::Method::POST,
@@ -143,9 +115,11 @@ async fn the_whitepaper_payments_over_libp2p() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    until(async || balances(&alice, &token, &b).await == Some(("50".into(), "50".into()))).await;
-    until(async || balances(&bob, &token, &c).await == Some(("60".into(), "20".into()))).await;
-    until(async || balances(&charlie, &token, &b).await == Some(("20".into(), "60".into()))).await;
+    until(async || balances(&alice.url, &token, &b).await == Some(("50".into(), "50".into())))
+        .await;
+    until(async || balances(&bob.url, &token, &c).await == Some(("60".into(), "20".into()))).await;
+    until(async || balances(&charlie.url, &token, &b).await == Some(("20".into(), "60".into())))
+        .await;
     for node in [alice, bob, charlie] {
         node.handle.shutdown();
         let _ = node.task.await;
@@ -171,8 +145,9 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    until(async || balances(&bob, &token, &a).await == Some(("0".into(), "100".into()))).await;
-    until(async || balances(&alice, &token, &b).await == Some(("100".into(), "0".into()))).await;
+    until(async || balances(&bob.url, &token, &a).await == Some(("0".into(), "100".into()))).await;
+    until(async || balances(&alice.url, &token, &b).await == Some(("100".into(), "0".into())))
+        .await;
 
     // Bob goes offline; Alice pays him anyway (a direct payment completes on her side at once)
     bob.handle.shutdown();
@@ -188,10 +163,10 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
     alice.handle.shutdown();
     let _ = alice.task.await;
     let alice = start(&net, 1, &alice_dir, vec![]).await;
-    assert_eq!(balances(&alice, &token, &b).await, Some(("90".into(), "10".into())));
+    assert_eq!(balances(&alice.url, &token, &b).await, Some(("90".into(), "10".into())));
     // Bob comes back (elsewhere), finds Alice, and gets the payment
     let bob = start(&net, 2, &bob_dir, alice.listen.clone()).await;
-    until(async || balances(&bob, &token, &a).await == Some(("10".into(), "90".into()))).await;
+    until(async || balances(&bob.url, &token, &a).await == Some(("10".into(), "90".into()))).await;
     // the channel is in sync: the next payment is accepted normally
     let (status, body) = call(
         reqwest::Method::POST,
@@ -200,7 +175,7 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    until(async || balances(&alice, &token, &b).await == Some(("93".into(), "7".into()))).await;
+    until(async || balances(&alice.url, &token, &b).await == Some(("93".into(), "7".into()))).await;
     for node in [alice, bob] {
         node.handle.shutdown();
         let _ = node.task.await;

@@ -1,0 +1,67 @@
+//! Helpers shared by the tests that run nodes inside the test process (`api.rs`, `p2p.rs`).
+//! Tests that run `photon` processes use `photon_node::testnet`.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// Calls an API and returns the status and the body (JSON, or the text as a JSON string).
+pub(crate) async fn call(
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the node answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// GET that must answer 200.
+pub(crate) async fn get(url: String) -> Value {
+    let (status, body) = call(reqwest::Method::GET, url, None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Polls `probe` until it returns `Some`, for at most 30 s.
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    mut probe: impl FnMut() -> F,
+) -> T {
+    for _ in 0..600 {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in time");
+}
+
+/// Polls `probe` until it is true, for at most 30 s.
+pub(crate) async fn until(mut probe: impl AsyncFnMut() -> bool) {
+    for _ in 0..600 {
+        if probe().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in time");
+}
+
+/// The channel of the node at `url` with `partner`, if it has one.
+pub(crate) async fn channel(url: &str, token: &str, partner: &str) -> Option<Value> {
+    let (status, body) =
+        call(reqwest::Method::GET, format!("{url}/api/v1/channels/{token}/{partner}"), None).await;
+    (status == 200).then_some(body)
+}
+
+/// (our balance, partner's balance) of the node at `url` in its channel with `partner`.
+pub(crate) async fn balances(url: &str, token: &str, partner: &str) -> Option<(String, String)> {
+    let c = channel(url, token, partner).await?;
+    Some((c["balance"].as_str()?.to_string(), c["partner_balance"].as_str()?.to_string()))
+}
