@@ -12,7 +12,8 @@ use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{ChainState, ChannelState, PendingSettle, PendingWithdraw};
 use photon_primitives::messages::{
-    Message, MessageKind, SettleFields, SettleMessage, WithdrawFields, WithdrawMessage, UNSIGNED,
+    Message, MessageId, MessageKind, SettleFields, SettleMessage, WithdrawFields, WithdrawMessage,
+    UNSIGNED,
 };
 use photon_primitives::{Address, ChannelId, Signature, Signer, TokenAmount};
 
@@ -31,6 +32,22 @@ fn sign_digest(
 ) -> Result<Signature, Rejection> {
     message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
     message.signature().copied().ok_or(Rejection::BadSignature)
+}
+
+/// Signs the message `build` makes with the next message id and sends it to `partner`;
+/// returns our signature. Nothing changes if signing fails.
+fn sign_and_send(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    partner: Address,
+    events: &mut Vec<Event>,
+    build: impl FnOnce(MessageId) -> Message,
+) -> Result<Signature, Rejection> {
+    let mut message = build(state.next_message_id);
+    let signature = sign_digest(state, signer, &mut message)?;
+    state.next_message_id += 1;
+    events.push(Event::Send { recipient: partner, message });
+    Ok(signature)
 }
 
 /// We ask the partner to co-sign a withdrawal of `amount` of our balance.
@@ -56,17 +73,12 @@ pub(crate) fn request_withdraw(
         expiry: state.block + state.config.signature_validity,
     };
     let partner = channel.partner;
-    let mut message = Message::WithdrawRequest(WithdrawMessage {
-        message_id: state.next_message_id,
-        fields,
-        signature: UNSIGNED,
-    });
-    let our_signature = sign_digest(state, signer, &mut message)?;
-    state.next_message_id += 1;
+    let our_signature = sign_and_send(state, signer, partner, events, |message_id| {
+        Message::WithdrawRequest(WithdrawMessage { message_id, fields, signature: UNSIGNED })
+    })?;
     if let Some(channel) = state.channels.get_mut(&channel_id) {
         channel.withdraw = Some(PendingWithdraw { fields, our_signature, requested_by_us: true });
     }
-    events.push(Event::Send { recipient: partner, message });
     Ok(())
 }
 
@@ -81,17 +93,12 @@ pub(crate) fn request_settle(
     no_locks(channel)?;
     let fields = settle_fields(state.address, channel);
     let partner = channel.partner;
-    let mut message = Message::SettleRequest(SettleMessage {
-        message_id: state.next_message_id,
-        fields,
-        signature: UNSIGNED,
-    });
-    let our_signature = sign_digest(state, signer, &mut message)?;
-    state.next_message_id += 1;
+    let our_signature = sign_and_send(state, signer, partner, events, |message_id| {
+        Message::SettleRequest(SettleMessage { message_id, fields, signature: UNSIGNED })
+    })?;
     if let Some(channel) = state.channels.get_mut(&channel_id) {
         channel.settle = Some(PendingSettle { fields, our_signature, requested_by_us: true });
     }
-    events.push(Event::Send { recipient: partner, message });
     Ok(())
 }
 
@@ -136,18 +143,17 @@ pub(crate) fn on_message(
                 return Err(Rejection::BadNegotiation(MessageKind::WithdrawRequest));
             }
             check_signed_by(state, signer, message, channel.partner)?;
-            let mut response = Message::WithdrawResponse(WithdrawMessage {
-                message_id: state.next_message_id,
-                fields: f,
-                signature: UNSIGNED,
-            });
-            let our_signature = sign_digest(state, signer, &mut response)?;
-            state.next_message_id += 1;
+            let our_signature = sign_and_send(state, signer, sender, events, |message_id| {
+                Message::WithdrawResponse(WithdrawMessage {
+                    message_id,
+                    fields: f,
+                    signature: UNSIGNED,
+                })
+            })?;
             if let Some(channel) = state.channels.get_mut(&f.channel_id) {
                 channel.withdraw =
                     Some(PendingWithdraw { fields: f, our_signature, requested_by_us: false });
             }
-            events.push(Event::Send { recipient: sender, message: response });
         }
         Message::WithdrawResponse(m) => {
             let channel = state
@@ -175,18 +181,14 @@ pub(crate) fn on_message(
                 return Err(Rejection::BadNegotiation(MessageKind::SettleRequest));
             }
             check_signed_by(state, signer, message, channel.partner)?;
-            let mut response = Message::SettleResponse(SettleMessage {
-                message_id: state.next_message_id,
-                fields: m.fields,
-                signature: UNSIGNED,
-            });
-            let our_signature = sign_digest(state, signer, &mut response)?;
-            state.next_message_id += 1;
-            if let Some(channel) = state.channels.get_mut(&m.fields.channel_id) {
+            let fields = m.fields;
+            let our_signature = sign_and_send(state, signer, sender, events, |message_id| {
+                Message::SettleResponse(SettleMessage { message_id, fields, signature: UNSIGNED })
+            })?;
+            if let Some(channel) = state.channels.get_mut(&fields.channel_id) {
                 channel.settle =
-                    Some(PendingSettle { fields: m.fields, our_signature, requested_by_us: false });
+                    Some(PendingSettle { fields, our_signature, requested_by_us: false });
             }
-            events.push(Event::Send { recipient: sender, message: response });
         }
         Message::SettleResponse(m) => {
             let channel = state
