@@ -163,11 +163,11 @@ async fn a_stuck_channel_does_not_hold_up_another_channel_with_the_same_peer() {
         a.send(b.address, &on_channel(1, 100 + i)); // channel 1: the receiver is not ready
         a.send(b.address, &on_channel(2, 200 + i));
     }
-    // Channel 1's first message is answered "retry" over and over; channel 2's all arrive,
-    // in order, meanwhile.
+    // Channel 1's messages are answered "retry" over and over; channel 2's all arrive, in
+    // order, meanwhile (channel 1 never gets an acknowledgement in this phase).
     let mut two = Vec::new();
     let mut retried = 0;
-    while two.len() < 5 {
+    while two.len() < 5 || retried == 0 {
         let incoming = next(&mut b_rx).await;
         let id = id_of(&incoming.message);
         if id < 200 {
