@@ -46,6 +46,10 @@ pub struct ChainFollower<P> {
     next_block: u64,
     last_reported: Option<(u64, B256)>,
     head: Option<u64>,
+    /// The endpoint's chain id was found to be the deployment's.
+    chain_checked: bool,
+    /// The last poll reached the endpoint.
+    online: bool,
 }
 
 impl<P: Provider> ChainFollower<P> {
@@ -58,6 +62,8 @@ impl<P: Provider> ChainFollower<P> {
             config,
             last_reported: None,
             head: None,
+            chain_checked: false,
+            online: false,
         }
     }
 
@@ -76,6 +82,8 @@ impl<P: Provider> ChainFollower<P> {
             config,
             last_reported: Some((last, hash)),
             head: None,
+            chain_checked: false,
+            online: false,
         }
     }
 
@@ -84,25 +92,43 @@ impl<P: Provider> ChainFollower<P> {
         self.head
     }
 
+    /// Whether the last poll (or chain check) reached the RPC endpoint.
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
     /// The last block reported, with its hash.
     pub fn last_reported(&self) -> Option<(u64, B256)> {
         self.last_reported
     }
 
     /// Checks that the chain id is the deployment's.
-    pub async fn check_chain(&self) -> Result<()> {
-        let chain_id = self.provider.get_chain_id().await?;
+    pub async fn check_chain(&mut self) -> Result<()> {
+        let chain_id = self.provider.get_chain_id().await.inspect_err(|_| self.online = false)?;
+        self.online = true;
         if chain_id != self.deployment.chain_id {
             return Err(ChainError::WrongChain {
                 expected: self.deployment.chain_id,
                 found: chain_id,
             });
         }
+        self.chain_checked = true;
         Ok(())
     }
 
-    /// Reads what became confirmed since the last poll. Empty when nothing did.
+    /// Reads what became confirmed since the last poll. Empty when nothing did. Checks the
+    /// endpoint's chain id first if that was not done yet (a node started while the endpoint
+    /// was unreachable), and follows nothing from a wrong chain.
     pub async fn poll(&mut self) -> Result<Vec<StateChange>> {
+        let result = self.read_confirmed().await;
+        self.online = !matches!(result, Err(ChainError::Rpc(_)));
+        result
+    }
+
+    async fn read_confirmed(&mut self) -> Result<Vec<StateChange>> {
+        if !self.chain_checked {
+            self.check_chain().await?;
+        }
         let head = self.provider.get_block_number().await?;
         self.head = Some(head);
         let confirmed = head.saturating_sub(self.config.confirmations);

@@ -69,7 +69,7 @@ impl IntoResponse for ApiError {
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             NodeError::Rejected(_) | NodeError::PaymentFailed { .. } => StatusCode::CONFLICT,
             NodeError::Chain(photon_chain::ChainError::Refused(_)) => StatusCode::CONFLICT,
-            NodeError::Chain(_) => StatusCode::BAD_GATEWAY,
+            NodeError::Chain(_) | NodeError::ChainUnreachable(_) => StatusCode::BAD_GATEWAY,
             NodeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             NodeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,

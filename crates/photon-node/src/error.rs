@@ -32,6 +32,12 @@ pub enum NodeError {
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
+    /// A node with no stored state cannot start before it has seen its chain.
+    #[error(
+        "the chain's RPC endpoint is unreachable ({0}); a node without stored state must reach \
+         its chain once before it can run without it"
+    )]
+    ChainUnreachable(String),
 }
 
 impl NodeError {
@@ -42,7 +48,7 @@ impl NodeError {
             Self::NotFound(_) => "not_found",
             Self::Rejected(_) => "rejected",
             Self::Chain(photon_chain::ChainError::Refused(_)) => "chain_refused",
-            Self::Chain(_) => "chain_error",
+            Self::Chain(_) | Self::ChainUnreachable(_) => "chain_error",
             Self::Storage(_) => "storage_error",
             Self::Timeout(_) => "timeout",
             Self::PaymentFailed { .. } => "payment_failed",

@@ -145,6 +145,9 @@ pub struct Status {
     pub block: u64,
     /// The chain's head at the last poll (None: not reached yet).
     pub chain_head: Option<u64>,
+    /// Whether the last poll reached the chain's RPC endpoint (a node with stored state runs
+    /// without it: payments in open channels go on, chain events and transactions wait).
+    pub chain_reachable: bool,
     /// Whether confirmed blocks are still being caught up with.
     pub syncing: bool,
     /// Peers the transport reaches now.
@@ -481,9 +484,26 @@ impl Node {
             max_range: 2_000,
             owner: Some(signer.address()),
         };
-        let follower = ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
-        follower.check_chain().await?;
-        let mut txs = TxManager::new(provider, signer.address(), deployment).await?;
+        let mut follower =
+            ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
+        match follower.check_chain().await {
+            Ok(()) => {}
+            // A node that already has its state starts without the chain: payments in its
+            // channels need no chain, and the follower catches up (checking the chain id
+            // first) once the endpoint answers. A new node must see its chain first.
+            Err(photon_chain::ChainError::Rpc(e)) if restored.last_change > 0 => {
+                tracing::warn!(
+                    error = %e,
+                    "the chain's RPC endpoint is unreachable: starting from the stored state; \
+                     payments in open channels work, chain events and transactions wait"
+                );
+            }
+            Err(photon_chain::ChainError::Rpc(e)) => {
+                return Err(NodeError::ChainUnreachable(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut txs = Transactions::new(provider, signer.address(), deployment);
         let (jobs, mut job_rx) = mpsc::unbounded_channel::<TxJob>();
         let (inbox_tx, inbox) = mpsc::channel(4096);
         let done = inbox_tx.clone();
@@ -570,12 +590,20 @@ impl Node {
                         }
                     }
                 }
-                _ = ticker.tick() => match self.follower.poll().await {
-                    Ok(changes) => {
-                        batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
+                _ = ticker.tick() => {
+                    match self.follower.poll().await {
+                        Ok(changes) => {
+                            batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
-                },
+                    // the protocol plays safer while the chain cannot be reached
+                    let reachable = self.follower.online();
+                    if reachable != self.state.chain_reachable {
+                        tracing::info!(reachable, "the chain's RPC endpoint changed reachability");
+                        batch.push((StateChange::ChainReachable(reachable), Waiter::None));
+                    }
+                }
                 _ = shutdown.changed() => break,
             }
             if let Err(e) = self.apply_batch(batch) {
@@ -977,6 +1005,7 @@ impl Node {
             tokens_network: self.settings.deployment.tokens_network,
             block: self.state.block,
             chain_head: self.follower.head(),
+            chain_reachable: self.follower.online(),
             syncing: self
                 .follower
                 .head()
@@ -1020,8 +1049,32 @@ impl Node {
 /// Sends the calls in order, each mined before the next. Protocol transactions (`retry`) are
 /// retried through RPC outages until mined or refused for good; a refusal on a retry means an
 /// earlier attempt already landed.
+/// The transaction manager, made once the chain answers (it needs the account's nonce).
+struct Transactions {
+    provider: DynProvider,
+    from: Address,
+    deployment: photon_chain::Deployment,
+    manager: Option<TxManager>,
+}
+
+impl Transactions {
+    fn new(provider: DynProvider, from: Address, deployment: photon_chain::Deployment) -> Self {
+        Self { provider, from, deployment, manager: None }
+    }
+
+    async fn get(&mut self) -> Result<&mut TxManager, photon_chain::ChainError> {
+        let manager = match self.manager.take() {
+            Some(manager) => manager,
+            None => {
+                TxManager::new(self.provider.clone(), self.from, self.deployment.clone()).await?
+            }
+        };
+        Ok(self.manager.insert(manager))
+    }
+}
+
 async fn run_job(
-    txs: &mut TxManager,
+    txs: &mut Transactions,
     calls: &[ChainCall],
     retry: bool,
     stopping: &mut watch::Receiver<bool>,
@@ -1031,6 +1084,7 @@ async fn run_job(
         let mut delay = Duration::from_millis(200);
         last = loop {
             let attempt = async {
+                let txs = txs.get().await?;
                 crash_point(&format!("before_tx:{}", call_name(call)));
                 let pending = txs.send(call).await?;
                 crash_point(&format!("after_tx:{}", call_name(call)));

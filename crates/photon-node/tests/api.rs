@@ -449,6 +449,97 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
     bob.stop().await;
 }
 
+/// No chain for a while (a mesh network without internet, an RPC provider down): Alice and
+/// Bob, whose channel is open, restart while their RPC endpoint is unreachable. Their nodes
+/// start from the stored state, report the chain unreachable, and pay each other in the
+/// channel. A node with no state cannot start so. When the chain is back the nodes catch up,
+/// and closing pays out on chain what was paid offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_go_on_while_the_chain_is_unreachable() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(3);
+    let network = LocalNetwork::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let upstream = net.chain.endpoint().authority().to_string();
+    let relay = Relay::start(port, upstream.clone()).await;
+    let rpc: reqwest::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
+    let bob = start_via(&net, rpc.clone(), BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.1 == "100") }).await;
+
+    // the chain goes away; both nodes restart without it
+    relay.stop().await;
+    alice.stop().await;
+    bob.stop().await;
+    let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
+    let bob = start_via(&net, rpc.clone(), BOB, &network, &dir[1], None).await;
+    let status = get(format!("{}/api/v1/status", alice.url)).await;
+    assert_eq!(status["chain_reachable"], json!(false), "{status}");
+    for (from, to, amount) in [(&alice, &b, "30"), (&bob, &a, "5"), (&alice, &b, "10")] {
+        let (status, body) = call(
+            reqwest::Method::POST,
+            format!("{}/api/v1/payments/{token}/{to}", from.url),
+            Some(json!({ "amount": amount })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "35") }).await;
+    assert_eq!(balances(&alice.url, &token, &b).await.unwrap(), ("65".into(), "35".into()));
+    // a node that never saw its chain does not start without it
+    let signer = net.accounts[CHARLIE].clone();
+    let provider = photon_node::provider(rpc.clone(), &signer, net.deployment.chain_id).unwrap();
+    let refused = Node::start(signer, provider, &dir[2], settings(&net), Arc::new(network.clone()))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(refused.to_string().contains("must reach its chain once"), "{refused}");
+
+    // the chain is back: the nodes see it, and the offline payments are paid out on chain
+    let _relay = Relay::start(port, upstream).await;
+    eventually(|| async {
+        let status = get(format!("{}/api/v1/status", alice.url)).await;
+        (status["chain_reachable"] == json!(true)).then_some(())
+    })
+    .await;
+    let before = (
+        net.balance(net.address(ALICE)).await.unwrap(),
+        net.balance(net.address(BOB)).await.unwrap(),
+    );
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/channels/{token}/{a}", bob.url),
+        Some(json!({ "state": "closed" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..60 {
+        net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        if channel(&alice.url, &token, &b).await.is_none() {
+            break;
+        }
+    }
+    eventually(|| async { channel(&alice.url, &token, &b).await.is_none().then_some(()) }).await;
+    let after = (
+        net.balance(net.address(ALICE)).await.unwrap(),
+        net.balance(net.address(BOB)).await.unwrap(),
+    );
+    assert_eq!((after.0 - before.0, after.1 - before.1), (65, 35));
+    alice.stop().await;
+    bob.stop().await;
+}
+
 trait ChannelState {
     async fn state_of_channel(&self, a: usize, b: usize) -> u8;
 }

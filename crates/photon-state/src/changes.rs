@@ -167,6 +167,10 @@ pub enum StateChange {
         /// the policy
         policy: crate::state::FeePolicy,
     },
+    /// Whether the chain's RPC endpoint answers. While it does not, the node's block is
+    /// stale and no secret can be registered in time: a mediator then pays its payee only
+    /// after its payer has paid it.
+    ChainReachable(bool),
 }
 
 /// A transaction the node must send.

@@ -236,6 +236,29 @@ pub(crate) fn on_message(
                 Some(Task::Mediator(task)) => {
                     task.secret = Some(m.secret);
                     task.payer_done = true;
+                    // paid: the payee's lock is now safe to pay off-chain if it is not yet
+                    let owed = match (task.payee, task.payee_done) {
+                        (Some((payee_channel, _)), false) => Some((payee_channel, task.payment_id)),
+                        _ => None,
+                    };
+                    if let Some((payee_channel, payment_id)) = owed {
+                        // (a closed payee channel is paid on chain instead, once registered)
+                        let sent = usable_channel(state, &payee_channel).is_ok()
+                            && send_unlock(
+                                state,
+                                signer,
+                                payee_channel,
+                                m.secret,
+                                payment_id,
+                                events,
+                            )
+                            .is_ok();
+                        if let (true, Some(Task::Mediator(t))) =
+                            (sent, state.tasks.get_mut(&secrethash))
+                        {
+                            t.payee_done = true;
+                        }
+                    }
                     finish_mediator(state, &secrethash, events);
                 }
                 _ => events.push(Event::PaymentReceived {
@@ -607,11 +630,13 @@ fn learn_secret_as_mediator(
 ) -> Result<(), Rejection> {
     let Some(Task::Mediator(task)) = state.tasks.get(&secrethash).cloned() else { return Ok(()) };
     // Paying the payee off-chain is safe only while we can still get the secret registered
-    // before the payer's lock expires. Too late for that: register now, and unlock the payee
-    // once the registration is on chain (see on_secret_registered).
+    // before the payer's lock expires. Too late for that (or no chain to register on): register
+    // now, and unlock the payee once the registration is on chain (see on_secret_registered)
+    // or the payer has paid us, whichever comes first.
     let payer_lock = task.payer.1;
     let safe = state.registered_in_time(&payer_lock)
-        || state.block + state.config.reveal_timeout < payer_lock.expiration;
+        || (state.chain_reachable
+            && state.block + state.config.reveal_timeout < payer_lock.expiration);
     let mut payee_paid = task.payee_done;
     if let (Some((payee_channel, _)), false) = (task.payee, task.payee_done) {
         if safe {

@@ -390,6 +390,9 @@ pub struct ChainState {
     /// Every open channel of the network seen on chain, ours or not: (token, participant1,
     /// participant2). What routes are found on; part of the state so a restart keeps it.
     pub network: BTreeMap<ChannelId, (Address, Address, Address)>,
+    /// Whether the chain's RPC endpoint answered at the last poll (see
+    /// [`StateChange::ChainReachable`](crate::StateChange::ChainReachable)).
+    pub chain_reachable: bool,
 }
 
 impl ChainState {
@@ -407,6 +410,7 @@ impl ChainState {
             fees: FeeSchedule { default: config.fee, ..FeeSchedule::default() },
             known_secrets: BTreeMap::new(),
             network: BTreeMap::new(),
+            chain_reachable: true,
         }
     }
 

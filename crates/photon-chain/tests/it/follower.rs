@@ -190,8 +190,11 @@ async fn the_wrong_chain_is_refused() {
     let net = net().await;
     let mut deployment = net.deployment.clone();
     deployment.chain_id += 1;
-    let follower = ChainFollower::new(net.provider.clone(), deployment, config(&net, 0));
+    let mut follower = ChainFollower::new(net.provider.clone(), deployment, config(&net, 0));
     assert!(matches!(follower.check_chain().await, Err(ChainError::WrongChain { .. })));
+    // nor is anything followed from it
+    assert!(matches!(follower.poll().await, Err(ChainError::WrongChain { .. })));
+    assert!(follower.online(), "the endpoint answered");
 }
 
 /// An unlock is reported with the locks it passed (read from the transaction, checked against

@@ -344,6 +344,40 @@ fn a_late_reveal_is_secured_on_chain_before_the_mediator_pays() {
     net.assert_no_rejections();
 }
 
+/// The order in which unlocks were delivered: (from, to).
+fn unlocks(net: &Net) -> Vec<(usize, usize)> {
+    net.delivered
+        .iter()
+        .filter(|e| matches!(e.message, Message::Unlock(_)))
+        .map(|e| (e.from, e.to))
+        .collect()
+}
+
+/// A mediator whose chain is unreachable could not get the secret registered in time if its
+/// payer did not pay: it pays its payee only after its payer has paid it, and the payment
+/// completes. With its chain it pays the payee as soon as it learns the secret.
+#[test]
+fn a_mediator_without_its_chain_pays_its_payee_only_after_its_payer() {
+    for reachable in [false, true] {
+        let mut net = Net::new(3);
+        net.open_channel(ALICE, BOB, 100, 0);
+        net.open_channel(BOB, CHARLIE, 100, 0);
+        net.apply(BOB, StateChange::ChainReachable(reachable)).unwrap();
+        net.registration_delay = 1_000; // nothing sent to the chain is mined meanwhile
+        net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+        let expected = if reachable {
+            vec![(BOB, CHARLIE), (ALICE, BOB)]
+        } else {
+            vec![(ALICE, BOB), (BOB, CHARLIE)]
+        };
+        assert_eq!(unlocks(&net), expected, "chain reachable: {reachable}");
+        net.assert_balances(ALICE, BOB, (80, 20));
+        net.assert_balances(BOB, CHARLIE, (80, 20));
+        assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
+        net.assert_no_rejections();
+    }
+}
+
 /// The most specific fee policy wins: channel over token over default; a fee change is a
 /// logged state change like any other.
 #[test]
