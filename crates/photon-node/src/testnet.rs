@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use photon_chain::devnet::DevNet;
 use photon_primitives::{Address, Signer};
+use photon_transport::netns::Lan;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -121,23 +122,10 @@ pub async fn start_node_with(
     bootstrap: &[String],
     env: &[(&str, &str)],
 ) -> Result<NodeProcess> {
-    let signer = &net.accounts[i + 1];
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
     let url = format!("http://127.0.0.1:{}", free_port()?);
     let mut command = Command::new(photon);
-    command
-        .arg("run")
-        .args(["--private-key-file", &key.display().to_string()])
-        .args(["--rpc-url", net.chain.endpoint().as_str()])
-        .args(["--deployment", &deployment.display().to_string()])
-        .args(["--data-dir", &dir.join(name).display().to_string()])
-        .args(["--api-addr", url.trim_start_matches("http://")])
-        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "10"])
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    run_args(&mut command, net, i, name, dir, deployment, &url)?;
+    command.args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
     if !bootstrap.is_empty() {
         command.args(["--bootstrap", &bootstrap.join(",")]);
     }
@@ -145,7 +133,7 @@ pub async fn start_node_with(
         command.env(k, v);
     }
     let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
-    let node = NodeProcess { name, address: signer.address(), url, child };
+    let node = NodeProcess { name, address: net.accounts[i + 1].address(), url, child };
     for _ in 0..200 {
         if request(reqwest::Method::GET, format!("{}/api/v1/status", node.url), None).await.is_ok()
         {
@@ -154,4 +142,67 @@ pub async fn start_node_with(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("{}'s node did not start", node.name)
+}
+
+/// Starts `photon run` like [`start_node`] but on host `host` of `lan`, with no way to the
+/// chain (its RPC endpoint, on the machine's loopback, is not in the namespace) and no
+/// bootstrap peer: it finds its peers by mDNS. Its API listens on the namespace's loopback;
+/// reach it with `photon` client commands run through [`Lan::command`].
+#[allow(clippy::too_many_arguments)]
+pub async fn start_node_on_lan(
+    photon: &Path,
+    lan: &Lan,
+    host: usize,
+    net: &DevNet,
+    i: usize,
+    name: &'static str,
+    dir: &Path,
+    deployment: &Path,
+) -> Result<NodeProcess> {
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let mut command = lan.command(host, photon);
+    run_args(&mut command, net, i, name, dir, deployment, &url)?;
+    command.args(["--p2p-listen", "/ip4/0.0.0.0/tcp/0", "--mdns"]);
+    let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
+    let node = NodeProcess { name, address: net.accounts[i + 1].address(), url, child };
+    for _ in 0..200 {
+        let status = lan
+            .command(host, photon)
+            .args(["status", "--api", &node.url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            return Ok(node);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{}'s node did not start on the local network", node.name)
+}
+
+/// The `photon run` arguments of account `i + 1`'s node (all but the p2p ones).
+fn run_args(
+    command: &mut Command,
+    net: &DevNet,
+    i: usize,
+    name: &str,
+    dir: &Path,
+    deployment: &Path,
+    url: &str,
+) -> Result<()> {
+    let signer = &net.accounts[i + 1];
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
+    command
+        .arg("run")
+        .args(["--private-key-file", &key.display().to_string()])
+        .args(["--rpc-url", net.chain.endpoint().as_str()])
+        .args(["--deployment", &deployment.display().to_string()])
+        .args(["--data-dir", &dir.join(name).display().to_string()])
+        .args(["--api-addr", url.trim_start_matches("http://")])
+        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "10"])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    Ok(())
 }

@@ -5,9 +5,10 @@ use alloy::primitives::B256;
 use photon_chain::devnet::{send, DevNet};
 use photon_chain::DeployParams;
 use photon_node::testnet::{
-    await_balances, channel, request, start_node, start_node_with, NodeProcess,
+    await_balances, channel, request, start_node, start_node_on_lan, start_node_with, NodeProcess,
 };
 use photon_primitives::Address;
+use photon_transport::netns::{self, Lan};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +20,8 @@ struct World {
     nodes: Vec<NodeProcess>,
     net: DevNet,
     token: Address,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    deployment: PathBuf,
 }
 
 /// A dev chain and `names.len()` nodes; the first is the hub the others bootstrap from.
@@ -58,7 +60,7 @@ async fn world_env(
         net.mint(node.address, funds).await.unwrap();
     }
     let token = *net.token.address();
-    World { nodes, net, token, _dir: dir }
+    World { nodes, net, token, dir, deployment }
 }
 
 impl World {
@@ -126,6 +128,23 @@ impl World {
 
     fn addr(&self, i: usize) -> Address {
         self.nodes[i].address
+    }
+
+    /// Starts node `i` again (same account and data) on 127.0.0.1, bootstrapping from `from`.
+    async fn restart(&mut self, i: usize, from: Option<usize>) {
+        let boot = match from {
+            Some(j) => {
+                let status =
+                    self.call(j, reqwest::Method::GET, "/api/v1/status", Value::Null).await;
+                let addrs = status["p2p_addresses"].as_array().cloned().unwrap_or_default();
+                addrs.iter().filter_map(|a| a.as_str().map(str::to_string)).collect()
+            }
+            None => Vec::new(),
+        };
+        let (photon, name) = (Path::new(PHOTON), self.nodes[i].name);
+        let node =
+            start_node(photon, &self.net, i, name, self.dir.path(), &self.deployment, &boot).await;
+        self.nodes[i] = node.unwrap();
     }
 }
 
@@ -425,4 +444,84 @@ async fn erc223_and_approve_and_call_deposits_between_processes() {
             .await;
     assert!(refused.is_err(), "{refused:?}");
     await_balances(&w.nodes[bob], t223, a, (40, 25)).await.unwrap();
+}
+
+/// A local network without internet (the whitepaper's meshbox case). Alice and Bob opened
+/// their channel while online; now each node runs on a host of a two-host network made of
+/// network namespaces, with no way to the chain and no bootstrap peer. The nodes start from
+/// their stored state, find each other by mDNS, and Alice pays Bob 30 with the `photon pay`
+/// command. Back online, Bob closes and the chain pays out what was paid offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_network_without_internet_pays_over_its_channels() {
+    if netns::skip() {
+        return;
+    }
+    let mut w = world(&["Alice", "Bob"], 1_000).await;
+    let (alice, bob) = (0, 1);
+    w.open(alice, bob, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+
+    let lan = Lan::create("mesh").expect("a local network in namespaces");
+    let photon = Path::new(PHOTON);
+    let mut offline = Vec::new();
+    for i in [alice, bob] {
+        w.kill(i);
+        let name = w.nodes[i].name;
+        let node = start_node_on_lan(photon, &lan, i, &w.net, i, name, w.dir.path(), &w.deployment);
+        offline.push(node.await.unwrap());
+    }
+    let client = |host: usize, args: &[&str]| {
+        let output =
+            lan.command(host, photon).args(args).args(["--api", &offline[host].url]).output();
+        let output = output.unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    };
+    // the nodes find each other and know the chain is out of reach
+    let mut found = false;
+    for _ in 0..300 {
+        let (ok, out, _) = client(alice, &["status"]);
+        let status: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        if ok && status["peers"].as_u64() >= Some(1) {
+            assert_eq!(status["chain_reachable"], json!(false), "{status}");
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "Alice's node found no peer on the local network");
+    let (token, bob_address) = (format!("{:?}", w.token), format!("{:?}", w.addr(bob)));
+    let (ok, out, err) = client(alice, &["pay", &token, &bob_address, "30"]);
+    assert!(ok, "{out}{err}");
+    // Bob's node has it: the line of his channel with Alice reads balance 30, partner 70
+    let alice_address = format!("{:?}", w.addr(alice));
+    let mut paid = false;
+    for _ in 0..100 {
+        let (_, table, _) = client(bob, &["channels"]);
+        let row: Vec<String> = table
+            .lines()
+            .find(|l| l.to_lowercase().contains(&alice_address.to_lowercase()))
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        if row.get(3..5) == Some(&["30".to_string(), "70".to_string()][..]) {
+            paid = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(paid, "Bob's node did not see the payment");
+    drop(offline); // both nodes stop
+    drop(lan);
+
+    // back online: the nodes catch up with the chain; Bob closes; the chain pays out
+    w.restart(alice, None).await;
+    w.restart(bob, Some(alice)).await;
+    w.balances(alice, bob, (70, 30)).await;
+    let before =
+        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    w.patch(bob, alice, json!({ "state": "closed" })).await;
+    w.mine_until_gone(alice, bob).await;
+    let after =
+        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
 }

@@ -28,6 +28,7 @@
 mod codec;
 mod error;
 pub mod identity;
+pub mod netns;
 mod service;
 
 pub use error::TransportError;

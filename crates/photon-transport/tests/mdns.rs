@@ -7,8 +7,9 @@
 
 use photon_primitives::messages::{Message, Processed};
 use photon_primitives::{LocalSigner, Signer};
+use photon_transport::netns::{self, Lan};
 use photon_transport::{start, Delivery, P2pConfig};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -30,18 +31,15 @@ async fn two_nodes_on_a_local_network_find_each_other_by_mdns() {
         let role: u8 = role.parse().expect("role 1 or 2");
         return node(role).await;
     }
-    if std::env::var_os("PHOTON_SKIP_NETNS").is_some() {
-        eprintln!("PHOTON_SKIP_NETNS set: the mDNS test is skipped");
+    if netns::skip() {
         return;
     }
-    let lan = Lan::create();
+    let lan = Lan::create("mdns").expect("a local network in namespaces");
     let exe = std::env::current_exe().expect("the test binary");
     let children: Vec<_> = [1u8, 2]
         .iter()
         .map(|role| {
-            Command::new("ip")
-                .args(["netns", "exec", &lan.namespaces[usize::from(*role) - 1]])
-                .arg(&exe)
+            lan.command(usize::from(*role) - 1, &exe)
                 .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
                 .env(ROLE, role.to_string())
                 .stdout(Stdio::piped())
@@ -102,52 +100,4 @@ async fn node(role: u8) {
     }
     // stay a moment so that our answer reaches the other node before we go
     tokio::time::sleep(Duration::from_secs(2)).await;
-}
-
-/// Two network namespaces joined by a veth pair, removed on drop.
-struct Lan {
-    namespaces: [String; 2],
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().unwrap_or_else(|e| {
-        panic!("`ip` (iproute2) is needed for this test ({e}); PHOTON_SKIP_NETNS=1 skips it")
-    });
-    assert!(
-        output.status.success(),
-        "ip {}: {} (creating network namespaces needs root; PHOTON_SKIP_NETNS=1 skips this test)",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
-impl Lan {
-    fn create() -> Self {
-        let pid = std::process::id();
-        let lan =
-            Self { namespaces: [format!("photon-mdns-{pid}-1"), format!("photon-mdns-{pid}-2")] };
-        let veth = [format!("phm{pid}a"), format!("phm{pid}b")];
-        for ns in &lan.namespaces {
-            ip(&["netns", "add", ns]);
-        }
-        ip(&["link", "add", &veth[0], "type", "veth", "peer", "name", &veth[1]]);
-        for (i, (ns, dev)) in lan.namespaces.iter().zip(&veth).enumerate() {
-            let addr = format!("10.77.0.{}/24", i + 1);
-            ip(&["link", "set", dev, "netns", ns]);
-            ip(&["-n", ns, "addr", "add", &addr, "dev", dev]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-            // multicast DNS goes to 224.0.0.251 over the veth
-            ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev]);
-        }
-        lan
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
 }
