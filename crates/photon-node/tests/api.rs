@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{balances, call, channel, eventually, get};
+use common::{balances, call, channel, eventually, get, open};
 use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
@@ -108,20 +108,8 @@ async fn open_pay_restart_close_settle_through_the_api() {
     assert_eq!(address["our_address"].as_str().unwrap().to_lowercase(), a.to_lowercase());
 
     // open with deposit: Alice–Bob (100), Bob–Charlie (80)
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", bob.url),
-        Some(json!({ "token": token, "partner": c, "deposit": 80 })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!(80)).await;
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
     eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.1 == "80") }).await;
 
@@ -196,10 +184,7 @@ async fn open_pay_restart_close_settle_through_the_api() {
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "55") }).await;
 
     // Alice closes; Bob's node updates; the windows pass; the channel settles on chain
-    let before = (
-        net.balance(net.address(ALICE)).await.unwrap(),
-        net.balance(net.address(BOB)).await.unwrap(),
-    );
+    let before = on_chain(&net).await;
     let (status, body) = call(
         reqwest::Method::PATCH,
         format!("{}/api/v1/channels/{token}/{b}", alice.url),
@@ -209,18 +194,8 @@ async fn open_pay_restart_close_settle_through_the_api() {
     assert_eq!(status, 200, "{body}");
     eventually(|| async { channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed") })
         .await;
-    for _ in 0..30 {
-        net.mine(1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        if channel(&alice.url, &token, &b).await.is_none() {
-            break;
-        }
-    }
-    eventually(|| async { channel(&alice.url, &token, &b).await.is_none().then_some(()) }).await;
-    let after = (
-        net.balance(net.address(ALICE)).await.unwrap(),
-        net.balance(net.address(BOB)).await.unwrap(),
-    );
+    mine_until_settled(&net, &alice, &token, &b).await;
+    let after = on_chain(&net).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (55, 45));
 
     alice.stop().await;
@@ -373,12 +348,40 @@ async fn the_api_token_is_required_when_set_and_a_data_directory_runs_one_node()
 }
 
 /// A TCP relay in front of the dev chain, to make the RPC endpoint go away and come back.
-struct Relay(tokio::task::JoinHandle<()>);
+struct Relay {
+    task: Option<tokio::task::JoinHandle<()>>,
+    port: u16,
+    upstream: String,
+}
 
 impl Relay {
-    async fn start(listen: u16, upstream: String) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
-        Self(tokio::spawn(async move {
+    /// A relay on a free port of 127.0.0.1, passing connections on to `net`'s chain.
+    async fn in_front_of(net: &DevNet) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let upstream = net.chain.endpoint().authority().to_string();
+        let mut relay = Self { task: None, port, upstream };
+        relay.resume().await;
+        relay
+    }
+
+    /// The endpoint nodes are given.
+    fn url(&self) -> reqwest::Url {
+        format!("http://127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    /// Drops every connection and stops accepting: the endpoint is gone.
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// The endpoint is back, on the same port.
+    async fn resume(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else { return };
@@ -389,13 +392,25 @@ impl Relay {
                     }
                 });
             }
-        }))
+        }));
     }
+}
 
-    async fn stop(self) {
-        self.0.abort();
-        let _ = self.0.await;
+/// Mines until `node` no longer has its channel with `partner` (it settled).
+async fn mine_until_settled(net: &DevNet, node: &TestNode, token: &str, partner: &str) {
+    for _ in 0..60 {
+        net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        if channel(&node.url, token, partner).await.is_none() {
+            return;
+        }
     }
+    eventually(|| async { channel(&node.url, token, partner).await.is_none().then_some(()) }).await;
+}
+
+/// Alice's and Bob's token balances on chain.
+async fn on_chain(net: &DevNet) -> (u128, u128) {
+    (net.balance(net.address(ALICE)).await.unwrap(), net.balance(net.address(BOB)).await.unwrap())
 }
 
 /// Alice closes while her RPC endpoint is down: the close transaction cannot be sent. She stops
@@ -406,22 +421,14 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
     net.mint(net.address(ALICE), 1_000).await.unwrap();
     let (_root, dir) = dirs(2);
     let network = LocalNetwork::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let upstream = net.chain.endpoint().authority().to_string();
-    let relay = Relay::start(port, upstream.clone()).await;
-    let rpc: reqwest::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let mut relay = Relay::in_front_of(&net).await;
+    let rpc = relay.url();
     let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
     let bob = start(&net, BOB, &network, &dir[1], None).await;
     let token = format!("{:?}", net.token.address());
     let b = format!("{:?}", net.address(BOB));
     let a = format!("{:?}", net.address(ALICE));
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    open(&alice.url, &token, &b, json!("100")).await;
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
 
     relay.stop().await;
@@ -440,7 +447,7 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
     );
     alice.stop().await;
 
-    let _relay = Relay::start(port, upstream).await;
+    relay.resume().await;
     let alice = start_via(&net, rpc, ALICE, &network, &dir[0], None).await;
     eventually(|| async { (net.state_of_channel(ALICE, BOB).await == 2).then_some(()) }).await;
     eventually(|| async { channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed") })
@@ -460,21 +467,13 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
     net.mint(net.address(ALICE), 1_000).await.unwrap();
     let (_root, dir) = dirs(3);
     let network = LocalNetwork::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let upstream = net.chain.endpoint().authority().to_string();
-    let relay = Relay::start(port, upstream.clone()).await;
-    let rpc: reqwest::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let mut relay = Relay::in_front_of(&net).await;
+    let rpc = relay.url();
     let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
     let bob = start_via(&net, rpc.clone(), BOB, &network, &dir[1], None).await;
     let token = format!("{:?}", net.token.address());
     let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    open(&alice.url, &token, &b, json!("100")).await;
     eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.1 == "100") }).await;
 
     // the chain goes away; both nodes restart without it
@@ -506,16 +505,13 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
     assert!(refused.to_string().contains("must reach its chain once"), "{refused}");
 
     // the chain is back: the nodes see it, and the offline payments are paid out on chain
-    let _relay = Relay::start(port, upstream).await;
+    relay.resume().await;
     eventually(|| async {
         let status = get(format!("{}/api/v1/status", alice.url)).await;
         (status["chain_reachable"] == json!(true)).then_some(())
     })
     .await;
-    let before = (
-        net.balance(net.address(ALICE)).await.unwrap(),
-        net.balance(net.address(BOB)).await.unwrap(),
-    );
+    let before = on_chain(&net).await;
     let (status, body) = call(
         reqwest::Method::PATCH,
         format!("{}/api/v1/channels/{token}/{a}", bob.url),
@@ -523,18 +519,8 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    for _ in 0..60 {
-        net.mine(1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        if channel(&alice.url, &token, &b).await.is_none() {
-            break;
-        }
-    }
-    eventually(|| async { channel(&alice.url, &token, &b).await.is_none().then_some(()) }).await;
-    let after = (
-        net.balance(net.address(ALICE)).await.unwrap(),
-        net.balance(net.address(BOB)).await.unwrap(),
-    );
+    mine_until_settled(&net, &alice, &token, &b).await;
+    let after = on_chain(&net).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (65, 35));
     alice.stop().await;
     bob.stop().await;
@@ -564,13 +550,7 @@ async fn fee_policies_through_the_api() {
     let alice = start(&net, ALICE, &network, &dir[0], None).await;
     let token = format!("{:?}", net.token.address());
     let b = format!("{:?}", net.address(BOB));
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": b, "deposit": "10" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    open(&alice.url, &token, &b, json!("10")).await;
     eventually(|| async { channel(&alice.url, &token, &b).await }).await;
     let put =
         |body: Value| call(reqwest::Method::PUT, format!("{}/api/v1/fees", alice.url), Some(body));
@@ -649,13 +629,7 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
             Some(body),
         )
     };
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    open(&alice.url, &token, &b, json!("100")).await;
     eventually(|| async { channel(&bob.url, &token, &a).await }).await;
     // deposits by both sides
     let (status, body) = patch(&alice, &b, json!({ "deposit": "20" })).await;
@@ -696,18 +670,12 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
     .await;
     assert_eq!(status, 200, "{body}");
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "95") }).await;
-    let before = (
-        net.balance(net.address(ALICE)).await.unwrap(),
-        net.balance(net.address(BOB)).await.unwrap(),
-    );
+    let before = on_chain(&net).await;
     let (status, body) = patch(&alice, &b, json!({ "state": "settled" })).await;
     assert_eq!(status, 200, "{body}");
     eventually(|| async { channel(&alice.url, &token, &b).await.is_none().then_some(()) }).await;
     eventually(|| async { channel(&bob.url, &token, &a).await.is_none().then_some(()) }).await;
-    let after = (
-        net.balance(net.address(ALICE)).await.unwrap(),
-        net.balance(net.address(BOB)).await.unwrap(),
-    );
+    let after = on_chain(&net).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (95, 50));
     // acting on a channel that is gone: a clear 404
     let (status, body) = patch(&alice, &b, json!({ "state": "closed" })).await;

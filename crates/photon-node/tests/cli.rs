@@ -32,16 +32,19 @@ fn accounts_are_geth_keystores() {
     let key = dir.path().join("key");
     std::fs::write(&key, "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80\n")
         .unwrap();
-    let (ok, _, err) = photon(&[
-        "account",
-        "import",
-        "--keystore",
-        ks,
-        "--password-file",
-        pass,
-        "--private-key-file",
-        key.to_str().unwrap(),
-    ]);
+    let import = || {
+        photon(&[
+            "account",
+            "import",
+            "--keystore",
+            ks,
+            "--password-file",
+            pass,
+            "--private-key-file",
+            key.to_str().unwrap(),
+        ])
+    };
+    let (ok, _, err) = import();
     assert!(ok, "{err}");
     let (ok, out, _) = photon(&["account", "list", "--keystore", ks]);
     assert!(ok);
@@ -58,16 +61,7 @@ fn accounts_are_geth_keystores() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // importing a key twice is refused; the key unlocks with its password only
-    let (ok, _, err) = photon(&[
-        "account",
-        "import",
-        "--keystore",
-        ks,
-        "--password-file",
-        pass,
-        "--private-key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = import();
     assert!(!ok && err.contains("already in the keystore"), "{err}");
     let wrong = dir.path().join("wrong");
     std::fs::write(&wrong, "incorrect horse\n").unwrap();
@@ -106,16 +100,7 @@ fn accounts_are_geth_keystores() {
     assert_eq!(json["crypto"]["kdfparams"]["n"], 4096);
     // a bad key file is refused clearly
     std::fs::write(&key, "not a key").unwrap();
-    let (ok, _, err) = photon(&[
-        "account",
-        "import",
-        "--keystore",
-        ks,
-        "--password-file",
-        pass,
-        "--private-key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = import();
     assert!(!ok && err.contains("32-byte hex private key"), "{err}");
 }
 

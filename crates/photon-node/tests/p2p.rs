@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{balances, call, until};
+use common::{balances, call, open, until};
 use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
@@ -79,15 +79,8 @@ async fn the_whitepaper_payments_over_libp2p() {
         format!("{:?}", net.address(2)),
         format!("{:?}", net.address(3)),
     );
-    let open = |node: &P2pNode, partner: &str, deposit: &str| {
-        call(
-            reqwest::Method::PUT,
-            format!("{}/api/v1/channels", node.url),
-            Some(json!({ "token": token, "partner": partner, "deposit": deposit })),
-        )
-    };
-    assert_eq!(open(&alice, &b, "100").await.0, 201);
-    assert_eq!(open(&bob, &c, "80").await.0, 201);
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!("80")).await;
     until(async || balances(&bob.url, &token, &a).await == Some(("0".into(), "100".into()))).await;
     until(async || balances(&charlie.url, &token, &b).await == Some(("0".into(), "80".into())))
         .await;
@@ -138,13 +131,7 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
     let alice = start(&net, 1, &alice_dir, bob.listen.clone()).await;
     let token = format!("{:?}", net.token.address());
     let (a, b) = (format!("{:?}", net.address(1)), format!("{:?}", net.address(2)));
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": b, "deposit": "100" })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    open(&alice.url, &token, &b, json!("100")).await;
     until(async || balances(&bob.url, &token, &a).await == Some(("0".into(), "100".into()))).await;
     until(async || balances(&alice.url, &token, &b).await == Some(("100".into(), "0".into())))
         .await;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Calls an API and returns the status and the body (JSON, or the text as a JSON string).
@@ -64,4 +64,12 @@ pub(crate) async fn channel(url: &str, token: &str, partner: &str) -> Option<Val
 pub(crate) async fn balances(url: &str, token: &str, partner: &str) -> Option<(String, String)> {
     let c = channel(url, token, partner).await?;
     Some((c["balance"].as_str()?.to_string(), c["partner_balance"].as_str()?.to_string()))
+}
+
+/// The node at `url` opens a channel with `partner`, depositing `deposit` (a JSON amount).
+pub(crate) async fn open(url: &str, token: &str, partner: &str, deposit: Value) {
+    let body = json!({ "token": token, "partner": partner, "deposit": deposit });
+    let (status, body) =
+        call(reqwest::Method::PUT, format!("{url}/api/v1/channels"), Some(body)).await;
+    assert_eq!(status, 201, "{body}");
 }
