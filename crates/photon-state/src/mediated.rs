@@ -223,8 +223,11 @@ pub(crate) fn on_message(
             )?;
             channel.disposed.remove(&secrethash);
             let token = channel.token;
+            // Only an unlock of the task's own lock (on its payer's channel) completes it: a
+            // lock with the same hash on another channel (one we disposed of, say) pays us
+            // that lock and nothing more.
             match state.tasks.get_mut(&secrethash) {
-                Some(Task::Target(task)) => {
+                Some(Task::Target(task)) if task.payer.0 == channel_id => {
                     events.push(Event::PaymentReceived {
                         token,
                         payment_id: task.payment_id,
@@ -233,7 +236,7 @@ pub(crate) fn on_message(
                     });
                     state.tasks.remove(&secrethash);
                 }
-                Some(Task::Mediator(task)) => {
+                Some(Task::Mediator(task)) if task.payer.0 == channel_id => {
                     task.secret = Some(m.secret);
                     task.payer_done = true;
                     // paid: the payee's lock is now safe to pay off-chain if it is not yet

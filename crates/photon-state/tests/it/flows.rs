@@ -4,7 +4,7 @@ use crate::harness::*;
 use photon_primitives::messages::Message;
 use photon_primitives::U256;
 use photon_state::changes::{ChainEvent, Event, PaymentFailure, StateChange};
-use photon_state::{Config, FeePolicy, Task};
+use photon_state::{Config, FeePolicy, Route, Task};
 
 const ALICE: usize = 0;
 const BOB: usize = 1;
@@ -376,6 +376,55 @@ fn a_mediator_without_its_chain_pays_its_payee_only_after_its_payer() {
         assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
         net.assert_no_rejections();
     }
+}
+
+/// Dave, in league with Charlie, sends Bob a lock with the secret hash of a payment Bob is
+/// mediating from Alice to Charlie, ignores Bob's disposal of it and unlocks it with the
+/// secret. That pays Bob a token on the Dave channel; it is not Alice paying for her lock, so
+/// Bob neither takes his mediation as done nor pays Charlie off-chain for it.
+#[test]
+fn an_unlock_on_another_channel_does_not_settle_a_mediation() {
+    let mut net = Net::new(4);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.open_channel(DAVE, BOB, 100, 0);
+    let secret = net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    net.deliver_one(); // Bob takes Alice's lock and forwards one to Charlie
+    net.inflight.clear(); // Charlie keeps quiet
+    let token = net.token;
+    let charlie = net.addr(CHARLIE);
+    let dave_route = Route { path: vec![net.addr(DAVE), net.addr(BOB), charlie], fee: 0 };
+    net.apply(
+        DAVE,
+        StateChange::SendMediated {
+            token,
+            payment_id: 99,
+            target: charlie,
+            amount: 1,
+            secret: Some(secret),
+            secrethash: secret.hash(),
+            routes: vec![dave_route],
+            fee_limit: 0,
+        },
+    )
+    .unwrap();
+    net.deliver_one(); // Bob disposes of Dave's lock (he already mediates that hash)
+    net.inflight.clear(); // Dave ignores the disposal and unlocks instead
+    let bob = net.addr(BOB);
+    let reveal = Message::RevealSecret(photon_primitives::messages::RevealSecret {
+        message_id: 1,
+        secret,
+        signature: photon_primitives::messages::UNSIGNED,
+    });
+    net.apply(DAVE, StateChange::Receive { sender: bob, message: reveal }).unwrap();
+    net.run();
+    assert!(
+        matches!(net.nodes[BOB].state.tasks.get(&secret.hash()), Some(Task::Mediator(_))),
+        "Bob still mediates Alice's payment"
+    );
+    assert_eq!(net.pending_locks(BOB, CHARLIE).0.len(), 1, "Charlie was not paid off-chain");
+    assert!(unlocks(&net).iter().all(|(from, _)| *from == DAVE), "only Dave unlocked");
+    net.assert_balances(DAVE, BOB, (99, 1));
 }
 
 /// The most specific fee policy wins: channel over token over default; a fee change is a
