@@ -50,6 +50,8 @@ pub struct ChainFollower<P> {
     chain_checked: bool,
     /// The last poll reached the endpoint.
     online: bool,
+    /// The last poll succeeded and reported every confirmed block.
+    in_sync: bool,
 }
 
 impl<P: Provider> ChainFollower<P> {
@@ -64,6 +66,7 @@ impl<P: Provider> ChainFollower<P> {
             head: None,
             chain_checked: false,
             online: false,
+            in_sync: false,
         }
     }
 
@@ -84,6 +87,7 @@ impl<P: Provider> ChainFollower<P> {
             head: None,
             chain_checked: false,
             online: false,
+            in_sync: false,
         }
     }
 
@@ -95,6 +99,13 @@ impl<P: Provider> ChainFollower<P> {
     /// Whether the last poll (or chain check) reached the RPC endpoint.
     pub fn online(&self) -> bool {
         self.online
+    }
+
+    /// Whether the last poll succeeded and reported every block confirmed by then: the
+    /// follower's view of the chain is current (not while catching up, nor while the endpoint
+    /// is away or serves another chain, nor after a deep reorg).
+    pub fn in_sync(&self) -> bool {
+        self.in_sync
     }
 
     /// The last block reported, with its hash.
@@ -122,6 +133,8 @@ impl<P: Provider> ChainFollower<P> {
     pub async fn poll(&mut self) -> Result<Vec<StateChange>> {
         let result = self.read_confirmed().await;
         self.online = !matches!(result, Err(ChainError::Rpc(_)));
+        let confirmed = self.head.map(|h| h.saturating_sub(self.config.confirmations));
+        self.in_sync = result.is_ok() && confirmed.is_some_and(|c| self.next_block > c);
         result
     }
 

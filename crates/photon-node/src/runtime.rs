@@ -13,10 +13,10 @@
 use crate::error::NodeError;
 use crate::transport::Transport;
 use alloy::primitives::{keccak256, TxHash};
-use alloy::providers::DynProvider;
+use alloy::providers::{DynProvider, Provider};
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
-use photon_chain::Deployment;
+use photon_chain::{ChainError, Deployment};
 use photon_primitives::messages::{Message, PaymentId};
 use photon_primitives::{Address, LocalSigner, Secret, Signer, TokenAmount, B256};
 use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
@@ -408,12 +408,30 @@ struct TxJob {
     pending: Option<u64>,
 }
 
+/// The chain as the follower saw it at its last poll.
+#[derive(Clone, Copy, Debug, Default)]
+struct ChainView {
+    head: Option<u64>,
+    online: bool,
+    in_sync: bool,
+}
+
+/// One poll of the follower task: the state changes it read (none on error) and the view.
+struct ChainReport {
+    changes: Result<Vec<StateChange>, photon_chain::ChainError>,
+    view: ChainView,
+}
+
 /// The node.
 pub struct Node {
     signer: LocalSigner,
     state: ChainState,
     storage: Storage,
-    follower: ChainFollower<DynProvider>,
+    /// Handed to its own task by [`Node::run`], so that a slow or silent RPC endpoint never
+    /// holds up peer messages and API commands.
+    follower: Option<ChainFollower<DynProvider>>,
+    /// What the follower saw at its last poll.
+    chain: ChainView,
     transport: std::sync::Arc<dyn Transport>,
     settings: NodeSettings,
     inbox: mpsc::Receiver<Input>,
@@ -486,8 +504,8 @@ impl Node {
         };
         let mut follower =
             ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
-        match follower.check_chain().await {
-            Ok(()) => {}
+        let online = match follower.check_chain().await {
+            Ok(()) => true,
             // A node that already has its state starts without the chain: payments in its
             // channels need no chain, and the follower catches up (checking the chain id
             // first) once the endpoint answers. A new node must see its chain first.
@@ -497,12 +515,13 @@ impl Node {
                     "the chain's RPC endpoint is unreachable: starting from the stored state; \
                      payments in open channels work, chain events and transactions wait"
                 );
+                false
             }
             Err(photon_chain::ChainError::Rpc(e)) => {
                 return Err(NodeError::ChainUnreachable(e.to_string()))
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         let mut txs = Transactions::new(provider, signer.address(), deployment);
         let (jobs, mut job_rx) = mpsc::unbounded_channel::<TxJob>();
         let (inbox_tx, inbox) = mpsc::channel(4096);
@@ -521,7 +540,9 @@ impl Node {
                     result,
                     Err(NodeError::Stopped)
                         | Err(NodeError::Chain(
-                            photon_chain::ChainError::Timeout(_) | photon_chain::ChainError::Rpc(_)
+                            ChainError::Timeout(_)
+                                | ChainError::Rpc(_)
+                                | ChainError::WrongChain { .. }
                         ))
                 );
                 if let (Some(id), true) = (job.pending, finished) {
@@ -557,7 +578,8 @@ impl Node {
             signer,
             state: restored.state,
             storage,
-            follower,
+            follower: Some(follower),
+            chain: ChainView { head: None, online, in_sync: false },
             transport,
             settings,
             inbox,
@@ -574,8 +596,19 @@ impl Node {
     /// Runs until shutdown.
     pub async fn run(mut self) {
         let mut shutdown = self.handle.shutdown.subscribe();
-        let mut ticker = tokio::time::interval(self.settings.poll_interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (chain_tx, mut chain_rx) = mpsc::channel::<ChainReport>(2);
+        if let Some(follower) = self.follower.take() {
+            let stop = self.handle.shutdown.subscribe();
+            tokio::spawn(follow(follower, self.settings.poll_interval, chain_tx, stop));
+        }
+        // not known to follow the chain before the first poll says so
+        if self.state.chain_synced {
+            if let Err(e) = self.apply_batch(vec![(StateChange::ChainSynced(false), Waiter::None)])
+            {
+                tracing::error!(error = %e, "storage failed; stopping to lose nothing");
+                return;
+            }
+        }
         loop {
             let mut batch: Vec<Item> = Vec::new();
             tokio::select! {
@@ -590,18 +623,19 @@ impl Node {
                         }
                     }
                 }
-                _ = ticker.tick() => {
-                    match self.follower.poll().await {
+                Some(report) = chain_rx.recv() => {
+                    match report.changes {
                         Ok(changes) => {
                             batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
                         }
                         Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
                     }
-                    // the protocol plays safer while the chain cannot be reached
-                    let reachable = self.follower.online();
-                    if reachable != self.state.chain_reachable {
-                        tracing::info!(reachable, "the chain's RPC endpoint changed reachability");
-                        batch.push((StateChange::ChainReachable(reachable), Waiter::None));
+                    self.chain = report.view;
+                    // the protocol plays safer while the chain is not followed to its head
+                    let synced = report.view.in_sync;
+                    if synced != self.state.chain_synced {
+                        tracing::info!(synced, "following the chain to its head: {synced}");
+                        batch.push((StateChange::ChainSynced(synced), Waiter::None));
                     }
                 }
                 _ = shutdown.changed() => break,
@@ -1004,12 +1038,12 @@ impl Node {
             chain_id: self.settings.deployment.chain_id,
             tokens_network: self.settings.deployment.tokens_network,
             block: self.state.block,
-            chain_head: self.follower.head(),
-            chain_reachable: self.follower.online(),
-            syncing: self
-                .follower
-                .head()
-                .is_none_or(|h| h.saturating_sub(self.settings.confirmations) > self.state.block),
+            chain_head: self.chain.head,
+            chain_reachable: self.chain.online,
+            syncing: !self.chain.in_sync
+                || self.chain.head.is_none_or(|h| {
+                    h.saturating_sub(self.settings.confirmations) > self.state.block
+                }),
             peers: self.transport.peers(self.state.address),
             p2p_addresses: self.settings.p2p_addresses.clone(),
             channels: self.state.channels.len(),
@@ -1046,10 +1080,37 @@ impl Node {
     }
 }
 
-/// Sends the calls in order, each mined before the next. Protocol transactions (`retry`) are
-/// retried through RPC outages until mined or refused for good; a refusal on a retry means an
-/// earlier attempt already landed.
-/// The transaction manager, made once the chain answers (it needs the account's nonce).
+/// Polls the chain every `interval` and reports to the node, until the node stops. A poll
+/// may take long (an endpoint that drops packets); the node goes on meanwhile.
+async fn follow(
+    mut follower: ChainFollower<DynProvider>,
+    interval: Duration,
+    reports: mpsc::Sender<ChainReport>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let changes = tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticker.tick() => tokio::select! {
+                _ = stop.changed() => return,
+                changes = follower.poll() => changes,
+            },
+        };
+        let view = ChainView {
+            head: follower.head(),
+            online: follower.online(),
+            in_sync: follower.in_sync(),
+        };
+        if reports.send(ChainReport { changes, view }).await.is_err() {
+            return; // the node stopped
+        }
+    }
+}
+
+/// The transaction manager, made once the chain answers and is found to be the deployment's
+/// (it needs the account's nonce there).
 struct Transactions {
     provider: DynProvider,
     from: Address,
@@ -1066,6 +1127,11 @@ impl Transactions {
         let manager = match self.manager.take() {
             Some(manager) => manager,
             None => {
+                let found = self.provider.get_chain_id().await?;
+                if found != self.deployment.chain_id {
+                    let expected = self.deployment.chain_id;
+                    return Err(photon_chain::ChainError::WrongChain { expected, found });
+                }
                 TxManager::new(self.provider.clone(), self.from, self.deployment.clone()).await?
             }
         };
@@ -1073,6 +1139,9 @@ impl Transactions {
     }
 }
 
+/// Sends the calls in order, each mined before the next. Protocol transactions (`retry`) are
+/// retried through RPC outages (and an endpoint on another chain) until mined or refused for
+/// good; a refusal on a retry means an earlier attempt already landed.
 async fn run_job(
     txs: &mut Transactions,
     calls: &[ChainCall],
@@ -1095,11 +1164,13 @@ async fn run_job(
             .await;
             match attempt {
                 Ok(hash) => break Ok(hash),
-                Err(photon_chain::ChainError::Rpc(e)) if retry => {
+                // the endpoint is away or serves another chain: the protocol's transactions
+                // wait for the right one
+                Err(e @ (ChainError::Rpc(_) | ChainError::WrongChain { .. })) if retry => {
                     if *stopping.borrow() {
                         break Err(NodeError::Stopped);
                     }
-                    tracing::warn!(error = %e, "RPC endpoint failed; retrying the transaction");
+                    tracing::warn!(error = %e, "the chain cannot take it now; retrying the transaction");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         _ = stopping.changed() => break Err(NodeError::Stopped),

@@ -167,10 +167,11 @@ pub enum StateChange {
         /// the policy
         policy: crate::state::FeePolicy,
     },
-    /// Whether the chain's RPC endpoint answers. While it does not, the node's block is
-    /// stale and no secret can be registered in time: a mediator then pays its payee only
+    /// Whether the node follows the chain up to its confirmed head. While it does not (the RPC
+    /// endpoint is away, serves another chain, or the node is still catching up), its block is
+    /// stale and a secret may not get registered in time: a mediator then pays its payee only
     /// after its payer has paid it.
-    ChainReachable(bool),
+    ChainSynced(bool),
 }
 
 /// A transaction the node must send.

@@ -87,7 +87,7 @@ pub fn transition(
         StateChange::KnowSecret { secret } => {
             state.known_secrets.insert(secret.hash(), secret);
         }
-        StateChange::ChainReachable(reachable) => state.chain_reachable = reachable,
+        StateChange::ChainSynced(synced) => state.chain_synced = synced,
         StateChange::SetFee { scope, policy } => {
             if policy.proportional_ppm > 1_000_000 {
                 return Err(Rejection::InvalidAmount);

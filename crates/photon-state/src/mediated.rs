@@ -638,7 +638,7 @@ fn learn_secret_as_mediator(
     // or the payer has paid us, whichever comes first.
     let payer_lock = task.payer.1;
     let safe = state.registered_in_time(&payer_lock)
-        || (state.chain_reachable
+        || (state.chain_synced
             && state.block + state.config.reveal_timeout < payer_lock.expiration);
     let mut payee_paid = task.payee_done;
     if let (Some((payee_channel, _)), false) = (task.payee, task.payee_done) {

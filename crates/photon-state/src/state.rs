@@ -390,9 +390,10 @@ pub struct ChainState {
     /// Every open channel of the network seen on chain, ours or not: (token, participant1,
     /// participant2). What routes are found on; part of the state so a restart keeps it.
     pub network: BTreeMap<ChannelId, (Address, Address, Address)>,
-    /// Whether the chain's RPC endpoint answered at the last poll (see
-    /// [`StateChange::ChainReachable`](crate::StateChange::ChainReachable)).
-    pub chain_reachable: bool,
+    /// Whether the node follows the chain up to its confirmed head, so that `block` is current
+    /// and a secret can be registered in time (see
+    /// [`StateChange::ChainSynced`](crate::StateChange::ChainSynced)).
+    pub chain_synced: bool,
 }
 
 impl ChainState {
@@ -410,7 +411,7 @@ impl ChainState {
             fees: FeeSchedule { default: config.fee, ..FeeSchedule::default() },
             known_secrets: BTreeMap::new(),
             network: BTreeMap::new(),
-            chain_reachable: true,
+            chain_synced: true,
         }
     }
 

@@ -71,8 +71,15 @@ async fn reports_the_contracts_events_in_order_with_blocks() {
         .collect();
     assert!(blocks.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(*blocks.last().unwrap(), net.block_number().await.unwrap());
+    assert!(follower.in_sync());
     // nothing new: only nothing
     assert!(follower.poll().await.unwrap().is_empty());
+    assert!(follower.in_sync());
+    // a follower catching up a block at a time is not in sync until it is at the head
+    let one_at_a_time = FollowerConfig { max_range: 1, ..config(&net, 0) };
+    let mut slow = ChainFollower::new(net.provider.clone(), net.deployment.clone(), one_at_a_time);
+    slow.poll().await.unwrap();
+    assert!(slow.online() && !slow.in_sync());
     net.settle_after_windows(ALICE, BOB).await;
     let events = chain_events(&follower.poll().await.unwrap());
     assert!(events
@@ -195,6 +202,7 @@ async fn the_wrong_chain_is_refused() {
     // nor is anything followed from it
     assert!(matches!(follower.poll().await, Err(ChainError::WrongChain { .. })));
     assert!(follower.online(), "the endpoint answered");
+    assert!(!follower.in_sync(), "but nothing is followed from it");
 }
 
 /// An unlock is reported with the locks it passed (read from the transaction, checked against

@@ -358,19 +358,19 @@ fn unlocks(net: &Net) -> Vec<(usize, usize)> {
 /// completes. With its chain it pays the payee as soon as it learns the secret.
 #[test]
 fn a_mediator_without_its_chain_pays_its_payee_only_after_its_payer() {
-    for reachable in [false, true] {
+    for synced in [false, true] {
         let mut net = Net::new(3);
         net.open_channel(ALICE, BOB, 100, 0);
         net.open_channel(BOB, CHARLIE, 100, 0);
-        net.apply(BOB, StateChange::ChainReachable(reachable)).unwrap();
+        net.apply(BOB, StateChange::ChainSynced(synced)).unwrap();
         net.registration_delay = 1_000; // nothing sent to the chain is mined meanwhile
         net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
-        let expected = if reachable {
+        let expected = if synced {
             vec![(BOB, CHARLIE), (ALICE, BOB)]
         } else {
             vec![(ALICE, BOB), (BOB, CHARLIE)]
         };
-        assert_eq!(unlocks(&net), expected, "chain reachable: {reachable}");
+        assert_eq!(unlocks(&net), expected, "chain in sync: {synced}");
         net.assert_balances(ALICE, BOB, (80, 20));
         net.assert_balances(BOB, CHARLIE, (80, 20));
         assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
