@@ -25,7 +25,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
 /// A provider for `url` that signs with `key`. Nonces are set by the node's transaction
-/// manager; gas and fees are estimated.
+/// manager; gas and fees are estimated. Requests give up after 10 s connecting or 60 s in all.
 pub fn provider(
     url: reqwest::Url,
     key: &photon_primitives::LocalSigner,
@@ -33,11 +33,17 @@ pub fn provider(
 ) -> Result<DynProvider, NodeError> {
     let signer = PrivateKeySigner::from_bytes(&key.to_bytes().into())
         .map_err(|e| NodeError::BadRequest(format!("key: {e}")))?;
+    // an endpoint that stops answering must not hold a request (and what waits on it) forever
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| NodeError::BadRequest(format!("HTTP client: {e}")))?;
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
         .with_gas_estimation()
         .with_chain_id(chain_id)
         .wallet(EthereumWallet::from(signer))
-        .connect_http(url)
+        .connect_reqwest(http, url)
         .erased())
 }

@@ -418,7 +418,7 @@ struct ChainView {
 
 /// One poll of the follower task: the state changes it read (none on error) and the view.
 struct ChainReport {
-    changes: Result<Vec<StateChange>, photon_chain::ChainError>,
+    changes: Result<Vec<StateChange>, String>,
     view: ChainView,
 }
 
@@ -1080,6 +1080,10 @@ impl Node {
     }
 }
 
+/// Longest a poll of the chain may take; a poll still waiting is given up (that changes
+/// nothing) and tried again.
+const POLL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Polls the chain every `interval` and reports to the node, until the node stops. A poll
 /// may take long (an endpoint that drops packets); the node goes on meanwhile.
 async fn follow(
@@ -1091,17 +1095,27 @@ async fn follow(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let changes = tokio::select! {
+        let polled = tokio::select! {
             _ = stop.changed() => return,
             _ = ticker.tick() => tokio::select! {
                 _ = stop.changed() => return,
-                changes = follower.poll() => changes,
+                polled = tokio::time::timeout(POLL_TIMEOUT, follower.poll()) => polled,
             },
         };
-        let view = ChainView {
-            head: follower.head(),
-            online: follower.online(),
-            in_sync: follower.in_sync(),
+        let (changes, view) = match polled {
+            Ok(changes) => {
+                let view = ChainView {
+                    head: follower.head(),
+                    online: follower.online(),
+                    in_sync: follower.in_sync(),
+                };
+                (changes.map_err(|e| e.to_string()), view)
+            }
+            // an endpoint that takes connections and never answers is as good as gone
+            Err(_) => (
+                Err(format!("no answer from the RPC endpoint in {POLL_TIMEOUT:?}")),
+                ChainView { head: follower.head(), online: false, in_sync: false },
+            ),
         };
         if reports.send(ChainReport { changes, view }).await.is_err() {
             return; // the node stopped

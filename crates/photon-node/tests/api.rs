@@ -379,6 +379,16 @@ impl Relay {
 
     /// The endpoint is back, on the same port.
     async fn resume(&mut self) {
+        self.listen(true).await;
+    }
+
+    /// The endpoint takes connections and never answers (packets lost upstream).
+    async fn hang(&mut self) {
+        self.stop().await;
+        self.listen(false).await;
+    }
+
+    async fn listen(&mut self, forward: bool) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         let upstream = self.upstream.clone();
         self.task = Some(tokio::spawn(async move {
@@ -387,6 +397,9 @@ impl Relay {
                 let Ok((mut inbound, _)) = listener.accept().await else { return };
                 let upstream = upstream.clone();
                 connections.spawn(async move {
+                    if !forward {
+                        std::future::pending::<()>().await;
+                    }
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
@@ -522,6 +535,37 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
     mine_until_settled(&net, &alice, &token, &b).await;
     let after = on_chain(&net).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (65, 35));
+    alice.stop().await;
+    bob.stop().await;
+}
+
+/// The RPC endpoint takes connections and never answers (its upstream lost): the node's
+/// chain poll waits, but payments in its channels go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_endpoint_does_not_hold_up_payments() {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(2);
+    let network = LocalNetwork::new();
+    let mut relay = Relay::in_front_of(&net).await;
+    let alice = start_via(&net, relay.url(), ALICE, &network, &dir[0], None).await;
+    let bob = start_via(&net, relay.url(), BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    open(&alice.url, &token, &b, json!("100")).await;
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.1 == "100") }).await;
+    relay.hang().await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // both nodes are now stuck polling
+    for amount in ["10", "15"] {
+        let (status, body) = call(
+            reqwest::Method::POST,
+            format!("{}/api/v1/payments/{token}/{b}", alice.url),
+            Some(json!({ "amount": amount })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "25") }).await;
     alice.stop().await;
     bob.stop().await;
 }
