@@ -460,7 +460,11 @@ fn password(ks: &KeystoreArgs, confirm: bool) -> Result<String> {
 /// Writes `key` encrypted under `password` into `dir` as a geth-style key file (owner-only
 /// permissions; written to a temporary name first, so a crash leaves no half file).
 fn store_key(dir: &Path, key: &LocalSigner, password: &str, light: bool) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("creating {}", dir.display()))?;
     if let Some((_, path)) = list_accounts(dir)?.into_iter().find(|(a, _)| *a == key.address()) {
         bail!("{} is already in the keystore: {}", key.address(), path.display());
     }
@@ -481,6 +485,8 @@ fn store_key(dir: &Path, key: &LocalSigner, password: &str, light: bool) -> Resu
     std::io::Write::write_all(&mut file, json.as_bytes())
         .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::rename(&temp, &path))
+        // the new name is durable once the directory is
+        .and_then(|()| std::fs::File::open(dir)?.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
@@ -498,6 +504,10 @@ fn list_accounts(dir: &Path) -> Result<Vec<(Address, PathBuf)>> {
     };
     for entry in entries {
         let path = entry?.path();
+        // hidden files (e.g. a key file being written) are not accounts
+        if path.file_name().is_none_or(|n| n.to_string_lossy().starts_with('.')) {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         if let Some(address) = keystore::address_of(&text) {
             out.push((address, path));

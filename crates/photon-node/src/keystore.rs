@@ -54,9 +54,13 @@ impl ScryptCost {
     pub const LIGHT: Self = Self { log_n: 12, r: 8, p: 6 };
 }
 
-/// Largest scrypt memory (128 · r · N bytes) and PBKDF2 iteration count accepted from a file.
+/// Largest scrypt memory (128 · r · (N + p) bytes), work (N · r · p), block size and
+/// parallelism, and PBKDF2 iteration count accepted from a file. geth's standard cost is
+/// 2^18 · 8 · 1 (256 MiB); its light cost 2^12 · 8 · 6.
 const MAX_SCRYPT_MEMORY: u64 = 1 << 30;
-const MAX_SCRYPT_WORK: u64 = 1 << 26; // N · r · p
+const MAX_SCRYPT_WORK: u64 = 1 << 26;
+const MAX_SCRYPT_R: u32 = 64;
+const MAX_SCRYPT_P: u32 = 64;
 const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
 
 #[derive(Serialize, Deserialize)]
@@ -120,9 +124,14 @@ fn derive(crypto: &Crypto, password: &[u8]) -> Result<[u8; 32], KeystoreError> {
             if !p.n.is_power_of_two() || p.n < 2 {
                 return Err(KeystoreError::Params(format!("n {} is not a power of two", p.n)));
             }
-            let memory = 128 * u64::from(p.r) * p.n;
-            let work = p.n.saturating_mul(u64::from(p.r)).saturating_mul(u64::from(p.p));
-            if p.r == 0 || p.p == 0 || memory > MAX_SCRYPT_MEMORY || work > MAX_SCRYPT_WORK {
+            let (r, par) = (u64::from(p.r), u64::from(p.p));
+            let memory = p.n.checked_add(par).and_then(|x| x.checked_mul(128 * r));
+            let work = p.n.checked_mul(r).and_then(|x| x.checked_mul(par));
+            let out_of_range = !(1..=MAX_SCRYPT_R).contains(&p.r)
+                || !(1..=MAX_SCRYPT_P).contains(&p.p)
+                || memory.is_none_or(|m| m > MAX_SCRYPT_MEMORY)
+                || work.is_none_or(|w| w > MAX_SCRYPT_WORK);
+            if out_of_range {
                 return Err(KeystoreError::Params(format!("n {} r {} p {}", p.n, p.r, p.p)));
             }
             let log_n = u8::try_from(p.n.trailing_zeros()).unwrap_or(u8::MAX);
@@ -332,6 +341,19 @@ mod tests {
         assert!(matches!(huge_n, KeystoreError::Params(_)), "{huge_n}");
         let huge_p = edit(&|v| v["crypto"]["kdfparams"]["p"] = 1_000_000.into());
         assert!(matches!(huge_p, KeystoreError::Params(_)), "{huge_p}");
+        // small N, huge parallelism: gigabytes of blocks if it were not bounded
+        let wide = edit(&|v| {
+            v["crypto"]["kdfparams"]["n"] = 2.into();
+            v["crypto"]["kdfparams"]["r"] = 1.into();
+            v["crypto"]["kdfparams"]["p"] = (1u64 << 25).into();
+        });
+        assert!(matches!(wide, KeystoreError::Params(_)), "{wide}");
+        // products that overflow 64 bits are refused, not wrapped (or a panic)
+        let overflow = edit(&|v| {
+            v["crypto"]["kdfparams"]["n"] = (1u64 << 62).into();
+            v["crypto"]["kdfparams"]["r"] = 4.into();
+        });
+        assert!(matches!(overflow, KeystoreError::Params(_)), "{overflow}");
         let odd_n = edit(&|v| v["crypto"]["kdfparams"]["n"] = 1000.into());
         assert!(matches!(odd_n, KeystoreError::Params(_)), "{odd_n}");
         let dklen = edit(&|v| v["crypto"]["kdfparams"]["dklen"] = 16.into());

@@ -60,6 +60,9 @@ fn accounts_are_geth_keystores() {
         let mode = std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600);
     }
+    let dir_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(ks).unwrap().permissions());
+    assert_eq!(dir_mode & 0o777, 0o700, "the keystore directory is the owner's only");
     // importing a key twice is refused; the key unlocks with its password only
     let (ok, _, err) = import();
     assert!(!ok && err.contains("already in the keystore"), "{err}");
