@@ -20,6 +20,8 @@ pub fn skip() -> bool {
 pub struct Lan {
     /// The namespaces' names.
     pub namespaces: [String; 2],
+    /// The veth pair's interface names.
+    veth: [String; 2],
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -42,10 +44,13 @@ impl Lan {
     /// tells apart the LANs of tests running at once in one process.
     pub fn create(tag: &str) -> Result<Self, String> {
         let pid = std::process::id();
-        let lan = Self { namespaces: [1, 2].map(|i| format!("photon-{tag}-{pid}-{i}")) };
         // interface names: at most 15 bytes
         let short: String = tag.chars().filter(char::is_ascii_alphanumeric).take(4).collect();
-        let veth = ["a", "b"].map(|side| format!("p{short}{pid}{side}"));
+        let lan = Self {
+            namespaces: [1, 2].map(|i| format!("photon-{tag}-{pid}-{i}")),
+            veth: ["a", "b"].map(|side| format!("p{short}{pid}{side}")),
+        };
+        let veth = lan.veth.clone();
         for ns in &lan.namespaces {
             ip(&["netns", "add", ns])?;
         }
@@ -75,5 +80,10 @@ impl Drop for Lan {
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
+        // a pair not yet moved into the namespaces (creation failed half-way) is here
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth[0]])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }

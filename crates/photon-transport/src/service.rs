@@ -160,6 +160,8 @@ impl Outbox {
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Most peers remembered from local-network announcements we did not ask for.
+const MAX_KNOWN: usize = 4_096;
 /// How often the DHT is asked for a peer we have messages for but no address.
 const LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -401,10 +403,16 @@ impl Task {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
-                // believed like a DHT record: the session will prove the key behind the peer id
+                // believed like a DHT record: the session will prove the key behind the peer id.
+                // Anyone on the link can announce peer ids: past a bound, only those we have
+                // messages for are remembered.
                 for (peer, addr) in list {
-                    tracing::debug!(%peer, %addr, "found on the local network");
-                    self.found(peer, Some(addr));
+                    let wanted = address_of(&peer)
+                        .is_some_and(|a| self.outboxes.keys().any(|lane| lane.0 == a));
+                    if self.known.len() < MAX_KNOWN || wanted {
+                        tracing::debug!(%peer, %addr, "found on the local network");
+                        self.found(peer, Some(addr));
+                    }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Messages(event)) => self.on_message_event(event),
@@ -425,7 +433,14 @@ impl Task {
                     // each message to the node in order; the answers in the same order
                     let mut pending: Vec<Result<oneshot::Receiver<Delivery>, Delivery>> =
                         Vec::new();
+                    let mut full = false;
                     for bytes in request {
+                        // once one waits, so does everything after it: the node must never see
+                        // a message of this lane before one that came earlier
+                        if full {
+                            pending.push(Err(Delivery::Retry));
+                            continue;
+                        }
                         let message = match Message::decode(&bytes) {
                             Ok(m) => m,
                             Err(e) => {
@@ -436,6 +451,7 @@ impl Task {
                         };
                         let (respond, rx) = oneshot::channel();
                         if self.incoming.try_send(Incoming { sender, message, respond }).is_err() {
+                            full = true;
                             pending.push(Err(Delivery::Retry)); // node busy or stopped
                         } else {
                             pending.push(Ok(rx));
