@@ -9,7 +9,10 @@ use photon_state::{transition, ChainState};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 
-const SCHEMA_VERSION: i64 = 1;
+/// Layout version of what is stored. 2: `ChainState` gained `chain_synced` (snapshots of
+/// version 1 are dropped on open and the state is rebuilt from the log, whose records keep
+/// their layout).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -151,6 +154,16 @@ impl Storage {
             let version = i64::from_be_bytes(version.try_into().unwrap_or([0xff; 8]));
             if version > SCHEMA_VERSION {
                 return Err(StorageError::Schema(version));
+            }
+            if version < SCHEMA_VERSION {
+                // snapshots of an older state layout: rebuilt from the log instead
+                let tx = self.conn.transaction()?;
+                tx.execute("DELETE FROM snapshots", [])?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION.to_be_bytes().to_vec()],
+                )?;
+                tx.commit()?;
             }
         }
         let stored = match self.meta("identity")? {

@@ -119,6 +119,36 @@ fn a_snapshot_cuts_the_replay_to_the_tail() {
     assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
 }
 
+/// A database left by an older version, whose snapshots this version cannot read: they are
+/// dropped on open and the log rebuilds the state.
+#[test]
+fn snapshots_of_an_older_layout_are_dropped_and_the_log_replayed() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    for amount in 1..=10 {
+        pay(&mut p, amount, &mut log);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.db");
+    {
+        let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        let ids = append_all(&mut storage, &log, 1);
+        storage.save_snapshot(*ids.last().unwrap(), &p.b.1).unwrap();
+    }
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute("UPDATE snapshots SET data = x'00ff'", []).unwrap();
+    old.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [1i64.to_be_bytes().to_vec()],
+    )
+    .unwrap();
+    drop(old);
+    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    let restored = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!((restored.snapshot, restored.replayed), (0, log.len() as u64));
+    assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
+}
+
 #[test]
 fn the_file_survives_a_restart_and_a_second_process_is_refused() {
     let dir = tempfile::tempdir().unwrap();
