@@ -633,9 +633,9 @@ fn learn_secret_as_mediator(
 ) -> Result<(), Rejection> {
     let Some(Task::Mediator(task)) = state.tasks.get(&secrethash).cloned() else { return Ok(()) };
     // Paying the payee off-chain is safe only while we can still get the secret registered
-    // before the payer's lock expires. Too late for that (or no chain to register on): register
-    // now, and unlock the payee once the registration is on chain (see on_secret_registered)
-    // or the payer has paid us, whichever comes first.
+    // before the payer's lock expires. Too late for that (or not following the chain): unlock
+    // the payee once the registration is on chain (see on_secret_registered) or the payer has
+    // paid us, whichever comes first.
     let payer_lock = task.payer.1;
     let safe = state.registered_in_time(&payer_lock)
         || (state.chain_synced
@@ -645,7 +645,12 @@ fn learn_secret_as_mediator(
         if safe {
             send_unlock(state, signer, payee_channel, secret, task.payment_id, events)?;
             payee_paid = true;
-        } else if !task.registered && state.block <= payer_lock.expiration {
+        } else if !task.registered
+            && state.block + state.config.reveal_timeout >= payer_lock.expiration
+            && state.block <= payer_lock.expiration
+        {
+            // near expiry: register now. (Only out of sync with the chain, we wait: the payer
+            // will most likely unlock, and `on_block` registers near expiry if it has not.)
             events.push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
             if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
                 t.registered = true;

@@ -371,6 +371,7 @@ fn a_mediator_without_its_chain_pays_its_payee_only_after_its_payer() {
             vec![(ALICE, BOB), (BOB, CHARLIE)]
         };
         assert_eq!(unlocks(&net), expected, "chain in sync: {synced}");
+        assert!(net.queued_registrations.is_empty(), "no gas spent: the payer paid");
         net.assert_balances(ALICE, BOB, (80, 20));
         net.assert_balances(BOB, CHARLIE, (80, 20));
         assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
