@@ -76,6 +76,44 @@ pub enum ChainCall {
     },
     /// A transaction the protocol core asked for.
     Protocol(Box<ContractCall>),
+    /// `updateBalanceProofDelegate`: a monitoring service submits `partner`'s proof for
+    /// `participant`, with its consent.
+    UpdateDelegate {
+        /// the channel's token
+        token: Address,
+        /// the beneficiary, who signed the consent
+        participant: Address,
+        /// the proof and its signer's (the partner's) signature
+        proof: Box<SignedProof>,
+        /// the partner
+        partner: Address,
+        /// `participant`'s `DelegateUpdate` signature
+        consent: photon_primitives::Signature,
+    },
+    /// `unlockDelegate`: a monitoring service claims `partner`'s locks for `participant`.
+    UnlockDelegate {
+        /// the channel's token
+        token: Address,
+        /// the beneficiary (receiver of the locks), who signed the consent
+        participant: Address,
+        /// the sender of the locks
+        partner: Address,
+        /// the locks, in locksroot order
+        locks: Vec<photon_primitives::Lock>,
+        /// locks not to claim (disposed)
+        skip: U256,
+        /// `participant`'s `DelegateUnlock` signature
+        consent: photon_primitives::Signature,
+    },
+    /// `settleChannel` of any two participants' channel (anyone may settle).
+    SettleFor {
+        /// the channel's token
+        token: Address,
+        /// one participant
+        participant1: Address,
+        /// the other
+        participant2: Address,
+    },
 }
 
 impl ChainCall {
@@ -235,6 +273,42 @@ impl TxManager {
                 (*token, input)
             }
             ChainCall::Protocol(call) => self.protocol_request(call),
+            ChainCall::UpdateDelegate { token, participant, proof, partner, consent } => {
+                let (data, signature) = proof_data(proof);
+                (
+                    tn,
+                    TokensNetwork::updateBalanceProofDelegateCall {
+                        token: *token,
+                        participant: *participant,
+                        partner: *partner,
+                        proof: data,
+                        partnerSignature: signature,
+                        consentSignature: consent.0.to_vec().into(),
+                    }
+                    .abi_encode(),
+                )
+            }
+            ChainCall::UnlockDelegate { token, participant, partner, locks, skip, consent } => (
+                tn,
+                TokensNetwork::unlockDelegateCall {
+                    token: *token,
+                    participant: *participant,
+                    partner: *partner,
+                    locks: encode_locks(locks).into(),
+                    skip: *skip,
+                    consentSignature: consent.0.to_vec().into(),
+                }
+                .abi_encode(),
+            ),
+            ChainCall::SettleFor { token, participant1, participant2 } => (
+                tn,
+                TokensNetwork::settleChannelCall {
+                    token: *token,
+                    participant1: *participant1,
+                    participant2: *participant2,
+                }
+                .abi_encode(),
+            ),
         };
         TransactionRequest::default().with_from(self.from).with_to(to).with_input(input)
     }

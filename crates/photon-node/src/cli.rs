@@ -38,6 +38,8 @@ enum Command {
     Deploy(DeployArgs),
     /// Run a node.
     Run(Box<RunArgs>),
+    /// Run a monitoring (delegate) service that guards the channels of offline nodes.
+    Monitor(Box<MonitorArgs>),
     /// The whitepaper's Alice/Bob/Charlie example on a local dev chain, checked.
     Demo,
     /// Show a running node's status.
@@ -214,6 +216,35 @@ struct RunArgs {
     /// use with a --p2p-listen address other than loopback).
     #[arg(long, env = "PHOTON_MDNS")]
     mdns: bool,
+    /// A monitoring service (`photon monitor`) to give the partners' balance proofs to, so
+    /// that it guards the channels while this node is offline.
+    #[arg(long, env = "PHOTON_MONITOR")]
+    monitor: Option<reqwest::Url>,
+}
+
+/// `photon monitor`.
+#[derive(Args)]
+struct MonitorArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "PHOTON_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: reqwest::Url,
+    /// Deployment file written by `photon deploy`.
+    #[arg(long, env = "PHOTON_DEPLOYMENT")]
+    deployment: PathBuf,
+    /// Data directory (a subdirectory per account and chain is used).
+    #[arg(long, env = "PHOTON_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API listen address: nodes send their delegations here.
+    #[arg(long, env = "PHOTON_API_ADDR", default_value = "127.0.0.1:5002")]
+    api_addr: std::net::SocketAddr,
+    /// Confirmations before acting on chain events.
+    #[arg(long, env = "PHOTON_CONFIRMATIONS", default_value_t = 5)]
+    confirmations: u64,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PHOTON_POLL_MS", default_value_t = 1_000)]
+    poll_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -230,6 +261,7 @@ struct FileConfig {
     p2p_listen: Option<String>,
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
+    monitor: Option<reqwest::Url>,
     keystore: Option<PathBuf>,
     address: Option<Address>,
     password_file: Option<PathBuf>,
@@ -300,6 +332,7 @@ pub(crate) async fn main() -> Result<()> {
             );
         }
         Command::Run(args) => run(*args).await?,
+        Command::Monitor(args) => monitor(*args).await?,
         Command::Demo => {
             let mut out = std::io::stdout();
             let me = std::env::current_exe().context("locating the photon executable")?;
@@ -601,6 +634,7 @@ async fn run(args: RunArgs) -> Result<()> {
         payment_timeout: Duration::from_secs(60),
         settle_timeout: args.settle_timeout.or(file.settle_timeout).unwrap_or(500),
         p2p_addresses: Vec::new(),
+        monitor: args.monitor.or(file.monitor),
     };
     let p2p_listen = match args.p2p_listen {
         Some(a) => a,
@@ -660,6 +694,36 @@ async fn run(args: RunArgs) -> Result<()> {
         .context("serving the API")?;
     task.await.context("the node task")?;
     Ok(())
+}
+
+async fn monitor(args: MonitorArgs) -> Result<()> {
+    let deployment = Deployment::load(&args.deployment)?;
+    let key = load_key(&args.key)?;
+    let data_root = args.data_dir.unwrap_or_else(|| default_home().join("monitor"));
+    let data_dir =
+        data_root.join(format!("{}-{}", hex_address(key.address()), deployment.chain_id));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let provider = photon_node::provider(args.rpc_url.clone(), &key, deployment.chain_id)?;
+    let listener = tokio::net::TcpListener::bind(args.api_addr)
+        .await
+        .with_context(|| format!("listening on {}", args.api_addr))?;
+    tracing::info!(address = %key.address(), api = %args.api_addr, "monitoring service running");
+    let settings = photon_node::monitor::MonitorSettings {
+        deployment,
+        confirmations: args.confirmations,
+        poll_interval: Duration::from_millis(args.poll_ms),
+    };
+    photon_node::monitor::run_monitor(
+        key,
+        provider,
+        &data_dir.join("monitor.db"),
+        settings,
+        listener,
+        shutdown_signal(),
+    )
+    .await
+    .with_context(|| format!("the monitoring service on {}", args.rpc_url))
 }
 
 async fn shutdown_signal() {

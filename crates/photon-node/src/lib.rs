@@ -13,6 +13,7 @@ pub mod demo;
 mod error;
 pub mod graph;
 pub mod keystore;
+pub mod monitor;
 pub mod runtime;
 pub mod testnet;
 pub mod transport;

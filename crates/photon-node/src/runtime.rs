@@ -18,13 +18,14 @@ use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
 use photon_chain::{ChainError, Deployment};
 use photon_primitives::messages::{Message, PaymentId};
-use photon_primitives::{Address, LocalSigner, Secret, Signer, TokenAmount, B256};
+use photon_primitives::{Address, ChannelId, LocalSigner, Secret, Signer, TokenAmount, B256, U256};
 use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
 use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
 use photon_transport::Delivery;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -75,6 +76,9 @@ pub struct NodeSettings {
     pub settle_timeout: u32,
     /// Where peers reach this node (shown in the status).
     pub p2p_addresses: Vec<String>,
+    /// A monitoring service that guards this node's channels while it is offline: it gets
+    /// each partner's latest balance proof with our consents (see [`crate::monitor`]).
+    pub monitor: Option<reqwest::Url>,
 }
 
 /// A payment that finished.
@@ -441,6 +445,8 @@ pub struct Node {
     since_snapshot: u64,
     last_change: u64,
     counter: u64,
+    /// Per channel, the (nonce, skip mask) the monitoring service has or is being sent.
+    delegated: Arc<Mutex<HashMap<ChannelId, (u64, U256)>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -589,6 +595,7 @@ impl Node {
             since_snapshot: restored.replayed,
             last_change: restored.last_change,
             counter: 0,
+            delegated: Arc::default(),
         };
         Ok((node, handle))
     }
@@ -609,9 +616,15 @@ impl Node {
                 return;
             }
         }
+        let mut monitor_tick = tokio::time::interval(Duration::from_secs(1));
+        monitor_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut batch: Vec<Item> = Vec::new();
             tokio::select! {
+                _ = monitor_tick.tick(), if self.settings.monitor.is_some() => {
+                    self.delegate();
+                    continue;
+                }
                 input = self.inbox.recv() => {
                     let Some(input) = input else { break };
                     self.take(input, &mut batch);
@@ -646,6 +659,54 @@ impl Node {
             }
         }
         tracing::info!("node stopped");
+    }
+
+    /// Gives the monitoring service every partner proof it does not have yet, with our
+    /// consents; a failed delivery is tried again on the next tick.
+    fn delegate(&mut self) {
+        let Some(url) = &self.settings.monitor else { return };
+        let url = format!("{}/api/v1/delegations", url.as_str().trim_end_matches('/'));
+        let mut sent = self.delegated.lock().unwrap_or_else(|e| e.into_inner());
+        for channel in self.state.channels.values() {
+            let Some(proof) = &channel.theirs.proof else { continue };
+            let key = (proof.fields.nonce, channel.unlock_skip());
+            if sent.get(&channel.id) == Some(&key) {
+                continue;
+            }
+            let delegation = match crate::monitor::Delegation::of_channel(
+                &self.state.domain,
+                channel,
+                &self.signer,
+            ) {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "cannot sign a delegation");
+                    continue;
+                }
+                None => continue,
+            };
+            sent.insert(channel.id, key);
+            let (url, delegated, id) = (url.clone(), self.delegated.clone(), channel.id);
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let answer = client
+                    .put(&url)
+                    .timeout(Duration::from_secs(10))
+                    .json(&delegation)
+                    .send()
+                    .await;
+                // 409: it has this one or a newer one already
+                let kept =
+                    answer.as_ref().is_ok_and(|r| r.status().is_success() || r.status() == 409);
+                if !kept {
+                    tracing::warn!(%url, answer = ?answer.map(|r| r.status()), "the monitoring service did not take a delegation; trying again");
+                    let mut sent = delegated.lock().unwrap_or_else(|e| e.into_inner());
+                    if sent.get(&id) == Some(&key) {
+                        sent.remove(&id);
+                    }
+                }
+            });
+        }
     }
 
     /// Answers queries at once; turns the rest into state changes.

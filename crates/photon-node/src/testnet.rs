@@ -92,7 +92,8 @@ pub async fn await_balances(
     bail!("{}: the channel never reached {want:?}", node.name)
 }
 
-fn free_port() -> Result<u16> {
+/// A free TCP port on 127.0.0.1 (e.g. for a process started later).
+pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -205,4 +206,43 @@ fn run_args(
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     Ok(())
+}
+
+/// Starts `photon monitor` (a monitoring service) paying its gas with the dev network's last
+/// account, its API on `port` of 127.0.0.1, and waits for it.
+pub async fn start_monitor(
+    photon: &Path,
+    net: &DevNet,
+    dir: &Path,
+    deployment: &Path,
+    port: u16,
+) -> Result<NodeProcess> {
+    let signer = net.accounts.last().context("the dev network has no account")?;
+    let key = dir.join("monitor.key");
+    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(photon)
+        .arg("monitor")
+        .args(["--private-key-file", &key.display().to_string()])
+        .args(["--rpc-url", net.chain.endpoint().as_str()])
+        .args(["--deployment", &deployment.display().to_string()])
+        .args(["--data-dir", &dir.join("monitor").display().to_string()])
+        .args(["--api-addr", url.trim_start_matches("http://")])
+        .args(["--confirmations", "0", "--poll-ms", "100"])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", photon.display()))?;
+    let monitor = NodeProcess { name: "Monitor", address: signer.address(), url, child };
+    for _ in 0..200 {
+        if request(reqwest::Method::GET, format!("{}/api/v1/status", monitor.url), None)
+            .await
+            .is_ok()
+        {
+            return Ok(monitor);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the monitoring service did not start")
 }

@@ -44,6 +44,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         payment_timeout: Duration::from_secs(20),
         settle_timeout: 10,
         p2p_addresses: Vec::new(),
+        monitor: None,
     }
 }
 

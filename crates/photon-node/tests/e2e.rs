@@ -5,7 +5,8 @@ use alloy::primitives::B256;
 use photon_chain::devnet::{send, DevNet};
 use photon_chain::DeployParams;
 use photon_node::testnet::{
-    await_balances, channel, request, start_node, start_node_on_lan, start_node_with, NodeProcess,
+    await_balances, channel, free_port, request, start_monitor, start_node, start_node_on_lan,
+    start_node_with, NodeProcess,
 };
 use photon_primitives::Address;
 use photon_transport::netns::{self, Lan};
@@ -524,4 +525,47 @@ async fn a_local_network_without_internet_pays_over_its_channels() {
     let after =
         (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
     assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
+}
+
+/// Bob's node hands each of Alice's balance proofs to a monitoring service, then goes offline
+/// for good. Alice closes the channel with nothing of Bob's to show for her payments to him;
+/// the service submits her latest proof for Bob inside the settle window, and settles: Bob is
+/// paid on chain what Alice paid him, though his node never came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitoring_service_guards_an_offline_node() {
+    let port = free_port().unwrap();
+    let monitor_url = format!("http://127.0.0.1:{port}");
+    let env = [("PHOTON_MONITOR", monitor_url.as_str())];
+    let mut w = world_env(&["Alice", "Bob"], 1_000, Some((1, &env))).await;
+    let (alice, bob) = (0, 1);
+    let photon = Path::new(PHOTON);
+    let monitor = start_monitor(photon, &w.net, w.dir.path(), &w.deployment, port).await.unwrap();
+    w.open(alice, bob, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.pay(alice, bob, 10, None).await;
+    w.pay(alice, bob, 20, None).await;
+    w.balances(alice, bob, (70, 30)).await;
+    // the service has Bob's delegation of Alice's latest proof
+    let mut delegated = false;
+    for _ in 0..100 {
+        let status = request(reqwest::Method::GET, format!("{}/api/v1/status", monitor.url), None)
+            .await
+            .unwrap();
+        if status["delegations"] == json!(1) {
+            delegated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delegated, "Bob's node delegated to the monitoring service");
+    w.kill(bob);
+    let before =
+        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    w.patch(alice, bob, json!({ "state": "closed" })).await;
+    w.mine_until_gone(alice, bob).await;
+    let after =
+        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30), "without the service: (100, 0)");
+    let updates = w.net.network.BalanceProofUpdated_filter().from_block(0).query().await.unwrap();
+    assert_eq!(updates.len(), 1, "the service submitted Alice's proof for Bob");
 }

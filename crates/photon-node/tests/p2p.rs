@@ -47,6 +47,7 @@ async fn start(
         payment_timeout: Duration::from_secs(30),
         settle_timeout: 10,
         p2p_addresses: Vec::new(),
+        monitor: None,
     };
     let (node, handle) =
         Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))

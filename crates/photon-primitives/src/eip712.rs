@@ -181,6 +181,18 @@ impl Domain {
             balanceProofHash: hash_struct(proof),
         })
     }
+
+    /// The consent a participant signs so a delegate may unlock, in the channel's epoch, the
+    /// partner's locks whose locksroot is `locksroot`, skipping those set in `skip`.
+    pub fn delegate_unlock(
+        &self,
+        channel_id: ChannelId,
+        epoch: Epoch,
+        locksroot: B256,
+        skip: alloy::primitives::U256,
+    ) -> B256 {
+        self.digest(&DelegateUnlock { channelId: channel_id, epoch, locksroot, skip })
+    }
 }
 
 /// EIP-712 `hashStruct` with the type hash cached per type.
@@ -257,6 +269,16 @@ mod tests {
         assert_eq!(
             domain.delegate_update_for(&proof),
             consent.eip712_signing_hash(domain.eip712_domain())
+        );
+        let unlock = DelegateUnlock {
+            channelId: proof.channelId,
+            epoch: 5,
+            locksroot: B256::repeat_byte(6),
+            skip: alloy::primitives::U256::from(5u8),
+        };
+        assert_eq!(
+            domain.delegate_unlock(unlock.channelId, 5, unlock.locksroot, unlock.skip),
+            unlock.eip712_signing_hash(domain.eip712_domain())
         );
     }
 

@@ -9,7 +9,7 @@ use crate::{mediated, negotiation};
 use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
-use photon_primitives::{Address, SecretHash, Signer, U256};
+use photon_primitives::{Address, SecretHash, Signer};
 
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
 /// order); on `Err` the state is exactly as before.
@@ -273,18 +273,11 @@ fn on_block(
                 .iter()
                 .any(|l| in_time(registered, l) && !channel.disposed.contains(&l.secrethash));
             if claimable {
-                let skip = channel
-                    .theirs
-                    .locks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| channel.disposed.contains(&l.secrethash))
-                    .fold(U256::ZERO, |mask, (i, _)| mask | (U256::from(1u8) << i));
                 events.push(Event::Transact(ContractCall::Unlock {
                     token: channel.token,
                     partner: channel.partner,
                     locks: channel.theirs.locks.clone(),
-                    skip,
+                    skip: crate::state::skip_mask(&channel.theirs.locks, &channel.disposed),
                 }));
             }
             *unlock_sent = true;

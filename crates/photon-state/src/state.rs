@@ -8,7 +8,7 @@ use photon_primitives::messages::{
 };
 use photon_primitives::{
     Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature,
-    TokenAmount, B256,
+    TokenAmount, B256, U256,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -240,7 +240,22 @@ pub struct ChannelState {
     pub punish_sent: bool,
 }
 
+/// Bit i set for each of `locks` whose hash is in `disposed`.
+pub(crate) fn skip_mask(locks: &[Lock], disposed: &BTreeSet<SecretHash>) -> U256 {
+    locks
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| disposed.contains(&l.secrethash))
+        .fold(U256::ZERO, |mask, (i, _)| mask | (U256::from(1u8) << i))
+}
+
 impl ChannelState {
+    /// The skip mask of an on-chain unlock of the partner's locks: bit i set for each lock we
+    /// disposed (claiming one would forfeit the channel).
+    pub fn unlock_skip(&self) -> U256 {
+        skip_mask(&self.theirs.locks, &self.disposed)
+    }
+
     /// What we can still send: deposit + received − sent − locked.
     pub fn our_capacity(&self) -> TokenAmount {
         (self.ours.deposit + self.theirs.transferred)

@@ -15,10 +15,12 @@
 //! The database is opened in exclusive locking mode: a second process on the same data
 //! directory is refused.
 
+mod delegations;
 mod error;
 mod history;
 mod store;
 
+pub use delegations::DelegationStore;
 pub use error::{Result, StorageError};
 pub use history::{Direction, PaymentFilter, PaymentRecord};
 pub use store::{NodeIdentity, Record, Restored, Storage};
