@@ -558,6 +558,21 @@ async fn a_monitoring_service_guards_an_offline_node() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(delegated, "Bob's node delegated to the monitoring service");
+    // what does not prove itself is refused, and changes nothing
+    let url = format!("{}/api/v1/delegations", monitor.url);
+    let forged = json!({
+        "token": w.token, "participant": w.addr(bob), "partner": w.addr(alice), "epoch": 1,
+        "nonce": 9, "transferred_amount": "100", "locked_amount": "0",
+        "locksroot": B256::ZERO, "additional_hash": B256::ZERO,
+        "partner_signature": format!("0x{}", "11".repeat(65)),
+        "update_consent": format!("0x{}", "22".repeat(65)),
+    });
+    for body in [json!({ "nonce": "x" }), forged] {
+        let refused = request(reqwest::Method::PUT, url.clone(), Some(body)).await.unwrap_err();
+        assert!(refused.to_string().contains("400"), "{refused}");
+    }
+    let status = request(reqwest::Method::GET, format!("{}/api/v1/status", monitor.url), None);
+    assert_eq!(status.await.unwrap()["delegations"], json!(1));
     w.kill(bob);
     let before =
         (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
