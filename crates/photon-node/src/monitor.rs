@@ -68,6 +68,22 @@ pub struct DelegatedLock {
     pub secrethash: B256,
 }
 
+impl From<&Lock> for DelegatedLock {
+    fn from(l: &Lock) -> Self {
+        Self { amount: l.amount, expiration: l.expiration, secrethash: l.secrethash.0 }
+    }
+}
+
+impl From<&DelegatedLock> for Lock {
+    fn from(l: &DelegatedLock) -> Self {
+        Self {
+            amount: l.amount,
+            expiration: l.expiration,
+            secrethash: photon_primitives::SecretHash(l.secrethash),
+        }
+    }
+}
+
 /// What a node gives its monitoring service for one channel: the partner's latest balance
 /// proof and the participant's consents to submit it and to unlock the partner's locks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,14 +205,7 @@ impl Delegation {
                 additional_hash: proof.additional_hash,
                 partner_signature: Bytes::from(proof.signature.0.to_vec()),
                 update_consent: Bytes::from(update_consent.0.to_vec()),
-                locks: locks
-                    .iter()
-                    .map(|l| DelegatedLock {
-                        amount: l.amount,
-                        expiration: l.expiration,
-                        secrethash: l.secrethash.0,
-                    })
-                    .collect(),
+                locks: locks.iter().map(DelegatedLock::from).collect(),
                 skip,
                 unlock_consent,
             })
@@ -226,14 +235,7 @@ impl Delegation {
 
     /// The partner's locks.
     pub fn locks(&self) -> Vec<Lock> {
-        self.locks
-            .iter()
-            .map(|l| Lock {
-                amount: l.amount,
-                expiration: l.expiration,
-                secrethash: photon_primitives::SecretHash(l.secrethash),
-            })
-            .collect()
+        self.locks.iter().map(Lock::from).collect()
     }
 
     /// Checks every signature and the locks against the deployment `domain`.
@@ -641,14 +643,7 @@ mod tests {
             additional_hash: additional,
             partner_signature: Bytes::from(bob_sig.0.to_vec()),
             update_consent: Bytes::from(update.0.to_vec()),
-            locks: locks
-                .iter()
-                .map(|l| DelegatedLock {
-                    amount: l.amount,
-                    expiration: l.expiration,
-                    secrethash: l.secrethash.0,
-                })
-                .collect(),
+            locks: locks.iter().map(DelegatedLock::from).collect(),
             skip,
             unlock_consent: Some(Bytes::from(unlock.0.to_vec())),
         };
