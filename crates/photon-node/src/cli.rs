@@ -245,6 +245,10 @@ struct MonitorArgs {
     /// Chain poll interval in milliseconds.
     #[arg(long, env = "PHOTON_POLL_MS", default_value_t = 1_000)]
     poll_ms: u64,
+    /// The only participants whose delegations are taken (repeatable; none: anyone with a
+    /// channel — every guarded channel costs the service gas when it closes).
+    #[arg(long = "client", env = "PHOTON_CLIENTS", value_delimiter = ',')]
+    clients: Vec<Address>,
 }
 
 #[derive(Deserialize, Default)]
@@ -713,6 +717,7 @@ async fn monitor(args: MonitorArgs) -> Result<()> {
         deployment,
         confirmations: args.confirmations,
         poll_interval: Duration::from_millis(args.poll_ms),
+        clients: args.clients,
     };
     photon_node::monitor::run_monitor(
         key,

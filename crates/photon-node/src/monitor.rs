@@ -12,9 +12,10 @@
 //! A delegation proves itself: the balance proof is signed by the partner, the consents by
 //! the participant, all bound to the chain, the contract, the channel and its epoch; the
 //! contract checks them again. The service keeps the newest delegation of each participant of
-//! each channel (by nonce), so a client cannot be hurt by an older one. Transactions the
-//! contract would refuse (a proof no newer than the stored one, nothing to unlock) are found
-//! out by gas estimation and cost nothing. The service pays its own gas.
+//! each channel (by epoch, nonce and skip mask), so a client cannot be hurt by an older one.
+//! Transactions the contract would refuse (a proof no newer than the stored one, a settled
+//! channel) are found out by gas estimation and cost nothing; an unlock is only sent when a
+//! lock is claimable. The service pays its own gas.
 
 use crate::NodeError;
 use alloy::primitives::{Bytes, B256, U256};
@@ -305,28 +306,69 @@ pub struct MonitorSettings {
     pub confirmations: u64,
     /// How often the chain is polled.
     pub poll_interval: Duration,
+    /// The only participants whose delegations are taken (empty: anyone with a channel).
+    pub clients: Vec<Address>,
 }
 
-/// A closed channel the service acts for.
+/// A closed channel the service acts for, and what it has done for it (set once the
+/// transaction is mined or the contract refuses it as not needed).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Watch {
     token: Address,
     participants: (Address, Address),
     closer: Address,
-    closed_at: u64,
     /// Last block of the settle window.
     settle_block: u64,
-    update_sent: bool,
-    unlock_sent: bool,
-    settle_sent: bool,
+    update_done: bool,
+    /// Participants whose delegated locks were unlocked (or had nothing to claim).
+    unlocked: Vec<Address>,
+    settle_done: bool,
 }
+
+/// The service's kinds of transaction for a watched channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Job {
+    /// The closer's proof, for its partner.
+    Update,
+    /// A participant's claim of the other's locks.
+    Unlock(Address),
+    /// The settlement.
+    Settle,
+}
+
+/// How a job ended.
+enum Outcome {
+    /// Mined, or refused by the contract as not needed (nothing more to do).
+    Done,
+    /// Failed for now (endpoint, timeout): tried again.
+    Failed,
+}
+
+type Network = photon_chain::bindings::TokensNetwork::TokensNetworkInstance<DynProvider>;
 
 /// What the API and the chain loop share.
 struct Shared {
     store: Mutex<DelegationStore>,
     domain: Domain,
     address: Address,
+    clients: Vec<Address>,
+    network: Network,
     block: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// Runs `f` on the database off the async threads (SQLite writes wait for the disk).
+    async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut DelegationStore) -> photon_storage::Result<T> + Send + 'static,
+    ) -> photon_storage::Result<T> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            f(&mut shared.store.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(photon_storage::StorageError::Encode(e.to_string())))
+    }
 }
 
 /// Errors of the service's API.
@@ -343,61 +385,133 @@ fn store_error(e: photon_storage::StorageError) -> MonitorError {
     MonitorError(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", e.to_string())
 }
 
+fn bad(message: String) -> MonitorError {
+    MonitorError(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// The watch of a closed channel, from the contract's view of it.
+fn watch_of(
+    d: &Delegation,
+    info: &photon_chain::bindings::TokensNetwork::getChannelInfoReturn,
+) -> Watch {
+    Watch {
+        token: d.token,
+        participants: (d.participant, d.partner),
+        closer: info.closer,
+        settle_block: info.settleBlock,
+        update_done: false,
+        unlocked: Vec::new(),
+        settle_done: false,
+    }
+}
+
 async fn put_delegation(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<Delegation>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, MonitorError> {
-    let Json(delegation) = body.map_err(|e| {
-        MonitorError(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("invalid delegation: {}", e.body_text()),
-        )
-    })?;
-    delegation
-        .check(&shared.domain)
-        .map_err(|e| MonitorError(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    let data = serde_json::to_vec(&delegation)
+    let Json(d) = body.map_err(|e| bad(format!("invalid delegation: {}", e.body_text())))?;
+    d.check(&shared.domain).map_err(|e| bad(e.to_string()))?;
+    if !shared.clients.is_empty() && !shared.clients.contains(&d.participant) {
+        return Err(MonitorError(
+            StatusCode::FORBIDDEN,
+            "not_a_client",
+            format!("{} is not a client of this service", d.participant),
+        ));
+    }
+    // only channels that exist, in the delegation's epoch: nobody fills the database with
+    // proofs of channels that were never opened
+    let info = shared
+        .network
+        .getChannelInfo(d.token, d.participant, d.partner)
+        .call()
+        .await
+        .map_err(|e| MonitorError(StatusCode::BAD_GATEWAY, "chain_error", e.to_string()))?;
+    if info.state == 0 || info.epoch != d.epoch {
+        return Err(bad(format!(
+            "no open or closed channel in epoch {} between {} and {}",
+            d.epoch, d.participant, d.partner
+        )));
+    }
+    let data = serde_json::to_vec(&d)
         .map_err(|e| MonitorError(StatusCode::INTERNAL_SERVER_ERROR, "encode", e.to_string()))?;
-    let channel = delegation.channel_id(&shared.domain);
+    let channel = d.channel_id(&shared.domain);
+    let order =
+        photon_storage::Order { epoch: d.epoch, nonce: d.nonce, skip: d.skip.to_be_bytes::<32>() };
+    let (participant, closed) = (d.participant, info.state == 2);
+    let watch = closed.then(|| watch_of(&d, &info));
     let kept = shared
-        .store
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .put(channel, delegation.participant, delegation.nonce, &data)
+        .with_store(move |store| {
+            let kept = store.put(channel, participant, order, &data)?;
+            if kept && closed {
+                // closed already: act (again) for this newer delegation
+                let mut watch = match store.watch(channel)? {
+                    Some(old) => serde_json::from_slice::<Watch>(&old).ok().or(watch),
+                    None => watch,
+                };
+                if let Some(w) = watch.as_mut() {
+                    w.update_done = false;
+                    w.unlocked.retain(|p| *p != participant);
+                    store.put_watch(channel, &serde_json::to_vec(w).unwrap_or_default())?;
+                }
+            }
+            Ok(kept)
+        })
+        .await
         .map_err(store_error)?;
     if !kept {
         return Err(MonitorError(
             StatusCode::CONFLICT,
             "stale",
-            format!("a delegation with nonce {} or newer is kept already", delegation.nonce),
+            format!("this delegation or a newer one is kept already (nonce {})", d.nonce),
         ));
     }
-    Ok(Json(serde_json::json!({ "channel_id": channel, "nonce": delegation.nonce })))
+    Ok(Json(serde_json::json!({ "channel_id": channel, "epoch": d.epoch, "nonce": d.nonce })))
+}
+
+async fn delegations_of(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(participant): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, MonitorError> {
+    let participant: Address =
+        participant.parse().map_err(|_| bad(format!("`{participant}` is not an address")))?;
+    let kept =
+        shared.with_store(move |s| s.of_participant(participant)).await.map_err(store_error)?;
+    let list: Vec<_> = kept
+        .into_iter()
+        .map(|(channel_id, epoch, nonce)| {
+            serde_json::json!({ "channel_id": channel_id, "epoch": epoch, "nonce": nonce })
+        })
+        .collect();
+    Ok(Json(serde_json::Value::Array(list)))
 }
 
 async fn monitor_status(
     State(shared): State<Arc<Shared>>,
 ) -> Result<Json<serde_json::Value>, MonitorError> {
-    let store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+    let (delegations, watched) =
+        shared.with_store(|s| Ok((s.count()?, s.watch_count()?))).await.map_err(store_error)?;
     Ok(Json(serde_json::json!({
         "address": shared.address,
         "block": shared.block.load(std::sync::atomic::Ordering::Relaxed),
-        "delegations": store.count().map_err(store_error)?,
-        "watched": store.watches().map_err(store_error)?.len(),
+        "delegations": delegations,
+        "watched": watched,
     })))
 }
 
-/// The service's API: `PUT /api/v1/delegations`, `GET /api/v1/status`.
+/// The service's API: `PUT /api/v1/delegations`, `GET /api/v1/delegations/{participant}`,
+/// `GET /api/v1/status`. Bodies are at most 256 KiB (a delegation of 256 locks is ~40 KiB).
 fn monitor_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v1/delegations", put(put_delegation))
+        .route("/api/v1/delegations/{participant}", get(delegations_of))
         .route("/api/v1/status", get(monitor_status))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(shared)
 }
 
-/// Runs a monitoring service until `shutdown` resolves: its database at `db`, its API on
-/// `listener`, its transactions paid by `key` through `provider`.
+/// Runs a monitoring service until `shutdown` resolves (or the chain cannot be followed any
+/// more: a reorg deeper than the confirmations): its database at `db`, its API on `listener`,
+/// its transactions paid by `key` through `provider`.
 pub async fn run_monitor(
     key: LocalSigner,
     provider: DynProvider,
@@ -410,190 +524,298 @@ pub async fn run_monitor(
     let domain = Domain::new(deployment.chain_id, deployment.tokens_network);
     let store = DelegationStore::open(db)?;
     let from_block = store.last_block()?.map_or(deployment.deployed_at_block, |b| b + 1);
-    let config = FollowerConfig {
+    let follower_config = FollowerConfig {
         confirmations: settings.confirmations,
         from_block,
         max_range: 2_000,
         owner: None,
     };
-    let mut follower = ChainFollower::new(provider.clone(), deployment.clone(), config);
+    let mut follower = ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
     follower.check_chain().await?;
     let txs = TxManager::new(provider.clone(), key.address(), deployment.clone()).await?;
+    let network =
+        photon_chain::bindings::TokensNetwork::new(deployment.tokens_network, provider.clone());
+    let registry =
+        photon_chain::bindings::SecretRegistry::new(deployment.secret_registry, provider.clone());
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         domain,
         address: key.address(),
+        clients: settings.clients.clone(),
+        network,
         block: std::sync::atomic::AtomicU64::new(from_block.saturating_sub(1)),
     });
     let (jobs, job_rx) = mpsc::unbounded_channel();
-    tokio::spawn(send_all(txs, job_rx));
+    let (done, done_rx) = mpsc::unbounded_channel();
+    tokio::spawn(send_all(txs, registry, job_rx, done));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let chain = tokio::spawn(watch_chain(
-        follower,
+    let mut chain = tokio::spawn(watch_chain(
+        Follow { follower, provider, deployment, config: follower_config },
         shared.clone(),
-        provider,
-        deployment,
-        settings.poll_interval,
+        settings,
         jobs,
+        done_rx,
         stop,
     ));
-    axum::serve(listener, monitor_router(shared))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| NodeError::BadRequest(format!("serving the API: {e}")))?;
-    let _ = stop_tx.send(true);
-    let _ = chain.await;
-    Ok(())
+    let server = axum::serve(listener, monitor_router(shared)).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        served = server => {
+            let _ = stop_tx.send(true);
+            let _ = chain.await;
+            served.map_err(|e| NodeError::BadRequest(format!("serving the API: {e}")))
+        }
+        followed = &mut chain => match followed {
+            Ok(Err(e)) => Err(e.into()),
+            _ => Err(NodeError::Stopped),
+        },
+    }
 }
 
-/// Sends the service's transactions one after another; a call the contract refuses (nothing
-/// to do any more) costs nothing.
-async fn send_all(mut txs: TxManager, mut jobs: mpsc::UnboundedReceiver<ChainCall>) {
-    while let Some(call) = jobs.recv().await {
+/// Sends the service's transactions one after another and reports how each ended. An unlock
+/// is only sent when a lock is claimable (a secret registered in time): the contract takes one
+/// unlock per locksroot and would otherwise take gas for nothing.
+async fn send_all(
+    mut txs: TxManager,
+    registry: photon_chain::bindings::SecretRegistry::SecretRegistryInstance<DynProvider>,
+    mut jobs: mpsc::UnboundedReceiver<(ChannelId, Job, ChainCall)>,
+    done: mpsc::UnboundedSender<(ChannelId, Job, Outcome)>,
+) {
+    while let Some((channel, job, call)) = jobs.recv().await {
+        if let ChainCall::UnlockDelegate { locks, skip, .. } = &call {
+            let encoded = photon_primitives::lock::encode_locks(locks);
+            match registry.claimableAmount(encoded.into(), *skip).call().await {
+                Ok(amount) if amount.is_zero() => {
+                    tracing::info!(%channel, "no delegated lock is claimable: no unlock");
+                    let _ = done.send((channel, job, Outcome::Done));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the secret registry");
+                    let _ = done.send((channel, job, Outcome::Failed));
+                    continue;
+                }
+            }
+        }
         let result = async {
             let pending = txs.send(&call).await?;
             txs.wait(pending.hash, Duration::from_millis(100), Duration::from_secs(600)).await?;
             Ok::<_, ChainError>(pending.hash)
         }
         .await;
-        match result {
-            Ok(hash) => tracing::info!(%hash, ?call, "monitor transaction mined"),
-            Err(ChainError::Refused(reason)) => {
-                tracing::info!(%reason, "not needed: the contract refuses it");
+        let outcome = match result {
+            Ok(hash) => {
+                tracing::info!(%hash, %channel, ?job, "monitor transaction mined");
+                Outcome::Done
             }
-            Err(e) => tracing::warn!(error = %e, "monitor transaction failed"),
-        }
+            Err(ChainError::Refused(reason)) => {
+                tracing::info!(%reason, %channel, ?job, "not needed: the contract refuses it");
+                Outcome::Done
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %channel, ?job, "monitor transaction failed; retrying");
+                Outcome::Failed
+            }
+        };
+        let _ = done.send((channel, job, outcome));
     }
 }
 
-/// Follows the chain: watches closed channels it holds delegations for and acts for them.
-async fn watch_chain(
-    mut follower: ChainFollower<DynProvider>,
-    shared: Arc<Shared>,
+/// The follower and what it takes to start it again from a given block.
+struct Follow {
+    follower: ChainFollower<DynProvider>,
     provider: DynProvider,
     deployment: Deployment,
-    interval: Duration,
-    jobs: mpsc::UnboundedSender<ChainCall>,
+    config: FollowerConfig,
+}
+
+/// Follows the chain: watches closed channels it holds delegations for and acts for them.
+/// Blocks are marked handled only after their events are: an event that could not be handled
+/// is read again.
+async fn watch_chain(
+    mut follow: Follow,
+    shared: Arc<Shared>,
+    settings: MonitorSettings,
+    jobs: mpsc::UnboundedSender<(ChannelId, Job, ChainCall)>,
+    mut done: mpsc::UnboundedReceiver<(ChannelId, Job, Outcome)>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let network = photon_chain::bindings::TokensNetwork::new(deployment.tokens_network, provider);
-    let punish = deployment.params.punish_blocks;
-    let mut ticker = tokio::time::interval(interval);
+) -> Result<(), ChainError> {
+    let punish = settings.deployment.params.punish_blocks;
+    let confirmations = settings.confirmations;
+    let mut in_flight = std::collections::HashSet::new();
+    let mut ticker = tokio::time::interval(settings.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => return Ok(()),
+            Some((channel, job, outcome)) = done.recv() => {
+                in_flight.remove(&(channel, job));
+                if let Outcome::Done = outcome {
+                    let marked = shared.with_store(move |s| mark_done(s, channel, job)).await;
+                    if let Err(e) = marked {
+                        tracing::error!(error = %e, "monitor storage failed");
+                    }
+                }
+                continue;
+            }
             _ = ticker.tick() => {}
         }
-        let changes = match follower.poll().await {
+        let changes = match follow.follower.poll().await {
             Ok(changes) => changes,
+            Err(e @ ChainError::DeepReorg { .. }) => {
+                tracing::error!(error = %e, "the chain reorganised deeper than the confirmations");
+                return Err(e);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "chain poll failed; retrying");
                 continue;
             }
         };
+        let mut failed = false;
         for change in changes {
             let result = match change {
-                StateChange::Chain(ChainEvent::ChannelClosed { channel_id, closer, block }) => {
-                    watch_closed(&shared, &network, channel_id, closer, block).await
+                StateChange::Chain(ChainEvent::ChannelClosed { channel_id, .. }) => {
+                    watch_closed(&shared, channel_id).await
                 }
-                StateChange::Chain(ChainEvent::ChannelSettled { channel_id }) => {
-                    shared.store.lock().unwrap_or_else(|e| e.into_inner()).forget(channel_id)
-                }
+                StateChange::Chain(ChainEvent::ChannelSettled { channel_id }) => shared
+                    .with_store(move |s| s.forget(channel_id))
+                    .await
+                    .map_err(|e| e.to_string()),
                 StateChange::Block(block) => {
                     shared.block.store(block, std::sync::atomic::Ordering::Relaxed);
-                    act(&shared, block, punish, &jobs)
+                    let (flying, domain) = (in_flight.clone(), shared.domain.clone());
+                    let due = shared
+                        .with_store(move |s| {
+                            due_jobs(s, &domain, block, punish, confirmations, &flying)
+                        })
+                        .await;
+                    match due {
+                        Ok(due) => {
+                            for (channel, job, call) in due {
+                                in_flight.insert((channel, job));
+                                let _ = jobs.send((channel, job, call));
+                            }
+                            shared
+                                .with_store(move |s| s.set_last_block(block))
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
                 _ => Ok(()),
             };
             if let Err(e) = result {
-                tracing::error!(error = %e, "monitor storage failed");
+                tracing::warn!(error = %e, "a chain event could not be handled; reading it again");
+                failed = true;
+                break;
             }
+        }
+        if failed {
+            // start again after the last block fully handled
+            let last = shared.with_store(|s| s.last_block()).await.ok().flatten();
+            let config = FollowerConfig {
+                from_block: last.map_or(follow.config.from_block, |b| b + 1),
+                ..follow.config
+            };
+            follow.follower =
+                ChainFollower::new(follow.provider.clone(), follow.deployment.clone(), config);
         }
     }
 }
 
-/// A channel closed: watched if we hold a delegation for it.
-async fn watch_closed(
-    shared: &Shared,
-    network: &photon_chain::bindings::TokensNetwork::TokensNetworkInstance<DynProvider>,
-    channel_id: ChannelId,
-    closer: Address,
-    block: u64,
-) -> Result<(), photon_storage::StorageError> {
-    let held = shared.store.lock().unwrap_or_else(|e| e.into_inner()).of_channel(channel_id)?;
+/// A channel closed: watched if we hold a delegation for it (the contract's view of it read
+/// now, while it is closed).
+async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(), String> {
+    let held =
+        shared.with_store(move |s| s.of_channel(channel_id)).await.map_err(|e| e.to_string())?;
     let Some(first) = held.first().and_then(|d| serde_json::from_slice::<Delegation>(d).ok())
     else {
         return Ok(());
     };
-    let info =
-        match network.getChannelInfo(first.token, first.participant, first.partner).call().await {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::warn!(error = %e, %channel_id, "cannot read the closed channel");
-                return Ok(());
-            }
-        };
-    let watch = Watch {
-        token: first.token,
-        participants: (first.participant, first.partner),
-        closer,
-        closed_at: block,
-        settle_block: info.settleBlock,
-        update_sent: false,
-        unlock_sent: false,
-        settle_sent: false,
-    };
-    tracing::info!(%channel_id, %closer, "a channel we guard was closed");
-    let data = serde_json::to_vec(&watch).unwrap_or_default();
-    shared.store.lock().unwrap_or_else(|e| e.into_inner()).put_watch(channel_id, &data)
+    let info = shared
+        .network
+        .getChannelInfo(first.token, first.participant, first.partner)
+        .call()
+        .await
+        .map_err(|e| e.to_string())?;
+    if info.state != 2 {
+        return Ok(()); // settled meanwhile
+    }
+    tracing::info!(%channel_id, closer = %info.closer, "a channel we guard was closed");
+    let data = serde_json::to_vec(&watch_of(&first, &info)).unwrap_or_default();
+    shared.with_store(move |s| s.put_watch(channel_id, &data)).await.map_err(|e| e.to_string())
 }
 
-/// What is due at `block` for every watched channel.
-fn act(
-    shared: &Shared,
+/// Marks a watched channel's job done.
+fn mark_done(
+    store: &mut DelegationStore,
+    channel: ChannelId,
+    job: Job,
+) -> photon_storage::Result<()> {
+    let Some(data) = store.watch(channel)? else { return Ok(()) };
+    let Ok(mut watch) = serde_json::from_slice::<Watch>(&data) else { return Ok(()) };
+    match job {
+        Job::Update => watch.update_done = true,
+        Job::Unlock(participant) => watch.unlocked.push(participant),
+        Job::Settle => watch.settle_done = true,
+    }
+    store.put_watch(channel, &serde_json::to_vec(&watch).unwrap_or_default())
+}
+
+/// The transactions due at confirmed block `block` for every watched channel, but those in
+/// flight.
+fn due_jobs(
+    store: &mut DelegationStore,
+    domain: &Domain,
     block: u64,
     punish: u64,
-    jobs: &mpsc::UnboundedSender<ChainCall>,
-) -> Result<(), photon_storage::StorageError> {
-    let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
-    for (channel_id, data) in store.watches()? {
-        let Ok(mut watch) = serde_json::from_slice::<Watch>(&data) else { continue };
+    confirmations: u64,
+    in_flight: &std::collections::HashSet<(ChannelId, Job)>,
+) -> photon_storage::Result<Vec<(ChannelId, Job, ChainCall)>> {
+    let mut due = Vec::new();
+    // the head is `confirmations` ahead of `block`; a transaction sent now lands after it
+    let head = block + confirmations;
+    for (channel, data) in store.watches()? {
+        let Ok(watch) = serde_json::from_slice::<Watch>(&data) else { continue };
         let delegations: Vec<Delegation> = store
-            .of_channel(channel_id)?
+            .of_channel(channel)?
             .iter()
             .filter_map(|d| serde_json::from_slice(d).ok())
             .collect();
-        let before = (watch.update_sent, watch.unlock_sent, watch.settle_sent);
-        if !watch.update_sent {
+        let idle = |job| !in_flight.contains(&(channel, job));
+        if !watch.update_done && idle(Job::Update) && head < watch.settle_block {
             // the closer's partner is the one whose proof may be missing
-            for d in delegations.iter().filter(|d| d.participant != watch.closer) {
-                if let Ok(call) = d.update_call(&shared.domain) {
-                    let _ = jobs.send(call);
+            let calls: Vec<ChainCall> = delegations
+                .iter()
+                .filter(|d| d.participant != watch.closer)
+                .filter_map(|d| d.update_call(domain).ok())
+                .collect();
+            // (one update per channel: only the closer's partner can be updated)
+            if let Some(call) = calls.into_iter().next() {
+                due.push((channel, Job::Update, call));
+            }
+        }
+        // One unlock per side and locksroot: as late as it helps — after every delegated lock
+        // expired (no registration can make one claimable any more) — but inside the window.
+        for d in &delegations {
+            let job = Job::Unlock(d.participant);
+            let Some(expired) = d.locks.iter().map(|l| l.expiration).max() else { continue };
+            let unlock_at = (expired + 1).min(watch.settle_block.saturating_sub(2));
+            let due_now = head >= unlock_at && head + 1 < watch.settle_block;
+            if !watch.unlocked.contains(&d.participant) && idle(job) && due_now {
+                if let Some(call) = d.unlock_call() {
+                    due.push((channel, job, call));
                 }
             }
-            watch.update_sent = true;
         }
-        // one unlock per side: late in the window, after registrations had their time
-        let window = watch.settle_block.saturating_sub(watch.closed_at);
-        let unlock_at = watch.settle_block.saturating_sub((window / 4).max(1));
-        if !watch.unlock_sent && block >= unlock_at && block <= watch.settle_block {
-            for call in delegations.iter().filter_map(Delegation::unlock_call) {
-                let _ = jobs.send(call);
-            }
-            watch.unlock_sent = true;
-        }
-        if !watch.settle_sent && block > watch.settle_block + punish {
+        if !watch.settle_done && idle(Job::Settle) && block > watch.settle_block + punish {
             let (participant1, participant2) = watch.participants;
-            let _ =
-                jobs.send(ChainCall::SettleFor { token: watch.token, participant1, participant2 });
-            watch.settle_sent = true;
-        }
-        if before != (watch.update_sent, watch.unlock_sent, watch.settle_sent) {
-            store.put_watch(channel_id, &serde_json::to_vec(&watch).unwrap_or_default())?;
+            let call = ChainCall::SettleFor { token: watch.token, participant1, participant2 };
+            due.push((channel, Job::Settle, call));
         }
     }
-    store.set_last_block(block)
+    Ok(due)
 }
 
 #[cfg(test)]
@@ -687,5 +909,62 @@ mod tests {
         assert!(d.check(&Domain::new(7, Address::repeat_byte(0xC1))).is_err());
         let unknown = json.replace("\"nonce\":4", "\"nonce\":4,\"extra\":1");
         assert!(serde_json::from_str::<Delegation>(&unknown).is_err());
+    }
+
+    /// When each transaction is due for a closed channel: Bob closed; Alice (the client) is
+    /// updated at once, her delegated locks (expiring at 90 and 95) unlocked once the last one
+    /// expired, and the channel settled after the windows; nothing twice, nothing in flight
+    /// again.
+    #[test]
+    fn each_transaction_comes_at_its_time_and_once() {
+        let (d, _, bob) = delegation();
+        let domain = domain();
+        let channel = d.channel_id(&domain);
+        let mut store = DelegationStore::open_in_memory().unwrap();
+        let order = photon_storage::Order { epoch: 3, nonce: 4, skip: d.skip.to_be_bytes::<32>() };
+        store.put(channel, d.participant, order, &serde_json::to_vec(&d).unwrap()).unwrap();
+        let watch = Watch {
+            token: d.token,
+            participants: (d.participant, d.partner),
+            closer: bob.address(),
+            settle_block: 120,
+            update_done: false,
+            unlocked: Vec::new(),
+            settle_done: false,
+        };
+        store.put_watch(channel, &serde_json::to_vec(&watch).unwrap()).unwrap();
+        let none = std::collections::HashSet::new();
+        let (punish, confirmations) = (5, 2);
+        let jobs = |store: &mut DelegationStore, block, flying: &std::collections::HashSet<_>| {
+            due_jobs(store, &domain, block, punish, confirmations, flying)
+                .unwrap()
+                .into_iter()
+                .map(|(_, job, _)| job)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(jobs(&mut store, 60, &none), vec![Job::Update]);
+        let flying: std::collections::HashSet<_> = [(channel, Job::Update)].into();
+        assert!(jobs(&mut store, 61, &flying).is_empty(), "in flight: not sent again");
+        mark_done(&mut store, channel, Job::Update).unwrap();
+        assert!(jobs(&mut store, 93, &none).is_empty(), "a lock may still be registered");
+        let unlock = Job::Unlock(d.participant);
+        assert_eq!(jobs(&mut store, 94, &none), vec![unlock], "head 96: every lock expired");
+        mark_done(&mut store, channel, unlock).unwrap();
+        assert!(jobs(&mut store, 125, &none).is_empty(), "the punish window is not over");
+        assert_eq!(jobs(&mut store, 126, &none), vec![Job::Settle]);
+        mark_done(&mut store, channel, Job::Settle).unwrap();
+        assert!(jobs(&mut store, 200, &none).is_empty());
+        // locks expiring after the window are unlocked just before it ends, never after
+        let late = Watch { settle_block: 80, ..watch };
+        store.put_watch(channel, &serde_json::to_vec(&late).unwrap()).unwrap();
+        let unlocks = |store: &mut DelegationStore, block| {
+            jobs(store, block, &none).into_iter().filter(|j| *j == unlock).count()
+        };
+        let seen = (unlocks(&mut store, 75), unlocks(&mut store, 76), unlocks(&mut store, 77));
+        assert_eq!(seen, (0, 1, 0), "at head 78: mined by 79, inside the window ending at 80");
+        // a client's own close: no update of its own proof
+        let own = Watch { closer: d.participant, update_done: false, ..late };
+        store.put_watch(channel, &serde_json::to_vec(&own).unwrap()).unwrap();
+        assert!(!jobs(&mut store, 10, &none).contains(&Job::Update));
     }
 }

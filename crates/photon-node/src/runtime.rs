@@ -447,6 +447,8 @@ pub struct Node {
     counter: u64,
     /// Per channel, the (nonce, skip mask) the monitoring service has or is being sent.
     delegated: Arc<Mutex<HashMap<ChannelId, (u64, U256)>>>,
+    /// Client of the monitoring service.
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Node {
@@ -596,6 +598,7 @@ impl Node {
             last_change: restored.last_change,
             counter: 0,
             delegated: Arc::default(),
+            http: reqwest::Client::new(),
         };
         Ok((node, handle))
     }
@@ -687,8 +690,8 @@ impl Node {
             };
             sent.insert(channel.id, key);
             let (url, delegated, id) = (url.clone(), self.delegated.clone(), channel.id);
+            let client = self.http.clone();
             tokio::spawn(async move {
-                let client = reqwest::Client::new();
                 let answer = client
                     .put(&url)
                     .timeout(Duration::from_secs(10))
@@ -700,6 +703,7 @@ impl Node {
                     answer.as_ref().is_ok_and(|r| r.status().is_success() || r.status() == 409);
                 if !kept {
                     tracing::warn!(%url, answer = ?answer.map(|r| r.status()), "the monitoring service did not take a delegation; trying again");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
                     let mut sent = delegated.lock().unwrap_or_else(|e| e.into_inner());
                     if sent.get(&id) == Some(&key) {
                         sent.remove(&id);

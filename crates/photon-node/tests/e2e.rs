@@ -545,13 +545,12 @@ async fn a_monitoring_service_guards_an_offline_node() {
     w.pay(alice, bob, 10, None).await;
     w.pay(alice, bob, 20, None).await;
     w.balances(alice, bob, (70, 30)).await;
-    // the service has Bob's delegation of Alice's latest proof
+    // the service has Bob's delegation of Alice's latest proof (nonce 2)
     let mut delegated = false;
+    let of_bob = format!("{}/api/v1/delegations/{:?}", monitor.url, w.addr(bob));
     for _ in 0..100 {
-        let status = request(reqwest::Method::GET, format!("{}/api/v1/status", monitor.url), None)
-            .await
-            .unwrap();
-        if status["delegations"] == json!(1) {
+        let kept = request(reqwest::Method::GET, of_bob.clone(), None).await.unwrap();
+        if kept[0]["nonce"] == json!(2) {
             delegated = true;
             break;
         }

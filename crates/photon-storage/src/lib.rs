@@ -20,7 +20,7 @@ mod error;
 mod history;
 mod store;
 
-pub use delegations::DelegationStore;
+pub use delegations::{DelegationStore, Order};
 pub use error::{Result, StorageError};
 pub use history::{Direction, PaymentFilter, PaymentRecord};
 pub use store::{NodeIdentity, Record, Restored, Storage};
