@@ -10,14 +10,14 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test toolchain contracts check-contracts fmt lint bench-gas bench-transfers
+.PHONY: demo test netns toolchain contracts check-contracts fmt lint bench-gas bench-transfers
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} cargo run -q -p photon-node --bin photon -- demo
 
 ## test: the whole suite (formatting, lints, unit, property and contract tests on anvil).
-test: toolchain
+test: toolchain netns
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
@@ -26,6 +26,13 @@ ifneq ($(NEXTEST),)
 else
 	cargo test --workspace
 endif
+
+## netns: iproute2, for the tests that build a two-host network from network namespaces
+## (they need root; PHOTON_SKIP_NETNS=1 skips them elsewhere).
+netns:
+	@command -v ip >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; } \
+		|| echo "iproute2 is missing: the network namespace tests will fail (PHOTON_SKIP_NETNS=1 skips them)"
 
 ## toolchain: install the pinned anvil and solc from package-lock.json into ./node_modules.
 toolchain: node_modules/.photon-installed
