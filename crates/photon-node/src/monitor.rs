@@ -323,7 +323,32 @@ struct Watch {
     /// Participants whose delegated locks were unlocked (or had nothing to claim).
     unlocked: Vec<Address>,
     settle_done: bool,
+    /// Bumped when a newer delegation re-arms the watch: a job built before does not count.
+    #[serde(default)]
+    generation: u64,
 }
+
+/// A transaction for a watched channel, as queued for the sender.
+struct Task {
+    channel: ChannelId,
+    job: Job,
+    /// The watch's generation it was built from.
+    generation: u64,
+    /// It must be mined by this block (an unlock) or it is useless.
+    deadline: Option<u64>,
+    call: ChainCall,
+}
+
+/// How a task ended, reported by the sender.
+struct Report {
+    channel: ChannelId,
+    job: Job,
+    generation: u64,
+    outcome: Outcome,
+}
+
+/// Blocks before the end of the settle window when locks that expire after it are unlocked.
+const UNLOCK_LEAD: u64 = 6;
 
 /// The service's kinds of transaction for a watched channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -402,6 +427,7 @@ fn watch_of(
         update_done: false,
         unlocked: Vec::new(),
         settle_done: false,
+        generation: 0,
     }
 }
 
@@ -438,23 +464,19 @@ async fn put_delegation(
     let order =
         photon_storage::Order { epoch: d.epoch, nonce: d.nonce, skip: d.skip.to_be_bytes::<32>() };
     let (participant, closed) = (d.participant, info.state == 2);
-    let watch = closed.then(|| watch_of(&d, &info));
+    let fresh = closed.then(|| watch_of(&d, &info));
     let kept = shared
         .with_store(move |store| {
-            let kept = store.put(channel, participant, order, &data)?;
-            if kept && closed {
-                // closed already: act (again) for this newer delegation
-                let mut watch = match store.watch(channel)? {
-                    Some(old) => serde_json::from_slice::<Watch>(&old).ok().or(watch),
-                    None => watch,
-                };
-                if let Some(w) = watch.as_mut() {
-                    w.update_done = false;
-                    w.unlocked.retain(|p| *p != participant);
-                    store.put_watch(channel, &serde_json::to_vec(w).unwrap_or_default())?;
-                }
-            }
-            Ok(kept)
+            store.put_then_watch(channel, participant, order, &data, |kept| {
+                // closed already: act (again) for this newer delegation; jobs built from the
+                // older one no longer count
+                let old = kept.and_then(|w| serde_json::from_slice::<Watch>(&w).ok());
+                let mut watch = old.or(fresh)?;
+                watch.update_done = false;
+                watch.unlocked.retain(|p| *p != participant);
+                watch.generation += 1;
+                serde_json::to_vec(&watch).ok()
+            })
         })
         .await
         .map_err(store_error)?;
@@ -545,15 +567,15 @@ pub async fn run_monitor(
         network,
         block: std::sync::atomic::AtomicU64::new(from_block.saturating_sub(1)),
     });
-    let (jobs, job_rx) = mpsc::unbounded_channel();
+    let (tasks, task_rx) = mpsc::unbounded_channel();
     let (done, done_rx) = mpsc::unbounded_channel();
-    tokio::spawn(send_all(txs, registry, job_rx, done));
+    tokio::spawn(send_all(txs, registry, task_rx, done));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut chain = tokio::spawn(watch_chain(
         Follow { follower, provider, deployment, config: follower_config },
         shared.clone(),
         settings,
-        jobs,
+        tasks,
         done_rx,
         stop,
     ));
@@ -577,22 +599,40 @@ pub async fn run_monitor(
 async fn send_all(
     mut txs: TxManager,
     registry: photon_chain::bindings::SecretRegistry::SecretRegistryInstance<DynProvider>,
-    mut jobs: mpsc::UnboundedReceiver<(ChannelId, Job, ChainCall)>,
-    done: mpsc::UnboundedSender<(ChannelId, Job, Outcome)>,
+    mut tasks: mpsc::UnboundedReceiver<Task>,
+    done: mpsc::UnboundedSender<Report>,
 ) {
-    while let Some((channel, job, call)) = jobs.recv().await {
+    use alloy::providers::Provider;
+    while let Some(task) = tasks.recv().await {
+        let Task { channel, job, generation, deadline, call } = task;
+        let report = |outcome| Report { channel, job, generation, outcome };
+        // still in time? (tasks wait for each other)
+        if let Some(deadline) = deadline {
+            match registry.provider().get_block_number().await {
+                Ok(head) if head + 1 >= deadline => {
+                    tracing::warn!(%channel, ?job, "too late to be mined inside the window");
+                    let _ = done.send(report(Outcome::Done));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = done.send(report(Outcome::Failed));
+                    continue;
+                }
+            }
+        }
         if let ChainCall::UnlockDelegate { locks, skip, .. } = &call {
             let encoded = photon_primitives::lock::encode_locks(locks);
             match registry.claimableAmount(encoded.into(), *skip).call().await {
                 Ok(amount) if amount.is_zero() => {
                     tracing::info!(%channel, "no delegated lock is claimable: no unlock");
-                    let _ = done.send((channel, job, Outcome::Done));
+                    let _ = done.send(report(Outcome::Done));
                     continue;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the secret registry");
-                    let _ = done.send((channel, job, Outcome::Failed));
+                    let _ = done.send(report(Outcome::Failed));
                     continue;
                 }
             }
@@ -617,7 +657,7 @@ async fn send_all(
                 Outcome::Failed
             }
         };
-        let _ = done.send((channel, job, outcome));
+        let _ = done.send(report(outcome));
     }
 }
 
@@ -636,8 +676,8 @@ async fn watch_chain(
     mut follow: Follow,
     shared: Arc<Shared>,
     settings: MonitorSettings,
-    jobs: mpsc::UnboundedSender<(ChannelId, Job, ChainCall)>,
-    mut done: mpsc::UnboundedReceiver<(ChannelId, Job, Outcome)>,
+    tasks: mpsc::UnboundedSender<Task>,
+    mut done: mpsc::UnboundedReceiver<Report>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ChainError> {
     let punish = settings.deployment.params.punish_blocks;
@@ -648,10 +688,11 @@ async fn watch_chain(
     loop {
         tokio::select! {
             _ = stop.changed() => return Ok(()),
-            Some((channel, job, outcome)) = done.recv() => {
+            Some(Report { channel, job, generation, outcome }) = done.recv() => {
                 in_flight.remove(&(channel, job));
                 if let Outcome::Done = outcome {
-                    let marked = shared.with_store(move |s| mark_done(s, channel, job)).await;
+                    let marked =
+                        shared.with_store(move |s| mark_done(s, channel, job, generation)).await;
                     if let Err(e) = marked {
                         tracing::error!(error = %e, "monitor storage failed");
                     }
@@ -691,9 +732,9 @@ async fn watch_chain(
                         .await;
                     match due {
                         Ok(due) => {
-                            for (channel, job, call) in due {
-                                in_flight.insert((channel, job));
-                                let _ = jobs.send((channel, job, call));
+                            for task in due {
+                                in_flight.insert((task.channel, task.job));
+                                let _ = tasks.send(task);
                             }
                             shared
                                 .with_store(move |s| s.set_last_block(block))
@@ -744,17 +785,31 @@ async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(),
     }
     tracing::info!(%channel_id, closer = %info.closer, "a channel we guard was closed");
     let data = serde_json::to_vec(&watch_of(&first, &info)).unwrap_or_default();
-    shared.with_store(move |s| s.put_watch(channel_id, &data)).await.map_err(|e| e.to_string())
+    shared
+        .with_store(move |s| {
+            // watched already (an event read again, or a delegation after the close): kept
+            if s.watch(channel_id)?.is_none() {
+                s.put_watch(channel_id, &data)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
-/// Marks a watched channel's job done.
+/// Marks a watched channel's job done, unless a newer delegation re-armed the watch since
+/// the job was built.
 fn mark_done(
     store: &mut DelegationStore,
     channel: ChannelId,
     job: Job,
+    generation: u64,
 ) -> photon_storage::Result<()> {
     let Some(data) = store.watch(channel)? else { return Ok(()) };
     let Ok(mut watch) = serde_json::from_slice::<Watch>(&data) else { return Ok(()) };
+    if watch.generation != generation {
+        return Ok(());
+    }
     match job {
         Job::Update => watch.update_done = true,
         Job::Unlock(participant) => watch.unlocked.push(participant),
@@ -772,7 +827,7 @@ fn due_jobs(
     punish: u64,
     confirmations: u64,
     in_flight: &std::collections::HashSet<(ChannelId, Job)>,
-) -> photon_storage::Result<Vec<(ChannelId, Job, ChainCall)>> {
+) -> photon_storage::Result<Vec<Task>> {
     let mut due = Vec::new();
     // the head is `confirmations` ahead of `block`; a transaction sent now lands after it
     let head = block + confirmations;
@@ -784,35 +839,52 @@ fn due_jobs(
             .filter_map(|d| serde_json::from_slice(d).ok())
             .collect();
         let idle = |job| !in_flight.contains(&(channel, job));
+        let task = |job, deadline, call| Task {
+            channel,
+            job,
+            generation: watch.generation,
+            deadline,
+            call,
+        };
         if !watch.update_done && idle(Job::Update) && head < watch.settle_block {
-            // the closer's partner is the one whose proof may be missing
-            let calls: Vec<ChainCall> = delegations
+            // only the closer's partner can be updated: the closer's proof for it
+            let call = delegations
                 .iter()
                 .filter(|d| d.participant != watch.closer)
-                .filter_map(|d| d.update_call(domain).ok())
-                .collect();
-            // (one update per channel: only the closer's partner can be updated)
-            if let Some(call) = calls.into_iter().next() {
-                due.push((channel, Job::Update, call));
+                .find_map(|d| d.update_call(domain).ok());
+            if let Some(call) = call {
+                due.push(task(Job::Update, Some(watch.settle_block), call));
             }
         }
         // One unlock per side and locksroot: as late as it helps — after every delegated lock
-        // expired (no registration can make one claimable any more) — but inside the window.
+        // (not skipped) expired, so no registration can make one claimable any more — but
+        // inside the window; for the closer's partner only once its update is in (the unlock
+        // must match the stored locksroot).
         for d in &delegations {
             let job = Job::Unlock(d.participant);
-            let Some(expired) = d.locks.iter().map(|l| l.expiration).max() else { continue };
-            let unlock_at = (expired + 1).min(watch.settle_block.saturating_sub(2));
-            let due_now = head >= unlock_at && head + 1 < watch.settle_block;
-            if !watch.unlocked.contains(&d.participant) && idle(job) && due_now {
+            let skipped = |i: usize| i < 256 && d.skip.bit(i);
+            let last = d
+                .locks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !skipped(*i))
+                .map(|(_, l)| l.expiration)
+                .max();
+            let Some(last) = last else { continue };
+            let unlock_at =
+                last.saturating_add(1).min(watch.settle_block.saturating_sub(UNLOCK_LEAD));
+            let in_window = head >= unlock_at && head + 1 < watch.settle_block;
+            let updated = d.participant == watch.closer || (watch.update_done && idle(Job::Update));
+            if !watch.unlocked.contains(&d.participant) && idle(job) && in_window && updated {
                 if let Some(call) = d.unlock_call() {
-                    due.push((channel, job, call));
+                    due.push(task(job, Some(watch.settle_block), call));
                 }
             }
         }
         if !watch.settle_done && idle(Job::Settle) && block > watch.settle_block + punish {
             let (participant1, participant2) = watch.participants;
             let call = ChainCall::SettleFor { token: watch.token, participant1, participant2 };
-            due.push((channel, Job::Settle, call));
+            due.push(task(Job::Settle, None, call));
         }
     }
     Ok(due)
@@ -931,6 +1003,7 @@ mod tests {
             update_done: false,
             unlocked: Vec::new(),
             settle_done: false,
+            generation: 0,
         };
         store.put_watch(channel, &serde_json::to_vec(&watch).unwrap()).unwrap();
         let none = std::collections::HashSet::new();
@@ -939,29 +1012,38 @@ mod tests {
             due_jobs(store, &domain, block, punish, confirmations, flying)
                 .unwrap()
                 .into_iter()
-                .map(|(_, job, _)| job)
+                .map(|task| task.job)
                 .collect::<Vec<_>>()
         };
         assert_eq!(jobs(&mut store, 60, &none), vec![Job::Update]);
         let flying: std::collections::HashSet<_> = [(channel, Job::Update)].into();
         assert!(jobs(&mut store, 61, &flying).is_empty(), "in flight: not sent again");
-        mark_done(&mut store, channel, Job::Update).unwrap();
-        assert!(jobs(&mut store, 93, &none).is_empty(), "a lock may still be registered");
         let unlock = Job::Unlock(d.participant);
-        assert_eq!(jobs(&mut store, 94, &none), vec![unlock], "head 96: every lock expired");
-        mark_done(&mut store, channel, unlock).unwrap();
+        assert!(!jobs(&mut store, 95, &none).contains(&unlock), "not before the update is in");
+        mark_done(&mut store, channel, Job::Update, 0).unwrap();
+        // the lock expiring at 95 is skipped (disposed): only the one at 90 counts
+        assert!(jobs(&mut store, 88, &none).is_empty(), "head 90: a lock may still be registered");
+        assert_eq!(jobs(&mut store, 89, &none), vec![unlock], "head 91: every lock expired");
+        mark_done(&mut store, channel, unlock, 0).unwrap();
         assert!(jobs(&mut store, 125, &none).is_empty(), "the punish window is not over");
         assert_eq!(jobs(&mut store, 126, &none), vec![Job::Settle]);
-        mark_done(&mut store, channel, Job::Settle).unwrap();
+        mark_done(&mut store, channel, Job::Settle, 0).unwrap();
         assert!(jobs(&mut store, 200, &none).is_empty());
-        // locks expiring after the window are unlocked just before it ends, never after
-        let late = Watch { settle_block: 80, ..watch };
+        // locks expiring after the window are unlocked in its last blocks, never after
+        let late = Watch { settle_block: 80, update_done: true, unlocked: vec![], ..watch };
         store.put_watch(channel, &serde_json::to_vec(&late).unwrap()).unwrap();
         let unlocks = |store: &mut DelegationStore, block| {
             jobs(store, block, &none).into_iter().filter(|j| *j == unlock).count()
         };
-        let seen = (unlocks(&mut store, 75), unlocks(&mut store, 76), unlocks(&mut store, 77));
-        assert_eq!(seen, (0, 1, 0), "at head 78: mined by 79, inside the window ending at 80");
+        let seen: Vec<usize> = (71..=77).map(|b| unlocks(&mut store, b)).collect();
+        assert_eq!(seen, vec![0, 1, 1, 1, 1, 1, 0], "heads 74 to 78: mined by 80 at the latest");
+        // a job built before a newer delegation re-armed the watch does not count
+        let rearmed = Watch { generation: 1, ..late.clone() };
+        store.put_watch(channel, &serde_json::to_vec(&rearmed).unwrap()).unwrap();
+        mark_done(&mut store, channel, unlock, 0).unwrap();
+        assert_eq!(unlocks(&mut store, 75), 1, "still to do for the newer delegation");
+        mark_done(&mut store, channel, unlock, 1).unwrap();
+        assert_eq!(unlocks(&mut store, 75), 0);
         // a client's own close: no update of its own proof
         let own = Watch { closer: d.participant, update_done: false, ..late };
         store.put_watch(channel, &serde_json::to_vec(&own).unwrap()).unwrap();

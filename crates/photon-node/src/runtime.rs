@@ -412,6 +412,9 @@ struct TxJob {
     pending: Option<u64>,
 }
 
+/// What identifies a delegation to the monitoring service: (epoch, nonce, skip mask).
+type DelegationKey = (u64, u64, U256);
+
 /// The chain as the follower saw it at its last poll.
 #[derive(Clone, Copy, Debug, Default)]
 struct ChainView {
@@ -445,8 +448,9 @@ pub struct Node {
     since_snapshot: u64,
     last_change: u64,
     counter: u64,
-    /// Per channel, the (nonce, skip mask) the monitoring service has or is being sent.
-    delegated: Arc<Mutex<HashMap<ChannelId, (u64, U256)>>>,
+    /// Per channel, the (epoch, nonce, skip mask) the monitoring service has or is being sent
+    /// (or refused for good).
+    delegated: Arc<Mutex<HashMap<ChannelId, DelegationKey>>>,
     /// Client of the monitoring service.
     http: reqwest::Client,
 }
@@ -672,7 +676,7 @@ impl Node {
         let mut sent = self.delegated.lock().unwrap_or_else(|e| e.into_inner());
         for channel in self.state.channels.values() {
             let Some(proof) = &channel.theirs.proof else { continue };
-            let key = (proof.fields.nonce, channel.unlock_skip());
+            let key = (proof.fields.epoch, proof.fields.nonce, channel.unlock_skip());
             if sent.get(&channel.id) == Some(&key) {
                 continue;
             }
@@ -698,10 +702,14 @@ impl Node {
                     .json(&delegation)
                     .send()
                     .await;
-                // 409: it has this one or a newer one already
-                let kept =
-                    answer.as_ref().is_ok_and(|r| r.status().is_success() || r.status() == 409);
-                if !kept {
+                // 409: it has this one or a newer one already; 400 / 403: it never will (not
+                // tried again until something changes)
+                let status = answer.as_ref().ok().map(|r| r.status().as_u16());
+                if matches!(status, Some(400 | 403)) {
+                    tracing::error!(%url, ?status, "the monitoring service refuses our delegation");
+                }
+                let settled = matches!(status, Some(200..=299 | 400 | 403 | 409));
+                if !settled {
                     tracing::warn!(%url, answer = ?answer.map(|r| r.status()), "the monitoring service did not take a delegation; trying again");
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     let mut sent = delegated.lock().unwrap_or_else(|e| e.into_inner());

@@ -79,41 +79,31 @@ impl DelegationStore {
         key: Order,
         data: &[u8],
     ) -> Result<bool> {
-        let (epoch, nonce) = (int(key.epoch, "epoch")?, int(key.nonce, "nonce")?);
         let tx = self.conn.transaction()?;
-        let stored: Option<(i64, i64, Vec<u8>)> = tx
-            .query_row(
-                "SELECT epoch, nonce, skip FROM delegations
-                 WHERE channel_id = ?1 AND participant = ?2",
-                params![channel.as_slice(), participant.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let newer = match stored {
-            None => true,
-            Some((e, n, skip)) => {
-                let skip: [u8; 32] = skip.try_into().unwrap_or([0xff; 32]);
-                let more_skipped = key.skip != skip
-                    && key.skip.iter().zip(skip).all(|(new, old)| new & old == old);
-                (epoch, nonce) > (e, n) || ((epoch, nonce) == (e, n) && more_skipped)
+        let kept = put_on(&tx, channel, participant, key, data)?;
+        tx.commit()?;
+        Ok(kept)
+    }
+
+    /// [`DelegationStore::put`], and when the delegation is kept, `then` may replace the
+    /// channel's watch (given the one kept, if any) — both in one transaction.
+    pub fn put_then_watch(
+        &mut self,
+        channel: ChannelId,
+        participant: Address,
+        key: Order,
+        data: &[u8],
+        then: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>,
+    ) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let kept = put_on(&tx, channel, participant, key, data)?;
+        if kept {
+            if let Some(watch) = then(watch_on(&tx, channel)?) {
+                put_watch_on(&tx, channel, &watch)?;
             }
-        };
-        if newer {
-            tx.execute(
-                "INSERT OR REPLACE INTO delegations
-                 (channel_id, participant, epoch, nonce, skip, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    channel.as_slice(),
-                    participant.as_slice(),
-                    epoch,
-                    nonce,
-                    key.skip.as_slice(),
-                    data
-                ],
-            )?;
         }
         tx.commit()?;
-        Ok(newer)
+        Ok(kept)
     }
 
     /// Every delegation kept for `channel`.
@@ -161,23 +151,12 @@ impl DelegationStore {
 
     /// What is watched of `channel`, if it is.
     pub fn watch(&self, channel: ChannelId) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT data FROM watches WHERE channel_id = ?1",
-                [channel.as_slice()],
-                |r| r.get(0),
-            )
-            .optional()?)
+        watch_on(&self.conn, channel)
     }
 
     /// Keeps (or replaces) what is watched of a closed channel.
     pub fn put_watch(&mut self, channel: ChannelId, data: &[u8]) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO watches (channel_id, data) VALUES (?1, ?2)",
-            params![channel.as_slice(), data],
-        )?;
-        Ok(())
+        put_watch_on(&self.conn, channel, data)
     }
 
     /// Every watched channel.
@@ -228,6 +207,63 @@ impl DelegationStore {
     }
 }
 
+fn put_on(
+    conn: &Connection,
+    channel: ChannelId,
+    participant: Address,
+    key: Order,
+    data: &[u8],
+) -> Result<bool> {
+    let (epoch, nonce) = (int(key.epoch, "epoch")?, int(key.nonce, "nonce")?);
+    let stored: Option<(i64, i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT epoch, nonce, skip FROM delegations WHERE channel_id = ?1 AND participant = ?2",
+            params![channel.as_slice(), participant.as_slice()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let newer = match stored {
+        None => true,
+        Some((e, n, skip)) => {
+            let skip: [u8; 32] = skip.try_into().unwrap_or([0xff; 32]);
+            let more_skipped =
+                key.skip != skip && key.skip.iter().zip(skip).all(|(new, old)| new & old == old);
+            (epoch, nonce) > (e, n) || ((epoch, nonce) == (e, n) && more_skipped)
+        }
+    };
+    if newer {
+        conn.execute(
+            "INSERT OR REPLACE INTO delegations
+             (channel_id, participant, epoch, nonce, skip, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                channel.as_slice(),
+                participant.as_slice(),
+                epoch,
+                nonce,
+                key.skip.as_slice(),
+                data
+            ],
+        )?;
+    }
+    Ok(newer)
+}
+
+fn watch_on(conn: &Connection, channel: ChannelId) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT data FROM watches WHERE channel_id = ?1", [channel.as_slice()], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn put_watch_on(conn: &Connection, channel: ChannelId, data: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO watches (channel_id, data) VALUES (?1, ?2)",
+        params![channel.as_slice(), data],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +303,11 @@ mod tests {
         store.set_last_block(42).unwrap();
         assert_eq!(store.last_block().unwrap(), Some(42));
         assert!(store.put(c, a, key(u64::MAX, 1, 0), b"x").is_err(), "out of range: refused");
+        // a kept delegation may re-arm the watch in the same transaction; a stale one does not
+        store.put_watch(c, b"armed").unwrap();
+        let rearm = |old: Option<Vec<u8>>| Some([old.unwrap_or_default(), b"+".to_vec()].concat());
+        assert!(store.put_then_watch(c, a, key(7, 1, 0), b"seven", rearm).unwrap());
+        assert!(!store.put_then_watch(c, a, key(7, 1, 0), b"seven", rearm).unwrap());
+        assert_eq!(store.watch(c).unwrap(), Some(b"armed+".to_vec()));
     }
 }
