@@ -583,3 +583,69 @@ async fn a_monitoring_service_guards_an_offline_node() {
     let updates = w.net.network.BalanceProofUpdated_filter().from_block(0).query().await.unwrap();
     assert_eq!(updates.len(), 1, "the service submitted Alice's proof for Bob");
 }
+
+/// The service also claims an offline node's locks. Alice pays Bob 20 under a lock whose
+/// secret only the test knows, so the lock stays pending; Bob's node delegates Alice's proof
+/// with the lock, then goes away, and so does Alice's node. The secret is registered on chain;
+/// Alice closes by hand. The service submits Alice's proof for Bob, unlocks the lock late in
+/// the settle window and settles: Bob gets the 10 paid before and the 20 of the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitoring_service_claims_an_offline_nodes_locks() {
+    use photon_primitives::Secret;
+    let port = free_port().unwrap();
+    let monitor_url = format!("http://127.0.0.1:{port}");
+    let env = [("PHOTON_MONITOR", monitor_url.as_str())];
+    let mut w = world_env(&["Alice", "Bob"], 1_000, Some((1, &env))).await;
+    let (alice, bob) = (0, 1);
+    let photon = Path::new(PHOTON);
+    let monitor = start_monitor(photon, &w.net, w.dir.path(), &w.deployment, port).await.unwrap();
+    w.open(alice, bob, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.pay(alice, bob, 10, None).await;
+    let secret = Secret(B256::repeat_byte(0x5e));
+    let pay = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(bob));
+    let body = json!({ "amount": "20", "secret_hash": secret.hash().0 });
+    // the payment cannot finish (nobody gives Bob the secret): do not wait for it
+    tokio::spawn(request(reqwest::Method::POST, pay, Some(body)));
+    let of_bob = format!("{}/api/v1/delegations/{:?}", monitor.url, w.addr(bob));
+    let mut delegated = false;
+    for _ in 0..100 {
+        let kept = request(reqwest::Method::GET, of_bob.clone(), None).await.unwrap();
+        if kept[0]["nonce"] == json!(2) {
+            delegated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delegated, "Bob's node delegated Alice's proof with the lock");
+    w.kill(bob);
+    w.kill(alice);
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    send(w.net.registry.registerSecret(secret.0)).await.unwrap();
+    let nothing = photon_chain::bindings::TokensNetwork::BalanceData {
+        transferredAmount: 0,
+        lockedAmount: 0,
+        locksroot: B256::ZERO,
+        nonce: 0,
+        additionalHash: B256::ZERO,
+    };
+    send(w.net.network.closeChannel(w.token, b, nothing, Default::default()).from(a))
+        .await
+        .unwrap();
+    let mut settled = false;
+    for _ in 0..200 {
+        w.net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let info = w.net.network.getChannelInfo(w.token, a, b).call().await.unwrap();
+        if info.state == 0 {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "the service settled the channel");
+    let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
+    let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();
+    assert_eq!(unlocks.len(), 1, "the service claimed the lock for Bob");
+}
