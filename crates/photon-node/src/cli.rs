@@ -85,6 +85,41 @@ enum Command {
         /// The partner.
         partner: Address,
     },
+    /// Withdraw part of our balance to the chain without closing (the partner co-signs).
+    Withdraw {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// The partner.
+        partner: Address,
+        /// How much.
+        amount: u128,
+    },
+    /// Settle a channel cooperatively at the current balances: tokens on chain at once, no
+    /// settle window (the partner co-signs; no payment may be pending).
+    Settle {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// The partner.
+        partner: Address,
+    },
+    /// A running node's payment history, newest first.
+    Payments {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only this token's.
+        #[arg(long)]
+        token: Option<Address>,
+        /// Only `sent`, `received`, `mediated` or `failed`.
+        #[arg(long)]
+        direction: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Pay through a running node.
     Pay {
         #[command(flatten)]
@@ -414,6 +449,60 @@ pub(crate) async fn main() -> Result<()> {
             )
             .await?;
             println!("closing: the node settles it after the settle window");
+        }
+        Command::Withdraw { client, token, partner, amount } => {
+            api_send(
+                &client,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/channels/{token}/{partner}"),
+                serde_json::json!({ "withdraw": amount.to_string() }),
+                &format!("withdrawing {amount}"),
+            )
+            .await?;
+            println!(
+                "withdrawal asked: on chain once the partner co-signs (see `photon channels`)"
+            );
+        }
+        Command::Settle { client, token, partner } => {
+            api_send(
+                &client,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/channels/{token}/{partner}"),
+                serde_json::json!({ "state": "settled" }),
+                "settling cooperatively",
+            )
+            .await?;
+            println!("settlement asked: on chain once the partner co-signs");
+        }
+        Command::Payments { client, token, direction, limit } => {
+            let mut query = vec![format!("limit={limit}")];
+            if let Some(token) = token {
+                query.push(format!("token={token}"));
+            }
+            if let Some(direction) = direction {
+                query.push(format!("direction={direction}"));
+            }
+            let list = api_get(&client, &format!("/api/v1/payments?{}", query.join("&"))).await?;
+            println!(
+                "{:<10} {:<9} {:>20} {:>12} {:<44} {:>20}",
+                "at", "what", "amount", "fee", "counterparty", "payment id"
+            );
+            for p in list.as_array().into_iter().flatten() {
+                let text = |k: &str| match &p[k] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
+                println!(
+                    "{:<10} {:<9} {:>20} {:>12} {:<44} {:>20}",
+                    text("at"),
+                    text("direction"),
+                    text("amount"),
+                    text("fee"),
+                    text("counterparty"),
+                    text("payment_id")
+                );
+            }
         }
     }
     Ok(())

@@ -131,6 +131,18 @@ impl World {
         self.nodes[i].address
     }
 
+    /// Runs a `photon` client command against node `i`'s API; its standard output.
+    fn cli(&self, i: usize, args: &[&str]) -> String {
+        let output = std::process::Command::new(PHOTON)
+            .args(args)
+            .args(["--api", &self.nodes[i].url])
+            .output()
+            .unwrap();
+        let (out, err) = (output.stdout, output.stderr);
+        assert!(output.status.success(), "photon {args:?}: {}", String::from_utf8_lossy(&err));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// Starts node `i` again (same account and data) on 127.0.0.1, bootstrapping from `from`.
     async fn restart(&mut self, i: usize, from: Option<usize>) {
         let boot = match from {
@@ -166,7 +178,8 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() {
     let (a, b) = (w.addr(alice), w.addr(bob));
     let old_epoch = w.net.epoch(a, b).await.unwrap();
     let before_withdraw = w.net.balance(b).await.unwrap();
-    w.patch(bob, alice, json!({ "withdraw": "20" })).await;
+    let (token, alice_address) = (format!("{:?}", w.token), format!("{:?}", w.addr(alice)));
+    w.cli(bob, &["withdraw", &token, &alice_address, "20"]);
     w.balances(alice, bob, (70, 60)).await;
     assert_eq!(w.net.balance(b).await.unwrap() - before_withdraw, 20);
     assert!(w.net.epoch(a, b).await.unwrap() > old_epoch, "the withdrawal moved the epoch");
@@ -184,7 +197,15 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() {
     w.balances(alice, bob, (75, 55)).await;
     let before =
         (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
-    w.patch(alice, bob, json!({ "state": "settled" })).await;
+    // the history, through the CLI: Alice sent 30, then received 5
+    let history = w.cli(alice, &["payments", "--token", &token]);
+    let rows: Vec<Vec<&str>> =
+        history.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let kinds: Vec<(&str, &str)> = rows.iter().map(|r| (r[1], r[2])).collect();
+    assert_eq!(kinds, vec![("received", "5"), ("sent", "30")], "{history}");
+    let received = w.cli(alice, &["payments", "--direction", "received"]);
+    assert_eq!(received.lines().count(), 2, "{received}");
+    w.cli(alice, &["settle", &token, &format!("{:?}", w.addr(bob))]);
     w.gone(alice, bob).await;
     w.gone(bob, alice).await;
     let after =
