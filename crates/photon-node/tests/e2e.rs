@@ -131,6 +131,16 @@ impl World {
         self.nodes[i].address
     }
 
+    /// Nodes `a`'s and `b`'s token balances on chain.
+    async fn on_chain(&self, a: usize, b: usize) -> (u128, u128) {
+        self.tokens_of(self.addr(a), self.addr(b)).await
+    }
+
+    /// The token balances on chain of two accounts.
+    async fn tokens_of(&self, a: Address, b: Address) -> (u128, u128) {
+        (self.net.balance(a).await.unwrap(), self.net.balance(b).await.unwrap())
+    }
+
     /// Runs a `photon` client command against node `i`'s API; its standard output.
     fn cli(&self, i: usize, args: &[&str]) -> String {
         let output = std::process::Command::new(PHOTON)
@@ -195,8 +205,7 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() {
     w.balances(alice, bob, (70, 60)).await;
     w.pay(bob, alice, 5, None).await;
     w.balances(alice, bob, (75, 55)).await;
-    let before =
-        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    let before = w.on_chain(alice, bob).await;
     // the history, through the CLI: Alice sent 30, then received 5
     let history = w.cli(alice, &["payments", "--token", &token]);
     let rows: Vec<Vec<&str>> =
@@ -208,8 +217,7 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() {
     w.cli(alice, &["settle", &token, &format!("{:?}", w.addr(bob))]);
     w.gone(alice, bob).await;
     w.gone(bob, alice).await;
-    let after =
-        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    let after = w.on_chain(alice, bob).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (75, 55));
 }
 
@@ -276,7 +284,7 @@ async fn a_stale_close_is_answered_by_the_honest_update() {
     // Bob's node goes away; Bob closes by hand with Alice's nonce-1 proof
     w.kill(bob);
     let (a, b) = (w.addr(alice), w.addr(bob));
-    let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let before = w.tokens_of(a, b).await;
     let epoch = w.net.epoch(a, b).await.unwrap();
     // node i signs with dev account i + 1
     let (stale, signature) = w.net.balance_proof(alice + 1, b, epoch, 1, 10, 0, B256::ZERO);
@@ -286,7 +294,7 @@ async fn a_stale_close_is_answered_by_the_honest_update() {
 
     // Alice's node updates with Bob's proof and settles once the windows are over
     w.mine_until_gone(alice, bob).await;
-    let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let after = w.tokens_of(a, b).await;
     // Alice sent 10 (the stale proof Bob chose) and received Bob's 30; without her update
     // Bob's 30 would have stayed his and the payout would be (90, 90)
     assert_eq!((after.0 - before.0, after.1 - before.1), (120, 60));
@@ -324,10 +332,10 @@ async fn the_target_is_paid_on_chain_when_its_payer_vanishes() {
     assert_eq!(charlie_view["partner_locked"], "20", "Charlie holds Bob's lock: {charlie_view}");
 
     let (b, c) = (w.addr(bob), w.addr(charlie));
-    let before = (w.net.balance(b).await.unwrap(), w.net.balance(c).await.unwrap());
+    let before = w.tokens_of(b, c).await;
     w.patch(charlie, bob, json!({ "state": "closed" })).await;
     w.mine_until_gone(charlie, bob).await;
-    let after = (w.net.balance(b).await.unwrap(), w.net.balance(c).await.unwrap());
+    let after = w.tokens_of(b, c).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (30, 20), "Charlie got his 20");
     let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();
     assert_eq!(unlocks.len(), 1, "one on-chain unlock");
@@ -386,11 +394,11 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() {
     let locks = encode_locks(&[lock]).into();
     send(w.net.network.unlock(w.token, a, locks, U256::ZERO).from(b)).await.unwrap();
 
-    let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let before = w.tokens_of(a, b).await;
     w.mine_until_gone(alice, bob).await;
     let punished = w.net.network.ObsoleteUnlockPunished_filter().from_block(0).query().await;
     assert_eq!(punished.unwrap().len(), 1, "Alice's node punished Bob");
-    let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let after = w.tokens_of(a, b).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (150, 0), "Alice gets the whole channel");
 }
 
@@ -539,13 +547,40 @@ async fn a_local_network_without_internet_pays_over_its_channels() {
     w.restart(alice, None).await;
     w.restart(bob, Some(alice)).await;
     w.balances(alice, bob, (70, 30)).await;
-    let before =
-        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    let before = w.on_chain(alice, bob).await;
     w.patch(bob, alice, json!({ "state": "closed" })).await;
     w.mine_until_gone(alice, bob).await;
-    let after =
-        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    let after = w.on_chain(alice, bob).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
+}
+
+/// Alice and Bob, Bob's node delegating to a monitoring service; Alice has opened their
+/// channel with 100 and paid Bob 10.
+async fn monitored() -> (World, NodeProcess) {
+    let port = free_port().unwrap();
+    let monitor_url = format!("http://127.0.0.1:{port}");
+    let env = [("PHOTON_MONITOR", monitor_url.as_str())];
+    let w = world_env(&["Alice", "Bob"], 1_000, Some((1, &env))).await;
+    let (alice, bob) = (0, 1);
+    let photon = Path::new(PHOTON);
+    let monitor = start_monitor(photon, &w.net, w.dir.path(), &w.deployment, port).await.unwrap();
+    w.open(alice, bob, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.pay(alice, bob, 10, None).await;
+    (w, monitor)
+}
+
+/// Waits until the monitoring service keeps `who`'s delegation with nonce `nonce`.
+async fn delegated(monitor: &NodeProcess, who: Address, nonce: u64) {
+    let url = format!("{}/api/v1/delegations/{who:?}", monitor.url);
+    for _ in 0..100 {
+        let kept = request(reqwest::Method::GET, url.clone(), None).await.unwrap();
+        if kept[0]["nonce"] == json!(nonce) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the monitoring service never got {who}'s delegation with nonce {nonce}");
 }
 
 /// Bob's node hands each of Alice's balance proofs to a monitoring service, then goes offline
@@ -554,30 +589,12 @@ async fn a_local_network_without_internet_pays_over_its_channels() {
 /// paid on chain what Alice paid him, though his node never came back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitoring_service_guards_an_offline_node() {
-    let port = free_port().unwrap();
-    let monitor_url = format!("http://127.0.0.1:{port}");
-    let env = [("PHOTON_MONITOR", monitor_url.as_str())];
-    let mut w = world_env(&["Alice", "Bob"], 1_000, Some((1, &env))).await;
+    let (mut w, monitor) = monitored().await;
     let (alice, bob) = (0, 1);
-    let photon = Path::new(PHOTON);
-    let monitor = start_monitor(photon, &w.net, w.dir.path(), &w.deployment, port).await.unwrap();
-    w.open(alice, bob, Some(100)).await;
-    w.balances(alice, bob, (100, 0)).await;
-    w.pay(alice, bob, 10, None).await;
     w.pay(alice, bob, 20, None).await;
     w.balances(alice, bob, (70, 30)).await;
     // the service has Bob's delegation of Alice's latest proof (nonce 2)
-    let mut delegated = false;
-    let of_bob = format!("{}/api/v1/delegations/{:?}", monitor.url, w.addr(bob));
-    for _ in 0..100 {
-        let kept = request(reqwest::Method::GET, of_bob.clone(), None).await.unwrap();
-        if kept[0]["nonce"] == json!(2) {
-            delegated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(delegated, "Bob's node delegated to the monitoring service");
+    delegated(&monitor, w.addr(bob), 2).await;
     // what does not prove itself is refused, and changes nothing
     let url = format!("{}/api/v1/delegations", monitor.url);
     let forged = json!({
@@ -594,12 +611,10 @@ async fn a_monitoring_service_guards_an_offline_node() {
     let status = request(reqwest::Method::GET, format!("{}/api/v1/status", monitor.url), None);
     assert_eq!(status.await.unwrap()["delegations"], json!(1));
     w.kill(bob);
-    let before =
-        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    let before = w.on_chain(alice, bob).await;
     w.patch(alice, bob, json!({ "state": "closed" })).await;
     w.mine_until_gone(alice, bob).await;
-    let after =
-        (w.net.balance(w.addr(alice)).await.unwrap(), w.net.balance(w.addr(bob)).await.unwrap());
+    let after = w.on_chain(alice, bob).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30), "without the service: (100, 0)");
     let updates = w.net.network.BalanceProofUpdated_filter().from_block(0).query().await.unwrap();
     assert_eq!(updates.len(), 1, "the service submitted Alice's proof for Bob");
@@ -613,36 +628,18 @@ async fn a_monitoring_service_guards_an_offline_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitoring_service_claims_an_offline_nodes_locks() {
     use photon_primitives::Secret;
-    let port = free_port().unwrap();
-    let monitor_url = format!("http://127.0.0.1:{port}");
-    let env = [("PHOTON_MONITOR", monitor_url.as_str())];
-    let mut w = world_env(&["Alice", "Bob"], 1_000, Some((1, &env))).await;
+    let (mut w, monitor) = monitored().await;
     let (alice, bob) = (0, 1);
-    let photon = Path::new(PHOTON);
-    let monitor = start_monitor(photon, &w.net, w.dir.path(), &w.deployment, port).await.unwrap();
-    w.open(alice, bob, Some(100)).await;
-    w.balances(alice, bob, (100, 0)).await;
-    w.pay(alice, bob, 10, None).await;
     let secret = Secret(B256::repeat_byte(0x5e));
     let pay = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(bob));
     let body = json!({ "amount": "20", "secret_hash": secret.hash().0 });
     // the payment cannot finish (nobody gives Bob the secret): do not wait for it
     tokio::spawn(request(reqwest::Method::POST, pay, Some(body)));
-    let of_bob = format!("{}/api/v1/delegations/{:?}", monitor.url, w.addr(bob));
-    let mut delegated = false;
-    for _ in 0..100 {
-        let kept = request(reqwest::Method::GET, of_bob.clone(), None).await.unwrap();
-        if kept[0]["nonce"] == json!(2) {
-            delegated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(delegated, "Bob's node delegated Alice's proof with the lock");
+    delegated(&monitor, w.addr(bob), 2).await;
     w.kill(bob);
     w.kill(alice);
     let (a, b) = (w.addr(alice), w.addr(bob));
-    let before = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let before = w.tokens_of(a, b).await;
     send(w.net.registry.registerSecret(secret.0)).await.unwrap();
     let nothing = photon_chain::bindings::TokensNetwork::BalanceData {
         transferredAmount: 0,
@@ -665,7 +662,7 @@ async fn a_monitoring_service_claims_an_offline_nodes_locks() {
         }
     }
     assert!(settled, "the service settled the channel");
-    let after = (w.net.balance(a).await.unwrap(), w.net.balance(b).await.unwrap());
+    let after = w.tokens_of(a, b).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
     let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();
     assert_eq!(unlocks.len(), 1, "the service claimed the lock for Bob");
