@@ -16,11 +16,12 @@ NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} cargo run -q -p photon-node --bin photon -- demo
 
-## test: the whole suite (formatting, lints, unit, property and contract tests on anvil).
+## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
 test: toolchain netns
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 ifneq ($(NEXTEST),)
 	cargo nextest run --workspace --profile ci
 else

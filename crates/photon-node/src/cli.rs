@@ -244,7 +244,7 @@ struct RunArgs {
     /// reachable from other machines].
     #[arg(long, env = "PHOTON_P2P_LISTEN")]
     p2p_listen: Option<photon_transport::Multiaddr>,
-    /// Peers to connect to first, as multiaddrs ending in /p2p/<peer id> (repeatable).
+    /// Peers to connect to first, as multiaddrs ending in `/p2p/<peer id>` (repeatable).
     #[arg(long = "bootstrap", env = "PHOTON_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<photon_transport::Multiaddr>,
     /// Find peers on the local network by multicast DNS (announces this node to the link;

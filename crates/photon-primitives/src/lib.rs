@@ -11,7 +11,7 @@
 //! * [`lock`]: hash-time locks and the locksroot, byte for byte as the contract hashes them.
 //! * [`eip712`]: every signed structure, defined once; the contract tests check each digest
 //!   against `TokensNetwork`.
-//! * [`signer`]: the [`Signer`](signer::Signer) trait, a libsecp256k1 local signer and
+//! * [`signer`]: the [`Signer`] trait, a libsecp256k1 local signer and
 //!   signature recovery.
 //! * [`codec`]: the versioned binary wire encoding of every
 //!   [`Message`](messages::Message): `"PHTN"`, version, kind byte, fixed-width big-endian

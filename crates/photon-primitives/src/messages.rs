@@ -1,7 +1,7 @@
 //! The wire messages of the protocol.
 //!
 //! Messages that change a channel carry a [`BalanceProofFields`] and one signature: the
-//! sender's EIP-712 signature of the [`BalanceProof`](crate::eip712::BalanceProof) whose
+//! sender's EIP-712 signature of the [`BalanceProof`] whose
 //! `additionalHash` is [`Message::additional_hash`], the hash of everything else in the
 //! message. So the signed message itself is what the receiver submits on chain. Withdraw,
 //! cooperative settle and lock disposal are signed with the EIP-712 structs the contract
