@@ -213,8 +213,13 @@ fn proof_data(proof: &SignedProof) -> (TokensNetwork::BalanceData, Bytes) {
 
 impl TxManager {
     /// A manager for `from`, whose key `provider`'s wallet must hold; the nonce starts at the
-    /// account's pending transaction count.
+    /// account's pending transaction count. Refused when the endpoint serves another chain
+    /// than the deployment's: nothing is ever sent there.
     pub async fn new(provider: DynProvider, from: Address, deployment: Deployment) -> Result<Self> {
+        let found = provider.get_chain_id().await?;
+        if found != deployment.chain_id {
+            return Err(ChainError::WrongChain { expected: deployment.chain_id, found });
+        }
         let next_nonce = provider.get_transaction_count(from).pending().await?;
         Ok(Self { provider, from, deployment, next_nonce })
     }

@@ -119,6 +119,14 @@ fn new_payment_id() -> u64 {
     nanos ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).rotate_left(40)
 }
 
+/// A secret from a request: anything but zero.
+fn secret(value: B256) -> ApiResult<Secret> {
+    if value == B256::ZERO {
+        return Err(bad("the zero secret is not a secret"));
+    }
+    Ok(Secret(value))
+}
+
 fn address(text: &str, what: &str) -> ApiResult<Address> {
     text.parse().map_err(|_| bad(format!("{what} `{text}` is not an address")))
 }
@@ -321,9 +329,7 @@ async fn pay(
     if r.amount.0 == 0 {
         return Err(bad("amount must be positive"));
     }
-    if r.secret == Some(B256::ZERO) {
-        return Err(bad("the zero secret is not a secret"));
-    }
+    let secret = r.secret.map(secret).transpose()?;
     let routes = match r.routes {
         None => None,
         Some(routes) => Some(
@@ -349,7 +355,7 @@ async fn pay(
         target,
         amount: r.amount.0,
         payment_id: Some(payment_id),
-        secret: r.secret.map(Secret),
+        secret,
         secrethash: r.secret_hash,
         fee_limit: r.fee_limit.map_or(TokenAmount::MAX, |a| a.0),
         routes,
@@ -404,25 +410,18 @@ async fn register_secret(
     State(ctx): State<Ctx>,
     request: Result<Json<SecretRequest>, JsonRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let r = body(request)?;
-    if r.secret == B256::ZERO {
-        return Err(bad("the zero secret is not a secret"));
-    }
-    let tx =
-        ctx.node.ask(|reply| Command::RegisterSecret { secret: Secret(r.secret), reply }).await??;
-    Ok(Json(json!({ "transaction_hash": tx, "secrethash": Secret(r.secret).hash().0 })))
+    let secret = secret(body(request)?.secret)?;
+    let tx = ctx.node.ask(|reply| Command::RegisterSecret { secret, reply }).await??;
+    Ok(Json(json!({ "transaction_hash": tx, "secrethash": secret.hash().0 })))
 }
 
 async fn know_secret(
     State(ctx): State<Ctx>,
     request: Result<Json<SecretRequest>, JsonRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let r = body(request)?;
-    if r.secret == B256::ZERO {
-        return Err(bad("the zero secret is not a secret"));
-    }
-    ctx.node.ask(|reply| Command::KnowSecret { secret: Secret(r.secret), reply }).await??;
-    Ok(Json(json!({ "secrethash": Secret(r.secret).hash().0 })))
+    let secret = secret(body(request)?.secret)?;
+    ctx.node.ask(|reply| Command::KnowSecret { secret, reply }).await??;
+    Ok(Json(json!({ "secrethash": secret.hash().0 })))
 }
 
 fn policy_json(p: &photon_state::FeePolicy) -> serde_json::Value {

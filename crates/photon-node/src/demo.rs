@@ -7,7 +7,7 @@
 //! through Bob, close, update, settle. Balances are printed after each step and checked; any
 //! mismatch is an error. Every process it started is stopped, whatever happens.
 
-use crate::testnet::{await_balances, channel, request, start_node, NodeProcess};
+use crate::testnet::{await_balances, channel, p2p_addresses, request, start_node, NodeProcess};
 use anyhow::{ensure, Context, Result};
 use photon_chain::devnet::DevNet;
 use photon_chain::DeployParams;
@@ -60,13 +60,7 @@ pub async fn run(out: &mut dyn Write, photon: &Path) -> Result<()> {
     net.deployment.save(&deployment)?;
     // Bob first: Alice and Charlie find the network through him
     let bob = start_node(photon, &net, 1, NAMES[1], &dir, &deployment, &[]).await?;
-    let status = request(reqwest::Method::GET, format!("{}/api/v1/status", bob.url), None).await?;
-    let bootstrap: Vec<String> = status["p2p_addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str().map(String::from))
-        .collect();
+    let bootstrap = p2p_addresses(&bob).await?;
     let alice = start_node(photon, &net, 0, NAMES[0], &dir, &deployment, &bootstrap).await?;
     let charlie = start_node(photon, &net, 2, NAMES[2], &dir, &deployment, &bootstrap).await?;
     let nodes = [alice, bob, charlie];

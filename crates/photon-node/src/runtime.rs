@@ -13,7 +13,7 @@
 use crate::error::NodeError;
 use crate::transport::Transport;
 use alloy::primitives::{keccak256, TxHash};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::DynProvider;
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
 use photon_chain::{ChainError, Deployment};
@@ -1196,8 +1196,8 @@ async fn follow(
     }
 }
 
-/// The transaction manager, made once the chain answers and is found to be the deployment's
-/// (it needs the account's nonce there).
+/// The transaction manager, made once the chain answers (it needs the account's nonce, and
+/// checks the chain is the deployment's).
 struct Transactions {
     provider: DynProvider,
     from: Address,
@@ -1214,11 +1214,6 @@ impl Transactions {
         let manager = match self.manager.take() {
             Some(manager) => manager,
             None => {
-                let found = self.provider.get_chain_id().await?;
-                if found != self.deployment.chain_id {
-                    let expected = self.deployment.chain_id;
-                    return Err(photon_chain::ChainError::WrongChain { expected, found });
-                }
                 TxManager::new(self.provider.clone(), self.from, self.deployment.clone()).await?
             }
         };

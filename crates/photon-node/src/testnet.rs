@@ -57,6 +57,28 @@ pub async fn request(method: reqwest::Method, url: String, body: Option<Value>) 
     Ok(value)
 }
 
+/// Waits (up to 10 s) until the API at `url` answers its status.
+async fn await_api(url: &str) -> Result<()> {
+    for _ in 0..200 {
+        if request(reqwest::Method::GET, format!("{url}/api/v1/status"), None).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("nothing answers at {url}")
+}
+
+/// Where peers reach `node` (its status's `p2p_addresses`): what others bootstrap from.
+pub async fn p2p_addresses(node: &NodeProcess) -> Result<Vec<String>> {
+    let status = request(reqwest::Method::GET, format!("{}/api/v1/status", node.url), None).await?;
+    Ok(status["p2p_addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect())
+}
+
 /// The channel of `node` with `partner`, as its API shows it.
 pub async fn channel(
     node: &NodeProcess,
@@ -135,14 +157,8 @@ pub async fn start_node_with(
     }
     let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
     let node = NodeProcess { name, address: net.accounts[i + 1].address(), url, child };
-    for _ in 0..200 {
-        if request(reqwest::Method::GET, format!("{}/api/v1/status", node.url), None).await.is_ok()
-        {
-            return Ok(node);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{}'s node did not start", node.name)
+    await_api(&node.url).await.with_context(|| format!("{}'s node did not start", node.name))?;
+    Ok(node)
 }
 
 /// Starts `photon run` like [`start_node`] but on host `host` of `lan`, with no way to the
@@ -235,14 +251,6 @@ pub async fn start_monitor(
         .spawn()
         .with_context(|| format!("starting {}", photon.display()))?;
     let monitor = NodeProcess { name: "Monitor", address: signer.address(), url, child };
-    for _ in 0..200 {
-        if request(reqwest::Method::GET, format!("{}/api/v1/status", monitor.url), None)
-            .await
-            .is_ok()
-        {
-            return Ok(monitor);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("the monitoring service did not start")
+    await_api(&monitor.url).await.context("the monitoring service did not start")?;
+    Ok(monitor)
 }

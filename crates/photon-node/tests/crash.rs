@@ -5,7 +5,7 @@
 
 use photon_chain::devnet::DevNet;
 use photon_chain::DeployParams;
-use photon_node::testnet::{channel, request, start_node_with, NodeProcess};
+use photon_node::testnet::{channel, p2p_addresses, request, start_node_with, NodeProcess};
 use photon_primitives::Address;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -51,15 +51,7 @@ impl World {
     }
 
     async fn p2p(&self, i: usize) -> Vec<String> {
-        let s = request(reqwest::Method::GET, format!("{}/api/v1/status", self.node(i).url), None)
-            .await
-            .unwrap();
-        s["p2p_addresses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_string())
-            .collect()
+        p2p_addresses(self.node(i)).await.unwrap()
     }
 
     /// (Re)starts node `i`, bootstrapping from the others that run.

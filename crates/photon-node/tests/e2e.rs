@@ -5,8 +5,8 @@ use alloy::primitives::B256;
 use photon_chain::devnet::{send, DevNet};
 use photon_chain::DeployParams;
 use photon_node::testnet::{
-    await_balances, channel, free_port, request, start_monitor, start_node, start_node_on_lan,
-    start_node_with, NodeProcess,
+    await_balances, channel, free_port, p2p_addresses, request, start_monitor, start_node,
+    start_node_on_lan, start_node_with, NodeProcess,
 };
 use photon_primitives::Address;
 use photon_transport::netns::{self, Lan};
@@ -43,14 +43,7 @@ async fn world_env(
     net.deployment.save(&deployment).unwrap();
     let photon = Path::new(PHOTON);
     let hub = start_node(photon, &net, 0, names[0], dir.path(), &deployment, &[]).await.unwrap();
-    let status =
-        request(reqwest::Method::GET, format!("{}/api/v1/status", hub.url), None).await.unwrap();
-    let boot: Vec<String> = status["p2p_addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let boot = p2p_addresses(&hub).await.unwrap();
     let mut nodes = vec![hub];
     for (i, name) in names.iter().enumerate().skip(1) {
         let vars = env.filter(|(who, _)| *who == i).map_or(&[][..], |(_, vars)| vars);
@@ -156,12 +149,7 @@ impl World {
     /// Starts node `i` again (same account and data) on 127.0.0.1, bootstrapping from `from`.
     async fn restart(&mut self, i: usize, from: Option<usize>) {
         let boot = match from {
-            Some(j) => {
-                let status =
-                    self.call(j, reqwest::Method::GET, "/api/v1/status", Value::Null).await;
-                let addrs = status["p2p_addresses"].as_array().cloned().unwrap_or_default();
-                addrs.iter().filter_map(|a| a.as_str().map(str::to_string)).collect()
-            }
+            Some(j) => p2p_addresses(&self.nodes[j]).await.unwrap(),
             None => Vec::new(),
         };
         let (photon, name) = (Path::new(PHOTON), self.nodes[i].name);

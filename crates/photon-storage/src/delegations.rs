@@ -49,18 +49,7 @@ impl DelegationStore {
     /// Opens (creating if needed) the database at `path`; refuses one another process holds.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        let locked = |e: rusqlite::Error| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
-                StorageError::Locked(path.display().to_string())
-            }
-            other => StorageError::Sqlite(other),
-        };
-        conn.busy_timeout(std::time::Duration::from_millis(200))?;
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(locked)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(locked)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(locked)?;
-        conn.execute_batch(SCHEMA).map_err(locked)?;
-        Ok(Self { conn })
+        Ok(Self { conn: crate::store::durable(conn, &path.display().to_string(), SCHEMA)? })
     }
 
     /// An in-memory database (tests).

@@ -102,6 +102,25 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|e| StorageError::Encode(e.to_string()))
 }
 
+/// Makes `conn` durable and exclusive and applies `schema`: WAL with `synchronous=FULL`, and
+/// exclusive locking (the first write takes a lock held until the connection closes, so a
+/// second process is refused with [`StorageError::Locked`]).
+pub(crate) fn durable(conn: Connection, path: &str, schema: &str) -> Result<Connection> {
+    let locked = |e: rusqlite::Error| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StorageError::Locked(path.to_string())
+        }
+        other => StorageError::Sqlite(other),
+    };
+    conn.busy_timeout(std::time::Duration::from_millis(200))?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(locked)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(locked)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(locked)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(locked)?;
+    conn.execute_batch(schema).map_err(locked)?;
+    Ok(conn)
+}
+
 fn decode<T: serde::de::DeserializeOwned>(table: &'static str, id: i64, bytes: &[u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| StorageError::Corrupt {
         table,
@@ -124,19 +143,7 @@ impl Storage {
     }
 
     fn init(conn: Connection, path: String, identity: &NodeIdentity) -> Result<Self> {
-        let locked = |e: rusqlite::Error| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
-                StorageError::Locked(path.clone())
-            }
-            other => StorageError::Sqlite(other),
-        };
-        conn.busy_timeout(std::time::Duration::from_millis(200))?;
-        // Exclusive locking: the first write takes a lock held until the connection closes.
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(locked)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(locked)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(locked)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(locked)?;
-        conn.execute_batch(SCHEMA).map_err(locked)?;
+        let conn = durable(conn, &path, SCHEMA)?;
         let mut storage = Self { conn, path };
         storage.check_identity(identity)?;
         Ok(storage)

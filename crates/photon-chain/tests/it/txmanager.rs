@@ -81,3 +81,12 @@ async fn pending_transactions_survive_a_restart() {
     let resumed = txs.resume(&[first.clone(), (**again).clone()]).await.unwrap();
     assert_eq!(resumed, vec![Resumed::Mined(first.hash), Resumed::Mined(again.hash)]);
 }
+
+#[tokio::test]
+async fn an_endpoint_on_another_chain_gets_no_manager() {
+    let net = net().await;
+    let mut deployment = net.deployment.clone();
+    deployment.chain_id += 1;
+    let refused = TxManager::new(net.provider.clone(), net.addr(ALICE), deployment).await;
+    assert!(matches!(refused, Err(ChainError::WrongChain { .. })), "{:?}", refused.err());
+}
