@@ -17,7 +17,9 @@ const outDir = path.join(root, 'contracts', 'artifacts');
 const check = process.argv.includes('--check');
 
 // The contracts that ship; interfaces and helpers get no artifact.
-const SHIPPED = ['SecretRegistry', 'TokensNetwork', 'TestERC20', 'TestERC223', 'TestApproveAndCallToken'];
+const SHIPPED = ['SecretRegistry', 'TokensNetwork', 'TestERC20', 'TestERC223', 'TestApproveAndCallToken',
+  // test only: attackers and hostile tokens for the fund-safety tests
+  'TestFeeToken', 'TestForwarder', 'TestHostileParticipant'];
 
 const sources = {};
 for (const file of fs.readdirSync(srcDir).filter((f) => f.endsWith('.sol')).sort()) {

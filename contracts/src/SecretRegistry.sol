@@ -50,38 +50,53 @@ contract SecretRegistry {
 
     /// @notice The sum of the amounts of the locks whose secret was registered at or before
     ///         the lock's expiration: what an unlock of these locks pays to their receiver.
-    /// @dev Called by TokensNetwork when it unlocks many locks in one transaction; written in
-    ///      assembly so that a lock costs little more than its calldata and one storage read.
-    ///      Skipped locks are not even looked up.
     /// @param locks packed locks, 56 bytes each: uint128 amount, uint64 expiration,
     ///        bytes32 secrethash (sha256 of the secret)
     /// @param skip bit i set: lock i is not counted
     /// @return claimed the sum of the amounts of the counted locks
     function claimableAmount(bytes calldata locks, uint256 skip) external view returns (uint256 claimed) {
+        (claimed,) = _claimable(locks, skip);
+    }
+
+    /// @notice claimableAmount, plus which locks it counted: what TokensNetwork records at an
+    ///         unlock, so that the unlock is later judged by what paid when it happened.
+    /// @dev Written in assembly so that a lock costs little more than its calldata and one
+    ///      storage read. Skipped locks are not even looked up.
+    /// @param locks packed locks, 56 bytes each (at most 256)
+    /// @param skip bit i set: lock i is not counted
+    /// @return claimed the sum of the amounts of the counted locks
+    /// @return paid bit i set: lock i was counted (its secret was registered in time)
+    function claimable(bytes calldata locks, uint256 skip) external view returns (uint256 claimed, uint256 paid) {
+        return _claimable(locks, skip);
+    }
+
+    /// @notice The locks are not a whole number of 56-byte records, or more than 256.
+    error MalformedLocks();
+
+    function _claimable(bytes calldata locks, uint256 skip) private view returns (uint256 claimed, uint256 paid) {
         uint256 len = locks.length;
-        if (len % 56 != 0) revert MalformedLocks();
+        if (len % 56 != 0 || len > 56 * 256) revert MalformedLocks();
         assembly ("memory-safe") {
             let end := add(locks.offset, len)
             // A lock counts iff 0 < revealed <= expiration, i.e. revealed - 1 < expiration in
             // wrapping arithmetic; counted branch-free. head = amount (16 bytes) | expiration
             // (8 bytes) | the first 8 bytes of the secrethash.
+            let i := 0
             switch skip
             case 0 {
                 for {
                     let p := locks.offset
                 } lt(p, end) {
                     p := add(p, 56)
+                    i := add(i, 1)
                 } {
-                    let revealed := sload(calldataload(add(p, 24)))
                     let head := calldataload(p)
-                    claimed := add(
-                        claimed,
-                        mul(shr(128, head), lt(sub(revealed, 1), and(shr(64, head), 0xffffffffffffffff)))
-                    )
+                    let ok := lt(sub(sload(calldataload(add(p, 24))), 1), and(shr(64, head), 0xffffffffffffffff))
+                    claimed := add(claimed, mul(shr(128, head), ok))
+                    paid := or(paid, shl(i, ok))
                 }
             }
             default {
-                let i := 0
                 for {
                     let p := locks.offset
                 } lt(p, end) {
@@ -89,20 +104,15 @@ contract SecretRegistry {
                     i := add(i, 1)
                 } {
                     if iszero(and(shr(i, skip), 1)) {
-                        let revealed := sload(calldataload(add(p, 24)))
                         let head := calldataload(p)
-                        claimed := add(
-                            claimed,
-                            mul(shr(128, head), lt(sub(revealed, 1), and(shr(64, head), 0xffffffffffffffff)))
-                        )
+                        let ok := lt(sub(sload(calldataload(add(p, 24))), 1), and(shr(64, head), 0xffffffffffffffff))
+                        claimed := add(claimed, mul(shr(128, head), ok))
+                        paid := or(paid, shl(i, ok))
                     }
                 }
             }
         }
     }
-
-    /// @notice The locks are not a whole number of 56-byte records.
-    error MalformedLocks();
 
     function _register(bytes32 secret) private returns (bool) {
         if (secret == bytes32(0)) return false;

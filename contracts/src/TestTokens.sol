@@ -72,7 +72,7 @@ contract TestERC20 {
         return true;
     }
 
-    function _move(address from, address to, uint256 value) internal {
+    function _move(address from, address to, uint256 value) internal virtual {
         require(balanceOf[from] >= value, "balance too low");
         unchecked {
             balanceOf[from] -= value;

@@ -8,6 +8,7 @@ import {SecretRegistry} from "./SecretRegistry.sol";
 interface IERC20Minimal {
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
+    function balanceOf(address owner) external view returns (uint256);
 }
 
 /// @title TokensNetwork
@@ -16,8 +17,10 @@ interface IERC20Minimal {
 ///      keccak256(abi.encodePacked(lower address, higher address, token, this contract)).
 ///      "participant1" is always the lower address. Every signature is EIP-712 typed data
 ///      bound to the chain id, this contract, the channel id and the channel's epoch. The epoch
-///      is the block at which the channel was opened, bumped by every withdrawal, so that every
-///      signature made before a withdrawal or before a re-open is void.
+///      is the block at which the channel was opened (or one more than the channel's previous
+///      epoch, whichever is higher), bumped by every withdrawal, and kept when the channel is
+///      settled, so it never repeats and every signature made before a withdrawal or before a
+///      re-open is void.
 ///
 ///      Lifecycle: open -> deposits (either side, repeatable) -> either
 ///        * cooperativeSettle (both sign the final balances, paid out at once), or
@@ -26,8 +29,9 @@ interface IERC20Minimal {
 ///          settleChannel.
 ///      withdraw moves part of one side's balance on chain while the channel stays open.
 ///
-///      Tokens whose transfers deliver less than the stated amount (fee-on-transfer, rebasing)
-///      are not supported.
+///      Payouts never block each other: a push that fails is credited to the recipient, who
+///      claims it later with claimPayout. Deposits are credited with what actually arrived
+///      (fee-on-transfer tokens); rebasing tokens are not supported.
 contract TokensNetwork {
     // ---------------------------------------------------------------- constants
 
@@ -45,18 +49,28 @@ contract TokensNetwork {
         "CooperativeSettle(bytes32 channelId,uint64 epoch,address participant1,uint128 balance1,address participant2,uint128 balance2)"
     );
     bytes32 private constant WITHDRAW_TYPEHASH = keccak256(
-        "Withdraw(bytes32 channelId,uint64 epoch,address participant,uint128 participantBalance,uint128 amount,uint64 expiry)"
+        "Withdraw(bytes32 channelId,uint64 epoch,address participant,uint128 participantDeposit,uint128 participantBalance,uint128 amount,uint64 expiry)"
     );
     bytes32 private constant LOCK_DISPOSAL_TYPEHASH =
-        keccak256("LockDisposal(bytes32 channelId,uint64 epoch,bytes32 lockHash)");
+        keccak256("LockDisposal(bytes32 channelId,uint64 epoch,uint64 nonce,bytes32 lockHash)");
     bytes32 private constant DELEGATE_UPDATE_TYPEHASH =
         keccak256("DelegateUpdate(bytes32 channelId,uint64 epoch,bytes32 balanceProofHash)");
     bytes32 private constant DELEGATE_UNLOCK_TYPEHASH =
         keccak256("DelegateUnlock(bytes32 channelId,uint64 epoch,bytes32 locksroot,uint256 skip)");
 
-    /// @dev Mixed into a locksroot once its locks were unlocked, so the same set cannot be
-    ///      unlocked twice and punishObsoleteUnlock can prove what was claimed.
-    bytes32 private constant UNLOCKED_TAG = keccak256("photon.unlocked");
+    /// @dev Mixed, with the unlock state, into a locksroot once its locks were unlocked, so no
+    ///      lock is claimed twice and punishObsoleteUnlock can prove what an unlock claimed.
+    bytes32 private constant UNLOCKED_TAG = keccak256("photon.unlocked.v2");
+
+    /// @dev Gas a payout's token transfer gets: fixed, so that neither a recipient that burns
+    ///      gas nor a caller that sends too little can choose whether a payout is transferred
+    ///      or deferred. A transfer needing more is deferred (claimPayout forwards all gas).
+    uint256 private constant PAYOUT_GAS = 100_000;
+    /// @dev Gas kept after a payout's token call to credit a failed payout.
+    uint256 private constant PAYOUT_GAS_RESERVE = 40_000;
+
+    /// @notice Smallest minSettleTimeout a deployment may choose (blocks).
+    uint256 public constant SETTLE_TIMEOUT_FLOOR = 5;
 
     /// @dev secp256k1 n / 2: signatures with a higher s are malleable twins and are refused.
     uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -120,7 +134,20 @@ contract TokensNetwork {
         bytes32 additionalHash;
     }
 
+    /// @notice What an unlock of one locksroot has done so far (bit i: lock i). Not stored:
+    ///         its hash is mixed into the stored locksroot, and callers pass it back from the
+    ///         latest ChannelUnlocked / ObsoleteUnlockPunished event of that locksroot.
+    struct UnlockState {
+        uint256 claimed; // the lock paid its receiver (secret registered in time at the unlock)
+        uint256 direct; // ... in an unlock sent by the receiver itself (not by a delegate)
+        uint256 voided; // the claim was reversed by a disposal (punishObsoleteUnlock)
+    }
+
     mapping(bytes32 => Channel) private channels;
+
+    /// @notice Payouts whose transfer failed (token => recipient => amount), to be claimed
+    ///         with claimPayout.
+    mapping(address => mapping(address => uint256)) public unclaimedPayout;
 
     /// @notice The registry whose records decide which locks pay out.
     SecretRegistry public immutable secretRegistry;
@@ -136,9 +163,15 @@ contract TokensNetwork {
 
     // ---------------------------------------------------------------- events
 
-    /// @notice A channel was opened. participant1 is the lower address.
+    /// @notice A channel was opened. participant1 is the lower address; `epoch` is the epoch
+    ///         every signature in it must carry.
     event ChannelOpened(
-        bytes32 indexed channelId, address indexed token, address participant1, address participant2, uint32 settleTimeout
+        bytes32 indexed channelId,
+        address indexed token,
+        address participant1,
+        address participant2,
+        uint32 settleTimeout,
+        uint64 epoch
     );
     /// @notice A participant's deposit changed by a deposit; `deposit` is its new total.
     event ChannelDeposit(bytes32 indexed channelId, address indexed participant, uint128 deposit);
@@ -154,15 +187,27 @@ contract TokensNetwork {
         uint128 transferredAmount,
         bytes32 locksroot
     );
-    /// @notice The locks sent by `sender` under `locksroot` were unlocked; `claimed` went to
-    ///         its partner. Bit i of `skip` set means lock i was not claimed by choice.
+    /// @notice Locks sent by `sender` under `locksroot` were unlocked; `claimed` more went to
+    ///         its partner. `state` is the locksroot's unlock state afterwards.
     event ChannelUnlocked(
-        bytes32 indexed channelId, address indexed sender, bytes32 locksroot, uint256 skip, uint128 claimed
+        bytes32 indexed channelId, address indexed sender, bytes32 locksroot, UnlockState state, uint128 claimed
     );
-    /// @notice `cheater` unlocked a lock it had disposed; at settlement `beneficiary` gets all.
+    /// @notice `cheater` had claimed a lock it disposed: the claim of `amount` was reversed
+    ///         and, if the cheater claimed it itself, at settlement `beneficiary` gets all.
+    ///         `state` is the locksroot's unlock state afterwards.
     event ObsoleteUnlockPunished(
-        bytes32 indexed channelId, address indexed beneficiary, address cheater, bytes32 lockHash
+        bytes32 indexed channelId,
+        address indexed beneficiary,
+        address cheater,
+        bytes32 locksroot,
+        UnlockState state,
+        uint128 amount,
+        bool forfeited
     );
+    /// @notice A payout to `recipient` could not be transferred; it waits for claimPayout.
+    event PayoutDeferred(address indexed token, address indexed recipient, uint256 amount);
+    /// @notice `recipient` claimed a deferred payout and had it sent to `to`.
+    event PayoutClaimed(address indexed token, address indexed recipient, address to, uint256 amount);
     /// @notice A closed channel was settled and paid out; the channel no longer exists.
     event ChannelSettled(bytes32 indexed channelId, uint128 payout1, uint128 payout2);
     /// @notice A channel was settled cooperatively and paid out; the channel no longer exists.
@@ -221,6 +266,14 @@ contract TokensNetwork {
     error AlreadyPunished();
     /// @notice Token callback data is malformed or the caller is not the token.
     error InvalidCallback();
+    /// @notice Only a participant may deposit, and only for itself.
+    error NotParticipant();
+    /// @notice There is no deferred payout to claim.
+    error NothingToClaim();
+    /// @notice Too little gas was left to pay out safely.
+    error InsufficientGas();
+    /// @notice The disposal does not cover the stored balance proof the lock was claimed from.
+    error DisposalTooOld();
 
     // ---------------------------------------------------------------- construction
 
@@ -230,8 +283,12 @@ contract TokensNetwork {
     /// @param maxSettleTimeout_ largest allowed settle timeout in blocks
     constructor(SecretRegistry registry, uint256 punishBlocks_, uint256 minSettleTimeout_, uint256 maxSettleTimeout_) {
         require(address(registry).code.length != 0, "registry is not a contract");
-        require(minSettleTimeout_ >= 1 && minSettleTimeout_ <= maxSettleTimeout_, "bad settle timeout bounds");
+        require(
+            minSettleTimeout_ >= SETTLE_TIMEOUT_FLOOR && minSettleTimeout_ <= maxSettleTimeout_,
+            "bad settle timeout bounds"
+        );
         require(maxSettleTimeout_ <= type(uint32).max, "settle timeout too large");
+        require(punishBlocks_ >= 1 && punishBlocks_ <= maxSettleTimeout_, "bad punish window");
         secretRegistry = registry;
         punishBlocks = punishBlocks_;
         minSettleTimeout = minSettleTimeout_;
@@ -263,25 +320,28 @@ contract TokensNetwork {
         returns (bytes32 channelId)
     {
         channelId = _open(token, msg.sender, partner, settleTimeout);
-        _credit(channelId, msg.sender < partner, msg.sender, amount);
-        _pull(token, msg.sender, amount);
+        _credit(channelId, msg.sender < partner, msg.sender, _pull(token, msg.sender, amount));
     }
 
-    /// @notice Deposits `amount` of the caller's tokens for `participant` in an open channel
-    ///         (the caller must have approved this contract for `amount`). Repeatable.
+    /// @notice Deposits `amount` of the caller's tokens for the caller in an open channel
+    ///         (the caller must have approved this contract for `amount`). Repeatable. Only a
+    ///         participant deposits, for itself: a third party cannot move the balances that
+    ///         pending cooperative settlements and withdrawals were signed for.
     /// @param token the channel's token
-    /// @param participant who the deposit is credited to
+    /// @param participant who the deposit is credited to: must be the caller
     /// @param partner the other participant
-    /// @param amount tokens to deposit
+    /// @param amount tokens to deposit (what arrives is credited)
     function deposit(address token, address participant, address partner, uint128 amount) external {
+        if (msg.sender != participant) revert NotParticipant();
         bytes32 channelId = channelIdentifier(token, participant, partner);
-        _credit(channelId, participant < partner, participant, amount);
-        _pull(token, msg.sender, amount);
+        if (channels[channelId].meta.state != STATE_OPEN) revert ChannelNotOpen(); // before the pull
+        _credit(channelId, participant < partner, participant, _pull(token, msg.sender, amount));
     }
 
     /// @notice ERC223 entry point: `token.transfer(this, value, abi.encode(partner, settleTimeout))`
-    ///         deposits `value` for the sender; it opens the channel first if it does not exist
-    ///         and settleTimeout is not zero.
+    ///         deposits `value` for the sender. With a non-zero settleTimeout it opens the
+    ///         channel first if it does not exist, and reverts if it exists with another
+    ///         timeout (a partner who front-ran the open cannot impose its own).
     /// @param from the token holder who sent the tokens (the participant credited)
     /// @param value tokens received
     /// @param data abi.encode(address partner, uint32 settleTimeout)
@@ -290,16 +350,16 @@ contract TokensNetwork {
     }
 
     /// @notice ERC20 `approveAndCall` entry point: the token calls this right after `from`
-    ///         approved `value`; deposits `value` for `from`, opening the channel first if it
-    ///         does not exist and settleTimeout is not zero.
+    ///         approved `value`; deposits what arrives for `from`, opening the channel first
+    ///         as tokenFallback does.
     /// @param from the token holder who approved (the participant credited)
     /// @param value tokens approved and deposited
     /// @param token the token; must be the caller
     /// @param extraData abi.encode(address partner, uint32 settleTimeout)
     function receiveApproval(address from, uint256 value, address token, bytes calldata extraData) external {
         if (msg.sender != token) revert InvalidCallback();
-        _openOrDeposit(token, from, value, extraData);
-        _pull(token, from, uint128(value));
+        if (value > type(uint128).max) revert DepositOverflow();
+        _openOrDeposit(token, from, _pull(token, from, uint128(value)), extraData);
     }
 
     // ---------------------------------------------------------------- cooperative paths
@@ -344,7 +404,7 @@ contract TokensNetwork {
         if (_recover(digest, signature2) != participant2) revert InvalidSignature();
 
         delete c.deposits;
-        delete c.meta;
+        c.meta = Meta(m.epoch, 0, 0, STATE_NONE, 0, 0, 0); // the epoch is never reused
         emit ChannelCooperativeSettled(channelId, balance1, balance2);
         _push(token, participant1, balance1);
         _push(token, participant2, balance2);
@@ -353,9 +413,12 @@ contract TokensNetwork {
     /// @notice Moves `amount` of `participant`'s balance on chain while the channel stays open.
     ///         Both participants sign; the epoch is bumped so every older signature is void, and
     ///         the channel continues with deposits equal to the balances after the withdrawal.
+    ///         Both sign the withdrawer's deposit they assumed: a deposit made since (by either
+    ///         side) stays with its depositor.
     /// @param token the channel's token
     /// @param participant who withdraws
     /// @param partner the other participant
+    /// @param participantDeposit the withdrawer's on-chain deposit the balance was computed from
     /// @param participantBalance the withdrawer's off-chain balance before the withdrawal
     /// @param amount tokens to withdraw (at most participantBalance)
     /// @param expiry last block at which the withdrawal may be mined
@@ -365,6 +428,7 @@ contract TokensNetwork {
         address token,
         address participant,
         address partner,
+        uint128 participantDeposit,
         uint128 participantBalance,
         uint128 amount,
         uint64 expiry,
@@ -379,23 +443,35 @@ contract TokensNetwork {
         if (m.state != STATE_OPEN) revert ChannelNotOpen();
         Deposits memory d = c.deposits;
         uint256 total = uint256(d.deposit1) + d.deposit2;
-        if (amount > participantBalance || participantBalance > total) revert InvalidBalances();
         bytes32 digest = _digest(
             keccak256(
                 abi.encode(
-                    WITHDRAW_TYPEHASH, channelId, m.epoch, participant, participantBalance, amount, expiry
+                    WITHDRAW_TYPEHASH,
+                    channelId,
+                    m.epoch,
+                    participant,
+                    participantDeposit,
+                    participantBalance,
+                    amount,
+                    expiry
                 )
             )
         );
         if (_recover(digest, participantSignature) != participant) revert InvalidSignature();
         if (_recover(digest, partnerSignature) != partner) revert InvalidSignature();
 
-        uint128 participantDeposit = participantBalance - amount;
-        uint128 partnerDeposit = uint128(total - participantBalance);
+        // Deposits only grow within an epoch; what the withdrawer deposited since the signing
+        // is added to its balance, everything else of the total is the partner's.
+        uint256 current = participant < partner ? d.deposit1 : d.deposit2;
+        if (current < participantDeposit) revert InvalidBalances();
+        uint256 balance = uint256(participantBalance) + (current - participantDeposit);
+        if (amount > balance || balance > total) revert InvalidBalances();
+        uint128 newParticipantDeposit = uint128(balance - amount);
+        uint128 newPartnerDeposit = uint128(total - balance);
         if (participant < partner) {
-            d = Deposits(participantDeposit, partnerDeposit);
+            d = Deposits(newParticipantDeposit, newPartnerDeposit);
         } else {
-            d = Deposits(partnerDeposit, participantDeposit);
+            d = Deposits(newPartnerDeposit, newParticipantDeposit);
         }
         c.deposits = d;
         m.epoch = uint40(block.number > m.epoch ? block.number : uint256(m.epoch) + 1);
@@ -479,13 +555,17 @@ contract TokensNetwork {
     /// @notice Unlocks, in one transaction, every lock sent by `partner` under its stored
     ///         locksroot whose secret was registered at or before the lock's expiration; the
     ///         claimed amount goes to the caller at settlement. Locks whose bit is set in `skip`
-    ///         are not claimed (e.g. locks the caller disposed). Once per stored locksroot.
+    ///         are not claimed (e.g. locks the caller disposed). Repeatable during the settle
+    ///         window: a later unlock claims the locks registered since, never a lock twice.
     /// @param token the channel's token
     /// @param partner the sender of the locks
     /// @param locks the locks, LOCK_SIZE bytes each, in the order that gives the locksroot
     /// @param skip bit i set: do not claim lock i
-    function unlock(address token, address partner, bytes calldata locks, uint256 skip) external {
-        _unlock(channelIdentifier(token, msg.sender, partner), partner < msg.sender, partner, locks, skip);
+    /// @param prior the locksroot's unlock state (all zero before its first unlock)
+    function unlock(address token, address partner, bytes calldata locks, uint256 skip, UnlockState calldata prior)
+        external
+    {
+        _unlock(channelIdentifier(token, msg.sender, partner), partner < msg.sender, partner, locks, skip, prior, true);
     }
 
     /// @notice unlock on behalf of `participant`, by anyone holding its consent.
@@ -494,6 +574,7 @@ contract TokensNetwork {
     /// @param partner the sender of the locks
     /// @param locks the locks, LOCK_SIZE bytes each
     /// @param skip bit i set: do not claim lock i
+    /// @param prior the locksroot's unlock state (all zero before its first unlock)
     /// @param consentSignature participant's signature of DelegateUnlock for this locksroot and skip
     function unlockDelegate(
         address token,
@@ -501,6 +582,7 @@ contract TokensNetwork {
         address partner,
         bytes calldata locks,
         uint256 skip,
+        UnlockState calldata prior,
         bytes calldata consentSignature
     ) external {
         bytes32 channelId = channelIdentifier(token, participant, partner);
@@ -512,25 +594,31 @@ contract TokensNetwork {
             )
         );
         if (_recover(consent, consentSignature) != participant) revert InvalidSignature();
-        _unlock(channelId, partner < participant, partner, locks, skip);
+        _unlock(channelId, partner < participant, partner, locks, skip, prior, false);
     }
 
-    /// @notice Punishes `cheater` for claiming, in an unlock, a lock it had signed away as
-    ///         disposed: at settlement `beneficiary` receives the whole channel.
+    /// @notice Reverses the claim of a lock that `cheater` had signed away as disposed, in an
+    ///         unlock of a balance proof the disposal covers (stored nonce <= the disposal's
+    ///         nonce). The lock's amount goes back to `beneficiary`; if the cheater sent the
+    ///         unlock itself (not through a delegate), at settlement `beneficiary` also
+    ///         receives the whole channel. A lock that paid nothing at its unlock, or a
+    ///         disposal of an older instance of the same lock bytes, proves nothing.
     /// @param token the channel's token
     /// @param beneficiary the sender of the lock
     /// @param cheater the receiver who disposed the lock and then claimed it
     /// @param locks the locks of the unlock, as passed to it
-    /// @param skip the skip mask of the unlock, as passed to it
+    /// @param prior the locksroot's current unlock state (from its latest event)
     /// @param index position of the disposed lock in `locks`
+    /// @param disposalNonce the nonce in cheater's LockDisposal
     /// @param disposalSignature cheater's signature of LockDisposal for that lock
     function punishObsoleteUnlock(
         address token,
         address beneficiary,
         address cheater,
         bytes calldata locks,
-        uint256 skip,
+        UnlockState calldata prior,
         uint256 index,
+        uint64 disposalNonce,
         bytes calldata disposalSignature
     ) external {
         bytes32 channelId = channelIdentifier(token, beneficiary, cheater);
@@ -539,22 +627,44 @@ contract TokensNetwork {
         if (m.state != STATE_CLOSED) revert ChannelNotClosed();
         if (block.number > uint256(m.settleBlock) + punishBlocks) revert PunishWindowOver();
         bool beneficiaryIs1 = beneficiary < cheater;
-        uint8 punished = beneficiaryIs1 ? FLAG_PUNISHED_2 : FLAG_PUNISHED_1;
-        if (m.flags & punished != 0) revert AlreadyPunished();
-        bytes32 stored = beneficiaryIs1 ? c.locksroot1 : c.locksroot2;
-        if (stored != keccak256(abi.encode(UNLOCKED_TAG, _hashLocks(locks), skip))) revert NothingToUnlock();
-        uint256 n = locks.length / LOCK_SIZE;
-        if (index >= n || (skip >> index) & 1 == 1) revert LockNotClaimed();
+        bytes32 locksroot = _hashLocks(locks);
+        if ((beneficiaryIs1 ? c.locksroot1 : c.locksroot2) != _tag(locksroot, prior)) revert NothingToUnlock();
+        if (index >= locks.length / LOCK_SIZE || (prior.claimed >> index) & 1 == 0) revert LockNotClaimed();
+        if ((prior.voided >> index) & 1 == 1) revert AlreadyPunished();
+        if ((beneficiaryIs1 ? m.nonce1 : m.nonce2) > disposalNonce) revert DisposalTooOld();
         bytes calldata lock = locks[index * LOCK_SIZE:(index + 1) * LOCK_SIZE];
-        uint64 expiration = uint64(bytes8(lock[16:24]));
-        uint256 revealed = secretRegistry.getSecretRevealBlockHeight(bytes32(lock[24:56]));
-        if (revealed == 0 || revealed > expiration) revert LockNotClaimed();
         bytes32 lockHash = keccak256(lock);
-        bytes32 digest = _digest(keccak256(abi.encode(LOCK_DISPOSAL_TYPEHASH, channelId, m.epoch, lockHash)));
+        bytes32 digest =
+            _digest(keccak256(abi.encode(LOCK_DISPOSAL_TYPEHASH, channelId, m.epoch, disposalNonce, lockHash)));
         if (_recover(digest, disposalSignature) != cheater) revert InvalidSignature();
-        m.flags |= punished;
-        c.meta = m;
-        emit ObsoleteUnlockPunished(channelId, beneficiary, cheater, lockHash);
+
+        uint128 amount = uint128(bytes16(lock[0:16]));
+        Transferred memory t = c.transferred;
+        if (beneficiaryIs1) t.transferred1 = t.transferred1 > amount ? t.transferred1 - amount : 0;
+        else t.transferred2 = t.transferred2 > amount ? t.transferred2 - amount : 0;
+        c.transferred = t;
+        UnlockState memory next = UnlockState(prior.claimed, prior.direct, prior.voided | (uint256(1) << index));
+        bytes32 tagged = _tag(locksroot, next);
+        if (beneficiaryIs1) c.locksroot1 = tagged;
+        else c.locksroot2 = tagged;
+        bool forfeited = (prior.direct >> index) & 1 == 1;
+        if (forfeited) {
+            m.flags |= beneficiaryIs1 ? FLAG_PUNISHED_2 : FLAG_PUNISHED_1;
+            c.meta = m;
+        }
+        emit ObsoleteUnlockPunished(channelId, beneficiary, cheater, locksroot, next, amount, forfeited);
+    }
+
+    /// @notice Sends the caller's deferred payouts of `token` (payouts whose transfer failed
+    ///         at settlement) to `to`.
+    /// @param token the token
+    /// @param to where to send them
+    function claimPayout(address token, address to) external {
+        uint256 amount = unclaimedPayout[token][msg.sender];
+        if (amount == 0) revert NothingToClaim();
+        delete unclaimedPayout[token][msg.sender];
+        emit PayoutClaimed(token, msg.sender, to, amount);
+        _call(token, abi.encodeCall(IERC20Minimal.transfer, (to, amount)));
     }
 
     /// @notice Pays out a closed channel once the settle window and the punish window are
@@ -573,9 +683,11 @@ contract TokensNetwork {
         Deposits memory d = c.deposits;
         uint256 total = uint256(d.deposit1) + d.deposit2;
         uint256 payout1;
-        if (m.flags & FLAG_PUNISHED_2 != 0) {
+        uint8 punished = m.flags & (FLAG_PUNISHED_1 | FLAG_PUNISHED_2);
+        if (punished == FLAG_PUNISHED_2) {
             payout1 = total;
-        } else if (m.flags & FLAG_PUNISHED_1 == 0) {
+        } else if (punished != FLAG_PUNISHED_1) {
+            // nobody punished, or both: the balance proofs (with reversed claims) decide
             Transferred memory t = c.transferred;
             // What participant1 ends with: its deposit, minus what it sent, plus what it got;
             // clamped so that nobody is paid more than the channel holds.
@@ -589,7 +701,7 @@ contract TokensNetwork {
         if (m.nonce1 != 0 || m.nonce2 != 0) delete c.transferred;
         if (m.flags & FLAG_LOCKS_1 != 0) delete c.locksroot1;
         if (m.flags & FLAG_LOCKS_2 != 0) delete c.locksroot2;
-        delete c.meta;
+        c.meta = Meta(m.epoch, 0, 0, STATE_NONE, 0, 0, 0); // the epoch is never reused
         emit ChannelSettled(channelId, uint128(payout1), uint128(payout2));
         _push(token, participant1, payout1);
         _push(token, participant2, payout2);
@@ -675,10 +787,13 @@ contract TokensNetwork {
         if (settleTimeout < minSettleTimeout || settleTimeout > maxSettleTimeout) revert InvalidSettleTimeout();
         channelId = channelIdentifier(token, participant, partner);
         Channel storage c = channels[channelId];
-        if (c.meta.state != STATE_NONE) revert ChannelExists();
-        c.meta = Meta(uint40(block.number), settleTimeout, 0, STATE_OPEN, 0, 0, 0);
+        Meta memory m = c.meta;
+        if (m.state != STATE_NONE) revert ChannelExists();
+        // A settled channel keeps its last epoch, so a re-open in the same block still moves on.
+        uint40 epoch = uint40(block.number > m.epoch ? block.number : uint256(m.epoch) + 1);
+        c.meta = Meta(epoch, settleTimeout, 0, STATE_OPEN, 0, 0, 0);
         (address p1, address p2) = participant < partner ? (participant, partner) : (partner, participant);
-        emit ChannelOpened(channelId, token, p1, p2, settleTimeout);
+        emit ChannelOpened(channelId, token, p1, p2, settleTimeout, epoch);
     }
 
     function _openOrDeposit(address token, address from, uint256 value, bytes calldata data) private {
@@ -686,8 +801,10 @@ contract TokensNetwork {
         (address partner, uint32 settleTimeout) = abi.decode(data, (address, uint32));
         if (value > type(uint128).max) revert DepositOverflow();
         bytes32 channelId = channelIdentifier(token, from, partner);
-        if (settleTimeout != 0 && channels[channelId].meta.state == STATE_NONE) {
-            _open(token, from, partner, settleTimeout);
+        if (settleTimeout != 0) {
+            Meta memory m = channels[channelId].meta;
+            if (m.state == STATE_NONE) _open(token, from, partner, settleTimeout);
+            else if (m.settleTimeout != settleTimeout) revert InvalidSettleTimeout();
         }
         _credit(channelId, from < partner, from, uint128(value));
     }
@@ -750,27 +867,50 @@ contract TokensNetwork {
         }
     }
 
-    function _unlock(bytes32 channelId, bool senderIs1, address sender, bytes calldata locks, uint256 skip) private {
+    function _unlock(
+        bytes32 channelId,
+        bool senderIs1,
+        address sender,
+        bytes calldata locks,
+        uint256 skip,
+        UnlockState calldata prior,
+        bool direct
+    ) private {
         Channel storage c = channels[channelId];
         Meta memory m = c.meta;
         if (m.state != STATE_CLOSED) revert ChannelNotClosed();
         if (block.number > m.settleBlock) revert SettleWindowOver();
         if (m.flags & (senderIs1 ? FLAG_LOCKS_1 : FLAG_LOCKS_2) == 0) revert NothingToUnlock();
         bytes32 locksroot = _hashLocks(locks);
-        if (locksroot != (senderIs1 ? c.locksroot1 : c.locksroot2)) revert LocksrootMismatch();
+        bytes32 stored = senderIs1 ? c.locksroot1 : c.locksroot2;
+        // The first unlock finds the proof's locksroot and no prior state; later ones its tag.
+        if (stored == locksroot) {
+            if (prior.claimed | prior.direct | prior.voided != 0) revert LocksrootMismatch();
+        } else if (stored != _tag(locksroot, prior)) {
+            revert LocksrootMismatch();
+        }
 
-        uint256 claimed = secretRegistry.claimableAmount(locks, skip);
-        bytes32 used = keccak256(abi.encode(UNLOCKED_TAG, locksroot, skip));
+        (uint256 claimed, uint256 paid) = secretRegistry.claimable(locks, skip | prior.claimed);
+        UnlockState memory next =
+            UnlockState(prior.claimed | paid, direct ? prior.direct | paid : prior.direct, prior.voided);
+        bytes32 tagged = _tag(locksroot, next);
         Transferred memory t = c.transferred;
         if (senderIs1) {
             t.transferred1 = _saturatingAdd(t.transferred1, claimed);
-            c.locksroot1 = used;
+            c.locksroot1 = tagged;
         } else {
             t.transferred2 = _saturatingAdd(t.transferred2, claimed);
-            c.locksroot2 = used;
+            c.locksroot2 = tagged;
         }
         c.transferred = t;
-        emit ChannelUnlocked(channelId, sender, locksroot, skip, uint128(claimed > type(uint128).max ? type(uint128).max : claimed));
+        emit ChannelUnlocked(
+            channelId, sender, locksroot, next, uint128(claimed > type(uint128).max ? type(uint128).max : claimed)
+        );
+    }
+
+    /// @dev What a locksroot becomes once unlocked: it names the lock set and its unlock state.
+    function _tag(bytes32 locksroot, UnlockState memory state) private pure returns (bytes32) {
+        return keccak256(abi.encode(UNLOCKED_TAG, locksroot, state.claimed, state.direct, state.voided));
     }
 
     function _hashLocks(bytes calldata locks) private pure returns (bytes32 locksroot) {
@@ -839,12 +979,35 @@ contract TokensNetwork {
         if (signer == address(0)) revert InvalidSignature();
     }
 
-    function _pull(address token, address from, uint128 amount) private {
+    /// @dev Pulls `amount` from `from` and returns what actually arrived (at most `amount`,
+    ///      so a token that re-enters a deposit during its transfer cannot be counted twice).
+    function _pull(address token, address from, uint128 amount) private returns (uint128 received) {
+        uint256 before = _balanceOf(token);
         _call(token, abi.encodeCall(IERC20Minimal.transferFrom, (from, address(this), amount)));
+        uint256 afterwards = _balanceOf(token);
+        uint256 arrived = afterwards > before ? afterwards - before : 0;
+        received = arrived < amount ? uint128(arrived) : amount;
     }
 
+    function _balanceOf(address token) private view returns (uint256) {
+        (bool ok, bytes memory ret) = token.staticcall(abi.encodeCall(IERC20Minimal.balanceOf, (address(this))));
+        if (!ok || ret.length < 32) revert TokenTransferFailed();
+        return abi.decode(ret, (uint256));
+    }
+
+    /// @dev Pays out; a transfer that fails (a reverting or gas-burning recipient, a token
+    ///      blocklist) is credited to the recipient for claimPayout instead of blocking the
+    ///      other participant's payout. The transfer always gets PAYOUT_GAS in full (else the
+    ///      whole call reverts), so a failure is the recipient's or the token's doing.
     function _push(address token, address to, uint256 amount) private {
-        if (amount != 0) _call(token, abi.encodeCall(IERC20Minimal.transfer, (to, amount)));
+        if (amount == 0) return;
+        if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + PAYOUT_GAS_RESERVE) revert InsufficientGas();
+        (bool ok, bytes memory ret) =
+            token.call{gas: PAYOUT_GAS}(abi.encodeCall(IERC20Minimal.transfer, (to, amount)));
+        if (!ok || (ret.length == 0 ? token.code.length == 0 : (ret.length < 32 || abi.decode(ret, (uint256)) != 1))) {
+            unclaimedPayout[token][to] += amount;
+            emit PayoutDeferred(token, to, amount);
+        }
     }
 
     /// @dev Calls a token and accepts `true` or no return data (from a contract) as success.

@@ -11,7 +11,7 @@ use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolValue;
 use anyhow::{Context, Result};
-use photon_chain::bindings::{TestApproveAndCallToken, TestERC223};
+use photon_chain::bindings::{TestApproveAndCallToken, TestERC223, TokensNetwork};
 use photon_chain::deploy::DeployParams;
 use photon_chain::devnet::{balance_data, send, DevNet};
 use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, Withdraw};
@@ -232,10 +232,12 @@ pub(crate) async fn measure() -> Result<Report> {
     // Withdraw without closing, on the long-lived channel.
     let epoch = net.epoch(a(8), a(9)).await?;
     let expiry = net.block_number().await? + 20;
+    let deposit9 = net.network.getParticipantInfo(token, a(9), a(8)).call().await?.depositAmount;
     let msg = Withdraw {
         channelId: net.channel_id(a(8), a(9)),
         epoch,
         participant: a(9),
+        participantDeposit: deposit9,
         participantBalance: t(1000),
         amount: t(100),
         expiry,
@@ -245,6 +247,7 @@ pub(crate) async fn measure() -> Result<Report> {
         token,
         a(9),
         a(8),
+        deposit9,
         t(1000),
         t(100),
         expiry,
@@ -319,7 +322,7 @@ pub(crate) async fn measure() -> Result<Report> {
             .await?;
         let unlock = gas(&send(
             net.network
-                .unlock(token, a(sender), encode_locks(&locks).into(), U256::ZERO)
+                .unlock(token, a(sender), encode_locks(&locks).into(), U256::ZERO, no_unlock())
                 .from(a(receiver)),
         )
         .await?);
@@ -340,6 +343,7 @@ pub(crate) async fn measure() -> Result<Report> {
     let disposal = LockDisposal {
         channelId: net.channel_id(a(sender), a(cheater)),
         epoch,
+        nonce: 1,
         lockHash: lock.hash(),
     };
     let disposal_sig = sig(&net, cheater, &net.domain.digest(&disposal));
@@ -347,7 +351,7 @@ pub(crate) async fn measure() -> Result<Report> {
         .await?;
     send(
         net.network
-            .unlock(token, a(sender), encode_locks(&[lock]).into(), U256::ZERO)
+            .unlock(token, a(sender), encode_locks(&[lock]).into(), U256::ZERO, no_unlock())
             .from(a(cheater)),
     )
     .await?;
@@ -358,8 +362,13 @@ pub(crate) async fn measure() -> Result<Report> {
                 a(sender),
                 a(cheater),
                 encode_locks(&[lock]).into(),
+                TokensNetwork::UnlockState {
+                    claimed: U256::from(1),
+                    direct: U256::from(1),
+                    voided: U256::ZERO,
+                },
                 U256::ZERO,
-                U256::ZERO,
+                1,
                 disposal_sig,
             )
             .from(a(sender)),
@@ -367,4 +376,9 @@ pub(crate) async fn measure() -> Result<Report> {
     .await?);
     report.add("punish", punish);
     Ok(report)
+}
+
+/// The unlock state of a locksroot never unlocked.
+fn no_unlock() -> TokensNetwork::UnlockState {
+    TokensNetwork::UnlockState { claimed: U256::ZERO, direct: U256::ZERO, voided: U256::ZERO }
 }

@@ -55,7 +55,7 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
             participant1: p1,
             participant2: p2,
             settle_timeout: 500,
-            block: 100,
+            epoch: 100,
         }),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,

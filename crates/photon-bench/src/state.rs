@@ -75,7 +75,7 @@ fn open(nodes: &mut [Node], a: usize, b: usize) -> B256 {
             participant1: p1,
             participant2: p2,
             settle_timeout: 500,
-            block: 100,
+            epoch: 100,
         };
         transition(&mut node.state, StateChange::Chain(opened), node.signer.as_ref())
             .expect("open");

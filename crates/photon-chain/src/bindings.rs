@@ -35,3 +35,24 @@ alloy::sol!(
     TestApproveAndCallToken,
     "../../contracts/artifacts/TestApproveAndCallToken.json"
 );
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    TestFeeToken,
+    "../../contracts/artifacts/TestFeeToken.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    TestForwarder,
+    "../../contracts/artifacts/TestForwarder.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    TestHostileParticipant,
+    "../../contracts/artifacts/TestHostileParticipant.json"
+);

@@ -20,8 +20,9 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
 use photon_primitives::lock::{decode_locks, locksroot};
-use photon_primitives::Secret;
+use photon_primitives::{Lock, Secret};
 use photon_state::changes::{ChainEvent, StateChange};
+use photon_state::UnlockState;
 
 /// How to follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,7 +172,9 @@ impl<P: Provider> ChainFollower<P> {
             }
             current = Some(block);
             let unlock = log.inner.address == self.deployment.tokens_network
-                && log.topic0() == Some(&TokensNetwork::ChannelUnlocked::SIGNATURE_HASH);
+                && (log.topic0() == Some(&TokensNetwork::ChannelUnlocked::SIGNATURE_HASH)
+                    || log.topic0()
+                        == Some(&TokensNetwork::ObsoleteUnlockPunished::SIGNATURE_HASH));
             let event = if unlock { self.unlocked(log).await? } else { self.decode(log, block)? };
             if let Some(event) = event {
                 changes.push(StateChange::Chain(event));
@@ -196,38 +199,72 @@ impl<P: Provider> ChainFollower<P> {
         Ok(block.header.hash)
     }
 
-    /// A `ChannelUnlocked` log, with the locks the unlock passed read from its transaction's
-    /// input (the log carries only their hash), when the locks are the owner's (only those
-    /// are worth the extra call). `None` as well when the input is not a direct
-    /// `unlock`/`unlockDelegate` call (e.g. made through another contract) or its locks do not
-    /// hash to the logged locksroot: such an unlock cannot be checked.
+    /// A `ChannelUnlocked` or `ObsoleteUnlockPunished` log: the locksroot's new unlock state,
+    /// and, when the locks are the owner's (only those are worth the extra calls), the locks
+    /// themselves. The log carries only their hash: they are read from the transaction's input
+    /// when it calls the contract directly, else from a call trace of the transaction (an
+    /// unlock made through another contract); empty when neither works.
     async fn unlocked(&self, log: &Log) -> Result<Option<ChainEvent>> {
-        let e = TokensNetwork::ChannelUnlocked::decode_log_data(&log.inner.data)
-            .map_err(|_| ChainError::MalformedLog("ChannelUnlocked"))?;
-        if self.config.owner.is_some_and(|me| me != e.sender) {
-            return Ok(None); // someone else's locks: nothing for us to check
+        let data = &log.inner.data;
+        let (channel_id, sender, root, s) =
+            if log.topic0() == Some(&TokensNetwork::ChannelUnlocked::SIGNATURE_HASH) {
+                let e = TokensNetwork::ChannelUnlocked::decode_log_data(data)
+                    .map_err(|_| ChainError::MalformedLog("ChannelUnlocked"))?;
+                (e.channelId, e.sender, e.locksroot, e.state)
+            } else {
+                let e = TokensNetwork::ObsoleteUnlockPunished::decode_log_data(data)
+                    .map_err(|_| ChainError::MalformedLog("ObsoleteUnlockPunished"))?;
+                (e.channelId, e.beneficiary, e.locksroot, e.state)
+            };
+        let state = UnlockState { claimed: s.claimed, direct: s.direct, voided: s.voided };
+        let mut locks = Vec::new();
+        if self.config.owner.is_none_or(|me| me == sender) {
+            if let Some(hash) = log.transaction_hash {
+                locks = self.unlocked_locks(hash, root).await?;
+            }
         }
-        let Some(hash) = log.transaction_hash else { return Ok(None) };
+        Ok(Some(ChainEvent::ChannelUnlocked { channel_id, sender, locksroot: root, locks, state }))
+    }
+
+    /// The locks hashing to `root` that transaction `hash` passed to the contract.
+    async fn unlocked_locks(&self, hash: B256, root: B256) -> Result<Vec<Lock>> {
         let Some(tx) = self.provider.get_transaction_by_hash(hash).await? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let input = tx.inner.input();
-        let locks = if let Ok(call) = TokensNetwork::unlockCall::abi_decode(input) {
-            call.locks
-        } else if let Ok(call) = TokensNetwork::unlockDelegateCall::abi_decode(input) {
-            call.locks
-        } else {
-            return Ok(None);
-        };
-        let Some(locks) = decode_locks(&locks).filter(|l| locksroot(l) == e.locksroot) else {
-            return Ok(None);
-        };
-        Ok(Some(ChainEvent::ChannelUnlocked {
-            channel_id: e.channelId,
-            sender: e.sender,
-            locks,
-            skip: e.skip,
-        }))
+        if tx.inner.to() == Some(self.deployment.tokens_network) {
+            if let Some(locks) = locks_of_call(tx.inner.input(), root) {
+                return Ok(locks);
+            }
+        }
+        // A call through another contract: its inner calls, from the endpoint's call tracer
+        // (an endpoint without the debug namespace cannot show them).
+        let options = serde_json::json!({ "tracer": "callTracer" });
+        let trace: serde_json::Value =
+            match self.provider.raw_request("debug_traceTransaction".into(), (hash, options)).await
+            {
+                Ok(trace) => trace,
+                Err(_) => return Ok(Vec::new()),
+            };
+        let mut frames = vec![&trace];
+        while let Some(frame) = frames.pop() {
+            let to: Option<Address> =
+                frame.get("to").and_then(|t| t.as_str()).and_then(|t| t.parse().ok());
+            let input = frame
+                .get("input")
+                .and_then(|i| i.as_str())
+                .and_then(|i| alloy::primitives::hex::decode(i).ok());
+            if let (Some(to), Some(input)) = (to, input) {
+                if to == self.deployment.tokens_network {
+                    if let Some(locks) = locks_of_call(&input, root) {
+                        return Ok(locks);
+                    }
+                }
+            }
+            if let Some(calls) = frame.get("calls").and_then(|c| c.as_array()) {
+                frames.extend(calls);
+            }
+        }
+        Ok(Vec::new())
     }
 
     /// The state-machine view of one log, if the node acts on that event.
@@ -255,7 +292,7 @@ impl<P: Provider> ChainFollower<P> {
                     participant1: e.participant1,
                     participant2: e.participant2,
                     settle_timeout: u64::from(e.settleTimeout),
-                    block,
+                    epoch: e.epoch,
                 }
             }
             t if t == TokensNetwork::ChannelDeposit::SIGNATURE_HASH => {
@@ -294,10 +331,25 @@ impl<P: Provider> ChainFollower<P> {
                     .map_err(bad("ChannelCooperativeSettled"))?;
                 ChainEvent::ChannelSettled { channel_id: e.channelId }
             }
-            // ChannelUnlocked: see `unlocked`. BalanceProofUpdated, ObsoleteUnlockPunished: not
-            // needed by the state machine.
+            // ChannelUnlocked, ObsoleteUnlockPunished: see `unlocked`. BalanceProofUpdated:
+            // not needed by the state machine.
             _ => return Ok(None),
         };
         Ok(Some(event))
     }
+}
+
+/// The locks hashing to `root` in a call of `unlock`, `unlockDelegate` or
+/// `punishObsoleteUnlock` with this input.
+fn locks_of_call(input: &[u8], root: B256) -> Option<Vec<Lock>> {
+    let packed = if let Ok(call) = TokensNetwork::unlockCall::abi_decode(input) {
+        call.locks
+    } else if let Ok(call) = TokensNetwork::unlockDelegateCall::abi_decode(input) {
+        call.locks
+    } else if let Ok(call) = TokensNetwork::punishObsoleteUnlockCall::abi_decode(input) {
+        call.locks
+    } else {
+        return None;
+    };
+    decode_locks(&packed).filter(|l| locksroot(l) == root)
 }

@@ -102,6 +102,8 @@ pub enum ChainCall {
         locks: Vec<photon_primitives::Lock>,
         /// locks not to claim (disposed)
         skip: U256,
+        /// the locksroot's unlock state so far (zero before its first unlock)
+        prior: photon_state::UnlockState,
         /// `participant`'s `DelegateUnlock` signature
         consent: photon_primitives::Signature,
     },
@@ -293,7 +295,15 @@ impl TxManager {
                     .abi_encode(),
                 )
             }
-            ChainCall::UnlockDelegate { token, participant, partner, locks, skip, consent } => (
+            ChainCall::UnlockDelegate {
+                token,
+                participant,
+                partner,
+                locks,
+                skip,
+                prior,
+                consent,
+            } => (
                 tn,
                 TokensNetwork::unlockDelegateCall {
                     token: *token,
@@ -301,6 +311,7 @@ impl TxManager {
                     partner: *partner,
                     locks: encode_locks(locks).into(),
                     skip: *skip,
+                    prior: unlock_state(prior),
                     consentSignature: consent.0.to_vec().into(),
                 }
                 .abi_encode(),
@@ -362,25 +373,35 @@ impl TxManager {
                     .abi_encode(),
                 )
             }
-            ContractCall::Unlock { token, partner, locks, skip } => (
+            ContractCall::Unlock { token, partner, locks, skip, prior } => (
                 tn,
                 TokensNetwork::unlockCall {
                     token: *token,
                     partner: *partner,
                     locks: encode_locks(locks).into(),
                     skip: *skip,
+                    prior: unlock_state(prior),
                 }
                 .abi_encode(),
             ),
-            ContractCall::Punish { token, cheater, locks, skip, index, signature } => (
+            ContractCall::Punish {
+                token,
+                cheater,
+                locks,
+                prior,
+                index,
+                disposal_nonce,
+                signature,
+            } => (
                 tn,
                 TokensNetwork::punishObsoleteUnlockCall {
                     token: *token,
                     beneficiary: self.from,
                     cheater: *cheater,
                     locks: encode_locks(locks).into(),
-                    skip: *skip,
+                    prior: unlock_state(prior),
                     index: U256::from(*index),
+                    disposalNonce: *disposal_nonce,
                     disposalSignature: signature.0.to_vec().into(),
                 }
                 .abi_encode(),
@@ -419,6 +440,7 @@ impl TxManager {
                     token: *token,
                     participant: fields.participant,
                     partner: *partner,
+                    participantDeposit: fields.participant_deposit,
                     participantBalance: fields.participant_balance,
                     amount: fields.amount,
                     expiry: fields.expiry,
@@ -501,5 +523,14 @@ fn refusal(err: alloy::transports::TransportError) -> ChainError {
     match name {
         Some(debug) => ChainError::Refused(debug.split('(').next().unwrap_or(&debug).to_string()),
         None => ChainError::Rpc(err),
+    }
+}
+
+/// The contract's form of an unlock state.
+pub fn unlock_state(state: &photon_state::UnlockState) -> TokensNetwork::UnlockState {
+    TokensNetwork::UnlockState {
+        claimed: state.claimed,
+        direct: state.direct,
+        voided: state.voided,
     }
 }

@@ -292,6 +292,9 @@ impl Delegation {
             partner: self.partner,
             locks: self.locks(),
             skip: self.skip,
+            // The service unlocks for an offline client: nobody unlocked this locksroot
+            // before (if someone did, the contract refuses the call as not needed).
+            prior: Default::default(),
             consent,
         })
     }

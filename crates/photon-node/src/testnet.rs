@@ -217,7 +217,7 @@ fn run_args(
         .args(["--deployment", &deployment.display().to_string()])
         .args(["--data-dir", &dir.join(name).display().to_string()])
         .args(["--api-addr", url.trim_start_matches("http://")])
-        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "10"])
+        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "100"])
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null());

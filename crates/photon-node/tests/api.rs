@@ -42,7 +42,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         snapshot_every: 25,
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(20),
-        settle_timeout: 10,
+        settle_timeout: 100,
         p2p_addresses: Vec::new(),
         monitor: None,
     }
@@ -412,8 +412,9 @@ impl Relay {
 
 /// Mines until `node` no longer has its channel with `partner` (it settled).
 async fn mine_until_settled(net: &DevNet, node: &TestNode, token: &str, partner: &str) {
+    // five blocks at a time through the 100-block window (nothing is left to unlock here)
     for _ in 0..60 {
-        net.mine(1).await.unwrap();
+        net.mine(5).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
         if channel(&node.url, token, partner).await.is_none() {
             return;

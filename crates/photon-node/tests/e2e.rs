@@ -380,7 +380,12 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() {
         .await
         .unwrap();
     let locks = encode_locks(&[lock]).into();
-    send(w.net.network.unlock(w.token, a, locks, U256::ZERO).from(b)).await.unwrap();
+    let never = photon_chain::bindings::TokensNetwork::UnlockState {
+        claimed: U256::ZERO,
+        direct: U256::ZERO,
+        voided: U256::ZERO,
+    };
+    send(w.net.network.unlock(w.token, a, locks, U256::ZERO, never).from(b)).await.unwrap();
 
     let before = w.tokens_of(a, b).await;
     w.mine_until_gone(alice, bob).await;

@@ -45,7 +45,7 @@ async fn start(
         snapshot_every: 50,
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(30),
-        settle_timeout: 10,
+        settle_timeout: 100,
         p2p_addresses: Vec::new(),
         monitor: None,
     };

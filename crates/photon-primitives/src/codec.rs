@@ -17,7 +17,7 @@
 //! | [`Signature`] (`r ‖ s ‖ v`)                                      | 65    |
 //! | [`Lock`], as [`Lock::encode`] packs it                           | 56    |
 //! | [`BalanceProofFields`]: channel id, epoch, nonce, transferred amount, locked amount, locksroot | 112 |
-//! | [`WithdrawFields`], in declaration order                         | 100   |
+//! | [`WithdrawFields`], in declaration order                         | 116   |
 //! | [`SettleFields`], in declaration order                           | 112   |
 //! | [`MediatedTransfer::path`]: hop count `n` ≤ [`MAX_PATH_LEN`], then the hops | 1 + 20·n |
 //!
@@ -29,11 +29,11 @@
 //! |    2 | [`MediatedTransfer`]          | 306 + 20·n   |
 //! |    3 | [`Unlock`]                    | 225          |
 //! |    4 | [`RemoveExpiredLock`]         | 217          |
-//! |    5 | [`AnnounceDisposed`]          | 177          |
+//! |    5 | [`AnnounceDisposed`]          | 185          |
 //! |    6 | [`AnnounceDisposedResponse`]  | 225          |
 //! |    7 | [`SecretRequest`]             | 137          |
 //! |    8 | [`RevealSecret`]              | 105          |
-//! | 9/10 | withdraw request/response ([`WithdrawMessage`]) | 173 |
+//! | 9/10 | withdraw request/response ([`WithdrawMessage`]) | 189 |
 //! |11/12 | settle request/response ([`SettleMessage`])     | 185 |
 //! |   13 | [`Processed`]                 | 8            |
 //!
@@ -52,7 +52,7 @@
 //! assert_eq!(Message::decode(&bytes), Ok(message));
 //! assert_eq!(Message::decode(&bytes[..10]).unwrap_err().to_string(),
 //!            "truncated message: message_id needs 8 bytes at offset 6, 4 left");
-//! assert!(matches!(Message::decode(b"PHTN\x02\x0d"), Err(DecodeError::UnsupportedVersion(2))));
+//! assert!(matches!(Message::decode(b"PHTN\x03\x0d"), Err(DecodeError::UnsupportedVersion(3))));
 //! ```
 
 use crate::lock::{Lock, LOCK_SIZE};
@@ -69,7 +69,7 @@ use alloy::primitives::B256;
 /// The first four bytes of every encoded message.
 pub const MAGIC: [u8; 4] = *b"PHTN";
 /// The encoding version this build writes and the only one it reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Magic, version and kind byte.
 const HEADER_LEN: usize = MAGIC.len() + 2;
@@ -189,6 +189,7 @@ impl Message {
                 w.u64(m.payment_id);
                 w.b256(&m.channel_id);
                 w.u64(m.epoch);
+                w.u64(m.nonce);
                 w.lock(&m.lock);
                 w.signature(&m.signature);
             }
@@ -282,6 +283,7 @@ impl Message {
                 payment_id: r.u64("payment_id")?,
                 channel_id: r.b256("channel_id")?,
                 epoch: r.u64("epoch")?,
+                nonce: r.u64("nonce")?,
                 lock: r.lock("lock")?,
                 signature: r.signature()?,
             }),
@@ -327,10 +329,10 @@ fn body_capacity(message: &Message) -> usize {
         Message::MediatedTransfer(m) => 306 + m.path.len().saturating_mul(20),
         Message::Unlock(_) | Message::AnnounceDisposedResponse(_) => 225,
         Message::RemoveExpiredLock(_) => 217,
-        Message::AnnounceDisposed(_) => 177,
+        Message::AnnounceDisposed(_) => 185,
         Message::SecretRequest(_) => 137,
         Message::RevealSecret(_) => 105,
-        Message::WithdrawRequest(_) | Message::WithdrawResponse(_) => 173,
+        Message::WithdrawRequest(_) | Message::WithdrawResponse(_) => 189,
         Message::SettleRequest(_) | Message::SettleResponse(_) => 185,
         Message::Processed(_) => 8,
     }
@@ -385,6 +387,7 @@ impl Writer {
         self.b256(&v.channel_id);
         self.u64(v.epoch);
         self.address(&v.participant);
+        self.u128(v.participant_deposit);
         self.u128(v.participant_balance);
         self.u128(v.amount);
         self.u64(v.expiry);
@@ -490,6 +493,7 @@ impl Reader<'_> {
                 channel_id: self.b256("fields.channel_id")?,
                 epoch: self.u64("fields.epoch")?,
                 participant: self.address("fields.participant")?,
+                participant_deposit: self.u128("fields.participant_deposit")?,
                 participant_balance: self.u128("fields.participant_balance")?,
                 amount: self.u128("fields.amount")?,
                 expiry: self.u64("fields.expiry")?,
@@ -569,7 +573,7 @@ mod tests {
             arb_b256(),
             any::<u64>(),
             arb_address(),
-            any::<u128>(),
+            (any::<u128>(), any::<u128>()),
             any::<u128>(),
             any::<u64>(),
             arb_signature(),
@@ -580,7 +584,7 @@ mod tests {
                     channel_id,
                     epoch,
                     participant,
-                    participant_balance,
+                    (participant_deposit, participant_balance),
                     amount,
                     expiry,
                     signature,
@@ -591,6 +595,7 @@ mod tests {
                             channel_id,
                             epoch,
                             participant,
+                            participant_deposit,
                             participant_balance,
                             amount,
                             expiry,
@@ -698,17 +703,27 @@ mod tests {
                     })
                 }
             ),
-            (any::<u64>(), any::<u64>(), arb_b256(), any::<u64>(), arb_lock(), arb_signature())
-                .prop_map(|(message_id, payment_id, channel_id, epoch, lock, signature)| {
-                    Message::AnnounceDisposed(AnnounceDisposed {
-                        message_id,
-                        payment_id,
-                        channel_id,
-                        epoch,
-                        lock,
-                        signature,
-                    })
-                }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                arb_b256(),
+                (any::<u64>(), any::<u64>()),
+                arb_lock(),
+                arb_signature()
+            )
+                .prop_map(
+                    |(message_id, payment_id, channel_id, (epoch, nonce), lock, signature)| {
+                        Message::AnnounceDisposed(AnnounceDisposed {
+                            message_id,
+                            payment_id,
+                            channel_id,
+                            epoch,
+                            nonce,
+                            lock,
+                            signature,
+                        })
+                    }
+                ),
             (any::<u64>(), any::<u64>(), arb_balance_proof(), arb_b256(), arb_signature())
                 .prop_map(|(message_id, payment_id, balance_proof, secrethash, signature)| {
                     Message::AnnounceDisposedResponse(AnnounceDisposedResponse {
@@ -851,7 +866,7 @@ mod tests {
     #[test]
     fn header_and_body_layout() {
         let bytes = processed().encode();
-        assert_eq!(bytes, b"PHTN\x01\x0d\x01\x02\x03\x04\x05\x06\x07\x08");
+        assert_eq!(bytes, b"PHTN\x02\x0d\x01\x02\x03\x04\x05\x06\x07\x08");
 
         let bytes = mediated(2).encode();
         assert_eq!(bytes.len(), HEADER_LEN + 306 + 40);
@@ -896,7 +911,8 @@ mod tests {
     #[test]
     fn unknown_version() {
         let mut bytes = processed().encode();
-        for version in [0, 2, 255] {
+        // 1: the first wire format (disposals without a nonce, withdrawals without a deposit)
+        for version in [0, 1, 3, 255] {
             bytes[4] = version;
             assert_eq!(Message::decode(&bytes), Err(DecodeError::UnsupportedVersion(version)));
         }
@@ -963,8 +979,8 @@ mod tests {
             "bad magic [58, 48, 54, 4e], expected \"PHTN\""
         );
         assert_eq!(
-            DecodeError::UnsupportedVersion(2).to_string(),
-            "unsupported encoding version 2, only version 1 is supported"
+            DecodeError::UnsupportedVersion(3).to_string(),
+            "unsupported encoding version 3, only version 2 is supported"
         );
         assert_eq!(
             DecodeError::PathTooLong(33).to_string(),

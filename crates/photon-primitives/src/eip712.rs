@@ -46,16 +46,19 @@ alloy::sol! {
         bytes32 channelId;
         uint64 epoch;
         address participant;
+        uint128 participantDeposit;
         uint128 participantBalance;
         uint128 amount;
         uint64 expiry;
     }
 
-    /// The receiver of a lock gives it up; claiming it later on chain gets it punished.
+    /// The receiver of a lock gives it up, as held in the sender's balance proofs up to
+    /// `nonce`; claiming it later from one of those proofs gets the claim reversed.
     #[derive(Debug, PartialEq, Eq)]
     struct LockDisposal {
         bytes32 channelId;
         uint64 epoch;
+        uint64 nonce;
         bytes32 lockHash;
     }
 
@@ -231,11 +234,11 @@ mod tests {
         );
         assert_eq!(
             Withdraw::eip712_encode_type(),
-            "Withdraw(bytes32 channelId,uint64 epoch,address participant,uint128 participantBalance,uint128 amount,uint64 expiry)"
+            "Withdraw(bytes32 channelId,uint64 epoch,address participant,uint128 participantDeposit,uint128 participantBalance,uint128 amount,uint64 expiry)"
         );
         assert_eq!(
             LockDisposal::eip712_encode_type(),
-            "LockDisposal(bytes32 channelId,uint64 epoch,bytes32 lockHash)"
+            "LockDisposal(bytes32 channelId,uint64 epoch,uint64 nonce,bytes32 lockHash)"
         );
     }
 
@@ -258,6 +261,7 @@ mod tests {
         let disposal = LockDisposal {
             channelId: B256::repeat_byte(4),
             epoch: 1,
+            nonce: 9,
             lockHash: B256::repeat_byte(5),
         };
         assert_eq!(domain.digest(&disposal), disposal.eip712_signing_hash(domain.eip712_domain()));

@@ -127,7 +127,8 @@ pub struct RemoveExpiredLock {
 }
 
 /// A receiver gives up a lock it cannot forward. Signed as the contract's `LockDisposal`:
-/// claiming the lock later on chain gets the signer punished.
+/// claiming the lock later on chain from a balance proof of the sender with a nonce up to
+/// `nonce` gets the claim reversed (and the channel forfeited if the signer claimed it itself).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AnnounceDisposed {
     /// Message id.
@@ -138,6 +139,9 @@ pub struct AnnounceDisposed {
     pub channel_id: ChannelId,
     /// The channel's epoch.
     pub epoch: Epoch,
+    /// The nonce of the lock sender's latest balance proof the disposer had: the disposal
+    /// covers the lock in every proof up to it.
+    pub nonce: Nonce,
     /// The lock given up.
     pub lock: Lock,
     /// Signature of the `LockDisposal`.
@@ -196,6 +200,9 @@ pub struct WithdrawFields {
     pub epoch: Epoch,
     /// Who withdraws.
     pub participant: Address,
+    /// Its on-chain deposit the balance was computed from (a deposit made after the signing
+    /// stays with its depositor).
+    pub participant_deposit: TokenAmount,
     /// Its balance before the withdrawal.
     pub participant_balance: TokenAmount,
     /// How much.
@@ -424,6 +431,7 @@ impl Message {
             Self::AnnounceDisposed(m) => domain.digest(&eip712::LockDisposal {
                 channelId: m.channel_id,
                 epoch: m.epoch,
+                nonce: m.nonce,
                 lockHash: m.lock.hash(),
             }),
             Self::WithdrawRequest(m) | Self::WithdrawResponse(m) => {
@@ -514,6 +522,7 @@ impl WithdrawFields {
             channelId: self.channel_id,
             epoch: self.epoch,
             participant: self.participant,
+            participantDeposit: self.participant_deposit,
             participantBalance: self.participant_balance,
             amount: self.amount,
             expiry: self.expiry,

@@ -1,9 +1,10 @@
 //! What goes into the state machine ([`StateChange`]) and what comes out ([`Event`]).
 
-use crate::state::SignedProof;
+use crate::state::{SignedProof, UnlockState};
 use photon_primitives::messages::{Message, PaymentId, SettleFields, WithdrawFields};
 use photon_primitives::{
-    Address, BlockNumber, ChannelId, Epoch, Lock, Secret, SecretHash, Signature, TokenAmount, U256,
+    Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature,
+    TokenAmount, B256, U256,
 };
 
 /// A candidate route for a mediated payment, as a pathfinding service or the node's own
@@ -31,8 +32,9 @@ pub enum ChainEvent {
         participant2: Address,
         /// settle timeout in blocks
         settle_timeout: BlockNumber,
-        /// block of the open: the first epoch
-        block: BlockNumber,
+        /// the channel's first epoch (the block of the open, or one more than the epoch of
+        /// the channel settled before in the same block)
+        epoch: Epoch,
     },
     /// `ChannelDeposit`: `participant`'s deposit is now `total`.
     Deposit {
@@ -58,16 +60,19 @@ pub enum ChainEvent {
         /// the new epoch
         epoch: Epoch,
     },
-    /// `ChannelUnlocked`: the receiver of `sender`'s locks claimed them on chain.
+    /// `ChannelUnlocked` or `ObsoleteUnlockPunished`: the receiver of `sender`'s locks
+    /// claimed some on chain, or a claim was reversed.
     ChannelUnlocked {
         /// the channel
         channel_id: ChannelId,
-        /// the sender of the locks (the receiver called `unlock`)
+        /// the sender of the locks
         sender: Address,
-        /// the locks, as passed to `unlock`
+        /// the locksroot unlocked
+        locksroot: B256,
+        /// the locks, when the follower could read them from the transaction (empty if not)
         locks: Vec<Lock>,
-        /// the skip mask, as passed to `unlock`
-        skip: U256,
+        /// the locksroot's unlock state afterwards
+        state: UnlockState,
     },
     /// `ChannelClosed`.
     ChannelClosed {
@@ -210,6 +215,8 @@ pub enum ContractCall {
         locks: Vec<Lock>,
         /// bit i: do not claim lock i (we disposed it)
         skip: U256,
+        /// the locksroot's unlock state so far (zero before its first unlock)
+        prior: UnlockState,
     },
     /// `TokensNetwork.punishObsoleteUnlock`: the partner claimed a lock it had disposed.
     Punish {
@@ -219,10 +226,12 @@ pub enum ContractCall {
         cheater: Address,
         /// the locks of its unlock, as it passed them
         locks: Vec<Lock>,
-        /// the skip mask of its unlock
-        skip: U256,
+        /// the locksroot's unlock state (from its latest event)
+        prior: UnlockState,
         /// position of the disposed lock in `locks`
         index: u64,
+        /// the nonce the partner's disposal covers
+        disposal_nonce: Nonce,
         /// the partner's signature of the lock's disposal
         signature: Signature,
     },

@@ -32,5 +32,6 @@ pub use changes::{ChainEvent, ContractCall, Event, PaymentFailure, Route, StateC
 pub use error::Rejection;
 pub use machine::{task_role, transition};
 pub use state::{
-    ChainState, ChannelState, ChannelStatus, Config, FeePolicy, FeeSchedule, FeeScope, Task,
+    ChainState, ChannelState, ChannelStatus, Config, FeePolicy, FeeSchedule, FeeScope, OurDisposal,
+    Task, TheirDisposal, UnlockState,
 };

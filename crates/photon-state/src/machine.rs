@@ -23,7 +23,12 @@ pub fn transition(
         StateChange::Block(number) => on_block(state, number, signer, &mut events)?,
         StateChange::Chain(event) => on_chain_event(state, event, signer, &mut events)?,
         StateChange::Receive { sender, message } => {
-            on_message(state, sender, message, signer, &mut events)?
+            let channel_id = message.balance_proof().map(|bp| bp.channel_id);
+            on_message(state, sender, message, signer, &mut events)?;
+            if let Some(channel_id) = channel_id {
+                // a newer proof still holding a lock we disposed: the disposal must cover it
+                mediated::redispose(state, signer, channel_id, &mut events)?;
+            }
         }
         StateChange::SendDirect { channel_id, payment_id, amount } => {
             let channel = usable_channel(state, &channel_id)?;
@@ -262,22 +267,29 @@ fn on_block(
                 known(&l.secrethash)
                     && !in_time(registered, l)
                     && number <= l.expiration
-                    && !channel.disposed.contains(&l.secrethash)
+                    && !channel.disposed.contains_key(&l.secrethash)
             });
             if awaiting && number + (reveal / 2).max(1) < window_end {
                 continue;
             }
-            let claimable = channel
-                .theirs
-                .locks
-                .iter()
-                .any(|l| in_time(registered, l) && !channel.disposed.contains(&l.secrethash));
+            // a delegate may have unlocked this locksroot already: go on from its state
+            let root = photon_primitives::lock::locksroot(&channel.theirs.locks);
+            let prior = match channel.their_unlock {
+                Some((unlocked, state)) if unlocked == root => state,
+                _ => Default::default(),
+            };
+            let claimable = channel.theirs.locks.iter().enumerate().any(|(i, l)| {
+                in_time(registered, l)
+                    && !channel.disposed.contains_key(&l.secrethash)
+                    && !prior.claimed.bit(i)
+            });
             if claimable {
                 events.push(Event::Transact(ContractCall::Unlock {
                     token: channel.token,
                     partner: channel.partner,
                     locks: channel.theirs.locks.clone(),
                     skip: crate::state::skip_mask(&channel.theirs.locks, &channel.disposed),
+                    prior,
                 }));
             }
             *unlock_sent = true;
@@ -291,6 +303,42 @@ fn on_block(
         }
     }
     Ok(())
+}
+
+/// The partner claimed some of our locks on chain (or a claim was reversed): if one it
+/// claimed is a lock it had signed away as disposed, the call that reverses the claim (one at
+/// a time: each reversal changes the unlock state the next one must name).
+fn punish_obsolete_unlock(
+    channel: &mut ChannelState,
+    root: photon_primitives::B256,
+    locks: Vec<photon_primitives::Lock>,
+    unlock: crate::state::UnlockState,
+) -> Option<ContractCall> {
+    use photon_primitives::lock::locksroot;
+    // The locks: read from the transaction by the follower, or, when it could not (a call
+    // through another contract), what we had pending when the partner disposed.
+    let locks = if locksroot(&locks) == root {
+        locks
+    } else {
+        channel.their_disposals.values().find(|d| locksroot(&d.locks) == root)?.locks.clone()
+    };
+    let (index, disposal) = locks.iter().enumerate().find_map(|(index, lock)| {
+        let disposal = channel.their_disposals.get(&lock.secrethash)?;
+        let open = index < 256 && unlock.claimed.bit(index) && !unlock.voided.bit(index);
+        (open && disposal.lock == *lock && !channel.punished.contains(&lock.secrethash))
+            .then_some((index, disposal))
+    })?;
+    let call = ContractCall::Punish {
+        token: channel.token,
+        cheater: channel.partner,
+        locks: locks.clone(),
+        prior: unlock,
+        index: index as u64,
+        disposal_nonce: disposal.nonce,
+        signature: disposal.signature,
+    };
+    channel.punished.insert(locks[index].secrethash);
+    Some(call)
 }
 
 /// Sends a RemoveExpiredLock for one of our locks and fails the payment it belonged to.
@@ -343,7 +391,7 @@ fn on_chain_event(
             participant1,
             participant2,
             settle_timeout,
-            block,
+            epoch,
         } => {
             state.network.insert(channel_id, (token, participant1, participant2));
             let (our_side, partner) = if participant1 == state.address {
@@ -359,7 +407,7 @@ fn on_chain_event(
                 partner,
                 our_side,
                 settle_timeout,
-                epoch: block,
+                epoch,
                 status: ChannelStatus::Open,
                 ours: EndState::default(),
                 theirs: EndState::default(),
@@ -367,7 +415,8 @@ fn on_chain_event(
                 withdraw: None,
                 settle: None,
                 their_disposals: Default::default(),
-                punish_sent: false,
+                punished: Default::default(),
+                their_unlock: None,
             });
         }
         ChainEvent::Deposit { channel_id, participant, total } => {
@@ -393,6 +442,7 @@ fn on_chain_event(
             channel.ours = EndState { deposit: ours, ..EndState::default() };
             channel.theirs = EndState { deposit: theirs, ..EndState::default() };
             channel.disposed.clear();
+            channel.their_disposals.clear(); // signed for the old epoch: void on chain
             channel.withdraw = None;
         }
         ChainEvent::ChannelClosed { channel_id, closer, block } => {
@@ -415,32 +465,18 @@ fn on_chain_event(
                 }
             }
         }
-        ChainEvent::ChannelUnlocked { channel_id, sender, locks, skip } => {
-            if sender != state.address {
-                return Ok(()); // we claimed the partner's locks: nothing to check
-            }
+        ChainEvent::ChannelUnlocked { channel_id, sender, locksroot, locks, state: unlock } => {
             let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
-            if channel.punish_sent || !matches!(channel.status, ChannelStatus::Closed { .. }) {
+            if sender == channel.partner {
+                // the partner's locks, claimed for us (by us or our delegate)
+                channel.their_unlock = Some((locksroot, unlock));
                 return Ok(());
             }
-            // A lock the partner claimed (not skipped, its secret registered in time) that it
-            // had signed away as disposed: the contract gives us the whole channel for it.
-            let claimed = locks.iter().enumerate().find_map(|(index, lock)| {
-                let skipped = index < 256 && skip.bit(index);
-                let paid = in_time(&state.registered, lock);
-                let disposal = channel.their_disposals.get(&lock.secrethash)?;
-                (!skipped && paid && disposal.0 == *lock).then_some((index, disposal.1))
-            });
-            if let Some((index, signature)) = claimed {
-                channel.punish_sent = true;
-                events.push(Event::Transact(ContractCall::Punish {
-                    token: channel.token,
-                    cheater: channel.partner,
-                    locks,
-                    skip,
-                    index: index as u64,
-                    signature,
-                }));
+            if sender != state.address || !matches!(channel.status, ChannelStatus::Closed { .. }) {
+                return Ok(());
+            }
+            if let Some(call) = punish_obsolete_unlock(channel, locksroot, locks, unlock) {
+                events.push(Event::Transact(call));
             }
         }
         ChainEvent::ChannelSettled { channel_id } => {

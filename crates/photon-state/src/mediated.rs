@@ -19,7 +19,8 @@ use crate::channel::{accept_partner_proof, check_signed_by, send_our_proof, with
 use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{
-    in_time, ChainState, ChannelStatus, InitiatorTask, MediatorTask, TargetTask, Task,
+    in_time, ChainState, ChannelStatus, InitiatorTask, MediatorTask, OurDisposal, TargetTask, Task,
+    TheirDisposal,
 };
 use photon_primitives::messages::{
     AnnounceDisposed, AnnounceDisposedResponse, MediatedTransfer, Message, PaymentId, RevealSecret,
@@ -154,7 +155,7 @@ pub(crate) fn on_message(
             let channel_id = m.balance_proof.channel_id;
             let channel =
                 state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
-            if !channel.disposed.contains(&m.secrethash) {
+            if !channel.disposed.contains_key(&m.secrethash) {
                 return Err(Rejection::UnknownLock(m.secrethash));
             }
             let (locks, _) = without(&channel.theirs.locks, &m.secrethash)
@@ -335,6 +336,25 @@ fn on_mediated_transfer(
         // a loop through us, or a payment we already handle: give the lock back
         return dispose(state, signer, channel_id, lock, m.payment_id, events);
     }
+    if !securable(state, channel_id, &lock) {
+        // Should the payer close now, its settle window would end before we could claim this
+        // lock on chain: never pay downstream (or reveal) against it; give it back.
+        if m.target != state.address {
+            state.tasks.insert(
+                lock.secrethash,
+                Task::Mediator(MediatorTask {
+                    payment_id: m.payment_id,
+                    payer: (channel_id, lock),
+                    payee: None,
+                    secret: None,
+                    registered: false,
+                    payer_done: false,
+                    payee_done: true,
+                }),
+            );
+        }
+        return dispose(state, signer, channel_id, lock, m.payment_id, events);
+    }
     if m.target == state.address {
         let known = state.known_secrets.get(&lock.secrethash).copied();
         state.tasks.insert(
@@ -468,21 +488,56 @@ fn dispose(
     events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
-    let (partner, epoch) = (channel.partner, channel.epoch);
+    // The disposal covers the lock in every proof of the partner's up to its latest, which
+    // holds it: a later instance with the same bytes (re-sent after a removal) is not covered.
+    let (partner, epoch, nonce) = (channel.partner, channel.epoch, channel.theirs.nonce);
     let message = signed(state, signer, |message_id| {
         Message::AnnounceDisposed(AnnounceDisposed {
             message_id,
             payment_id,
             channel_id,
             epoch,
+            nonce,
             lock,
             signature: UNSIGNED,
         })
     })?;
     if let Some(channel) = state.channels.get_mut(&channel_id) {
-        channel.disposed.insert(lock.secrethash);
+        channel.disposed.insert(lock.secrethash, OurDisposal { nonce, payment_id });
     }
     events.push(Event::Send { recipient: partner, message });
+    Ok(())
+}
+
+/// Whether a lock received on `channel_id` could still be claimed on chain should the partner
+/// close now: its secret registered by its expiration, then the unlock mined (within our
+/// reveal timeout) before the settle window ends, whatever settle timeout the opener chose.
+fn securable(state: &ChainState, channel_id: ChannelId, lock: &Lock) -> bool {
+    let Some(channel) = state.channels.get(&channel_id) else { return false };
+    lock.expiration.saturating_add(state.config.reveal_timeout)
+        <= state.block.saturating_add(channel.settle_timeout)
+}
+
+/// After a new proof of the partner's on `channel_id`: each lock we disposed that it still
+/// holds gets a disposal covering the new proof, so that the partner can safely give the
+/// payment up (it does so only once a disposal covers its latest proof).
+pub(crate) fn redispose(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: ChannelId,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    let Some(channel) = state.channels.get(&channel_id) else { return Ok(()) };
+    let nonce = channel.theirs.nonce;
+    let stale: Vec<(Lock, PaymentId)> = channel
+        .disposed
+        .iter()
+        .filter(|(_, d)| d.nonce < nonce)
+        .filter_map(|(hash, d)| Some((*channel.theirs.lock(hash)?, d.payment_id)))
+        .collect();
+    for (lock, payment_id) in stale {
+        dispose(state, signer, channel_id, lock, payment_id, events)?;
+    }
     Ok(())
 }
 
@@ -506,10 +561,25 @@ fn on_disposed(
     }
     let secrethash = m.lock.secrethash;
     if channel.ours.lock(&secrethash) != Some(&m.lock) {
-        return Err(Rejection::UnknownLock(secrethash));
+        // a disposal re-signed for a proof of ours sent before we removed the lock: nothing
+        // to do (a lock we never sent is an error)
+        let known = channel.their_disposals.get(&secrethash).is_some_and(|d| d.lock == m.lock);
+        return if known { Ok(()) } else { Err(Rejection::UnknownLock(secrethash)) };
     }
     check_signed_by(state, signer, message, sender)?;
     let signature = *message.signature().ok_or(Rejection::BadSignature)?;
+    if m.nonce < channel.ours.nonce {
+        // Signed before our latest proof (which still holds the lock) reached the partner:
+        // it does not cover that proof. The partner disposes again once it has it; until
+        // then we keep the lock and do not reroute (we could end up paying twice).
+        return Ok(());
+    }
+    let evidence = TheirDisposal {
+        lock: m.lock,
+        nonce: m.nonce,
+        signature,
+        locks: channel.ours.locks.clone(),
+    };
     let (locks, _) =
         without(&channel.ours.locks, &secrethash).ok_or(Rejection::UnknownLock(secrethash))?;
     let transferred = channel.ours.transferred;
@@ -532,7 +602,7 @@ fn on_disposed(
         events,
     )?;
     if let Some(channel) = state.channels.get_mut(&m.channel_id) {
-        channel.their_disposals.insert(secrethash, (m.lock, signature));
+        channel.their_disposals.insert(secrethash, evidence);
     }
     match state.tasks.remove(&secrethash) {
         Some(Task::Initiator(mut task))

@@ -68,6 +68,8 @@ pub(crate) fn request_withdraw(
         channel_id,
         epoch: channel.epoch,
         participant: state.address,
+        // what our balance was computed from: a deposit made after the signing stays ours
+        participant_deposit: channel.ours.deposit,
         participant_balance: balance,
         amount,
         expiry: state.block + state.config.signature_validity,
@@ -135,6 +137,7 @@ pub(crate) fn on_message(
             let valid = sender == channel.partner
                 && f.participant == channel.partner
                 && f.epoch == channel.epoch
+                && f.participant_deposit == channel.theirs.deposit
                 && f.participant_balance == channel.partner_balance()
                 && f.amount > 0
                 && f.amount <= f.participant_balance

@@ -227,25 +227,64 @@ pub struct ChannelState {
     pub ours: EndState,
     /// The partner's end.
     pub theirs: EndState,
-    /// Lock hashes of the partner's locks we disposed: never claimed on chain.
-    pub disposed: BTreeSet<SecretHash>,
+    /// The partner's locks we disposed (by hash), until the partner removes them: never
+    /// claimed on chain.
+    pub disposed: BTreeMap<SecretHash, OurDisposal>,
     /// A withdrawal in negotiation; transfers wait until it is mined or expires.
     pub withdraw: Option<PendingWithdraw>,
     /// A cooperative settlement in negotiation; transfers stop for good.
     pub settle: Option<PendingSettle>,
     /// Disposals the partner signed for our locks: evidence should it claim one on chain.
-    pub their_disposals: BTreeMap<SecretHash, (Lock, Signature)>,
-    /// Whether we asked the contract to punish the partner for an obsolete unlock.
-    #[serde(default)]
-    pub punish_sent: bool,
+    pub their_disposals: BTreeMap<SecretHash, TheirDisposal>,
+    /// Locks (by hash) whose on-chain claim we asked the contract to reverse.
+    pub punished: BTreeSet<SecretHash>,
+    /// Where the on-chain unlocks of the partner's locks stand (its latest
+    /// `ChannelUnlocked`): the locksroot and its unlock state, which the next unlock passes.
+    pub their_unlock: Option<(B256, UnlockState)>,
+}
+
+/// A lock of the partner's that we gave up.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct OurDisposal {
+    /// The partner's latest proof nonce our latest disposal of it covers (re-signed when a
+    /// newer proof of the partner still holds the lock).
+    pub nonce: Nonce,
+    /// The payment the lock belonged to.
+    pub payment_id: PaymentId,
+}
+
+/// The partner's signed disposal of one of our locks, kept as evidence.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TheirDisposal {
+    /// The lock.
+    pub lock: Lock,
+    /// Our proofs up to this nonce are covered.
+    pub nonce: Nonce,
+    /// The partner's signature of the `LockDisposal`.
+    pub signature: Signature,
+    /// Our pending locks at that nonce: what the partner unlocks should it close with that
+    /// proof (lets us punish even when its unlock's input cannot be read).
+    pub locks: Vec<Lock>,
+}
+
+/// The contract's unlock state of one locksroot (bit i: lock i): claimed, claimed by the
+/// receiver itself, claim reversed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct UnlockState {
+    /// The lock paid its receiver at an unlock.
+    pub claimed: U256,
+    /// ... in an unlock the receiver sent itself.
+    pub direct: U256,
+    /// The claim was reversed by a disposal.
+    pub voided: U256,
 }
 
 /// Bit i set for each of `locks` whose hash is in `disposed`.
-pub(crate) fn skip_mask(locks: &[Lock], disposed: &BTreeSet<SecretHash>) -> U256 {
+pub(crate) fn skip_mask(locks: &[Lock], disposed: &BTreeMap<SecretHash, OurDisposal>) -> U256 {
     locks
         .iter()
         .enumerate()
-        .filter(|(_, l)| disposed.contains(&l.secrethash))
+        .filter(|(_, l)| disposed.contains_key(&l.secrethash))
         .fold(U256::ZERO, |mask, (i, _)| mask | (U256::from(1u8) << i))
 }
 

@@ -45,6 +45,13 @@ pub enum StorageError {
     /// The database was written by a newer version.
     #[error("database schema version {0} is newer than this build understands")]
     Schema(i64),
+    /// The database was written for the first contracts and wire format.
+    #[error(
+        "database schema version {0} was written for the first contracts and wire format, \
+         which this build does not speak: settle its channels with the build that wrote it \
+         and start this one with a new data directory"
+    )]
+    Incompatible(i64),
 }
 
 /// Result of the storage layer.

@@ -9,10 +9,11 @@ use photon_state::{transition, ChainState};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 
-/// Layout version of what is stored. 2: `ChainState` gained `chain_synced` (snapshots of
-/// version 1 are dropped on open and the state is rebuilt from the log, whose records keep
-/// their layout).
-const SCHEMA_VERSION: i64 = 2;
+/// Layout version of what is stored. 2: `ChainState` gained `chain_synced`. 3: the second
+/// contracts (disposals bound to a nonce, withdrawals to a deposit) and wire version 2; the
+/// log records of versions 1 and 2 cannot be read any more, and their channels live on the
+/// first contracts, which this build does not speak.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -163,14 +164,7 @@ impl Storage {
                 return Err(StorageError::Schema(version));
             }
             if version < SCHEMA_VERSION {
-                // snapshots of an older state layout: rebuilt from the log instead
-                let tx = self.conn.transaction()?;
-                tx.execute("DELETE FROM snapshots", [])?;
-                tx.execute(
-                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                    [SCHEMA_VERSION.to_be_bytes().to_vec()],
-                )?;
-                tx.commit()?;
+                return Err(StorageError::Incompatible(version));
             }
         }
         let stored = match self.meta("identity")? {

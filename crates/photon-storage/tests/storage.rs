@@ -40,7 +40,7 @@ fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
             participant1: p1,
             participant2: p2,
             settle_timeout: 500,
-            block: 100,
+            epoch: 100,
         }),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,
@@ -119,34 +119,35 @@ fn a_snapshot_cuts_the_replay_to_the_tail() {
     assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
 }
 
-/// A database left by an older version, whose snapshots this version cannot read: they are
-/// dropped on open and the log rebuilds the state.
+/// A database left by the first version (other contracts, other wire format) is refused
+/// with a clear error and left as it was.
 #[test]
-fn snapshots_of_an_older_layout_are_dropped_and_the_log_replayed() {
+fn a_database_of_the_first_contracts_is_refused_and_left_alone() {
     let mut log = Vec::new();
     let mut p = pair(&mut log);
-    for amount in 1..=10 {
-        pay(&mut p, amount, &mut log);
-    }
+    pay(&mut p, 3, &mut log);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photon.db");
     {
         let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
-        let ids = append_all(&mut storage, &log, 1);
-        storage.save_snapshot(*ids.last().unwrap(), &p.b.1).unwrap();
+        append_all(&mut storage, &log, 1);
     }
     let old = rusqlite::Connection::open(&path).unwrap();
-    old.execute("UPDATE snapshots SET data = x'00ff'", []).unwrap();
     old.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-        [1i64.to_be_bytes().to_vec()],
+        [2i64.to_be_bytes().to_vec()],
     )
     .unwrap();
     drop(old);
-    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
-    let restored = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
-    assert_eq!((restored.snapshot, restored.replayed), (0, log.len() as u64));
-    assert_eq!(format!("{:?}", restored.state), format!("{:?}", p.b.1));
+    match Storage::open(&path, &identity(&p.b.0)) {
+        Err(e @ StorageError::Incompatible(2)) => {
+            assert!(e.to_string().contains("new data directory"), "{e}")
+        }
+        other => panic!("expected Incompatible(2), got {other:?}"),
+    }
+    let old = rusqlite::Connection::open(&path).unwrap();
+    let count: i64 = old.query_row("SELECT COUNT(*) FROM state_changes", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, log.len() as i64, "nothing was deleted");
 }
 
 #[test]

@@ -150,6 +150,7 @@ fn on_channel(channel: u8, id: u64) -> Message {
         payment_id: id,
         channel_id: B256::repeat_byte(channel),
         epoch: 0,
+        nonce: 0,
         lock: Lock { amount: 1, expiration: 100, secrethash: SecretHash(B256::ZERO) },
         signature: UNSIGNED,
     })

@@ -206,11 +206,27 @@ async fn the_wrong_chain_is_refused() {
 }
 
 /// An unlock is reported with the locks it passed (read from the transaction, checked against
-/// the logged locksroot), to the owner of those locks; other nodes do not fetch it.
+/// the logged locksroot), to the owner of those locks; other nodes get its state only.
 #[tokio::test]
 async fn an_unlock_is_reported_with_its_locks_to_their_owner() {
+    unlock_reported(false).await;
+}
+
+/// Finding 6 of the fund-safety review: an unlock made through another contract (a wrapper
+/// whose input hides the inner call) is still reported with its locks, read from a call trace,
+/// so that the owner can punish the claim of a disposed lock.
+#[tokio::test]
+async fn an_unlock_through_a_wrapper_contract_is_reported_with_its_locks() {
+    unlock_reported(true).await;
+}
+
+async fn unlock_reported(through_a_wrapper: bool) {
+    use alloy::sol_types::SolCall;
+    use photon_chain::bindings::{TestForwarder, TokensNetwork};
+    use photon_primitives::eip712::DelegateUnlock;
     use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
-    use photon_primitives::Lock;
+    use photon_primitives::{Lock, Signer};
+    use photon_state::UnlockState;
 
     let net = net().await;
     let id = net.open_with_deposits(ALICE, BOB, 100, 0).await;
@@ -233,13 +249,43 @@ async fn an_unlock_is_reported_with_its_locks_to_their_owner() {
     net.close(BOB, ALICE, Some(proof)).await;
     send(net.registry.registerSecret(secret.0)).await.unwrap();
     let skip = U256::from(2u8); // Bob does not claim the second lock
-    send(
-        net.network
-            .unlock(net.token_addr(), net.addr(ALICE), encode_locks(&locks).into(), skip)
-            .from(net.addr(BOB)),
-    )
-    .await
-    .unwrap();
+    let never =
+        TokensNetwork::UnlockState { claimed: U256::ZERO, direct: U256::ZERO, voided: U256::ZERO };
+    if through_a_wrapper {
+        let consent = DelegateUnlock { channelId: id, epoch, locksroot: locksroot(&locks), skip };
+        let consent = net.accounts[BOB].sign_digest(&net.domain.digest(&consent)).unwrap();
+        let unlock = TokensNetwork::unlockDelegateCall {
+            token: net.token_addr(),
+            participant: net.addr(BOB),
+            partner: net.addr(ALICE),
+            locks: encode_locks(&locks).into(),
+            skip,
+            prior: never,
+            consentSignature: sig_bytes(&consent),
+        };
+        // Finding 6: the unlock is made through another contract, whose input hides the
+        // inner call (XORed): the follower reads the locks from a call trace
+        let wrapper = TestForwarder::deploy_builder(&net.provider).send().await.unwrap();
+        let wrapper = TestForwarder::new(
+            wrapper.get_receipt().await.unwrap().contract_address.unwrap(),
+            net.provider.clone(),
+        );
+        let hidden: Vec<u8> = unlock.abi_encode().iter().map(|b| b ^ 0x5a).collect();
+        send(
+            wrapper.forward(net.deployment.tokens_network, hidden.into(), 0x5a).from(net.addr(BOB)),
+        )
+        .await
+        .unwrap();
+    } else {
+        let locks = encode_locks(&locks).into();
+        send(
+            net.network
+                .unlock(net.token_addr(), net.addr(ALICE), locks, skip, never)
+                .from(net.addr(BOB)),
+        )
+        .await
+        .unwrap();
+    }
 
     let follow = |owner| {
         let config = FollowerConfig { owner, ..config(&net, 0) };
@@ -248,16 +294,22 @@ async fn an_unlock_is_reported_with_its_locks_to_their_owner() {
     let unlocked = |events: Vec<ChainEvent>| {
         events.into_iter().find(|e| matches!(e, ChainEvent::ChannelUnlocked { .. }))
     };
-    let expected = ChainEvent::ChannelUnlocked {
+    let one = U256::from(1u8);
+    // Bob claimed lock 0 himself, or a delegate did with his consent
+    let direct = if through_a_wrapper { U256::ZERO } else { one };
+    let root = locksroot(&locks);
+    let expected = |locks: Vec<Lock>| ChainEvent::ChannelUnlocked {
         channel_id: id,
         sender: net.addr(ALICE),
-        locks: locks.clone(),
-        skip,
+        locksroot: root,
+        locks,
+        state: UnlockState { claimed: one, direct, voided: U256::ZERO },
     };
     for owner in [None, Some(net.addr(ALICE))] {
         let events = chain_events(&follow(owner).poll().await.unwrap());
-        assert_eq!(unlocked(events), Some(expected.clone()), "owner {owner:?}");
+        assert_eq!(unlocked(events), Some(expected(locks.clone())), "owner {owner:?}");
     }
+    // Bob hears of the unlock of Alice's locks (its state), without the locks
     let events = chain_events(&follow(Some(net.addr(BOB))).poll().await.unwrap());
-    assert_eq!(unlocked(events), None, "not Bob's locks");
+    assert_eq!(unlocked(events), Some(expected(Vec::new())), "not Bob's locks");
 }

@@ -62,7 +62,7 @@ async fn open_rejects_bad_arguments() {
 }
 
 #[tokio::test]
-async fn deposits_are_repeatable_by_either_side_and_by_third_parties() {
+async fn deposits_are_repeatable_by_either_side_for_itself_only() {
     let net = net().await;
     net.open(ALICE, BOB).await;
     net.deposit(ALICE, BOB, 100).await;
@@ -70,19 +70,22 @@ async fn deposits_are_repeatable_by_either_side_and_by_third_parties() {
     net.deposit(BOB, ALICE, 80).await;
     assert_eq!(net.deposit_of(ALICE, BOB).await, 120);
     assert_eq!(net.deposit_of(BOB, ALICE).await, 80);
-    // Charlie funds Bob's side
+    // Finding 10: a third party (Charlie) cannot deposit into the channel, nor can Alice
+    // deposit for Bob: a deposit would void the balances pending signatures were made for
     net.approve(net.addr(CHARLIE), 5).await.unwrap();
-    let receipt = send(
+    let deposit_for_bob = |from: usize| {
         net.network
             .deposit(net.token_addr(), net.addr(BOB), net.addr(ALICE), 5)
-            .from(net.addr(CHARLIE)),
-    )
-    .await
-    .unwrap();
-    let ev = event::<TokensNetwork::ChannelDeposit>(&receipt);
-    assert_eq!((ev.participant, ev.deposit), (net.addr(BOB), 85));
-    assert_eq!(net.balance(net.addr(CHARLIE)).await.unwrap(), 1_000_000 - 5);
-    assert_eq!(net.balance(net.deployment.tokens_network).await.unwrap(), 205);
+            .from(net.addr(from))
+    };
+    assert_revert!(deposit_for_bob(CHARLIE), NotParticipant);
+    net.approve(net.addr(ALICE), 5).await.unwrap();
+    assert_revert!(deposit_for_bob(ALICE), NotParticipant);
+    let receipt = send(deposit_for_bob(BOB).from(net.addr(BOB))).await;
+    assert!(receipt.is_err(), "Bob approved nothing");
+    assert_eq!(net.deposit_of(BOB, ALICE).await, 80);
+    assert_eq!(net.balance(net.addr(CHARLIE)).await.unwrap(), 1_000_000);
+    assert_eq!(net.balance(net.deployment.tokens_network).await.unwrap(), 200);
 }
 
 #[tokio::test]

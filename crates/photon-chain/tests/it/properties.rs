@@ -64,6 +64,7 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
             Op::Withdraw(alice, amount) => {
                 let (who, partner, side) = side_of(alice);
                 let balance = model.balance(side);
+                let deposit = net.deposit_of(who, partner).await;
                 if model.withdraw(side, amount.into()).is_ok() {
                     let epoch = net.epoch_of(ALICE, BOB).await;
                     let expiry = net.block_number().await.unwrap() + 5;
@@ -71,6 +72,7 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
                         channelId: net.channel_id(net.addr(ALICE), net.addr(BOB)),
                         epoch,
                         participant: net.addr(who),
+                        participantDeposit: deposit,
                         participantBalance: balance,
                         amount: amount.into(),
                         expiry,
@@ -82,6 +84,7 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
                         net.token_addr(),
                         net.addr(who),
                         net.addr(partner),
+                        deposit,
                         balance,
                         amount.into(),
                         expiry,

@@ -44,18 +44,40 @@ async fn register(net: &DevNet, n: u8) {
     send(net.registry.registerSecret(secret(n).0)).await.unwrap();
 }
 
+/// An unlock state: bits claimed, claimed by the receiver itself, reversed.
+fn state(claimed: u64, direct: u64, voided: u64) -> TokensNetwork::UnlockState {
+    TokensNetwork::UnlockState {
+        claimed: U256::from(claimed),
+        direct: U256::from(direct),
+        voided: U256::from(voided),
+    }
+}
+
+type Call<'a, C> =
+    alloy::contract::CallBuilder<&'a alloy::providers::DynProvider, std::marker::PhantomData<C>>;
+
 fn unlock_call<'a>(
     net: &'a DevNet,
     receiver: usize,
     sender: usize,
     locks: &[Lock],
     skip: u64,
-) -> alloy::contract::CallBuilder<
-    &'a alloy::providers::DynProvider,
-    std::marker::PhantomData<TokensNetwork::unlockCall>,
-> {
+) -> Call<'a, TokensNetwork::unlockCall> {
+    unlock_after(net, receiver, sender, locks, skip, state(0, 0, 0))
+}
+
+/// A later unlock of the same locksroot, from its unlock state `prior`.
+fn unlock_after<'a>(
+    net: &'a DevNet,
+    receiver: usize,
+    sender: usize,
+    locks: &[Lock],
+    skip: u64,
+    prior: TokensNetwork::UnlockState,
+) -> Call<'a, TokensNetwork::unlockCall> {
+    let packed = encode_locks(locks).into();
     net.network
-        .unlock(net.token_addr(), net.addr(sender), encode_locks(locks).into(), U256::from(skip))
+        .unlock(net.token_addr(), net.addr(sender), packed, U256::from(skip), prior)
         .from(net.addr(receiver))
 }
 
@@ -87,7 +109,13 @@ async fn unlock_rejects_bad_input_and_repeats() {
     // ragged bytes
     assert_revert!(
         net.network
-            .unlock(net.token_addr(), net.addr(ALICE), Bytes::from(vec![0u8; 55]), U256::ZERO)
+            .unlock(
+                net.token_addr(),
+                net.addr(ALICE),
+                Bytes::from(vec![0u8; 55]),
+                U256::ZERO,
+                state(0, 0, 0)
+            )
             .from(net.addr(BOB)),
         MalformedLocks
     );
@@ -95,8 +123,13 @@ async fn unlock_rejects_bad_input_and_repeats() {
     // from Alice the call names Bob's side, which holds no locks
     assert_revert!(unlock_call(&net, ALICE, BOB, &locks, 0), NothingToUnlock);
     send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
-    // once per locksroot
+    // again as if it were the first: refused
     assert_revert!(unlock_call(&net, BOB, ALICE, &locks, 0), LocksrootMismatch);
+    // an unlock state other than the recorded one: refused
+    assert_revert!(unlock_after(&net, BOB, ALICE, &locks, 0, state(0, 0, 0b1)), LocksrootMismatch);
+    // again from the recorded state: lock 0 is never claimed twice
+    let receipt = send(unlock_after(&net, BOB, ALICE, &locks, 0, state(1, 1, 0))).await.unwrap();
+    assert_eq!(event::<TokensNetwork::ChannelUnlocked>(&receipt).claimed, 0);
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (90, 10));
 }
 
@@ -176,6 +209,7 @@ async fn delegate_unlocks_with_consent() {
                 net.addr(ALICE),
                 encode_locks(&locks).into(),
                 U256::from(skip),
+                state(0, 0, 0),
                 consent,
             )
             .from(net.addr(DELEGATE))
@@ -189,7 +223,24 @@ async fn delegate_unlocks_with_consent() {
 
 struct Cheat {
     locks: [Lock; 2],
+    /// Bob's disposal of lock 0, covering Alice's proofs up to the stored one (nonce 4)
     disposal: Bytes,
+    /// the unlock state after Bob's unlock
+    state: TokensNetwork::UnlockState,
+}
+
+fn sign_disposal(net: &DevNet, who: usize, nonce: u64, lock: &Lock) -> Bytes {
+    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
+    let epoch = futures_epoch(net);
+    let d = LockDisposal { channelId: id, epoch, nonce, lockHash: lock.hash() };
+    sig_bytes(&net.accounts[who].sign_digest(&net.domain.digest(&d)).unwrap())
+}
+
+/// The epoch of the Alice–Bob channel, read without await (the tests sign inside closures).
+fn futures_epoch(net: &DevNet) -> u64 {
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(net.epoch_of(ALICE, BOB))
+    })
 }
 
 /// Bob disposed lock 0 (it could not forward it), but closes with Alice's proof that still
@@ -202,50 +253,48 @@ async fn bob_claims_a_disposed_lock_with(net: &DevNet, skip: u64, bob_deposit: u
     let now = net.block_number().await.unwrap();
     let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
     closed_with_locks_and_bob_deposit(net, 0, &locks, bob_deposit).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
-    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
-    let disposal = LockDisposal { channelId: id, epoch, lockHash: locks[0].hash() };
-    let disposal =
-        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&disposal)).unwrap());
+    let disposal = sign_disposal(net, BOB, 4, &locks[0]);
     register(net, 1).await;
     register(net, 2).await;
-    send(unlock_call(net, BOB, ALICE, &locks, skip)).await.unwrap();
-    Cheat { locks, disposal }
+    let receipt = send(unlock_call(net, BOB, ALICE, &locks, skip)).await.unwrap();
+    let state = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
+    Cheat { locks, disposal, state }
 }
 
 fn punish_call<'a>(
     net: &'a DevNet,
-    cheat: &Cheat,
-    skip: u64,
+    locks: &[Lock],
+    prior: TokensNetwork::UnlockState,
     index: u64,
+    nonce: u64,
     disposal: Bytes,
-) -> alloy::contract::CallBuilder<
-    &'a alloy::providers::DynProvider,
-    std::marker::PhantomData<TokensNetwork::punishObsoleteUnlockCall>,
-> {
+) -> Call<'a, TokensNetwork::punishObsoleteUnlockCall> {
     net.network
         .punishObsoleteUnlock(
             net.token_addr(),
             net.addr(ALICE),
             net.addr(BOB),
-            encode_locks(&cheat.locks).into(),
-            U256::from(skip),
+            encode_locks(locks).into(),
+            prior,
             U256::from(index),
+            nonce,
             disposal,
         )
         .from(net.addr(ALICE))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claiming_a_disposed_lock_forfeits_the_channel() {
     let net = net().await;
     let cheat = bob_claims_a_disposed_lock_with(&net, 0, 50).await;
-    let receipt = send(punish_call(&net, &cheat, 0, 0, cheat.disposal.clone())).await.unwrap();
+    let punish = |prior| punish_call(&net, &cheat.locks, prior, 0, 4, cheat.disposal.clone());
+    let receipt = send(punish(cheat.state.clone())).await.unwrap();
     let ev = event::<TokensNetwork::ObsoleteUnlockPunished>(&receipt);
     assert_eq!(
-        (ev.beneficiary, ev.cheater, ev.lockHash),
-        (net.addr(ALICE), net.addr(BOB), cheat.locks[0].hash())
+        (ev.beneficiary, ev.cheater, ev.amount, ev.forfeited),
+        (net.addr(ALICE), net.addr(BOB), 10, true)
     );
+    assert_eq!(ev.state, state(0b11, 0b11, 0b01), "lock 0 reversed");
     let info = net
         .network
         .getParticipantInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE))
@@ -253,49 +302,136 @@ async fn claiming_a_disposed_lock_forfeits_the_channel() {
         .await
         .unwrap();
     assert!(info.punished);
-    assert_revert!(punish_call(&net, &cheat, 0, 0, cheat.disposal.clone()), AlreadyPunished);
+    assert_revert!(punish(ev.state.clone()), AlreadyPunished);
     // Alice takes everything: her 100 and Bob's 50
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (150, 0));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn punishment_needs_a_genuine_disposal_of_a_claimed_lock() {
     let net = net().await;
     let cheat = bob_claims_a_disposed_lock(&net, 0).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
-    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
+    let punish = |prior, index, nonce, d| punish_call(&net, &cheat.locks, prior, index, nonce, d);
     // forged: Alice or Charlie signing "Bob's" disposal
     for forger in [ALICE, CHARLIE] {
-        let d = LockDisposal { channelId: id, epoch, lockHash: cheat.locks[0].hash() };
-        let forged = sig_bytes(&net.accounts[forger].sign_digest(&net.domain.digest(&d)).unwrap());
-        assert_revert!(punish_call(&net, &cheat, 0, 0, forged), InvalidSignature);
+        let forged = sign_disposal(&net, forger, 4, &cheat.locks[0]);
+        assert_revert!(punish(cheat.state.clone(), 0, 4, forged), InvalidSignature);
     }
+    let d = cheat.disposal.clone();
     // Bob's disposal of lock 0 does not cover lock 1
-    assert_revert!(punish_call(&net, &cheat, 0, 1, cheat.disposal.clone()), InvalidSignature);
-    // a skip mask other than the unlock's does not match what was recorded
-    assert_revert!(punish_call(&net, &cheat, 0b10, 0, cheat.disposal.clone()), NothingToUnlock);
+    assert_revert!(punish(cheat.state.clone(), 1, 4, d.clone()), InvalidSignature);
+    // nor another nonce than the one he signed
+    assert_revert!(punish(cheat.state.clone(), 0, 5, d.clone()), InvalidSignature);
+    // an unlock state other than the recorded one
+    assert_revert!(punish(state(0b01, 0b01, 0), 0, 4, d.clone()), NothingToUnlock);
     // out of range
-    assert_revert!(punish_call(&net, &cheat, 0, 2, cheat.disposal.clone()), LockNotClaimed);
+    assert_revert!(punish(cheat.state.clone(), 2, 4, d.clone()), LockNotClaimed);
     // the honest Alice's punishment window closes
     net.mine(u64::from(TIMEOUT) + net.deployment.params.punish_blocks).await.unwrap();
-    assert_revert!(punish_call(&net, &cheat, 0, 0, cheat.disposal.clone()), PunishWindowOver);
+    assert_revert!(punish(cheat.state.clone(), 0, 4, d), PunishWindowOver);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_receiver_that_skips_its_disposed_lock_is_safe() {
     let net = net().await;
     let cheat = bob_claims_a_disposed_lock(&net, 0b01).await;
-    assert_revert!(punish_call(&net, &cheat, 0b01, 0, cheat.disposal.clone()), LockNotClaimed);
+    let d = cheat.disposal.clone();
+    assert_revert!(punish_call(&net, &cheat.locks, cheat.state.clone(), 0, 4, d), LockNotClaimed);
     // Bob got lock 1 (3) and not the disposed lock 0
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (97, 3));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_unlock_means_nothing_to_punish() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
     let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
     closed_with_locks(&net, 0, &locks).await;
-    let cheat = Cheat { locks, disposal: Bytes::from(vec![0u8; 65]) };
-    assert_revert!(punish_call(&net, &cheat, 0, 0, cheat.disposal.clone()), NothingToUnlock);
+    let d = sign_disposal(&net, BOB, 4, &locks[0]);
+    assert_revert!(punish_call(&net, &locks, state(0, 0, 0), 0, 4, d), NothingToUnlock);
+}
+
+/// Finding 1a of the fund-safety review: Bob disposed lock L as held in Alice's proof nonce 1;
+/// Alice removed it, then sent identical bytes again as a new lock at nonce 3 (Bob is its
+/// target: an initiator rerouting in the same block through the same first hop does this
+/// honestly). Alice closes with nonce 3... here Bob closes with it and claims L: his nonce-1
+/// disposal does not cover nonce 3, so Alice cannot take the channel. Bob gets his 60.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
+    let net = net().await;
+    let now = net.block_number().await.unwrap();
+    let l = lock(10, now + 100, 1);
+    net.open_with_deposits(ALICE, BOB, 100, 50).await;
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    let old_disposal = sign_disposal(&net, BOB, 1, &l);
+    let proof = net.balance_proof(ALICE, net.addr(BOB), epoch, 3, 0, 10, locksroot(&[l]));
+    net.close(BOB, ALICE, Some(proof)).await;
+    register(&net, 1).await;
+    let receipt = send(unlock_call(&net, BOB, ALICE, &[l], 0)).await.unwrap();
+    let prior = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
+    assert_revert!(punish_call(&net, &[l], prior, 0, 1, old_disposal), DisposalTooOld);
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (90, 60));
+}
+
+/// Finding 1b: a lock that paid nothing at its unlock (its secret not registered yet) cannot
+/// be punished when Alice registers the secret afterwards, before its expiration; the claim is
+/// judged by what paid when it happened. Bob keeps the 5 he was owed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_that_paid_nothing_at_its_unlock_proves_nothing() {
+    let net = net().await;
+    let now = net.block_number().await.unwrap();
+    let locks = [lock(10, now + 100, 1), lock(5, now + 100, 2)];
+    closed_with_locks_and_bob_deposit(&net, 0, &locks, 50).await;
+    let disposal = sign_disposal(&net, BOB, 4, &locks[0]);
+    register(&net, 2).await;
+    // Bob claims what is registered; lock 0 (disposed, secret unknown) pays nothing
+    let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
+    let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
+    assert_eq!((ev.claimed, ev.state.clone()), (5, state(0b10, 0b10, 0)));
+    register(&net, 1).await; // Alice registers lock 0's secret afterwards, in time
+    assert_revert!(punish_call(&net, &locks, ev.state, 0, 4, disposal), LockNotClaimed);
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (95, 55));
+}
+
+/// Finding 8: an early (delegated) unlock does not forfeit the locks registered after it: a
+/// later unlock claims them; and an old consent, signed before Bob disposed a lock, used by a
+/// delegate, only has that lock's claim reversed: Bob is not punished for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegate_unlock_neither_forfeits_later_locks_nor_the_channel() {
+    let net = net().await;
+    let now = net.block_number().await.unwrap();
+    let locks = [lock(10, now + 100, 1), lock(5, now + 100, 2)];
+    closed_with_locks_and_bob_deposit(&net, 0, &locks, 50).await;
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
+    // Bob's consent with no lock skipped, signed before he disposed lock 0
+    let c = DelegateUnlock { channelId: id, epoch, locksroot: locksroot(&locks), skip: U256::ZERO };
+    let consent = sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&c)).unwrap());
+    let disposal = sign_disposal(&net, BOB, 4, &locks[0]);
+    let delegate = |prior| {
+        net.network
+            .unlockDelegate(
+                net.token_addr(),
+                net.addr(BOB),
+                net.addr(ALICE),
+                encode_locks(&locks).into(),
+                U256::ZERO,
+                prior,
+                consent.clone(),
+            )
+            .from(net.addr(DELEGATE))
+    };
+    register(&net, 2).await;
+    let receipt = send(delegate(state(0, 0, 0))).await.unwrap();
+    let first = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
+    assert_eq!(first, state(0b10, 0, 0), "lock 1 claimed by a delegate");
+    register(&net, 1).await;
+    let receipt = send(delegate(first)).await.unwrap();
+    let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
+    assert_eq!((ev.claimed, ev.state.clone()), (10, state(0b11, 0, 0)), "lock 0 claimed later");
+    // lock 0 was disposed: Alice reverses its claim, and only that
+    let receipt = send(punish_call(&net, &locks, ev.state, 0, 4, disposal)).await.unwrap();
+    let ev = event::<TokensNetwork::ObsoleteUnlockPunished>(&receipt);
+    assert_eq!((ev.amount, ev.forfeited), (10, false));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (95, 55));
 }

@@ -7,6 +7,7 @@ use photon_primitives::eip712::Withdraw;
 use photon_primitives::Signer;
 
 struct Signed {
+    deposit: u128,
     balance: u128,
     amount: u128,
     expiry: u64,
@@ -14,10 +15,12 @@ struct Signed {
     partner_sig: Bytes,
 }
 
+#[allow(clippy::too_many_arguments)] // one per signed field
 fn sign_withdraw(
     net: &DevNet,
     who: usize,
     partner: usize,
+    deposit: u128,
     balance: u128,
     amount: u128,
     expiry: u64,
@@ -27,12 +30,14 @@ fn sign_withdraw(
         channelId: net.channel_id(net.addr(who), net.addr(partner)),
         epoch,
         participant: net.addr(who),
+        participantDeposit: deposit,
         participantBalance: balance,
         amount,
         expiry,
     };
     let digest = net.domain.digest(&msg);
     Signed {
+        deposit,
         balance,
         amount,
         expiry,
@@ -54,6 +59,7 @@ fn withdraw_call<'a>(
         net.token_addr(),
         net.addr(who),
         net.addr(partner),
+        s.deposit,
         s.balance,
         s.amount,
         s.expiry,
@@ -71,7 +77,7 @@ async fn withdraw_keeps_the_channel_open_and_voids_older_proofs() {
     let epoch = net.epoch_of(ALICE, BOB).await;
     let old_proof = net.proof(ALICE, BOB, epoch, 3, 30);
     let now = net.block_number().await.unwrap();
-    let signed = sign_withdraw(&net, BOB, ALICE, 30, 20, now + 10, epoch);
+    let signed = sign_withdraw(&net, BOB, ALICE, 0, 30, 20, now + 10, epoch);
     let before = net.balance(net.addr(BOB)).await.unwrap();
     let receipt = send(withdraw_call(&net, BOB, ALICE, &signed)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelWithdraw>(&receipt);
@@ -114,26 +120,41 @@ async fn withdraw_rejects_bad_requests() {
     let now = net.block_number().await.unwrap();
     // more than the balance
     assert_revert!(
-        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 51, now + 10, epoch)),
+        withdraw_call(
+            &net,
+            BOB,
+            ALICE,
+            &sign_withdraw(&net, BOB, ALICE, 50, 50, 51, now + 10, epoch)
+        ),
         InvalidBalances
     );
     // a balance above the whole channel
     assert_revert!(
-        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 151, 1, now + 10, epoch)),
+        withdraw_call(
+            &net,
+            BOB,
+            ALICE,
+            &sign_withdraw(&net, BOB, ALICE, 50, 151, 1, now + 10, epoch)
+        ),
         InvalidBalances
     );
     // nothing
     assert_revert!(
-        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 0, now + 10, epoch)),
+        withdraw_call(
+            &net,
+            BOB,
+            ALICE,
+            &sign_withdraw(&net, BOB, ALICE, 50, 50, 0, now + 10, epoch)
+        ),
         ZeroAmount
     );
     // expired
-    let stale = sign_withdraw(&net, BOB, ALICE, 50, 10, now + 2, epoch);
+    let stale = sign_withdraw(&net, BOB, ALICE, 50, 50, 10, now + 2, epoch);
     net.mine(3).await.unwrap();
     assert_revert!(withdraw_call(&net, BOB, ALICE, &stale), WithdrawExpired);
     // the partner did not agree
     let now = net.block_number().await.unwrap();
-    let mut one_sided = sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch);
+    let mut one_sided = sign_withdraw(&net, BOB, ALICE, 50, 50, 10, now + 10, epoch);
     one_sided.partner_sig = one_sided.participant_sig.clone();
     assert_revert!(withdraw_call(&net, BOB, ALICE, &one_sided), InvalidSignature);
     // an old epoch
@@ -142,14 +163,46 @@ async fn withdraw_rejects_bad_requests() {
             &net,
             BOB,
             ALICE,
-            &sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch - 1)
+            &sign_withdraw(&net, BOB, ALICE, 50, 50, 10, now + 10, epoch - 1)
         ),
         InvalidSignature
     );
     // a closed channel
     net.close(ALICE, BOB, None).await;
     assert_revert!(
-        withdraw_call(&net, BOB, ALICE, &sign_withdraw(&net, BOB, ALICE, 50, 10, now + 10, epoch)),
+        withdraw_call(
+            &net,
+            BOB,
+            ALICE,
+            &sign_withdraw(&net, BOB, ALICE, 50, 50, 10, now + 10, epoch)
+        ),
         ChannelNotOpen
     );
+}
+
+/// Finding 2 of the fund-safety review: both sign "Bob withdraws 20 of his balance 30"; Bob
+/// then deposits 50 (Alice holds both signatures until the expiry). Submitted afterwards, the
+/// withdrawal leaves Bob's new deposit with Bob: Alice 70 / Bob 60, not 120 / 10.
+#[tokio::test]
+async fn a_deposit_after_the_signing_stays_with_its_depositor() {
+    let net = net().await;
+    net.open_with_deposits(ALICE, BOB, 100, 0).await;
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    let now = net.block_number().await.unwrap();
+    let signed = sign_withdraw(&net, BOB, ALICE, 0, 30, 20, now + 10, epoch);
+    net.deposit(BOB, ALICE, 50).await;
+    // Alice's deposit after the signing stays hers as well
+    net.deposit(ALICE, BOB, 7).await;
+    let receipt = send(withdraw_call(&net, BOB, ALICE, &signed)).await.unwrap();
+    let ev = event::<TokensNetwork::ChannelWithdraw>(&receipt);
+    assert_eq!(ev.amount, 20);
+    assert_eq!(net.deposit_of(ALICE, BOB).await, 77);
+    assert_eq!(net.deposit_of(BOB, ALICE).await, 60);
+    // a signed deposit above the current one (a forged claim of a deposit) is refused
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    let now = net.block_number().await.unwrap();
+    let inflated = sign_withdraw(&net, BOB, ALICE, 61, 60, 10, now + 10, epoch);
+    assert_revert!(withdraw_call(&net, BOB, ALICE, &inflated), InvalidBalances);
+    net.close(ALICE, BOB, None).await;
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (77, 60));
 }

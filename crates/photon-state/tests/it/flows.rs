@@ -4,7 +4,7 @@ use crate::harness::*;
 use photon_primitives::messages::Message;
 use photon_primitives::U256;
 use photon_state::changes::{ChainEvent, Event, PaymentFailure, StateChange};
-use photon_state::{Config, FeePolicy, Route, Task};
+use photon_state::{Config, FeePolicy, OurDisposal, Route, Task, UnlockState};
 
 const ALICE: usize = 0;
 const BOB: usize = 1;
@@ -583,12 +583,13 @@ fn chain_events_seen_twice_change_nothing() {
     assert_eq!(closed, format!("{:?}", net.nodes[BOB].state.channels[&id].status));
 }
 
-/// Charlie learned the secret, but Bob closes the channel before unlocking, and the settle
-/// window ends long before the lock expires: Charlie must not wait for the lock's expiry to
-/// register the secret, or the window would close with the lock unclaimed.
+/// Charlie learned the secret, but Bob closes the channel before unlocking: Charlie registers
+/// the secret at once rather than near the lock's expiry (which is near the window's end).
 #[test]
 fn a_target_registers_at_once_when_the_payer_closes_early() {
-    let config = Config { punish_blocks: PUNISH_BLOCKS, lock_timeout: 300, ..Config::default() };
+    // the lock lives as long as it can while the mediator can still secure it on chain
+    let lock_timeout = SETTLE_TIMEOUT - Config::default().reveal_timeout;
+    let config = Config { punish_blocks: PUNISH_BLOCKS, lock_timeout, ..Config::default() };
     let mut net = Net::with_config(3, config);
     net.open_channel(ALICE, BOB, 100, 0);
     let bc = net.open_channel(BOB, CHARLIE, 100, 0);
@@ -601,7 +602,8 @@ fn a_target_registers_at_once_when_the_payer_closes_early() {
         net.deliver_one();
     }
     let lock = net.pending_locks(CHARLIE, BOB).1[0];
-    assert!(lock.expiration > net.block + SETTLE_TIMEOUT + Config::default().reveal_timeout);
+    // a lock its receivers could secure: it expires inside any settle window opened now
+    assert!(lock.expiration + Config::default().reveal_timeout <= net.block + SETTLE_TIMEOUT);
     let before = (net.wallet[BOB], net.wallet[CHARLIE]);
     net.apply(BOB, StateChange::Close { channel_id: bc }).unwrap();
     net.mine(1);
@@ -645,12 +647,15 @@ fn claiming_a_disposed_lock_forfeits_the_channel() {
     let bob = net.addr(BOB);
     net.broadcast(&[ALICE], ChainEvent::ChannelClosed { channel_id: ab, closer: bob, block });
     let chain = net.channels.get_mut(&ab).unwrap();
-    chain.unlocked[alice_side] = true;
+    let one = U256::from(1u8);
+    let state = UnlockState { claimed: one, direct: one, voided: U256::ZERO };
+    chain.unlocked[alice_side] = Some(state);
     chain.transferred[alice_side] += 20;
     assert!(!net.channels[&ab].punished[1 - alice_side]);
     let (alice, locks) = (net.addr(ALICE), vec![stale.lock]);
+    let locksroot = stale.balance_proof.locksroot;
     let unlocked =
-        ChainEvent::ChannelUnlocked { channel_id: ab, sender: alice, locks, skip: U256::ZERO };
+        ChainEvent::ChannelUnlocked { channel_id: ab, sender: alice, locksroot, locks, state };
     net.broadcast(&[ALICE], unlocked.clone());
     assert!(net.channels[&ab].punished[1 - alice_side], "Alice's node punished Bob");
     // seen again (a replayed log): nothing more is sent
@@ -662,11 +667,14 @@ fn claiming_a_disposed_lock_forfeits_the_channel() {
     assert_eq!(net.wallet[ALICE] - before, 150, "Alice gets the whole channel");
 }
 
-/// As above, but the registration takes most of the settle window to be mined: the node holds
-/// its one on-chain unlock back until the secret is on chain, and still claims the lock.
+/// As above, but the registration takes most of the lock's life to be mined (it lands just
+/// before the expiration, which a mediator only accepts inside its payer's settle window): the
+/// node's on-chain unlock comes after it and claims the lock.
 #[test]
 fn the_unlock_waits_for_a_slow_registration() {
-    let config = Config { punish_blocks: PUNISH_BLOCKS, lock_timeout: 300, ..Config::default() };
+    // the lock lives as long as it can while the mediator can still secure it on chain
+    let lock_timeout = SETTLE_TIMEOUT - Config::default().reveal_timeout;
+    let config = Config { punish_blocks: PUNISH_BLOCKS, lock_timeout, ..Config::default() };
     let mut net = Net::with_config(3, config);
     net.open_channel(ALICE, BOB, 100, 0);
     let bc = net.open_channel(BOB, CHARLIE, 100, 0);
@@ -678,8 +686,8 @@ fn the_unlock_waits_for_a_slow_registration() {
         }
         net.deliver_one();
     }
-    // mined 3 blocks after the node's unlock would normally go out (reveal_timeout before the end)
-    net.registration_delay = SETTLE_TIMEOUT - Config::default().reveal_timeout + 3;
+    // mined 3 blocks before the lock expires
+    net.registration_delay = lock_timeout - 3;
     let before = (net.wallet[BOB], net.wallet[CHARLIE]);
     net.apply(BOB, StateChange::Close { channel_id: bc }).unwrap();
     net.mine(SETTLE_TIMEOUT - 1);
@@ -713,7 +721,7 @@ fn an_unlock_skips_a_disposed_lock_beyond_the_64th() {
     }
     let channel = bob.channels.get_mut(&ab).unwrap();
     channel.theirs.locks = locks.clone();
-    channel.disposed.insert(locks[66].secrethash);
+    channel.disposed.insert(locks[66].secrethash, OurDisposal { nonce: 0, payment_id: 0 });
     // Alice closes; the contract holds her proof with the 70 locks
     let alice_side = usize::from(net.channels[&ab].parties[1] == ALICE);
     let chain = net.channels.get_mut(&ab).unwrap();
@@ -722,6 +730,35 @@ fn an_unlock_skips_a_disposed_lock_beyond_the_64th() {
     let alice = net.addr(ALICE);
     net.broadcast(&[BOB], ChainEvent::ChannelClosed { channel_id: ab, closer: alice, block });
     net.mine(SETTLE_TIMEOUT);
-    assert!(net.channels[&ab].unlocked[alice_side], "Bob unlocked");
+    assert!(net.channels[&ab].unlocked[alice_side].is_some(), "Bob unlocked");
     assert_eq!(net.channels[&ab].transferred[alice_side], 690, "every lock but the disposed one");
+}
+
+/// Finding 4 of the fund-safety review: a lock that outlives the payer's settle window (the
+/// opener chose a short one) cannot be claimed on chain once the payer closes, so a mediator
+/// must not pay downstream against it, nor a target reveal for it: both give it back, the
+/// payment fails cleanly and no token moves.
+#[test]
+fn a_lock_outliving_the_payers_settle_window_is_given_back() {
+    for target in [BOB, CHARLIE] {
+        // locks live 100 blocks, the channels' windows are 100: never securable
+        let config =
+            Config { punish_blocks: PUNISH_BLOCKS, lock_timeout: 100, ..Config::default() };
+        let mut net = Net::with_config(3, config);
+        net.open_channel(ALICE, BOB, 100, 0);
+        net.open_channel(BOB, CHARLIE, 100, 0);
+        let path: &[usize] = if target == BOB { &[ALICE, BOB] } else { &[ALICE, BOB, CHARLIE] };
+        net.pay(ALICE, target, 20, &[(path, 0)]);
+        assert!(
+            net.nodes[ALICE]
+                .log
+                .iter()
+                .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::NoRoute, .. })),
+            "target {target}"
+        );
+        net.assert_balances(ALICE, BOB, (100, 0));
+        net.assert_balances(BOB, CHARLIE, (100, 0));
+        assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+        assert_eq!(net.pending_locks(BOB, CHARLIE), (vec![], vec![]), "nothing forwarded");
+    }
 }

@@ -7,10 +7,10 @@ use photon_primitives::lock::locksroot;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::recover;
 use photon_primitives::{
-    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256,
+    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256, U256,
 };
 use photon_state::changes::{ChainEvent, ContractCall, Event, Route, StateChange};
-use photon_state::{transition, ChainState, ChannelBalances, Config, Rejection};
+use photon_state::{transition, ChainState, ChannelBalances, Config, Rejection, UnlockState};
 use std::collections::{BTreeMap, VecDeque};
 
 pub const SETTLE_TIMEOUT: u64 = 100;
@@ -42,8 +42,9 @@ pub struct OnChain {
     pub nonces: [u64; 2],
     pub transferred: [u128; 2],
     pub locksroots: [B256; 2],
-    pub unlocked: [bool; 2],
-    /// `punished[side]`: that side was punished for an obsolete unlock.
+    /// `unlocked[side]`: the unlock state of that side's stored locksroot, once unlocked.
+    pub unlocked: [Option<UnlockState>; 2],
+    /// `punished[side]`: that side forfeits the channel for an obsolete unlock.
     pub punished: [bool; 2],
 }
 
@@ -206,63 +207,97 @@ impl Net {
                     chain.nonces[side] = bp.nonce;
                     chain.transferred[side] = bp.transferredAmount;
                     chain.locksroots[side] = bp.locksroot;
-                    chain.unlocked[side] = false;
+                    chain.unlocked[side] = None;
                 }
             }
-            ContractCall::Unlock { partner, locks, skip, .. } => {
+            ContractCall::Unlock { partner, locks, skip, prior, .. } => {
                 let p = self.index(partner);
                 let id = self.channel_id(i, p);
                 let chain = self.channels.get_mut(&id).expect("channel on chain");
                 let side = Self::side(chain, p);
-                assert_eq!(
-                    locksroot(&locks),
-                    chain.locksroots[side],
-                    "unlock of the stored locksroot"
-                );
-                assert!(!chain.unlocked[side]);
-                chain.unlocked[side] = true;
-                let claimed: u128 = locks
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, l)| {
-                        !skip.bit(*k)
-                            && self
-                                .registered
-                                .get(&l.secrethash)
-                                .is_some_and(|b| *b <= l.expiration)
-                    })
-                    .map(|(_, l)| l.amount)
-                    .sum();
+                let root = locksroot(&locks);
+                assert_eq!(root, chain.locksroots[side], "unlock of the stored locksroot");
+                assert_eq!(prior, chain.unlocked[side].unwrap_or_default(), "the prior state");
+                let mut paid = U256::ZERO;
+                let mut claimed = 0u128;
+                for (k, l) in locks.iter().enumerate() {
+                    let in_time =
+                        self.registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration);
+                    if !skip.bit(k) && !prior.claimed.bit(k) && in_time {
+                        paid |= U256::from(1u8) << k;
+                        claimed += l.amount;
+                    }
+                }
+                let state = UnlockState {
+                    claimed: prior.claimed | paid,
+                    direct: prior.direct | paid,
+                    voided: prior.voided,
+                };
+                chain.unlocked[side] = Some(state);
                 chain.transferred[side] += claimed;
                 let parties = chain.parties;
                 let sender = self.addr(p);
-                self.broadcast(
-                    &parties,
-                    ChainEvent::ChannelUnlocked { channel_id: id, sender, locks, skip },
-                );
+                let event = ChainEvent::ChannelUnlocked {
+                    channel_id: id,
+                    sender,
+                    locksroot: root,
+                    locks,
+                    state,
+                };
+                self.broadcast(&parties, event);
             }
-            ContractCall::Punish { cheater, locks, skip, index, signature, .. } => {
+            ContractCall::Punish {
+                cheater,
+                locks,
+                prior,
+                index,
+                disposal_nonce,
+                signature,
+                ..
+            } => {
                 let p = self.index(cheater);
                 let id = self.channel_id(i, p);
                 let chain = self.channels.get_mut(&id).expect("channel on chain");
                 let closed = chain.closed_at.expect("punish of a closed channel");
                 assert!(block <= closed + SETTLE_TIMEOUT + PUNISH_BLOCKS, "punish window over");
                 let side = Self::side(chain, p);
-                assert!(chain.unlocked[1 - side], "the cheater unlocked");
-                let lock = locks[index as usize];
-                assert!(!skip.bit(index as usize), "a claimed lock");
-                assert!(self
-                    .registered
-                    .get(&lock.secrethash)
-                    .is_some_and(|b| *b <= lock.expiration));
-                let disposal =
-                    LockDisposal { channelId: id, epoch: chain.epoch, lockHash: lock.hash() };
+                let sender_side = 1 - side;
+                assert_eq!(Some(prior), chain.unlocked[sender_side], "the unlock state");
+                let k = index as usize;
+                assert!(prior.claimed.bit(k) && !prior.voided.bit(k), "a claimed lock");
+                assert!(
+                    chain.nonces[sender_side] <= disposal_nonce,
+                    "the disposal covers the proof"
+                );
+                let lock = locks[k];
+                let disposal = LockDisposal {
+                    channelId: id,
+                    epoch: chain.epoch,
+                    nonce: disposal_nonce,
+                    lockHash: lock.hash(),
+                };
                 assert_eq!(
                     recover(&self.domain.digest(&disposal), &signature).unwrap(),
                     self.nodes[p].signer.address(),
                     "the cheater's disposal"
                 );
-                chain.punished[side] = true;
+                chain.transferred[sender_side] -= lock.amount;
+                let state = UnlockState { voided: prior.voided | (U256::from(1u8) << k), ..prior };
+                chain.unlocked[sender_side] = Some(state);
+                if prior.direct.bit(k) {
+                    chain.punished[side] = true;
+                }
+                let parties = chain.parties;
+                let sender = self.addr(parties[sender_side]);
+                let root = locksroot(&locks);
+                let event = ChainEvent::ChannelUnlocked {
+                    channel_id: id,
+                    sender,
+                    locksroot: root,
+                    locks,
+                    state,
+                };
+                self.broadcast(&parties, event);
             }
             ContractCall::Settle { partner, .. } => {
                 let p = self.index(partner);
@@ -274,8 +309,8 @@ impl Net {
                 );
                 let total = chain.deposits[0] + chain.deposits[1];
                 let pay = match chain.punished {
-                    [true, _] => [0, total],
-                    [_, true] => [total, 0],
+                    [true, false] => [0, total],
+                    [false, true] => [total, 0],
                     _ => ChannelBalances::settlement_of(chain.deposits, chain.transferred),
                 };
                 let parties = chain.parties;
@@ -343,7 +378,7 @@ impl Net {
             participant1: self.addr(one),
             participant2: self.addr(two),
             settle_timeout: SETTLE_TIMEOUT,
-            block: self.block,
+            epoch: self.block,
         };
         self.broadcast(&[a, b], open);
         for (who, amount) in [(a, deposit_a), (b, deposit_b)] {
