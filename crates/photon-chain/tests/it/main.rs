@@ -5,6 +5,7 @@ mod artifacts;
 mod channel_close;
 mod cooperative;
 mod follower;
+mod fund_safety;
 mod helpers;
 mod open_deposit;
 mod properties;
