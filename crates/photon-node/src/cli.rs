@@ -240,6 +240,14 @@ struct RunArgs {
     /// Settle timeout of channels this node opens (blocks).
     #[arg(long, env = "PHOTON_SETTLE_TIMEOUT")]
     settle_timeout: Option<u32>,
+    /// Shortest settle timeout of a channel this node opens, deposits into, mediates over or
+    /// pays in, whoever opened it (blocks) [default: 60].
+    #[arg(long, env = "PHOTON_MIN_SETTLE_TIMEOUT")]
+    min_settle_timeout: Option<u64>,
+    /// Longest such settle timeout (blocks): how long a close may keep a deposit [default:
+    /// 100000].
+    #[arg(long, env = "PHOTON_MAX_SETTLE_TIMEOUT")]
+    max_settle_timeout: Option<u64>,
     /// Peer-to-peer listen address [default: /ip4/127.0.0.1/tcp/0; give a public one to be
     /// reachable from other machines].
     #[arg(long, env = "PHOTON_P2P_LISTEN")]
@@ -297,6 +305,8 @@ struct FileConfig {
     confirmations: Option<u64>,
     poll_ms: Option<u64>,
     settle_timeout: Option<u32>,
+    min_settle_timeout: Option<u64>,
+    max_settle_timeout: Option<u64>,
     p2p_listen: Option<String>,
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
@@ -718,14 +728,37 @@ async fn run(args: RunArgs) -> Result<()> {
         .or(file.api_addr)
         .unwrap_or_else(|| "127.0.0.1:5001".parse().expect("valid address"));
     let api_token = args.api_token.or(file.api_token);
+    let mut protocol = Config::default();
+    if let Some(min) = args.min_settle_timeout.or(file.min_settle_timeout) {
+        protocol.min_settle_timeout = min;
+    }
+    if let Some(max) = args.max_settle_timeout.or(file.max_settle_timeout) {
+        protocol.max_settle_timeout = max;
+    }
+    let settle_timeout = args.settle_timeout.or(file.settle_timeout).unwrap_or(500);
+    let floor = protocol.lock_timeout + protocol.reveal_timeout;
+    if protocol.min_settle_timeout < floor {
+        bail!(
+            "--min-settle-timeout {} is below {floor} blocks (lock timeout + reveal timeout): \
+             a partner could close before a lock we receive can be claimed",
+            protocol.min_settle_timeout
+        );
+    }
+    if !protocol.accepts_settle_timeout(u64::from(settle_timeout)) {
+        bail!(
+            "--settle-timeout {settle_timeout} is outside the accepted range {} to {} blocks",
+            protocol.min_settle_timeout,
+            protocol.max_settle_timeout
+        );
+    }
     let settings = NodeSettings {
         deployment: deployment.clone(),
         confirmations: args.confirmations.or(file.confirmations).unwrap_or(5),
         poll_interval: Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(1_000)),
         snapshot_every: 1_000,
-        protocol: Config::default(),
+        protocol,
         payment_timeout: Duration::from_secs(60),
-        settle_timeout: args.settle_timeout.or(file.settle_timeout).unwrap_or(500),
+        settle_timeout,
         p2p_addresses: Vec::new(),
         monitor: args.monitor.or(file.monitor),
     };

@@ -670,6 +670,21 @@ impl Node {
 
     /// Gives the monitoring service every partner proof it does not have yet, with our
     /// consents; a failed delivery is tried again on the next tick.
+    /// A settle timeout outside the range this node accepts ([`Config::min_settle_timeout`],
+    /// [`Config::max_settle_timeout`]), as the error the API answers.
+    fn accepted_settle_timeout(&self, settle_timeout: u64) -> Result<(), NodeError> {
+        let config = &self.settings.protocol;
+        if config.accepts_settle_timeout(settle_timeout) {
+            return Ok(());
+        }
+        Err(NodeError::BadRequest(format!(
+            "settle timeout {settle_timeout} is outside the range this node accepts \
+             ({} to {} blocks: long enough to answer a close and claim its locks, short \
+             enough not to lock deposits for too long)",
+            config.min_settle_timeout, config.max_settle_timeout
+        )))
+    }
+
     fn delegate(&mut self) {
         let Some(url) = &self.settings.monitor else { return };
         let url = format!("{}/api/v1/delegations", url.as_str().trim_end_matches('/'));
@@ -797,6 +812,10 @@ impl Node {
                     return;
                 }
                 let settle_timeout = settle_timeout.unwrap_or(self.settings.settle_timeout);
+                if let Err(e) = self.accepted_settle_timeout(u64::from(settle_timeout)) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 let calls = match deposit.filter(|d| *d > 0) {
                     Some(amount) => {
                         ChainCall::deposit(token, partner, amount, Some(settle_timeout), via)
@@ -809,6 +828,12 @@ impl Node {
                 if amount == 0 {
                     let _ =
                         reply.send(Err(NodeError::BadRequest("deposit must be positive".into())));
+                    return;
+                }
+                // a channel the partner opened with a window we do not accept: no deposit
+                let timeout = self.state.channel_with(token, partner).map(|c| c.settle_timeout);
+                if let Some(Err(e)) = timeout.map(|t| self.accepted_settle_timeout(t)) {
+                    let _ = reply.send(Err(e));
                     return;
                 }
                 let calls = ChainCall::deposit(token, partner, amount, None, via);

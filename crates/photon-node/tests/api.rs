@@ -241,8 +241,8 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             reqwest::Method::PUT,
             "/api/v1/channels".into(),
             Some(json!({ "token": token, "partner": b, "settle_timeout": 1 })),
-            409,
-            "chain_refused",
+            400,
+            "bad_request",
         ),
         (
             reqwest::Method::POST,
@@ -732,4 +732,33 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
 
 fn dir_b(root: &tempfile::TempDir) -> PathBuf {
     root.path().join("bob")
+}
+
+/// A channel the partner opened with a settle window this node does not accept (finding 4 and
+/// 11 of the fund-safety review: the opener alone picks the timeout): the node refuses to
+/// deposit into it, with the reason, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_opened_channel_outside_the_accepted_window_gets_no_deposit() {
+    use photon_chain::devnet::send;
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(1);
+    let network = LocalNetwork::new();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let token = format!("{:?}", net.token.address());
+    let b = format!("{:?}", net.address(BOB));
+    // Bob opens with a 20-block window (the contract allows 5 and up; the node wants 60)
+    let short = net.network.openChannel(*net.token.address(), net.address(ALICE), 20);
+    send(short.from(net.address(BOB))).await.unwrap();
+    eventually(|| async { channel(&alice.url, &token, &b).await }).await;
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        format!("{}/api/v1/channels/{token}/{b}", alice.url),
+        Some(json!({ "deposit": "10" })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("outside the range this node accepts"), "{body}");
+    assert_eq!(net.balance(net.address(ALICE)).await.unwrap(), 1_000, "nothing deposited");
+    alice.stop().await;
 }

@@ -88,6 +88,7 @@ fn try_next_route(
         let Some(channel) = state.channel_with(task.token, route.path[1]) else { continue };
         let Some(lock_amount) = task.amount.checked_add(route.fee) else { continue };
         if !channel.usable()
+            || !state.config.accepts_settle_timeout(channel.settle_timeout)
             || channel.our_capacity() < lock_amount
             || channel.ours.locks.len() >= state.config.max_locks
             || channel.ours.lock(&secrethash).is_some()
@@ -338,7 +339,8 @@ fn on_mediated_transfer(
     }
     if !securable(state, channel_id, &lock) {
         // Should the payer close now, its settle window would end before we could claim this
-        // lock on chain: never pay downstream (or reveal) against it; give it back.
+        // lock on chain (or the window is outside what we accept): never pay downstream (or
+        // reveal) against it; give it back.
         if m.target != state.address {
             state.tasks.insert(
                 lock.secrethash,
@@ -399,6 +401,7 @@ fn on_mediated_transfer(
     let out_amount = lock.amount.checked_sub(fee).filter(|a| *a >= m.target_amount && *a > 0);
     let payee = payee.filter(|c| {
         c.usable()
+            && state.config.accepts_settle_timeout(c.settle_timeout)
             && out_amount.is_some_and(|a| c.our_capacity() >= a)
             && c.ours.locks.len() < state.config.max_locks
             && c.ours.lock(&lock.secrethash).is_none()
@@ -514,8 +517,9 @@ fn dispose(
 /// reveal timeout) before the settle window ends, whatever settle timeout the opener chose.
 fn securable(state: &ChainState, channel_id: ChannelId, lock: &Lock) -> bool {
     let Some(channel) = state.channels.get(&channel_id) else { return false };
-    lock.expiration.saturating_add(state.config.reveal_timeout)
-        <= state.block.saturating_add(channel.settle_timeout)
+    state.config.accepts_settle_timeout(channel.settle_timeout)
+        && lock.expiration.saturating_add(state.config.reveal_timeout)
+            <= state.block.saturating_add(channel.settle_timeout)
 }
 
 /// After a new proof of the partner's on `channel_id`: each lock we disposed that it still

@@ -93,6 +93,21 @@ pub struct Config {
     pub fee: FeePolicy,
     /// The contract's punish window after a settle window (blocks).
     pub punish_blocks: BlockNumber,
+    /// Shortest settle timeout of a channel we mediate over or pay in (blocks): the time we
+    /// have to notice a close and answer it, and to claim a lock received on it. At least
+    /// `lock_timeout + reveal_timeout`, or our own payments could not be secured by the
+    /// receiver.
+    pub min_settle_timeout: BlockNumber,
+    /// Longest settle timeout of a channel we deposit into, mediate over or pay in (blocks):
+    /// how long a partner's close may keep our deposit.
+    pub max_settle_timeout: BlockNumber,
+}
+
+impl Config {
+    /// Whether a channel with this settle timeout (whoever opened it) is one we use.
+    pub fn accepts_settle_timeout(&self, settle_timeout: BlockNumber) -> bool {
+        (self.min_settle_timeout..=self.max_settle_timeout).contains(&settle_timeout)
+    }
 }
 
 impl Default for Config {
@@ -104,6 +119,8 @@ impl Default for Config {
             max_locks: 160,
             fee: FeePolicy::default(),
             punish_blocks: 257,
+            min_settle_timeout: 60,
+            max_settle_timeout: 100_000,
         }
     }
 }

@@ -177,3 +177,61 @@ async fn deployments_outside_sane_bounds_are_refused() {
     assert!(deploy(&net.provider, &ok).await.is_ok());
     let _: Address = net.deployment.tokens_network;
 }
+
+/// Finding 7: a channel opened, settled and re-opened in one block must not get the same
+/// epoch again, or the signatures of the first (here its cooperative settlement) would replay
+/// on the second.
+#[tokio::test]
+async fn an_epoch_never_repeats_even_within_one_block() {
+    use alloy::providers::Provider;
+    use photon_primitives::eip712::CooperativeSettle;
+    use photon_primitives::Signer;
+
+    let net = net().await;
+    let token = net.token_addr();
+    let (a, b) = (net.addr(ALICE), net.addr(BOB));
+    let (p1, p2) = if a < b { (ALICE, BOB) } else { (BOB, ALICE) };
+    let block = net.block_number().await.unwrap() + 1;
+    // both sign the cooperative settlement (0 / 0) of the channel about to open in `block`
+    let msg = CooperativeSettle {
+        channelId: net.channel_id(a, b),
+        epoch: block,
+        participant1: net.addr(p1),
+        balance1: 0,
+        participant2: net.addr(p2),
+        balance2: 0,
+    };
+    let digest = net.domain.digest(&msg);
+    let sig = |who: usize| sig_bytes(&net.accounts[who].sign_digest(&digest).unwrap());
+    let (s1, s2) = (sig(p1), sig(p2));
+    let settle = || {
+        net.network.cooperativeSettle(
+            token,
+            net.addr(p1),
+            0,
+            net.addr(p2),
+            0,
+            s1.clone(),
+            s2.clone(),
+        )
+    };
+    // open, settle and re-open in one block (three senders, gas given: nothing is estimated)
+    let _: serde_json::Value =
+        net.provider.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();
+    let open1 = net.network.openChannel(token, b, TIMEOUT).from(a).gas(200_000).send().await;
+    let coop = settle().from(net.addr(CHARLIE)).gas(300_000).send().await;
+    let open2 = net.network.openChannel(token, a, TIMEOUT).from(b).gas(200_000).send().await;
+    let _: serde_json::Value = net.provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: serde_json::Value =
+        net.provider.raw_request("evm_setAutomine".into(), (true,)).await.unwrap();
+    for pending in [open1, coop, open2] {
+        let receipt = pending.unwrap().get_receipt().await.unwrap();
+        assert!(receipt.status(), "mined and succeeded");
+        assert_eq!(receipt.block_number, Some(block), "all in one block");
+    }
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    assert_eq!(epoch, block + 1, "the re-open moved past the settled channel's epoch");
+    // the first channel's cooperative settlement does not replay on the second
+    assert_revert!(settle(), InvalidSignature);
+    assert_eq!(net.state_of(ALICE, BOB).await, 1, "still open");
+}
