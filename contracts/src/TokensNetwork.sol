@@ -149,6 +149,11 @@ contract TokensNetwork {
     ///         with claimPayout.
     mapping(address => mapping(address => uint256)) public unclaimedPayout;
 
+    /// @dev 1 outside a pull-and-credit, 2 inside: a token that calls back into a deposit
+    ///      while it is pulled (a transfer hook) is refused, so that what arrived is never
+    ///      measured by two deposits at once (with a fee, both would be credited in full).
+    uint256 private pulling = 1;
+
     /// @notice The registry whose records decide which locks pay out.
     SecretRegistry public immutable secretRegistry;
     /// @notice Blocks after the settle window during which an obsolete unlock can be punished.
@@ -274,6 +279,8 @@ contract TokensNetwork {
     error InsufficientGas();
     /// @notice The disposal does not cover the stored balance proof the lock was claimed from.
     error DisposalTooOld();
+    /// @notice A token called back into a deposit while its tokens were being pulled.
+    error Reentered();
 
     // ---------------------------------------------------------------- construction
 
@@ -982,9 +989,12 @@ contract TokensNetwork {
     /// @dev Pulls `amount` from `from` and returns what actually arrived (at most `amount`,
     ///      so a token that re-enters a deposit during its transfer cannot be counted twice).
     function _pull(address token, address from, uint128 amount) private returns (uint128 received) {
+        if (pulling != 1) revert Reentered();
+        pulling = 2;
         uint256 before = _balanceOf(token);
         _call(token, abi.encodeCall(IERC20Minimal.transferFrom, (from, address(this), amount)));
         uint256 afterwards = _balanceOf(token);
+        pulling = 1;
         uint256 arrived = afterwards > before ? afterwards - before : 0;
         received = arrived < amount ? uint128(arrived) : amount;
     }
@@ -1002,9 +1012,21 @@ contract TokensNetwork {
     function _push(address token, address to, uint256 amount) private {
         if (amount == 0) return;
         if (gasleft() < PAYOUT_GAS + PAYOUT_GAS / 63 + PAYOUT_GAS_RESERVE) revert InsufficientGas();
-        (bool ok, bytes memory ret) =
-            token.call{gas: PAYOUT_GAS}(abi.encodeCall(IERC20Minimal.transfer, (to, amount)));
-        if (!ok || (ret.length == 0 ? token.code.length == 0 : (ret.length < 32 || abi.decode(ret, (uint256)) != 1))) {
+        bytes memory data = abi.encodeCall(IERC20Minimal.transfer, (to, amount));
+        bool ok;
+        uint256 size;
+        uint256 word;
+        assembly ("memory-safe") {
+            // at most one word of return data is copied: a recipient's huge revert message
+            // cannot eat the gas kept for the credit
+            ok := call(PAYOUT_GAS, token, 0, add(data, 32), mload(data), 0, 0)
+            size := returndatasize()
+            if gt(size, 31) {
+                returndatacopy(0, 0, 32)
+                word := mload(0)
+            }
+        }
+        if (!ok || (size == 0 ? token.code.length == 0 : (size < 32 || word != 1))) {
             unclaimedPayout[token][to] += amount;
             emit PayoutDeferred(token, to, amount);
         }
