@@ -229,18 +229,12 @@ struct Cheat {
     state: TokensNetwork::UnlockState,
 }
 
-fn sign_disposal(net: &DevNet, who: usize, nonce: u64, lock: &Lock) -> Bytes {
+/// `who`'s disposal of `lock` in the Alice–Bob channel, covering Alice's proofs up to `nonce`.
+async fn sign_disposal(net: &DevNet, who: usize, nonce: u64, lock: &Lock) -> Bytes {
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
-    let epoch = futures_epoch(net);
+    let epoch = net.epoch_of(ALICE, BOB).await;
     let d = LockDisposal { channelId: id, epoch, nonce, lockHash: lock.hash() };
     sig_bytes(&net.accounts[who].sign_digest(&net.domain.digest(&d)).unwrap())
-}
-
-/// The epoch of the Alice–Bob channel, read without await (the tests sign inside closures).
-fn futures_epoch(net: &DevNet) -> u64 {
-    tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current().block_on(net.epoch_of(ALICE, BOB))
-    })
 }
 
 /// Bob disposed lock 0 (it could not forward it), but closes with Alice's proof that still
@@ -253,7 +247,7 @@ async fn bob_claims_a_disposed_lock_with(net: &DevNet, skip: u64, bob_deposit: u
     let now = net.block_number().await.unwrap();
     let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
     closed_with_locks_and_bob_deposit(net, 0, &locks, bob_deposit).await;
-    let disposal = sign_disposal(net, BOB, 4, &locks[0]);
+    let disposal = sign_disposal(net, BOB, 4, &locks[0]).await;
     register(net, 1).await;
     register(net, 2).await;
     let receipt = send(unlock_call(net, BOB, ALICE, &locks, skip)).await.unwrap();
@@ -283,7 +277,7 @@ fn punish_call<'a>(
         .from(net.addr(ALICE))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn claiming_a_disposed_lock_forfeits_the_channel() {
     let net = net().await;
     let cheat = bob_claims_a_disposed_lock_with(&net, 0, 50).await;
@@ -307,14 +301,14 @@ async fn claiming_a_disposed_lock_forfeits_the_channel() {
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (150, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn punishment_needs_a_genuine_disposal_of_a_claimed_lock() {
     let net = net().await;
     let cheat = bob_claims_a_disposed_lock(&net, 0).await;
     let punish = |prior, index, nonce, d| punish_call(&net, &cheat.locks, prior, index, nonce, d);
     // forged: Alice or Charlie signing "Bob's" disposal
     for forger in [ALICE, CHARLIE] {
-        let forged = sign_disposal(&net, forger, 4, &cheat.locks[0]);
+        let forged = sign_disposal(&net, forger, 4, &cheat.locks[0]).await;
         assert_revert!(punish(cheat.state.clone(), 0, 4, forged), InvalidSignature);
     }
     let d = cheat.disposal.clone();
@@ -331,7 +325,7 @@ async fn punishment_needs_a_genuine_disposal_of_a_claimed_lock() {
     assert_revert!(punish(cheat.state.clone(), 0, 4, d), PunishWindowOver);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn an_honest_receiver_that_skips_its_disposed_lock_is_safe() {
     let net = net().await;
     let cheat = bob_claims_a_disposed_lock(&net, 0b01).await;
@@ -341,13 +335,13 @@ async fn an_honest_receiver_that_skips_its_disposed_lock_is_safe() {
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (97, 3));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn no_unlock_means_nothing_to_punish() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
     let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
     closed_with_locks(&net, 0, &locks).await;
-    let d = sign_disposal(&net, BOB, 4, &locks[0]);
+    let d = sign_disposal(&net, BOB, 4, &locks[0]).await;
     assert_revert!(punish_call(&net, &locks, state(0, 0, 0), 0, 4, d), NothingToUnlock);
 }
 
@@ -356,14 +350,14 @@ async fn no_unlock_means_nothing_to_punish() {
 /// target: an initiator rerouting in the same block through the same first hop does this
 /// honestly). Alice closes with nonce 3... here Bob closes with it and claims L: his nonce-1
 /// disposal does not cover nonce 3, so Alice cannot take the channel. Bob gets his 60.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
     let l = lock(10, now + 100, 1);
     net.open_with_deposits(ALICE, BOB, 100, 50).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
-    let old_disposal = sign_disposal(&net, BOB, 1, &l);
+    let old_disposal = sign_disposal(&net, BOB, 1, &l).await;
     let proof = net.balance_proof(ALICE, net.addr(BOB), epoch, 3, 0, 10, locksroot(&[l]));
     net.close(BOB, ALICE, Some(proof)).await;
     register(&net, 1).await;
@@ -376,13 +370,13 @@ async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
 /// Finding 1b: a lock that paid nothing at its unlock (its secret not registered yet) cannot
 /// be punished when Alice registers the secret afterwards, before its expiration; the claim is
 /// judged by what paid when it happened. Bob keeps the 5 he was owed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_lock_that_paid_nothing_at_its_unlock_proves_nothing() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
     let locks = [lock(10, now + 100, 1), lock(5, now + 100, 2)];
     closed_with_locks_and_bob_deposit(&net, 0, &locks, 50).await;
-    let disposal = sign_disposal(&net, BOB, 4, &locks[0]);
+    let disposal = sign_disposal(&net, BOB, 4, &locks[0]).await;
     register(&net, 2).await;
     // Bob claims what is registered; lock 0 (disposed, secret unknown) pays nothing
     let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
@@ -396,7 +390,7 @@ async fn a_lock_that_paid_nothing_at_its_unlock_proves_nothing() {
 /// Finding 8: an early (delegated) unlock does not forfeit the locks registered after it: a
 /// later unlock claims them; and an old consent, signed before Bob disposed a lock, used by a
 /// delegate, only has that lock's claim reversed: Bob is not punished for it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_delegate_unlock_neither_forfeits_later_locks_nor_the_channel() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
@@ -407,7 +401,7 @@ async fn a_delegate_unlock_neither_forfeits_later_locks_nor_the_channel() {
     // Bob's consent with no lock skipped, signed before he disposed lock 0
     let c = DelegateUnlock { channelId: id, epoch, locksroot: locksroot(&locks), skip: U256::ZERO };
     let consent = sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&c)).unwrap());
-    let disposal = sign_disposal(&net, BOB, 4, &locks[0]);
+    let disposal = sign_disposal(&net, BOB, 4, &locks[0]).await;
     let delegate = |prior| {
         net.network
             .unlockDelegate(

@@ -762,3 +762,47 @@ fn a_lock_outliving_the_payers_settle_window_is_given_back() {
         assert_eq!(net.pending_locks(BOB, CHARLIE), (vec![], vec![]), "nothing forwarded");
     }
 }
+
+/// Finding 1 of the fund-safety review, node side: Bob disposes Alice's lock as held in her
+/// proof nonce 1 while her next proof (nonce 2, a direct payment still holding the lock) is on
+/// its way. Alice does not act on a disposal that does not cover her latest proof (she could
+/// end up paying twice); Bob signs again once he has nonce 2, and only then does Alice remove
+/// the lock, keep the covering disposal, and give the payment up.
+#[test]
+fn a_disposal_acts_only_once_it_covers_the_payers_latest_proof() {
+    use photon_primitives::messages::Message;
+    let mut net = Net::new(3);
+    let ab = net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 5, 0);
+    net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    // Bob gets the lock (nonce 1) and disposes of it: the disposal is in flight to Alice
+    assert!(net.deliver_one());
+    let disposal = |m: &Message| matches!(m, Message::AnnounceDisposed(_));
+    assert!(net.inflight.iter().any(|e| disposal(&e.message)));
+    // meanwhile Alice pays Bob 3 directly: nonce 2, still holding the lock
+    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 9, amount: 3 }).unwrap();
+    // Alice receives the nonce-1 disposal: nothing happens
+    assert!(net.deliver_one());
+    let alice = &net.nodes[ALICE].state.channels[&ab];
+    assert_eq!(alice.ours.locks.len(), 1, "the lock stays until a disposal covers nonce 2");
+    assert!(alice.their_disposals.is_empty());
+    assert!(!net.nodes[ALICE].log.iter().any(|e| matches!(e, Event::PaymentFailed { .. })));
+    // Bob receives nonce 2 and disposes again, for nonce 2; Alice now acts on it
+    net.run();
+    let alice = &net.nodes[ALICE].state.channels[&ab];
+    assert!(alice.ours.locks.is_empty(), "removed");
+    let evidence = alice.their_disposals.values().next().expect("the covering disposal");
+    assert_eq!(evidence.nonce, 2);
+    let responses = net
+        .delivered
+        .iter()
+        .filter(|e| matches!(e.message, Message::AnnounceDisposedResponse(_)))
+        .count();
+    assert_eq!(responses, 1, "the lock was removed once");
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::NoRoute, .. })));
+    assert_eq!(net.balances(ALICE, BOB), (97, 3));
+    assert!(net.nodes[BOB].state.channels[&ab].disposed.is_empty());
+}
