@@ -225,10 +225,8 @@ type Item = (StateChange, Waiter);
 /// What a peer is told about a message the state machine refused: "try again later" when it
 /// may only have come too early, else "never".
 fn refusal(rejection: &photon_state::Rejection) -> Delivery {
-    use photon_state::Rejection as R;
     match rejection {
-        R::WrongNonce { got, expected } if got > expected => Delivery::Retry,
-        R::UnknownChannel(_) | R::UnknownPayment(_) | R::UnknownLock(_) => Delivery::Retry,
+        r if r.is_transient() => Delivery::Retry,
         other => Delivery::Reject(other.to_string()),
     }
 }

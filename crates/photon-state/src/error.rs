@@ -1,7 +1,7 @@
 //! Why an input was refused. A refused input changes nothing.
 
 use photon_primitives::messages::MessageKind;
-use photon_primitives::{Address, BlockNumber, ChannelId, Epoch, Nonce, SecretHash, TokenAmount};
+use photon_primitives::{Address, ChannelId, Epoch, Nonce, SecretHash, TokenAmount};
 
 /// Why a state change was refused; the state is exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -9,10 +9,13 @@ pub enum Rejection {
     /// No such channel.
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelId),
-    /// The channel cannot take this now (closed, closing, or negotiating a withdrawal or
-    /// cooperative settlement).
+    /// The channel cannot take this any more (closed or closing).
     #[error("channel {0} is not open for transfers")]
     ChannelNotUsable(ChannelId),
+    /// The channel cannot take transfers while a withdrawal or cooperative settlement we
+    /// signed is pending (its balances would be undone); it can once that is over.
+    #[error("channel {0} is negotiating a withdrawal or settlement")]
+    ChannelBusy(ChannelId),
     /// The channel is not closed.
     #[error("channel {0} is not open")]
     ChannelNotOpen(ChannelId),
@@ -54,14 +57,6 @@ pub enum Rejection {
     /// The locked amount or locksroot does not match the lock set the message implies.
     #[error("locked amount or locksroot does not match the pending locks")]
     LocksMismatch,
-    /// The lock expires too soon to be safe, or later than the channel can enforce.
-    #[error("lock expiring at block {expiration} is outside the safe range at block {block}")]
-    BadLockExpiration {
-        /// the lock's expiration
-        expiration: BlockNumber,
-        /// the current block
-        block: BlockNumber,
-    },
     /// The sender does not have that much.
     #[error("insufficient balance: {available} available, {requested} requested")]
     InsufficientBalance {
@@ -82,9 +77,12 @@ pub enum Rejection {
     /// The side holds the most pending locks allowed.
     #[error("too many pending locks")]
     TooManyLocks,
-    /// The lock is not expired (or its secret was registered in time).
+    /// The lock is not expired yet by our confirmed block.
     #[error("lock {0:?} has not expired")]
     LockNotExpired(SecretHash),
+    /// The lock's secret was registered on chain in time: it never expires.
+    #[error("lock {0:?} was paid on chain (its secret was registered in time)")]
+    LockRegistered(SecretHash),
     /// No payment with this secret hash, or the message does not fit it.
     #[error("no matching payment for {0:?}")]
     UnknownPayment(SecretHash),
@@ -106,4 +104,24 @@ pub enum Rejection {
     /// Our signer failed.
     #[error("signing failed: {0}")]
     Signer(String),
+}
+
+impl Rejection {
+    /// Whether time or the chain can still change the answer ("not yet", not "never"): the
+    /// sender should deliver the message again later rather than give it up. A message
+    /// refused for good is one no honest sender sends (see docs/protocol.md).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            // a message that came before what it builds on (a deposit, an open, a lock, an
+            // earlier message of the lane) or before the block that makes it valid
+            Self::UnknownChannel(_)
+            | Self::UnknownPayment(_)
+            | Self::UnknownLock(_)
+            | Self::ChannelBusy(_)
+            | Self::LockNotExpired(_) => true,
+            Self::WrongNonce { got, expected } => got > expected,
+            Self::WrongEpoch { got, expected } => got > expected,
+            _ => false,
+        }
+    }
 }

@@ -126,8 +126,11 @@ pub(crate) fn usable_channel<'a>(
     channel_id: &photon_primitives::ChannelId,
 ) -> Result<&'a ChannelState, Rejection> {
     let channel = state.channels.get(channel_id).ok_or(Rejection::UnknownChannel(*channel_id))?;
-    if !channel.usable() {
+    if channel.status != ChannelStatus::Open {
         return Err(Rejection::ChannelNotUsable(*channel_id));
+    }
+    if !channel.usable() {
+        return Err(Rejection::ChannelBusy(*channel_id));
     }
     Ok(channel)
 }
@@ -185,7 +188,11 @@ fn on_message(
                 .ok_or(Rejection::UnknownChannel(m.balance_proof.channel_id))?;
             let (locks, lock) = without(&channel.theirs.locks, &m.secrethash)
                 .ok_or(Rejection::UnknownLock(m.secrethash))?;
-            if state.block <= lock.expiration || state.registered_in_time(&lock) {
+            // judged by our confirmed block: a sender ahead of us hears "not yet"
+            if state.registered_in_time(&lock) {
+                return Err(Rejection::LockRegistered(m.secrethash));
+            }
+            if state.block <= lock.expiration {
                 return Err(Rejection::LockNotExpired(m.secrethash));
             }
             let (channel_id, transferred) = (channel.id, channel.theirs.transferred);
@@ -239,7 +246,11 @@ fn on_block(
             c.ours
                 .locks
                 .iter()
-                .filter(|l| number > l.expiration && !state.registered_in_time(l))
+                .filter(|l| {
+                    // a margin past the expiration: the partner's confirmed block may lag ours
+                    number > l.expiration.saturating_add(state.config.expiry_margin)
+                        && !state.registered_in_time(l)
+                })
                 .map(move |l| (c.id, l.secrethash))
         })
         .collect();

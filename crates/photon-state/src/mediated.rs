@@ -319,12 +319,6 @@ fn on_mediated_transfer(
     if channel.theirs.locks.len() >= state.config.max_locks {
         return Err(Rejection::TooManyLocks);
     }
-    if lock.expiration <= state.block + state.config.reveal_timeout {
-        return Err(Rejection::BadLockExpiration {
-            expiration: lock.expiration,
-            block: state.block,
-        });
-    }
     let position = path_position(&m.path, state.address, sender, m.initiator, m.target)?;
     let mut locks = channel.theirs.locks.clone();
     locks.push(lock);
@@ -517,8 +511,12 @@ fn dispose(
 /// reveal timeout) before the settle window ends, whatever settle timeout the opener chose.
 fn securable(state: &ChainState, channel_id: ChannelId, lock: &Lock) -> bool {
     let Some(channel) = state.channels.get(&channel_id) else { return false };
+    let reveal = state.config.reveal_timeout;
     state.config.accepts_settle_timeout(channel.settle_timeout)
-        && lock.expiration.saturating_add(state.config.reveal_timeout)
+        // time left to get the secret registered (a late lock is taken into the channel, as
+        // any valid balance proof, but never acted on)
+        && lock.expiration > state.block.saturating_add(reveal)
+        && lock.expiration.saturating_add(reveal)
             <= state.block.saturating_add(channel.settle_timeout)
 }
 
@@ -565,10 +563,9 @@ fn on_disposed(
     }
     let secrethash = m.lock.secrethash;
     if channel.ours.lock(&secrethash) != Some(&m.lock) {
-        // a disposal re-signed for a proof of ours sent before we removed the lock: nothing
-        // to do (a lock we never sent is an error)
-        let known = channel.their_disposals.get(&secrethash).is_some_and(|d| d.lock == m.lock);
-        return if known { Ok(()) } else { Err(Rejection::UnknownLock(secrethash)) };
+        // A lock we no longer hold (removed as disposed, expired or paid before this came):
+        // nothing to do. An honest receiver only disposes of a lock we sent it.
+        return Ok(());
     }
     check_signed_by(state, signer, message, sender)?;
     let signature = *message.signature().ok_or(Rejection::BadSignature)?;

@@ -93,6 +93,9 @@ pub struct Config {
     pub fee: FeePolicy,
     /// The contract's punish window after a settle window (blocks).
     pub punish_blocks: BlockNumber,
+    /// Blocks after a lock's expiration before we remove it (the partner judges the removal
+    /// by its own confirmed block, which may lag ours).
+    pub expiry_margin: BlockNumber,
     /// Shortest settle timeout of a channel we mediate over or pay in (blocks): the time we
     /// have to notice a close and answer it, and to claim a lock received on it. At least
     /// `lock_timeout + reveal_timeout`, or our own payments could not be secured by the
@@ -119,6 +122,7 @@ impl Default for Config {
             max_locks: 160,
             fee: FeePolicy::default(),
             punish_blocks: 257,
+            expiry_margin: 2,
             min_settle_timeout: 60,
             max_settle_timeout: 100_000,
         }

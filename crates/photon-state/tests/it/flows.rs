@@ -143,7 +143,10 @@ fn unrevealed_locks_expire_and_are_removed() {
     assert_eq!(net.pending_locks(ALICE, BOB).0.len(), 1);
     net.offline[CHARLIE] = false;
     let lock_timeout = Config::default().lock_timeout;
-    net.mine(lock_timeout + 1);
+    // removed a margin after the expiration (the partner's block may lag ours)
+    net.mine(lock_timeout + Config::default().expiry_margin);
+    assert_eq!(net.pending_locks(ALICE, BOB).0.len(), 1, "not before the margin is over");
+    net.mine(1);
     assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
     assert_eq!(net.pending_locks(BOB, CHARLIE).0, vec![]);
     assert!(net.nodes[ALICE]
@@ -805,4 +808,81 @@ fn a_disposal_acts_only_once_it_covers_the_payers_latest_proof() {
         .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::NoRoute, .. })));
     assert_eq!(net.balances(ALICE, BOB), (97, 3));
     assert!(net.nodes[BOB].state.channels[&ab].disposed.is_empty());
+}
+
+/// "A channel never jams", scenario 2: thirty payments Bob → Charlie locked with a secret
+/// nobody knows, so every lock expires. Charlie's confirmed block lags Bob's by more than the
+/// expiry margin: Bob's removals reach him before the locks expired by his clock. He answers
+/// "not yet" (the transport retries), never "never": the lane keeps its order, the direct
+/// payments queued behind the removals arrive, and both ends agree.
+#[test]
+fn expired_locks_removed_ahead_of_a_lagging_receiver_do_not_jam_the_channel() {
+    use photon_primitives::{Secret, B256};
+    let mut net = Net::new(3);
+    let bc = net.open_channel(BOB, CHARLIE, 1_000, 0);
+    net.lag[CHARLIE] = Config::default().expiry_margin + 4;
+    let token = net.token;
+    for i in 0..30u8 {
+        let secrethash = Secret(B256::repeat_byte(0x70 + i)).hash();
+        let route = Route { path: vec![net.addr(BOB), net.addr(CHARLIE)], fee: 0 };
+        let payment = StateChange::SendMediated {
+            token,
+            payment_id: 1_000 + u64::from(i),
+            target: net.addr(CHARLIE),
+            amount: 5,
+            secret: None,
+            secrethash,
+            routes: vec![route],
+            fee_limit: 0,
+        };
+        net.apply(BOB, payment).unwrap();
+    }
+    net.run();
+    assert_eq!(net.pending_locks(BOB, CHARLIE).0.len(), 30);
+    // the locks expire; Bob removes them, and keeps paying directly
+    net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 1);
+    for _ in 0..10 {
+        net.apply(BOB, StateChange::SendDirect { channel_id: bc, payment_id: 7, amount: 2 })
+            .unwrap();
+    }
+    net.run();
+    assert!(!net.retrying.is_empty(), "Charlie is behind: the removals wait");
+    net.mine(net.lag[CHARLIE] + 1);
+    assert!(net.retrying.is_empty() && net.inflight.is_empty(), "nothing stuck");
+    net.assert_no_rejections();
+    assert_eq!(net.pending_locks(BOB, CHARLIE), (vec![], vec![]));
+    net.assert_balances(BOB, CHARLIE, (980, 20));
+}
+
+/// "A channel never jams", scenario 1: Bob is away longer than a lock's life while Alice
+/// pays him through the lock and directly. When he is back, Alice's lock (expired by now) and
+/// its removal reach him in order with the direct payments: the late lock is taken into the
+/// channel and given back, nothing is refused, and both ends agree.
+#[test]
+fn a_partner_away_longer_than_a_lock_s_life_gets_everything_in_order() {
+    let mut net = Net::new(3);
+    let ab = net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    // Bob is away: what Alice sends him waits (the transport keeps it)
+    net.away[BOB] = true;
+    net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    net.run();
+    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 7, amount: 3 }).unwrap();
+    net.run();
+    net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 5);
+    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 8, amount: 4 }).unwrap();
+    net.run();
+    assert_eq!(net.pending_locks(ALICE, BOB).0, vec![], "Alice removed her expired lock");
+    // Bob is back
+    net.away[BOB] = false;
+    net.mine(2);
+    net.assert_no_rejections();
+    let stuck: Vec<_> = net.retrying.iter().map(|e| (e.from, e.to, &e.message)).collect();
+    assert!(stuck.is_empty() && net.inflight.is_empty(), "stuck: {stuck:?}");
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    net.assert_balances(ALICE, BOB, (93, 7));
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::LockExpired, .. })));
 }

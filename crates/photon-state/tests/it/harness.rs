@@ -54,6 +54,9 @@ pub struct Net {
     pub domain: Domain,
     pub block: u64,
     pub inflight: VecDeque<Envelope>,
+    /// Messages refused with "not yet" (a transient rejection): delivered again, in order,
+    /// at the next block, as the transport retries them.
+    pub retrying: VecDeque<Envelope>,
     pub delivered: Vec<Envelope>,
     pub channels: BTreeMap<ChannelId, OnChain>,
     pub registered: BTreeMap<SecretHash, u64>,
@@ -61,6 +64,10 @@ pub struct Net {
     pub wallet: Vec<u128>,
     /// Nodes whose incoming messages are dropped (offline).
     pub offline: Vec<bool>,
+    /// How many blocks each node's confirmed block lags the chain's.
+    pub lag: Vec<u64>,
+    /// Nodes that are away: messages to them wait, in order, until they are back.
+    pub away: Vec<bool>,
     /// Blocks a secret registration takes to be mined (0: at once).
     pub registration_delay: u64,
     /// Registrations sent and not mined yet: (block they are mined in, secret).
@@ -89,11 +96,14 @@ impl Net {
             domain,
             block,
             inflight: VecDeque::new(),
+            retrying: VecDeque::new(),
             delivered: Vec::new(),
             channels: BTreeMap::new(),
             registered: BTreeMap::new(),
             wallet: vec![1_000_000; n],
             offline: vec![false; n],
+            lag: vec![0; n],
+            away: vec![false; n],
             registration_delay: 0,
             queued_registrations: Vec::new(),
             secrets: 0,
@@ -401,11 +411,20 @@ impl Net {
         if self.offline[env.to] {
             return true;
         }
+        // a lane keeps its order: once one of its messages waits, the later ones wait too
+        let lane = |e: &Envelope| (e.from, e.to, e.message.channel_id());
+        if self.away[env.to] || self.retrying.iter().any(|r| lane(r) == lane(&env)) {
+            self.retrying.push_back(env);
+            return true;
+        }
         let sender = self.addr(env.from);
-        if let Err(rejection) =
-            self.apply(env.to, StateChange::Receive { sender, message: env.message.clone() })
-        {
-            self.nodes[env.to].rejections.push(rejection);
+        match self.apply(env.to, StateChange::Receive { sender, message: env.message.clone() }) {
+            Err(rejection) if rejection.is_transient() => {
+                self.retrying.push_back(env);
+                return true;
+            }
+            Err(rejection) => self.nodes[env.to].rejections.push(rejection),
+            Ok(()) => {}
         }
         self.delivered.push(env);
         true
@@ -420,6 +439,11 @@ impl Net {
     pub fn mine(&mut self, n: u64) {
         for _ in 0..n {
             self.block += 1;
+            // what waited is tried again first, in its order
+            let waiting = std::mem::take(&mut self.retrying);
+            for env in waiting.into_iter().rev() {
+                self.inflight.push_front(env);
+            }
             let (due, later) = std::mem::take(&mut self.queued_registrations)
                 .into_iter()
                 .partition(|(at, _)| *at <= self.block);
@@ -428,7 +452,8 @@ impl Net {
                 self.register_now(secret);
             }
             for i in 0..self.nodes.len() {
-                self.apply(i, StateChange::Block(self.block)).expect("blocks are never refused");
+                let seen = self.block.saturating_sub(self.lag[i]);
+                self.apply(i, StateChange::Block(seen)).expect("blocks are never refused");
             }
             self.run();
         }

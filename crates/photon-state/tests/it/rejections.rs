@@ -187,11 +187,6 @@ fn locks_must_be_safe_and_match_the_locksroot() {
     let domain = net.domain.clone();
     let base = mediated(&mut net, 20);
     let sign = |m: MediatedTransfer| resign(Message::MediatedTransfer(m), &alice, &domain);
-    // expiring too soon to register the secret in time
-    let mut m = base.clone();
-    m.lock.expiration = net.block + 5;
-    m.balance_proof.locksroot = locksroot(&[m.lock]);
-    assert!(matches!(refused(&mut net, ALICE, sign(m)), Rejection::BadLockExpiration { .. }));
     // a lock other than the one the locksroot commits to
     let mut m = base.clone();
     m.lock = Lock { amount: 21, ..m.lock };
@@ -239,4 +234,31 @@ fn user_actions_are_checked_too() {
         .unwrap_err();
     assert_eq!(err, Rejection::UnknownChannel(B256::ZERO));
     assert_eq!(before, format!("{:?}", net.nodes[ALICE].state));
+}
+
+/// A lock that comes too late to be acted on (it expires before its secret could be
+/// registered: the partner was offline, or its clock is ahead) is still a valid balance proof:
+/// it is taken into the channel, never refused (a refusal would break the lane: the sender has
+/// moved past its nonce), and given back with a disposal instead of being forwarded.
+#[test]
+fn a_late_lock_is_taken_into_the_channel_and_given_back() {
+    let mut net = setup();
+    let alice = net.nodes[ALICE].signer.clone();
+    let domain = net.domain.clone();
+    let mut m = mediated(&mut net, 20);
+    m.lock.expiration = net.block + 5;
+    m.balance_proof.locksroot = locksroot(&[m.lock]);
+    let message = resign(Message::MediatedTransfer(m.clone()), &alice, &domain);
+    let from = net.addr(ALICE);
+    net.apply(BOB, StateChange::Receive { sender: from, message }).expect("taken");
+    let ab = net.channel_id(ALICE, BOB);
+    let bob = &net.nodes[BOB].state.channels[&ab];
+    assert_eq!(bob.theirs.locks, vec![m.lock], "in the channel");
+    assert!(bob.disposed.contains_key(&m.lock.secrethash), "given back");
+    let sent: Vec<_> = net.inflight.iter().map(|e| (e.to, e.message.clone())).collect();
+    assert!(sent.iter().any(|(to, m)| *to == ALICE && matches!(m, Message::AnnounceDisposed(_))));
+    assert!(
+        !sent.iter().any(|(to, m)| *to == CHARLIE && matches!(m, Message::MediatedTransfer(_))),
+        "not forwarded"
+    );
 }
