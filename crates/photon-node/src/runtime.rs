@@ -123,6 +123,9 @@ pub struct ChannelView {
     pub settle_timeout: u64,
     /// Epoch.
     pub epoch: u64,
+    /// Why the channel needs attention: the partner refused one of our messages for good
+    /// (the node closes such a channel); none normally.
+    pub attention: Option<String>,
 }
 
 /// A payment in flight, as the API shows it.
@@ -359,8 +362,9 @@ pub enum Input {
     /// The transaction task finished a transaction the protocol asked for (mined, or refused
     /// for good).
     TxDone(u64),
-    /// A message of the outbox reached its peer.
-    Delivered(u64),
+    /// A message of the outbox reached its peer (`None`), or the peer refused it for good
+    /// (`Some(reason)`); either way it is not sent again.
+    Delivered(u64, Option<String>),
 }
 
 /// How the API talks to a running node.
@@ -451,6 +455,27 @@ pub struct Node {
     delegated: Arc<Mutex<HashMap<ChannelId, DelegationKey>>>,
     /// Client of the monitoring service.
     http: reqwest::Client,
+    /// The outbox id of the last message carried out in the current batch of events: a
+    /// payment is reported sent right after the message that completes it.
+    last_sent: Option<u64>,
+    /// Payments whose completing message (outbox id) the partner has not acknowledged yet:
+    /// "succeeded" means the partner has it.
+    awaiting: HashMap<u64, SentPayment>,
+    /// The channel each unacknowledged outbox message is about, and whether it carries one
+    /// of our balance proofs.
+    sent_on: HashMap<u64, (ChannelId, bool)>,
+    /// Channels a partner refused a message on, with its reason (shown in the API).
+    attention: HashMap<ChannelId, String>,
+}
+
+/// A payment sent whose last message is not acknowledged yet.
+#[derive(Debug)]
+struct SentPayment {
+    payment_id: PaymentId,
+    token: Address,
+    target: Address,
+    amount: TokenAmount,
+    fee: TokenAmount,
 }
 
 impl std::fmt::Debug for Node {
@@ -601,6 +626,10 @@ impl Node {
             counter: 0,
             delegated: Arc::default(),
             http: reqwest::Client::new(),
+            last_sent: None,
+            awaiting: HashMap::new(),
+            sent_on: HashMap::new(),
+            attention: HashMap::new(),
         };
         Ok((node, handle))
     }
@@ -668,6 +697,55 @@ impl Node {
 
     /// Gives the monitoring service every partner proof it does not have yet, with our
     /// consents; a failed delivery is tried again on the next tick.
+    /// A payment the partner acknowledged: the API caller and the event stream hear of it.
+    fn payment_sent(&mut self, p: SentPayment) {
+        if let Some((reply, secrethash)) = self.payments.remove(&p.payment_id) {
+            let _ = reply.send(Ok(PaymentOutcome {
+                payment_id: p.payment_id,
+                target: p.target,
+                amount: p.amount.to_string(),
+                fee: p.fee.to_string(),
+                secrethash,
+            }));
+        }
+        let _ = self.handle.events.send(NodeEvent::PaymentSent {
+            token: p.token,
+            payment_id: p.payment_id,
+            target: p.target,
+            amount: p.amount.to_string(),
+        });
+    }
+
+    fn payment_failed(&mut self, payment_id: PaymentId, reason: String) {
+        if let Some((reply, _)) = self.payments.remove(&payment_id) {
+            let _ =
+                reply.send(Err(NodeError::PaymentFailed { payment_id, reason: reason.clone() }));
+        }
+        let _ = self.handle.events.send(NodeEvent::PaymentFailed { payment_id, reason });
+    }
+
+    /// The partner refused one of our messages for good. No honest node does (see
+    /// docs/protocol.md): the channel needs attention, and when the message carried a balance
+    /// proof, every later one of ours would be refused too, so the channel is closed with the
+    /// partner's latest proof rather than left to queue.
+    fn refused(
+        &mut self,
+        id: u64,
+        channel: Option<(ChannelId, bool)>,
+        reason: &str,
+        batch: &mut Vec<Item>,
+    ) {
+        tracing::error!(id, ?channel, %reason, "the partner refused one of our messages for good");
+        let Some((channel_id, proof)) = channel else { return };
+        self.attention.insert(channel_id, reason.to_string());
+        let open =
+            self.state.channels.get(&channel_id).is_some_and(|c| c.status == ChannelStatus::Open);
+        if open && proof {
+            tracing::warn!(%channel_id, "closing the channel: it cannot go on");
+            batch.push((StateChange::Close { channel_id }, Waiter::None));
+        }
+    }
+
     /// A settle timeout outside the range this node accepts ([`Config::min_settle_timeout`],
     /// [`Config::max_settle_timeout`]), as the error the API answers.
     fn accepted_settle_timeout(&self, settle_timeout: u64) -> Result<(), NodeError> {
@@ -752,9 +830,22 @@ impl Node {
                 batch.push((StateChange::Receive { sender, message }, waiter));
             }
             Input::Command(command) => self.command(command, batch),
-            Input::Delivered(id) => {
+            Input::Delivered(id, refused) => {
                 if let Err(e) = self.storage.delivered(id) {
                     tracing::error!(error = %e, id, "cannot mark a message delivered; it will be sent again");
+                }
+                let channel = self.sent_on.remove(&id);
+                let payment = self.awaiting.remove(&id);
+                match (refused, payment) {
+                    (None, Some(p)) => self.payment_sent(p),
+                    (None, None) => {}
+                    (Some(reason), payment) => {
+                        self.refused(id, channel, &reason, batch);
+                        if let Some(p) = payment {
+                            let reason = format!("the partner refused the payment: {reason}");
+                            self.payment_failed(p.payment_id, reason);
+                        }
+                    }
                 }
             }
             Input::TxDone(id) => {
@@ -1069,9 +1160,16 @@ impl Node {
 
     /// Carries out one event; `tag` is its storage id (pending transaction or outbox entry).
     fn carry_out(&mut self, event: Event, tag: Option<u64>) {
+        if !matches!(event, Event::Send { .. } | Event::PaymentSent { .. }) {
+            self.last_sent = None;
+        }
         match event {
             Event::Send { recipient, message } => {
                 let kind = message.kind();
+                self.last_sent = tag;
+                if let (Some(tag), Some(channel)) = (tag, message.channel_id()) {
+                    self.sent_on.insert(tag, (channel, message.balance_proof().is_some()));
+                }
                 crash_point(&format!("before_send:{kind:?}"));
                 self.transport.send(self.state.address, recipient, message, tag);
                 crash_point(&format!("after_send:{kind:?}"));
@@ -1084,21 +1182,15 @@ impl Node {
                 });
             }
             Event::PaymentSent { payment_id, token, target, amount, fee } => {
-                if let Some((reply, secrethash)) = self.payments.remove(&payment_id) {
-                    let _ = reply.send(Ok(PaymentOutcome {
-                        payment_id,
-                        target,
-                        amount: amount.to_string(),
-                        fee: fee.to_string(),
-                        secrethash,
-                    }));
+                let sent = SentPayment { payment_id, token, target, amount, fee };
+                // succeeded once the partner acknowledged the message that completes it (the
+                // direct transfer, or the unlock), which was carried out right before
+                match self.last_sent.take() {
+                    Some(tag) => {
+                        self.awaiting.insert(tag, sent);
+                    }
+                    None => self.payment_sent(sent),
                 }
-                let _ = self.handle.events.send(NodeEvent::PaymentSent {
-                    token,
-                    payment_id,
-                    target,
-                    amount: amount.to_string(),
-                });
             }
             Event::PaymentFailed { payment_id, reason, .. } => {
                 let reason = match reason {
@@ -1107,14 +1199,7 @@ impl Node {
                         "the lock expired before the secret was revealed"
                     }
                 };
-                if let Some((reply, _)) = self.payments.remove(&payment_id) {
-                    let _ = reply
-                        .send(Err(NodeError::PaymentFailed { payment_id, reason: reason.into() }));
-                }
-                let _ = self
-                    .handle
-                    .events
-                    .send(NodeEvent::PaymentFailed { payment_id, reason: reason.into() });
+                self.payment_failed(payment_id, reason.into());
             }
             Event::PaymentReceived { payment_id, token, initiator, amount } => {
                 let _ = self.handle.events.send(NodeEvent::PaymentReceived {
@@ -1171,6 +1256,7 @@ impl Node {
                 partner_locked: c.theirs.locked().to_string(),
                 settle_timeout: c.settle_timeout,
                 epoch: c.epoch,
+                attention: self.attention.get(&c.id).cloned(),
             })
             .collect()
     }

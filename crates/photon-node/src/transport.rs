@@ -51,7 +51,7 @@ impl Transport for LocalNetwork {
                 }
                 // in-process delivery is done once queued
                 if let (Some(tag), Some(sender)) = (tag, sender) {
-                    let _ = sender.try_send(Input::Delivered(tag));
+                    let _ = sender.try_send(Input::Delivered(tag, None));
                 }
             }
             None => tracing::warn!(%to, "no route to peer; message kept for a restart"),
@@ -87,7 +87,7 @@ impl Transport for P2pNetwork {
 /// and the delivery reports of the node's own messages.
 pub fn forward_incoming(
     mut incoming: mpsc::Receiver<photon_transport::Incoming>,
-    mut delivered: mpsc::UnboundedReceiver<u64>,
+    mut delivered: mpsc::UnboundedReceiver<photon_transport::DeliveryReport>,
     inbox: mpsc::Sender<Input>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -97,7 +97,7 @@ pub fn forward_incoming(
                     Some(i) => Input::Message { sender: i.sender, message: i.message, respond: Some(i.respond) },
                     None => break,
                 },
-                Some(tag) = delivered.recv() => Input::Delivered(tag),
+                Some(report) = delivered.recv() => Input::Delivered(report.tag, report.refused),
             };
             if inbox.send(input).await.is_err() {
                 break; // the node stopped; unanswered messages are retried by their senders

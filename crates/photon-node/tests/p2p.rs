@@ -137,17 +137,17 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
     until(async || balances(&alice.url, &token, &b).await == Some(("100".into(), "0".into())))
         .await;
 
-    // Bob goes offline; Alice pays him anyway (a direct payment completes on her side at once)
+    // Bob goes offline; Alice pays him anyway: the payment is hers to make (her balance moves
+    // at once) but it has not succeeded until Bob has it, so the request waits
     bob.handle.shutdown();
     let _ = bob.task.await;
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{b}", alice.url),
-        Some(json!({ "amount": "10" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    // ... and restarts before Bob is back
+    let url = format!("{}/api/v1/payments/{token}/{b}", alice.url);
+    let request = reqwest::Client::new().post(url).json(&json!({ "amount": "10" }));
+    let pending = tokio::spawn(request.send());
+    until(async || balances(&alice.url, &token, &b).await == Some(("90".into(), "10".into())))
+        .await;
+    assert!(!pending.is_finished(), "not reported succeeded while Bob does not have it");
+    // ... and restarts before Bob is back (the request ends without an answer)
     alice.handle.shutdown();
     let _ = alice.task.await;
     let alice = start(&net, 1, &alice_dir, vec![]).await;

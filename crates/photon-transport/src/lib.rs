@@ -33,4 +33,4 @@ mod service;
 
 pub use error::TransportError;
 pub use libp2p::Multiaddr;
-pub use service::{start, Delivery, Incoming, P2pConfig, P2pTransport};
+pub use service::{start, Delivery, DeliveryReport, Incoming, P2pConfig, P2pTransport};

@@ -167,14 +167,24 @@ const LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 
 type Answer = Pin<Box<dyn Future<Output = (ResponseChannel<Vec<Delivery>>, Vec<Delivery>)> + Send>>;
 
+/// What became of a tagged message (see [`P2pTransport::send_tagged`]): the peer took it, or
+/// refused it for good (with its reason); either way it is not sent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The tag given to `send_tagged`.
+    pub tag: u64,
+    /// `None`: acknowledged; `Some(reason)`: refused for good.
+    pub refused: Option<String>,
+}
+
 /// Starts the transport with the node's Ethereum private key; messages for the node arrive
-/// on `incoming`, and the tags of delivered messages (see [`P2pTransport::send_tagged`]) on
+/// on `incoming`, and the reports of tagged messages (see [`P2pTransport::send_tagged`]) on
 /// `delivered`.
 pub async fn start(
     private_key: &[u8; 32],
     config: P2pConfig,
     incoming: mpsc::Sender<Incoming>,
-    delivered: Option<mpsc::UnboundedSender<u64>>,
+    delivered: Option<mpsc::UnboundedSender<DeliveryReport>>,
 ) -> Result<P2pTransport, TransportError> {
     let keypair = keypair(private_key)?;
     let peer_id = keypair.public().to_peer_id();
@@ -268,7 +278,7 @@ struct Task {
     answers: FuturesUnordered<Answer>,
     address: Address,
     listen_addrs: Arc<Mutex<Vec<Multiaddr>>>,
-    delivered: Option<mpsc::UnboundedSender<u64>>,
+    delivered: Option<mpsc::UnboundedSender<DeliveryReport>>,
 }
 
 impl Task {
@@ -475,16 +485,17 @@ impl Task {
                     let sent = outbox.in_flight.take().map_or(0, |(_, n)| n);
                     let mut done = 0;
                     for answer in response.into_iter().take(sent) {
-                        match answer {
-                            Delivery::Ack => {}
+                        let refused = match answer {
+                            Delivery::Ack => None,
                             Delivery::Reject(reason) => {
                                 tracing::warn!(%to, %reason, "peer rejected a message; dropped");
+                                Some(reason)
                             }
                             Delivery::Retry => break, // this one and the rest go again later
-                        }
+                        };
                         if let Some((_, Some(tag))) = outbox.queue.pop_front() {
                             if let Some(delivered) = &self.delivered {
-                                let _ = delivered.send(tag);
+                                let _ = delivered.send(DeliveryReport { tag, refused });
                             }
                         }
                         done += 1;

@@ -90,7 +90,7 @@ async fn node(role: u8) {
                 received = true;
             }
             tag = delivered.recv() => {
-                assert_eq!(tag, Some(7));
+                assert_eq!(tag.map(|r| (r.tag, r.refused)), Some((7, None)));
                 acknowledged = true;
             }
             _ = tokio::time::sleep(left) => {
