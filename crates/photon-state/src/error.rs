@@ -83,7 +83,8 @@ pub enum Rejection {
     /// The lock's secret was registered on chain in time: it never expires.
     #[error("lock {0:?} was paid on chain (its secret was registered in time)")]
     LockRegistered(SecretHash),
-    /// No payment with this secret hash, or the message does not fit it.
+    /// No payment with this secret hash (any more: it completed or failed), or the message
+    /// does not fit it.
     #[error("no matching payment for {0:?}")]
     UnknownPayment(SecretHash),
     /// The path of a mediated transfer is malformed.
@@ -114,8 +115,9 @@ impl Rejection {
         match self {
             // a message that came before what it builds on (a deposit, an open, a lock, an
             // earlier message of the lane) or before the block that makes it valid
+            // (not UnknownPayment: a secret request or reveal names a payment its receiver had
+            // before it could be sent; one it does not know is over, and waiting never helps)
             Self::UnknownChannel(_)
-            | Self::UnknownPayment(_)
             | Self::UnknownLock(_)
             | Self::ChannelBusy(_)
             | Self::LockNotExpired(_) => true,

@@ -176,8 +176,12 @@ pub(crate) fn on_message(
             Ok(())
         }
         Message::SecretRequest(m) => {
-            let Some(Task::Initiator(task)) = state.tasks.get(&m.secrethash) else {
-                return Err(Rejection::UnknownPayment(m.secrethash));
+            let task = match state.tasks.get(&m.secrethash) {
+                Some(Task::Initiator(task)) => task,
+                // a payment that is over (completed, failed, expired): a late request is
+                // harmless and changes nothing
+                None => return Ok(()),
+                Some(_) => return Err(Rejection::UnknownPayment(m.secrethash)),
             };
             let matches = sender == task.target
                 && m.payment_id == task.payment_id
@@ -728,8 +732,13 @@ fn learn_secret_as_mediator(
             }
         }
     }
+    // Ask the payer to pay us (reveal) only for a payment we delivered or still owe: not
+    // when our lock to the payee expired unpaid, or was disposed of.
     let payer = state.channels.get(&task.payer.0).map(|c| c.partner);
-    if let (Some(payer), false) = (payer, task.payer_done || task.secret.is_some()) {
+    let delivering = task.payee.is_some();
+    if let (Some(payer), false, true) =
+        (payer, task.payer_done || task.secret.is_some(), delivering)
+    {
         let reveal = unsigned(state, |message_id| {
             Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
         });
@@ -830,6 +839,9 @@ pub(crate) fn payee_lock_gone(
         Some(Task::Mediator(task))
             if task.payee.as_ref().is_some_and(|(c, _)| *c == channel_id) =>
         {
+            // the payee's lock left unpaid (expired): we delivered nothing, so we ask the
+            // payer for nothing (see learn_secret_as_mediator)
+            task.payee = None;
             task.payee_done = true;
             finish_mediator(state, secrethash, events);
         }

@@ -1,12 +1,15 @@
-//! Random sequences of payments, deliveries (reordered, duplicated, replayed, forged) and
-//! blocks over a small network; the protocol's invariants hold after every step, and at the
-//! end every lock is resolved and every node's worth moved by exactly its payments.
+//! Random sequences of payments, deliveries (reordered, duplicated, replayed, forged, held for
+//! longer than a lock lives while a partner is away) and blocks (each node's confirmed block
+//! lagging by its own, changing amount) over a small network; the protocol's invariants hold
+//! after every step, and at the end no honest message was refused for good (no lane stalls),
+//! every lock is resolved, both ends of every channel agree, every payment reported sent was
+//! received, and every node's worth moved by exactly its payments.
 
 use crate::harness::*;
 use photon_primitives::messages::Message;
 use photon_primitives::{ChannelId, LocalSigner};
 use photon_state::changes::{Event, StateChange};
-use photon_state::{Config, Rejection};
+use photon_state::Config;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -31,13 +34,41 @@ const PATHS: [&[usize]; 8] = [
 
 #[derive(Clone, Debug)]
 enum Action {
-    Direct { channel: usize, reverse: bool, amount: u128 },
-    Mediated { path: usize, amount: u128 },
-    Deliver { count: usize },
-    Reorder { distance: usize },
-    Duplicate { pick: usize },
-    Forge { pick: usize, field: u8 },
-    Mine { blocks: u64 },
+    Direct {
+        channel: usize,
+        reverse: bool,
+        amount: u128,
+    },
+    Mediated {
+        path: usize,
+        amount: u128,
+    },
+    Deliver {
+        count: usize,
+    },
+    Reorder {
+        distance: usize,
+    },
+    Duplicate {
+        pick: usize,
+    },
+    Forge {
+        pick: usize,
+        field: u8,
+    },
+    Mine {
+        blocks: u64,
+    },
+    /// A node's confirmed block lags the chain's by this much from now on.
+    Lag {
+        node: usize,
+        blocks: u64,
+    },
+    /// A node goes away (its messages wait) or comes back.
+    Away {
+        node: usize,
+        away: bool,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -50,6 +81,10 @@ fn action() -> impl Strategy<Value = Action> {
         1 => any::<usize>().prop_map(|pick| Action::Duplicate { pick }),
         1 => (any::<usize>(), 0..4u8).prop_map(|(pick, field)| Action::Forge { pick, field }),
         1 => (1..8u64).prop_map(|blocks| Action::Mine { blocks }),
+        // longer than a lock lives
+        1 => Just(Action::Mine { blocks: Config::default().lock_timeout + 5 }),
+        1 => (0..4usize, 0..7u64).prop_map(|(node, blocks)| Action::Lag { node, blocks }),
+        1 => (0..4usize, any::<bool>()).prop_map(|(node, away)| Action::Away { node, away }),
     ]
 }
 
@@ -58,6 +93,10 @@ fn action() -> impl Strategy<Value = Action> {
 /// unacknowledged messages.
 fn deliver_with_retry(net: &mut Net, retries: &mut usize) -> bool {
     let Some(env) = net.inflight.pop_front() else { return false };
+    if net.away[env.to] {
+        net.inflight.push_back(env); // the transport keeps it for later
+        return true;
+    }
     let sender = net.addr(env.from);
     let before = format!("{:?}", net.nodes[env.to].state);
     match net.apply(env.to, StateChange::Receive { sender, message: env.message.clone() }) {
@@ -68,17 +107,17 @@ fn deliver_with_retry(net: &mut Net, retries: &mut usize) -> bool {
                 format!("{:?}", net.nodes[env.to].state),
                 "refused input changed state"
             );
-            let early =
-                matches!(
-                    rejection,
-                    Rejection::WrongNonce { got, expected } if got > expected
-                ) || matches!(rejection, Rejection::UnknownPayment(_) | Rejection::UnknownLock(_));
-            if early && *retries < 10_000 {
+            // "not yet" (a gap in nonces, a reply to something not yet seen, a removal of a
+            // lock not expired by the receiver's lagging clock): the transport tries again
+            if rejection.is_transient() && *retries < 10_000 {
                 *retries += 1;
                 net.inflight.push_back(env);
-            } else {
+            } else if env.message.balance_proof().is_some() {
+                // refused for good: the sender's later proofs could never be taken (a stall)
                 net.nodes[env.to].rejections.push(rejection);
             }
+            // a refused request or reveal about a payment that changed (a reroute) is
+            // harmless: it carries no balance proof and holds up nothing
         }
     }
     true
@@ -87,6 +126,15 @@ fn deliver_with_retry(net: &mut Net, retries: &mut usize) -> bool {
 fn run_with_retry(net: &mut Net) {
     let mut retries = 0;
     while deliver_with_retry(net, &mut retries) {}
+}
+
+/// One block on the chain; each node sees its confirmed block, `lag` behind.
+fn mine_one(net: &mut Net) {
+    net.block += 1;
+    for i in 0..4 {
+        let seen = net.block.saturating_sub(net.lag[i]);
+        net.apply(i, StateChange::Block(seen)).unwrap();
+    }
 }
 
 /// Per node, per channel end: the last nonce and (transferred, locksroot) seen.
@@ -159,6 +207,7 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
     let start: Vec<i128> = (0..4).map(|i| worth(&net, i)).collect();
     let mut seen = Seen::new();
     let mut retries = 0;
+    let mut next_payment = 0u64;
     for action in actions {
         match action {
             Action::Direct { channel, reverse, amount } => {
@@ -166,8 +215,10 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 let (from, to) = if reverse { (b, a) } else { (a, b) };
                 let channel_id = net.channel_id(from, to);
                 let before = format!("{:?}", net.nodes[from].state);
+                next_payment += 1;
+                let payment_id = next_payment;
                 if net
-                    .apply(from, StateChange::SendDirect { channel_id, payment_id: 0, amount })
+                    .apply(from, StateChange::SendDirect { channel_id, payment_id, amount })
                     .is_err()
                 {
                     prop_assert_eq!(before, format!("{:?}", net.nodes[from].state));
@@ -181,9 +232,10 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     path: path.iter().map(|&i| net.addr(i)).collect(),
                     fee: 0,
                 }];
+                next_payment += 1;
                 let change = StateChange::SendMediated {
                     token: net.token,
-                    payment_id: 7,
+                    payment_id: next_payment,
                     target: net.addr(to),
                     amount,
                     secret: Some(secret),
@@ -247,26 +299,50 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
             }
             Action::Mine { blocks } => {
                 for _ in 0..blocks {
-                    net.block += 1;
-                    let block = net.block;
-                    for i in 0..4 {
-                        net.apply(i, StateChange::Block(block)).unwrap();
-                    }
+                    mine_one(&mut net);
                 }
             }
+            Action::Lag { node, blocks } => net.lag[node] = blocks,
+            Action::Away { node, away } => net.away[node] = away,
         }
         check_invariants(&net, &mut seen)?;
     }
-    // Let everything finish: deliver, then mine past every lock's expiry.
+    // Let everything finish: everyone back and caught up, deliver, then mine past every
+    // lock's expiry (and its removal margin).
+    net.away = vec![false; 4];
+    net.lag = vec![0; 4];
+    mine_one(&mut net);
     run_with_retry(&mut net);
-    for _ in 0..Config::default().lock_timeout + 2 {
-        net.block += 1;
-        let block = net.block;
-        for i in 0..4 {
-            net.apply(i, StateChange::Block(block)).unwrap();
-        }
+    let config = Config::default();
+    for _ in 0..config.lock_timeout + config.expiry_margin + 2 {
+        mine_one(&mut net);
         run_with_retry(&mut net);
         check_invariants(&net, &mut seen)?;
+    }
+    // no lane stalled: nothing waits, and no honest message was refused for good
+    prop_assert!(net.inflight.is_empty(), "messages still waiting: {}", net.inflight.len());
+    for (i, node) in net.nodes.iter().enumerate() {
+        prop_assert!(node.rejections.is_empty(), "node {i} refused {:?}", node.rejections);
+    }
+    // every payment reported sent was received
+    let received: std::collections::BTreeSet<u64> = net
+        .nodes
+        .iter()
+        .flat_map(|n| &n.log)
+        .filter_map(|e| match e {
+            Event::PaymentReceived { payment_id, .. } => Some(*payment_id),
+            _ => None,
+        })
+        .collect();
+    for (i, node) in net.nodes.iter().enumerate() {
+        for e in &node.log {
+            if let Event::PaymentSent { payment_id, .. } = e {
+                prop_assert!(
+                    received.contains(payment_id),
+                    "node {i}: payment {payment_id} sent, never received"
+                );
+            }
+        }
     }
     // every lock is completed, removed, or registered on chain in time
     for (i, node) in net.nodes.iter().enumerate() {
