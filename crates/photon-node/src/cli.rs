@@ -406,6 +406,10 @@ pub(crate) async fn main() -> Result<()> {
                     c["balance"].as_str().unwrap_or("?"),
                     c["partner_balance"].as_str().unwrap_or("?")
                 );
+                // the partner refused one of our messages for good: say why
+                if let Some(why) = c["attention"].as_str() {
+                    println!("    needs attention: {why}");
+                }
             }
         }
         Command::Pay { client, token, target, amount } => {

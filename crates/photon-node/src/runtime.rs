@@ -831,7 +831,7 @@ impl Node {
             }
             Input::Command(command) => self.command(command, batch),
             Input::Delivered(id, refused) => {
-                if let Err(e) = self.storage.delivered(id) {
+                if let Err(e) = self.storage.delivered(id, refused.as_deref()) {
                     tracing::error!(error = %e, id, "cannot mark a message delivered; it will be sent again");
                 }
                 let channel = self.sent_on.remove(&id);

@@ -61,6 +61,8 @@ pub struct PaymentRecord {
     pub fee: TokenAmount,
     /// Why it failed (failed).
     pub reason: Option<String>,
+    /// Sent, but the partner has not acknowledged the message that completes it yet.
+    pub pending: bool,
 }
 
 /// Which payments to list; every field narrows the result.

@@ -50,8 +50,10 @@ CREATE TABLE IF NOT EXISTS payments (
     counterparty BLOB,
     amount TEXT NOT NULL,
     fee TEXT NOT NULL,
-    reason TEXT
+    reason TEXT,
+    awaiting INTEGER
 );
+CREATE INDEX IF NOT EXISTS payments_awaiting ON payments(awaiting) WHERE awaiting IS NOT NULL;
 CREATE INDEX IF NOT EXISTS payments_by_token ON payments(token, at);
 CREATE INDEX IF NOT EXISTS payments_by_counterparty ON payments(counterparty, at);
 CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
@@ -240,10 +242,13 @@ impl Storage {
             let mut insert_event =
                 tx.prepare_cached("INSERT INTO events (state_change_id, data) VALUES (?1, ?2)")?;
             let mut insert_payment = tx.prepare_cached(
-                "INSERT INTO payments (state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO payments (state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for record in records {
+                // the outbox id of the message just sent: a payment reported sent right after
+                // it succeeds once the partner acknowledges that message
+                let mut last_sent: Option<i64> = None;
                 let at = i64::try_from(record.at).unwrap_or(i64::MAX);
                 insert_change.execute(params![at, encode(record.change)?])?;
                 let id = tx.last_insert_rowid();
@@ -254,6 +259,13 @@ impl Storage {
                 }
                 for event in record.events {
                     insert_event.execute(params![id, encode(event)?])?;
+                    let awaiting = match event {
+                        Event::PaymentSent { .. } => last_sent.take(),
+                        _ => None,
+                    };
+                    if !matches!(event, Event::Send { .. }) {
+                        last_sent = None;
+                    }
                     match event {
                         Event::Transact(call) => {
                             insert_pending.execute(params![id, encode(call)?])?;
@@ -264,6 +276,7 @@ impl Storage {
                         {
                             insert_outbox
                                 .execute(params![recipient.as_slice(), message.encode()])?;
+                            last_sent = Some(tx.last_insert_rowid());
                             outbox.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
                         }
                         _ => {}
@@ -279,6 +292,7 @@ impl Storage {
                             p.amount.to_string(),
                             p.fee.to_string(),
                             p.reason,
+                            awaiting,
                         ])?;
                     }
                 }
@@ -289,10 +303,20 @@ impl Storage {
         Ok((ids, pending, outbox))
     }
 
-    /// A message of the outbox reached its peer (acknowledged or refused for good).
-    pub fn delivered(&mut self, id: u64) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM outbox WHERE id = ?1", [i64::try_from(id).unwrap_or(i64::MAX)])?;
+    /// A message of the outbox reached its peer: acknowledged (`refused` is `None`; the
+    /// payment it completes, if any, succeeded) or refused for good (that payment failed).
+    pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<()> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+        match refused {
+            None => tx.execute("UPDATE payments SET awaiting = NULL WHERE awaiting = ?1", [id])?,
+            Some(reason) => tx.execute(
+                "UPDATE payments SET awaiting = NULL, direction = 'failed', reason = ?2 WHERE awaiting = ?1",
+                params![id, format!("refused by the partner: {reason}")],
+            )?,
+        };
+        tx.commit()?;
         Ok(())
     }
 
@@ -429,7 +453,7 @@ impl Storage {
     /// Payment outcomes matching `filter`, newest first.
     pub fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentRecord>> {
         let mut sql = String::from(
-            "SELECT id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason FROM payments WHERE 1 = 1",
+            "SELECT id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL FROM payments WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(token) = filter.token {
@@ -467,11 +491,23 @@ impl Storage {
                 r.get::<_, String>(7)?,
                 r.get::<_, String>(8)?,
                 r.get::<_, Option<String>>(9)?,
+                r.get::<_, bool>(10)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, change, at, direction, payment_id, token, counterparty, amount, fee, reason) =
-                row?;
+            let (
+                id,
+                change,
+                at,
+                direction,
+                payment_id,
+                token,
+                counterparty,
+                amount,
+                fee,
+                reason,
+                pending,
+            ) = row?;
             let corrupt = |reason: &str| StorageError::Corrupt {
                 table: "payments",
                 id,
@@ -496,6 +532,7 @@ impl Storage {
                 amount: amount.parse().map_err(|_| corrupt("bad amount"))?,
                 fee: fee.parse().map_err(|_| corrupt("bad fee"))?,
                 reason,
+                pending,
             })
         })
         .collect()
@@ -519,6 +556,7 @@ fn payment_row(event: &Event) -> Option<PaymentRecord> {
         amount,
         fee,
         reason,
+        pending: false,
     };
     Some(match event {
         Event::PaymentSent { payment_id, token, target, amount, fee } => {

@@ -291,6 +291,26 @@ fn messages_stay_in_the_outbox_until_delivered() {
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].1, p.b.0.address());
     assert!(matches!(waiting[0].2, Message::DirectTransfer(_)));
-    storage.delivered(outbox[0]).unwrap();
+    let sent = |storage: &Storage| storage.payments(&PaymentFilter::default()).unwrap();
+    assert!(sent(&storage)[0].pending, "sent, not acknowledged yet");
+    storage.delivered(outbox[0], None).unwrap();
     assert!(storage.outbox().unwrap().is_empty());
+    let history = sent(&storage);
+    assert_eq!((history[0].direction, history[0].pending), (Direction::Sent, false), "succeeded");
+
+    // a second payment the partner refuses for good: the history says it failed, and why
+    let events = transition(
+        &mut p.a.1,
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: 3 },
+        &p.a.0,
+    )
+    .unwrap();
+    let change = StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: 3 };
+    let (_, _, outbox) =
+        storage.append_all(&[Record { change: &change, events: &events, at: 0 }]).unwrap();
+    storage.delivered(outbox[0], Some("bad signature")).unwrap();
+    let refused = &sent(&storage)[0];
+    assert_eq!((refused.payment_id, refused.direction), (2, Direction::Failed));
+    assert!(!refused.pending);
+    assert_eq!(refused.reason.as_deref(), Some("refused by the partner: bad signature"));
 }
