@@ -455,12 +455,10 @@ pub struct Node {
     delegated: Arc<Mutex<HashMap<ChannelId, DelegationKey>>>,
     /// Client of the monitoring service.
     http: reqwest::Client,
-    /// The outbox id of the last message carried out in the current batch of events: a
-    /// payment is reported sent right after the message that completes it.
-    last_sent: Option<u64>,
-    /// Payments whose completing message (outbox id) the partner has not acknowledged yet:
-    /// "succeeded" means the partner has it.
-    awaiting: HashMap<u64, SentPayment>,
+    /// Whether the event carried out last was a message for the outbox: a payment reported
+    /// sent right after the message that completes it succeeds once the partner acknowledges
+    /// that message (the storage links them), not before.
+    last_sent: bool,
     /// The channel each unacknowledged outbox message is about, and whether it carries one
     /// of our balance proofs.
     sent_on: HashMap<u64, (ChannelId, bool)>,
@@ -468,7 +466,7 @@ pub struct Node {
     attention: HashMap<ChannelId, String>,
 }
 
-/// A payment sent whose last message is not acknowledged yet.
+/// A payment sent (and acknowledged).
 #[derive(Debug)]
 struct SentPayment {
     payment_id: PaymentId,
@@ -626,8 +624,7 @@ impl Node {
             counter: 0,
             delegated: Arc::default(),
             http: reqwest::Client::new(),
-            last_sent: None,
-            awaiting: HashMap::new(),
+            last_sent: false,
             sent_on: HashMap::new(),
             attention: HashMap::new(),
         };
@@ -831,13 +828,22 @@ impl Node {
             }
             Input::Command(command) => self.command(command, batch),
             Input::Delivered(id, refused) => {
-                if let Err(e) = self.storage.delivered(id, refused.as_deref()) {
-                    tracing::error!(error = %e, id, "cannot mark a message delivered; it will be sent again");
-                }
+                let payment = match self.storage.delivered(id, refused.as_deref()) {
+                    Ok(payment) => payment,
+                    Err(e) => {
+                        tracing::error!(error = %e, id, "cannot mark a message delivered; it will be sent again");
+                        None
+                    }
+                };
                 let channel = self.sent_on.remove(&id);
-                let payment = self.awaiting.remove(&id);
                 match (refused, payment) {
-                    (None, Some(p)) => self.payment_sent(p),
+                    (None, Some(p)) => self.payment_sent(SentPayment {
+                        payment_id: p.payment_id,
+                        token: p.token,
+                        target: p.counterparty.unwrap_or_default(),
+                        amount: p.amount,
+                        fee: p.fee,
+                    }),
                     (None, None) => {}
                     (Some(reason), payment) => {
                         self.refused(id, channel, &reason, batch);
@@ -1160,13 +1166,14 @@ impl Node {
 
     /// Carries out one event; `tag` is its storage id (pending transaction or outbox entry).
     fn carry_out(&mut self, event: Event, tag: Option<u64>) {
-        if !matches!(event, Event::Send { .. } | Event::PaymentSent { .. }) {
-            self.last_sent = None;
-        }
+        let after_send = std::mem::replace(
+            &mut self.last_sent,
+            matches!(&event, Event::Send { message, .. } if !matches!(message, photon_primitives::messages::Message::Processed(_)))
+                && tag.is_some(),
+        );
         match event {
             Event::Send { recipient, message } => {
                 let kind = message.kind();
-                self.last_sent = tag;
                 if let (Some(tag), Some(channel)) = (tag, message.channel_id()) {
                     self.sent_on.insert(tag, (channel, message.balance_proof().is_some()));
                 }
@@ -1182,14 +1189,11 @@ impl Node {
                 });
             }
             Event::PaymentSent { payment_id, token, target, amount, fee } => {
-                let sent = SentPayment { payment_id, token, target, amount, fee };
                 // succeeded once the partner acknowledged the message that completes it (the
-                // direct transfer, or the unlock), which was carried out right before
-                match self.last_sent.take() {
-                    Some(tag) => {
-                        self.awaiting.insert(tag, sent);
-                    }
-                    None => self.payment_sent(sent),
+                // direct transfer, or the unlock), carried out right before: reported then
+                // (`Input::Delivered`), from the history that links the two
+                if !after_send {
+                    self.payment_sent(SentPayment { payment_id, token, target, amount, fee });
                 }
             }
             Event::PaymentFailed { payment_id, reason, .. } => {

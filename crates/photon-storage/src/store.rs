@@ -263,9 +263,8 @@ impl Storage {
                         Event::PaymentSent { .. } => last_sent.take(),
                         _ => None,
                     };
-                    if !matches!(event, Event::Send { .. }) {
-                        last_sent = None;
-                    }
+                    // only the event right before counts (the node reads it the same way)
+                    last_sent = None;
                     match event {
                         Event::Transact(call) => {
                             insert_pending.execute(params![id, encode(call)?])?;
@@ -305,7 +304,10 @@ impl Storage {
 
     /// A message of the outbox reached its peer: acknowledged (`refused` is `None`; the
     /// payment it completes, if any, succeeded) or refused for good (that payment failed).
-    pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<()> {
+    /// Returns that payment as it was sent.
+    pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<Option<PaymentRecord>> {
+        let filter = PaymentFilter { awaiting: Some(id), ..PaymentFilter::default() };
+        let payment = self.payments(&filter)?.into_iter().next();
         let id = i64::try_from(id).unwrap_or(i64::MAX);
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
@@ -317,7 +319,7 @@ impl Storage {
             )?,
         };
         tx.commit()?;
-        Ok(())
+        Ok(payment)
     }
 
     /// Messages not yet delivered, oldest first: to send again after a restart.
@@ -475,6 +477,10 @@ impl Storage {
         if let Some(until) = filter.until {
             sql += " AND at <= ?";
             args.push(i64::try_from(until).unwrap_or(i64::MAX).into());
+        }
+        if let Some(awaiting) = filter.awaiting {
+            sql += " AND awaiting = ?";
+            args.push(i64::try_from(awaiting).unwrap_or(i64::MAX).into());
         }
         sql += " ORDER BY id DESC LIMIT ?";
         args.push(i64::from(filter.limit.unwrap_or(100)).into());
