@@ -145,9 +145,26 @@ pub async fn start_node_with(
     bootstrap: &[String],
     env: &[(&str, &str)],
 ) -> Result<NodeProcess> {
+    start_node_lagging(photon, net, i, name, dir, deployment, bootstrap, env, 0).await
+}
+
+/// [`start_node_with`] for a node that acts on the chain only `confirmations` blocks behind
+/// its head (its confirmed block lags the others', whose confirmations are 0).
+#[allow(clippy::too_many_arguments)]
+pub async fn start_node_lagging(
+    photon: &Path,
+    net: &DevNet,
+    i: usize,
+    name: &'static str,
+    dir: &Path,
+    deployment: &Path,
+    bootstrap: &[String],
+    env: &[(&str, &str)],
+    confirmations: u64,
+) -> Result<NodeProcess> {
     let url = format!("http://127.0.0.1:{}", free_port()?);
     let mut command = Command::new(photon);
-    run_args(&mut command, net, i, name, dir, deployment, &url)?;
+    run_args(&mut command, net, i, name, dir, deployment, &url, confirmations)?;
     command.args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
     if !bootstrap.is_empty() {
         command.args(["--bootstrap", &bootstrap.join(",")]);
@@ -178,7 +195,7 @@ pub async fn start_node_on_lan(
 ) -> Result<NodeProcess> {
     let url = format!("http://127.0.0.1:{}", free_port()?);
     let mut command = lan.command(host, photon);
-    run_args(&mut command, net, i, name, dir, deployment, &url)?;
+    run_args(&mut command, net, i, name, dir, deployment, &url, 0)?;
     command.args(["--p2p-listen", "/ip4/0.0.0.0/tcp/0", "--mdns"]);
     let child = command.spawn().with_context(|| format!("starting {}", photon.display()))?;
     let node = NodeProcess { name, address: net.accounts[i + 1].address(), url, child };
@@ -198,6 +215,7 @@ pub async fn start_node_on_lan(
 }
 
 /// The `photon run` arguments of account `i + 1`'s node (all but the p2p ones).
+#[allow(clippy::too_many_arguments)]
 fn run_args(
     command: &mut Command,
     net: &DevNet,
@@ -206,6 +224,7 @@ fn run_args(
     dir: &Path,
     deployment: &Path,
     url: &str,
+    confirmations: u64,
 ) -> Result<()> {
     let signer = &net.accounts[i + 1];
     let key = dir.join(format!("{name}.key"));
@@ -217,7 +236,8 @@ fn run_args(
         .args(["--deployment", &deployment.display().to_string()])
         .args(["--data-dir", &dir.join(name).display().to_string()])
         .args(["--api-addr", url.trim_start_matches("http://")])
-        .args(["--confirmations", "0", "--poll-ms", "100", "--settle-timeout", "100"])
+        .args(["--confirmations", &confirmations.to_string()])
+        .args(["--poll-ms", "100", "--settle-timeout", "100"])
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null());

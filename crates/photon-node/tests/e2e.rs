@@ -6,7 +6,7 @@ use photon_chain::devnet::{send, DevNet};
 use photon_chain::DeployParams;
 use photon_node::testnet::{
     await_balances, channel, free_port, p2p_addresses, request, start_monitor, start_node,
-    start_node_on_lan, start_node_with, NodeProcess,
+    start_node_lagging, start_node_on_lan, NodeProcess,
 };
 use photon_primitives::Address;
 use photon_transport::netns::{self, Lan};
@@ -36,6 +36,16 @@ async fn world_env(
     funds: u128,
     env: Option<(usize, &[(&str, &str)])>,
 ) -> World {
+    world_opts(names, funds, env, None).await
+}
+
+/// [`world_env`], and one node acting on the chain `.1` blocks behind its head.
+async fn world_opts(
+    names: &[&'static str],
+    funds: u128,
+    env: Option<(usize, &[(&str, &str)])>,
+    lagging: Option<(usize, u64)>,
+) -> World {
     let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
     let net = DevNet::start_with(&params).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +57,9 @@ async fn world_env(
     let mut nodes = vec![hub];
     for (i, name) in names.iter().enumerate().skip(1) {
         let vars = env.filter(|(who, _)| *who == i).map_or(&[][..], |(_, vars)| vars);
-        let node = start_node_with(photon, &net, i, name, dir.path(), &deployment, &boot, vars);
+        let lag = lagging.filter(|(who, _)| *who == i).map_or(0, |(_, blocks)| blocks);
+        let (dir, dep) = (dir.path(), &deployment);
+        let node = start_node_lagging(photon, &net, i, name, dir, dep, &boot, vars, lag);
         nodes.push(node.await.unwrap());
     }
     for node in &nodes {
@@ -659,4 +671,106 @@ async fn a_monitoring_service_claims_an_offline_nodes_locks() {
     assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
     let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();
     assert_eq!(unlocks.len(), 1, "the service claimed the lock for Bob");
+}
+
+/// "A channel never jams" with real processes: thirty payments Bob → Charlie locked with a
+/// secret nobody knows all expire; Charlie's node acts on the chain four blocks behind Bob's,
+/// so Bob's removals of the expired locks reach him before they expired by his confirmed block.
+/// He answers "not yet", the transport tries again, nothing is refused or lost: afterwards
+/// payments flow both ways and both ends agree. Every one of the thirty requests fails cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_locks_reach_a_lagging_receiver_and_the_channel_goes_on() {
+    let w = world_opts(&["Bob", "Charlie"], 1_000, None, Some((1, 4))).await;
+    let (bob, charlie) = (0, 1);
+    w.open(bob, charlie, Some(500)).await;
+    w.net.mine(5).await.unwrap(); // Charlie sees the channel four blocks late
+    w.balances(bob, charlie, (500, 0)).await;
+    let url = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[bob].url, w.token, w.addr(charlie));
+    let mut requests = Vec::new();
+    for i in 0..30u8 {
+        let body = json!({ "amount": "5", "secret_hash": B256::repeat_byte(0x40 + i) });
+        let request = reqwest::Client::new().post(&url).json(&body);
+        requests.push(tokio::spawn(request.send()));
+    }
+    for _ in 0..600 {
+        let c = channel(&w.nodes[charlie], w.token, w.addr(bob)).await.unwrap();
+        if c.is_some_and(|c| c["partner_locked"] == "150") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // the locks expire (lock timeout 50, removal margin 2); Charlie is four blocks behind
+    w.net.mine(55).await.unwrap();
+    for _ in 0..100 {
+        w.net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let c = channel(&w.nodes[charlie], w.token, w.addr(bob)).await.unwrap();
+        if c.is_some_and(|c| c["partner_locked"] == "0") {
+            break;
+        }
+    }
+    for request in requests {
+        let answer = request.await.unwrap().unwrap();
+        assert_eq!(answer.status().as_u16(), 409, "the payment failed cleanly");
+    }
+    w.pay(bob, charlie, 7, None).await;
+    w.pay(charlie, bob, 2, None).await;
+    w.balances(bob, charlie, (495, 5)).await;
+    for (a, b) in [(bob, charlie), (charlie, bob)] {
+        let c = channel(&w.nodes[a], w.token, w.addr(b)).await.unwrap().unwrap();
+        assert_eq!((c["locked"].as_str(), c["partner_locked"].as_str()), (Some("0"), Some("0")));
+        assert!(c["attention"].is_null(), "nothing was refused: {c}");
+    }
+}
+
+/// "A channel never jams" with real processes: Bob's node is down for longer than a lock
+/// lives while Alice pays him directly and pays Charlie through him. The direct payments wait
+/// (they have not succeeded while Bob does not have them); the mediated payment's lock expires
+/// and the payment fails back to Alice. When Bob is back, everything reaches him in order: the
+/// late lock is taken and given back, its removal is taken, the direct payments arrive; nothing
+/// is refused, and payments flow again both ways and through Bob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_down_longer_than_a_lock_lives_gets_everything_in_order() {
+    let mut w = world(&["Alice", "Bob", "Charlie"], 1_000).await;
+    let (alice, bob, charlie) = (0, 1, 2);
+    w.open(alice, bob, Some(100)).await;
+    w.open(bob, charlie, Some(100)).await;
+    w.balances(alice, bob, (100, 0)).await;
+    w.balances(bob, charlie, (100, 0)).await;
+    w.kill(bob);
+    let post = |target: usize, amount: &str| {
+        let url =
+            format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(target));
+        tokio::spawn(reqwest::Client::new().post(url).json(&json!({ "amount": amount })).send())
+    };
+    let direct = [post(bob, "3"), post(bob, "4")];
+    let mediated = post(charlie, "10");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(direct.iter().all(|r| !r.is_finished()), "not succeeded while Bob is down");
+    // longer than the lock lives (50 blocks, then the removal margin)
+    for _ in 0..60 {
+        w.net.mine(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let failed = mediated.await.unwrap().unwrap();
+    assert_eq!(failed.status().as_u16(), 409, "the mediated payment fails back to Alice");
+    // Bob is back (same database), reached through Alice
+    let photon = Path::new(PHOTON);
+    let boot = p2p_addresses(&w.nodes[alice]).await.unwrap();
+    let (dir, deployment) = (w.dir.path().to_path_buf(), w.deployment.clone());
+    w.nodes[bob] = start_node(photon, &w.net, bob, "Bob", &dir, &deployment, &boot).await.unwrap();
+    for request in direct {
+        let answer = request.await.unwrap().unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "succeeded once Bob has it");
+    }
+    w.balances(alice, bob, (93, 7)).await;
+    w.pay(alice, charlie, 10, None).await;
+    w.pay(bob, alice, 1, None).await;
+    w.balances(alice, bob, (84, 16)).await;
+    w.balances(bob, charlie, (90, 10)).await;
+    for (a, b) in [(alice, bob), (bob, alice), (bob, charlie)] {
+        let c = channel(&w.nodes[a], w.token, w.addr(b)).await.unwrap().unwrap();
+        assert!(c["attention"].is_null(), "nothing was refused: {c}");
+        assert_eq!(c["locked"], "0");
+    }
 }
