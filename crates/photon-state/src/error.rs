@@ -120,7 +120,9 @@ impl Rejection {
             Self::UnknownChannel(_)
             | Self::UnknownLock(_)
             | Self::ChannelBusy(_)
-            | Self::LockNotExpired(_) => true,
+            | Self::LockNotExpired(_)
+            // more than the partner owns by our view: a deposit of its we have not seen yet
+            | Self::InsufficientBalance { .. } => true,
             Self::WrongNonce { got, expected } => got > expected,
             Self::WrongEpoch { got, expected } => got > expected,
             _ => false,

@@ -320,9 +320,12 @@ fn on_mediated_transfer(
     if channel.theirs.lock(&lock.secrethash).is_some() {
         return Err(Rejection::DuplicateLock(lock.secrethash));
     }
-    if channel.theirs.locks.len() >= state.config.max_locks {
+    // Past what the contract can unlock in one set, the proof itself would be worthless on
+    // chain: refused. Past our own (lower) limit it is taken, and the lock given back below.
+    if channel.theirs.locks.len() >= photon_primitives::lock::MAX_LOCKS {
         return Err(Rejection::TooManyLocks);
     }
+    let over_our_limit = channel.theirs.locks.len() >= state.config.max_locks;
     let position = path_position(&m.path, state.address, sender, m.initiator, m.target)?;
     let mut locks = channel.theirs.locks.clone();
     locks.push(lock);
@@ -335,7 +338,7 @@ fn on_mediated_transfer(
         // a loop through us, or a payment we already handle: give the lock back
         return dispose(state, signer, channel_id, lock, m.payment_id, events);
     }
-    if !securable(state, channel_id, &lock) {
+    if over_our_limit || !securable(state, channel_id, &lock) {
         // Should the payer close now, its settle window would end before we could claim this
         // lock on chain (or the window is outside what we accept): never pay downstream (or
         // reveal) against it; give it back.

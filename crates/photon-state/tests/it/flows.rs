@@ -886,3 +886,45 @@ fn a_partner_away_longer_than_a_lock_s_life_gets_everything_in_order() {
         .iter()
         .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::LockExpired, .. })));
 }
+
+/// "Not yet" is never "never": Alice pays Bob out of a deposit Bob's node has not seen yet
+/// (its follower is behind). Bob answers "retry", and takes the payment once he sees the
+/// deposit; nothing is refused for good.
+#[test]
+fn a_payment_out_of_a_deposit_not_seen_yet_waits_for_it() {
+    let mut net = Net::new(2);
+    let ab = net.open_channel(ALICE, BOB, 10, 0);
+    let alice = net.addr(ALICE);
+    let more = ChainEvent::Deposit { channel_id: ab, participant: alice, total: 50 };
+    net.apply(ALICE, StateChange::Chain(more.clone())).unwrap();
+    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 1, amount: 30 })
+        .unwrap();
+    net.run();
+    assert_eq!(net.retrying.len(), 1, "Bob does not see the deposit yet");
+    net.apply(BOB, StateChange::Chain(more)).unwrap();
+    net.mine(1);
+    net.assert_no_rejections();
+    net.assert_balances(ALICE, BOB, (20, 30));
+}
+
+/// Past the node's own limit of pending locks (but within what the contract unlocks in one
+/// set), a lock is taken into the channel and given back rather than refused.
+#[test]
+fn a_lock_past_the_receivers_limit_is_taken_and_given_back() {
+    let config = Config { punish_blocks: PUNISH_BLOCKS, max_locks: 2, ..Config::default() };
+    let mut net = Net::with_config(3, config);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.offline[CHARLIE] = true; // the payments stay pending at Bob's
+    for _ in 0..2 {
+        net.pay(ALICE, CHARLIE, 1, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    }
+    assert_eq!(net.pending_locks(ALICE, BOB).0.len(), 2);
+    // a third lock, from an Alice whose own limit is higher
+    let ab = net.channel_id(ALICE, BOB);
+    net.nodes[ALICE].state.config.max_locks = 3;
+    net.pay(ALICE, CHARLIE, 1, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    net.assert_no_rejections();
+    assert_eq!(net.pending_locks(ALICE, BOB).0.len(), 2, "the third was given back");
+    assert!(net.nodes[BOB].state.channels[&ab].disposed.is_empty());
+}
