@@ -657,6 +657,12 @@ fn on_reveal(
             if partner != Some(sender) {
                 return Err(Rejection::UnknownPayment(secrethash));
             }
+            // our lock expired by our block, its secret not registered in time: it is owed to
+            // nobody any more (we remove it); paying it now could pay for an undelivered payment
+            let lock = task.attempt.as_ref().map(|(_, lock, _)| *lock);
+            if lock.is_some_and(|l| state.block > l.expiration && !state.registered_in_time(&l)) {
+                return Ok(());
+            }
             send_unlock(state, signer, channel_id, secret, task.payment_id, events)?;
             state.tasks.remove(&secrethash);
             events.push(Event::PaymentSent {
@@ -735,10 +741,14 @@ fn learn_secret_as_mediator(
             }
         }
     }
-    // Ask the payer to pay us (reveal) only for a payment we delivered or still owe: not
-    // when our lock to the payee expired unpaid, or was disposed of.
+    // Ask the payer to pay us (reveal) only for a payment we delivered or are bound to
+    // deliver: the payee paid off-chain, or its lock registered in time on chain (it claims it
+    // there). Not while a registration of ours is still on its way (it may land too late), nor
+    // when our lock to the payee expired unpaid or was disposed of. Out of sync with the chain
+    // we cannot know: then the payer's unlock comes first and we pay the payee on it.
     let payer = state.channels.get(&task.payer.0).map(|c| c.partner);
-    let delivering = task.payee.is_some();
+    let secured = task.payee.is_some_and(|(_, lock)| state.registered_in_time(&lock));
+    let delivering = task.payee.is_some() && (payee_paid || secured || !state.chain_synced);
     if let (Some(payer), false, true) =
         (payer, task.payer_done || task.secret.is_some(), delivering)
     {
