@@ -67,7 +67,9 @@ impl IntoResponse for ApiError {
         let status = match &self.0 {
             NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
-            NodeError::Rejected(_) | NodeError::PaymentFailed { .. } => StatusCode::CONFLICT,
+            NodeError::Rejected(_)
+            | NodeError::PaymentFailed { .. }
+            | NodeError::PaymentDisputed { .. } => StatusCode::CONFLICT,
             NodeError::Chain(photon_chain::ChainError::Refused(_)) => StatusCode::CONFLICT,
             NodeError::Chain(_) | NodeError::ChainUnreachable(_) => StatusCode::BAD_GATEWAY,
             NodeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -29,6 +29,15 @@ pub enum NodeError {
         /// why
         reason: String,
     },
+    /// The partner refused the message completing a payment, but holds our signed proof of
+    /// it: count it as paid (the chain settles the channel, which the node closes).
+    #[error("payment {payment_id} disputed: {reason}")]
+    PaymentDisputed {
+        /// the payment
+        payment_id: u64,
+        /// what the partner said
+        reason: String,
+    },
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
@@ -52,6 +61,7 @@ impl NodeError {
             Self::Storage(_) => "storage_error",
             Self::Timeout(_) => "timeout",
             Self::PaymentFailed { .. } => "payment_failed",
+            Self::PaymentDisputed { .. } => "payment_disputed",
             Self::Stopped => "stopped",
         }
     }

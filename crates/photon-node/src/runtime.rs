@@ -202,6 +202,14 @@ pub enum NodeEvent {
         /// why
         reason: String,
     },
+    /// The partner refused the message completing a payment of ours but holds our signed
+    /// proof of it: count it as paid; the channel is closed and the chain settles it.
+    PaymentDisputed {
+        /// payment id
+        payment_id: PaymentId,
+        /// what the partner said
+        reason: String,
+    },
     /// A new confirmed block.
     Block {
         /// its number
@@ -232,6 +240,16 @@ fn refusal(rejection: &photon_state::Rejection) -> Delivery {
         r if r.is_transient() => Delivery::Retry,
         other => Delivery::Reject(other.to_string()),
     }
+}
+
+/// The channel a message is about, and whether the channel cannot go on should the partner
+/// refuse it for good: a balance proof of ours (every later one would be refused too), or our
+/// cooperative-settlement signature (it never expires on chain; the channel takes no more
+/// transfers).
+fn lane_of(message: &photon_primitives::messages::Message) -> Option<(ChannelId, bool)> {
+    use photon_primitives::messages::Message;
+    let fatal = message.balance_proof().is_some() || matches!(message, Message::SettleRequest(_));
+    Some((message.channel_id()?, fatal))
 }
 
 /// A request to the node.
@@ -459,8 +477,8 @@ pub struct Node {
     /// sent right after the message that completes it succeeds once the partner acknowledges
     /// that message (the storage links them), not before.
     last_sent: bool,
-    /// The channel each unacknowledged outbox message is about, and whether it carries one
-    /// of our balance proofs.
+    /// The channel each unacknowledged outbox message is about, and whether its refusal
+    /// means the channel cannot go on (see [`lane_of`]).
     sent_on: HashMap<u64, (ChannelId, bool)>,
     /// Channels a partner refused a message on, with its reason (shown in the API).
     attention: HashMap<ChannelId, String>,
@@ -596,7 +614,11 @@ impl Node {
         };
         // messages not acknowledged before a stop: sent again, in order (a duplicate is
         // answered with its stored acknowledgement)
+        let mut sent_on = HashMap::new();
         for (id, recipient, message) in storage.outbox()? {
+            if let Some(lane) = lane_of(&message) {
+                sent_on.insert(id, lane);
+            }
             transport.send(signer.address(), recipient, message, Some(id));
         }
         // transactions the protocol asked for before a stop: carried out again (idempotent)
@@ -625,7 +647,7 @@ impl Node {
             delegated: Arc::default(),
             http: reqwest::Client::new(),
             last_sent: false,
-            sent_on: HashMap::new(),
+            sent_on,
             attention: HashMap::new(),
         };
         Ok((node, handle))
@@ -733,11 +755,11 @@ impl Node {
         batch: &mut Vec<Item>,
     ) {
         tracing::error!(id, ?channel, %reason, "the partner refused one of our messages for good");
-        let Some((channel_id, proof)) = channel else { return };
+        let Some((channel_id, fatal)) = channel else { return };
         self.attention.insert(channel_id, reason.to_string());
         let open =
             self.state.channels.get(&channel_id).is_some_and(|c| c.status == ChannelStatus::Open);
-        if open && proof {
+        if open && fatal {
             tracing::warn!(%channel_id, "closing the channel: it cannot go on");
             batch.push((StateChange::Close { channel_id }, Waiter::None));
         }
@@ -848,8 +870,18 @@ impl Node {
                     (Some(reason), payment) => {
                         self.refused(id, channel, &reason, batch);
                         if let Some(p) = payment {
-                            let reason = format!("the partner refused the payment: {reason}");
-                            self.payment_failed(p.payment_id, reason);
+                            // the partner has our signed proof: it can be paid on chain, so
+                            // the payment is not "failed" (the user must not pay again)
+                            let payment_id = p.payment_id;
+                            if let Some((reply, _)) = self.payments.remove(&payment_id) {
+                                let reason = reason.clone();
+                                let _ = reply
+                                    .send(Err(NodeError::PaymentDisputed { payment_id, reason }));
+                            }
+                            let _ = self
+                                .handle
+                                .events
+                                .send(NodeEvent::PaymentDisputed { payment_id, reason });
                         }
                     }
                 }
@@ -1174,8 +1206,8 @@ impl Node {
         match event {
             Event::Send { recipient, message } => {
                 let kind = message.kind();
-                if let (Some(tag), Some(channel)) = (tag, message.channel_id()) {
-                    self.sent_on.insert(tag, (channel, message.balance_proof().is_some()));
+                if let (Some(tag), Some(lane)) = (tag, lane_of(&message)) {
+                    self.sent_on.insert(tag, lane);
                 }
                 crash_point(&format!("before_send:{kind:?}"));
                 self.transport.send(self.state.address, recipient, message, tag);

@@ -9,12 +9,12 @@ pub enum Rejection {
     /// No such channel.
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelId),
-    /// The channel cannot take this any more (closed or closing).
+    /// The channel cannot take this any more (closed, closing, or settling cooperatively).
     #[error("channel {0} is not open for transfers")]
     ChannelNotUsable(ChannelId),
-    /// The channel cannot take transfers while a withdrawal or cooperative settlement we
-    /// signed is pending (its balances would be undone); it can once that is over.
-    #[error("channel {0} is negotiating a withdrawal or settlement")]
+    /// The channel cannot take transfers while a withdrawal we signed is pending (its
+    /// balances would be undone); it can once the withdrawal is mined or expired.
+    #[error("channel {0} is negotiating a withdrawal")]
     ChannelBusy(ChannelId),
     /// The channel is not closed.
     #[error("channel {0} is not open")]

@@ -126,7 +126,10 @@ pub(crate) fn usable_channel<'a>(
     channel_id: &photon_primitives::ChannelId,
 ) -> Result<&'a ChannelState, Rejection> {
     let channel = state.channels.get(channel_id).ok_or(Rejection::UnknownChannel(*channel_id))?;
-    if channel.status != ChannelStatus::Open {
+    // A cooperative settlement we signed never expires on chain: the channel takes no more
+    // transfers, for good (the sender's node closes on the refusal). A withdrawal expires:
+    // until then, "not yet".
+    if channel.status != ChannelStatus::Open || channel.settle.is_some() {
         return Err(Rejection::ChannelNotUsable(*channel_id));
     }
     if !channel.usable() {

@@ -78,10 +78,14 @@ fn try_next_route(
     let me = state.address;
     while !task.routes_left.is_empty() {
         let route = task.routes_left.remove(0);
+        // what a hop checks (path_position): a malformed route is skipped here rather than
+        // refused by the first hop, which would cost us the channel
+        let unique = route.path.iter().enumerate().all(|(i, a)| !route.path[..i].contains(a));
         let valid_path = route.path.len() >= 2
             && route.path.len() <= MAX_PATH_LEN
             && route.path[0] == me
-            && route.path.last() == Some(&task.target);
+            && route.path.last() == Some(&task.target)
+            && unique;
         if !valid_path || route.fee > task.fee_limit {
             continue;
         }
@@ -176,20 +180,20 @@ pub(crate) fn on_message(
             Ok(())
         }
         Message::SecretRequest(m) => {
-            let task = match state.tasks.get(&m.secrethash) {
-                Some(Task::Initiator(task)) => task,
-                // a payment that is over (completed, failed, expired): a late request is
-                // harmless and changes nothing
-                None => return Ok(()),
-                Some(_) => return Err(Rejection::UnknownPayment(m.secrethash)),
+            // (a payment that is over, or another kind of task: refused, which stores nothing;
+            // the request carries no balance proof, so it holds nothing up)
+            let Some(Task::Initiator(task)) = state.tasks.get(&m.secrethash) else {
+                return Err(Rejection::UnknownPayment(m.secrethash));
             };
+            // a lock expired by our block is paid to nobody: no secret for it
             let matches = sender == task.target
                 && m.payment_id == task.payment_id
                 && m.amount == task.amount
                 && task
                     .attempt
                     .as_ref()
-                    .is_some_and(|(_, lock, _)| lock.expiration == m.expiration);
+                    .is_some_and(|(_, lock, _)| lock.expiration == m.expiration)
+                && state.block <= m.expiration;
             if !matches {
                 return Err(Rejection::UnknownPayment(m.secrethash));
             }

@@ -303,7 +303,8 @@ impl Storage {
     }
 
     /// A message of the outbox reached its peer: acknowledged (`refused` is `None`; the
-    /// payment it completes, if any, succeeded) or refused for good (that payment failed).
+    /// payment it completes, if any, succeeded) or refused for good (that payment stays sent,
+    /// marked disputed: the partner holds its signed proof).
     /// Returns that payment as it was sent.
     pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<Option<PaymentRecord>> {
         let filter = PaymentFilter { awaiting: Some(id), ..PaymentFilter::default() };
@@ -313,9 +314,10 @@ impl Storage {
         tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
         match refused {
             None => tx.execute("UPDATE payments SET awaiting = NULL WHERE awaiting = ?1", [id])?,
+            // the partner holds our signed proof of it: it stays sent (it can be paid on chain)
             Some(reason) => tx.execute(
-                "UPDATE payments SET awaiting = NULL, direction = 'failed', reason = ?2 WHERE awaiting = ?1",
-                params![id, format!("refused by the partner: {reason}")],
+                "UPDATE payments SET awaiting = NULL, reason = ?2 WHERE awaiting = ?1",
+                params![id, format!("disputed: the partner refused it ({reason}) but holds its signed proof; the chain settles it")],
             )?,
         };
         tx.commit()?;

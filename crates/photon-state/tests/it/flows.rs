@@ -928,3 +928,39 @@ fn a_lock_past_the_receivers_limit_is_taken_and_given_back() {
     assert_eq!(net.pending_locks(ALICE, BOB).0.len(), 2, "the third was given back");
     assert!(net.nodes[BOB].state.channels[&ab].disposed.is_empty());
 }
+
+/// A route given by the user that repeats a hop is skipped by the initiator, not sent: the
+/// first hop would refuse it for good, and a refused balance proof costs the channel.
+#[test]
+fn a_route_that_repeats_a_hop_is_never_sent() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.pay(ALICE, CHARLIE, 5, &[(&[ALICE, BOB, ALICE, BOB, CHARLIE], 0)]);
+    assert!(net.delivered.is_empty(), "nothing sent");
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::NoRoute, .. })));
+    net.assert_balances(ALICE, BOB, (100, 0));
+}
+
+/// Once a node signed a cooperative settlement (its signature never expires on chain), a
+/// transfer that crossed it is refused for good, not "not yet": retrying could never help.
+#[test]
+fn a_transfer_crossing_a_signed_settlement_is_refused_for_good() {
+    let mut net = Net::new(2);
+    let ab = net.open_channel(ALICE, BOB, 100, 50);
+    net.apply(ALICE, StateChange::RequestCooperativeSettle { channel_id: ab }).unwrap();
+    net.apply(BOB, StateChange::SendDirect { channel_id: ab, payment_id: 3, amount: 5 }).unwrap();
+    // deliver Bob's transfer first: it crossed Alice's request
+    let bobs = net.inflight.iter().position(|e| e.from == BOB).unwrap();
+    let env = net.inflight.remove(bobs).unwrap();
+    net.inflight.push_front(env);
+    assert!(net.deliver_one());
+    assert!(net.retrying.is_empty(), "not a 'not yet'");
+    assert!(matches!(
+        net.nodes[ALICE].rejections.as_slice(),
+        [photon_state::Rejection::ChannelNotUsable(_)]
+    ));
+}
