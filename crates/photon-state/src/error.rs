@@ -9,6 +9,9 @@ pub enum Rejection {
     /// No such channel.
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelId),
+    /// The channel was settled: nothing about it is taken any more.
+    #[error("channel {0} was settled")]
+    ChannelSettled(ChannelId),
     /// The channel cannot take this any more (closed, closing, or settling cooperatively).
     #[error("channel {0} is not open for transfers")]
     ChannelNotUsable(ChannelId),

@@ -152,6 +152,11 @@ fn on_message(
     signer: &dyn Signer,
     events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
+    if let Some(id) = message.channel_id() {
+        if state.settled.contains(&id) && !state.channels.contains_key(&id) {
+            return Err(Rejection::ChannelSettled(id));
+        }
+    }
     match &message {
         Message::Processed(_) => return Ok(()), // delivery bookkeeping belongs to the transport
         Message::DirectTransfer(m) => {
@@ -408,6 +413,7 @@ fn on_chain_event(
             epoch,
         } => {
             state.network.insert(channel_id, (token, participant1, participant2));
+            state.settled.remove(&channel_id);
             let (our_side, partner) = if participant1 == state.address {
                 (Side::One, participant2)
             } else if participant2 == state.address {
@@ -495,8 +501,35 @@ fn on_chain_event(
         }
         ChainEvent::ChannelSettled { channel_id } => {
             state.network.remove(&channel_id);
-            state.channels.remove(&channel_id);
-            state.tasks.retain(|_, task| !mediated::task_uses(task, &channel_id));
+            if state.channels.remove(&channel_id).is_some() {
+                state.settled.insert(channel_id);
+            }
+            // our payments over it are over: paid on chain if their secret was registered in
+            // time, failed otherwise
+            type Tasks = std::collections::BTreeMap<photon_primitives::SecretHash, Task>;
+            let (over, left): (Tasks, Tasks) = std::mem::take(&mut state.tasks)
+                .into_iter()
+                .partition(|(_, task)| mediated::task_uses(task, &channel_id));
+            state.tasks = left;
+            for task in over.into_values() {
+                let Task::Initiator(t) = task else { continue };
+                let Some((_, lock, fee)) = t.attempt else { continue };
+                events.push(if state.registered_in_time(&lock) {
+                    Event::PaymentSent {
+                        payment_id: t.payment_id,
+                        token: t.token,
+                        target: t.target,
+                        amount: t.amount,
+                        fee,
+                    }
+                } else {
+                    Event::PaymentFailed {
+                        payment_id: t.payment_id,
+                        token: t.token,
+                        reason: PaymentFailure::LockExpired,
+                    }
+                });
+            }
         }
         ChainEvent::SecretRegistered { secret, block } => {
             let secrethash = secret.hash();

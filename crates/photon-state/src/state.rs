@@ -469,6 +469,10 @@ pub struct ChainState {
     /// and a secret can be registered in time (see
     /// [`StateChange::ChainSynced`](crate::StateChange::ChainSynced)).
     pub chain_synced: bool,
+    /// Our channels that were settled (until re-opened): a late message about one is refused
+    /// for good rather than retried as if the channel were not seen yet.
+    #[serde(default)]
+    pub settled: BTreeSet<ChannelId>,
 }
 
 impl ChainState {
@@ -487,6 +491,7 @@ impl ChainState {
             known_secrets: BTreeMap::new(),
             network: BTreeMap::new(),
             chain_synced: true,
+            settled: BTreeSet::new(),
         }
     }
 

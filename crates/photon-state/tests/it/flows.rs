@@ -964,3 +964,29 @@ fn a_transfer_crossing_a_signed_settlement_is_refused_for_good() {
         [photon_state::Rejection::ChannelNotUsable(_)]
     ));
 }
+
+/// A message about a channel that was settled meanwhile (its sender was away) is refused for
+/// good, not retried for ever; and a payment of ours that went over the settled channel is
+/// reported, not left pending.
+#[test]
+fn messages_and_payments_of_a_settled_channel_are_over() {
+    let mut net = Net::new(2);
+    let ab = net.open_channel(ALICE, BOB, 100, 0);
+    net.away[BOB] = true;
+    net.start_payment(ALICE, BOB, 5, &[(&[ALICE, BOB], 0)]);
+    net.run();
+    net.apply(ALICE, StateChange::Close { channel_id: ab }).unwrap();
+    net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 2);
+    assert!(!net.channels.contains_key(&ab), "settled");
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::LockExpired, .. })));
+    net.away[BOB] = false;
+    net.mine(1);
+    assert!(net.retrying.is_empty() && net.inflight.is_empty(), "nothing retried for ever");
+    assert!(matches!(
+        net.nodes[BOB].rejections.as_slice(),
+        [photon_state::Rejection::ChannelSettled(id)] if *id == ab
+    ));
+}
