@@ -480,8 +480,6 @@ pub struct Node {
     /// The channel each unacknowledged outbox message is about, and whether its refusal
     /// means the channel cannot go on (see [`lane_of`]).
     sent_on: HashMap<u64, (ChannelId, bool)>,
-    /// Channels a partner refused a message on, with its reason (shown in the API).
-    attention: HashMap<ChannelId, String>,
 }
 
 /// A payment sent (and acknowledged).
@@ -648,7 +646,6 @@ impl Node {
             http: reqwest::Client::new(),
             last_sent: false,
             sent_on,
-            attention: HashMap::new(),
         };
         Ok((node, handle))
     }
@@ -756,13 +753,8 @@ impl Node {
     ) {
         tracing::error!(id, ?channel, %reason, "the partner refused one of our messages for good");
         let Some((channel_id, fatal)) = channel else { return };
-        self.attention.insert(channel_id, reason.to_string());
-        let open =
-            self.state.channels.get(&channel_id).is_some_and(|c| c.status == ChannelStatus::Open);
-        if open && fatal {
-            tracing::warn!(%channel_id, "closing the channel: it cannot go on");
-            batch.push((StateChange::Close { channel_id }, Waiter::None));
-        }
+        let reason = reason.to_string();
+        batch.push((StateChange::DeliveryRefused { channel_id, fatal, reason }, Waiter::None));
     }
 
     /// A settle timeout outside the range this node accepts ([`Config::min_settle_timeout`],
@@ -1292,7 +1284,7 @@ impl Node {
                 partner_locked: c.theirs.locked().to_string(),
                 settle_timeout: c.settle_timeout,
                 epoch: c.epoch,
-                attention: self.attention.get(&c.id).cloned(),
+                attention: c.attention.clone(),
             })
             .collect()
     }

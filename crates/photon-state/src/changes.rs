@@ -159,6 +159,18 @@ pub enum StateChange {
         /// the channel
         channel_id: ChannelId,
     },
+    /// The partner refused one of our messages on `channel_id` for good (the transport's
+    /// delivery report). No honest node refuses a valid message of an open channel (see
+    /// docs/protocol.md): the channel is marked, and closed when it cannot go on.
+    DeliveryRefused {
+        /// the channel
+        channel_id: ChannelId,
+        /// the message carried one of our balance proofs (every later one would be refused
+        /// too) or our cooperative-settlement signature (which never expires)
+        fatal: bool,
+        /// what the partner said
+        reason: String,
+    },
     /// The user makes a secret known: payments to us locked with its hash are claimed at
     /// once (the target side of an atomic swap).
     KnowSecret {

@@ -105,15 +105,28 @@ pub fn transition(
             if channel.status != ChannelStatus::Open {
                 return Err(Rejection::ChannelNotUsable(channel_id));
             }
-            channel.status = ChannelStatus::Closing;
-            events.push(Event::Transact(ContractCall::Close {
-                token: channel.token,
-                partner: channel.partner,
-                proof: submittable(&channel.theirs),
-            }));
+            close(channel, &mut events);
+        }
+        StateChange::DeliveryRefused { channel_id, fatal, reason } => {
+            // a channel settled meanwhile: nothing to mark
+            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(events) };
+            channel.attention = Some(reason);
+            if fatal && channel.status == ChannelStatus::Open {
+                close(channel, &mut events);
+            }
         }
     }
     Ok(events)
+}
+
+/// Closes `channel` on chain with the partner's latest proof.
+fn close(channel: &mut ChannelState, events: &mut Vec<Event>) {
+    channel.status = ChannelStatus::Closing;
+    events.push(Event::Transact(ContractCall::Close {
+        token: channel.token,
+        partner: channel.partner,
+        proof: submittable(&channel.theirs),
+    }));
 }
 
 /// The partner's latest proof, as the contract takes it.
@@ -437,6 +450,7 @@ fn on_chain_event(
                 their_disposals: Default::default(),
                 punished: Default::default(),
                 their_unlock: None,
+                attention: None,
             });
         }
         ChainEvent::Deposit { channel_id, participant, total } => {

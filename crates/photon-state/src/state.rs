@@ -262,6 +262,8 @@ pub struct ChannelState {
     /// Where the on-chain unlocks of the partner's locks stand (its latest
     /// `ChannelUnlocked`): the locksroot and its unlock state, which the next unlock passes.
     pub their_unlock: Option<(B256, UnlockState)>,
+    /// Why the channel needs attention: the partner refused one of our messages for good.
+    pub attention: Option<String>,
 }
 
 /// A lock of the partner's that we gave up.

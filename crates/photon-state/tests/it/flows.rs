@@ -990,3 +990,29 @@ fn messages_and_payments_of_a_settled_channel_are_over() {
         [photon_state::Rejection::ChannelSettled(id)] if *id == ab
     ));
 }
+
+/// The transport reports that the partner refused one of our messages for good: the channel
+/// is marked with the reason (kept in the state, so across restarts), and closed when the
+/// message carried a balance proof of ours (every later one would be refused too).
+#[test]
+fn a_refused_message_marks_the_channel_and_a_refused_proof_closes_it() {
+    let mut net = Net::new(3);
+    let ab = net.open_channel(ALICE, BOB, 100, 0);
+    let ac = net.open_channel(ALICE, CHARLIE, 100, 0);
+    let refused = |channel_id, fatal| StateChange::DeliveryRefused {
+        channel_id,
+        fatal,
+        reason: "bad negotiation".into(),
+    };
+    net.apply(ALICE, refused(ac, false)).unwrap();
+    let c = &net.nodes[ALICE].state.channels[&ac];
+    assert_eq!(
+        (c.attention.as_deref(), c.status),
+        (Some("bad negotiation"), photon_state::ChannelStatus::Open)
+    );
+    net.apply(ALICE, refused(ab, true)).unwrap();
+    let c = &net.nodes[ALICE].state.channels[&ab];
+    let closed = matches!(c.status, photon_state::ChannelStatus::Closed { .. });
+    assert!(closed, "closed with Bob's latest proof: {:?}", c.status);
+    assert!(net.channels[&ab].closed_at.is_some(), "on chain");
+}
