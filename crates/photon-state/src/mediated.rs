@@ -346,21 +346,10 @@ fn on_mediated_transfer(
         // Should the payer close now, its settle window would end before we could claim this
         // lock on chain (or the window is outside what we accept): never pay downstream (or
         // reveal) against it; give it back.
-        if m.target != state.address {
-            state.tasks.insert(
-                lock.secrethash,
-                Task::Mediator(MediatorTask {
-                    payment_id: m.payment_id,
-                    payer: (channel_id, lock),
-                    payee: None,
-                    secret: None,
-                    registered: false,
-                    payer_done: false,
-                    payee_done: true,
-                }),
-            );
+        if m.target == state.address {
+            return dispose(state, signer, channel_id, lock, m.payment_id, events);
         }
-        return dispose(state, signer, channel_id, lock, m.payment_id, events);
+        return give_back(state, signer, channel_id, lock, m.payment_id, events);
     }
     if m.target == state.address {
         let known = state.known_secrets.get(&lock.secrethash).copied();
@@ -412,19 +401,7 @@ fn on_mediated_transfer(
             && c.ours.lock(&lock.secrethash).is_none()
     });
     let (Some(payee), Some(out_amount)) = (payee, out_amount) else {
-        state.tasks.insert(
-            lock.secrethash,
-            Task::Mediator(MediatorTask {
-                payment_id: m.payment_id,
-                payer: (channel_id, lock),
-                payee: None,
-                secret: None,
-                registered: false,
-                payer_done: false,
-                payee_done: true,
-            }),
-        );
-        return dispose(state, signer, channel_id, lock, m.payment_id, events);
+        return give_back(state, signer, channel_id, lock, m.payment_id, events);
     };
     let out_lock = Lock { amount: out_amount, ..lock };
     let mut out_locks = payee.ours.locks.clone();
@@ -515,6 +492,31 @@ fn dispose(
     }
     events.push(Event::Send { recipient: partner, message });
     Ok(())
+}
+
+/// As a mediator, gives the payer's lock back without forwarding it: a task that delivers
+/// nothing (so it asks the payer for nothing) and a disposal.
+fn give_back(
+    state: &mut ChainState,
+    signer: &dyn Signer,
+    channel_id: ChannelId,
+    lock: Lock,
+    payment_id: PaymentId,
+    events: &mut Vec<Event>,
+) -> Result<(), Rejection> {
+    state.tasks.insert(
+        lock.secrethash,
+        Task::Mediator(MediatorTask {
+            payment_id,
+            payer: (channel_id, lock),
+            payee: None,
+            secret: None,
+            registered: false,
+            payer_done: false,
+            payee_done: true,
+        }),
+    );
+    dispose(state, signer, channel_id, lock, payment_id, events)
 }
 
 /// Whether a lock received on `channel_id` could still be claimed on chain should the partner

@@ -10,6 +10,16 @@ use photon_chain::bindings::{TestERC223, TestFeeToken, TestHostileParticipant, T
 use photon_chain::deploy::{deploy, DeployParams};
 use photon_chain::devnet::send;
 
+/// A fresh ERC223 test token: its address and binding.
+async fn erc223(
+    net: &photon_chain::devnet::DevNet,
+) -> (Address, TestERC223::TestERC223Instance<alloy::providers::DynProvider>) {
+    let deployed = TestERC223::deploy_builder(&net.provider, "T".into(), "T".into());
+    let receipt = deployed.send().await.unwrap().get_receipt().await.unwrap();
+    let token = receipt.contract_address.unwrap();
+    (token, TestERC223::new(token, net.provider.clone()))
+}
+
 /// Finding 3: a participant whose receipt fails (a contract whose ERC223 tokenFallback
 /// reverts, or burns all the gas it gets) cannot freeze the honest side's payout: the settle
 /// goes through, the failed payout is credited and claimed later.
@@ -17,16 +27,7 @@ use photon_chain::devnet::send;
 async fn a_recipient_that_refuses_its_payout_cannot_block_the_settlement() {
     for mode in [1u8, 2] {
         let net = net().await;
-        let token = TestERC223::deploy_builder(&net.provider, "T".into(), "T".into())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap()
-            .contract_address
-            .unwrap();
-        let t = TestERC223::new(token, net.provider.clone());
+        let (token, t) = erc223(&net).await;
         let hostile = TestHostileParticipant::deploy_builder(&net.provider).send().await.unwrap();
         let hostile = hostile.get_receipt().await.unwrap().contract_address.unwrap();
         let h = TestHostileParticipant::new(hostile, net.provider.clone());
@@ -42,13 +43,7 @@ async fn a_recipient_that_refuses_its_payout_cannot_block_the_settlement() {
         send(t.transfer_1(tn, U256::from(100), data.into()).from(net.addr(ALICE))).await.unwrap();
         send(h.setMode(mode)).await.unwrap();
         // Alice closes without a proof; after the windows anyone settles
-        let none = TokensNetwork::BalanceData {
-            transferredAmount: 0,
-            lockedAmount: 0,
-            locksroot: Default::default(),
-            nonce: 0,
-            additionalHash: Default::default(),
-        };
+        let none = empty_proof();
         send(
             net.network
                 .closeChannel(token, hostile, none, Default::default())
@@ -80,16 +75,7 @@ async fn a_recipient_that_refuses_its_payout_cannot_block_the_settlement() {
 #[tokio::test]
 async fn a_front_run_open_cannot_impose_its_settle_timeout() {
     let net = net().await;
-    let token = TestERC223::deploy_builder(&net.provider, "T".into(), "T".into())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .contract_address
-        .unwrap();
-    let t = TestERC223::new(token, net.provider.clone());
+    let (token, t) = erc223(&net).await;
     send(t.mint(net.addr(BOB), U256::from(1_000))).await.unwrap();
     send(net.network.openChannel(token, net.addr(BOB), 1000).from(net.addr(ALICE))).await.unwrap();
     let tn = net.deployment.tokens_network;
@@ -140,13 +126,7 @@ async fn a_fee_on_transfer_deposit_is_credited_with_what_arrived() {
     }
     assert_eq!(t.balanceOf(tn).call().await.unwrap(), U256::from(198));
     for a in [ALICE, CHARLIE] {
-        let none = TokensNetwork::BalanceData {
-            transferredAmount: 0,
-            lockedAmount: 0,
-            locksroot: Default::default(),
-            nonce: 0,
-            additionalHash: Default::default(),
-        };
+        let none = empty_proof();
         send(
             net.network
                 .closeChannel(token, net.addr(BOB), none, Default::default())
