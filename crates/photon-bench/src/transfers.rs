@@ -104,7 +104,7 @@ async fn start(
         .args(["--deployment", &deployment.display().to_string()])
         .args(["--data-dir", &dir.join(format!("node{i}")).display().to_string()])
         .args(["--api-addr", &format!("127.0.0.1:{port}")])
-        .args(["--confirmations", "0", "--poll-ms", "200", "--settle-timeout", "10"])
+        .args(["--confirmations", "0", "--poll-ms", "200", "--settle-timeout", "100"])
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null());

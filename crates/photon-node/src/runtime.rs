@@ -473,6 +473,8 @@ pub struct Node {
     delegated: Arc<Mutex<HashMap<ChannelId, DelegationKey>>>,
     /// Client of the monitoring service.
     http: reqwest::Client,
+    /// Delivery reports read in the current batch.
+    deliveries: Vec<(u64, Option<String>)>,
     /// Whether the event carried out last was a message for the outbox: a payment reported
     /// sent right after the message that completes it succeeds once the partner acknowledges
     /// that message (the storage links them), not before.
@@ -645,6 +647,7 @@ impl Node {
             delegated: Arc::default(),
             http: reqwest::Client::new(),
             last_sent: false,
+            deliveries: Vec::new(),
             sent_on,
         };
         Ok((node, handle))
@@ -703,6 +706,7 @@ impl Node {
                 }
                 _ = shutdown.changed() => break,
             }
+            self.delivered(&mut batch);
             if let Err(e) = self.apply_batch(batch) {
                 tracing::error!(error = %e, "storage failed; stopping to lose nothing");
                 break;
@@ -713,6 +717,55 @@ impl Node {
 
     /// Gives the monitoring service every partner proof it does not have yet, with our
     /// consents; a failed delivery is tried again on the next tick.
+    /// The delivery reports of the batch, in one storage transaction: a payment completed by
+    /// an acknowledged message succeeded; a refused message marks (and maybe closes) its
+    /// channel, and the payment it completed is disputed.
+    fn delivered(&mut self, batch: &mut Vec<Item>) {
+        if self.deliveries.is_empty() {
+            return;
+        }
+        let reports = std::mem::take(&mut self.deliveries);
+        let ids: Vec<(u64, Option<&str>)> =
+            reports.iter().map(|(id, refused)| (*id, refused.as_deref())).collect();
+        let payments = match self.storage.delivered_all(&ids) {
+            Ok(payments) => payments,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot mark messages delivered; they will be sent again");
+                vec![None; reports.len()]
+            }
+        };
+        for ((id, refused), payment) in reports.into_iter().zip(payments) {
+            let channel = self.sent_on.remove(&id);
+            match (refused, payment) {
+                (None, Some(p)) => self.payment_sent(SentPayment {
+                    payment_id: p.payment_id,
+                    token: p.token,
+                    target: p.counterparty.unwrap_or_default(),
+                    amount: p.amount,
+                    fee: p.fee,
+                }),
+                (None, None) => {}
+                (Some(reason), payment) => {
+                    self.refused(id, channel, &reason, batch);
+                    if let Some(p) = payment {
+                        // the partner has our signed proof: it can be paid on chain, so the
+                        // payment is not "failed" (the user must not pay again)
+                        let payment_id = p.payment_id;
+                        if let Some((reply, _)) = self.payments.remove(&payment_id) {
+                            let reason = reason.clone();
+                            let _ =
+                                reply.send(Err(NodeError::PaymentDisputed { payment_id, reason }));
+                        }
+                        let _ = self
+                            .handle
+                            .events
+                            .send(NodeEvent::PaymentDisputed { payment_id, reason });
+                    }
+                }
+            }
+        }
+    }
+
     /// A payment the partner acknowledged: the API caller and the event stream hear of it.
     fn payment_sent(&mut self, p: SentPayment) {
         if let Some((reply, secrethash)) = self.payments.remove(&p.payment_id) {
@@ -841,43 +894,8 @@ impl Node {
                 batch.push((StateChange::Receive { sender, message }, waiter));
             }
             Input::Command(command) => self.command(command, batch),
-            Input::Delivered(id, refused) => {
-                let payment = match self.storage.delivered(id, refused.as_deref()) {
-                    Ok(payment) => payment,
-                    Err(e) => {
-                        tracing::error!(error = %e, id, "cannot mark a message delivered; it will be sent again");
-                        None
-                    }
-                };
-                let channel = self.sent_on.remove(&id);
-                match (refused, payment) {
-                    (None, Some(p)) => self.payment_sent(SentPayment {
-                        payment_id: p.payment_id,
-                        token: p.token,
-                        target: p.counterparty.unwrap_or_default(),
-                        amount: p.amount,
-                        fee: p.fee,
-                    }),
-                    (None, None) => {}
-                    (Some(reason), payment) => {
-                        self.refused(id, channel, &reason, batch);
-                        if let Some(p) = payment {
-                            // the partner has our signed proof: it can be paid on chain, so
-                            // the payment is not "failed" (the user must not pay again)
-                            let payment_id = p.payment_id;
-                            if let Some((reply, _)) = self.payments.remove(&payment_id) {
-                                let reason = reason.clone();
-                                let _ = reply
-                                    .send(Err(NodeError::PaymentDisputed { payment_id, reason }));
-                            }
-                            let _ = self
-                                .handle
-                                .events
-                                .send(NodeEvent::PaymentDisputed { payment_id, reason });
-                        }
-                    }
-                }
-            }
+            // handled together after the batch is read (one transaction for all of them)
+            Input::Delivered(id, refused) => self.deliveries.push((id, refused)),
             Input::TxDone(id) => {
                 if let Err(e) = self.storage.complete_transaction(id) {
                     tracing::error!(error = %e, id, "cannot mark a transaction done; it will be retried");
@@ -1174,6 +1192,7 @@ impl Node {
             if let StateChange::Block(number) = change {
                 let _ = self.handle.events.send(NodeEvent::Block { number });
             }
+            self.last_sent = false; // per state change, as the history links them
             for event in events {
                 let tag = match &event {
                     Event::Transact(_) => pending.next(),

@@ -304,24 +304,47 @@ impl Storage {
 
     /// A message of the outbox reached its peer: acknowledged (`refused` is `None`; the
     /// payment it completes, if any, succeeded) or refused for good (that payment stays sent,
-    /// marked disputed: the partner holds its signed proof).
-    /// Returns that payment as it was sent.
+    /// marked disputed: the partner holds its signed proof). Returns that payment as it was
+    /// sent.
     pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<Option<PaymentRecord>> {
-        let filter = PaymentFilter { awaiting: Some(id), ..PaymentFilter::default() };
-        let payment = self.payments(&filter)?.into_iter().next();
-        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        Ok(self.delivered_all(&[(id, refused)])?.pop().flatten())
+    }
+
+    /// [`Storage::delivered`] for many messages in one transaction (one sync to disk): the
+    /// transport reports a whole batch of answers at once. Returns, in order, the payment
+    /// each completes.
+    pub fn delivered_all(
+        &mut self,
+        reports: &[(u64, Option<&str>)],
+    ) -> Result<Vec<Option<PaymentRecord>>> {
+        let mut payments = Vec::with_capacity(reports.len());
+        for (id, _) in reports {
+            let filter = PaymentFilter { awaiting: Some(*id), ..PaymentFilter::default() };
+            payments.push(self.payments(&filter)?.into_iter().next());
+        }
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
-        match refused {
-            None => tx.execute("UPDATE payments SET awaiting = NULL WHERE awaiting = ?1", [id])?,
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+            let mut acked =
+                tx.prepare_cached("UPDATE payments SET awaiting = NULL WHERE awaiting = ?1")?;
             // the partner holds our signed proof of it: it stays sent (it can be paid on chain)
-            Some(reason) => tx.execute(
+            let mut disputed = tx.prepare_cached(
                 "UPDATE payments SET awaiting = NULL, reason = ?2 WHERE awaiting = ?1",
-                params![id, format!("disputed: the partner refused it ({reason}) but holds its signed proof; the chain settles it")],
-            )?,
-        };
+            )?;
+            for (id, refused) in reports {
+                let id = i64::try_from(*id).unwrap_or(i64::MAX);
+                delete.execute([id])?;
+                match refused {
+                    None => acked.execute([id])?,
+                    Some(reason) => disputed.execute(params![
+                        id,
+                        format!("disputed: the partner refused it ({reason}) but holds its signed proof; the chain settles it")
+                    ])?,
+                };
+            }
+        }
         tx.commit()?;
-        Ok(payment)
+        Ok(payments)
     }
 
     /// Messages not yet delivered, oldest first: to send again after a restart.
@@ -457,8 +480,14 @@ impl Storage {
     /// Payment outcomes matching `filter`, newest first.
     pub fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentRecord>> {
         let mut sql = String::from(
-            "SELECT id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL FROM payments WHERE 1 = 1",
+            "SELECT id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL FROM payments",
         );
+        // the payment a delivery completes: by its index (every acknowledgement asks), never
+        // by a walk of the whole history in id order
+        if filter.awaiting.is_some() {
+            sql += " INDEXED BY payments_awaiting";
+        }
+        sql += " WHERE 1 = 1";
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(token) = filter.token {
             sql += " AND token = ?";
