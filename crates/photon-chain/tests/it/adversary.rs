@@ -125,10 +125,6 @@ fn secret(case: u64, n: usize) -> Secret {
     Secret(B256::from(b))
 }
 
-fn state(s: &TokensNetwork::UnlockState) -> TokensNetwork::UnlockState {
-    s.clone()
-}
-
 async fn run_case(
     net: &DevNet,
     wrapper: &TestForwarder::TestForwarderInstance<alloy::providers::DynProvider>,
@@ -317,7 +313,7 @@ async fn run_case(
             }
             let packed: Bytes = encode_locks(&p.locks).into();
             let skip = U256::from(skip);
-            let prior = state(&unlock_state);
+            let prior = unlock_state.clone();
             let receipt = match end.how {
                 0 => send(net.network.unlock(token, a, packed, skip, prior).from(b)).await,
                 how => {
@@ -388,7 +384,7 @@ async fn run_case(
                 a,
                 b,
                 encode_locks(&locks).into(),
-                state(&unlock_state),
+                unlock_state.clone(),
                 U256::from(index),
                 *nonce,
                 sig.clone(),

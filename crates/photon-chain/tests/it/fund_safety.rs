@@ -155,7 +155,6 @@ async fn deployments_outside_sane_bounds_are_refused() {
     }
     let ok = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
     assert!(deploy(&net.provider, &ok).await.is_ok());
-    let _: Address = net.deployment.tokens_network;
 }
 
 /// Finding 7: a channel opened, settled and re-opened in one block must not get the same
