@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{balances, call, open, until};
+use common::{balances, call, get, open, until};
 use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
@@ -168,4 +168,55 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
         node.handle.shutdown();
         let _ = node.task.await;
     }
+}
+
+/// A partner that refuses our payment for good (a broken or dishonest peer: here a bare
+/// transport answering "reject" to everything). The payment is reported disputed, not
+/// failed (the partner holds its signed proof and can be paid on chain), the channel says why
+/// it needs attention, and the node closes it rather than queue behind the refused proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_refusing_a_payment_gets_the_channel_closed_and_the_payment_disputed() {
+    use photon_transport::Delivery;
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(1), 1_000).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    // Bob: a bare transport with Bob's key that refuses every message
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let bob_key = net.accounts[2].to_bytes();
+    let bob = photon_transport::start(&bob_key, P2pConfig::default(), tx, None).await.unwrap();
+    tokio::spawn(async move {
+        while let Some(incoming) = rx.recv().await {
+            let _ = incoming.respond.send(Delivery::Reject("no, thanks".into()));
+        }
+    });
+    let alice = start(&net, 1, &root.path().join("alice"), bob.listen_addrs().await).await;
+    let token = format!("{:?}", net.token.address());
+    let b = format!("{:?}", net.address(2));
+    open(&alice.url, &token, &b, json!("100")).await;
+    until(async || balances(&alice.url, &token, &b).await == Some(("100".into(), "0".into())))
+        .await;
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/payments/{token}/{b}", alice.url),
+        Some(json!({ "amount": "10" })),
+    )
+    .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("payment_disputed")), "{body}");
+    let channels = get(format!("{}/api/v1/channels", alice.url)).await;
+    let channel = &channels.as_array().unwrap()[0];
+    assert!(channel["attention"].as_str().is_some_and(|a| a.contains("no, thanks")), "{channel}");
+    until(async || {
+        let channels = get(format!("{}/api/v1/channels", alice.url)).await;
+        channels[0]["state"] == "closed"
+    })
+    .await;
+    let history = get(format!("{}/api/v1/payments", alice.url)).await;
+    let sent = &history.as_array().unwrap()[0];
+    assert_eq!(
+        (sent["direction"].as_str(), sent["pending"].as_bool()),
+        (Some("sent"), Some(false))
+    );
+    assert!(sent["reason"].as_str().is_some_and(|r| r.starts_with("disputed")), "{sent}");
+    alice.handle.shutdown();
+    let _ = alice.task.await;
 }
