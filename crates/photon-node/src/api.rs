@@ -386,7 +386,6 @@ async fn payments(
 ) -> ApiResult<Json<Vec<photon_storage::PaymentRecord>>> {
     let Query(q) = query.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
     let filter = PaymentFilter {
-        awaiting: None,
         token: q.token.as_deref().map(|t| address(t, "token")).transpose()?,
         counterparty: q.partner.as_deref().map(|p| address(p, "partner")).transpose()?,
         direction: q.direction,

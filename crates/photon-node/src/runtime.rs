@@ -479,9 +479,6 @@ pub struct Node {
     /// sent right after the message that completes it succeeds once the partner acknowledges
     /// that message (the storage links them), not before.
     last_sent: bool,
-    /// The channel each unacknowledged outbox message is about, and whether its refusal
-    /// means the channel cannot go on (see [`lane_of`]).
-    sent_on: HashMap<u64, (ChannelId, bool)>,
 }
 
 /// A payment sent (and acknowledged).
@@ -614,11 +611,7 @@ impl Node {
         };
         // messages not acknowledged before a stop: sent again, in order (a duplicate is
         // answered with its stored acknowledgement)
-        let mut sent_on = HashMap::new();
         for (id, recipient, message) in storage.outbox()? {
-            if let Some(lane) = lane_of(&message) {
-                sent_on.insert(id, lane);
-            }
             transport.send(signer.address(), recipient, message, Some(id));
         }
         // transactions the protocol asked for before a stop: carried out again (idempotent)
@@ -648,7 +641,6 @@ impl Node {
             http: reqwest::Client::new(),
             last_sent: false,
             deliveries: Vec::new(),
-            sent_on,
         };
         Ok((node, handle))
     }
@@ -727,16 +719,16 @@ impl Node {
         let reports = std::mem::take(&mut self.deliveries);
         let ids: Vec<(u64, Option<&str>)> =
             reports.iter().map(|(id, refused)| (*id, refused.as_deref())).collect();
-        let payments = match self.storage.delivered_all(&ids) {
-            Ok(payments) => payments,
+        let done = match self.storage.delivered_all(&ids) {
+            Ok(done) => done,
             Err(e) => {
                 tracing::error!(error = %e, "cannot mark messages delivered; they will be sent again");
-                vec![None; reports.len()]
+                return;
             }
         };
-        for ((id, refused), payment) in reports.into_iter().zip(payments) {
-            let channel = self.sent_on.remove(&id);
-            match (refused, payment) {
+        for ((id, refused), done) in reports.into_iter().zip(done) {
+            let channel = done.refused_message.as_ref().and_then(lane_of);
+            match (refused, done.payment) {
                 (None, Some(p)) => self.payment_sent(SentPayment {
                     payment_id: p.payment_id,
                     token: p.token,
@@ -1217,9 +1209,6 @@ impl Node {
         match event {
             Event::Send { recipient, message } => {
                 let kind = message.kind();
-                if let (Some(tag), Some(lane)) = (tag, lane_of(&message)) {
-                    self.sent_on.insert(tag, lane);
-                }
                 crash_point(&format!("before_send:{kind:?}"));
                 self.transport.send(self.state.address, recipient, message, tag);
                 crash_point(&format!("after_send:{kind:?}"));

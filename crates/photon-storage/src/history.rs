@@ -80,6 +80,4 @@ pub struct PaymentFilter {
     pub until: Option<u64>,
     /// At most this many, newest first (default 100).
     pub limit: Option<u32>,
-    /// Only the sent payment waiting for the acknowledgement of this outbox message.
-    pub awaiting: Option<u64>,
 }

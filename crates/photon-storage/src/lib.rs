@@ -23,4 +23,4 @@ mod store;
 pub use delegations::{DelegationStore, Order};
 pub use error::{Result, StorageError};
 pub use history::{Direction, PaymentFilter, PaymentRecord};
-pub use store::{NodeIdentity, Record, Restored, Storage};
+pub use store::{Delivered, NodeIdentity, Record, Restored, Storage};

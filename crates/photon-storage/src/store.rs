@@ -9,6 +9,15 @@ use photon_state::{transition, ChainState};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 
+/// What a delivery report completes.
+#[derive(Clone, Debug, Default)]
+pub struct Delivered {
+    /// The sent payment the message completed, if any.
+    pub payment: Option<PaymentRecord>,
+    /// The message, when the partner refused it (what the refusal was about).
+    pub refused_message: Option<Message>,
+}
+
 /// Layout version of what is stored. 2: `ChainState` gained `chain_synced`. 3: the second
 /// contracts (disposals bound to a nonce, withdrawals to a deposit) and wire version 2; the
 /// log records of versions 1 and 2 cannot be read any more, and their channels live on the
@@ -304,26 +313,23 @@ impl Storage {
 
     /// A message of the outbox reached its peer: acknowledged (`refused` is `None`; the
     /// payment it completes, if any, succeeded) or refused for good (that payment stays sent,
-    /// marked disputed: the partner holds its signed proof). Returns that payment as it was
-    /// sent.
-    pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<Option<PaymentRecord>> {
-        Ok(self.delivered_all(&[(id, refused)])?.pop().flatten())
+    /// marked disputed: the partner holds its signed proof).
+    pub fn delivered(&mut self, id: u64, refused: Option<&str>) -> Result<Delivered> {
+        let mut all = self.delivered_all(&[(id, refused)])?;
+        Ok(all.pop().unwrap_or_default())
     }
 
     /// [`Storage::delivered`] for many messages in one transaction (one sync to disk): the
-    /// transport reports a whole batch of answers at once. Returns, in order, the payment
-    /// each completes.
-    pub fn delivered_all(
-        &mut self,
-        reports: &[(u64, Option<&str>)],
-    ) -> Result<Vec<Option<PaymentRecord>>> {
-        let mut payments = Vec::with_capacity(reports.len());
-        for (id, _) in reports {
-            let filter = PaymentFilter { awaiting: Some(*id), ..PaymentFilter::default() };
-            payments.push(self.payments(&filter)?.into_iter().next());
-        }
+    /// transport reports a whole batch of answers at once. Returns, in order, what each
+    /// delivery completes.
+    pub fn delivered_all(&mut self, reports: &[(u64, Option<&str>)]) -> Result<Vec<Delivered>> {
         let tx = self.conn.transaction()?;
+        let mut done = Vec::with_capacity(reports.len());
         {
+            let mut completes = tx.prepare_cached(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE awaiting = ?1"
+            ))?;
+            let mut message = tx.prepare_cached("SELECT data FROM outbox WHERE id = ?1")?;
             let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
             let mut acked =
                 tx.prepare_cached("UPDATE payments SET awaiting = NULL WHERE awaiting = ?1")?;
@@ -333,6 +339,15 @@ impl Storage {
             )?;
             for (id, refused) in reports {
                 let id = i64::try_from(*id).unwrap_or(i64::MAX);
+                let payment = read_payments(&mut completes, [id])?.into_iter().next();
+                // what a refusal was about (rare): read back before it is deleted
+                let refused_message = match refused {
+                    None => None,
+                    Some(_) => message
+                        .query_row([id], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()?
+                        .and_then(|data| Message::decode(&data).ok()),
+                };
                 delete.execute([id])?;
                 match refused {
                     None => acked.execute([id])?,
@@ -341,10 +356,11 @@ impl Storage {
                         format!("disputed: the partner refused it ({reason}) but holds its signed proof; the chain settles it")
                     ])?,
                 };
+                done.push(Delivered { payment, refused_message });
             }
         }
         tx.commit()?;
-        Ok(payments)
+        Ok(done)
     }
 
     /// Messages not yet delivered, oldest first: to send again after a restart.
@@ -479,15 +495,7 @@ impl Storage {
 
     /// Payment outcomes matching `filter`, newest first.
     pub fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentRecord>> {
-        let mut sql = String::from(
-            "SELECT id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL FROM payments",
-        );
-        // the payment a delivery completes: by its index (every acknowledgement asks), never
-        // by a walk of the whole history in id order
-        if filter.awaiting.is_some() {
-            sql += " INDEXED BY payments_awaiting";
-        }
-        sql += " WHERE 1 = 1";
+        let mut sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(token) = filter.token {
             sql += " AND token = ?";
@@ -509,76 +517,79 @@ impl Storage {
             sql += " AND at <= ?";
             args.push(i64::try_from(until).unwrap_or(i64::MAX).into());
         }
-        if let Some(awaiting) = filter.awaiting {
-            sql += " AND awaiting = ?";
-            args.push(i64::try_from(awaiting).unwrap_or(i64::MAX).into());
-        }
         sql += " ORDER BY id DESC LIMIT ?";
         args.push(i64::from(filter.limit.unwrap_or(100)).into());
         let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Vec<u8>>(5)?,
-                r.get::<_, Option<Vec<u8>>>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, bool>(10)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (
-                id,
-                change,
-                at,
-                direction,
-                payment_id,
-                token,
-                counterparty,
-                amount,
-                fee,
-                reason,
-                pending,
-            ) = row?;
-            let corrupt = |reason: &str| StorageError::Corrupt {
-                table: "payments",
-                id,
-                reason: reason.into(),
-            };
-            let address = |bytes: &[u8]| -> Result<Address> {
-                if bytes.len() == 20 {
-                    Ok(Address::from_slice(bytes))
-                } else {
-                    Err(corrupt("bad address"))
-                }
-            };
-            Ok(PaymentRecord {
-                id,
-                state_change_id: u64::try_from(change)
-                    .map_err(|_| corrupt("bad state change id"))?,
-                at: u64::try_from(at).map_err(|_| corrupt("bad time"))?,
-                direction: Direction::parse(&direction).ok_or_else(|| corrupt("bad direction"))?,
-                payment_id: u64::from_ne_bytes(payment_id.to_ne_bytes()),
-                token: address(&token)?,
-                counterparty: counterparty.as_deref().map(address).transpose()?,
-                amount: amount.parse().map_err(|_| corrupt("bad amount"))?,
-                fee: fee.parse().map_err(|_| corrupt("bad fee"))?,
-                reason,
-                pending,
-            })
-        })
-        .collect()
+        read_payments(&mut statement, rusqlite::params_from_iter(args))
     }
 
     /// Where the database is.
     pub fn path(&self) -> &str {
         &self.path
     }
+}
+
+/// The columns [`read_payments`] reads, in its order.
+const PAYMENT_COLUMNS: &str = "id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL";
+
+/// The payment rows `statement` (selecting [`PAYMENT_COLUMNS`]) finds with `params`.
+fn read_payments(
+    statement: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PaymentRecord>> {
+    let rows = statement.query_map(params, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, Vec<u8>>(5)?,
+            r.get::<_, Option<Vec<u8>>>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, Option<String>>(9)?,
+            r.get::<_, bool>(10)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (
+            id,
+            change,
+            at,
+            direction,
+            payment_id,
+            token,
+            counterparty,
+            amount,
+            fee,
+            reason,
+            pending,
+        ) = row?;
+        let corrupt =
+            |reason: &str| StorageError::Corrupt { table: "payments", id, reason: reason.into() };
+        let address = |bytes: &[u8]| -> Result<Address> {
+            if bytes.len() == 20 {
+                Ok(Address::from_slice(bytes))
+            } else {
+                Err(corrupt("bad address"))
+            }
+        };
+        Ok(PaymentRecord {
+            id,
+            state_change_id: u64::try_from(change).map_err(|_| corrupt("bad state change id"))?,
+            at: u64::try_from(at).map_err(|_| corrupt("bad time"))?,
+            direction: Direction::parse(&direction).ok_or_else(|| corrupt("bad direction"))?,
+            payment_id: u64::from_ne_bytes(payment_id.to_ne_bytes()),
+            token: address(&token)?,
+            counterparty: counterparty.as_deref().map(address).transpose()?,
+            amount: amount.parse().map_err(|_| corrupt("bad amount"))?,
+            fee: fee.parse().map_err(|_| corrupt("bad fee"))?,
+            reason,
+            pending,
+        })
+    })
+    .collect()
 }
 
 fn payment_row(event: &Event) -> Option<PaymentRecord> {
