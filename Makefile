@@ -14,7 +14,8 @@ NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
-	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} cargo run -q -p photon-node --bin photon -- demo
+	cargo build -q -p photon-node -p photon-testkit --bins
+	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} $(CARGO_TARGET_DIR)/debug/photon-demo
 
 ## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
 test: toolchain netns

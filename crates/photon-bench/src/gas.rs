@@ -13,10 +13,10 @@ use alloy::sol_types::SolValue;
 use anyhow::{Context, Result};
 use photon_chain::bindings::{TestApproveAndCallToken, TestERC223, TokensNetwork};
 use photon_chain::deploy::DeployParams;
-use photon_chain::devnet::{balance_data, send, DevNet};
 use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, Withdraw};
 use photon_primitives::lock::{encode_locks, locksroot};
 use photon_primitives::{Lock, Secret, Signer};
+use photon_testkit::devnet::{balance_data, send, DevNet};
 
 /// Settle timeout of the measured channels (blocks).
 const TIMEOUT: u32 = 10;

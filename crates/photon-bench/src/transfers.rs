@@ -16,14 +16,14 @@
 //! The `photon` executable is taken from `PHOTON_BIN`, else next to this one (build both with
 //! `cargo build --release -p photon-node -p photon-bench`).
 
-use anyhow::{bail, ensure, Context, Result};
-use photon_chain::devnet::DevNet;
+use anyhow::{ensure, Result};
 use photon_chain::DeployParams;
 use photon_primitives::{Address, LocalSigner, Signer, B256};
+use photon_testkit::nodes::request_with;
+use photon_testkit::World;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,26 +34,6 @@ const IN_FLIGHT: usize = 64;
 /// Mediated payments in flight: below the 160 pending locks a channel side may hold.
 const MEDIATED_IN_FLIGHT: usize = 128;
 
-struct Proc {
-    url: String,
-    address: Address,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn photon_bin() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("PHOTON_BIN") {
         return Ok(PathBuf::from(p));
@@ -62,93 +42,6 @@ fn photon_bin() -> Result<PathBuf> {
     let candidate = me.with_file_name("photon");
     ensure!(candidate.is_file(), "no photon executable next to {}: build it (cargo build --release -p photon-node) or set PHOTON_BIN", me.display());
     Ok(candidate)
-}
-
-async fn api(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
-) -> Result<Value> {
-    let mut r = client.request(method, &url);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let response = r.send().await.with_context(|| format!("calling {url}"))?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{url}: {status}: {}", value["error"]["message"].as_str().unwrap_or("?"));
-    }
-    Ok(value)
-}
-
-async fn start(
-    bin: &Path,
-    net: &DevNet,
-    i: usize,
-    dir: &Path,
-    deployment: &Path,
-    bootstrap: &[String],
-) -> Result<Proc> {
-    let signer = &net.accounts[i];
-    let key = dir.join(format!("{i}.key"));
-    std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut command = Command::new(bin);
-    command
-        .arg("run")
-        .args(["--private-key-file", &key.display().to_string()])
-        .args(["--rpc-url", net.chain.endpoint().as_str()])
-        .args(["--deployment", &deployment.display().to_string()])
-        .args(["--data-dir", &dir.join(format!("node{i}")).display().to_string()])
-        .args(["--api-addr", &format!("127.0.0.1:{port}")])
-        .args(["--confirmations", "0", "--poll-ms", "200", "--settle-timeout", "100"])
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    if !bootstrap.is_empty() {
-        command.args(["--bootstrap", &bootstrap.join(",")]);
-    }
-    let child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
-    let proc = Proc { url, address: signer.address(), child };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if api(&client, reqwest::Method::GET, format!("{}/api/v1/status", proc.url), None)
-            .await
-            .is_ok()
-        {
-            return Ok(proc);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("node {i} did not start")
-}
-
-async fn balance(
-    client: &reqwest::Client,
-    node: &Proc,
-    token: Address,
-    partner: Address,
-) -> Result<Option<u128>> {
-    let url = format!("{}/api/v1/channels/{token:?}/{partner:?}", node.url);
-    let r = client.get(&url).send().await?;
-    if !r.status().is_success() {
-        return Ok(None);
-    }
-    let v: Value = r.json().await?;
-    Ok(v["balance"].as_str().and_then(|b| b.parse().ok()))
-}
-
-async fn wait_for(mut probe: impl AsyncFnMut() -> Result<bool>) -> Result<()> {
-    for _ in 0..1200 {
-        if probe().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out waiting for the network")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -178,56 +71,26 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
     let bin = photon_bin()?;
     let sign_recover = sign_recover_rate();
     let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
-    let net = DevNet::start_with(&params).await?;
-    let token = *net.token.address();
-    let dir = std::env::temp_dir().join(format!("photon-bench-transfers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let deployment = dir.join("deployment.json");
-    net.deployment.save(&deployment)?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(MEDIATED_IN_FLIGHT).build()?;
-    let bob = start(&bin, &net, 2, &dir, &deployment, &[]).await?;
-    let status =
-        api(&client, reqwest::Method::GET, format!("{}/api/v1/status", bob.url), None).await?;
-    let boot: Vec<String> = status["p2p_addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str().map(String::from))
-        .collect();
-    let alice = start(&bin, &net, 1, &dir, &deployment, &boot).await?;
-    let charlie = start(&bin, &net, 3, &dir, &deployment, &boot).await?;
     let funds: u128 = 10_000_000;
-    for node in [&alice, &bob] {
-        net.mint(node.address, funds).await?;
+    let w = World::build(&bin, &["Alice", "Bob", "Charlie"])
+        .hub(1)
+        .params(params)
+        .poll_ms(200)
+        .log("error")
+        .start()
+        .await?;
+    let (a, b, c) = (0, 1, 2);
+    let (alice, bob, charlie) = (&w.nodes[a], &w.nodes[b], &w.nodes[c]);
+    let token = w.token;
+    for node in [alice, bob] {
+        w.net.mint(node.address, funds).await?;
     }
-    api(
-        &client,
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", alice.url),
-        Some(json!({ "token": token, "partner": bob.address, "deposit": funds.to_string() })),
-    )
-    .await?;
-    api(
-        &client,
-        reqwest::Method::PUT,
-        format!("{}/api/v1/channels", bob.url),
-        Some(json!({ "token": token, "partner": charlie.address, "deposit": funds.to_string() })),
-    )
-    .await?;
-    wait_for(async || Ok(balance(&client, &alice, token, bob.address).await? == Some(funds)))
-        .await?;
-    wait_for(async || Ok(balance(&client, &bob, token, alice.address).await? == Some(0))).await?;
-    wait_for(async || Ok(balance(&client, &bob, token, charlie.address).await? == Some(funds)))
-        .await?;
-    wait_for(async || Ok(balance(&client, &charlie, token, bob.address).await? == Some(0))).await?;
-    let head = net.block_number().await?;
-    wait_for(async || {
-        let s = api(&client, reqwest::Method::GET, format!("{}/api/v1/status", alice.url), None)
-            .await?;
-        Ok(s["block"].as_u64().is_some_and(|b| b >= head))
-    })
-    .await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(MEDIATED_IN_FLIGHT).build()?;
+    w.open(a, b, Some(funds)).await?;
+    w.open(b, c, Some(funds)).await?;
+    w.balances(a, b, (funds, 0)).await?;
+    w.balances(b, c, (funds, 0)).await?;
+    w.synced(a).await?;
 
     // direct: end-to-end latency from Bob's event stream
     let received: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
@@ -292,8 +155,7 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
             .await?;
     let direct_tps = DIRECT as f64 / direct_s;
     let mediated_tps = MEDIATED as f64 / mediated_s;
-    drop((alice, bob, charlie));
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(w); // stops the processes and removes their files
     let round = |v: f64| (v * 100.0).round() / 100.0;
     Ok(vec![
         ("direct_tps", round(direct_tps)),
@@ -338,7 +200,7 @@ async fn run_payments(
         let id = id_base + n as u64;
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
-            let r = api(
+            let r = request_with(
                 &client,
                 reqwest::Method::POST,
                 url,

@@ -93,7 +93,7 @@ pub async fn deploy<P: Provider>(provider: &P, params: &DeployParams) -> Result<
 }
 
 /// The address a successful contract-creation receipt created.
-pub(crate) fn created<R: ReceiptResponse>(receipt: &R) -> Result<Address> {
+pub fn created<R: ReceiptResponse>(receipt: &R) -> Result<Address> {
     if !receipt.status() {
         return Err(ChainError::Reverted(receipt.transaction_hash()));
     }

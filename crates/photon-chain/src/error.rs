@@ -51,9 +51,6 @@ pub enum ChainError {
     /// A log could not be decoded.
     #[error("malformed {0} log")]
     MalformedLog(&'static str),
-    /// The anvil dev chain could not be found or started.
-    #[error("dev chain: {0}")]
-    DevChain(String),
     /// A deployment file could not be read or written.
     #[error("deployment file {path}: {reason}")]
     DeploymentFile {

@@ -4,8 +4,6 @@
 //!   contracts/artifacts/*.json ──sol!──> bindings (TokensNetwork, SecretRegistry, test tokens)
 //!                                            │
 //!   deploy::deploy(provider, params) ────────┴──> Deployment (written to a JSON file)
-//!   devchain::DevChain: an anvil dev chain from the clone's pinned npm package
-//!   devnet::DevNet: dev chain + deployment + funded accounts, for tests, benches and the demo
 //!   follower::ChainFollower: confirmed blocks and contract events → state changes
 //! ```
 //!
@@ -14,8 +12,6 @@
 
 pub mod bindings;
 pub mod deploy;
-pub mod devchain;
-pub mod devnet;
 mod error;
 pub mod follower;
 pub mod txmanager;

@@ -40,8 +40,6 @@ enum Command {
     Run(Box<RunArgs>),
     /// Run a monitoring (delegate) service that guards the channels of offline nodes.
     Monitor(Box<MonitorArgs>),
-    /// The whitepaper's Alice/Bob/Charlie example on a local dev chain, checked.
-    Demo,
     /// Show a running node's status.
     Status(ClientArgs),
     /// List a running node's channels.
@@ -382,11 +380,6 @@ pub(crate) async fn main() -> Result<()> {
         }
         Command::Run(args) => run(*args).await?,
         Command::Monitor(args) => monitor(*args).await?,
-        Command::Demo => {
-            let mut out = std::io::stdout();
-            let me = std::env::current_exe().context("locating the photon executable")?;
-            photon_node::demo::run(&mut out, &me).await?;
-        }
         Command::Status(client) => {
             let status = api_get(&client, "/api/v1/status").await?;
             println!("{}", serde_json::to_string_pretty(&status)?);

@@ -5,17 +5,13 @@
 //! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
 //! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
 //! * [`graph`]: routes from the public channel graph.
-//! * [`demo`]: the whitepaper's example end to end on a dev chain (`photon demo`).
-//! * [`testnet`]: nodes as `photon run` processes against a dev chain (demo, end-to-end tests).
 
 pub mod api;
-pub mod demo;
 mod error;
 pub mod graph;
 pub mod keystore;
 pub mod monitor;
 pub mod runtime;
-pub mod testnet;
 pub mod transport;
 
 pub use error::NodeError;

@@ -3,13 +3,13 @@
 mod common;
 
 use common::{balances, call, channel, eventually, get, open};
-use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::LocalNetwork;
 use photon_node::{Node, NodeHandle};
 use photon_primitives::Signer;
 use photon_state::Config;
+use photon_testkit::devnet::DevNet;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -739,7 +739,7 @@ fn dir_b(root: &tempfile::TempDir) -> PathBuf {
 /// deposit into it, with the reason, and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_opened_channel_outside_the_accepted_window_gets_no_deposit() {
-    use photon_chain::devnet::send;
+    use photon_testkit::devnet::send;
     let net = DevNet::start().await.unwrap();
     net.mint(net.address(ALICE), 1_000).await.unwrap();
     let (_root, dir) = dirs(1);

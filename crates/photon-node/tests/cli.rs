@@ -1,6 +1,6 @@
 //! The `photon` binary: accounts, deploy, run, the API clients, and a clean stop on SIGTERM.
 
-use photon_chain::devchain::DevChain;
+use photon_testkit::devchain::DevChain;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_walks_the_whitepaper_and_every_number_matches() {
     let mut out = Vec::new();
-    photon_node::demo::run(&mut out, std::path::Path::new(env!("CARGO_BIN_EXE_photon")))
+    photon_testkit::demo::run(&mut out, std::path::Path::new(env!("CARGO_BIN_EXE_photon")))
         .await
         .unwrap();
     let text = String::from_utf8(out).unwrap();

@@ -4,12 +4,12 @@
 mod common;
 
 use common::{balances, call, get, open, until};
-use photon_chain::devnet::DevNet;
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::{forward_incoming, P2pNetwork};
 use photon_node::{Node, NodeHandle};
 use photon_state::Config;
+use photon_testkit::devnet::DevNet;
 use photon_transport::{Multiaddr, P2pConfig};
 use serde_json::json;
 use std::sync::Arc;

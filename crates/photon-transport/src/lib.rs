@@ -28,7 +28,6 @@
 mod codec;
 mod error;
 pub mod identity;
-pub mod netns;
 mod service;
 
 pub use error::TransportError;

@@ -7,7 +7,7 @@
 
 use photon_primitives::messages::{Message, Processed};
 use photon_primitives::{LocalSigner, Signer};
-use photon_transport::netns::{self, Lan};
+use photon_testkit::netns::{self, Lan};
 use photon_transport::{start, Delivery, P2pConfig};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};

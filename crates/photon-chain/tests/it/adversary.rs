@@ -11,10 +11,10 @@ use crate::helpers::*;
 use alloy::primitives::{Bytes, B256, U256};
 use alloy::sol_types::SolCall;
 use photon_chain::bindings::{TestForwarder, TokensNetwork};
-use photon_chain::devnet::{send, DevNet};
 use photon_primitives::eip712::{DelegateUnlock, LockDisposal, Withdraw};
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
 use photon_primitives::{Lock, Secret, Signer};
+use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

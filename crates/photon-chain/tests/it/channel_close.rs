@@ -2,9 +2,9 @@ use crate::assert_revert;
 use crate::helpers::*;
 use alloy::primitives::{Address, Bytes, B256};
 use photon_chain::bindings::TokensNetwork;
-use photon_chain::devnet::{balance_data, send};
 use photon_primitives::eip712::{BalanceProof, Domain};
 use photon_primitives::Signer;
+use photon_testkit::devnet::{balance_data, send};
 
 /// The whitepaper's unilateral path: Alice (100) has paid Bob 50 in all; Alice closes, Bob
 /// updates with Alice's latest proof, either settles: Alice 50, Bob 50, channel gone.

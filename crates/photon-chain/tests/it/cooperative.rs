@@ -2,9 +2,9 @@ use crate::assert_revert;
 use crate::helpers::*;
 use alloy::primitives::Bytes;
 use photon_chain::bindings::TokensNetwork;
-use photon_chain::devnet::{send, DevNet};
 use photon_primitives::eip712::CooperativeSettle;
 use photon_primitives::Signer;
+use photon_testkit::devnet::{send, DevNet};
 
 /// Both sign the final balances; returns the two signatures (in participant1, participant2
 /// order) and the balances in that order.

@@ -1,11 +1,11 @@
 use crate::helpers::*;
 use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
-use photon_chain::devnet::{send, DevNet};
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::ChainError;
 use photon_primitives::Secret;
 use photon_state::changes::{ChainEvent, StateChange};
+use photon_testkit::devnet::{send, DevNet};
 
 fn config(net: &DevNet, confirmations: u64) -> FollowerConfig {
     FollowerConfig {

@@ -8,11 +8,11 @@ use alloy::primitives::{Address, U256};
 use alloy::sol_types::{SolCall, SolValue};
 use photon_chain::bindings::{TestERC223, TestFeeToken, TestHostileParticipant, TokensNetwork};
 use photon_chain::deploy::{deploy, DeployParams};
-use photon_chain::devnet::send;
+use photon_testkit::devnet::send;
 
 /// A fresh ERC223 test token: its address and binding.
 async fn erc223(
-    net: &photon_chain::devnet::DevNet,
+    net: &photon_testkit::devnet::DevNet,
 ) -> (Address, TestERC223::TestERC223Instance<alloy::providers::DynProvider>) {
     let deployed = TestERC223::deploy_builder(&net.provider, "T".into(), "T".into());
     let receipt = deployed.send().await.unwrap().get_receipt().await.unwrap();

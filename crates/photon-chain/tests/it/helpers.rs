@@ -2,9 +2,9 @@
 
 use alloy::primitives::{Address, B256};
 use photon_chain::bindings::TokensNetwork::{self, TokensNetworkErrors};
-use photon_chain::devnet::{send, DevNet};
 use photon_chain::ChainError;
 use photon_primitives::{ChannelId, Signature, TokenAmount};
+use photon_testkit::devnet::{send, DevNet};
 
 pub(crate) const ALICE: usize = 1;
 pub(crate) const BOB: usize = 2;
@@ -193,7 +193,7 @@ pub(crate) fn revert_reason<T: std::fmt::Debug>(
 #[macro_export]
 macro_rules! assert_revert {
     ($call:expr, $variant:ident) => {{
-        let reason = $crate::helpers::revert_reason(photon_chain::devnet::send($call).await);
+        let reason = $crate::helpers::revert_reason(photon_testkit::devnet::send($call).await);
         assert!(
             matches!(
                 reason,

@@ -3,7 +3,7 @@ use crate::helpers::*;
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolValue;
 use photon_chain::bindings::{TestApproveAndCallToken, TestERC223, TokensNetwork};
-use photon_chain::devnet::send;
+use photon_testkit::devnet::send;
 
 #[tokio::test]
 async fn open_without_deposit() {

@@ -4,10 +4,10 @@
 
 use crate::helpers::*;
 use alloy::primitives::Bytes;
-use photon_chain::devnet::{send, DevNet};
 use photon_primitives::eip712::{CooperativeSettle, Withdraw};
 use photon_primitives::Signer;
 use photon_state::{ChannelBalances, Side};
+use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

@@ -1,9 +1,9 @@
 use crate::helpers::*;
 use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::SecretRegistry;
-use photon_chain::devnet::send;
 use photon_primitives::lock::encode_locks;
 use photon_primitives::{Lock, Secret};
+use photon_testkit::devnet::send;
 
 #[tokio::test]
 async fn register_records_the_block_once() {

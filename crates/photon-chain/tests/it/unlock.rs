@@ -2,10 +2,10 @@ use crate::assert_revert;
 use crate::helpers::*;
 use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::TokensNetwork;
-use photon_chain::devnet::{send, DevNet};
 use photon_primitives::eip712::{DelegateUnlock, LockDisposal};
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
 use photon_primitives::{Lock, Secret, Signer};
+use photon_testkit::devnet::{send, DevNet};
 
 fn secret(n: u8) -> Secret {
     Secret(B256::repeat_byte(n))

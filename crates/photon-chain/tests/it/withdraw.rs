@@ -2,9 +2,9 @@ use crate::assert_revert;
 use crate::helpers::*;
 use alloy::primitives::Bytes;
 use photon_chain::bindings::TokensNetwork;
-use photon_chain::devnet::{send, DevNet};
 use photon_primitives::eip712::Withdraw;
 use photon_primitives::Signer;
+use photon_testkit::devnet::{send, DevNet};
 
 struct Signed {
     deposit: u128,

@@ -1,5 +1,5 @@
 //! Helpers shared by the tests that run nodes inside the test process (`api.rs`, `p2p.rs`).
-//! Tests that run `photon` processes use `photon_node::testnet`.
+//! Tests that run `photon` processes use `photon_testkit::nodes`.
 
 #![allow(dead_code)] // each test file uses its own part
 

@@ -1,20 +1,21 @@
 //! A whole dev network in one value: anvil, the contracts deployed, a test token and funded
 //! accounts with their off-chain signers. Tests, `photon-bench` and the demo use it.
 
-use crate::bindings::{
-    SecretRegistry::{self, SecretRegistryInstance},
-    TestERC20::{self, TestERC20Instance},
-    TokensNetwork::{self, TokensNetworkInstance},
-};
-use crate::deploy::{created, deploy, DeployParams, Deployment};
 use crate::devchain::DevChain;
-use crate::{ChainError, Result};
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::{EthereumWallet, ReceiptResponse};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use photon_chain::bindings::{
+    SecretRegistry::{self, SecretRegistryInstance},
+    TestERC20::{self, TestERC20Instance},
+    TokensNetwork::{self, TokensNetworkInstance},
+};
+use photon_chain::deploy::{created, deploy, DeployParams, Deployment};
+use photon_chain::{ChainError, Result};
 use photon_primitives::eip712::{BalanceProof, Domain};
 use photon_primitives::{channel_id, ChannelId, LocalSigner, Signature, Signer, TokenAmount};
 
@@ -45,32 +46,28 @@ pub struct DevNet {
 
 impl DevNet {
     /// Starts anvil and deploys with [`TEST_PARAMS`].
-    pub async fn start() -> Result<Self> {
+    pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(&TEST_PARAMS).await
     }
 
     /// Starts anvil and deploys with `params`.
-    pub async fn start_with(params: &DeployParams) -> Result<Self> {
+    pub async fn start_with(params: &DeployParams) -> anyhow::Result<Self> {
         Self::deploy_on(DevChain::spawn()?, params).await
     }
 
-    async fn deploy_on(chain: DevChain, params: &DeployParams) -> Result<Self> {
+    async fn deploy_on(chain: DevChain, params: &DeployParams) -> anyhow::Result<Self> {
         let keys = chain.keys();
         let mut wallet: Option<EthereumWallet> = None;
         let mut accounts = Vec::with_capacity(keys.len());
         for key in &keys {
-            let signer = PrivateKeySigner::from_bytes(&B256::from(*key))
-                .map_err(|e| ChainError::DevChain(format!("anvil key: {e}")))?;
+            let signer = PrivateKeySigner::from_bytes(&B256::from(*key)).context("anvil key")?;
             match wallet.as_mut() {
                 Some(w) => w.register_signer(signer),
                 None => wallet = Some(EthereumWallet::from(signer)),
             }
-            accounts.push(
-                LocalSigner::from_bytes(key)
-                    .map_err(|e| ChainError::DevChain(format!("anvil key: {e}")))?,
-            );
+            accounts.push(LocalSigner::from_bytes(key).context("anvil key")?);
         }
-        let wallet = wallet.ok_or_else(|| ChainError::DevChain("anvil has no accounts".into()))?;
+        let wallet = wallet.context("anvil has no accounts")?;
         // Simple nonce management: the cached manager consumes a nonce even when gas estimation
         // fails (a revert), which leaves a gap that instant mining never fills.
         let provider = ProviderBuilder::new()

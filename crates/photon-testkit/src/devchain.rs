@@ -5,8 +5,8 @@
 //! or any parent of it or of this crate's source; `anvil` on `PATH`. The native binary is used
 //! rather than the npm shim, which costs 50–200 ms per start.
 
-use crate::{ChainError, Result};
 use alloy::node_bindings::{Anvil, AnvilInstance};
+use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// A running anvil; stopped when dropped.
@@ -28,7 +28,7 @@ impl DevChain {
             .args(["--host", "127.0.0.1"])
             .args(args.iter().copied())
             .try_spawn()
-            .map_err(|e| ChainError::DevChain(format!("starting {}: {e}", path.display())))?;
+            .with_context(|| format!("starting {}", path.display()))?;
         Ok(Self { instance })
     }
 
@@ -71,9 +71,7 @@ pub fn anvil_path() -> Result<PathBuf> {
     if on_path {
         return Ok(PathBuf::from("anvil"));
     }
-    Err(ChainError::DevChain(
-        "anvil not found: run `npm ci` in the clone (make does it), or set PHOTON_ANVIL".into(),
-    ))
+    Err(anyhow!("anvil not found: run `npm ci` in the clone (make does it), or set PHOTON_ANVIL"))
 }
 
 fn platform() -> &'static str {
