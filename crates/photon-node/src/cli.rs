@@ -832,13 +832,13 @@ async fn monitor(args: MonitorArgs) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.api_addr))?;
     tracing::info!(address = %key.address(), api = %args.api_addr, "monitoring service running");
-    let settings = photon_node::monitor::MonitorSettings {
+    let settings = photon_monitor::MonitorSettings {
         deployment,
         confirmations: args.confirmations,
         poll_interval: Duration::from_millis(args.poll_ms),
         clients: args.clients,
     };
-    photon_node::monitor::run_monitor(
+    photon_monitor::run_monitor(
         key,
         provider,
         &data_dir.join("monitor.db"),

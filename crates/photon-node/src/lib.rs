@@ -10,7 +10,6 @@ pub mod api;
 mod error;
 pub mod graph;
 pub mod keystore;
-pub mod monitor;
 pub mod runtime;
 pub mod transport;
 

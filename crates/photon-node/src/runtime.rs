@@ -18,14 +18,14 @@ use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
 use photon_chain::{ChainError, Deployment};
 use photon_primitives::messages::{Message, PaymentId};
-use photon_primitives::{Address, ChannelId, LocalSigner, Secret, Signer, TokenAmount, B256, U256};
+use photon_primitives::{Address, ChannelId, LocalSigner, Secret, Signer, TokenAmount, B256};
 use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
 use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
 use photon_transport::Delivery;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -77,7 +77,7 @@ pub struct NodeSettings {
     /// Where peers reach this node (shown in the status).
     pub p2p_addresses: Vec<String>,
     /// A monitoring service that guards this node's channels while it is offline: it gets
-    /// each partner's latest balance proof with our consents (see [`crate::monitor`]).
+    /// each partner's latest balance proof with our consents (see [`photon_monitor`]).
     pub monitor: Option<reqwest::Url>,
 }
 
@@ -432,9 +432,6 @@ struct TxJob {
     pending: Option<u64>,
 }
 
-/// What identifies a delegation to the monitoring service: (epoch, nonce, skip mask).
-type DelegationKey = (u64, u64, U256);
-
 /// The chain as the follower saw it at its last poll.
 #[derive(Clone, Copy, Debug, Default)]
 struct ChainView {
@@ -468,11 +465,8 @@ pub struct Node {
     since_snapshot: u64,
     last_change: u64,
     counter: u64,
-    /// Per channel, the (epoch, nonce, skip mask) the monitoring service has or is being sent
-    /// (or refused for good).
-    delegated: Arc<Mutex<HashMap<ChannelId, DelegationKey>>>,
-    /// Client of the monitoring service.
-    http: reqwest::Client,
+    /// Client of the monitoring service, if the node has one.
+    monitor: Option<photon_monitor::MonitorClient>,
     /// Delivery reports read in the current batch.
     deliveries: Vec<(u64, Option<String>)>,
     /// Whether the event carried out last was a message for the outbox: a payment reported
@@ -622,6 +616,7 @@ impl Node {
                 pending: Some(id),
             });
         }
+        let monitor = settings.monitor.as_ref().map(photon_monitor::MonitorClient::new);
         let node = Self {
             signer,
             state: restored.state,
@@ -637,8 +632,7 @@ impl Node {
             since_snapshot: restored.replayed,
             last_change: restored.last_change,
             counter: 0,
-            delegated: Arc::default(),
-            http: reqwest::Client::new(),
+            monitor,
             last_sent: false,
             deliveries: Vec::new(),
         };
@@ -666,7 +660,7 @@ impl Node {
         loop {
             let mut batch: Vec<Item> = Vec::new();
             tokio::select! {
-                _ = monitor_tick.tick(), if self.settings.monitor.is_some() => {
+                _ = monitor_tick.tick(), if self.monitor.is_some() => {
                     self.delegate();
                     continue;
                 }
@@ -818,53 +812,8 @@ impl Node {
     }
 
     fn delegate(&mut self) {
-        let Some(url) = &self.settings.monitor else { return };
-        let url = format!("{}/api/v1/delegations", url.as_str().trim_end_matches('/'));
-        let mut sent = self.delegated.lock().unwrap_or_else(|e| e.into_inner());
-        for channel in self.state.channels.values() {
-            let Some(proof) = &channel.theirs.proof else { continue };
-            let key = (proof.fields.epoch, proof.fields.nonce, channel.unlock_skip());
-            if sent.get(&channel.id) == Some(&key) {
-                continue;
-            }
-            let delegation = match crate::monitor::Delegation::of_channel(
-                &self.state.domain,
-                channel,
-                &self.signer,
-            ) {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "cannot sign a delegation");
-                    continue;
-                }
-                None => continue,
-            };
-            sent.insert(channel.id, key);
-            let (url, delegated, id) = (url.clone(), self.delegated.clone(), channel.id);
-            let client = self.http.clone();
-            tokio::spawn(async move {
-                let answer = client
-                    .put(&url)
-                    .timeout(Duration::from_secs(10))
-                    .json(&delegation)
-                    .send()
-                    .await;
-                // 409: it has this one or a newer one already; 400 / 403: it never will (not
-                // tried again until something changes)
-                let status = answer.as_ref().ok().map(|r| r.status().as_u16());
-                if matches!(status, Some(400 | 403)) {
-                    tracing::error!(%url, ?status, "the monitoring service refuses our delegation");
-                }
-                let settled = matches!(status, Some(200..=299 | 400 | 403 | 409));
-                if !settled {
-                    tracing::warn!(%url, answer = ?answer.map(|r| r.status()), "the monitoring service did not take a delegation; trying again");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    let mut sent = delegated.lock().unwrap_or_else(|e| e.into_inner());
-                    if sent.get(&id) == Some(&key) {
-                        sent.remove(&id);
-                    }
-                }
-            });
+        if let Some(monitor) = &self.monitor {
+            monitor.delegate(&self.state.domain, self.state.channels.values(), &self.signer);
         }
     }
 

@@ -15,12 +15,10 @@
 //! The database is opened in exclusive locking mode: a second process on the same data
 //! directory is refused.
 
-mod delegations;
 mod error;
 mod history;
 mod store;
 
-pub use delegations::{DelegationStore, Order};
 pub use error::{Result, StorageError};
 pub use history::{Direction, PaymentFilter, PaymentRecord};
-pub use store::{Delivered, NodeIdentity, Record, Restored, Storage};
+pub use store::{durable, Delivered, NodeIdentity, Record, Restored, Storage};

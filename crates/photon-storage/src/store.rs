@@ -117,7 +117,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 /// Makes `conn` durable and exclusive and applies `schema`: WAL with `synchronous=FULL`, and
 /// exclusive locking (the first write takes a lock held until the connection closes, so a
 /// second process is refused with [`StorageError::Locked`]).
-pub(crate) fn durable(conn: Connection, path: &str, schema: &str) -> Result<Connection> {
+pub fn durable(conn: Connection, path: &str, schema: &str) -> Result<Connection> {
     let locked = |e: rusqlite::Error| match e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
             StorageError::Locked(path.to_string())

@@ -1,12 +1,16 @@
-//! What a monitoring (delegate) service keeps: the newest delegation of each client for each
-//! channel (opaque bytes here, ordered by epoch, nonce and skip mask), the closed channels it
-//! watches, and the last block it followed. One SQLite file, WAL, `synchronous=FULL`,
-//! exclusive.
+//! What a monitoring service keeps: the newest [`Delegation`] of each client for each channel
+//! (ordered by epoch, nonce and skip mask), the [`Watch`] of each closed channel it acts for,
+//! and the last block it followed. One SQLite file, WAL, `synchronous=FULL`, exclusive.
+//! Records are JSON in the file; this module's interface is typed.
 
-use crate::error::{Result, StorageError};
+use crate::delegation::Delegation;
+use crate::error::StoreError;
 use photon_primitives::{Address, ChannelId};
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+type Result<T> = std::result::Result<T, StoreError>;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS delegations (
@@ -22,17 +26,39 @@ CREATE TABLE IF NOT EXISTS watches (channel_id BLOB PRIMARY KEY, data BLOB NOT N
 CREATE TABLE IF NOT EXISTS monitor_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
+/// A closed channel the service acts for, and what it has done for it (set once the
+/// transaction is mined or the contract refuses it as not needed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Watch {
+    pub(crate) token: Address,
+    pub(crate) participants: (Address, Address),
+    pub(crate) closer: Address,
+    /// Last block of the settle window.
+    pub(crate) settle_block: u64,
+    pub(crate) update_done: bool,
+    /// Participants whose delegated locks were unlocked (or had nothing to claim).
+    pub(crate) unlocked: Vec<Address>,
+    pub(crate) settle_done: bool,
+    /// Bumped when a newer delegation re-arms the watch: a job built before does not count.
+    #[serde(default)]
+    pub(crate) generation: u64,
+}
+
 /// How delegations are ordered: by epoch (epochs only grow; a withdrawal starts nonces over),
 /// then nonce, then — for one proof — a growing skip mask (a disposal adds a lock to skip
 /// without a new proof).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Order {
-    /// The channel's epoch.
-    pub epoch: u64,
-    /// The proof's nonce.
-    pub nonce: u64,
+struct Order {
+    epoch: u64,
+    nonce: u64,
     /// Locks not to claim: 256 bits, big endian.
-    pub skip: [u8; 32],
+    skip: [u8; 32],
+}
+
+impl Order {
+    fn of(d: &Delegation) -> Self {
+        Self { epoch: d.epoch, nonce: d.nonce, skip: d.skip.to_be_bytes::<32>() }
+    }
 }
 
 /// A monitoring service's database.
@@ -41,15 +67,20 @@ pub struct DelegationStore {
     conn: Connection,
 }
 
-fn int(value: u64, what: &str) -> Result<i64> {
-    i64::try_from(value).map_err(|_| StorageError::Encode(what.into()))
+fn int(value: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Range(what))
+}
+
+fn channel_of(bytes: &[u8]) -> Result<ChannelId> {
+    let id: [u8; 32] = bytes.try_into().map_err(|_| StoreError::Range("a channel id"))?;
+    Ok(ChannelId::from(id))
 }
 
 impl DelegationStore {
     /// Opens (creating if needed) the database at `path`; refuses one another process holds.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        Ok(Self { conn: crate::store::durable(conn, &path.display().to_string(), SCHEMA)? })
+        Ok(Self { conn: photon_storage::durable(conn, &path.display().to_string(), SCHEMA)? })
     }
 
     /// An in-memory database (tests).
@@ -59,33 +90,22 @@ impl DelegationStore {
         Ok(Self { conn })
     }
 
-    /// Keeps `data` as `participant`'s delegation for `channel` if it comes after the one kept
-    /// in [`Order`]; returns whether it was kept.
-    pub fn put(
-        &mut self,
-        channel: ChannelId,
-        participant: Address,
-        key: Order,
-        data: &[u8],
-    ) -> Result<bool> {
-        let tx = self.conn.transaction()?;
-        let kept = put_on(&tx, channel, participant, key, data)?;
-        tx.commit()?;
-        Ok(kept)
+    /// Keeps `d` as its participant's delegation for `channel` if it comes after the one kept
+    /// (by epoch, nonce, then a growing skip mask); returns whether it was kept.
+    pub fn put(&mut self, channel: ChannelId, d: &Delegation) -> Result<bool> {
+        self.put_then_watch(channel, d, |_| None)
     }
 
     /// [`DelegationStore::put`], and when the delegation is kept, `then` may replace the
     /// channel's watch (given the one kept, if any) — both in one transaction.
-    pub fn put_then_watch(
+    pub(crate) fn put_then_watch(
         &mut self,
         channel: ChannelId,
-        participant: Address,
-        key: Order,
-        data: &[u8],
-        then: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>,
+        d: &Delegation,
+        then: impl FnOnce(Option<Watch>) -> Option<Watch>,
     ) -> Result<bool> {
         let tx = self.conn.transaction()?;
-        let kept = put_on(&tx, channel, participant, key, data)?;
+        let kept = put_on(&tx, channel, d)?;
         if kept {
             if let Some(watch) = then(watch_on(&tx, channel)?) {
                 put_watch_on(&tx, channel, &watch)?;
@@ -96,10 +116,14 @@ impl DelegationStore {
     }
 
     /// Every delegation kept for `channel`.
-    pub fn of_channel(&self, channel: ChannelId) -> Result<Vec<Vec<u8>>> {
+    pub fn of_channel(&self, channel: ChannelId) -> Result<Vec<Delegation>> {
         let mut stmt = self.conn.prepare("SELECT data FROM delegations WHERE channel_id = ?1")?;
         let rows = stmt.query_map([channel.as_slice()], |r| r.get::<_, Vec<u8>>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_slice(&row?)?);
+        }
+        Ok(out)
     }
 
     /// The (channel, epoch, nonce) of every delegation `participant` made.
@@ -114,14 +138,9 @@ impl DelegationStore {
         let mut out = Vec::new();
         for row in rows {
             let (id, epoch, nonce) = row?;
-            if id.len() == 32 {
-                let (epoch, nonce) = (u64::try_from(epoch), u64::try_from(nonce));
-                out.push((
-                    ChannelId::from_slice(&id),
-                    epoch.unwrap_or_default(),
-                    nonce.unwrap_or_default(),
-                ));
-            }
+            let number =
+                |v: i64| u64::try_from(v).map_err(|_| StoreError::Range("a stored number"));
+            out.push((channel_of(&id)?, number(epoch)?, number(nonce)?));
         }
         Ok(out)
     }
@@ -139,31 +158,24 @@ impl DelegationStore {
     }
 
     /// What is watched of `channel`, if it is.
-    pub fn watch(&self, channel: ChannelId) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn watch(&self, channel: ChannelId) -> Result<Option<Watch>> {
         watch_on(&self.conn, channel)
     }
 
     /// Keeps (or replaces) what is watched of a closed channel.
-    pub fn put_watch(&mut self, channel: ChannelId, data: &[u8]) -> Result<()> {
-        put_watch_on(&self.conn, channel, data)
+    pub(crate) fn put_watch(&mut self, channel: ChannelId, watch: &Watch) -> Result<()> {
+        put_watch_on(&self.conn, channel, watch)
     }
 
     /// Every watched channel.
-    pub fn watches(&self) -> Result<Vec<(ChannelId, Vec<u8>)>> {
+    pub(crate) fn watches(&self) -> Result<Vec<(ChannelId, Watch)>> {
         let mut stmt = self.conn.prepare("SELECT channel_id, data FROM watches")?;
         let rows =
             stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (id, data) = row?;
-            if id.len() != 32 {
-                return Err(StorageError::Corrupt {
-                    table: "watches",
-                    id: 0,
-                    reason: "channel id".into(),
-                });
-            }
-            out.push((ChannelId::from_slice(&id), data));
+            out.push((channel_of(&id)?, serde_json::from_slice(&data)?));
         }
         Ok(out)
     }
@@ -196,18 +208,13 @@ impl DelegationStore {
     }
 }
 
-fn put_on(
-    conn: &Connection,
-    channel: ChannelId,
-    participant: Address,
-    key: Order,
-    data: &[u8],
-) -> Result<bool> {
+fn put_on(conn: &Connection, channel: ChannelId, d: &Delegation) -> Result<bool> {
+    let key = Order::of(d);
     let (epoch, nonce) = (int(key.epoch, "epoch")?, int(key.nonce, "nonce")?);
     let stored: Option<(i64, i64, Vec<u8>)> = conn
         .query_row(
             "SELECT epoch, nonce, skip FROM delegations WHERE channel_id = ?1 AND participant = ?2",
-            params![channel.as_slice(), participant.as_slice()],
+            params![channel.as_slice(), d.participant.as_slice()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
@@ -226,29 +233,30 @@ fn put_on(
              (channel_id, participant, epoch, nonce, skip, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 channel.as_slice(),
-                participant.as_slice(),
+                d.participant.as_slice(),
                 epoch,
                 nonce,
                 key.skip.as_slice(),
-                data
+                serde_json::to_vec(d)?
             ],
         )?;
     }
     Ok(newer)
 }
 
-fn watch_on(conn: &Connection, channel: ChannelId) -> Result<Option<Vec<u8>>> {
-    Ok(conn
+fn watch_on(conn: &Connection, channel: ChannelId) -> Result<Option<Watch>> {
+    let data: Option<Vec<u8>> = conn
         .query_row("SELECT data FROM watches WHERE channel_id = ?1", [channel.as_slice()], |r| {
             r.get(0)
         })
-        .optional()?)
+        .optional()?;
+    Ok(data.map(|d| serde_json::from_slice(&d)).transpose()?)
 }
 
-fn put_watch_on(conn: &Connection, channel: ChannelId, data: &[u8]) -> Result<()> {
+fn put_watch_on(conn: &Connection, channel: ChannelId, watch: &Watch) -> Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO watches (channel_id, data) VALUES (?1, ?2)",
-        params![channel.as_slice(), data],
+        params![channel.as_slice(), serde_json::to_vec(watch)?],
     )?;
     Ok(())
 }
@@ -256,47 +264,62 @@ fn put_watch_on(conn: &Connection, channel: ChannelId, data: &[u8]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(epoch: u64, nonce: u64, skip: u8) -> Order {
-        let mut mask = [0u8; 32];
-        mask[31] = skip;
-        Order { epoch, nonce, skip: mask }
-    }
+    use crate::delegation::tests::delegation;
+    use alloy::primitives::U256;
+    use photon_primitives::Signer;
 
     #[test]
     fn delegations_are_kept_newest_first_and_a_gone_channel_is_forgotten() {
         let mut store = DelegationStore::open_in_memory().unwrap();
-        let (c, a, b) =
-            (ChannelId::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
-        assert!(store.put(c, a, key(5, 2, 0), b"two").unwrap());
-        assert!(!store.put(c, a, key(5, 2, 0), b"two again").unwrap(), "the same: kept first");
-        assert!(!store.put(c, a, key(5, 1, 0), b"one").unwrap(), "older: refused");
-        assert!(store.put(c, a, key(5, 2, 0b01), b"two, skip 1").unwrap(), "more skipped");
-        assert!(!store.put(c, a, key(5, 2, 0b10), b"two, skip 2").unwrap(), "not a superset");
-        assert!(store.put(c, b, key(5, 1, 0), b"b's").unwrap(), "the other participant's own");
-        assert!(store.put(c, a, key(5, 3, 0), b"three").unwrap());
-        assert!(store.put(c, a, key(6, 1, 0), b"new epoch").unwrap(), "after a withdrawal");
-        assert!(!store.put(c, a, key(5, 9, 0), b"old epoch").unwrap(), "an earlier epoch");
+        let (d, alice, bob) = delegation();
+        let (a, b) = (alice.address(), bob.address());
+        let c = ChannelId::repeat_byte(1);
+        let at = |epoch: u64, nonce: u64, skip: u8| Delegation {
+            epoch,
+            nonce,
+            skip: U256::from(skip),
+            ..d.clone()
+        };
+        assert!(store.put(c, &at(5, 2, 0)).unwrap());
+        assert!(!store.put(c, &at(5, 2, 0)).unwrap(), "the same: kept first");
+        assert!(!store.put(c, &at(5, 1, 0)).unwrap(), "older: refused");
+        assert!(store.put(c, &at(5, 2, 0b01)).unwrap(), "more skipped");
+        assert!(!store.put(c, &at(5, 2, 0b10)).unwrap(), "not a superset");
+        let bobs = Delegation { participant: b, partner: a, ..at(5, 1, 0) };
+        assert!(store.put(c, &bobs).unwrap(), "the other participant's own");
+        assert!(store.put(c, &at(5, 3, 0)).unwrap());
+        assert!(store.put(c, &at(6, 1, 0)).unwrap(), "after a withdrawal");
+        assert!(!store.put(c, &at(5, 9, 0)).unwrap(), "an earlier epoch");
         let mut kept = store.of_channel(c).unwrap();
-        kept.sort();
-        assert_eq!(kept, vec![b"b's".to_vec(), b"new epoch".to_vec()]);
+        kept.sort_by_key(|d| d.participant == a);
+        assert_eq!(kept, vec![bobs, at(6, 1, 0)]);
         assert_eq!(store.of_participant(a).unwrap(), vec![(c, 6, 1)]);
         assert_eq!(store.count().unwrap(), 2);
-        store.put_watch(c, b"closed").unwrap();
-        assert_eq!(store.watches().unwrap(), vec![(c, b"closed".to_vec())]);
+        let watch = Watch {
+            token: d.token,
+            participants: (a, b),
+            closer: b,
+            settle_block: 9,
+            update_done: false,
+            unlocked: Vec::new(),
+            settle_done: false,
+            generation: 0,
+        };
+        store.put_watch(c, &watch).unwrap();
+        assert_eq!(store.watches().unwrap(), vec![(c, watch.clone())]);
         assert_eq!(store.watch_count().unwrap(), 1);
-        assert_eq!(store.watch(c).unwrap(), Some(b"closed".to_vec()));
+        assert_eq!(store.watch(c).unwrap(), Some(watch.clone()));
         store.forget(c).unwrap();
         assert!(store.of_channel(c).unwrap().is_empty() && store.watches().unwrap().is_empty());
         assert_eq!(store.last_block().unwrap(), None);
         store.set_last_block(42).unwrap();
         assert_eq!(store.last_block().unwrap(), Some(42));
-        assert!(store.put(c, a, key(u64::MAX, 1, 0), b"x").is_err(), "out of range: refused");
+        assert!(store.put(c, &at(u64::MAX, 1, 0)).is_err(), "out of range: refused");
         // a kept delegation may re-arm the watch in the same transaction; a stale one does not
-        store.put_watch(c, b"armed").unwrap();
-        let rearm = |old: Option<Vec<u8>>| Some([old.unwrap_or_default(), b"+".to_vec()].concat());
-        assert!(store.put_then_watch(c, a, key(7, 1, 0), b"seven", rearm).unwrap());
-        assert!(!store.put_then_watch(c, a, key(7, 1, 0), b"seven", rearm).unwrap());
-        assert_eq!(store.watch(c).unwrap(), Some(b"armed+".to_vec()));
+        store.put_watch(c, &watch).unwrap();
+        let rearm = |old: Option<Watch>| old.map(|w| Watch { generation: w.generation + 1, ..w });
+        assert!(store.put_then_watch(c, &at(7, 1, 0), rearm).unwrap());
+        assert!(!store.put_then_watch(c, &at(7, 1, 0), rearm).unwrap());
+        assert_eq!(store.watch(c).unwrap().map(|w| w.generation), Some(1));
     }
 }
