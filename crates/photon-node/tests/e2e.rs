@@ -7,7 +7,7 @@ use photon_primitives::Address;
 use photon_testkit::devnet::send;
 use photon_testkit::netns::{self, Lan};
 use photon_testkit::nodes::{free_port, request, NodeProcess};
-use photon_testkit::poll::{eventually, until};
+use photon_testkit::poll::{eventually_within, until};
 use photon_testkit::{World, WorldSpec};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -346,7 +346,8 @@ async fn a_local_network_without_internet_pays_over_its_channels() -> Result<()>
         (output.status.success(), text(&output.stdout), text(&output.stderr))
     };
     // the nodes find each other and know the chain is out of reach
-    let status = eventually("Alice's node to find a peer on the local network", async || {
+    let what = "Alice's node to find a peer on the local network";
+    let status = eventually_within(Duration::from_secs(60), what, async || {
         let (ok, out, _) = client(alice, &["status"]);
         let status: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
         Ok((ok && status["peers"].as_u64() >= Some(1)).then_some(status))

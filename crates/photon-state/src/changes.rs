@@ -344,3 +344,17 @@ pub enum Event {
         fee: TokenAmount,
     },
 }
+
+impl Event {
+    /// The message this event hands to the durable outbox, with its recipient: every message
+    /// but a `Processed` acknowledgement, which answers one delivery and is never sent again.
+    /// The storage keeps these until the partner acknowledges them; the runtime sends them.
+    pub fn outbox_message(&self) -> Option<(Address, &Message)> {
+        match self {
+            Self::Send { recipient, message } if !matches!(message, Message::Processed(_)) => {
+                Some((*recipient, message))
+            }
+            _ => None,
+        }
+    }
+}

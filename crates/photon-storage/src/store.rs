@@ -274,20 +274,14 @@ impl Storage {
                     };
                     // only the event right before counts (the node reads it the same way)
                     last_sent = None;
-                    match event {
-                        Event::Transact(call) => {
-                            insert_pending.execute(params![id, encode(call)?])?;
-                            pending.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
-                        }
-                        Event::Send { recipient, message }
-                            if !matches!(message, Message::Processed(_)) =>
-                        {
-                            insert_outbox
-                                .execute(params![recipient.as_slice(), message.encode()])?;
-                            last_sent = Some(tx.last_insert_rowid());
-                            outbox.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
-                        }
-                        _ => {}
+                    if let Event::Transact(call) = event {
+                        insert_pending.execute(params![id, encode(call)?])?;
+                        pending.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
+                    }
+                    if let Some((recipient, message)) = event.outbox_message() {
+                        insert_outbox.execute(params![recipient.as_slice(), message.encode()])?;
+                        last_sent = Some(tx.last_insert_rowid());
+                        outbox.push(u64::try_from(tx.last_insert_rowid()).unwrap_or_default());
                     }
                     if let Some(p) = payment_row(event) {
                         insert_payment.execute(params![

@@ -4,7 +4,7 @@
 
 use crate::devnet::DevNet;
 use crate::netns::Lan;
-use crate::poll::eventually;
+use crate::poll::{eventually, eventually_within};
 use anyhow::{bail, Context, Result};
 use photon_primitives::{Address, Signer};
 use serde_json::Value;
@@ -239,7 +239,7 @@ impl Launch<'_> {
         command.args(["--p2p-listen", "/ip4/0.0.0.0/tcp/0", "--mdns"]);
         let node = self.spawn(command, url)?;
         let what = format!("{}'s node to start on the local network", node.name);
-        eventually(&what, async || {
+        eventually_within(Duration::from_secs(60), &what, async || {
             let status = lan
                 .command(host, self.photon)
                 .args(["status", "--api", &node.url])

@@ -1,0 +1,322 @@
+//! The core loop's work on a batch: inputs become state changes, each is applied by the pure
+//! transition, the batch is made durable, and then its events are carried out.
+
+use super::*;
+
+/// Who waits for a state change in a batch.
+#[derive(Debug)]
+pub(super) enum Waiter {
+    /// Nobody.
+    None,
+    /// An API request.
+    Reply(Reply<()>),
+    /// A peer, through the transport.
+    Peer(oneshot::Sender<Delivery>),
+}
+
+/// A state change waiting in a batch, with whoever waits for its acceptance.
+pub(super) type Item = (StateChange, Waiter);
+
+/// What a peer is told about a message the state machine refused: "try again later" when it
+/// may only have come too early, else "never".
+pub(super) fn refusal(rejection: &photon_state::Rejection) -> Delivery {
+    match rejection {
+        r if r.is_transient() => Delivery::Retry,
+        other => Delivery::Reject(other.to_string()),
+    }
+}
+
+/// The channel a message is about, and whether the channel cannot go on should the partner
+/// refuse it for good: a balance proof of ours (every later one would be refused too), or our
+/// cooperative-settlement signature (it never expires on chain; the channel takes no more
+/// transfers).
+pub(super) fn lane_of(message: &photon_primitives::messages::Message) -> Option<(ChannelId, bool)> {
+    use photon_primitives::messages::Message;
+    let fatal = message.balance_proof().is_some() || matches!(message, Message::SettleRequest(_));
+    Some((message.channel_id()?, fatal))
+}
+
+impl Node {
+    /// Answers queries at once; turns the rest into state changes.
+    pub(super) fn take(&mut self, input: Input, batch: &mut Vec<Item>) {
+        match input {
+            Input::Message { sender, message, respond } => {
+                let waiter = match respond {
+                    Some(respond) => {
+                        // exactly once: a retransmission of a processed message gets its ack
+                        if self.storage.is_acked(&sender, message.message_id()).unwrap_or(false) {
+                            let _ = respond.send(Delivery::Ack);
+                            return;
+                        }
+                        Waiter::Peer(respond)
+                    }
+                    None => Waiter::None,
+                };
+                batch.push((StateChange::Receive { sender, message }, waiter));
+            }
+            Input::Command(command) => self.command(command, batch),
+            // handled together after the batch is read (one transaction for all of them)
+            Input::Delivered(id, refused) => self.deliveries.push((id, refused)),
+            Input::TxDone(id) => {
+                if let Err(e) = self.storage.complete_transaction(id) {
+                    tracing::error!(error = %e, id, "cannot mark a transaction done; it will be retried");
+                }
+            }
+        }
+    }
+
+    pub(super) fn command(&mut self, command: Command, batch: &mut Vec<Item>) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Channels(reply) => {
+                let _ = reply.send(self.channels());
+            }
+            Command::PendingTransfers(reply) => {
+                let pending = self
+                    .state
+                    .tasks
+                    .iter()
+                    .map(|(h, t)| PendingTransfer {
+                        secrethash: h.0,
+                        role: photon_state::task_role(t),
+                        payment_id: match t {
+                            Task::Initiator(t) => t.payment_id,
+                            Task::Mediator(t) => t.payment_id,
+                            Task::Target(t) => t.payment_id,
+                        },
+                    })
+                    .collect();
+                let _ = reply.send(pending);
+            }
+            Command::KnowSecret { secret, reply } => {
+                batch.push((StateChange::KnowSecret { secret }, Waiter::Reply(reply)));
+            }
+            Command::Fees(reply) => {
+                let _ = reply.send(self.state.fees.clone());
+            }
+            Command::SetFee { scope, policy, reply } => {
+                batch.push((StateChange::SetFee { scope, policy }, Waiter::Reply(reply)));
+            }
+            Command::Payments(filter, reply) => {
+                let _ = reply.send(self.storage.payments(&filter).map_err(Into::into));
+            }
+            Command::OpenChannel { token, partner, settle_timeout, deposit, via, reply } => {
+                if partner == self.state.address {
+                    let _ = reply.send(Err(NodeError::BadRequest(
+                        "cannot open a channel with ourselves".into(),
+                    )));
+                    return;
+                }
+                let settle_timeout = settle_timeout.unwrap_or(self.settings.settle_timeout);
+                if let Err(e) = self.accepted_settle_timeout(u64::from(settle_timeout)) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let calls = match deposit.filter(|d| *d > 0) {
+                    Some(amount) => {
+                        ChainCall::deposit(token, partner, amount, Some(settle_timeout), via)
+                    }
+                    None => vec![ChainCall::OpenChannel { token, partner, settle_timeout }],
+                };
+                let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
+            }
+            Command::Deposit { token, partner, amount, via, reply } => {
+                if amount == 0 {
+                    let _ =
+                        reply.send(Err(NodeError::BadRequest("deposit must be positive".into())));
+                    return;
+                }
+                // a channel the partner opened with a window we do not accept: no deposit
+                let timeout = self.state.channel_with(token, partner).map(|c| c.settle_timeout);
+                if let Some(Err(e)) = timeout.map(|t| self.accepted_settle_timeout(t)) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let calls = ChainCall::deposit(token, partner, amount, None, via);
+                let _ = self.txs.send(TxJob { calls, reply: Some(reply), pending: None });
+            }
+            Command::RegisterSecret { secret, reply } => {
+                let call =
+                    ChainCall::Protocol(Box::new(photon_state::ContractCall::RegisterSecret {
+                        secret,
+                    }));
+                let _ =
+                    self.txs.send(TxJob { calls: vec![call], reply: Some(reply), pending: None });
+            }
+            Command::Pay {
+                token,
+                target,
+                amount,
+                payment_id,
+                secret,
+                secrethash,
+                fee_limit,
+                routes,
+                reply,
+            } => {
+                let lock = (secret, secrethash);
+                match self.pay_change(token, target, amount, payment_id, lock, fee_limit, routes) {
+                    Ok((change, payment_id, secrethash)) => {
+                        self.payments.insert(payment_id, (reply, secrethash));
+                        batch.push((change, Waiter::None));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Channel { token, partner, action, reply } => {
+                let Some(channel) = self.state.channel_with(token, partner) else {
+                    let _ = reply.send(Err(NodeError::NotFound(format!(
+                        "no channel with {partner} for token {token}"
+                    ))));
+                    return;
+                };
+                let channel_id = channel.id;
+                let change = match action {
+                    ChannelAction::Close => StateChange::Close { channel_id },
+                    ChannelAction::CooperativeSettle => {
+                        StateChange::RequestCooperativeSettle { channel_id }
+                    }
+                    ChannelAction::Withdraw(amount) => {
+                        StateChange::RequestWithdraw { channel_id, amount }
+                    }
+                };
+                // answered once the state machine accepted it and it is durable
+                batch.push((change, Waiter::Reply(reply)));
+            }
+        }
+    }
+
+    /// Applies a batch, makes it durable, then carries out its events.
+    pub(super) fn apply_batch(&mut self, batch: Vec<Item>) -> Result<(), NodeError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut accepted: Vec<(StateChange, Vec<Event>)> = Vec::with_capacity(batch.len());
+        let mut replies: Vec<Reply<()>> = Vec::new();
+        let mut acks: Vec<oneshot::Sender<Delivery>> = Vec::new();
+        for (change, waiter) in batch {
+            let payment = match &change {
+                StateChange::SendDirect { payment_id, .. }
+                | StateChange::SendMediated { payment_id, .. } => Some(*payment_id),
+                _ => None,
+            };
+            match transition(&mut self.state, change.clone(), &self.signer) {
+                Ok(events) => {
+                    accepted.push((change, events));
+                    match waiter {
+                        Waiter::Reply(reply) => replies.push(reply),
+                        Waiter::Peer(respond) => acks.push(respond),
+                        Waiter::None => {}
+                    }
+                }
+                Err(rejection) => {
+                    if let Waiter::Peer(respond) = waiter {
+                        let _ = respond.send(refusal(&rejection));
+                    } else if let Waiter::Reply(reply) = waiter {
+                        let _ = reply.send(Err(NodeError::Rejected(rejection)));
+                    } else if let Some((reply, _)) =
+                        payment.and_then(|id| self.payments.remove(&id))
+                    {
+                        let _ = reply.send(Err(NodeError::Rejected(rejection)));
+                    } else {
+                        tracing::debug!(%rejection, "input refused");
+                    }
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let at = now_secs();
+        let records: Vec<Record<'_>> =
+            accepted.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
+        let (ids, pending, outbox) = self.storage.append_all(&records)?;
+        for (change, _) in &accepted {
+            if let StateChange::Receive { message, .. } = change {
+                crash_point(&format!("after_commit:{:?}", message.kind()));
+            }
+        }
+        let mut pending = pending.into_iter();
+        let mut outbox = outbox.into_iter();
+        self.last_change = ids.last().copied().unwrap_or(self.last_change);
+        self.since_snapshot += ids.len() as u64;
+        if self.since_snapshot >= self.settings.snapshot_every {
+            self.storage.save_snapshot(self.last_change, &self.state)?;
+            self.since_snapshot = 0;
+        }
+        for reply in replies {
+            let _ = reply.send(Ok(()));
+        }
+        for respond in acks {
+            let _ = respond.send(Delivery::Ack);
+        }
+        for (change, events) in accepted {
+            if let StateChange::Block(number) = change {
+                let _ = self.handle.events.send(NodeEvent::Block { number });
+            }
+            self.last_sent = false; // per state change, as the history links them
+            for event in events {
+                let tag = match &event {
+                    Event::Transact(_) => pending.next(),
+                    e if e.outbox_message().is_some() => outbox.next(),
+                    _ => None,
+                };
+                self.carry_out(event, tag);
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out one event; `tag` is its storage id (pending transaction or outbox entry).
+    pub(super) fn carry_out(&mut self, event: Event, tag: Option<u64>) {
+        let after_send = std::mem::replace(
+            &mut self.last_sent,
+            event.outbox_message().is_some() && tag.is_some(),
+        );
+        match event {
+            Event::Send { recipient, message } => {
+                let kind = message.kind();
+                crash_point(&format!("before_send:{kind:?}"));
+                self.transport.send(self.state.address, recipient, message, tag);
+                crash_point(&format!("after_send:{kind:?}"));
+            }
+            Event::Transact(call) => {
+                let _ = self.txs.send(TxJob {
+                    calls: vec![ChainCall::Protocol(Box::new(call))],
+                    reply: None,
+                    pending: tag,
+                });
+            }
+            Event::PaymentSent { payment_id, token, target, amount, fee } => {
+                // succeeded once the partner acknowledged the message that completes it (the
+                // direct transfer, or the unlock), carried out right before: reported then
+                // (`Input::Delivered`), from the history that links the two
+                if !after_send {
+                    self.payment_sent(SentPayment { payment_id, token, target, amount, fee });
+                }
+            }
+            Event::PaymentFailed { payment_id, reason, .. } => {
+                let reason = match reason {
+                    PaymentFailure::NoRoute => "no route could carry the payment",
+                    PaymentFailure::LockExpired => {
+                        "the lock expired before the secret was revealed"
+                    }
+                };
+                self.payment_failed(payment_id, reason.into());
+            }
+            Event::PaymentReceived { payment_id, token, initiator, amount } => {
+                let _ = self.handle.events.send(NodeEvent::PaymentReceived {
+                    token,
+                    payment_id,
+                    initiator,
+                    amount: amount.to_string(),
+                });
+            }
+            Event::PaymentMediated { .. } => {}
+        }
+    }
+}

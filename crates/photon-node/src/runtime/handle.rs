@@ -1,0 +1,178 @@
+//! The command protocol: what the API (and anything else) asks the node, and the handle
+//! that asks it.
+
+use super::*;
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// A request to the node.
+#[derive(Debug)]
+pub enum Command {
+    /// Status.
+    Status(oneshot::Sender<Status>),
+    /// All channels.
+    Channels(oneshot::Sender<Vec<ChannelView>>),
+    /// Payments in flight.
+    PendingTransfers(oneshot::Sender<Vec<PendingTransfer>>),
+    /// Payment history.
+    Payments(PaymentFilter, Reply<Vec<PaymentRecord>>),
+    /// Open a channel (and deposit).
+    OpenChannel {
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// settle timeout (None: the node's default)
+        settle_timeout: Option<u32>,
+        /// deposit
+        deposit: Option<TokenAmount>,
+        /// how the deposit reaches the contract
+        via: DepositVia,
+        /// answer once mined
+        reply: Reply<TxHash>,
+    },
+    /// Deposit more.
+    Deposit {
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// amount
+        amount: TokenAmount,
+        /// how the deposit reaches the contract
+        via: DepositVia,
+        /// answer once mined
+        reply: Reply<TxHash>,
+    },
+    /// Register a secret on chain.
+    RegisterSecret {
+        /// the secret
+        secret: Secret,
+        /// answer once mined
+        reply: Reply<TxHash>,
+    },
+    /// Pay.
+    Pay {
+        /// token
+        token: Address,
+        /// target
+        target: Address,
+        /// amount the target receives
+        amount: TokenAmount,
+        /// payment id (None: chosen)
+        payment_id: Option<PaymentId>,
+        /// secret (None: chosen, unless `secrethash` is given)
+        secret: Option<Secret>,
+        /// pay against this hash without knowing the secret (swaps: the target holds it)
+        secrethash: Option<B256>,
+        /// most fees
+        fee_limit: TokenAmount,
+        /// explicit routes with their total fees (None: from the channel graph)
+        routes: Option<Vec<Route>>,
+        /// answer when done
+        reply: Reply<PaymentOutcome>,
+    },
+    /// Accept payments locked with this secret's hash by revealing it at once (swaps).
+    KnowSecret {
+        /// the secret
+        secret: Secret,
+        /// answer once in force
+        reply: Reply<()>,
+    },
+    /// The mediation fees.
+    Fees(oneshot::Sender<photon_state::FeeSchedule>),
+    /// Set a mediation fee policy.
+    SetFee {
+        /// which payments it applies to
+        scope: photon_state::FeeScope,
+        /// the policy
+        policy: photon_state::FeePolicy,
+        /// answer once in force
+        reply: Reply<()>,
+    },
+    /// A user action on a channel (close, withdraw, cooperative settle).
+    Channel {
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// what
+        action: ChannelAction,
+        /// answer once accepted
+        reply: Reply<()>,
+    },
+}
+
+/// What to do with a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelAction {
+    /// Close unilaterally.
+    Close,
+    /// Settle cooperatively.
+    CooperativeSettle,
+    /// Withdraw this much.
+    Withdraw(TokenAmount),
+}
+
+/// An input of the node's task.
+// Messages dominate the size; boxing them would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Input {
+    /// From a peer.
+    Message {
+        /// transport-authenticated sender
+        sender: Address,
+        /// the message
+        message: Message,
+        /// the transport's way to tell the peer what became of it (None: in-process)
+        respond: Option<oneshot::Sender<Delivery>>,
+    },
+    /// From the API.
+    Command(Command),
+    /// The transaction task finished a transaction the protocol asked for (mined, or refused
+    /// for good).
+    TxDone(u64),
+    /// A message of the outbox reached its peer (`None`), or the peer refused it for good
+    /// (`Some(reason)`); either way it is not sent again.
+    Delivered(u64, Option<String>),
+}
+
+/// How the API talks to a running node.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    /// Our address.
+    pub address: Address,
+    /// How long a payment request waits for its outcome.
+    pub payment_timeout: Duration,
+    pub(super) inbox: mpsc::Sender<Input>,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) shutdown: watch::Sender<bool>,
+}
+
+impl NodeHandle {
+    /// Sends a command built around a fresh reply channel and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox.send(Input::Command(make(tx))).await.map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// The inbox, for a transport to deliver into.
+    pub fn inbox(&self) -> mpsc::Sender<Input> {
+        self.inbox.clone()
+    }
+
+    /// Subscribes to the node's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Asks the node to stop after the current batch.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}

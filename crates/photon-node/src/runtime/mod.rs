@@ -1,0 +1,308 @@
+//! The node's runtime: one task owns the state and applies every input in order.
+//!
+//! ```text
+//!   API commands ─┐
+//!   peer messages ─┼─> inbox ──> batch ──> transition() each ──> storage.append(batch)  (group commit)
+//!   chain polls  ──┘                                                  │
+//!                                     carry out events: send messages, queue transactions,
+//!                                     answer waiting payments, publish to the event stream
+//! ```
+//! Nothing leaves the node (message, transaction, answer) before the state change that caused
+//! it is durable, so a crash at any point loses nothing that anyone else has seen.
+//!
+//! One module per job: this one wires the node up ([`Node::start`]) and runs its loop
+//! ([`Node::run`]); `core` turns inputs into state changes, applies and stores a batch and
+//! carries out its events; `payments` prepares payments and tells how each ends; `chain` and
+//! `transactions` are the two tasks that talk to the chain; `handle` is the command protocol
+//! ([`NodeHandle`], [`Command`]); `views` what the API shows ([`Status`], [`ChannelView`]);
+//! `crash` the crash switches of the crash tests.
+
+use crate::error::NodeError;
+use crate::transport::Transport;
+use alloy::primitives::{keccak256, TxHash};
+use alloy::providers::DynProvider;
+use photon_chain::follower::{ChainFollower, FollowerConfig};
+use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
+use photon_chain::{ChainError, Deployment};
+use photon_primitives::messages::{Message, PaymentId};
+use photon_primitives::{Address, ChannelId, LocalSigner, Secret, Signer, TokenAmount, B256};
+use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
+use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
+use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
+use photon_transport::Delivery;
+use serde::Serialize;
+use std::collections::HashMap;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+mod chain;
+mod core;
+mod crash;
+mod handle;
+mod payments;
+mod transactions;
+mod views;
+
+use self::chain::*;
+use self::core::*;
+use self::transactions::*;
+pub use crash::crash_point;
+use crash::*;
+use handle::*;
+pub use handle::{ChannelAction, Command, Input, NodeHandle};
+use payments::*;
+pub use views::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
+
+/// Settings of a running node.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// Where the contracts are.
+    pub deployment: Deployment,
+    /// Blocks before a chain event is acted on.
+    pub confirmations: u64,
+    /// How often the chain is polled.
+    pub poll_interval: Duration,
+    /// A snapshot every this many state changes.
+    pub snapshot_every: u64,
+    /// Protocol parameters.
+    pub protocol: Config,
+    /// How long a payment request waits for the outcome.
+    pub payment_timeout: Duration,
+    /// Settle timeout of channels this node opens.
+    pub settle_timeout: u32,
+    /// Where peers reach this node (shown in the status).
+    pub p2p_addresses: Vec<String>,
+    /// A monitoring service that guards this node's channels while it is offline: it gets
+    /// each partner's latest balance proof with our consents (see [`photon_monitor`]).
+    pub monitor: Option<reqwest::Url>,
+}
+
+/// The node.
+pub struct Node {
+    signer: LocalSigner,
+    state: ChainState,
+    storage: Storage,
+    /// Handed to its own task by [`Node::run`], so that a slow or silent RPC endpoint never
+    /// holds up peer messages and API commands.
+    follower: Option<ChainFollower<DynProvider>>,
+    /// What the follower saw at its last poll.
+    chain: ChainView,
+    transport: std::sync::Arc<dyn Transport>,
+    settings: NodeSettings,
+    inbox: mpsc::Receiver<Input>,
+    handle: NodeHandle,
+    txs: mpsc::UnboundedSender<TxJob>,
+    payments: HashMap<PaymentId, (Reply<PaymentOutcome>, Option<B256>)>,
+    since_snapshot: u64,
+    last_change: u64,
+    counter: u64,
+    /// Client of the monitoring service, if the node has one.
+    monitor: Option<photon_monitor::MonitorClient>,
+    /// Delivery reports read in the current batch.
+    deliveries: Vec<(u64, Option<String>)>,
+    /// Whether the event carried out last was a message for the outbox: a payment reported
+    /// sent right after the message that completes it succeeds once the partner acknowledges
+    /// that message (the storage links them), not before.
+    last_sent: bool,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("address", &self.state.address)
+            .field("block", &self.state.block)
+            .finish()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Node {
+    /// Opens the node's database in `data_dir`, rebuilds its state and connects it to the
+    /// chain. `provider` must sign for `signer`'s account.
+    pub async fn start(
+        signer: LocalSigner,
+        provider: DynProvider,
+        data_dir: &std::path::Path,
+        settings: NodeSettings,
+        transport: std::sync::Arc<dyn Transport>,
+    ) -> Result<(Self, NodeHandle), NodeError> {
+        let mut settings = settings;
+        // the contract's punish window is not ours to choose
+        settings.protocol.punish_blocks = settings.deployment.params.punish_blocks;
+        let deployment = settings.deployment.clone();
+        let identity = NodeIdentity {
+            address: signer.address(),
+            chain_id: deployment.chain_id,
+            contract: deployment.tokens_network,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            NodeError::BadRequest(format!("data directory {}: {e}", data_dir.display()))
+        })?;
+        let storage = Storage::open(&data_dir.join("photon.db"), &identity)?;
+        let domain =
+            photon_primitives::eip712::Domain::new(deployment.chain_id, deployment.tokens_network);
+        // The state's block is the last block whose events were applied: none yet.
+        let fresh = ChainState::new(
+            signer.address(),
+            domain,
+            deployment.deployed_at_block.saturating_sub(1),
+            settings.protocol,
+        );
+        let restored = storage.restore(fresh, &signer)?;
+        tracing::info!(
+            address = %signer.address(),
+            block = restored.state.block,
+            replayed = restored.replayed,
+            "state restored"
+        );
+        let follower_config = FollowerConfig {
+            confirmations: settings.confirmations,
+            // the block after the last one applied: a block is never applied twice
+            from_block: (restored.state.block + 1).max(deployment.deployed_at_block),
+            max_range: 2_000,
+            owner: Some(signer.address()),
+        };
+        let mut follower =
+            ChainFollower::new(provider.clone(), deployment.clone(), follower_config);
+        let online = match follower.check_chain().await {
+            Ok(()) => true,
+            // A node that already has its state starts without the chain: payments in its
+            // channels need no chain, and the follower catches up (checking the chain id
+            // first) once the endpoint answers. A new node must see its chain first.
+            Err(photon_chain::ChainError::Rpc(e)) if restored.last_change > 0 => {
+                tracing::warn!(
+                    error = %e,
+                    "the chain's RPC endpoint is unreachable: starting from the stored state; \
+                     payments in open channels work, chain events and transactions wait"
+                );
+                false
+            }
+            Err(photon_chain::ChainError::Rpc(e)) => {
+                return Err(NodeError::ChainUnreachable(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let txs = Transactions::new(provider, signer.address(), deployment);
+        let (jobs, job_rx) = mpsc::unbounded_channel::<TxJob>();
+        let (inbox_tx, inbox) = mpsc::channel(4096);
+        let done = inbox_tx.clone();
+        let (shutdown, stopping) = watch::channel(false);
+        tokio::spawn(transaction_task(txs, job_rx, done, stopping));
+        let (events, _) = broadcast::channel(1024);
+        let handle = NodeHandle {
+            address: signer.address(),
+            payment_timeout: settings.payment_timeout,
+            inbox: inbox_tx,
+            events,
+            shutdown,
+        };
+        // messages not acknowledged before a stop: sent again, in order (a duplicate is
+        // answered with its stored acknowledgement)
+        for (id, recipient, message) in storage.outbox()? {
+            transport.send(signer.address(), recipient, message, Some(id));
+        }
+        // transactions the protocol asked for before a stop: carried out again (idempotent)
+        for (id, call) in storage.pending_transactions()? {
+            let _ = jobs.send(TxJob {
+                calls: vec![ChainCall::Protocol(Box::new(call))],
+                reply: None,
+                pending: Some(id),
+            });
+        }
+        let monitor = settings.monitor.as_ref().map(photon_monitor::MonitorClient::new);
+        let node = Self {
+            signer,
+            state: restored.state,
+            storage,
+            follower: Some(follower),
+            chain: ChainView { head: None, online, in_sync: false },
+            transport,
+            settings,
+            inbox,
+            handle: handle.clone(),
+            txs: jobs,
+            payments: HashMap::new(),
+            since_snapshot: restored.replayed,
+            last_change: restored.last_change,
+            counter: 0,
+            monitor,
+            last_sent: false,
+            deliveries: Vec::new(),
+        };
+        Ok((node, handle))
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(mut self) {
+        let mut shutdown = self.handle.shutdown.subscribe();
+        let (chain_tx, mut chain_rx) = mpsc::channel::<ChainReport>(2);
+        if let Some(follower) = self.follower.take() {
+            let stop = self.handle.shutdown.subscribe();
+            tokio::spawn(follow(follower, self.settings.poll_interval, chain_tx, stop));
+        }
+        // not known to follow the chain before the first poll says so
+        if self.state.chain_synced {
+            if let Err(e) = self.apply_batch(vec![(StateChange::ChainSynced(false), Waiter::None)])
+            {
+                tracing::error!(error = %e, "storage failed; stopping to lose nothing");
+                return;
+            }
+        }
+        let mut monitor_tick = tokio::time::interval(Duration::from_secs(1));
+        monitor_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut batch: Vec<Item> = Vec::new();
+            tokio::select! {
+                _ = monitor_tick.tick(), if self.monitor.is_some() => {
+                    self.delegate();
+                    continue;
+                }
+                input = self.inbox.recv() => {
+                    let Some(input) = input else { break };
+                    self.take(input, &mut batch);
+                    // group commit: everything already waiting goes into the same transaction
+                    while batch.len() < 512 {
+                        match self.inbox.try_recv() {
+                            Ok(input) => self.take(input, &mut batch),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(report) = chain_rx.recv() => {
+                    match report.changes {
+                        Ok(changes) => {
+                            batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
+                    }
+                    self.chain = report.view;
+                    // the protocol plays safer while the chain is not followed to its head
+                    let synced = report.view.in_sync;
+                    if synced != self.state.chain_synced {
+                        tracing::info!(synced, "following the chain to its head: {synced}");
+                        batch.push((StateChange::ChainSynced(synced), Waiter::None));
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+            self.delivered(&mut batch);
+            if let Err(e) = self.apply_batch(batch) {
+                tracing::error!(error = %e, "storage failed; stopping to lose nothing");
+                break;
+            }
+        }
+        tracing::info!("node stopped");
+    }
+
+    /// Gives the monitoring service every partner proof it does not have yet, with our
+    /// consents; a failed delivery is tried again on the next tick.
+    fn delegate(&mut self) {
+        if let Some(monitor) = &self.monitor {
+            monitor.delegate(&self.state.domain, self.state.channels.values(), &self.signer);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Payments: preparing a payment from a request, and how each ends (acknowledged, failed,
+//! disputed), told to the caller and the event stream.
+
+use super::*;
+
+/// A payment sent (and acknowledged).
+#[derive(Debug)]
+pub(super) struct SentPayment {
+    pub(super) payment_id: PaymentId,
+    pub(super) token: Address,
+    pub(super) target: Address,
+    pub(super) amount: TokenAmount,
+    pub(super) fee: TokenAmount,
+}
+
+impl Node {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn pay_change(
+        &mut self,
+        token: Address,
+        target: Address,
+        amount: TokenAmount,
+        payment_id: Option<PaymentId>,
+        (secret, secrethash): (Option<Secret>, Option<B256>),
+        fee_limit: TokenAmount,
+        routes: Option<Vec<Route>>,
+    ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
+        if let (Some(s), Some(h)) = (secret, secrethash) {
+            if s.hash().0 != h {
+                return Err(NodeError::BadRequest(
+                    "the secret does not hash to secret_hash".into(),
+                ));
+            }
+        }
+        if amount == 0 {
+            return Err(NodeError::BadRequest("amount must be positive".into()));
+        }
+        if target == self.state.address {
+            return Err(NodeError::BadRequest("cannot pay ourselves".into()));
+        }
+        self.counter += 1;
+        let payment_id = payment_id.unwrap_or_else(|| {
+            let nanos =
+                SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ self.counter.rotate_left(48)
+        });
+        if self.payments.contains_key(&payment_id) {
+            return Err(NodeError::BadRequest(format!(
+                "payment {payment_id} is already in flight"
+            )));
+        }
+        let direct = self.state.channel_with(token, target).filter(|c| {
+            c.usable()
+                && c.our_capacity() >= amount
+                && routes.is_none()
+                && secret.is_none()
+                && secrethash.is_none()
+        });
+        if let Some(channel) = direct {
+            return Ok((
+                StateChange::SendDirect { channel_id: channel.id, payment_id, amount },
+                payment_id,
+                None,
+            ));
+        }
+        let secret = match (secret, secrethash) {
+            (Some(s), _) => Some(s),
+            (None, Some(_)) => None,
+            (None, None) => Some(self.new_secret(payment_id)),
+        };
+        let secrethash =
+            secrethash.map(photon_primitives::SecretHash).or_else(|| secret.map(|s| s.hash()));
+        let secrethash = secrethash.ok_or_else(|| NodeError::BadRequest("no secret".into()))?;
+        // explicit routes carry their fees; graph routes assume none (mediators that charge
+        // dispose, and the next route is tried)
+        let routes: Vec<Route> = routes.unwrap_or_else(|| {
+            crate::graph::routes(&self.state.network, token, self.state.address, target, 3, 6)
+                .into_iter()
+                .map(|path| Route { path, fee: 0 })
+                .collect()
+        });
+        if routes.is_empty() {
+            return Err(NodeError::NotFound(format!("no route to {target} for token {token}")));
+        }
+        Ok((
+            StateChange::SendMediated {
+                token,
+                payment_id,
+                target,
+                amount,
+                secret,
+                secrethash,
+                routes,
+                fee_limit,
+            },
+            payment_id,
+            Some(secrethash.0),
+        ))
+    }
+
+    /// A secret only we can know: derived from our key, the payment and the time.
+    pub(super) fn new_secret(&self, payment_id: PaymentId) -> Secret {
+        let mut input = self.signer.to_bytes().to_vec();
+        input.extend_from_slice(b"photon-secret");
+        input.extend_from_slice(&payment_id.to_be_bytes());
+        input.extend_from_slice(&self.counter.to_be_bytes());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        input.extend_from_slice(&nanos.to_be_bytes());
+        Secret(keccak256(input))
+    }
+
+    /// The delivery reports of the batch, in one storage transaction: a payment completed by
+    /// an acknowledged message succeeded; a refused message marks (and maybe closes) its
+    /// channel, and the payment it completed is disputed.
+    pub(super) fn delivered(&mut self, batch: &mut Vec<Item>) {
+        if self.deliveries.is_empty() {
+            return;
+        }
+        let reports = std::mem::take(&mut self.deliveries);
+        let ids: Vec<(u64, Option<&str>)> =
+            reports.iter().map(|(id, refused)| (*id, refused.as_deref())).collect();
+        let done = match self.storage.delivered_all(&ids) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot mark messages delivered; they will be sent again");
+                return;
+            }
+        };
+        for ((id, refused), done) in reports.into_iter().zip(done) {
+            let channel = done.refused_message.as_ref().and_then(lane_of);
+            match (refused, done.payment) {
+                (None, Some(p)) => self.payment_sent(SentPayment {
+                    payment_id: p.payment_id,
+                    token: p.token,
+                    target: p.counterparty.unwrap_or_default(),
+                    amount: p.amount,
+                    fee: p.fee,
+                }),
+                (None, None) => {}
+                (Some(reason), payment) => {
+                    self.refused(id, channel, &reason, batch);
+                    if let Some(p) = payment {
+                        // the partner has our signed proof: it can be paid on chain, so the
+                        // payment is not "failed" (the user must not pay again)
+                        let payment_id = p.payment_id;
+                        if let Some((reply, _)) = self.payments.remove(&payment_id) {
+                            let reason = reason.clone();
+                            let _ =
+                                reply.send(Err(NodeError::PaymentDisputed { payment_id, reason }));
+                        }
+                        let _ = self
+                            .handle
+                            .events
+                            .send(NodeEvent::PaymentDisputed { payment_id, reason });
+                    }
+                }
+            }
+        }
+    }
+
+    /// A payment the partner acknowledged: the API caller and the event stream hear of it.
+    pub(super) fn payment_sent(&mut self, p: SentPayment) {
+        if let Some((reply, secrethash)) = self.payments.remove(&p.payment_id) {
+            let _ = reply.send(Ok(PaymentOutcome {
+                payment_id: p.payment_id,
+                target: p.target,
+                amount: p.amount.to_string(),
+                fee: p.fee.to_string(),
+                secrethash,
+            }));
+        }
+        let _ = self.handle.events.send(NodeEvent::PaymentSent {
+            token: p.token,
+            payment_id: p.payment_id,
+            target: p.target,
+            amount: p.amount.to_string(),
+        });
+    }
+
+    pub(super) fn payment_failed(&mut self, payment_id: PaymentId, reason: String) {
+        if let Some((reply, _)) = self.payments.remove(&payment_id) {
+            let _ =
+                reply.send(Err(NodeError::PaymentFailed { payment_id, reason: reason.clone() }));
+        }
+        let _ = self.handle.events.send(NodeEvent::PaymentFailed { payment_id, reason });
+    }
+
+    /// The partner refused one of our messages for good. No honest node does (see
+    /// docs/protocol.md): the channel needs attention, and when the message carried a balance
+    /// proof, every later one of ours would be refused too, so the channel is closed with the
+    /// partner's latest proof rather than left to queue.
+    pub(super) fn refused(
+        &mut self,
+        id: u64,
+        channel: Option<(ChannelId, bool)>,
+        reason: &str,
+        batch: &mut Vec<Item>,
+    ) {
+        tracing::error!(id, ?channel, %reason, "the partner refused one of our messages for good");
+        let Some((channel_id, fatal)) = channel else { return };
+        let reason = reason.to_string();
+        batch.push((StateChange::DeliveryRefused { channel_id, fatal, reason }, Waiter::None));
+    }
+
+    /// A settle timeout outside the range this node accepts ([`Config::min_settle_timeout`],
+    /// [`Config::max_settle_timeout`]), as the error the API answers.
+    pub(super) fn accepted_settle_timeout(&self, settle_timeout: u64) -> Result<(), NodeError> {
+        let config = &self.settings.protocol;
+        if config.accepts_settle_timeout(settle_timeout) {
+            return Ok(());
+        }
+        Err(NodeError::BadRequest(format!(
+            "settle timeout {settle_timeout} is outside the range this node accepts \
+             ({} to {} blocks: long enough to answer a close and claim its locks, short \
+             enough not to lock deposits for too long)",
+            config.min_settle_timeout, config.max_settle_timeout
+        )))
+    }
+}
