@@ -1,7 +1,8 @@
 //! The REST API: JSON over HTTP, under `/api/v1`, documented in `docs/openapi.json` (served at
-//! `/api/v1/openapi.json`). Amounts are decimal strings (they do not fit JSON numbers); numbers
-//! are accepted on input. Errors are `{"error": {"code": "...", "message": "..."}}` with a 4xx
-//! or 5xx status; every handler validates its input before the node sees it.
+//! `/api/v1/openapi.json`). Its request and answer types are [`photon_api`]'s (shared with the
+//! typed client): amounts are decimal strings (they do not fit JSON numbers); numbers are
+//! accepted on input. Errors are `{"error": {"code": "...", "message": "..."}}` with a 4xx or
+//! 5xx status; every handler validates its input before the node sees it.
 
 use crate::error::NodeError;
 use crate::runtime::{ChannelAction, Command, NodeEvent, NodeHandle};
@@ -14,10 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use photon_api::{
+    Accepted, Amount, FeePolicy, FeeSchedule, Goal, OpenChannel, OurAddress, PatchAnswer,
+    PatchChannel, Pay, Payment, PaymentsQuery, RouteSpec, SecretAnswer, SecretBody, SetFee,
+    Transaction,
+};
 use photon_chain::DepositVia;
 use photon_primitives::{Address, Secret, TokenAmount, B256};
-use photon_storage::{Direction, PaymentFilter};
-use serde::{Deserialize, Deserializer};
+use photon_storage::{Direction, PaymentFilter, PaymentRecord};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -87,27 +92,6 @@ fn bad(message: impl Into<String>) -> ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A token amount given as a decimal string or a JSON number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Amount(pub TokenAmount);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Number(u64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Number(n) => Ok(Self(TokenAmount::from(n))),
-            Raw::Text(s) => s.trim().parse::<TokenAmount>().map(Self).map_err(|_| {
-                serde::de::Error::custom(format!("`{s}` is not a token amount (a whole number)"))
-            }),
-        }
-    }
-}
-
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     json.map(|Json(v)| v).map_err(|e| bad(format!("invalid request body: {}", e.body_text())))
 }
@@ -169,8 +153,8 @@ async fn auth(State(ctx): State<Ctx>, request: Request, next: Next) -> Response 
     next.run(request).await
 }
 
-async fn address_of(State(ctx): State<Ctx>) -> Json<serde_json::Value> {
-    Json(json!({ "our_address": ctx.node.address }))
+async fn address_of(State(ctx): State<Ctx>) -> Json<OurAddress> {
+    Json(OurAddress { our_address: ctx.node.address })
 }
 
 async fn version() -> Json<serde_json::Value> {
@@ -223,23 +207,20 @@ async fn channel(
         })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OpenRequest {
-    token: String,
-    partner: String,
-    settle_timeout: Option<u32>,
-    deposit: Option<Amount>,
-    #[serde(default)]
-    via: DepositVia,
+fn deposit_via(via: photon_api::Via) -> DepositVia {
+    match via {
+        photon_api::Via::Approve => DepositVia::Approve,
+        photon_api::Via::Erc223 => DepositVia::Erc223,
+        photon_api::Via::ApproveAndCall => DepositVia::ApproveAndCall,
+    }
 }
 
 async fn open_channel(
     State(ctx): State<Ctx>,
-    request: Result<Json<OpenRequest>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    request: Result<Json<OpenChannel>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Transaction>)> {
     let r = body(request)?;
-    let (token, partner) = (address(&r.token, "token")?, address(&r.partner, "partner")?);
+    let (token, partner) = (r.token, r.partner);
     let deposit = r.deposit.map(|a| a.0);
     let tx = ctx
         .node
@@ -248,27 +229,18 @@ async fn open_channel(
             partner,
             settle_timeout: r.settle_timeout,
             deposit,
-            via: r.via,
+            via: deposit_via(r.via),
             reply,
         })
         .await??;
-    Ok((StatusCode::CREATED, Json(json!({ "transaction_hash": tx }))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchRequest {
-    deposit: Option<Amount>,
-    via: Option<DepositVia>,
-    withdraw: Option<Amount>,
-    state: Option<String>,
+    Ok((StatusCode::CREATED, Json(Transaction { transaction_hash: tx })))
 }
 
 async fn patch_channel(
     State(ctx): State<Ctx>,
     Path((token, partner)): Path<(String, String)>,
-    request: Result<Json<PatchRequest>, JsonRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+    request: Result<Json<PatchChannel>, JsonRejection>,
+) -> ApiResult<Json<PatchAnswer>> {
     let (token, partner) = (address(&token, "token")?, address(&partner, "partner")?);
     let r = body(request)?;
     let given = [r.deposit.is_some(), r.withdraw.is_some(), r.state.is_some()]
@@ -282,49 +254,26 @@ async fn patch_channel(
         return Err(bad("`via` goes with `deposit`"));
     }
     if let Some(Amount(amount)) = r.deposit {
-        let via = r.via.unwrap_or_default();
+        let via = deposit_via(r.via.unwrap_or_default());
         let tx =
             ctx.node.ask(|reply| Command::Deposit { token, partner, amount, via, reply }).await??;
-        return Ok(Json(json!({ "transaction_hash": tx })));
+        return Ok(Json(PatchAnswer { transaction_hash: Some(tx), accepted: None }));
     }
-    let action = match (r.withdraw, r.state.as_deref()) {
+    let action = match (r.withdraw, r.state) {
         (Some(Amount(amount)), _) if amount > 0 => ChannelAction::Withdraw(amount),
         (Some(_), _) => return Err(bad("withdraw must be positive")),
-        (None, Some("closed")) => ChannelAction::Close,
-        (None, Some("settled")) => ChannelAction::CooperativeSettle,
-        (None, Some(other)) => {
-            return Err(bad(format!("state `{other}`: use `closed` or `settled`")))
-        }
+        (None, Some(Goal::Closed)) => ChannelAction::Close,
+        (None, Some(Goal::Settled)) => ChannelAction::CooperativeSettle,
         (None, None) => return Err(bad("nothing to do")),
     };
     ctx.node.ask(|reply| Command::Channel { token, partner, action, reply }).await??;
-    Ok(Json(json!({ "accepted": true })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PayRequest {
-    amount: Amount,
-    payment_id: Option<u64>,
-    secret: Option<B256>,
-    secret_hash: Option<B256>,
-    fee_limit: Option<Amount>,
-    routes: Option<Vec<RouteRequest>>,
-}
-
-/// A candidate route: the hops (us first, the target last), alone or with the total fee its
-/// mediators charge.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RouteRequest {
-    Path(Vec<String>),
-    WithFee { path: Vec<String>, fee: Amount },
+    Ok(Json(PatchAnswer { transaction_hash: None, accepted: Some(true) }))
 }
 
 async fn pay(
     State(ctx): State<Ctx>,
     Path((token, target)): Path<(String, String)>,
-    request: Result<Json<PayRequest>, JsonRejection>,
+    request: Result<Json<Pay>, JsonRejection>,
 ) -> ApiResult<Json<crate::runtime::PaymentOutcome>> {
     let (token, target) = (address(&token, "token")?, address(&target, "target")?);
     let r = body(request)?;
@@ -332,25 +281,15 @@ async fn pay(
         return Err(bad("amount must be positive"));
     }
     let secret = r.secret.map(secret).transpose()?;
-    let routes = match r.routes {
-        None => None,
-        Some(routes) => Some(
-            routes
-                .iter()
-                .map(|route| {
-                    let (path, fee) = match route {
-                        RouteRequest::Path(path) => (path, 0),
-                        RouteRequest::WithFee { path, fee } => (path, fee.0),
-                    };
-                    let path = path
-                        .iter()
-                        .map(|a| address(a, "route hop"))
-                        .collect::<ApiResult<Vec<_>>>()?;
-                    Ok(photon_state::Route { path, fee })
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
-        ),
-    };
+    let routes = r.routes.map(|routes| {
+        routes
+            .into_iter()
+            .map(|route| match route {
+                RouteSpec::Path(path) => photon_state::Route { path, fee: 0 },
+                RouteSpec::WithFee { path, fee } => photon_state::Route { path, fee: fee.0 },
+            })
+            .collect()
+    });
     let payment_id = r.payment_id.unwrap_or_else(new_payment_id);
     let ask = ctx.node.ask(|reply| Command::Pay {
         token,
@@ -369,31 +308,48 @@ async fn pay(
     Ok(Json(outcome))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PaymentsQuery {
-    token: Option<String>,
-    partner: Option<String>,
-    direction: Option<Direction>,
-    since: Option<u64>,
-    until: Option<u64>,
-    limit: Option<u32>,
+/// A row of the payment history as the API shows it.
+fn payment_view(p: PaymentRecord) -> Payment {
+    Payment {
+        id: p.id,
+        state_change_id: p.state_change_id,
+        at: p.at,
+        direction: match p.direction {
+            Direction::Sent => photon_api::Direction::Sent,
+            Direction::Received => photon_api::Direction::Received,
+            Direction::Mediated => photon_api::Direction::Mediated,
+            Direction::Failed => photon_api::Direction::Failed,
+        },
+        payment_id: p.payment_id,
+        token: p.token,
+        counterparty: p.counterparty,
+        amount: Amount(p.amount),
+        fee: Amount(p.fee),
+        reason: p.reason,
+        pending: p.pending,
+    }
 }
 
 async fn payments(
     State(ctx): State<Ctx>,
     query: Result<Query<PaymentsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Vec<photon_storage::PaymentRecord>>> {
+) -> ApiResult<Json<Vec<Payment>>> {
     let Query(q) = query.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
     let filter = PaymentFilter {
-        token: q.token.as_deref().map(|t| address(t, "token")).transpose()?,
-        counterparty: q.partner.as_deref().map(|p| address(p, "partner")).transpose()?,
-        direction: q.direction,
+        token: q.token,
+        counterparty: q.partner,
+        direction: q.direction.map(|d| match d {
+            photon_api::Direction::Sent => Direction::Sent,
+            photon_api::Direction::Received => Direction::Received,
+            photon_api::Direction::Mediated => Direction::Mediated,
+            photon_api::Direction::Failed => Direction::Failed,
+        }),
         since: q.since,
         until: q.until,
         limit: q.limit,
     };
-    Ok(Json(ctx.node.ask(|reply| Command::Payments(filter, reply)).await??))
+    let rows = ctx.node.ask(|reply| Command::Payments(filter, reply)).await??;
+    Ok(Json(rows.into_iter().map(payment_view).collect()))
 }
 
 async fn pending_transfers(
@@ -402,64 +358,50 @@ async fn pending_transfers(
     Ok(Json(ctx.node.ask(Command::PendingTransfers).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretRequest {
-    secret: B256,
-}
-
 async fn register_secret(
     State(ctx): State<Ctx>,
-    request: Result<Json<SecretRequest>, JsonRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+    request: Result<Json<SecretBody>, JsonRejection>,
+) -> ApiResult<Json<SecretAnswer>> {
     let secret = secret(body(request)?.secret)?;
     let tx = ctx.node.ask(|reply| Command::RegisterSecret { secret, reply }).await??;
-    Ok(Json(json!({ "transaction_hash": tx, "secrethash": secret.hash().0 })))
+    Ok(Json(SecretAnswer { transaction_hash: Some(tx), secrethash: secret.hash().0 }))
 }
 
 async fn know_secret(
     State(ctx): State<Ctx>,
-    request: Result<Json<SecretRequest>, JsonRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+    request: Result<Json<SecretBody>, JsonRejection>,
+) -> ApiResult<Json<SecretAnswer>> {
     let secret = secret(body(request)?.secret)?;
     ctx.node.ask(|reply| Command::KnowSecret { secret, reply }).await??;
-    Ok(Json(json!({ "secrethash": secret.hash().0 })))
+    Ok(Json(SecretAnswer { transaction_hash: None, secrethash: secret.hash().0 }))
 }
 
-fn policy_json(p: &photon_state::FeePolicy) -> serde_json::Value {
-    json!({ "flat": p.flat.to_string(), "proportional_ppm": p.proportional_ppm })
+fn policy_view(p: &photon_state::FeePolicy) -> FeePolicy {
+    FeePolicy { flat: Amount(p.flat), proportional_ppm: p.proportional_ppm }
 }
 
-async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<FeeSchedule>> {
     let schedule = ctx.node.ask(Command::Fees).await?;
-    let tokens: serde_json::Map<String, serde_json::Value> =
-        schedule.tokens.iter().map(|(t, p)| (format!("{t:?}"), policy_json(p))).collect();
-    let channels: serde_json::Map<String, serde_json::Value> =
-        schedule.channels.iter().map(|(c, p)| (format!("{c:?}"), policy_json(p))).collect();
-    Ok(Json(
-        json!({ "default": policy_json(&schedule.default), "tokens": tokens, "channels": channels }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeeRequest {
-    token: Option<String>,
-    partner: Option<String>,
-    flat: Amount,
-    proportional_ppm: u32,
+    Ok(Json(FeeSchedule {
+        default: policy_view(&schedule.default),
+        tokens: schedule.tokens.iter().map(|(t, p)| (format!("{t:?}"), policy_view(p))).collect(),
+        channels: schedule
+            .channels
+            .iter()
+            .map(|(c, p)| (format!("{c:?}"), policy_view(p)))
+            .collect(),
+    }))
 }
 
 async fn set_fee(
     State(ctx): State<Ctx>,
-    request: Result<Json<FeeRequest>, JsonRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+    request: Result<Json<SetFee>, JsonRejection>,
+) -> ApiResult<Json<Accepted>> {
     let r = body(request)?;
     if r.proportional_ppm > 1_000_000 {
         return Err(bad("proportional_ppm is in millionths: at most 1000000"));
     }
-    let token = r.token.as_deref().map(|t| address(t, "token")).transpose()?;
-    let partner = r.partner.as_deref().map(|p| address(p, "partner")).transpose()?;
+    let (token, partner) = (r.token, r.partner);
     let scope = match (token, partner) {
         (None, None) => photon_state::FeeScope::Default,
         (Some(token), None) => photon_state::FeeScope::Token(token),
@@ -481,7 +423,7 @@ async fn set_fee(
     };
     let policy = photon_state::FeePolicy { flat: r.flat.0, proportional_ppm: r.proportional_ppm };
     ctx.node.ask(|reply| Command::SetFee { scope, policy, reply }).await??;
-    Ok(Json(json!({ "accepted": true })))
+    Ok(Json(Accepted { accepted: true }))
 }
 
 async fn events(

@@ -167,7 +167,7 @@ async fn open_pay_restart_close_settle_through_the_api() {
     assert!(seen.contains("\"amount\":\"30\""), "{seen}");
     let history = get(format!("{}/api/v1/payments?direction=received", charlie.url)).await;
     assert_eq!(history.as_array().unwrap().len(), 1);
-    assert_eq!(history[0]["amount"], json!(20));
+    assert_eq!(history[0]["amount"], json!("20"), "amounts are decimal strings");
 
     // Bob restarts; his channels and balances are intact and usable
     let bob_address = bob.handle.address;

@@ -4,9 +4,10 @@ use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
 
 /// How long [`eventually`] waits by default.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Polls `probe` every 50 ms until it returns `Some`, for at most [`PATIENCE`]; an error from
+/// Polls `probe` every 50 ms until it returns `Some`, for at most [`PATIENCE`] (generous: a
+/// loaded 2-core machine runs several nodes per test); an error from
 /// the probe ends the wait at once. `what` names the awaited condition in the timeout error.
 pub async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Result<Option<T>>) -> Result<T> {
     eventually_within(PATIENCE, what, probe).await

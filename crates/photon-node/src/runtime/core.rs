@@ -78,15 +78,7 @@ impl Node {
                     .state
                     .tasks
                     .iter()
-                    .map(|(h, t)| PendingTransfer {
-                        secrethash: h.0,
-                        role: photon_state::task_role(t),
-                        payment_id: match t {
-                            Task::Initiator(t) => t.payment_id,
-                            Task::Mediator(t) => t.payment_id,
-                            Task::Target(t) => t.payment_id,
-                        },
-                    })
+                    .map(|(h, t)| super::views::pending_transfer(h.0, t))
                     .collect();
                 let _ = reply.send(pending);
             }
@@ -313,7 +305,7 @@ impl Node {
                     token,
                     payment_id,
                     initiator,
-                    amount: amount.to_string(),
+                    amount: photon_api::Amount(amount),
                 });
             }
             Event::PaymentMediated { .. } => {}

@@ -30,7 +30,6 @@ use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
 use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
 use photon_transport::Delivery;
-use serde::Serialize;
 use std::collections::HashMap;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -164,8 +164,8 @@ impl Node {
             let _ = reply.send(Ok(PaymentOutcome {
                 payment_id: p.payment_id,
                 target: p.target,
-                amount: p.amount.to_string(),
-                fee: p.fee.to_string(),
+                amount: photon_api::Amount(p.amount),
+                fee: photon_api::Amount(p.fee),
                 secrethash,
             }));
         }
@@ -173,7 +173,7 @@ impl Node {
             token: p.token,
             payment_id: p.payment_id,
             target: p.target,
-            amount: p.amount.to_string(),
+            amount: photon_api::Amount(p.amount),
         });
     }
 

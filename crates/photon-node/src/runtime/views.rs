@@ -1,141 +1,18 @@
-//! What the API and the event stream see of the node: plain serialisable views.
+//! What the API and the event stream see of the node, built from its state: the types are
+//! the API's own ([`photon_api`]), separate from the state's and the storage's.
 
 use super::*;
-
-/// A payment that finished.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct PaymentOutcome {
-    /// Its id.
-    pub payment_id: PaymentId,
-    /// Target.
-    pub target: Address,
-    /// What the target received.
-    pub amount: String,
-    /// Fees paid.
-    pub fee: String,
-    /// The secret hash (mediated payments).
-    pub secrethash: Option<B256>,
-}
-
-/// One channel, as the API shows it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct ChannelView {
-    /// Channel id.
-    pub channel_id: B256,
-    /// Token.
-    pub token: Address,
-    /// Partner.
-    pub partner: Address,
-    /// open | closing | closed | withdrawing | settling
-    pub state: &'static str,
-    /// Our balance (deposit + received − sent).
-    pub balance: String,
-    /// The partner's balance.
-    pub partner_balance: String,
-    /// Our deposit in this epoch.
-    pub deposit: String,
-    /// The partner's deposit in this epoch.
-    pub partner_deposit: String,
-    /// Our pending locks.
-    pub locked: String,
-    /// The partner's pending locks.
-    pub partner_locked: String,
-    /// Settle timeout (blocks).
-    pub settle_timeout: u64,
-    /// Epoch.
-    pub epoch: u64,
-    /// Why the channel needs attention: the partner refused one of our messages for good
-    /// (the node closes such a channel); none normally.
-    pub attention: Option<String>,
-}
+use photon_api::{Amount, ChannelState, Role};
+pub use photon_api::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 
 /// A payment in flight, as the API shows it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct PendingTransfer {
-    /// The lock's hash.
-    pub secrethash: B256,
-    /// initiator | mediator | target
-    pub role: &'static str,
-    /// Payment id.
-    pub payment_id: PaymentId,
-}
-
-/// The node's status.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Status {
-    /// Our address.
-    pub address: Address,
-    /// Chain id.
-    pub chain_id: u64,
-    /// The `TokensNetwork` contract.
-    pub tokens_network: Address,
-    /// Last confirmed block acted on.
-    pub block: u64,
-    /// The chain's head at the last poll (None: not reached yet).
-    pub chain_head: Option<u64>,
-    /// Whether the last poll reached the chain's RPC endpoint (a node with stored state runs
-    /// without it: payments in open channels go on, chain events and transactions wait).
-    pub chain_reachable: bool,
-    /// Whether confirmed blocks are still being caught up with.
-    pub syncing: bool,
-    /// Peers the transport reaches now.
-    pub peers: usize,
-    /// Where peers reach this node.
-    pub p2p_addresses: Vec<String>,
-    /// Channels (not settled).
-    pub channels: usize,
-    /// Payments in flight.
-    pub pending_transfers: usize,
-    /// Software version.
-    pub version: &'static str,
-}
-
-/// What the event stream publishes.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NodeEvent {
-    /// We were paid.
-    PaymentReceived {
-        /// token
-        token: Address,
-        /// payment id
-        payment_id: PaymentId,
-        /// from
-        initiator: Address,
-        /// amount
-        amount: String,
-    },
-    /// A payment we made completed.
-    PaymentSent {
-        /// token
-        token: Address,
-        /// payment id
-        payment_id: PaymentId,
-        /// to
-        target: Address,
-        /// amount
-        amount: String,
-    },
-    /// A payment we made failed.
-    PaymentFailed {
-        /// payment id
-        payment_id: PaymentId,
-        /// why
-        reason: String,
-    },
-    /// The partner refused the message completing a payment of ours but holds our signed
-    /// proof of it: count it as paid; the channel is closed and the chain settles it.
-    PaymentDisputed {
-        /// payment id
-        payment_id: PaymentId,
-        /// what the partner said
-        reason: String,
-    },
-    /// A new confirmed block.
-    Block {
-        /// its number
-        number: u64,
-    },
+pub(super) fn pending_transfer(secrethash: B256, task: &Task) -> PendingTransfer {
+    let (role, payment_id) = match task {
+        Task::Initiator(t) => (Role::Initiator, t.payment_id),
+        Task::Mediator(t) => (Role::Mediator, t.payment_id),
+        Task::Target(t) => (Role::Target, t.payment_id),
+    };
+    PendingTransfer { secrethash, role, payment_id }
 }
 
 impl Node {
@@ -155,7 +32,7 @@ impl Node {
             p2p_addresses: self.settings.p2p_addresses.clone(),
             channels: self.state.channels.len(),
             pending_transfers: self.state.tasks.len(),
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
 
@@ -168,18 +45,18 @@ impl Node {
                 token: c.token,
                 partner: c.partner,
                 state: match c.status {
-                    ChannelStatus::Open if c.withdraw.is_some() => "withdrawing",
-                    ChannelStatus::Open if c.settle.is_some() => "settling",
-                    ChannelStatus::Open => "open",
-                    ChannelStatus::Closing => "closing",
-                    ChannelStatus::Closed { .. } => "closed",
+                    ChannelStatus::Open if c.withdraw.is_some() => ChannelState::Withdrawing,
+                    ChannelStatus::Open if c.settle.is_some() => ChannelState::Settling,
+                    ChannelStatus::Open => ChannelState::Open,
+                    ChannelStatus::Closing => ChannelState::Closing,
+                    ChannelStatus::Closed { .. } => ChannelState::Closed,
                 },
-                balance: c.our_balance().to_string(),
-                partner_balance: c.partner_balance().to_string(),
-                deposit: c.ours.deposit.to_string(),
-                partner_deposit: c.theirs.deposit.to_string(),
-                locked: c.ours.locked().to_string(),
-                partner_locked: c.theirs.locked().to_string(),
+                balance: Amount(c.our_balance()),
+                partner_balance: Amount(c.partner_balance()),
+                deposit: Amount(c.ours.deposit),
+                partner_deposit: Amount(c.theirs.deposit),
+                locked: Amount(c.ours.locked()),
+                partner_locked: Amount(c.theirs.locked()),
                 settle_timeout: c.settle_timeout,
                 epoch: c.epoch,
                 attention: c.attention.clone(),

@@ -1,0 +1,479 @@
+//! Requests and answers of the REST API, one type per body.
+
+use crate::Amount;
+use photon_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Defines a snake_case enum of the API with `Display` and `FromStr` (for command lines).
+macro_rules! api_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Its name on the API.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        "`{other}` is not one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+api_enum! {
+    /// Where a channel is in its life.
+    ChannelState {
+        /// Open for payments.
+        Open = "open",
+        /// Our close is on its way to the chain.
+        Closing = "closing",
+        /// Closed on chain; settled after the settle window.
+        Closed = "closed",
+        /// A withdrawal is being co-signed.
+        Withdrawing = "withdrawing",
+        /// A cooperative settlement is being co-signed.
+        Settling = "settling",
+    }
+}
+
+api_enum! {
+    /// The part this node plays in a payment in flight.
+    Role {
+        /// We pay.
+        Initiator = "initiator",
+        /// The payment passes through us.
+        Mediator = "mediator",
+        /// We are paid.
+        Target = "target",
+    }
+}
+
+api_enum! {
+    /// How tokens reach the network contract in a deposit.
+    #[derive(Default)]
+    Via {
+        /// `approve`, then the contract pulls the tokens (any ERC20).
+        #[default]
+        Approve = "approve",
+        /// One ERC223 `transfer` with data (the token must be ERC223).
+        Erc223 = "erc223",
+        /// One `approveAndCall` (the token must have it).
+        ApproveAndCall = "approve_and_call",
+    }
+}
+
+api_enum! {
+    /// What happened to a payment, from this node's side.
+    Direction {
+        /// We paid.
+        Sent = "sent",
+        /// We were paid.
+        Received = "received",
+        /// A payment passed through us.
+        Mediated = "mediated",
+        /// A payment we initiated failed.
+        Failed = "failed",
+    }
+}
+
+api_enum! {
+    /// The state a channel is asked to move to (`PATCH` of a channel).
+    Goal {
+        /// Close unilaterally on chain.
+        Closed = "closed",
+        /// Settle cooperatively (the partner co-signs).
+        Settled = "settled",
+    }
+}
+
+/// `GET /api/v1/address`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OurAddress {
+    /// The node's account.
+    pub our_address: Address,
+}
+
+/// `GET /api/v1/status`: the node's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Our address.
+    pub address: Address,
+    /// Chain id.
+    pub chain_id: u64,
+    /// The `TokensNetwork` contract.
+    pub tokens_network: Address,
+    /// Last confirmed block acted on.
+    pub block: u64,
+    /// The chain's head at the last poll (None: not reached yet).
+    pub chain_head: Option<u64>,
+    /// Whether the last poll reached the chain's RPC endpoint (a node with stored state runs
+    /// without it: payments in open channels go on, chain events and transactions wait).
+    pub chain_reachable: bool,
+    /// Whether confirmed blocks are still being caught up with.
+    pub syncing: bool,
+    /// Peers the transport reaches now.
+    pub peers: usize,
+    /// Where peers reach this node.
+    pub p2p_addresses: Vec<String>,
+    /// Channels (not settled).
+    pub channels: usize,
+    /// Payments in flight.
+    pub pending_transfers: usize,
+    /// Software version.
+    pub version: String,
+}
+
+/// One channel (`GET /api/v1/channels…`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelView {
+    /// Channel id.
+    pub channel_id: B256,
+    /// Token.
+    pub token: Address,
+    /// Partner.
+    pub partner: Address,
+    /// Where the channel is in its life.
+    pub state: ChannelState,
+    /// Our balance (deposit + received − sent).
+    pub balance: Amount,
+    /// The partner's balance.
+    pub partner_balance: Amount,
+    /// Our deposit in this epoch.
+    pub deposit: Amount,
+    /// The partner's deposit in this epoch.
+    pub partner_deposit: Amount,
+    /// Our pending locks.
+    pub locked: Amount,
+    /// The partner's pending locks.
+    pub partner_locked: Amount,
+    /// Settle timeout (blocks).
+    pub settle_timeout: u64,
+    /// Epoch.
+    pub epoch: u64,
+    /// Why the channel needs attention: the partner refused one of our messages for good
+    /// (the node closes such a channel); none normally.
+    pub attention: Option<String>,
+}
+
+/// A payment in flight (`GET /api/v1/pending_transfers`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTransfer {
+    /// The lock's hash.
+    pub secrethash: B256,
+    /// Our part in it.
+    pub role: Role,
+    /// Payment id.
+    pub payment_id: u64,
+}
+
+/// A payment that completed (`POST /api/v1/payments/{token}/{target}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentOutcome {
+    /// Its id.
+    pub payment_id: u64,
+    /// Target.
+    pub target: Address,
+    /// What the target received.
+    pub amount: Amount,
+    /// Fees paid.
+    pub fee: Amount,
+    /// The secret hash (mediated payments).
+    pub secrethash: Option<B256>,
+}
+
+/// A row of the payment history (`GET /api/v1/payments`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Row id (increasing).
+    pub id: i64,
+    /// The state change that produced it.
+    pub state_change_id: u64,
+    /// Unix seconds at which it was logged.
+    pub at: u64,
+    /// What happened.
+    pub direction: Direction,
+    /// The payment id.
+    pub payment_id: u64,
+    /// The token.
+    pub token: Address,
+    /// The target (sent), the initiator (received), none otherwise.
+    pub counterparty: Option<Address>,
+    /// The amount (sent, received), the fee earned (mediated), zero (failed).
+    pub amount: Amount,
+    /// Fees paid (sent).
+    pub fee: Amount,
+    /// Why it failed (failed).
+    pub reason: Option<String>,
+    /// Sent, but the partner has not acknowledged the message that completes it yet.
+    pub pending: bool,
+}
+
+/// What the event stream (`GET /api/v1/events`, server-sent events) publishes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// We were paid.
+    PaymentReceived {
+        /// token
+        token: Address,
+        /// payment id
+        payment_id: u64,
+        /// from
+        initiator: Address,
+        /// amount
+        amount: Amount,
+    },
+    /// A payment we made completed.
+    PaymentSent {
+        /// token
+        token: Address,
+        /// payment id
+        payment_id: u64,
+        /// to
+        target: Address,
+        /// amount
+        amount: Amount,
+    },
+    /// A payment we made failed.
+    PaymentFailed {
+        /// payment id
+        payment_id: u64,
+        /// why
+        reason: String,
+    },
+    /// The partner refused the message completing a payment of ours but holds our signed
+    /// proof of it: count it as paid; the channel is closed and the chain settles it.
+    PaymentDisputed {
+        /// payment id
+        payment_id: u64,
+        /// what the partner said
+        reason: String,
+    },
+    /// A new confirmed block.
+    Block {
+        /// its number
+        number: u64,
+    },
+}
+
+/// `PUT /api/v1/channels`: open a channel, with a first deposit if given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenChannel {
+    /// The token.
+    pub token: Address,
+    /// The partner.
+    pub partner: Address,
+    /// Blocks between a close and the settlement (default: the node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_timeout: Option<u32>,
+    /// A first deposit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposit: Option<Amount>,
+    /// How the deposit reaches the contract.
+    #[serde(default)]
+    pub via: Via,
+}
+
+/// `PATCH /api/v1/channels/{token}/{partner}`: exactly one of `deposit`, `withdraw`, `state`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchChannel {
+    /// Deposit this much more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposit: Option<Amount>,
+    /// How the deposit reaches the contract (with `deposit` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// Withdraw this much (the partner co-signs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdraw: Option<Amount>,
+    /// Close, or settle cooperatively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Goal>,
+}
+
+/// What a channel change answers: the transaction of a deposit, or that the node took the
+/// request (a withdrawal, a close or a settlement goes on in the background).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchAnswer {
+    /// The deposit's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_hash: Option<B256>,
+    /// The request is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<bool>,
+}
+
+/// A transaction the node sent and saw mined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Its hash.
+    pub transaction_hash: B256,
+}
+
+/// A candidate route of a payment: the hops (us first, the target last), alone or with the
+/// total fee its mediators charge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RouteSpec {
+    /// Hops only (no fee).
+    Path(Vec<Address>),
+    /// Hops and the fee they charge.
+    WithFee {
+        /// The hops.
+        path: Vec<Address>,
+        /// Their total fee.
+        fee: Amount,
+    },
+}
+
+/// `POST /api/v1/payments/{token}/{target}`: pay `amount` to the target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pay {
+    /// What the target receives.
+    pub amount: Amount,
+    /// The payment's id (default: a fresh one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<u64>,
+    /// The secret to lock with (default: a fresh one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<B256>,
+    /// Lock with this hash, the target holding the secret (a swap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hash: Option<B256>,
+    /// Most fee to pay (default: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_limit: Option<Amount>,
+    /// Routes to try in order (default: the node's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteSpec>>,
+}
+
+/// `GET /api/v1/payments` query: every field narrows the result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsQuery {
+    /// Only this token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Address>,
+    /// Only with this counterparty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<Address>,
+    /// Only of this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Only from this Unix second on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+    /// Only up to this Unix second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
+    /// At most this many, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/v1/secrets` and `/api/v1/known_secrets`: a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    /// The secret (32 bytes, not zero).
+    pub secret: B256,
+}
+
+/// What a secret request answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretAnswer {
+    /// The registration's transaction (`/secrets` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_hash: Option<B256>,
+    /// The secret's hash.
+    pub secrethash: B256,
+}
+
+/// A mediation fee: `flat + amount × proportional_ppm / 1,000,000`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeePolicy {
+    /// Flat part.
+    pub flat: Amount,
+    /// Proportional part, in millionths.
+    pub proportional_ppm: u32,
+}
+
+/// `GET /api/v1/fees`: the node's fee schedule, the most specific policy winning.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeSchedule {
+    /// For every channel without a more specific policy.
+    pub default: FeePolicy,
+    /// Per token (keyed by the token's address).
+    pub tokens: BTreeMap<String, FeePolicy>,
+    /// Per channel (keyed by the channel id).
+    pub channels: BTreeMap<String, FeePolicy>,
+}
+
+/// `PUT /api/v1/fees`: set the default policy, a token's, or a channel's (token and partner).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetFee {
+    /// The token (for a token's or a channel's policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Address>,
+    /// The partner (for a channel's policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<Address>,
+    /// Flat part of the fee.
+    pub flat: Amount,
+    /// Proportional part, in millionths (at most 1,000,000).
+    pub proportional_ppm: u32,
+}
+
+/// A request the node took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// Always true.
+    pub accepted: bool,
+}
+
+/// An error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable code (e.g. `bad_request`, `not_found`, `payment_failed`).
+    pub code: String,
+    /// Words for a person.
+    pub message: String,
+}

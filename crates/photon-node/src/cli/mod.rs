@@ -1,0 +1,55 @@
+//! The command line. One module per command group: [`account`] (keystore files), [`node`]
+//! (`deploy`, `run`, `monitor` and the config file), [`client`] (commands that talk to a
+//! running node's API through the typed client).
+
+mod account;
+mod client;
+mod node;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "photon",
+    version,
+    about = "Photon Network node: off-chain payment channels for ERC20/ERC223 tokens"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the accounts (geth-compatible keystore files).
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Deploy SecretRegistry and TokensNetwork to a chain and write a deployment file.
+    Deploy(node::DeployArgs),
+    /// Run a node.
+    Run(Box<node::RunArgs>),
+    /// Run a monitoring (delegate) service that guards the channels of offline nodes.
+    Monitor(Box<node::MonitorArgs>),
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+pub(super) fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".photon")
+}
+
+pub(crate) async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Account(command) => account::main(command)?,
+        Command::Deploy(args) => node::deploy(args).await?,
+        Command::Run(args) => node::run(*args).await?,
+        Command::Monitor(args) => node::monitor(*args).await?,
+        Command::Client(command) => client::main(command).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! `photon deploy`, `photon run` and `photon monitor`: the long-running processes, their
+//! arguments, and the config file's precedence (flags and environment over the file over
+//! defaults).
+
+use super::account::{hex_address, load_key, KeyArgs, KeystoreArgs};
+use super::default_home;
+use alloy::network::EthereumWallet;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use photon_chain::{DeployParams, Deployment};
+use photon_node::runtime::NodeSettings;
+use photon_node::transport::{forward_incoming, P2pNetwork};
+use photon_node::Node;
+use photon_primitives::{Address, LocalSigner, Signer};
+use photon_state::Config;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args)]
+pub(super) struct DeployArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "PHOTON_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: reqwest::Url,
+    /// Where to write the deployment file.
+    #[arg(long, default_value = "deployment.json")]
+    output: PathBuf,
+    /// Punish window (blocks).
+    #[arg(long, default_value_t = DeployParams::default().punish_blocks)]
+    punish_blocks: u64,
+    /// Smallest settle timeout (blocks).
+    #[arg(long, default_value_t = DeployParams::default().min_settle_timeout)]
+    min_settle_timeout: u64,
+    /// Largest settle timeout (blocks).
+    #[arg(long, default_value_t = DeployParams::default().max_settle_timeout)]
+    max_settle_timeout: u64,
+}
+
+/// `photon run`: flags win over environment variables, which win over the config file.
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// TOML config file (same keys as the flags, with underscores).
+    #[arg(long, env = "PHOTON_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "PHOTON_RPC_URL")]
+    rpc_url: Option<reqwest::Url>,
+    /// Deployment file written by `photon deploy`.
+    #[arg(long, env = "PHOTON_DEPLOYMENT")]
+    deployment: Option<PathBuf>,
+    /// Data directory (a subdirectory per account and chain is used).
+    #[arg(long, env = "PHOTON_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API listen address (keep it on loopback unless behind auth and TLS).
+    #[arg(long, env = "PHOTON_API_ADDR")]
+    api_addr: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on the API.
+    #[arg(long, env = "PHOTON_API_TOKEN")]
+    api_token: Option<String>,
+    /// Confirmations before acting on chain events.
+    #[arg(long, env = "PHOTON_CONFIRMATIONS")]
+    confirmations: Option<u64>,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PHOTON_POLL_MS")]
+    poll_ms: Option<u64>,
+    /// Settle timeout of channels this node opens (blocks).
+    #[arg(long, env = "PHOTON_SETTLE_TIMEOUT")]
+    settle_timeout: Option<u32>,
+    /// Shortest settle timeout of a channel this node opens, deposits into, mediates over or
+    /// pays in, whoever opened it (blocks) [default: 60].
+    #[arg(long, env = "PHOTON_MIN_SETTLE_TIMEOUT")]
+    min_settle_timeout: Option<u64>,
+    /// Longest such settle timeout (blocks): how long a close may keep a deposit [default:
+    /// 100000].
+    #[arg(long, env = "PHOTON_MAX_SETTLE_TIMEOUT")]
+    max_settle_timeout: Option<u64>,
+    /// Peer-to-peer listen address [default: /ip4/127.0.0.1/tcp/0; give a public one to be
+    /// reachable from other machines].
+    #[arg(long, env = "PHOTON_P2P_LISTEN")]
+    p2p_listen: Option<photon_transport::Multiaddr>,
+    /// Peers to connect to first, as multiaddrs ending in `/p2p/<peer id>` (repeatable).
+    #[arg(long = "bootstrap", env = "PHOTON_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Vec<photon_transport::Multiaddr>,
+    /// Find peers on the local network by multicast DNS (announces this node to the link;
+    /// use with a --p2p-listen address other than loopback).
+    #[arg(long, env = "PHOTON_MDNS")]
+    mdns: bool,
+    /// A monitoring service (`photon monitor`) to give the partners' balance proofs to, so
+    /// that it guards the channels while this node is offline.
+    #[arg(long, env = "PHOTON_MONITOR")]
+    monitor: Option<reqwest::Url>,
+}
+
+/// `photon monitor`.
+#[derive(Args)]
+pub(super) struct MonitorArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "PHOTON_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: reqwest::Url,
+    /// Deployment file written by `photon deploy`.
+    #[arg(long, env = "PHOTON_DEPLOYMENT")]
+    deployment: PathBuf,
+    /// Data directory (a subdirectory per account and chain is used).
+    #[arg(long, env = "PHOTON_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API listen address: nodes send their delegations here.
+    #[arg(long, env = "PHOTON_API_ADDR", default_value = "127.0.0.1:5002")]
+    api_addr: std::net::SocketAddr,
+    /// Confirmations before acting on chain events.
+    #[arg(long, env = "PHOTON_CONFIRMATIONS", default_value_t = 5)]
+    confirmations: u64,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PHOTON_POLL_MS", default_value_t = 1_000)]
+    poll_ms: u64,
+    /// The only participants whose delegations are taken (repeatable; none: anyone with a
+    /// channel — every guarded channel costs the service gas when it closes).
+    #[arg(long = "client", env = "PHOTON_CLIENTS", value_delimiter = ',')]
+    clients: Vec<Address>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    rpc_url: Option<reqwest::Url>,
+    deployment: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    api_addr: Option<std::net::SocketAddr>,
+    api_token: Option<String>,
+    confirmations: Option<u64>,
+    poll_ms: Option<u64>,
+    settle_timeout: Option<u32>,
+    min_settle_timeout: Option<u64>,
+    max_settle_timeout: Option<u64>,
+    p2p_listen: Option<String>,
+    bootstrap: Option<Vec<String>>,
+    mdns: Option<bool>,
+    monitor: Option<reqwest::Url>,
+    keystore: Option<PathBuf>,
+    address: Option<Address>,
+    password_file: Option<PathBuf>,
+    private_key_file: Option<PathBuf>,
+}
+
+/// `photon deploy`.
+pub(super) async fn deploy(args: DeployArgs) -> Result<()> {
+    let key = load_key(&args.key)?;
+    let provider = wallet_provider(&key, args.rpc_url.clone());
+    let params = DeployParams {
+        punish_blocks: args.punish_blocks,
+        min_settle_timeout: args.min_settle_timeout,
+        max_settle_timeout: args.max_settle_timeout,
+    };
+    eprintln!("deploying from {} to {} ...", key.address(), args.rpc_url);
+    let deployment = photon_chain::deploy(&provider, &params).await?;
+    deployment.save(&args.output)?;
+    println!("TokensNetwork  {}", deployment.tokens_network);
+    println!("SecretRegistry {}", deployment.secret_registry);
+    println!(
+        "chain {} block {}; written to {}",
+        deployment.chain_id,
+        deployment.deployed_at_block,
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn wallet_provider(key: &LocalSigner, url: reqwest::Url) -> alloy::providers::DynProvider {
+    let signer = PrivateKeySigner::from_bytes(&key.to_bytes().into())
+        .expect("a valid local key is a valid signer");
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
+}
+
+pub(super) async fn run(args: RunArgs) -> Result<()> {
+    let file: FileConfig = match &args.config {
+        Some(path) => toml::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", path.display()))?,
+        None => FileConfig::default(),
+    };
+    let key_args = KeyArgs {
+        address: args.key.address.or(file.address),
+        private_key_file: args.key.private_key_file.or(file.private_key_file),
+        keystore: KeystoreArgs {
+            keystore: args.key.keystore.keystore.or(file.keystore),
+            password_file: args.key.keystore.password_file.or(file.password_file),
+        },
+    };
+    let rpc_url = args
+        .rpc_url
+        .or(file.rpc_url)
+        .unwrap_or_else(|| "http://127.0.0.1:8545".parse().expect("valid url"));
+    let deployment_file = args
+        .deployment
+        .or(file.deployment)
+        .ok_or_else(|| anyhow!("--deployment is required (see `photon deploy`)"))?;
+    let deployment = Deployment::load(&deployment_file)?;
+    let key = load_key(&key_args)?;
+    let data_root = args.data_dir.or(file.data_dir).unwrap_or_else(|| default_home().join("data"));
+    let data_dir =
+        data_root.join(format!("{}-{}", hex_address(key.address()), deployment.chain_id));
+    let api_addr = args
+        .api_addr
+        .or(file.api_addr)
+        .unwrap_or_else(|| "127.0.0.1:5001".parse().expect("valid address"));
+    let api_token = args.api_token.or(file.api_token);
+    let mut protocol = Config::default();
+    if let Some(min) = args.min_settle_timeout.or(file.min_settle_timeout) {
+        protocol.min_settle_timeout = min;
+    }
+    if let Some(max) = args.max_settle_timeout.or(file.max_settle_timeout) {
+        protocol.max_settle_timeout = max;
+    }
+    let settle_timeout = args.settle_timeout.or(file.settle_timeout).unwrap_or(500);
+    let floor = protocol.lock_timeout + protocol.reveal_timeout;
+    if protocol.min_settle_timeout < floor {
+        bail!(
+            "--min-settle-timeout {} is below {floor} blocks (lock timeout + reveal timeout): \
+             a partner could close before a lock we receive can be claimed",
+            protocol.min_settle_timeout
+        );
+    }
+    if !protocol.accepts_settle_timeout(u64::from(settle_timeout)) {
+        bail!(
+            "--settle-timeout {settle_timeout} is outside the accepted range {} to {} blocks",
+            protocol.min_settle_timeout,
+            protocol.max_settle_timeout
+        );
+    }
+    let settings = NodeSettings {
+        deployment: deployment.clone(),
+        confirmations: args.confirmations.or(file.confirmations).unwrap_or(5),
+        poll_interval: Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(1_000)),
+        snapshot_every: 1_000,
+        protocol,
+        payment_timeout: Duration::from_secs(60),
+        settle_timeout,
+        p2p_addresses: Vec::new(),
+        monitor: args.monitor.or(file.monitor),
+    };
+    let p2p_listen = match args.p2p_listen {
+        Some(a) => a,
+        None => file
+            .p2p_listen
+            .as_deref()
+            .unwrap_or("/ip4/127.0.0.1/tcp/0")
+            .parse()
+            .context("p2p_listen in the config file is not a multiaddr")?,
+    };
+    let mut bootstrap = args.bootstrap;
+    if bootstrap.is_empty() {
+        for a in file.bootstrap.unwrap_or_default() {
+            bootstrap.push(
+                a.parse().with_context(|| format!("bootstrap address `{a}` is not a multiaddr"))?,
+            );
+        }
+    }
+    let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
+    let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
+    let p2p_config = photon_transport::P2pConfig {
+        listen: p2p_listen,
+        bootstrap,
+        request_timeout: Duration::from_secs(10),
+        mdns: args.mdns || file.mdns.unwrap_or(false),
+    };
+    let transport =
+        photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx, Some(delivered_tx))
+            .await
+            .context("starting the peer-to-peer transport")?;
+    let addresses: Vec<String> =
+        transport.listen_addrs().await.iter().map(ToString::to_string).collect();
+    tracing::info!(addresses = ?addresses, "peer-to-peer transport listening");
+    let settings = NodeSettings { p2p_addresses: addresses, ..settings };
+    let provider = photon_node::provider(rpc_url.clone(), &key, deployment.chain_id)?;
+    let (node, handle) =
+        Node::start(key, provider, &data_dir, settings, Arc::new(P2pNetwork(transport)))
+            .await
+            .with_context(|| {
+                format!("starting the node on {rpc_url} with data in {}", data_dir.display())
+            })?;
+    forward_incoming(incoming, delivered, handle.inbox());
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .with_context(|| format!("listening on {api_addr}"))?;
+    tracing::info!(address = %handle.address, api = %api_addr, data = %data_dir.display(), "node running");
+    let task = tokio::spawn(node.run());
+    let app = photon_node::api::router(handle.clone(), api_token);
+    let shutdown_handle = handle.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            shutdown_handle.shutdown();
+        })
+        .await
+        .context("serving the API")?;
+    task.await.context("the node task")?;
+    Ok(())
+}
+
+pub(super) async fn monitor(args: MonitorArgs) -> Result<()> {
+    let deployment = Deployment::load(&args.deployment)?;
+    let key = load_key(&args.key)?;
+    let data_root = args.data_dir.unwrap_or_else(|| default_home().join("monitor"));
+    let data_dir =
+        data_root.join(format!("{}-{}", hex_address(key.address()), deployment.chain_id));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let provider = photon_node::provider(args.rpc_url.clone(), &key, deployment.chain_id)?;
+    let listener = tokio::net::TcpListener::bind(args.api_addr)
+        .await
+        .with_context(|| format!("listening on {}", args.api_addr))?;
+    tracing::info!(address = %key.address(), api = %args.api_addr, "monitoring service running");
+    let settings = photon_monitor::MonitorSettings {
+        deployment,
+        confirmations: args.confirmations,
+        poll_interval: Duration::from_millis(args.poll_ms),
+        clients: args.clients,
+    };
+    photon_monitor::run_monitor(
+        key,
+        provider,
+        &data_dir.join("monitor.db"),
+        settings,
+        listener,
+        shutdown_signal(),
+    )
+    .await
+    .with_context(|| format!("the monitoring service on {}", args.rpc_url))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
