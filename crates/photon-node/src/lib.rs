@@ -1,10 +1,22 @@
 //! The Photon node: the protocol core, storage and the chain, wired into one runtime, with a
 //! REST API and the `photon` command.
 //!
-//! * [`runtime`]: the task that owns the state ([`runtime::Node`]) and its handle.
+//! ```text
+//!   peer message (transport) ─┐
+//!   API request (api, photon_api types) ─┼─> runtime: StateChange ─> photon_state::transition
+//!   chain event (chain task) ─┘                    │ events
+//!                     photon-storage (durable first) ─> send / transact / answer / publish
+//! ```
+//!
+//! * [`runtime`]: the task that owns the state ([`runtime::Node`]) and its handle; one module
+//!   per job (start-up and loop, batch work, payments, chain task, transaction task).
 //! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
 //! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
 //! * [`graph`]: routes from the public channel graph.
+//! * [`keystore`]: geth-compatible key files.
+//!
+//! The monitoring service and the node's client of it are `photon-monitor`'s; the API's types
+//! and typed client are `photon-api`'s; the `photon` binary's commands are in `src/cli/`.
 
 pub mod api;
 mod error;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{balances, call, channel, eventually, get, open};
+use common::{balances, call, change, channel, eventually, get, ok, open, pay};
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::LocalNetwork;
@@ -81,6 +81,22 @@ async fn start_via(
     TestNode { handle, url, task, server }
 }
 
+/// A dev chain with Alice funded (1,000 tokens), a network in this process and data
+/// directories for `nodes` nodes: what most tests here start from.
+struct Lab {
+    net: DevNet,
+    network: LocalNetwork,
+    dir: Vec<PathBuf>,
+    _root: tempfile::TempDir,
+}
+
+async fn lab(nodes: usize) -> Lab {
+    let net = DevNet::start().await.unwrap();
+    net.mint(net.address(ALICE), 1_000).await.unwrap();
+    let (_root, dir) = dirs(nodes);
+    Lab { net, network: LocalNetwork::new(), dir, _root }
+}
+
 fn dirs(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
     let root = tempfile::tempdir().unwrap();
     let dirs = (0..n).map(|i| root.path().join(format!("node{i}"))).collect();
@@ -127,20 +143,9 @@ async fn open_pay_restart_close_settle_through_the_api() {
     assert_eq!(stream.status().as_u16(), 200);
 
     // Alice pays Bob 30 directly, then Charlie 20 through Bob
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{b}", alice.url),
-        Some(json!({ "amount": "30" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{c}", alice.url),
-        Some(json!({ "amount": 20 })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&alice.url, &token, &b, json!({ "amount": "30" })).await;
+    let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
+    let body = ok(reqwest::Method::POST, url, json!({ "amount": 20 })).await;
     assert!(body["secrethash"].is_string());
     eventually(|| async {
         balances(&alice.url, &token, &b).await.filter(|x| x == &("50".into(), "50".into()))
@@ -175,24 +180,12 @@ async fn open_pay_restart_close_settle_through_the_api() {
     let bob = start(&net, BOB, &network, &dir[1], None).await;
     assert_eq!(bob.handle.address, bob_address);
     assert_eq!(balances(&bob.url, &token, &a).await.unwrap(), ("50".into(), "50".into()));
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{a}", bob.url),
-        Some(json!({ "amount": "5" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&bob.url, &token, &a, json!({ "amount": "5" })).await;
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "55") }).await;
 
     // Alice closes; Bob's node updates; the windows pass; the channel settles on chain
     let before = on_chain(&net).await;
-    let (status, body) = call(
-        reqwest::Method::PATCH,
-        format!("{}/api/v1/channels/{token}/{b}", alice.url),
-        Some(json!({ "state": "closed" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    change(&alice.url, &token, &b, json!({ "state": "closed" })).await;
     eventually(|| async { channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed") })
         .await;
     mine_until_settled(&net, &alice, &token, &b).await;
@@ -206,10 +199,7 @@ async fn open_pay_restart_close_settle_through_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_change_nothing() {
-    let net = DevNet::start().await.unwrap();
-    net.mint(net.address(ALICE), 1_000).await.unwrap();
-    let (_root, dir) = dirs(2);
-    let network = LocalNetwork::new();
+    let Lab { net, network, dir, _root } = lab(2).await;
     let alice = start(&net, ALICE, &network, &dir[0], None).await;
     let token = format!("{:?}", net.token.address());
     let b = format!("{:?}", net.address(BOB));
@@ -432,10 +422,7 @@ async fn on_chain(net: &DevNet) -> (u128, u128) {
 /// and restarts; once the endpoint is back, the persisted close goes out and the channel closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
-    let net = DevNet::start().await.unwrap();
-    net.mint(net.address(ALICE), 1_000).await.unwrap();
-    let (_root, dir) = dirs(2);
-    let network = LocalNetwork::new();
+    let Lab { net, network, dir, _root } = lab(2).await;
     let mut relay = Relay::in_front_of(&net).await;
     let rpc = relay.url();
     let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
@@ -447,13 +434,7 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
 
     relay.stop().await;
-    let (status, body) = call(
-        reqwest::Method::PATCH,
-        format!("{}/api/v1/channels/{token}/{b}", alice.url),
-        Some(json!({ "state": "closed" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    change(&alice.url, &token, &b, json!({ "state": "closed" })).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         net.state_of_channel(ALICE, BOB).await,
@@ -478,10 +459,7 @@ async fn a_protocol_transaction_survives_an_outage_and_a_restart() {
 /// and closing pays out on chain what was paid offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_go_on_while_the_chain_is_unreachable() {
-    let net = DevNet::start().await.unwrap();
-    net.mint(net.address(ALICE), 1_000).await.unwrap();
-    let (_root, dir) = dirs(3);
-    let network = LocalNetwork::new();
+    let Lab { net, network, dir, _root } = lab(3).await;
     let mut relay = Relay::in_front_of(&net).await;
     let rpc = relay.url();
     let alice = start_via(&net, rpc.clone(), ALICE, &network, &dir[0], None).await;
@@ -500,13 +478,7 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
     let status = get(format!("{}/api/v1/status", alice.url)).await;
     assert_eq!(status["chain_reachable"], json!(false), "{status}");
     for (from, to, amount) in [(&alice, &b, "30"), (&bob, &a, "5"), (&alice, &b, "10")] {
-        let (status, body) = call(
-            reqwest::Method::POST,
-            format!("{}/api/v1/payments/{token}/{to}", from.url),
-            Some(json!({ "amount": amount })),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
+        pay(&from.url, &token, to, json!({ "amount": amount })).await;
     }
     eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "35") }).await;
     assert_eq!(balances(&alice.url, &token, &b).await.unwrap(), ("65".into(), "35".into()));
@@ -527,13 +499,7 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
     })
     .await;
     let before = on_chain(&net).await;
-    let (status, body) = call(
-        reqwest::Method::PATCH,
-        format!("{}/api/v1/channels/{token}/{a}", bob.url),
-        Some(json!({ "state": "closed" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    change(&bob.url, &token, &a, json!({ "state": "closed" })).await;
     mine_until_settled(&net, &alice, &token, &b).await;
     let after = on_chain(&net).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (65, 35));
@@ -545,10 +511,7 @@ async fn payments_go_on_while_the_chain_is_unreachable() {
 /// chain poll waits, but payments in its channels go on meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_endpoint_does_not_hold_up_payments() {
-    let net = DevNet::start().await.unwrap();
-    net.mint(net.address(ALICE), 1_000).await.unwrap();
-    let (_root, dir) = dirs(2);
-    let network = LocalNetwork::new();
+    let Lab { net, network, dir, _root } = lab(2).await;
     let mut relay = Relay::in_front_of(&net).await;
     let alice = start_via(&net, relay.url(), ALICE, &network, &dir[0], None).await;
     let bob = start_via(&net, relay.url(), BOB, &network, &dir[1], None).await;
@@ -559,13 +522,7 @@ async fn a_silent_endpoint_does_not_hold_up_payments() {
     relay.hang().await;
     tokio::time::sleep(Duration::from_millis(300)).await; // both nodes are now stuck polling
     for amount in ["10", "15"] {
-        let (status, body) = call(
-            reqwest::Method::POST,
-            format!("{}/api/v1/payments/{token}/{b}", alice.url),
-            Some(json!({ "amount": amount })),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
+        pay(&alice.url, &token, &b, json!({ "amount": amount })).await;
     }
     eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "25") }).await;
     alice.stop().await;
@@ -589,10 +546,7 @@ impl ChannelState for DevNet {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fee_policies_through_the_api() {
-    let net = DevNet::start().await.unwrap();
-    net.mint(net.address(ALICE), 1_000).await.unwrap();
-    let (_root, dir) = dirs(1);
-    let network = LocalNetwork::new();
+    let Lab { net, network, dir, _root } = lab(1).await;
     let alice = start(&net, ALICE, &network, &dir[0], None).await;
     let token = format!("{:?}", net.token.address());
     let b = format!("{:?}", net.address(BOB));
@@ -621,13 +575,8 @@ async fn fee_policies_through_the_api() {
     // a swap leg: Bob holds a secret; Alice pays against its hash only
     let bob = start(&net, BOB, &network, &dir_b(&_root), None).await;
     let secret = format!("0x{}", "ab".repeat(32));
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/known_secrets", bob.url),
-        Some(json!({ "secret": secret })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let url = format!("{}/api/v1/known_secrets", bob.url);
+    let body = ok(reqwest::Method::POST, url, json!({ "secret": secret })).await;
     let hash = body["secrethash"].as_str().unwrap().to_string();
     let (status, body) = call(
         reqwest::Method::POST,
@@ -640,13 +589,7 @@ async fn fee_policies_through_the_api() {
         (400, json!("bad_request")),
         "mismatched secret"
     );
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{b}", alice.url),
-        Some(json!({ "amount": "4", "secret_hash": hash })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = pay(&alice.url, &token, &b, json!({ "amount": "4", "secret_hash": hash })).await;
     assert_eq!(body["secrethash"], json!(hash));
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "6") }).await;
     bob.stop().await;
@@ -686,13 +629,7 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
         balances(&alice.url, &token, &b).await.filter(|x| x == &("120".into(), "50".into()))
     })
     .await;
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{b}", alice.url),
-        Some(json!({ "amount": "30" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&alice.url, &token, &b, json!({ "amount": "30" })).await;
     eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "80") }).await;
     // Bob withdraws 25 of his 80 without closing: a new epoch with deposits 90 / 55
     let epoch = channel(&bob.url, &token, &a).await.unwrap()["epoch"].as_u64().unwrap();
@@ -708,13 +645,7 @@ async fn deposit_withdraw_and_cooperative_settle_through_the_api() {
     assert_eq!((c["deposit"].as_str(), c["partner_deposit"].as_str()), (Some("55"), Some("90")));
     assert_eq!(net.balance(net.address(BOB)).await.unwrap() - bob_before, 25);
     // payments go on in the new epoch, then Alice settles cooperatively
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{a}", bob.url),
-        Some(json!({ "amount": "5" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&bob.url, &token, &a, json!({ "amount": "5" })).await;
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "95") }).await;
     let before = on_chain(&net).await;
     let (status, body) = patch(&alice, &b, json!({ "state": "settled" })).await;
@@ -740,10 +671,7 @@ fn dir_b(root: &tempfile::TempDir) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_opened_channel_outside_the_accepted_window_gets_no_deposit() {
     use photon_testkit::devnet::send;
-    let net = DevNet::start().await.unwrap();
-    net.mint(net.address(ALICE), 1_000).await.unwrap();
-    let (_root, dir) = dirs(1);
-    let network = LocalNetwork::new();
+    let Lab { net, network, dir, _root } = lab(1).await;
     let alice = start(&net, ALICE, &network, &dir[0], None).await;
     let token = format!("{:?}", net.token.address());
     let b = format!("{:?}", net.address(BOB));

@@ -77,14 +77,8 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() -> Result<
 async fn disposal_reroute_and_fees_between_processes() -> Result<()> {
     let w = world(&["Bob", "Alice", "Charlie", "Dave"]).start().await?;
     let (bob, alice, charlie, dave) = (0, 1, 2, 3);
-    w.open(alice, bob, Some(100)).await?;
-    w.open(bob, charlie, Some(5)).await?;
-    w.open(alice, dave, Some(100)).await?;
-    w.open(dave, charlie, Some(100)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
-    w.balances(bob, charlie, (5, 0)).await?;
-    w.balances(alice, dave, (100, 0)).await?;
-    w.balances(dave, charlie, (100, 0)).await?;
+    let channels = [(alice, bob, 100), (bob, charlie, 5), (alice, dave, 100), (dave, charlie, 100)];
+    w.open_channels(&channels).await?;
     let fees = json!({ "flat": "2", "proportional_ppm": 0 });
     w.call(dave, reqwest::Method::PUT, "/api/v1/fees", Some(fees)).await?;
     let routes = json!([
@@ -110,8 +104,7 @@ async fn disposal_reroute_and_fees_between_processes() -> Result<()> {
 async fn a_stale_close_is_answered_by_the_honest_update() -> Result<()> {
     let mut w = world(&["Alice", "Bob"]).start().await?;
     let (alice, bob) = (0, 1);
-    w.open(alice, bob, Some(100)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
+    w.open_channels(&[(alice, bob, 100)]).await?;
     w.patch(bob, alice, json!({ "deposit": "80" })).await?;
     w.balances(alice, bob, (100, 80)).await?;
     w.pay(alice, bob, 10, None).await?; // Alice's proof nonce 1: transferred 10
@@ -153,10 +146,7 @@ async fn the_target_is_paid_on_chain_when_its_payer_vanishes() -> Result<()> {
     let mut w =
         world(&["Alice", "Bob", "Charlie"]).env(1, "PHOTON_CRASH_AT", crash).start().await?;
     let (alice, bob, charlie) = (0, 1, 2);
-    w.open(alice, bob, Some(100)).await?;
-    w.open(bob, charlie, Some(50)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
-    w.balances(bob, charlie, (50, 0)).await?;
+    w.open_channels(&[(alice, bob, 100), (bob, charlie, 50)]).await?;
     let url = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(charlie));
     let pay = tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
@@ -195,12 +185,9 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() -> Result<()> 
 
     let mut w = world(&["Alice", "Bob", "Charlie"]).start().await?;
     let (alice, bob, charlie) = (0, 1, 2);
-    w.open(alice, bob, Some(100)).await?;
-    w.open(bob, charlie, Some(5)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
-    w.patch(bob, alice, json!({ "deposit": "50" })).await?;
+    w.open_channels(&[(alice, bob, 100), (bob, charlie, 5)]).await?;
+    w.deposit(bob, alice, 50).await?;
     w.balances(alice, bob, (100, 50)).await?;
-    w.balances(bob, charlie, (5, 0)).await?;
     // Alice's node is at the head, so her lock expires at head + lock_timeout (50)
     let head = w.net.block_number().await?;
     w.synced(alice).await?;
@@ -254,24 +241,8 @@ async fn erc223_and_approve_and_call_deposits_between_processes() -> Result<()> 
     let w = world(&["Alice", "Bob"]).start().await?;
     let (alice, bob) = (0, 1);
     let (a, b) = (w.addr(alice), w.addr(bob));
-    let deployed = TestERC223::deploy_builder(&w.net.provider, "T223".into(), "T223".into())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let t223 = TestERC223::new(deployed.contract_address.unwrap(), w.net.provider.clone());
-    let deployed =
-        TestApproveAndCallToken::deploy_builder(&w.net.provider, "TAAC".into(), "TAAC".into())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-    let taac =
-        TestApproveAndCallToken::new(deployed.contract_address.unwrap(), w.net.provider.clone());
+    let t223 = w.net.deploy_erc223("T223").await?;
+    let taac = w.net.deploy_approve_and_call("TAAC").await?;
     for who in [a, b] {
         send(t223.mint(who, U256::from(500))).await.unwrap();
         send(taac.mint(who, U256::from(500))).await.unwrap();
@@ -329,8 +300,7 @@ async fn a_local_network_without_internet_pays_over_its_channels() -> Result<()>
     }
     let mut w = world(&["Alice", "Bob"]).start().await?;
     let (alice, bob) = (0, 1);
-    w.open(alice, bob, Some(100)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
+    w.open_channels(&[(alice, bob, 100)]).await?;
 
     let lan = Lan::create("mesh").expect("a local network in namespaces");
     let mut offline = Vec::new();
@@ -347,7 +317,7 @@ async fn a_local_network_without_internet_pays_over_its_channels() -> Result<()>
     };
     // the nodes find each other and know the chain is out of reach
     let what = "Alice's node to find a peer on the local network";
-    let status = eventually_within(Duration::from_secs(60), what, async || {
+    let status = eventually_within(Duration::from_secs(150), what, async || {
         let (ok, out, _) = client(alice, &["status"]);
         let status: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
         Ok((ok && status["peers"].as_u64() >= Some(1)).then_some(status))
@@ -392,8 +362,7 @@ async fn monitored() -> Result<(World, NodeProcess)> {
     let w = world(&["Alice", "Bob"]).env(1, "PHOTON_MONITOR", &monitor_url).start().await?;
     let (alice, bob) = (0, 1);
     let monitor = w.start_monitor(port).await?;
-    w.open(alice, bob, Some(100)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
+    w.open_channels(&[(alice, bob, 100)]).await?;
     w.pay(alice, bob, 10, None).await?;
     Ok((w, monitor))
 }
@@ -549,10 +518,7 @@ async fn expired_locks_reach_a_lagging_receiver_and_the_channel_goes_on() -> Res
 async fn a_partner_down_longer_than_a_lock_lives_gets_everything_in_order() -> Result<()> {
     let mut w = world(&["Alice", "Bob", "Charlie"]).start().await?;
     let (alice, bob, charlie) = (0, 1, 2);
-    w.open(alice, bob, Some(100)).await?;
-    w.open(bob, charlie, Some(100)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
-    w.balances(bob, charlie, (100, 0)).await?;
+    w.open_channels(&[(alice, bob, 100), (bob, charlie, 100)]).await?;
     w.kill(bob)?;
     let post = |target: usize, amount: &str| {
         let url =

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{balances, call, get, open, until};
+use common::{balances, call, get, open, pay, until};
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::{forward_incoming, P2pNetwork};
@@ -93,22 +93,10 @@ async fn the_whitepaper_payments_over_libp2p() {
     })
     .await;
 
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{b}", alice.url),
-        Some(json!({ "amount": "30" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&alice.url, &token, &b, json!({ "amount": "30" })).await;
     until(async || balances(&bob.url, &token, &a).await == Some(("30".into(), "70".into()))).await;
     // Alice and Charlie never met: Alice's secret reaches Charlie through the DHT
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{c}", alice.url),
-        Some(json!({ "amount": "20" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&alice.url, &token, &c, json!({ "amount": "20" })).await;
     until(async || balances(&alice.url, &token, &b).await == Some(("50".into(), "50".into())))
         .await;
     until(async || balances(&bob.url, &token, &c).await == Some(("60".into(), "20".into()))).await;
@@ -156,13 +144,7 @@ async fn a_message_survives_the_senders_restart_and_reaches_a_peer_that_was_offl
     let bob = start(&net, 2, &bob_dir, alice.listen.clone()).await;
     until(async || balances(&bob.url, &token, &a).await == Some(("10".into(), "90".into()))).await;
     // the channel is in sync: the next payment is accepted normally
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/api/v1/payments/{token}/{a}", bob.url),
-        Some(json!({ "amount": "3" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    pay(&bob.url, &token, &a, json!({ "amount": "3" })).await;
     until(async || balances(&alice.url, &token, &b).await == Some(("93".into(), "7".into()))).await;
     for node in [alice, bob] {
         node.handle.shutdown();

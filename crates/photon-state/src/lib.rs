@@ -14,8 +14,9 @@
 //! * [`balance`]: what each side owns and what settlement pays, shared with the contract.
 //! * [`state`]: channels, ends, locks, payment tasks.
 //! * [`changes`]: the inputs and outputs.
-//! * direct transfers and chain events in `machine`, mediated payments (initiator, mediator,
-//!   target, disposal and rerouting, expiry, on-chain secret registration) in `mediated`,
+//! * direct transfers and chain events in `machine`, mediated payments in `mediated` (one
+//!   module per role — initiator, mediator, target — with disposal and rerouting, expiry and
+//!   on-chain secret registration shared),
 //!   withdraw and cooperative settle negotiation in `negotiation`.
 
 pub mod balance;

@@ -11,7 +11,9 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use photon_chain::bindings::{
     SecretRegistry::{self, SecretRegistryInstance},
+    TestApproveAndCallToken,
     TestERC20::{self, TestERC20Instance},
+    TestERC223,
     TokensNetwork::{self, TokensNetworkInstance},
 };
 use photon_chain::deploy::{created, deploy, DeployParams, Deployment};
@@ -90,6 +92,27 @@ impl DevNet {
         let registry = SecretRegistry::new(deployment.secret_registry, provider.clone());
         let domain = Domain::new(deployment.chain_id, deployment.tokens_network);
         Ok(Self { chain, provider, deployment, network, registry, token, accounts, domain })
+    }
+
+    /// Deploys a test ERC223 token (deposits by `transfer` with data).
+    pub async fn deploy_erc223(
+        &self,
+        name: &str,
+    ) -> Result<TestERC223::TestERC223Instance<DynProvider>> {
+        let builder = TestERC223::deploy_builder(&self.provider, name.into(), name.into());
+        let receipt = builder.send().await?.get_receipt().await?;
+        Ok(TestERC223::new(created(&receipt)?, self.provider.clone()))
+    }
+
+    /// Deploys a test token with `approveAndCall`.
+    pub async fn deploy_approve_and_call(
+        &self,
+        name: &str,
+    ) -> Result<TestApproveAndCallToken::TestApproveAndCallTokenInstance<DynProvider>> {
+        let builder =
+            TestApproveAndCallToken::deploy_builder(&self.provider, name.into(), name.into());
+        let receipt = builder.send().await?.get_receipt().await?;
+        Ok(TestApproveAndCallToken::new(created(&receipt)?, self.provider.clone()))
     }
 
     /// The address of account `i`.

@@ -210,6 +210,18 @@ impl World {
         self.call(a, reqwest::Method::PUT, "/api/v1/channels", Some(body)).await
     }
 
+    /// Opens each channel `(a, b, deposit)` (node `a` with `b`, `a` depositing), then waits
+    /// until both ends of each see `(deposit, 0)`.
+    pub async fn open_channels(&self, channels: &[(usize, usize, u128)]) -> Result<()> {
+        for &(a, b, deposit) in channels {
+            self.open(a, b, Some(deposit)).await?;
+        }
+        for &(a, b, deposit) in channels {
+            self.balances(a, b, (deposit, 0)).await?;
+        }
+        Ok(())
+    }
+
     /// Node `a` changes its channel with `b` (`{"deposit": …}`, `{"withdraw": …}`,
     /// `{"state": "closed" | "settled"}`).
     pub async fn patch(&self, a: usize, b: usize, body: Value) -> Result<Value> {

@@ -22,6 +22,25 @@ pub(crate) async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// A request that must answer 200; its body.
+pub(crate) async fn ok(method: reqwest::Method, url: String, body: Value) -> Value {
+    let what = format!("{method} {url}");
+    let (status, body) = call(method, url, Some(body)).await;
+    assert_eq!(status, 200, "{what}: {body}");
+    body
+}
+
+/// The node at `url` pays `target` (`body`: amount and options); must succeed.
+pub(crate) async fn pay(url: &str, token: &str, target: &str, body: Value) -> Value {
+    ok(reqwest::Method::POST, format!("{url}/api/v1/payments/{token}/{target}"), body).await
+}
+
+/// The node at `url` changes its channel with `partner` (`body`: deposit, withdraw or state);
+/// must succeed.
+pub(crate) async fn change(url: &str, token: &str, partner: &str, body: Value) -> Value {
+    ok(reqwest::Method::PATCH, format!("{url}/api/v1/channels/{token}/{partner}"), body).await
+}
+
 /// GET that must answer 200.
 pub(crate) async fn get(url: String) -> Value {
     let (status, body) = call(reqwest::Method::GET, url, None).await;
