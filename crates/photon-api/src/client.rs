@@ -184,14 +184,16 @@ impl Client {
 
     /// Registers a secret on chain.
     pub async fn register_secret(&self, secret: B256) -> Result<SecretAnswer, ClientError> {
-        let body = SecretBody { secret };
-        self.send(reqwest::Method::POST, "/api/v1/secrets", &body, "a secret").await
+        self.post_secret("/api/v1/secrets", secret).await
     }
 
     /// Tells the node a secret in advance (it reveals it when paid with its hash).
     pub async fn know_secret(&self, secret: B256) -> Result<SecretAnswer, ClientError> {
-        let body = SecretBody { secret };
-        self.send(reqwest::Method::POST, "/api/v1/known_secrets", &body, "a secret").await
+        self.post_secret("/api/v1/known_secrets", secret).await
+    }
+
+    async fn post_secret(&self, path: &str, secret: B256) -> Result<SecretAnswer, ClientError> {
+        self.send(reqwest::Method::POST, path, &SecretBody { secret }, "a secret").await
     }
 
     /// The node's fee schedule.
@@ -211,5 +213,76 @@ impl Client {
             .build()
             .map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
         Ok(Self { http, ..self.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Amount;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-request HTTP server on 127.0.0.1 answering `status` with `body`; gives the
+    /// base URL and, once served, the request line it saw.
+    async fn serve_once(
+        status: u16,
+        body: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buffer = vec![0u8; 8192];
+            let n = socket.read(&mut buffer).await.unwrap();
+            let request = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            request.lines().next().unwrap_or_default().to_string()
+        });
+        (base, task)
+    }
+
+    #[tokio::test]
+    async fn answers_decode_into_the_api_types_and_errors_keep_their_code() {
+        let token = Address::repeat_byte(0xaa);
+        let partner = Address::repeat_byte(0xbb);
+        let (base, seen) = serve_once(
+            200,
+            r#"{"payment_id":7,"target":"0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","amount":"340282366920938463463374607431768211455","fee":"0","secrethash":null}"#,
+        )
+        .await;
+        let pay = Pay { amount: Amount(5), ..Pay::default() };
+        let outcome = Client::new(&base, None).pay(token, partner, &pay).await.unwrap();
+        assert_eq!((outcome.payment_id, outcome.amount), (7, Amount(u128::MAX)));
+        assert!(seen.await.unwrap().starts_with("POST /api/v1/payments/0xaaaa"));
+
+        let (base, _) = serve_once(
+            409,
+            r#"{"error":{"code":"payment_failed","message":"no route to the target"}}"#,
+        )
+        .await;
+        let err = Client::new(&base, None).pay(token, partner, &pay).await.unwrap_err();
+        assert_eq!(err.status(), Some(409));
+        assert!(err.to_string().contains("no route to the target"), "{err}");
+        assert!(matches!(err, ClientError::Api { ref code, .. } if code == "payment_failed"));
+
+        let (base, _) =
+            serve_once(404, r#"{"error":{"code":"not_found","message":"no channel"}}"#).await;
+        assert_eq!(Client::new(&base, None).channel(token, partner).await.unwrap(), None);
+
+        let (base, _) = serve_once(200, r#"{"not":"a status"}"#).await;
+        let err = Client::new(&base, None).status().await.unwrap_err();
+        assert!(matches!(err, ClientError::Decode { what: "a status", .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_unreachable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let err =
+            Client::new(&format!("http://127.0.0.1:{port}"), None).status().await.unwrap_err();
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
     }
 }

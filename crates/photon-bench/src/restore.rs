@@ -42,21 +42,14 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
     let identity = NodeIdentity { address: sb.address(), chain_id: 1, contract: CONTRACT };
     let mut storage = Storage::open(path, &identity)?;
     let id = channel_id(sa.address(), sb.address(), TOKEN, CONTRACT);
-    let (p1, p2) = if sa.address() < sb.address() {
-        (sa.address(), sb.address())
-    } else {
-        (sb.address(), sa.address())
-    };
     let mut pending: Vec<(StateChange, Vec<Event>)> = Vec::new();
     let setup = [
-        StateChange::Chain(ChainEvent::ChannelOpened {
-            channel_id: id,
-            token: TOKEN,
-            participant1: p1,
-            participant2: p2,
-            settle_timeout: 500,
-            epoch: 100,
-        }),
+        StateChange::Chain(ChainEvent::opened(
+            (sa.address(), sb.address()),
+            (TOKEN, CONTRACT),
+            500,
+            100,
+        )),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,
             participant: sa.address(),

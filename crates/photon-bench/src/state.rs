@@ -66,17 +66,9 @@ fn nodes(count: usize, crypto: bool) -> Vec<Node> {
 fn open(nodes: &mut [Node], a: usize, b: usize) -> B256 {
     let (pa, pb) = (nodes[a].state.address, nodes[b].state.address);
     let id = channel_id(pa, pb, TOKEN, CONTRACT);
-    let (p1, p2) = if pa < pb { (pa, pb) } else { (pb, pa) };
     for i in [a, b] {
         let node = &mut nodes[i];
-        let opened = ChainEvent::ChannelOpened {
-            channel_id: id,
-            token: TOKEN,
-            participant1: p1,
-            participant2: p2,
-            settle_timeout: 500,
-            epoch: 100,
-        };
+        let opened = ChainEvent::opened((pa, pb), (TOKEN, CONTRACT), 500, 100);
         transition(&mut node.state, StateChange::Chain(opened), node.signer.as_ref())
             .expect("open");
         let deposit = ChainEvent::Deposit { channel_id: id, participant: pa, total: DEPOSIT };

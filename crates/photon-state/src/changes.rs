@@ -97,6 +97,28 @@ pub enum ChainEvent {
     },
 }
 
+impl ChainEvent {
+    /// The `ChannelOpened` event of the channel between `a` and `b` (in either order) for
+    /// `token` in the deployment whose network contract is `contract`, as the contract emits
+    /// it: participants ordered by address, the channel id computed as the contract does.
+    pub fn opened(
+        (a, b): (Address, Address),
+        (token, contract): (Address, Address),
+        settle_timeout: BlockNumber,
+        epoch: Epoch,
+    ) -> Self {
+        let (participant1, participant2) = if a < b { (a, b) } else { (b, a) };
+        Self::ChannelOpened {
+            channel_id: photon_primitives::channel_id(a, b, token, contract),
+            token,
+            participant1,
+            participant2,
+            settle_timeout,
+            epoch,
+        }
+    }
+}
+
 /// Everything that can change the state.
 // Messages dominate the size; boxing them would add an allocation per message for nothing.
 #[allow(clippy::large_enum_variant)]

@@ -32,16 +32,8 @@ fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
     let (mut a, mut b) = (fresh(&sa), fresh(&sb));
     let (pa, pb) = (sa.address(), sb.address());
     let id = channel_id(pa, pb, TOKEN, CONTRACT);
-    let (p1, p2) = if pa < pb { (pa, pb) } else { (pb, pa) };
     let changes = [
-        StateChange::Chain(ChainEvent::ChannelOpened {
-            channel_id: id,
-            token: TOKEN,
-            participant1: p1,
-            participant2: p2,
-            settle_timeout: 500,
-            epoch: 100,
-        }),
+        StateChange::Chain(ChainEvent::opened((pa, pb), (TOKEN, CONTRACT), 500, 100)),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,
             participant: pa,

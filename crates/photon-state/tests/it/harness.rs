@@ -382,14 +382,13 @@ impl Net {
         let (one, two) = if self.addr(a) < self.addr(b) { (a, b) } else { (b, a) };
         self.channels
             .insert(id, OnChain { parties: [one, two], epoch: self.block, ..OnChain::default() });
-        let open = ChainEvent::ChannelOpened {
-            channel_id: id,
-            token: self.token,
-            participant1: self.addr(one),
-            participant2: self.addr(two),
-            settle_timeout: SETTLE_TIMEOUT,
-            epoch: self.block,
-        };
+        let pair = (self.addr(a), self.addr(b));
+        let open = ChainEvent::opened(
+            pair,
+            (self.token, self.domain.contract()),
+            SETTLE_TIMEOUT,
+            self.block,
+        );
         self.broadcast(&[a, b], open);
         for (who, amount) in [(a, deposit_a), (b, deposit_b)] {
             if amount > 0 {
