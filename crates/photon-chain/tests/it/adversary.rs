@@ -11,9 +11,9 @@ use crate::helpers::*;
 use alloy::primitives::{Bytes, B256, U256};
 use alloy::sol_types::SolCall;
 use photon_chain::bindings::{TestForwarder, TokensNetwork};
-use photon_primitives::eip712::{DelegateUnlock, LockDisposal, Withdraw};
+use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
-use photon_primitives::{Lock, Secret, Signer};
+use photon_primitives::{Lock, Secret};
 use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -185,9 +185,7 @@ async fn run_case(
                     nonce: p.nonce,
                     lockHash: lock.hash(),
                 };
-                let sig =
-                    sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&d)).unwrap());
-                alice.disposals.push((lock, p.nonce, sig));
+                alice.disposals.push((lock, p.nonce, net.sign(BOB, &d)));
                 let mut locks = p.locks;
                 locks.remove(usize::from(i));
                 alice.push(p.transferred, locks);
@@ -196,7 +194,7 @@ async fn run_case(
                 net.deposit(BOB, ALICE, x.into()).await;
                 alice.bob_deposit += u128::from(x);
                 net.approve(net.addr(CHARLIE), x.into()).await.unwrap();
-                let third = net.network.deposit(token, b, a, x.into()).from(net.addr(CHARLIE));
+                let third = net.deposit_call(BOB, ALICE, x.into()).from(net.addr(CHARLIE));
                 prop_assert!(send(third).await.is_err(), "a third party cannot deposit");
             }
             Op::BobWithdraws(x, extra, expire)
@@ -204,17 +202,8 @@ async fn run_case(
             {
                 let expiry = net.block_number().await.unwrap() + 4;
                 let (deposit, balance) = (alice.bob_deposit, alice.bob_balance());
-                let w = Withdraw {
-                    channelId: id,
-                    epoch: alice.epoch,
-                    participant: b,
-                    participantDeposit: deposit,
-                    participantBalance: balance,
-                    amount: x.into(),
-                    expiry,
-                };
-                let digest = net.domain.digest(&w);
-                let sig = |i: usize| sig_bytes(&net.accounts[i].sign_digest(&digest).unwrap());
+                let signed =
+                    sign_withdraw(net, BOB, ALICE, deposit, balance, x.into(), expiry, alice.epoch);
                 if extra > 0 {
                     net.deposit(BOB, ALICE, extra.into()).await;
                     alice.bob_deposit += u128::from(extra);
@@ -222,18 +211,7 @@ async fn run_case(
                 if expire {
                     net.mine(5).await.unwrap();
                 }
-                let call = net.network.withdraw(
-                    token,
-                    b,
-                    a,
-                    deposit,
-                    balance,
-                    x.into(),
-                    expiry,
-                    sig(BOB),
-                    sig(ALICE),
-                );
-                if send(call).await.is_ok() {
+                if send(withdraw_call(net, BOB, ALICE, &signed)).await.is_ok() {
                     prop_assert!(!expire, "an expired withdrawal went through");
                     // a new epoch from the balances after it; the old proofs are void
                     alice.epoch = net.epoch_of(ALICE, BOB).await;
@@ -279,14 +257,13 @@ async fn run_case(
     if end.bob_closes {
         net.close(BOB, ALICE, stored.as_ref().map(bob_proof)).await;
         // Alice's node answers with Bob's latest proof
-        if let Some((d, s)) = alices_bob_proof {
-            send(net.network.updateBalanceProof(token, b, d, sig_bytes(&s)).from(a)).await.unwrap();
+        if let Some(proof) = alices_bob_proof {
+            net.update(ALICE, BOB, proof).await;
         }
     } else {
         net.close(ALICE, BOB, alices_bob_proof).await;
         if let Some(p) = &stored {
-            let (d, s) = bob_proof(p);
-            send(net.network.updateBalanceProof(token, a, d, sig_bytes(&s)).from(b)).await.unwrap();
+            net.update(BOB, ALICE, bob_proof(p)).await;
         }
     }
 
@@ -317,14 +294,8 @@ async fn run_case(
             let receipt = match end.how {
                 0 => send(net.network.unlock(token, a, packed, skip, prior).from(b)).await,
                 how => {
-                    let c = DelegateUnlock {
-                        channelId: id,
-                        epoch: alice.epoch,
-                        locksroot: locksroot(&p.locks),
-                        skip,
-                    };
-                    let consent =
-                        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&c)).unwrap());
+                    let c = net.domain.delegate_unlock(id, alice.epoch, locksroot(&p.locks), skip);
+                    let consent = net.sign_digest(BOB, &c);
                     let call = TokensNetwork::unlockDelegateCall {
                         token,
                         participant: b,
@@ -401,13 +372,7 @@ async fn run_case(
         got >= floor as i128,
         "Alice got {got}, her floor is {floor} (latest {latest:?}, stored {stored:?}, ops {ops:?}, {end:?})"
     );
-    prop_assert_eq!(
-        net.balance(net.deployment.tokens_network).await.unwrap(),
-        0,
-        "the contract keeps nothing"
-    );
-    prop_assert_eq!(net.state_of(ALICE, BOB).await, 0);
-    Ok(())
+    prop_assert_settled(net).await
 }
 
 /// CI runs `PHOTON_ADVERSARY_CASES` cases (default 10); see docs/contracts.md for a larger run.
@@ -418,8 +383,7 @@ fn an_honest_participant_is_paid_whatever_the_adversary_does() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let net = rt.block_on(net());
     let wrapper = rt.block_on(async {
-        let receipt = TestForwarder::deploy_builder(&net.provider).send().await.unwrap();
-        let address = receipt.get_receipt().await.unwrap().contract_address.unwrap();
+        let address = deploy_contract(TestForwarder::deploy_builder(&net.provider)).await;
         TestForwarder::new(address, net.provider.clone())
     });
     let mut runner = TestRunner::new(Config {

@@ -3,44 +3,24 @@ use crate::helpers::*;
 use alloy::primitives::{Address, Bytes, B256};
 use photon_chain::bindings::TokensNetwork;
 use photon_primitives::eip712::{BalanceProof, Domain};
-use photon_primitives::Signer;
 use photon_testkit::devnet::{balance_data, send};
 
 /// The whitepaper's unilateral path: Alice (100) has paid Bob 50 in all; Alice closes, Bob
 /// updates with Alice's latest proof, either settles: Alice 50, Bob 50, channel gone.
 #[tokio::test]
 async fn close_update_settle_pays_the_latest_balances() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 0).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
+    let (net, epoch) = net_with_channel(100, 0).await;
     let alice_proof = net.proof(ALICE, BOB, epoch, 2, 50);
 
-    let receipt = send(
-        net.network
-            .closeChannel(net.token_addr(), net.addr(BOB), junk_unsigned_proof(), Bytes::new())
-            .from(net.addr(ALICE)),
-    )
-    .await
-    .unwrap();
+    let receipt =
+        send(net.close_call(ALICE, BOB, junk_unsigned_proof(), Bytes::new())).await.unwrap();
     // nonce 0 means "no proof": nothing of the unsigned data is stored or reported
     let ev = event::<TokensNetwork::ChannelClosed>(&receipt);
     assert_eq!((ev.nonce, ev.transferredAmount, ev.locksroot), (0, 0, B256::ZERO));
-    let info = net
-        .network
-        .getChannelInfo(net.token_addr(), net.addr(ALICE), net.addr(BOB))
-        .call()
-        .await
-        .unwrap();
+    let info = net.channel_info(ALICE, BOB).await;
     assert_eq!((info.state, info.closer), (2, net.addr(ALICE)));
 
-    let (data, sig) = alice_proof;
-    let receipt = send(
-        net.network
-            .updateBalanceProof(net.token_addr(), net.addr(ALICE), data, sig_bytes(&sig))
-            .from(net.addr(BOB)),
-    )
-    .await
-    .unwrap();
+    let receipt = net.update(BOB, ALICE, alice_proof).await;
     let ev = event::<TokensNetwork::BalanceProofUpdated>(&receipt);
     assert_eq!((ev.participant, ev.nonce, ev.transferredAmount), (net.addr(ALICE), 2, 50));
 
@@ -53,84 +33,40 @@ async fn close_update_settle_pays_the_latest_balances() {
 /// Both directions: close with the partner's proof, the partner answers with the closer's.
 #[tokio::test]
 async fn close_with_proof_and_counter_update() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 80).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
+    let (net, epoch) = net_with_channel(100, 80).await;
     // Alice sent 30 in all, Bob sent 10 in all
     let alice_proof = net.proof(ALICE, BOB, epoch, 3, 30);
     let bob_proof = net.proof(BOB, ALICE, epoch, 1, 10);
-    let receipt = {
-        let (d, s) = bob_proof;
-        send(
-            net.network
-                .closeChannel(net.token_addr(), net.addr(BOB), d, sig_bytes(&s))
-                .from(net.addr(ALICE)),
-        )
-        .await
-        .unwrap()
-    };
+    let receipt = net.close(ALICE, BOB, Some(bob_proof)).await;
     let ev = event::<TokensNetwork::ChannelClosed>(&receipt);
     assert_eq!((ev.closer, ev.nonce, ev.transferredAmount), (net.addr(ALICE), 1, 10));
-    let (d, s) = alice_proof;
-    send(
-        net.network
-            .updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
-            .from(net.addr(BOB)),
-    )
-    .await
-    .unwrap();
+    net.update(BOB, ALICE, alice_proof).await;
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (100 - 30 + 10, 80 - 10 + 30));
 }
 
 #[tokio::test]
 async fn only_newer_nonces_replace_a_stored_proof() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 0).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
-    let (d5, s5) = net.proof(ALICE, BOB, epoch, 5, 40);
-    net.close(BOB, ALICE, Some((d5.clone(), s5))).await;
-    let token = net.token_addr();
+    let (net, epoch) = net_with_channel(100, 0).await;
+    let stored = net.proof(ALICE, BOB, epoch, 5, 40);
+    net.close(BOB, ALICE, Some(stored.clone())).await;
     // equal nonce
-    assert_revert!(
-        net.network
-            .updateBalanceProof(token, net.addr(ALICE), d5, sig_bytes(&s5))
-            .from(net.addr(BOB)),
-        StaleNonce
-    );
+    assert_revert!(net.update_call(BOB, ALICE, stored), StaleNonce);
     // older nonce
-    let (d4, s4) = net.proof(ALICE, BOB, epoch, 4, 35);
-    assert_revert!(
-        net.network
-            .updateBalanceProof(token, net.addr(ALICE), d4, sig_bytes(&s4))
-            .from(net.addr(BOB)),
-        StaleNonce
-    );
+    assert_revert!(net.update_call(BOB, ALICE, net.proof(ALICE, BOB, epoch, 4, 35)), StaleNonce);
     // the closer may still bring a newer proof of its partner within the window
-    let (d6, s6) = net.proof(ALICE, BOB, epoch, 6, 45);
-    send(
-        net.network
-            .updateBalanceProof(token, net.addr(ALICE), d6, sig_bytes(&s6))
-            .from(net.addr(BOB)),
-    )
-    .await
-    .unwrap();
+    net.update(BOB, ALICE, net.proof(ALICE, BOB, epoch, 6, 45)).await;
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (55, 45));
 }
 
 #[tokio::test]
 async fn signatures_are_bound_to_signer_chain_contract_and_epoch() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 0).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
-    let token = net.token_addr();
+    let (net, epoch) = net_with_channel(100, 0).await;
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     let proof = BalanceProof::new(id, epoch, 1, 50, 0, B256::ZERO, B256::ZERO);
     let sign = |who: usize, domain: &Domain, p: &BalanceProof| -> Bytes {
-        sig_bytes(&net.accounts[who].sign_digest(&domain.balance_proof(p)).unwrap())
+        net.sign_digest(who, &domain.balance_proof(p))
     };
-    let close = |sig: Bytes, p: &BalanceProof| {
-        net.network.closeChannel(token, net.addr(ALICE), balance_data(p), sig).from(net.addr(BOB))
-    };
+    let close = |sig: Bytes, p: &BalanceProof| net.close_call(BOB, ALICE, balance_data(p), sig);
     // signed by Charlie, claimed to be Alice's
     assert_revert!(close(sign(CHARLIE, &net.domain, &proof), &proof), InvalidSignature);
     // Bob signing "Alice's" proof himself
@@ -164,55 +100,34 @@ async fn signatures_are_bound_to_signer_chain_contract_and_epoch() {
 
 #[tokio::test]
 async fn outsiders_cannot_close_or_update() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 0).await;
-    let token = net.token_addr();
+    let (net, _) = net_with_channel(100, 0).await;
     // Charlie is not a participant: his (token, partner) pair names another, non-existent channel
-    assert_revert!(
-        net.network
-            .closeChannel(token, net.addr(BOB), empty_proof(), Bytes::new())
-            .from(net.addr(CHARLIE)),
-        ChannelNotOpen
-    );
+    assert_revert!(net.close_call(CHARLIE, BOB, empty_proof(), Bytes::new()), ChannelNotOpen);
     net.close(ALICE, BOB, None).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
-    let (d, s) = net.proof(ALICE, BOB, epoch, 1, 10);
-    assert_revert!(
-        net.network
-            .updateBalanceProof(token, net.addr(ALICE), d, sig_bytes(&s))
-            .from(net.addr(CHARLIE)),
-        ChannelNotClosed
-    );
+    let alice_proof = net.proof(ALICE, BOB, epoch, 1, 10);
+    assert_revert!(net.update_call(CHARLIE, ALICE, alice_proof), ChannelNotClosed);
     // closing twice
-    assert_revert!(
-        net.network
-            .closeChannel(token, net.addr(ALICE), empty_proof(), Bytes::new())
-            .from(net.addr(BOB)),
-        ChannelNotOpen
-    );
+    assert_revert!(net.close_call(BOB, ALICE, empty_proof(), Bytes::new()), ChannelNotOpen);
 }
 
 #[tokio::test]
 async fn windows_are_enforced() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 0).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
+    let (net, epoch) = net_with_channel(100, 0).await;
     let token = net.token_addr();
     let (a, b) = (net.addr(ALICE), net.addr(BOB));
     // settling an open channel
     assert_revert!(net.network.settleChannel(token, a, b), ChannelNotClosed);
     net.close(ALICE, BOB, None).await;
-    let settle_block = net.network.getChannelInfo(token, a, b).call().await.unwrap().settleBlock;
+    let settle_block = net.channel_info(ALICE, BOB).await.settleBlock;
     assert_revert!(net.network.settleChannel(token, a, b), SettleTooEarly);
     // last block of the window: an update still lands (the next mined block is settle_block)
     let now = net.block_number().await.unwrap();
     net.mine(settle_block - now - 1).await.unwrap();
-    let (d, s) = net.proof(ALICE, BOB, epoch, 1, 10);
-    send(net.network.updateBalanceProof(token, a, d, sig_bytes(&s)).from(b)).await.unwrap();
+    net.update(BOB, ALICE, net.proof(ALICE, BOB, epoch, 1, 10)).await;
     // past it: refused
-    let (d, s) = net.proof(ALICE, BOB, epoch, 2, 20);
     assert_revert!(
-        net.network.updateBalanceProof(token, a, d, sig_bytes(&s)).from(b),
+        net.update_call(BOB, ALICE, net.proof(ALICE, BOB, epoch, 2, 20)),
         SettleWindowOver
     );
     // inside the punish window: still too early to settle
@@ -227,20 +142,14 @@ async fn windows_are_enforced() {
 
 #[tokio::test]
 async fn delegate_updates_with_consent_during_the_whole_window() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 100, 0).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
+    let (net, epoch) = net_with_channel(100, 0).await;
     let token = net.token_addr();
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     // Bob is offline; his monitoring service holds Alice's latest proof and Bob's consent.
     let proof = BalanceProof::new(id, epoch, 7, 60, 0, B256::ZERO, B256::ZERO);
-    let alice_sig =
-        sig_bytes(&net.accounts[ALICE].sign_digest(&net.domain.balance_proof(&proof)).unwrap());
-    let consent =
-        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.delegate_update_for(&proof)).unwrap());
-    let forged = sig_bytes(
-        &net.accounts[CHARLIE].sign_digest(&net.domain.delegate_update_for(&proof)).unwrap(),
-    );
+    let alice_sig = net.sign_digest(ALICE, &net.domain.balance_proof(&proof));
+    let consent = net.sign_digest(BOB, &net.domain.delegate_update_for(&proof));
+    let forged = net.sign_digest(CHARLIE, &net.domain.delegate_update_for(&proof));
 
     // Alice closes with an old proof of nobody's: no proof at all
     net.close(ALICE, BOB, None).await;
@@ -261,8 +170,7 @@ async fn delegate_updates_with_consent_during_the_whole_window() {
     // a consent for another proof does not cover this one
     let mut other = proof.clone();
     other.nonce = 6;
-    let other_consent =
-        sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.delegate_update_for(&other)).unwrap());
+    let other_consent = net.sign_digest(BOB, &net.domain.delegate_update_for(&other));
     assert_revert!(call(other_consent), InvalidSignature);
     // right at the start of the window (Photon allowed only the second half)
     send(call(consent.clone())).await.unwrap();
@@ -272,11 +180,8 @@ async fn delegate_updates_with_consent_during_the_whole_window() {
 /// A sender that signed more than it had cannot make the contract pay more than it holds.
 #[tokio::test]
 async fn payouts_are_clamped_to_the_channel() {
-    let net = net().await;
-    net.open_with_deposits(ALICE, BOB, 10, 5).await;
-    let epoch = net.epoch_of(ALICE, BOB).await;
-    let (d, s) = net.proof(ALICE, BOB, epoch, 1, 1_000);
-    net.close(BOB, ALICE, Some((d, s))).await;
+    let (net, epoch) = net_with_channel(10, 5).await;
+    net.close(BOB, ALICE, Some(net.proof(ALICE, BOB, epoch, 1, 1_000))).await;
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (0, 15));
 }
 

@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use alloy::primitives::{B256, U256};
-use alloy::providers::Provider;
+use alloy::providers::{DynProvider, Provider};
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::ChainError;
 use photon_primitives::Secret;
@@ -14,6 +14,11 @@ fn config(net: &DevNet, confirmations: u64) -> FollowerConfig {
         max_range: 1000,
         owner: None,
     }
+}
+
+/// A follower of the dev network's contracts from their deployment, `confirmations` deep.
+fn follower(net: &DevNet, confirmations: u64) -> ChainFollower<DynProvider> {
+    ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(net, confirmations))
 }
 
 fn chain_events(changes: &[StateChange]) -> Vec<ChainEvent> {
@@ -38,8 +43,7 @@ async fn revert(net: &DevNet, id: U256) {
 #[tokio::test]
 async fn reports_the_contracts_events_in_order_with_blocks() {
     let net = net().await;
-    let mut follower =
-        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 0));
+    let mut follower = follower(&net, 0);
     follower.check_chain().await.unwrap();
     let id = net.open_with_deposits(ALICE, BOB, 100, 80).await;
     send(net.registry.registerSecret(B256::repeat_byte(5))).await.unwrap();
@@ -90,8 +94,7 @@ async fn reports_the_contracts_events_in_order_with_blocks() {
 #[tokio::test]
 async fn events_wait_for_their_confirmations() {
     let net = net().await;
-    let mut follower =
-        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 3));
+    let mut follower = follower(&net, 3);
     follower.poll().await.unwrap();
     net.open(ALICE, BOB).await;
     assert!(chain_events(&follower.poll().await.unwrap()).is_empty(), "not yet confirmed");
@@ -104,8 +107,7 @@ async fn events_wait_for_their_confirmations() {
 #[tokio::test]
 async fn a_reorg_shallower_than_the_confirmations_never_reaches_the_node() {
     let net = net().await;
-    let mut follower =
-        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 3));
+    let mut follower = follower(&net, 3);
     net.open(ALICE, BOB).await;
     net.mine(3).await.unwrap();
     assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
@@ -123,8 +125,7 @@ async fn a_reorg_shallower_than_the_confirmations_never_reaches_the_node() {
 #[tokio::test]
 async fn a_reorg_deeper_than_the_confirmations_is_an_error() {
     let net = net().await;
-    let mut follower =
-        ChainFollower::new(net.provider.clone(), net.deployment.clone(), config(&net, 0));
+    let mut follower = follower(&net, 0);
     let snap = snapshot(&net).await;
     net.open(ALICE, BOB).await;
     assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
@@ -223,9 +224,8 @@ async fn an_unlock_through_a_wrapper_contract_is_reported_with_its_locks() {
 async fn unlock_reported(through_a_wrapper: bool) {
     use alloy::sol_types::SolCall;
     use photon_chain::bindings::{TestForwarder, TokensNetwork};
-    use photon_primitives::eip712::DelegateUnlock;
     use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
-    use photon_primitives::{Lock, Signer};
+    use photon_primitives::Lock;
     use photon_state::UnlockState;
 
     let net = net().await;
@@ -252,8 +252,8 @@ async fn unlock_reported(through_a_wrapper: bool) {
     let never =
         TokensNetwork::UnlockState { claimed: U256::ZERO, direct: U256::ZERO, voided: U256::ZERO };
     if through_a_wrapper {
-        let consent = DelegateUnlock { channelId: id, epoch, locksroot: locksroot(&locks), skip };
-        let consent = net.accounts[BOB].sign_digest(&net.domain.digest(&consent)).unwrap();
+        let consent =
+            net.sign_digest(BOB, &net.domain.delegate_unlock(id, epoch, locksroot(&locks), skip));
         let unlock = TokensNetwork::unlockDelegateCall {
             token: net.token_addr(),
             participant: net.addr(BOB),
@@ -261,15 +261,12 @@ async fn unlock_reported(through_a_wrapper: bool) {
             locks: encode_locks(&locks).into(),
             skip,
             prior: never,
-            consentSignature: sig_bytes(&consent),
+            consentSignature: consent,
         };
         // Finding 6: the unlock is made through another contract, whose input hides the
         // inner call (XORed): the follower reads the locks from a call trace
-        let wrapper = TestForwarder::deploy_builder(&net.provider).send().await.unwrap();
-        let wrapper = TestForwarder::new(
-            wrapper.get_receipt().await.unwrap().contract_address.unwrap(),
-            net.provider.clone(),
-        );
+        let wrapper = deploy_contract(TestForwarder::deploy_builder(&net.provider)).await;
+        let wrapper = TestForwarder::new(wrapper, net.provider.clone());
         let hidden: Vec<u8> = unlock.abi_encode().iter().map(|b| b ^ 0x5a).collect();
         send(
             wrapper.forward(net.deployment.tokens_network, hidden.into(), 0x5a).from(net.addr(BOB)),

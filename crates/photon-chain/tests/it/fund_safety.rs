@@ -14,9 +14,8 @@ use photon_testkit::devnet::send;
 async fn erc223(
     net: &photon_testkit::devnet::DevNet,
 ) -> (Address, TestERC223::TestERC223Instance<alloy::providers::DynProvider>) {
-    let deployed = TestERC223::deploy_builder(&net.provider, "T".into(), "T".into());
-    let receipt = deployed.send().await.unwrap().get_receipt().await.unwrap();
-    let token = receipt.contract_address.unwrap();
+    let token =
+        deploy_contract(TestERC223::deploy_builder(&net.provider, "T".into(), "T".into())).await;
     (token, TestERC223::new(token, net.provider.clone()))
 }
 
@@ -28,8 +27,7 @@ async fn a_recipient_that_refuses_its_payout_cannot_block_the_settlement() {
     for mode in [1u8, 2] {
         let net = net().await;
         let (token, t) = erc223(&net).await;
-        let hostile = TestHostileParticipant::deploy_builder(&net.provider).send().await.unwrap();
-        let hostile = hostile.get_receipt().await.unwrap().contract_address.unwrap();
+        let hostile = deploy_contract(TestHostileParticipant::deploy_builder(&net.provider)).await;
         let h = TestHostileParticipant::new(hostile, net.provider.clone());
         let tn = net.deployment.tokens_network;
         send(t.mint(hostile, U256::from(1))).await.unwrap();
@@ -44,14 +42,9 @@ async fn a_recipient_that_refuses_its_payout_cannot_block_the_settlement() {
         send(h.setMode(mode)).await.unwrap();
         // Alice closes without a proof; after the windows anyone settles
         let none = empty_proof();
-        send(
-            net.network
-                .closeChannel(token, hostile, none, Default::default())
-                .from(net.addr(ALICE)),
-        )
-        .await
-        .unwrap();
-        net.mine(u64::from(TIMEOUT) + net.deployment.params.punish_blocks + 1).await.unwrap();
+        let close = net.network.closeChannel(token, hostile, none, Default::default());
+        send(close.from(net.addr(ALICE))).await.unwrap();
+        net.mine_through_windows().await;
         let settle = net.network.settleChannel(token, net.addr(ALICE), hostile).gas(3_000_000);
         let receipt = send(settle).await.unwrap();
         let deferred = event::<TokensNetwork::PayoutDeferred>(&receipt);
@@ -103,14 +96,8 @@ async fn a_front_run_open_cannot_impose_its_settle_timeout() {
 #[tokio::test]
 async fn a_fee_on_transfer_deposit_is_credited_with_what_arrived() {
     let net = net().await;
-    let receipt = TestFeeToken::deploy_builder(&net.provider, "F".into(), "F".into())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let token = receipt.contract_address.unwrap();
+    let token =
+        deploy_contract(TestFeeToken::deploy_builder(&net.provider, "F".into(), "F".into())).await;
     let t = TestFeeToken::new(token, net.provider.clone());
     let tn = net.deployment.tokens_network;
     for (a, b) in [(ALICE, BOB), (CHARLIE, BOB)] {
@@ -126,16 +113,11 @@ async fn a_fee_on_transfer_deposit_is_credited_with_what_arrived() {
     }
     assert_eq!(t.balanceOf(tn).call().await.unwrap(), U256::from(198));
     for a in [ALICE, CHARLIE] {
-        let none = empty_proof();
-        send(
-            net.network
-                .closeChannel(token, net.addr(BOB), none, Default::default())
-                .from(net.addr(a)),
-        )
-        .await
-        .unwrap();
+        let close =
+            net.network.closeChannel(token, net.addr(BOB), empty_proof(), Default::default());
+        send(close.from(net.addr(a))).await.unwrap();
     }
-    net.mine(u64::from(TIMEOUT) + net.deployment.params.punish_blocks + 1).await.unwrap();
+    net.mine_through_windows().await;
     for a in [ALICE, CHARLIE] {
         send(net.network.settleChannel(token, net.addr(a), net.addr(BOB))).await.unwrap();
     }
@@ -163,37 +145,14 @@ async fn deployments_outside_sane_bounds_are_refused() {
 #[tokio::test]
 async fn an_epoch_never_repeats_even_within_one_block() {
     use alloy::providers::Provider;
-    use photon_primitives::eip712::CooperativeSettle;
-    use photon_primitives::Signer;
 
     let net = net().await;
     let token = net.token_addr();
     let (a, b) = (net.addr(ALICE), net.addr(BOB));
-    let (p1, p2) = if a < b { (ALICE, BOB) } else { (BOB, ALICE) };
     let block = net.block_number().await.unwrap() + 1;
     // both sign the cooperative settlement (0 / 0) of the channel about to open in `block`
-    let msg = CooperativeSettle {
-        channelId: net.channel_id(a, b),
-        epoch: block,
-        participant1: net.addr(p1),
-        balance1: 0,
-        participant2: net.addr(p2),
-        balance2: 0,
-    };
-    let digest = net.domain.digest(&msg);
-    let sig = |who: usize| sig_bytes(&net.accounts[who].sign_digest(&digest).unwrap());
-    let (s1, s2) = (sig(p1), sig(p2));
-    let settle = || {
-        net.network.cooperativeSettle(
-            token,
-            net.addr(p1),
-            0,
-            net.addr(p2),
-            0,
-            s1.clone(),
-            s2.clone(),
-        )
-    };
+    let signed = sign_settle(&net, ALICE, 0, BOB, 0, block);
+    let settle = || cooperative_settle_call(&net, &signed);
     // open, settle and re-open in one block (three senders, gas given: nothing is estimated)
     let _: serde_json::Value =
         net.provider.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();

@@ -1,10 +1,17 @@
 //! The vocabulary of the contract tests.
 
-use alloy::primitives::{Address, B256};
+use alloy::contract::{CallBuilder, RawCallBuilder};
+use alloy::primitives::{Address, Bytes, B256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::SolStruct;
 use photon_chain::bindings::TokensNetwork::{self, TokensNetworkErrors};
 use photon_chain::ChainError;
-use photon_primitives::{ChannelId, Signature, TokenAmount};
+use photon_primitives::eip712::{CooperativeSettle, Withdraw};
+use photon_primitives::{ChannelId, Signature, Signer, TokenAmount};
 use photon_testkit::devnet::{send, DevNet};
+use proptest::prelude::{prop_assert_eq, TestCaseError};
+use std::marker::PhantomData;
 
 pub(crate) const ALICE: usize = 1;
 pub(crate) const BOB: usize = 2;
@@ -22,64 +29,66 @@ pub(crate) async fn net() -> DevNet {
     net
 }
 
-/// Test harness shortcuts over a [`DevNet`].
-pub(crate) trait Harness {
-    fn addr(&self, i: usize) -> Address;
-    fn token_addr(&self) -> Address;
-    async fn open(&self, a: usize, b: usize) -> ChannelId;
-    async fn deposit(&self, who: usize, partner: usize, amount: TokenAmount);
-    async fn open_with_deposits(
-        &self,
-        a: usize,
-        b: usize,
-        dep_a: TokenAmount,
-        dep_b: TokenAmount,
-    ) -> ChannelId;
-    async fn epoch_of(&self, a: usize, b: usize) -> u64;
-    async fn state_of(&self, a: usize, b: usize) -> u8;
-    async fn deposit_of(&self, who: usize, partner: usize) -> TokenAmount;
-    async fn close(
-        &self,
-        closer: usize,
-        partner: usize,
-        proof: Option<(TokensNetwork::BalanceData, Signature)>,
-    );
-    async fn settle_after_windows(&self, a: usize, b: usize) -> (TokenAmount, TokenAmount);
-    fn proof(
-        &self,
-        signer: usize,
-        partner: usize,
-        epoch: u64,
-        nonce: u64,
-        transferred: TokenAmount,
-    ) -> (TokensNetwork::BalanceData, Signature);
+/// A fresh dev network with a channel of Alice and Bob holding their deposits `alice` and
+/// `bob`, and the channel's epoch.
+pub(crate) async fn net_with_channel(alice: TokenAmount, bob: TokenAmount) -> (DevNet, u64) {
+    let net = net().await;
+    net.open_with_deposits(ALICE, BOB, alice, bob).await;
+    let epoch = net.epoch_of(ALICE, BOB).await;
+    (net, epoch)
 }
 
-impl Harness for DevNet {
+/// The end of a property case: the channel of Alice and Bob is settled and gone, and the
+/// contract keeps none of the test token.
+pub(crate) async fn prop_assert_settled(net: &DevNet) -> Result<(), TestCaseError> {
+    let kept = net.balance(net.deployment.tokens_network).await.unwrap();
+    prop_assert_eq!(kept, 0, "the contract keeps nothing");
+    prop_assert_eq!(net.state_of(ALICE, BOB).await, 0);
+    Ok(())
+}
+
+/// A contract call, ready to be sent or checked with [`assert_revert!`](crate::assert_revert).
+pub(crate) type Call<'a, C> = CallBuilder<&'a DynProvider, PhantomData<C>>;
+
+/// A balance proof in the contract's calldata form, with its signer's signature.
+pub(crate) type Proof = (TokensNetwork::BalanceData, Signature);
+
+/// Test harness shortcuts over a [`DevNet`]: participants are account indices, the token is
+/// the test token, and every call is made by the participant it is named for.
+pub(crate) trait Harness {
+    /// The dev network the shortcuts act on.
+    fn devnet(&self) -> &DevNet;
+
     fn addr(&self, i: usize) -> Address {
-        self.address(i)
+        self.devnet().address(i)
     }
 
     fn token_addr(&self) -> Address {
-        *self.token.address()
+        *self.devnet().token.address()
     }
 
     async fn open(&self, a: usize, b: usize) -> ChannelId {
-        send(self.network.openChannel(self.token_addr(), self.addr(b), TIMEOUT).from(self.addr(a)))
+        let net = self.devnet();
+        send(net.network.openChannel(self.token_addr(), self.addr(b), TIMEOUT).from(self.addr(a)))
             .await
             .unwrap();
-        self.channel_id(self.addr(a), self.addr(b))
+        net.channel_id(self.addr(a), self.addr(b))
+    }
+
+    /// `who` deposits `amount` more into its channel with `partner` (approval not included).
+    fn deposit_call(
+        &self,
+        who: usize,
+        partner: usize,
+        amount: TokenAmount,
+    ) -> Call<'_, TokensNetwork::depositCall> {
+        let (token, who, partner) = (self.token_addr(), self.addr(who), self.addr(partner));
+        self.devnet().network.deposit(token, who, partner, amount).from(who)
     }
 
     async fn deposit(&self, who: usize, partner: usize, amount: TokenAmount) {
-        self.approve(self.addr(who), amount).await.unwrap();
-        send(
-            self.network
-                .deposit(self.token_addr(), self.addr(who), self.addr(partner), amount)
-                .from(self.addr(who)),
-        )
-        .await
-        .unwrap();
+        self.devnet().approve(self.addr(who), amount).await.unwrap();
+        send(self.deposit_call(who, partner, amount)).await.unwrap();
     }
 
     async fn open_with_deposits(
@@ -100,57 +109,96 @@ impl Harness for DevNet {
     }
 
     async fn epoch_of(&self, a: usize, b: usize) -> u64 {
-        self.epoch(self.addr(a), self.addr(b)).await.unwrap()
+        self.devnet().epoch(self.addr(a), self.addr(b)).await.unwrap()
+    }
+
+    async fn channel_info(&self, a: usize, b: usize) -> TokensNetwork::getChannelInfoReturn {
+        let (token, a, b) = (self.token_addr(), self.addr(a), self.addr(b));
+        self.devnet().network.getChannelInfo(token, a, b).call().await.unwrap()
     }
 
     async fn state_of(&self, a: usize, b: usize) -> u8 {
-        self.network
-            .getChannelInfo(self.token_addr(), self.addr(a), self.addr(b))
-            .call()
-            .await
-            .unwrap()
-            .state
+        self.channel_info(a, b).await.state
+    }
+
+    /// What the contract holds of `who` in its channel with `partner`.
+    async fn participant_info(
+        &self,
+        who: usize,
+        partner: usize,
+    ) -> TokensNetwork::getParticipantInfoReturn {
+        let (token, who, partner) = (self.token_addr(), self.addr(who), self.addr(partner));
+        self.devnet().network.getParticipantInfo(token, who, partner).call().await.unwrap()
     }
 
     async fn deposit_of(&self, who: usize, partner: usize) -> TokenAmount {
-        self.network
-            .getParticipantInfo(self.token_addr(), self.addr(who), self.addr(partner))
-            .call()
-            .await
-            .unwrap()
-            .depositAmount
+        self.participant_info(who, partner).await.depositAmount
     }
 
+    /// Test-token balances of `a` and `b`.
+    async fn balances(&self, a: usize, b: usize) -> (TokenAmount, TokenAmount) {
+        let net = self.devnet();
+        (net.balance(self.addr(a)).await.unwrap(), net.balance(self.addr(b)).await.unwrap())
+    }
+
+    /// `closer` closes its channel with `partner`, with `partner`'s balance data and a
+    /// signature given as raw bytes (which may be anybody's, or malformed).
+    fn close_call(
+        &self,
+        closer: usize,
+        partner: usize,
+        data: TokensNetwork::BalanceData,
+        sig: Bytes,
+    ) -> Call<'_, TokensNetwork::closeChannelCall> {
+        let (token, partner) = (self.token_addr(), self.addr(partner));
+        self.devnet().network.closeChannel(token, partner, data, sig).from(self.addr(closer))
+    }
+
+    /// `closer` closes its channel with `partner`, with `partner`'s proof or none.
     async fn close(
         &self,
         closer: usize,
         partner: usize,
-        proof: Option<(TokensNetwork::BalanceData, Signature)>,
-    ) {
+        proof: Option<Proof>,
+    ) -> TransactionReceipt {
         let (data, sig) =
-            proof.map(|(d, s)| (d, s.0.to_vec())).unwrap_or_else(|| (empty_proof(), Vec::new()));
-        send(
-            self.network
-                .closeChannel(self.token_addr(), self.addr(partner), data, sig.into())
-                .from(self.addr(closer)),
-        )
-        .await
-        .unwrap();
+            proof.map(|(d, s)| (d, sig_bytes(&s))).unwrap_or_else(|| (empty_proof(), Bytes::new()));
+        send(self.close_call(closer, partner, data, sig)).await.unwrap()
+    }
+
+    /// `updater`, the closer's partner (or the closer itself), brings `partner`'s `proof`.
+    fn update_call(
+        &self,
+        updater: usize,
+        partner: usize,
+        (data, sig): Proof,
+    ) -> Call<'_, TokensNetwork::updateBalanceProofCall> {
+        let (token, partner) = (self.token_addr(), self.addr(partner));
+        let call = self.devnet().network.updateBalanceProof(token, partner, data, sig_bytes(&sig));
+        call.from(self.addr(updater))
+    }
+
+    async fn update(&self, updater: usize, partner: usize, proof: Proof) -> TransactionReceipt {
+        send(self.update_call(updater, partner, proof)).await.unwrap()
+    }
+
+    /// Mines through the settle and punish windows of a channel closed just now.
+    async fn mine_through_windows(&self) {
+        let net = self.devnet();
+        net.mine(u64::from(TIMEOUT) + net.deployment.params.punish_blocks + 1).await.unwrap();
     }
 
     /// Mines through the settle and punish windows, settles, and returns what each side got.
     async fn settle_after_windows(&self, a: usize, b: usize) -> (TokenAmount, TokenAmount) {
-        let before =
-            (self.balance(self.addr(a)).await.unwrap(), self.balance(self.addr(b)).await.unwrap());
-        self.mine(u64::from(TIMEOUT) + self.deployment.params.punish_blocks + 1).await.unwrap();
-        send(self.network.settleChannel(self.token_addr(), self.addr(a), self.addr(b)))
-            .await
-            .unwrap();
-        let after =
-            (self.balance(self.addr(a)).await.unwrap(), self.balance(self.addr(b)).await.unwrap());
+        let before = self.balances(a, b).await;
+        self.mine_through_windows().await;
+        let network = &self.devnet().network;
+        send(network.settleChannel(self.token_addr(), self.addr(a), self.addr(b))).await.unwrap();
+        let after = self.balances(a, b).await;
         (after.0 - before.0, after.1 - before.1)
     }
 
+    /// `signer`'s balance proof for its channel with `partner`, without locks.
     fn proof(
         &self,
         signer: usize,
@@ -158,9 +206,126 @@ impl Harness for DevNet {
         epoch: u64,
         nonce: u64,
         transferred: TokenAmount,
-    ) -> (TokensNetwork::BalanceData, Signature) {
-        self.balance_proof(signer, self.addr(partner), epoch, nonce, transferred, 0, B256::ZERO)
+    ) -> Proof {
+        let partner = self.addr(partner);
+        self.devnet().balance_proof(signer, partner, epoch, nonce, transferred, 0, B256::ZERO)
     }
+
+    /// `who`'s signature of an EIP-712 digest.
+    fn sign_digest(&self, who: usize, digest: &B256) -> Bytes {
+        sig_bytes(&self.devnet().accounts[who].sign_digest(digest).unwrap())
+    }
+
+    /// `who`'s signature of a typed message in the network's domain.
+    fn sign<T: SolStruct + 'static>(&self, who: usize, message: &T) -> Bytes {
+        self.sign_digest(who, &self.devnet().domain.digest(message))
+    }
+}
+
+impl Harness for DevNet {
+    fn devnet(&self) -> &DevNet {
+        self
+    }
+}
+
+/// Deploys a contract (a test token, a hostile participant, ...) and returns its address.
+pub(crate) async fn deploy_contract<P: Provider>(deploy: RawCallBuilder<P>) -> Address {
+    send(deploy).await.unwrap().contract_address.expect("a contract was created")
+}
+
+/// A message both participants of a channel signed, the first signer's signature first.
+#[derive(Clone)]
+pub(crate) struct Signed<T> {
+    pub(crate) message: T,
+    pub(crate) sigs: [Bytes; 2],
+}
+
+impl<T: SolStruct + 'static> Signed<T> {
+    pub(crate) fn by(net: &DevNet, first: usize, second: usize, message: T) -> Self {
+        let sigs = [net.sign(first, &message), net.sign(second, &message)];
+        Self { message, sigs }
+    }
+}
+
+/// `who` and `partner` both sign that `who`, with `deposit` and `balance`, withdraws `amount`.
+#[allow(clippy::too_many_arguments)] // one per signed field
+pub(crate) fn sign_withdraw(
+    net: &DevNet,
+    who: usize,
+    partner: usize,
+    deposit: u128,
+    balance: u128,
+    amount: u128,
+    expiry: u64,
+    epoch: u64,
+) -> Signed<Withdraw> {
+    let message = Withdraw {
+        channelId: net.channel_id(net.addr(who), net.addr(partner)),
+        epoch,
+        participant: net.addr(who),
+        participantDeposit: deposit,
+        participantBalance: balance,
+        amount,
+        expiry,
+    };
+    Signed::by(net, who, partner, message)
+}
+
+/// `who`'s signed withdrawal from its channel with `partner`, sent by whoever holds it.
+pub(crate) fn withdraw_call<'a>(
+    net: &'a DevNet,
+    who: usize,
+    partner: usize,
+    signed: &Signed<Withdraw>,
+) -> Call<'a, TokensNetwork::withdrawCall> {
+    let m = &signed.message;
+    let [participant_sig, partner_sig] = signed.sigs.clone();
+    net.network.withdraw(
+        net.token_addr(),
+        net.addr(who),
+        net.addr(partner),
+        m.participantDeposit,
+        m.participantBalance,
+        m.amount,
+        m.expiry,
+        participant_sig,
+        partner_sig,
+    )
+}
+
+/// `a` and `b` both sign that their channel settles at once, `a` getting `bal_a` and `b`
+/// getting `bal_b`; the message and signatures are in the contract's participant order.
+pub(crate) fn sign_settle(
+    net: &DevNet,
+    a: usize,
+    bal_a: u128,
+    b: usize,
+    bal_b: u128,
+    epoch: u64,
+) -> Signed<CooperativeSettle> {
+    let ((i1, balance1), (i2, balance2)) =
+        if net.addr(a) < net.addr(b) { ((a, bal_a), (b, bal_b)) } else { ((b, bal_b), (a, bal_a)) };
+    let (participant1, participant2) = (net.addr(i1), net.addr(i2));
+    let message = CooperativeSettle {
+        channelId: net.channel_id(participant1, participant2),
+        epoch,
+        participant1,
+        balance1,
+        participant2,
+        balance2,
+    };
+    Signed::by(net, i1, i2, message)
+}
+
+/// The cooperative settlement, submitted by whoever holds it.
+pub(crate) fn cooperative_settle_call<'a>(
+    net: &'a DevNet,
+    signed: &Signed<CooperativeSettle>,
+) -> Call<'a, TokensNetwork::cooperativeSettleCall> {
+    let m = &signed.message;
+    let (p1, b1, p2, b2) = (m.participant1, m.balance1, m.participant2, m.balance2);
+    let [s1, s2] = signed.sigs.clone();
+    net.network.cooperativeSettle(net.token_addr(), p1, b1, p2, b2, s1, s2)
 }
 
 pub(crate) fn empty_proof() -> TokensNetwork::BalanceData {
@@ -173,7 +338,7 @@ pub(crate) fn empty_proof() -> TokensNetwork::BalanceData {
     }
 }
 
-pub(crate) fn sig_bytes(sig: &Signature) -> alloy::primitives::Bytes {
+pub(crate) fn sig_bytes(sig: &Signature) -> Bytes {
     sig.0.to_vec().into()
 }
 
@@ -207,9 +372,7 @@ macro_rules! assert_revert {
 }
 
 /// The first event of type `E` in a receipt.
-pub(crate) fn event<E: alloy::sol_types::SolEvent>(
-    receipt: &alloy::rpc::types::TransactionReceipt,
-) -> E {
+pub(crate) fn event<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> E {
     receipt
         .decoded_log::<E>()
         .map(|l| l.data)

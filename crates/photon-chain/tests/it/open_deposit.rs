@@ -21,12 +21,7 @@ async fn open_without_deposit() {
     };
     assert_eq!((ev.participant1, ev.participant2, ev.settleTimeout), (low, high, TIMEOUT));
     assert_eq!(ev.channelId, net.channel_id(net.addr(ALICE), net.addr(BOB)));
-    let info = net
-        .network
-        .getChannelInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE))
-        .call()
-        .await
-        .unwrap();
+    let info = net.channel_info(BOB, ALICE).await;
     assert_eq!(info.state, 1);
     assert_eq!(info.epoch, receipt.block_number.unwrap(), "the epoch is the opening block");
     assert_eq!(info.settleTimeout, TIMEOUT);
@@ -37,28 +32,16 @@ async fn open_without_deposit() {
 async fn open_rejects_bad_arguments() {
     let net = net().await;
     let token = net.token_addr();
-    assert_revert!(
-        net.network.openChannel(token, net.addr(ALICE), TIMEOUT).from(net.addr(ALICE)),
-        InvalidParticipants
-    );
-    assert_revert!(
-        net.network.openChannel(token, Address::ZERO, TIMEOUT).from(net.addr(ALICE)),
-        InvalidParticipants
-    );
-    assert_revert!(
-        net.network.openChannel(token, net.addr(BOB), 4).from(net.addr(ALICE)),
-        InvalidSettleTimeout
-    );
-    assert_revert!(
-        net.network.openChannel(token, net.addr(BOB), 1001).from(net.addr(ALICE)),
-        InvalidSettleTimeout
-    );
+    let open = |opener: usize, partner: Address, timeout: u32| {
+        net.network.openChannel(token, partner, timeout).from(net.addr(opener))
+    };
+    assert_revert!(open(ALICE, net.addr(ALICE), TIMEOUT), InvalidParticipants);
+    assert_revert!(open(ALICE, Address::ZERO, TIMEOUT), InvalidParticipants);
+    assert_revert!(open(ALICE, net.addr(BOB), 4), InvalidSettleTimeout);
+    assert_revert!(open(ALICE, net.addr(BOB), 1001), InvalidSettleTimeout);
     net.open(ALICE, BOB).await;
     // either side opening again is refused
-    assert_revert!(
-        net.network.openChannel(token, net.addr(ALICE), TIMEOUT).from(net.addr(BOB)),
-        ChannelExists
-    );
+    assert_revert!(open(BOB, net.addr(ALICE), TIMEOUT), ChannelExists);
 }
 
 #[tokio::test]
@@ -73,11 +56,7 @@ async fn deposits_are_repeatable_by_either_side_for_itself_only() {
     // Finding 10: a third party (Charlie) cannot deposit into the channel, nor can Alice
     // deposit for Bob: a deposit would void the balances pending signatures were made for
     net.approve(net.addr(CHARLIE), 5).await.unwrap();
-    let deposit_for_bob = |from: usize| {
-        net.network
-            .deposit(net.token_addr(), net.addr(BOB), net.addr(ALICE), 5)
-            .from(net.addr(from))
-    };
+    let deposit_for_bob = |from: usize| net.deposit_call(BOB, ALICE, 5).from(net.addr(from));
     assert_revert!(deposit_for_bob(CHARLIE), NotParticipant);
     net.approve(net.addr(ALICE), 5).await.unwrap();
     assert_revert!(deposit_for_bob(ALICE), NotParticipant);
@@ -91,45 +70,23 @@ async fn deposits_are_repeatable_by_either_side_for_itself_only() {
 #[tokio::test]
 async fn deposit_rejects_bad_arguments() {
     let net = net().await;
-    let token = net.token_addr();
     // no channel yet
     net.approve(net.addr(ALICE), 10).await.unwrap();
-    assert_revert!(
-        net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 10).from(net.addr(ALICE)),
-        ChannelNotOpen
-    );
+    assert_revert!(net.deposit_call(ALICE, BOB, 10), ChannelNotOpen);
     net.open(ALICE, BOB).await;
-    assert_revert!(
-        net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 0).from(net.addr(ALICE)),
-        ZeroAmount
-    );
+    assert_revert!(net.deposit_call(ALICE, BOB, 0), ZeroAmount);
     // more than approved
-    assert_revert!(
-        net.network.deposit(token, net.addr(ALICE), net.addr(BOB), 11).from(net.addr(ALICE)),
-        TokenTransferFailed
-    );
+    assert_revert!(net.deposit_call(ALICE, BOB, 11), TokenTransferFailed);
     // a total beyond 128 bits
     net.mint(net.addr(ALICE), u128::MAX).await.unwrap();
     net.approve(net.addr(ALICE), u128::MAX).await.unwrap();
-    send(
-        net.network
-            .deposit(token, net.addr(ALICE), net.addr(BOB), u128::MAX - 1)
-            .from(net.addr(ALICE)),
-    )
-    .await
-    .unwrap();
+    send(net.deposit_call(ALICE, BOB, u128::MAX - 1)).await.unwrap();
     net.approve(net.addr(BOB), 2).await.unwrap();
-    assert_revert!(
-        net.network.deposit(token, net.addr(BOB), net.addr(ALICE), 2).from(net.addr(BOB)),
-        DepositOverflow
-    );
+    assert_revert!(net.deposit_call(BOB, ALICE, 2), DepositOverflow);
     // a closed channel takes no deposits
     net.close(ALICE, BOB, None).await;
     net.approve(net.addr(BOB), 1).await.unwrap();
-    assert_revert!(
-        net.network.deposit(token, net.addr(BOB), net.addr(ALICE), 1).from(net.addr(BOB)),
-        ChannelNotOpen
-    );
+    assert_revert!(net.deposit_call(BOB, ALICE, 1), ChannelNotOpen);
 }
 
 #[tokio::test]
@@ -154,14 +111,8 @@ fn open_data(partner: Address, timeout: u32) -> Bytes {
 #[tokio::test]
 async fn erc223_token_fallback_opens_and_deposits() {
     let net = net().await;
-    let receipt = TestERC223::deploy_builder(&net.provider, "Photon 223".into(), "P223".into())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let token = TestERC223::new(receipt.contract_address.unwrap(), net.provider.clone());
+    let deploy = TestERC223::deploy_builder(&net.provider, "Photon 223".into(), "P223".into());
+    let token = TestERC223::new(deploy_contract(deploy).await, net.provider.clone());
     let (alice, bob) = (net.addr(ALICE), net.addr(BOB));
     send(token.mint(alice, U256::from(1000))).await.unwrap();
     send(token.mint(bob, U256::from(1000))).await.unwrap();
@@ -196,16 +147,9 @@ async fn erc223_token_fallback_opens_and_deposits() {
 #[tokio::test]
 async fn approve_and_call_opens_and_deposits() {
     let net = net().await;
-    let receipt =
-        TestApproveAndCallToken::deploy_builder(&net.provider, "Photon AAC".into(), "PAAC".into())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-    let token =
-        TestApproveAndCallToken::new(receipt.contract_address.unwrap(), net.provider.clone());
+    let deploy =
+        TestApproveAndCallToken::deploy_builder(&net.provider, "Photon AAC".into(), "PAAC".into());
+    let token = TestApproveAndCallToken::new(deploy_contract(deploy).await, net.provider.clone());
     let (alice, bob) = (net.addr(ALICE), net.addr(BOB));
     send(token.mint(alice, U256::from(1000))).await.unwrap();
     let tn = net.deployment.tokens_network;

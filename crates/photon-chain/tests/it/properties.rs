@@ -3,9 +3,6 @@
 //! model says, and the contract ends holding nothing.
 
 use crate::helpers::*;
-use alloy::primitives::Bytes;
-use photon_primitives::eip712::{CooperativeSettle, Withdraw};
-use photon_primitives::Signer;
 use photon_state::{ChannelBalances, Side};
 use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
@@ -39,8 +36,7 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
     let (alice_side, bob_side) = sides(net);
     let side_of =
         |alice: bool| if alice { (ALICE, BOB, alice_side) } else { (BOB, ALICE, bob_side) };
-    let start =
-        (net.balance(net.addr(ALICE)).await.unwrap(), net.balance(net.addr(BOB)).await.unwrap());
+    let start = net.balances(ALICE, BOB).await;
     net.open(ALICE, BOB).await;
     let mut model = ChannelBalances::default();
     let mut nonces = [0u64; 2];
@@ -68,31 +64,17 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
                 if model.withdraw(side, amount.into()).is_ok() {
                     let epoch = net.epoch_of(ALICE, BOB).await;
                     let expiry = net.block_number().await.unwrap() + 5;
-                    let msg = Withdraw {
-                        channelId: net.channel_id(net.addr(ALICE), net.addr(BOB)),
-                        epoch,
-                        participant: net.addr(who),
-                        participantDeposit: deposit,
-                        participantBalance: balance,
-                        amount: amount.into(),
-                        expiry,
-                    };
-                    let digest = net.domain.digest(&msg);
-                    let s1 = sig_bytes(&net.accounts[who].sign_digest(&digest).unwrap());
-                    let s2 = sig_bytes(&net.accounts[partner].sign_digest(&digest).unwrap());
-                    send(net.network.withdraw(
-                        net.token_addr(),
-                        net.addr(who),
-                        net.addr(partner),
+                    let signed = sign_withdraw(
+                        net,
+                        who,
+                        partner,
                         deposit,
                         balance,
                         amount.into(),
                         expiry,
-                        s1,
-                        s2,
-                    ))
-                    .await
-                    .unwrap();
+                        epoch,
+                    );
+                    send(withdraw_call(net, who, partner, &signed)).await.unwrap();
                     nonces = [0, 0];
                     taken_out[usize::from(!alice)] += i128::from(amount);
                 }
@@ -102,59 +84,27 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
     let expected = (model.balance(alice_side), model.balance(bob_side));
     let epoch = net.epoch_of(ALICE, BOB).await;
     if cooperative {
-        let (p1, p2) = if alice_side == Side::One { (ALICE, BOB) } else { (BOB, ALICE) };
-        let msg = CooperativeSettle {
-            channelId: net.channel_id(net.addr(ALICE), net.addr(BOB)),
-            epoch,
-            participant1: net.addr(p1),
-            balance1: model.balance(Side::One),
-            participant2: net.addr(p2),
-            balance2: model.balance(Side::Two),
-        };
-        let digest = net.domain.digest(&msg);
-        let sig = |i: usize| -> Bytes { sig_bytes(&net.accounts[i].sign_digest(&digest).unwrap()) };
-        send(net.network.cooperativeSettle(
-            net.token_addr(),
-            net.addr(p1),
-            model.balance(Side::One),
-            net.addr(p2),
-            model.balance(Side::Two),
-            sig(p1),
-            sig(p2),
-        ))
-        .await
-        .unwrap();
+        let signed = sign_settle(net, ALICE, expected.0, BOB, expected.1, epoch);
+        send(cooperative_settle_call(net, &signed)).await.unwrap();
     } else {
         // Alice closes with Bob's latest proof (if any); Bob updates with Alice's.
         let bob_proof = (nonces[1] > 0)
             .then(|| net.proof(BOB, ALICE, epoch, nonces[1], model.transferred(bob_side)));
         net.close(ALICE, BOB, bob_proof).await;
         if nonces[0] > 0 {
-            let (d, s) = net.proof(ALICE, BOB, epoch, nonces[0], model.transferred(alice_side));
-            send(
-                net.network
-                    .updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
-                    .from(net.addr(BOB)),
-            )
-            .await
-            .unwrap();
+            let alice_proof =
+                net.proof(ALICE, BOB, epoch, nonces[0], model.transferred(alice_side));
+            net.update(BOB, ALICE, alice_proof).await;
         }
         net.settle_after_windows(ALICE, BOB).await;
     }
-    let end =
-        (net.balance(net.addr(ALICE)).await.unwrap(), net.balance(net.addr(BOB)).await.unwrap());
+    let end = net.balances(ALICE, BOB).await;
     // Each account ends with what it started with, minus its deposits, plus its withdrawals,
     // plus exactly its final off-chain balance.
     let change = |end: u128, start: u128| end as i128 - start as i128;
     prop_assert_eq!(change(end.0, start.0), expected.0 as i128 - put_in[0] + taken_out[0], "Alice");
     prop_assert_eq!(change(end.1, start.1), expected.1 as i128 - put_in[1] + taken_out[1], "Bob");
-    prop_assert_eq!(
-        net.balance(net.deployment.tokens_network).await.unwrap(),
-        0,
-        "contract keeps nothing"
-    );
-    prop_assert_eq!(net.state_of(ALICE, BOB).await, 0);
-    Ok(())
+    prop_assert_settled(net).await
 }
 
 #[test]

@@ -2,9 +2,9 @@ use crate::assert_revert;
 use crate::helpers::*;
 use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::TokensNetwork;
-use photon_primitives::eip712::{DelegateUnlock, LockDisposal};
+use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
-use photon_primitives::{Lock, Secret, Signer};
+use photon_primitives::{Lock, Secret};
 use photon_testkit::devnet::{send, DevNet};
 
 fn secret(n: u8) -> Secret {
@@ -13,6 +13,19 @@ fn secret(n: u8) -> Secret {
 
 fn lock(amount: u128, expiration: u64, n: u8) -> Lock {
     Lock { amount, expiration, secrethash: secret(n).hash() }
+}
+
+/// Locks of `amounts` with secrets 1, 2, ..., each expiring 100 blocks from now.
+async fn pending_locks<const N: usize>(net: &DevNet, amounts: [u128; N]) -> [Lock; N] {
+    let now = net.block_number().await.unwrap();
+    std::array::from_fn(|i| lock(amounts[i], now + 100, i as u8 + 1))
+}
+
+/// A fresh dev network, and locks of `amounts` in it as [`pending_locks`] makes them.
+async fn net_with_pending_locks<const N: usize>(amounts: [u128; N]) -> (DevNet, [Lock; N]) {
+    let net = net().await;
+    let locks = pending_locks(&net, amounts).await;
+    (net, locks)
 }
 
 /// Alice (deposit 100) has sent Bob `transferred` plus `locks`; Bob closes with that proof.
@@ -40,8 +53,11 @@ async fn closed_with_locks_and_bob_deposit(
     net.close(BOB, ALICE, Some(proof)).await;
 }
 
-async fn register(net: &DevNet, n: u8) {
-    send(net.registry.registerSecret(secret(n).0)).await.unwrap();
+/// Registers the secrets numbered `ns`, one transaction each.
+async fn register(net: &DevNet, ns: &[u8]) {
+    for &n in ns {
+        send(net.registry.registerSecret(secret(n).0)).await.unwrap();
+    }
 }
 
 /// An unlock state: bits claimed, claimed by the receiver itself, reversed.
@@ -52,9 +68,6 @@ fn state(claimed: u64, direct: u64, voided: u64) -> TokensNetwork::UnlockState {
         voided: U256::from(voided),
     }
 }
-
-type Call<'a, C> =
-    alloy::contract::CallBuilder<&'a alloy::providers::DynProvider, std::marker::PhantomData<C>>;
 
 fn unlock_call<'a>(
     net: &'a DevNet,
@@ -81,16 +94,38 @@ fn unlock_after<'a>(
         .from(net.addr(receiver))
 }
 
+/// `who`'s consent that a delegate unlock for Bob, in `epoch`, Alice's `locks` but those set
+/// in `skip`.
+fn unlock_consent(net: &DevNet, who: usize, epoch: u64, locks: &[Lock], skip: u64) -> Bytes {
+    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
+    let digest = net.domain.delegate_unlock(id, epoch, locksroot(locks), U256::from(skip));
+    net.sign_digest(who, &digest)
+}
+
+/// The delegate unlocks for Bob, with his `consent`, Alice's `locks` but those set in `skip`.
+fn delegate_unlock_call<'a>(
+    net: &'a DevNet,
+    locks: &[Lock],
+    skip: u64,
+    prior: TokensNetwork::UnlockState,
+    consent: Bytes,
+) -> Call<'a, TokensNetwork::unlockDelegateCall> {
+    let (token, packed, skip) = (net.token_addr(), encode_locks(locks).into(), U256::from(skip));
+    net.network
+        .unlockDelegate(token, net.addr(BOB), net.addr(ALICE), packed, skip, prior, consent)
+        .from(net.addr(DELEGATE))
+}
+
 #[tokio::test]
 async fn unlock_claims_every_lock_registered_in_time_in_one_transaction() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
     let locks = [lock(10, now + 100, 1), lock(5, now + 100, 2), lock(7, now + 2, 3)];
-    register(&net, 1).await; // in time
+    register(&net, &[1]).await; // in time
     closed_with_locks(&net, 20, &locks).await;
     assert!(net.block_number().await.unwrap() >= now + 2);
-    register(&net, 3).await; // after lock 3 expired: does not count
-                             // secret 2 never registered
+    register(&net, &[3]).await; // after lock 3 expired: does not count
+                                // secret 2 never registered
     let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
     assert_eq!((ev.sender, ev.claimed, ev.locksroot), (net.addr(ALICE), 10, locksroot(&locks)));
@@ -99,10 +134,8 @@ async fn unlock_claims_every_lock_registered_in_time_in_one_transaction() {
 
 #[tokio::test]
 async fn unlock_rejects_bad_input_and_repeats() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(6, now + 100, 2)];
-    register(&net, 1).await;
+    let (net, locks) = net_with_pending_locks([10, 6]).await;
+    register(&net, &[1]).await;
     closed_with_locks(&net, 0, &locks).await;
     // a set that does not hash to the stored locksroot
     assert_revert!(unlock_call(&net, BOB, ALICE, &locks[..1], 0), LocksrootMismatch);
@@ -135,10 +168,8 @@ async fn unlock_rejects_bad_input_and_repeats() {
 
 #[tokio::test]
 async fn unlock_after_the_settle_window_is_refused() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1)];
-    register(&net, 1).await;
+    let (net, locks) = net_with_pending_locks([10]).await;
+    register(&net, &[1]).await;
     closed_with_locks(&net, 0, &locks).await;
     net.mine(u64::from(TIMEOUT)).await.unwrap();
     assert_revert!(unlock_call(&net, BOB, ALICE, &locks, 0), SettleWindowOver);
@@ -146,11 +177,8 @@ async fn unlock_after_the_settle_window_is_refused() {
 
 #[tokio::test]
 async fn skipped_locks_are_not_claimed() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(6, now + 100, 2)];
-    register(&net, 1).await;
-    register(&net, 2).await;
+    let (net, locks) = net_with_pending_locks([10, 6]).await;
+    register(&net, &[1, 2]).await;
     closed_with_locks(&net, 0, &locks).await;
     send(unlock_call(&net, BOB, ALICE, &locks, 0b01)).await.unwrap();
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (94, 6));
@@ -163,56 +191,28 @@ async fn an_update_after_an_unlock_restarts_from_the_newer_proof() {
     let net = net().await;
     let now = net.block_number().await.unwrap();
     let old_locks = [lock(10, now + 100, 1)];
-    register(&net, 1).await;
+    register(&net, &[1]).await;
     closed_with_locks(&net, 20, &old_locks).await;
     send(unlock_call(&net, BOB, ALICE, &old_locks, 0)).await.unwrap();
     // In the newer proof the first lock was completed off-chain and a new one is pending.
     let epoch = net.epoch_of(ALICE, BOB).await;
     let new_locks = [lock(4, now + 100, 2)];
-    let (d, s) = net.balance_proof(ALICE, net.addr(BOB), epoch, 5, 30, 4, locksroot(&new_locks));
-    send(
-        net.network
-            .updateBalanceProof(net.token_addr(), net.addr(ALICE), d, sig_bytes(&s))
-            .from(net.addr(BOB)),
-    )
-    .await
-    .unwrap();
-    register(&net, 2).await;
+    let newer = net.balance_proof(ALICE, net.addr(BOB), epoch, 5, 30, 4, locksroot(&new_locks));
+    net.update(BOB, ALICE, newer).await;
+    register(&net, &[2]).await;
     send(unlock_call(&net, BOB, ALICE, &new_locks, 0)).await.unwrap();
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (66, 34));
 }
 
 #[tokio::test]
 async fn delegate_unlocks_with_consent() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
-    register(&net, 1).await;
-    register(&net, 2).await;
+    let (net, locks) = net_with_pending_locks([10, 3]).await;
+    register(&net, &[1, 2]).await;
     closed_with_locks(&net, 0, &locks).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
-    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
-    let consent_for = |who: usize, skip: u64| {
-        let c = DelegateUnlock {
-            channelId: id,
-            epoch,
-            locksroot: locksroot(&locks),
-            skip: U256::from(skip),
-        };
-        sig_bytes(&net.accounts[who].sign_digest(&net.domain.digest(&c)).unwrap())
-    };
+    let consent_for = |who: usize, skip: u64| unlock_consent(&net, who, epoch, &locks, skip);
     let call = |skip: u64, consent: Bytes| {
-        net.network
-            .unlockDelegate(
-                net.token_addr(),
-                net.addr(BOB),
-                net.addr(ALICE),
-                encode_locks(&locks).into(),
-                U256::from(skip),
-                state(0, 0, 0),
-                consent,
-            )
-            .from(net.addr(DELEGATE))
+        delegate_unlock_call(&net, &locks, skip, state(0, 0, 0), consent)
     };
     assert_revert!(call(0, consent_for(CHARLIE, 0)), InvalidSignature);
     // the delegate cannot choose another skip mask than the one consented to
@@ -233,8 +233,7 @@ struct Cheat {
 async fn sign_disposal(net: &DevNet, who: usize, nonce: u64, lock: &Lock) -> Bytes {
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     let epoch = net.epoch_of(ALICE, BOB).await;
-    let d = LockDisposal { channelId: id, epoch, nonce, lockHash: lock.hash() };
-    sig_bytes(&net.accounts[who].sign_digest(&net.domain.digest(&d)).unwrap())
+    net.sign(who, &LockDisposal { channelId: id, epoch, nonce, lockHash: lock.hash() })
 }
 
 /// Bob disposed lock 0 (it could not forward it), but closes with Alice's proof that still
@@ -244,12 +243,10 @@ async fn bob_claims_a_disposed_lock(net: &DevNet, skip: u64) -> Cheat {
 }
 
 async fn bob_claims_a_disposed_lock_with(net: &DevNet, skip: u64, bob_deposit: u128) -> Cheat {
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
+    let locks = pending_locks(net, [10, 3]).await;
     closed_with_locks_and_bob_deposit(net, 0, &locks, bob_deposit).await;
     let disposal = sign_disposal(net, BOB, 4, &locks[0]).await;
-    register(net, 1).await;
-    register(net, 2).await;
+    register(net, &[1, 2]).await;
     let receipt = send(unlock_call(net, BOB, ALICE, &locks, skip)).await.unwrap();
     let state = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
     Cheat { locks, disposal, state }
@@ -289,13 +286,7 @@ async fn claiming_a_disposed_lock_forfeits_the_channel() {
         (net.addr(ALICE), net.addr(BOB), 10, true)
     );
     assert_eq!(ev.state, state(0b11, 0b11, 0b01), "lock 0 reversed");
-    let info = net
-        .network
-        .getParticipantInfo(net.token_addr(), net.addr(BOB), net.addr(ALICE))
-        .call()
-        .await
-        .unwrap();
-    assert!(info.punished);
+    assert!(net.participant_info(BOB, ALICE).await.punished);
     assert_revert!(punish(ev.state.clone()), AlreadyPunished);
     // Alice takes everything: her 100 and Bob's 50
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (150, 0));
@@ -337,9 +328,7 @@ async fn an_honest_receiver_that_skips_its_disposed_lock_is_safe() {
 
 #[tokio::test]
 async fn no_unlock_means_nothing_to_punish() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(3, now + 100, 2)];
+    let (net, locks) = net_with_pending_locks([10, 3]).await;
     closed_with_locks(&net, 0, &locks).await;
     let d = sign_disposal(&net, BOB, 4, &locks[0]).await;
     assert_revert!(punish_call(&net, &locks, state(0, 0, 0), 0, 4, d), NothingToUnlock);
@@ -352,15 +341,13 @@ async fn no_unlock_means_nothing_to_punish() {
 /// disposal does not cover nonce 3, so Alice cannot take the channel. Bob gets his 60.
 #[tokio::test]
 async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let l = lock(10, now + 100, 1);
+    let (net, [l]) = net_with_pending_locks([10]).await;
     net.open_with_deposits(ALICE, BOB, 100, 50).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
     let old_disposal = sign_disposal(&net, BOB, 1, &l).await;
     let proof = net.balance_proof(ALICE, net.addr(BOB), epoch, 3, 0, 10, locksroot(&[l]));
     net.close(BOB, ALICE, Some(proof)).await;
-    register(&net, 1).await;
+    register(&net, &[1]).await;
     let receipt = send(unlock_call(&net, BOB, ALICE, &[l], 0)).await.unwrap();
     let prior = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
     assert_revert!(punish_call(&net, &[l], prior, 0, 1, old_disposal), DisposalTooOld);
@@ -372,17 +359,15 @@ async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
 /// judged by what paid when it happened. Bob keeps the 5 he was owed.
 #[tokio::test]
 async fn a_lock_that_paid_nothing_at_its_unlock_proves_nothing() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(5, now + 100, 2)];
+    let (net, locks) = net_with_pending_locks([10, 5]).await;
     closed_with_locks_and_bob_deposit(&net, 0, &locks, 50).await;
     let disposal = sign_disposal(&net, BOB, 4, &locks[0]).await;
-    register(&net, 2).await;
+    register(&net, &[2]).await;
     // Bob claims what is registered; lock 0 (disposed, secret unknown) pays nothing
     let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
     assert_eq!((ev.claimed, ev.state.clone()), (5, state(0b10, 0b10, 0)));
-    register(&net, 1).await; // Alice registers lock 0's secret afterwards, in time
+    register(&net, &[1]).await; // Alice registers lock 0's secret afterwards, in time
     assert_revert!(punish_call(&net, &locks, ev.state, 0, 4, disposal), LockNotClaimed);
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (95, 55));
 }
@@ -392,34 +377,18 @@ async fn a_lock_that_paid_nothing_at_its_unlock_proves_nothing() {
 /// delegate, only has that lock's claim reversed: Bob is not punished for it.
 #[tokio::test]
 async fn a_delegate_unlock_neither_forfeits_later_locks_nor_the_channel() {
-    let net = net().await;
-    let now = net.block_number().await.unwrap();
-    let locks = [lock(10, now + 100, 1), lock(5, now + 100, 2)];
+    let (net, locks) = net_with_pending_locks([10, 5]).await;
     closed_with_locks_and_bob_deposit(&net, 0, &locks, 50).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
-    let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     // Bob's consent with no lock skipped, signed before he disposed lock 0
-    let c = DelegateUnlock { channelId: id, epoch, locksroot: locksroot(&locks), skip: U256::ZERO };
-    let consent = sig_bytes(&net.accounts[BOB].sign_digest(&net.domain.digest(&c)).unwrap());
+    let consent = unlock_consent(&net, BOB, epoch, &locks, 0);
     let disposal = sign_disposal(&net, BOB, 4, &locks[0]).await;
-    let delegate = |prior| {
-        net.network
-            .unlockDelegate(
-                net.token_addr(),
-                net.addr(BOB),
-                net.addr(ALICE),
-                encode_locks(&locks).into(),
-                U256::ZERO,
-                prior,
-                consent.clone(),
-            )
-            .from(net.addr(DELEGATE))
-    };
-    register(&net, 2).await;
+    let delegate = |prior| delegate_unlock_call(&net, &locks, 0, prior, consent.clone());
+    register(&net, &[2]).await;
     let receipt = send(delegate(state(0, 0, 0))).await.unwrap();
     let first = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
     assert_eq!(first, state(0b10, 0, 0), "lock 1 claimed by a delegate");
-    register(&net, 1).await;
+    register(&net, &[1]).await;
     let receipt = send(delegate(first)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
     assert_eq!((ev.claimed, ev.state.clone()), (10, state(0b11, 0, 0)), "lock 0 claimed later");
