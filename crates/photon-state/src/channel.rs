@@ -3,6 +3,7 @@
 //! Every function here either fails without touching the state or commits a change whole.
 
 use crate::changes::Event;
+use crate::ctx::Ctx;
 use crate::error::Rejection;
 use crate::state::{ChainState, ChannelState, SignedProof};
 use photon_primitives::lock::{locked_amount, locksroot};
@@ -84,8 +85,7 @@ pub(crate) fn check_signed_by(
 /// commits it: the partner's end becomes `transferred` and `locks`. Returns the channel.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn accept_partner_proof<'s>(
-    state: &'s mut ChainState,
-    verifier: &dyn Signer,
+    cx: &'s mut Ctx<'_>,
     sender: Address,
     message: &Message,
     bp: &BalanceProofFields,
@@ -93,11 +93,14 @@ pub(crate) fn accept_partner_proof<'s>(
     locks: Vec<Lock>,
 ) -> Result<&'s mut ChannelState, Rejection> {
     let channel =
-        state.channels.get(&bp.channel_id).ok_or(Rejection::UnknownChannel(bp.channel_id))?;
+        cx.state.channels.get(&bp.channel_id).ok_or(Rejection::UnknownChannel(bp.channel_id))?;
     let expected = Expected { transferred, locks: &locks };
-    let proof = check_partner_proof(state, verifier, channel, sender, message, bp, &expected)?;
-    let channel =
-        state.channels.get_mut(&bp.channel_id).ok_or(Rejection::UnknownChannel(bp.channel_id))?;
+    let proof = check_partner_proof(cx.state, cx.signer, channel, sender, message, bp, &expected)?;
+    let channel = cx
+        .state
+        .channels
+        .get_mut(&bp.channel_id)
+        .ok_or(Rejection::UnknownChannel(bp.channel_id))?;
     apply_partner_proof(channel, proof, locks);
     Ok(channel)
 }
@@ -117,32 +120,31 @@ pub(crate) fn apply_partner_proof(
 /// Makes, signs and commits our next balance proof on `channel_id` with these amounts and
 /// locks, wrapping it in the message `build` makes; queues the message for the partner.
 pub(crate) fn send_our_proof(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     channel_id: ChannelId,
     transferred: TokenAmount,
     locks: Vec<Lock>,
     build: impl FnOnce(MessageId, BalanceProofFields) -> Message,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let channel =
+        cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
     let fields = channel.ours.next_fields(channel.id, channel.epoch, transferred, &locks);
     let partner = channel.partner;
-    let message_id = state.next_message_id;
+    let message_id = cx.state.next_message_id;
     let mut message = build(message_id, fields);
     let additional_hash = message.additional_hash();
-    let digest = state.domain.balance_proof(&fields.typed(additional_hash));
-    let signature = signer.sign_digest(&digest).map_err(|e| Rejection::Signer(e.to_string()))?;
+    let digest = cx.state.domain.balance_proof(&fields.typed(additional_hash));
+    let signature = cx.signer.sign_digest(&digest).map_err(|e| Rejection::Signer(e.to_string()))?;
     message.set_signature(signature);
     // committed from here on
-    state.next_message_id += 1;
+    cx.state.next_message_id += 1;
     let channel =
-        state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+        cx.state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
     channel.ours.nonce = fields.nonce;
     channel.ours.transferred = transferred;
     channel.ours.locks = locks;
     channel.ours.proof = Some(SignedProof { fields, additional_hash, signature });
-    events.push(Event::Send { recipient: partner, message });
+    cx.events.push(Event::Send { recipient: partner, message });
     Ok(())
 }
 

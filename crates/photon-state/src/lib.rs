@@ -22,6 +22,7 @@
 pub mod balance;
 pub mod changes;
 mod channel;
+mod ctx;
 mod error;
 mod machine;
 mod mediated;

@@ -3,6 +3,7 @@
 use crate::balance::Side;
 use crate::changes::{ChainEvent, ContractCall, Event, PaymentFailure, StateChange};
 use crate::channel::{accept_partner_proof, send_our_proof, without};
+use crate::ctx::Ctx;
 use crate::error::Rejection;
 use crate::state::{in_time, ChainState, ChannelState, ChannelStatus, EndState, Task};
 use crate::{mediated, negotiation};
@@ -19,19 +20,25 @@ pub fn transition(
     signer: &dyn Signer,
 ) -> Result<Vec<Event>, Rejection> {
     let mut events = Vec::new();
+    apply(&mut Ctx { state, signer, events: &mut events }, change)?;
+    Ok(events)
+}
+
+/// Applies one state change to the context's state, pushing its events.
+fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
     match change {
-        StateChange::Block(number) => on_block(state, number, signer, &mut events)?,
-        StateChange::Chain(event) => on_chain_event(state, event, signer, &mut events)?,
+        StateChange::Block(number) => on_block(cx, number)?,
+        StateChange::Chain(event) => on_chain_event(cx, event)?,
         StateChange::Receive { sender, message } => {
             let channel_id = message.balance_proof().map(|bp| bp.channel_id);
-            on_message(state, sender, message, signer, &mut events)?;
+            on_message(cx, sender, message)?;
             if let Some(channel_id) = channel_id {
                 // a newer proof still holding a lock we disposed: the disposal must cover it
-                mediated::redispose(state, signer, channel_id, &mut events)?;
+                mediated::redispose(cx, channel_id)?;
             }
         }
         StateChange::SendDirect { channel_id, payment_id, amount } => {
-            let channel = usable_channel(state, &channel_id)?;
+            let channel = usable_channel(cx.state, &channel_id)?;
             if amount == 0 {
                 return Err(Rejection::InvalidAmount);
             }
@@ -42,23 +49,21 @@ pub fn transition(
             let transferred = channel.ours.transferred + amount;
             let locks = channel.ours.locks.clone();
             let (partner, token) = (channel.partner, channel.token);
-            send_our_proof(
-                state,
-                signer,
-                channel_id,
-                transferred,
-                locks,
-                |message_id, balance_proof| {
-                    Message::DirectTransfer(DirectTransfer {
-                        message_id,
-                        payment_id,
-                        balance_proof,
-                        signature: UNSIGNED,
-                    })
-                },
-                &mut events,
-            )?;
-            events.push(Event::PaymentSent { payment_id, token, target: partner, amount, fee: 0 });
+            send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
+                Message::DirectTransfer(DirectTransfer {
+                    message_id,
+                    payment_id,
+                    balance_proof,
+                    signature: UNSIGNED,
+                })
+            })?;
+            cx.events.push(Event::PaymentSent {
+                payment_id,
+                token,
+                target: partner,
+                amount,
+                fee: 0,
+            });
         }
         StateChange::SendMediated {
             token,
@@ -71,8 +76,7 @@ pub fn transition(
             fee_limit,
         } => {
             mediated::start_payment(
-                state,
-                signer,
+                cx,
                 token,
                 payment_id,
                 target,
@@ -80,43 +84,45 @@ pub fn transition(
                 (secret, secrethash),
                 routes,
                 fee_limit,
-                &mut events,
             )?;
         }
         StateChange::RequestWithdraw { channel_id, amount } => {
-            negotiation::request_withdraw(state, signer, channel_id, amount, &mut events)?;
+            negotiation::request_withdraw(cx, channel_id, amount)?;
         }
         StateChange::RequestCooperativeSettle { channel_id } => {
-            negotiation::request_settle(state, signer, channel_id, &mut events)?;
+            negotiation::request_settle(cx, channel_id)?;
         }
         StateChange::KnowSecret { secret } => {
-            state.known_secrets.insert(secret.hash(), secret);
+            cx.state.known_secrets.insert(secret.hash(), secret);
         }
-        StateChange::ChainSynced(synced) => state.chain_synced = synced,
+        StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,
         StateChange::SetFee { scope, policy } => {
             if policy.proportional_ppm > 1_000_000 {
                 return Err(Rejection::InvalidAmount);
             }
-            state.fees.set(scope, policy);
+            cx.state.fees.set(scope, policy);
         }
         StateChange::Close { channel_id } => {
-            let channel =
-                state.channels.get_mut(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+            let channel = cx
+                .state
+                .channels
+                .get_mut(&channel_id)
+                .ok_or(Rejection::UnknownChannel(channel_id))?;
             if channel.status != ChannelStatus::Open {
                 return Err(Rejection::ChannelNotUsable(channel_id));
             }
-            close(channel, &mut events);
+            close(channel, cx.events);
         }
         StateChange::DeliveryRefused { channel_id, fatal, reason } => {
             // a channel settled meanwhile: nothing to mark
-            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(events) };
+            let Some(channel) = cx.state.channels.get_mut(&channel_id) else { return Ok(()) };
             channel.attention = Some(reason);
             if fatal && channel.status == ChannelStatus::Open {
-                close(channel, &mut events);
+                close(channel, cx.events);
             }
         }
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Closes `channel` on chain with the partner's latest proof.
@@ -158,22 +164,16 @@ fn ack(sender: Address, message: &Message, events: &mut Vec<Event>) {
     });
 }
 
-fn on_message(
-    state: &mut ChainState,
-    sender: Address,
-    message: Message,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
+fn on_message(cx: &mut Ctx<'_>, sender: Address, message: Message) -> Result<(), Rejection> {
     if let Some(id) = message.channel_id() {
-        if state.settled.contains(&id) && !state.channels.contains_key(&id) {
+        if cx.state.settled.contains(&id) && !cx.state.channels.contains_key(&id) {
             return Err(Rejection::ChannelSettled(id));
         }
     }
     match &message {
         Message::Processed(_) => return Ok(()), // delivery bookkeeping belongs to the transport
         Message::DirectTransfer(m) => {
-            let channel = usable_channel(state, &m.balance_proof.channel_id)?;
+            let channel = usable_channel(cx.state, &m.balance_proof.channel_id)?;
             let paid = m.balance_proof.transferred_amount.checked_sub(channel.theirs.transferred);
             let amount = match paid {
                 Some(a) if a > 0 => a,
@@ -186,80 +186,60 @@ fn on_message(
             };
             let locks = channel.theirs.locks.clone();
             let transferred = m.balance_proof.transferred_amount;
-            let channel = accept_partner_proof(
-                state,
-                signer,
-                sender,
-                &message,
-                &m.balance_proof,
-                transferred,
-                locks,
-            )?;
-            events.push(Event::PaymentReceived {
-                token: channel.token,
+            let channel =
+                accept_partner_proof(cx, sender, &message, &m.balance_proof, transferred, locks)?;
+            let token = channel.token;
+            cx.events.push(Event::PaymentReceived {
+                token,
                 payment_id: m.payment_id,
                 initiator: sender,
                 amount,
             });
         }
         Message::RemoveExpiredLock(m) => {
-            let channel = state
+            let channel = cx
+                .state
                 .channels
                 .get(&m.balance_proof.channel_id)
                 .ok_or(Rejection::UnknownChannel(m.balance_proof.channel_id))?;
             let (locks, lock) = without(&channel.theirs.locks, &m.secrethash)
                 .ok_or(Rejection::UnknownLock(m.secrethash))?;
             // judged by our confirmed block: a sender ahead of us hears "not yet"
-            if state.registered_in_time(&lock) {
+            if cx.state.registered_in_time(&lock) {
                 return Err(Rejection::LockRegistered(m.secrethash));
             }
-            if state.block <= lock.expiration {
+            if cx.state.block <= lock.expiration {
                 return Err(Rejection::LockNotExpired(m.secrethash));
             }
             let (channel_id, transferred) = (channel.id, channel.theirs.transferred);
-            let channel = accept_partner_proof(
-                state,
-                signer,
-                sender,
-                &message,
-                &m.balance_proof,
-                transferred,
-                locks,
-            )?;
+            let channel =
+                accept_partner_proof(cx, sender, &message, &m.balance_proof, transferred, locks)?;
             channel.disposed.remove(&m.secrethash);
-            mediated::payer_lock_gone(state, &m.secrethash, channel_id, events);
+            mediated::payer_lock_gone(cx, &m.secrethash, channel_id);
         }
         Message::MediatedTransfer(_)
         | Message::Unlock(_)
         | Message::AnnounceDisposed(_)
         | Message::AnnounceDisposedResponse(_)
         | Message::SecretRequest(_)
-        | Message::RevealSecret(_) => {
-            mediated::on_message(state, sender, &message, signer, events)?
-        }
+        | Message::RevealSecret(_) => mediated::on_message(cx, sender, &message)?,
         Message::WithdrawRequest(_)
         | Message::WithdrawResponse(_)
         | Message::SettleRequest(_)
-        | Message::SettleResponse(_) => {
-            negotiation::on_message(state, sender, &message, signer, events)?
-        }
+        | Message::SettleResponse(_) => negotiation::on_message(cx, sender, &message)?,
     }
-    ack(sender, &message, events);
+    ack(sender, &message, cx.events);
     Ok(())
 }
 
-fn on_block(
-    state: &mut ChainState,
-    number: u64,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
-    if number <= state.block {
+fn on_block(cx: &mut Ctx<'_>, number: u64) -> Result<(), Rejection> {
+    if number <= cx.state.block {
         return Ok(()); // blocks only move forward; a repeat is harmless
     }
-    state.block = number;
+    cx.state.block = number;
     // Our locks that expired unclaimed leave the lock set.
-    let expired: Vec<_> = state
+    let expired: Vec<_> = cx
+        .state
         .channels
         .values()
         .filter(|c| c.status == ChannelStatus::Open)
@@ -269,24 +249,24 @@ fn on_block(
                 .iter()
                 .filter(|l| {
                     // a margin past the expiration: the partner's confirmed block may lag ours
-                    number > l.expiration.saturating_add(state.config.expiry_margin)
-                        && !state.registered_in_time(l)
+                    number > l.expiration.saturating_add(cx.state.config.expiry_margin)
+                        && !cx.state.registered_in_time(l)
                 })
                 .map(move |l| (c.id, l.secrethash))
         })
         .collect();
     for (channel_id, secrethash) in expired {
-        remove_expired_lock(state, signer, channel_id, secrethash, events)?;
+        remove_expired_lock(cx, channel_id, secrethash)?;
     }
-    mediated::on_block(state, events);
-    negotiation::on_block(state);
+    mediated::on_block(cx);
+    negotiation::on_block(cx.state);
     // Closed channels: unlock what we are owed near the end of the window, settle after it.
-    let reveal = state.config.reveal_timeout;
-    let punish = state.config.punish_blocks;
-    let (registered, tasks) = (&state.registered, &state.tasks);
+    let reveal = cx.state.config.reveal_timeout;
+    let punish = cx.state.config.punish_blocks;
+    let (registered, tasks) = (&cx.state.registered, &cx.state.tasks);
     // a secret we know for a lock we hold: its registration may still be on its way
     let known = |h: &SecretHash| tasks.get(h).is_some_and(|t| t.payer_lock_secret().is_some());
-    for channel in state.channels.values_mut() {
+    for channel in cx.state.channels.values_mut() {
         let ChannelStatus::Closed { block, unlock_sent, settle_sent } = &mut channel.status else {
             continue;
         };
@@ -316,7 +296,7 @@ fn on_block(
                     && !prior.claimed.bit(i)
             });
             if claimable {
-                events.push(Event::Transact(ContractCall::Unlock {
+                cx.events.push(Event::Transact(ContractCall::Unlock {
                     token: channel.token,
                     partner: channel.partner,
                     locks: channel.theirs.locks.clone(),
@@ -327,7 +307,7 @@ fn on_block(
             *unlock_sent = true;
         }
         if !*settle_sent && number > window_end + punish {
-            events.push(Event::Transact(ContractCall::Settle {
+            cx.events.push(Event::Transact(ContractCall::Settle {
                 token: channel.token,
                 partner: channel.partner,
             }));
@@ -375,47 +355,27 @@ fn punish_obsolete_unlock(
 
 /// Sends a RemoveExpiredLock for one of our locks and fails the payment it belonged to.
 fn remove_expired_lock(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     channel_id: photon_primitives::ChannelId,
     secrethash: photon_primitives::SecretHash,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let channel =
+        cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
     let Some((locks, _)) = without(&channel.ours.locks, &secrethash) else { return Ok(()) };
     let transferred = channel.ours.transferred;
-    send_our_proof(
-        state,
-        signer,
-        channel_id,
-        transferred,
-        locks,
-        |message_id, balance_proof| {
-            Message::RemoveExpiredLock(RemoveExpiredLock {
-                message_id,
-                balance_proof,
-                secrethash,
-                signature: UNSIGNED,
-            })
-        },
-        events,
-    )?;
-    mediated::payee_lock_gone(
-        state,
-        &secrethash,
-        channel_id,
-        events,
-        Some(PaymentFailure::LockExpired),
-    );
+    send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
+        Message::RemoveExpiredLock(RemoveExpiredLock {
+            message_id,
+            balance_proof,
+            secrethash,
+            signature: UNSIGNED,
+        })
+    })?;
+    mediated::payee_lock_gone(cx, &secrethash, channel_id, Some(PaymentFailure::LockExpired));
     Ok(())
 }
 
-fn on_chain_event(
-    state: &mut ChainState,
-    event: ChainEvent,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
+fn on_chain_event(cx: &mut Ctx<'_>, event: ChainEvent) -> Result<(), Rejection> {
     match event {
         ChainEvent::ChannelOpened {
             channel_id,
@@ -425,16 +385,16 @@ fn on_chain_event(
             settle_timeout,
             epoch,
         } => {
-            state.network.insert(channel_id, (token, participant1, participant2));
-            state.settled.remove(&channel_id);
-            let (our_side, partner) = if participant1 == state.address {
+            cx.state.network.insert(channel_id, (token, participant1, participant2));
+            cx.state.settled.remove(&channel_id);
+            let (our_side, partner) = if participant1 == cx.state.address {
                 (Side::One, participant2)
-            } else if participant2 == state.address {
+            } else if participant2 == cx.state.address {
                 (Side::Two, participant1)
             } else {
                 return Ok(()); // not ours
             };
-            state.channels.entry(channel_id).or_insert_with(|| ChannelState {
+            cx.state.channels.entry(channel_id).or_insert_with(|| ChannelState {
                 id: channel_id,
                 token,
                 partner,
@@ -454,15 +414,15 @@ fn on_chain_event(
             });
         }
         ChainEvent::Deposit { channel_id, participant, total } => {
-            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
-            if participant == state.address {
+            let Some(channel) = cx.state.channels.get_mut(&channel_id) else { return Ok(()) };
+            if participant == cx.state.address {
                 channel.ours.deposit = channel.ours.deposit.max(total);
             } else if participant == channel.partner {
                 channel.theirs.deposit = channel.theirs.deposit.max(total);
             }
         }
         ChainEvent::Withdrawn { channel_id, deposit1, deposit2, epoch, .. } => {
-            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            let Some(channel) = cx.state.channels.get_mut(&channel_id) else { return Ok(()) };
             // chain events can be seen twice (a restart re-reads a block): an epoch already
             // entered must not wipe the transfers made in it since
             if epoch <= channel.epoch {
@@ -480,8 +440,8 @@ fn on_chain_event(
             channel.withdraw = None;
         }
         ChainEvent::ChannelClosed { channel_id, closer, block } => {
-            state.network.remove(&channel_id);
-            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            cx.state.network.remove(&channel_id);
+            let Some(channel) = cx.state.channels.get_mut(&channel_id) else { return Ok(()) };
             if matches!(channel.status, ChannelStatus::Closed { .. }) {
                 return Ok(()); // seen already
             }
@@ -489,9 +449,9 @@ fn on_chain_event(
                 ChannelStatus::Closed { block, unlock_sent: false, settle_sent: false };
             channel.withdraw = None;
             channel.settle = None;
-            if closer != state.address {
+            if closer != cx.state.address {
                 if let Some(proof) = submittable(&channel.theirs) {
-                    events.push(Event::Transact(ContractCall::UpdateBalanceProof {
+                    cx.events.push(Event::Transact(ContractCall::UpdateBalanceProof {
                         token: channel.token,
                         partner: channel.partner,
                         proof,
@@ -500,35 +460,36 @@ fn on_chain_event(
             }
         }
         ChainEvent::ChannelUnlocked { channel_id, sender, locksroot, locks, state: unlock } => {
-            let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+            let Some(channel) = cx.state.channels.get_mut(&channel_id) else { return Ok(()) };
             if sender == channel.partner {
                 // the partner's locks, claimed for us (by us or our delegate)
                 channel.their_unlock = Some((locksroot, unlock));
                 return Ok(());
             }
-            if sender != state.address || !matches!(channel.status, ChannelStatus::Closed { .. }) {
+            if sender != cx.state.address || !matches!(channel.status, ChannelStatus::Closed { .. })
+            {
                 return Ok(());
             }
             if let Some(call) = punish_obsolete_unlock(channel, locksroot, locks, unlock) {
-                events.push(Event::Transact(call));
+                cx.events.push(Event::Transact(call));
             }
         }
         ChainEvent::ChannelSettled { channel_id } => {
-            state.network.remove(&channel_id);
-            if state.channels.remove(&channel_id).is_some() {
-                state.settled.insert(channel_id);
+            cx.state.network.remove(&channel_id);
+            if cx.state.channels.remove(&channel_id).is_some() {
+                cx.state.settled.insert(channel_id);
             }
             // our payments over it are over: paid on chain if their secret was registered in
             // time, failed otherwise
             type Tasks = std::collections::BTreeMap<photon_primitives::SecretHash, Task>;
-            let (over, left): (Tasks, Tasks) = std::mem::take(&mut state.tasks)
+            let (over, left): (Tasks, Tasks) = std::mem::take(&mut cx.state.tasks)
                 .into_iter()
                 .partition(|(_, task)| mediated::task_uses(task, &channel_id));
-            state.tasks = left;
+            cx.state.tasks = left;
             for task in over.into_values() {
                 let Task::Initiator(t) = task else { continue };
                 let Some((_, lock, fee)) = t.attempt else { continue };
-                events.push(if state.registered_in_time(&lock) {
+                cx.events.push(if cx.state.registered_in_time(&lock) {
                     Event::PaymentSent {
                         payment_id: t.payment_id,
                         token: t.token,
@@ -547,8 +508,8 @@ fn on_chain_event(
         }
         ChainEvent::SecretRegistered { secret, block } => {
             let secrethash = secret.hash();
-            state.registered.entry(secrethash).or_insert(block);
-            mediated::on_secret_registered(state, signer, secret, events)?;
+            cx.state.registered.entry(secrethash).or_insert(block);
+            mediated::on_secret_registered(cx, secret)?;
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 use crate::balance::Side;
 use crate::changes::{ContractCall, Event};
 use crate::channel::check_signed_by;
+use crate::ctx::Ctx;
 use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{ChainState, ChannelState, PendingSettle, PendingWithdraw};
@@ -37,28 +38,24 @@ fn sign_digest(
 /// Signs the message `build` makes with the next message id and sends it to `partner`;
 /// returns our signature. Nothing changes if signing fails.
 fn sign_and_send(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     partner: Address,
-    events: &mut Vec<Event>,
     build: impl FnOnce(MessageId) -> Message,
 ) -> Result<Signature, Rejection> {
-    let mut message = build(state.next_message_id);
-    let signature = sign_digest(state, signer, &mut message)?;
-    state.next_message_id += 1;
-    events.push(Event::Send { recipient: partner, message });
+    let mut message = build(cx.state.next_message_id);
+    let signature = sign_digest(cx.state, cx.signer, &mut message)?;
+    cx.state.next_message_id += 1;
+    cx.events.push(Event::Send { recipient: partner, message });
     Ok(signature)
 }
 
 /// We ask the partner to co-sign a withdrawal of `amount` of our balance.
 pub(crate) fn request_withdraw(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     channel_id: ChannelId,
     amount: TokenAmount,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let channel = usable_channel(state, &channel_id)?;
+    let channel = usable_channel(cx.state, &channel_id)?;
     no_locks(channel)?;
     let balance = channel.our_balance();
     if amount == 0 || amount > balance {
@@ -67,38 +64,33 @@ pub(crate) fn request_withdraw(
     let fields = WithdrawFields {
         channel_id,
         epoch: channel.epoch,
-        participant: state.address,
+        participant: cx.state.address,
         // what our balance was computed from: a deposit made after the signing stays ours
         participant_deposit: channel.ours.deposit,
         participant_balance: balance,
         amount,
-        expiry: state.block + state.config.signature_validity,
+        expiry: cx.state.block + cx.state.config.signature_validity,
     };
     let partner = channel.partner;
-    let our_signature = sign_and_send(state, signer, partner, events, |message_id| {
+    let our_signature = sign_and_send(cx, partner, |message_id| {
         Message::WithdrawRequest(WithdrawMessage { message_id, fields, signature: UNSIGNED })
     })?;
-    if let Some(channel) = state.channels.get_mut(&channel_id) {
+    if let Some(channel) = cx.state.channels.get_mut(&channel_id) {
         channel.withdraw = Some(PendingWithdraw { fields, our_signature, requested_by_us: true });
     }
     Ok(())
 }
 
 /// We propose settling now at the current balances.
-pub(crate) fn request_settle(
-    state: &mut ChainState,
-    signer: &dyn Signer,
-    channel_id: ChannelId,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
-    let channel = usable_channel(state, &channel_id)?;
+pub(crate) fn request_settle(cx: &mut Ctx<'_>, channel_id: ChannelId) -> Result<(), Rejection> {
+    let channel = usable_channel(cx.state, &channel_id)?;
     no_locks(channel)?;
-    let fields = settle_fields(state.address, channel);
+    let fields = settle_fields(cx.state.address, channel);
     let partner = channel.partner;
-    let our_signature = sign_and_send(state, signer, partner, events, |message_id| {
+    let our_signature = sign_and_send(cx, partner, |message_id| {
         Message::SettleRequest(SettleMessage { message_id, fields, signature: UNSIGNED })
     })?;
-    if let Some(channel) = state.channels.get_mut(&channel_id) {
+    if let Some(channel) = cx.state.channels.get_mut(&channel_id) {
         channel.settle = Some(PendingSettle { fields, our_signature, requested_by_us: true });
     }
     Ok(())
@@ -123,16 +115,14 @@ fn settle_fields(me: Address, channel: &ChannelState) -> SettleFields {
 
 /// Handles the four negotiation messages.
 pub(crate) fn on_message(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     message: &Message,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     match message {
         Message::WithdrawRequest(m) => {
             let f = m.fields;
-            let channel = usable_channel(state, &f.channel_id)?;
+            let channel = usable_channel(cx.state, &f.channel_id)?;
             no_locks(channel)?;
             let valid = sender == channel.partner
                 && f.participant == channel.partner
@@ -141,25 +131,26 @@ pub(crate) fn on_message(
                 && f.participant_balance == channel.partner_balance()
                 && f.amount > 0
                 && f.amount <= f.participant_balance
-                && f.expiry > state.block;
+                && f.expiry > cx.state.block;
             if !valid {
                 return Err(Rejection::BadNegotiation(MessageKind::WithdrawRequest));
             }
-            check_signed_by(state, signer, message, channel.partner)?;
-            let our_signature = sign_and_send(state, signer, sender, events, |message_id| {
+            check_signed_by(cx.state, cx.signer, message, channel.partner)?;
+            let our_signature = sign_and_send(cx, sender, |message_id| {
                 Message::WithdrawResponse(WithdrawMessage {
                     message_id,
                     fields: f,
                     signature: UNSIGNED,
                 })
             })?;
-            if let Some(channel) = state.channels.get_mut(&f.channel_id) {
+            if let Some(channel) = cx.state.channels.get_mut(&f.channel_id) {
                 channel.withdraw =
                     Some(PendingWithdraw { fields: f, our_signature, requested_by_us: false });
             }
         }
         Message::WithdrawResponse(m) => {
-            let channel = state
+            let channel = cx
+                .state
                 .channels
                 .get(&m.fields.channel_id)
                 .ok_or(Rejection::UnknownChannel(m.fields.channel_id))?;
@@ -168,8 +159,8 @@ pub(crate) fn on_message(
                 .as_ref()
                 .filter(|p| p.requested_by_us && p.fields == m.fields && sender == channel.partner)
                 .ok_or(Rejection::BadNegotiation(MessageKind::WithdrawResponse))?;
-            check_signed_by(state, signer, message, channel.partner)?;
-            events.push(Event::Transact(ContractCall::Withdraw {
+            check_signed_by(cx.state, cx.signer, message, channel.partner)?;
+            cx.events.push(Event::Transact(ContractCall::Withdraw {
                 token: channel.token,
                 partner: channel.partner,
                 fields: m.fields,
@@ -178,23 +169,24 @@ pub(crate) fn on_message(
             }));
         }
         Message::SettleRequest(m) => {
-            let channel = usable_channel(state, &m.fields.channel_id)?;
+            let channel = usable_channel(cx.state, &m.fields.channel_id)?;
             no_locks(channel)?;
-            if sender != channel.partner || m.fields != settle_fields(state.address, channel) {
+            if sender != channel.partner || m.fields != settle_fields(cx.state.address, channel) {
                 return Err(Rejection::BadNegotiation(MessageKind::SettleRequest));
             }
-            check_signed_by(state, signer, message, channel.partner)?;
+            check_signed_by(cx.state, cx.signer, message, channel.partner)?;
             let fields = m.fields;
-            let our_signature = sign_and_send(state, signer, sender, events, |message_id| {
+            let our_signature = sign_and_send(cx, sender, |message_id| {
                 Message::SettleResponse(SettleMessage { message_id, fields, signature: UNSIGNED })
             })?;
-            if let Some(channel) = state.channels.get_mut(&fields.channel_id) {
+            if let Some(channel) = cx.state.channels.get_mut(&fields.channel_id) {
                 channel.settle =
                     Some(PendingSettle { fields, our_signature, requested_by_us: false });
             }
         }
         Message::SettleResponse(m) => {
-            let channel = state
+            let channel = cx
+                .state
                 .channels
                 .get(&m.fields.channel_id)
                 .ok_or(Rejection::UnknownChannel(m.fields.channel_id))?;
@@ -203,12 +195,12 @@ pub(crate) fn on_message(
                 .as_ref()
                 .filter(|p| p.requested_by_us && p.fields == m.fields && sender == channel.partner)
                 .ok_or(Rejection::BadNegotiation(MessageKind::SettleResponse))?;
-            check_signed_by(state, signer, message, channel.partner)?;
+            check_signed_by(cx.state, cx.signer, message, channel.partner)?;
             let (signature1, signature2) = match channel.our_side {
                 Side::One => (pending.our_signature, m.signature),
                 Side::Two => (m.signature, pending.our_signature),
             };
-            events.push(Event::Transact(ContractCall::CooperativeSettle {
+            cx.events.push(Event::Transact(ContractCall::CooperativeSettle {
                 token: channel.token,
                 fields: m.fields,
                 signature1,

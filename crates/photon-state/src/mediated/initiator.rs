@@ -7,8 +7,7 @@ use super::*;
 /// Starts a payment we initiate.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_payment(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     token: Address,
     payment_id: PaymentId,
     target: Address,
@@ -16,15 +15,14 @@ pub(crate) fn start_payment(
     (secret, secrethash): (Option<Secret>, SecretHash),
     routes: Vec<Route>,
     fee_limit: TokenAmount,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    if amount == 0 || target == state.address {
+    if amount == 0 || target == cx.state.address {
         return Err(Rejection::InvalidAmount);
     }
     if secret.is_some_and(|s| s.hash() != secrethash) {
         return Err(Rejection::SecretMismatch);
     }
-    if state.tasks.contains_key(&secrethash) {
+    if cx.state.tasks.contains_key(&secrethash) {
         return Err(Rejection::DuplicateLock(secrethash));
     }
     let task = InitiatorTask {
@@ -39,19 +37,14 @@ pub(crate) fn start_payment(
         attempt: None,
         secret_revealed: false,
     };
-    try_next_route(state, signer, task, events)
+    try_next_route(cx, task)
 }
 
 /// Offers the lock over the first remaining route whose first hop can carry it; fails the
 /// payment when none is left.
-pub(super) fn try_next_route(
-    state: &mut ChainState,
-    signer: &dyn Signer,
-    mut task: InitiatorTask,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
+pub(super) fn try_next_route(cx: &mut Ctx<'_>, mut task: InitiatorTask) -> Result<(), Rejection> {
     let secrethash = task.secrethash;
-    let me = state.address;
+    let me = cx.state.address;
     while !task.routes_left.is_empty() {
         let route = task.routes_left.remove(0);
         // what a hop checks (path_position): a malformed route is skipped here rather than
@@ -65,19 +58,19 @@ pub(super) fn try_next_route(
         if !valid_path || route.fee > task.fee_limit {
             continue;
         }
-        let Some(channel) = state.channel_with(task.token, route.path[1]) else { continue };
+        let Some(channel) = cx.state.channel_with(task.token, route.path[1]) else { continue };
         let Some(lock_amount) = task.amount.checked_add(route.fee) else { continue };
         if !channel.usable()
-            || !state.config.accepts_settle_timeout(channel.settle_timeout)
+            || !cx.state.config.accepts_settle_timeout(channel.settle_timeout)
             || channel.our_capacity() < lock_amount
-            || channel.ours.locks.len() >= state.config.max_locks
+            || channel.ours.locks.len() >= cx.state.config.max_locks
             || channel.ours.lock(&secrethash).is_some()
         {
             continue;
         }
         let lock = Lock {
             amount: lock_amount,
-            expiration: state.block + state.config.lock_timeout,
+            expiration: cx.state.block + cx.state.config.lock_timeout,
             secrethash,
         };
         let mut locks = channel.ours.locks.clone();
@@ -85,33 +78,25 @@ pub(super) fn try_next_route(
         let (channel_id, transferred) = (channel.id, channel.ours.transferred);
         let (payment_id, target, target_amount, path) =
             (task.payment_id, task.target, task.amount, route.path);
-        send_our_proof(
-            state,
-            signer,
-            channel_id,
-            transferred,
-            locks,
-            |message_id, balance_proof| {
-                Message::MediatedTransfer(MediatedTransfer {
-                    message_id,
-                    payment_id,
-                    balance_proof,
-                    lock,
-                    initiator: me,
-                    target,
-                    target_amount,
-                    path,
-                    signature: UNSIGNED,
-                })
-            },
-            events,
-        )?;
+        send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
+            Message::MediatedTransfer(MediatedTransfer {
+                message_id,
+                payment_id,
+                balance_proof,
+                lock,
+                initiator: me,
+                target,
+                target_amount,
+                path,
+                signature: UNSIGNED,
+            })
+        })?;
         task.attempt = Some((channel_id, lock, route.fee));
-        state.tasks.insert(secrethash, Task::Initiator(task));
+        cx.state.tasks.insert(secrethash, Task::Initiator(task));
         return Ok(());
     }
-    state.tasks.remove(&secrethash);
-    events.push(Event::PaymentFailed {
+    cx.state.tasks.remove(&secrethash);
+    cx.events.push(Event::PaymentFailed {
         payment_id: task.payment_id,
         token: task.token,
         reason: PaymentFailure::NoRoute,
@@ -122,14 +107,13 @@ pub(super) fn try_next_route(
 /// The target asks for the secret of a payment we initiated: revealed if the request matches
 /// the payment and our lock has not expired.
 pub(super) fn on_secret_request(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     m: &SecretRequest,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     // (a payment that is over, or another kind of task: refused, which stores nothing;
     // the request carries no balance proof, so it holds nothing up)
-    let Some(Task::Initiator(task)) = state.tasks.get(&m.secrethash) else {
+    let Some(Task::Initiator(task)) = cx.state.tasks.get(&m.secrethash) else {
         return Err(Rejection::UnknownPayment(m.secrethash));
     };
     // a lock expired by our block is paid to nobody: no secret for it
@@ -137,49 +121,47 @@ pub(super) fn on_secret_request(
         && m.payment_id == task.payment_id
         && m.amount == task.amount
         && task.attempt.as_ref().is_some_and(|(_, lock, _)| lock.expiration == m.expiration)
-        && state.block <= m.expiration;
+        && cx.state.block <= m.expiration;
     if !matches {
         return Err(Rejection::UnknownPayment(m.secrethash));
     }
     // a swap: only the target holds the secret; nothing to reveal
     let Some(secret) = task.secret else { return Ok(()) };
     let target = task.target;
-    let reveal = unsigned(state, |message_id| {
+    let reveal = unsigned(cx.state, |message_id| {
         Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
     });
-    if let Some(Task::Initiator(task)) = state.tasks.get_mut(&m.secrethash) {
+    if let Some(Task::Initiator(task)) = cx.state.tasks.get_mut(&m.secrethash) {
         task.secret_revealed = true;
     }
-    events.push(Event::Send { recipient: target, message: reveal });
+    cx.events.push(Event::Send { recipient: target, message: reveal });
     Ok(())
 }
 
 /// The secret came back from our first hop: unlock our lock to it; the payment is sent.
 pub(super) fn on_reveal(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     sender: Address,
     secret: Secret,
     task: InitiatorTask,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
     let Some((channel_id, _, fee)) = task.attempt else {
         return Err(Rejection::UnknownPayment(secrethash));
     };
-    let partner = state.channels.get(&channel_id).map(|c| c.partner);
+    let partner = cx.state.channels.get(&channel_id).map(|c| c.partner);
     if partner != Some(sender) {
         return Err(Rejection::UnknownPayment(secrethash));
     }
     // our lock expired by our block, its secret not registered in time: it is owed to
     // nobody any more (we remove it); paying it now could pay for an undelivered payment
     let lock = task.attempt.as_ref().map(|(_, lock, _)| *lock);
-    if lock.is_some_and(|l| state.block > l.expiration && !state.registered_in_time(&l)) {
+    if lock.is_some_and(|l| cx.state.block > l.expiration && !cx.state.registered_in_time(&l)) {
         return Ok(());
     }
-    send_unlock(state, signer, channel_id, secret, task.payment_id, events)?;
-    state.tasks.remove(&secrethash);
-    events.push(Event::PaymentSent {
+    send_unlock(cx, channel_id, secret, task.payment_id)?;
+    cx.state.tasks.remove(&secrethash);
+    cx.events.push(Event::PaymentSent {
         payment_id: task.payment_id,
         token: task.token,
         target: task.target,

@@ -7,29 +7,27 @@ use super::*;
 /// Forwards the payer's lock (accepted on `channel_id`) to the hop after us (we are at
 /// `position` in the path), with our fee deducted; gives it back when no channel can carry it.
 pub(super) fn forward(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     m: &MediatedTransfer,
     channel_id: ChannelId,
     token: Address,
     position: usize,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let lock = m.lock;
     // Mediate: forward to the next hop with our fee deducted, or dispose.
     let next = m.path[position + 1];
-    let payee = state.channel_with(token, next);
-    let fee = payee.map_or(0, |c| state.fees.policy(token, c.id).fee(lock.amount));
+    let payee = cx.state.channel_with(token, next);
+    let fee = payee.map_or(0, |c| cx.state.fees.policy(token, c.id).fee(lock.amount));
     let out_amount = lock.amount.checked_sub(fee).filter(|a| *a >= m.target_amount && *a > 0);
     let payee = payee.filter(|c| {
         c.usable()
-            && state.config.accepts_settle_timeout(c.settle_timeout)
+            && cx.state.config.accepts_settle_timeout(c.settle_timeout)
             && out_amount.is_some_and(|a| c.our_capacity() >= a)
-            && c.ours.locks.len() < state.config.max_locks
+            && c.ours.locks.len() < cx.state.config.max_locks
             && c.ours.lock(&lock.secrethash).is_none()
     });
     let (Some(payee), Some(out_amount)) = (payee, out_amount) else {
-        return give_back(state, signer, channel_id, lock, m.payment_id, events);
+        return give_back(cx, channel_id, lock, m.payment_id);
     };
     let out_lock = Lock { amount: out_amount, ..lock };
     let mut out_locks = payee.ours.locks.clone();
@@ -37,18 +35,10 @@ pub(super) fn forward(
     let (payee_id, transferred) = (payee.id, payee.ours.transferred);
     let forward =
         MediatedTransfer { message_id: 0, lock: out_lock, signature: UNSIGNED, ..m.clone() };
-    send_our_proof(
-        state,
-        signer,
-        payee_id,
-        transferred,
-        out_locks,
-        |message_id, balance_proof| {
-            Message::MediatedTransfer(MediatedTransfer { message_id, balance_proof, ..forward })
-        },
-        events,
-    )?;
-    state.tasks.insert(
+    send_our_proof(cx, payee_id, transferred, out_locks, |message_id, balance_proof| {
+        Message::MediatedTransfer(MediatedTransfer { message_id, balance_proof, ..forward })
+    })?;
+    cx.state.tasks.insert(
         lock.secrethash,
         Task::Mediator(MediatorTask {
             payment_id: m.payment_id,
@@ -66,14 +56,12 @@ pub(super) fn forward(
 /// As a mediator, gives the payer's lock back without forwarding it: a task that delivers
 /// nothing (so it asks the payer for nothing) and a disposal.
 pub(super) fn give_back(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     channel_id: ChannelId,
     lock: Lock,
     payment_id: PaymentId,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    state.tasks.insert(
+    cx.state.tasks.insert(
         lock.secrethash,
         Task::Mediator(MediatorTask {
             payment_id,
@@ -85,61 +73,60 @@ pub(super) fn give_back(
             payee_done: true,
         }),
     );
-    dispose(state, signer, channel_id, lock, payment_id, events)
+    dispose(cx, channel_id, lock, payment_id)
 }
 
 /// The payee revealed the secret to us.
 pub(super) fn on_reveal(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     sender: Address,
     secret: Secret,
     task: MediatorTask,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
     let Some((payee_channel, _)) = task.payee else {
         return Err(Rejection::UnknownPayment(secrethash));
     };
-    let payee = state.channels.get(&payee_channel).map(|c| c.partner);
+    let payee = cx.state.channels.get(&payee_channel).map(|c| c.partner);
     if payee != Some(sender) {
         return Err(Rejection::UnknownPayment(secrethash));
     }
-    learn_secret_as_mediator(state, signer, secrethash, secret, events)?;
+    learn_secret_as_mediator(cx, secrethash, secret)?;
     Ok(())
 }
 
 /// A mediator learned the secret: pay the payee (it can claim on chain anyway) and reveal
 /// the secret to the payer so it pays us.
 pub(super) fn learn_secret_as_mediator(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     secrethash: SecretHash,
     secret: Secret,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let Some(Task::Mediator(task)) = state.tasks.get(&secrethash).cloned() else { return Ok(()) };
+    let Some(Task::Mediator(task)) = cx.state.tasks.get(&secrethash).cloned() else {
+        return Ok(());
+    };
     // Paying the payee off-chain is safe only while we can still get the secret registered
     // before the payer's lock expires. Too late for that (or not following the chain): unlock
     // the payee once the registration is on chain (see on_secret_registered) or the payer has
     // paid us, whichever comes first.
     let payer_lock = task.payer.1;
-    let safe = state.registered_in_time(&payer_lock)
-        || (state.chain_synced
-            && state.block + state.config.reveal_timeout < payer_lock.expiration);
+    let safe = cx.state.registered_in_time(&payer_lock)
+        || (cx.state.chain_synced
+            && cx.state.block + cx.state.config.reveal_timeout < payer_lock.expiration);
     let mut payee_paid = task.payee_done;
     if let (Some((payee_channel, _)), false) = (task.payee, task.payee_done) {
         if safe {
-            send_unlock(state, signer, payee_channel, secret, task.payment_id, events)?;
+            send_unlock(cx, payee_channel, secret, task.payment_id)?;
             payee_paid = true;
         } else if !task.registered
-            && state.block + state.config.reveal_timeout >= payer_lock.expiration
-            && state.block <= payer_lock.expiration
+            && cx.state.block + cx.state.config.reveal_timeout >= payer_lock.expiration
+            && cx.state.block <= payer_lock.expiration
         {
             // near expiry: register now. (Only out of sync with the chain, we wait: the payer
             // will most likely unlock, and `on_block` registers near expiry if it has not.)
-            events.push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
-            if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
+            cx.events
+                .push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
+            if let Some(Task::Mediator(t)) = cx.state.tasks.get_mut(&secrethash) {
                 t.registered = true;
             }
         }
@@ -149,35 +136,30 @@ pub(super) fn learn_secret_as_mediator(
     // there). Not while a registration of ours is still on its way (it may land too late), nor
     // when our lock to the payee expired unpaid or was disposed of. Out of sync with the chain
     // we cannot know: then the payer's unlock comes first and we pay the payee on it.
-    let payer = state.channels.get(&task.payer.0).map(|c| c.partner);
-    let secured = task.payee.is_some_and(|(_, lock)| state.registered_in_time(&lock));
-    let delivering = task.payee.is_some() && (payee_paid || secured || !state.chain_synced);
+    let payer = cx.state.channels.get(&task.payer.0).map(|c| c.partner);
+    let secured = task.payee.is_some_and(|(_, lock)| cx.state.registered_in_time(&lock));
+    let delivering = task.payee.is_some() && (payee_paid || secured || !cx.state.chain_synced);
     if let (Some(payer), false, true) =
         (payer, task.payer_done || task.secret.is_some(), delivering)
     {
-        let reveal = unsigned(state, |message_id| {
+        let reveal = unsigned(cx.state, |message_id| {
             Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
         });
-        events.push(Event::Send { recipient: payer, message: reveal });
+        cx.events.push(Event::Send { recipient: payer, message: reveal });
     }
-    if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
+    if let Some(Task::Mediator(t)) = cx.state.tasks.get_mut(&secrethash) {
         t.secret = Some(secret);
         t.payee_done = payee_paid;
     }
-    finish_mediator(state, &secrethash, events);
+    finish_mediator(cx, &secrethash);
     Ok(())
 }
 
 /// Our payer unlocked the task's lock: we are paid, so the payee's lock is now safe to pay
 /// off-chain if it is not yet.
-pub(super) fn on_unlock(
-    state: &mut ChainState,
-    signer: &dyn Signer,
-    secret: Secret,
-    events: &mut Vec<Event>,
-) {
+pub(super) fn on_unlock(cx: &mut Ctx<'_>, secret: Secret) {
     let secrethash = secret.hash();
-    let Some(Task::Mediator(task)) = state.tasks.get_mut(&secrethash) else { return };
+    let Some(Task::Mediator(task)) = cx.state.tasks.get_mut(&secrethash) else { return };
     task.secret = Some(secret);
     task.payer_done = true;
     // paid: the payee's lock is now safe to pay off-chain if it is not yet
@@ -187,52 +169,51 @@ pub(super) fn on_unlock(
     };
     if let Some((payee_channel, payment_id)) = owed {
         // (a closed payee channel is paid on chain instead, once registered)
-        let sent = usable_channel(state, &payee_channel).is_ok()
-            && send_unlock(state, signer, payee_channel, secret, payment_id, events).is_ok();
-        if let (true, Some(Task::Mediator(t))) = (sent, state.tasks.get_mut(&secrethash)) {
+        let sent = usable_channel(cx.state, &payee_channel).is_ok()
+            && send_unlock(cx, payee_channel, secret, payment_id).is_ok();
+        if let (true, Some(Task::Mediator(t))) = (sent, cx.state.tasks.get_mut(&secrethash)) {
             t.payee_done = true;
         }
     }
-    finish_mediator(state, &secrethash, events);
+    finish_mediator(cx, &secrethash);
 }
 
 /// The payee disposed the lock we forwarded: the payment is not delivered; give the payer's
 /// lock back (unless the payer already paid).
 pub(super) fn payee_disposed(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     mut task: MediatorTask,
     payment_id: PaymentId,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let secrethash = task.payer.1.secrethash;
     task.payee = None;
     task.payee_done = true;
     let (payer_channel, payer_lock) = task.payer;
     let payer_pending = !task.payer_done;
-    state.tasks.insert(secrethash, Task::Mediator(task));
+    cx.state.tasks.insert(secrethash, Task::Mediator(task));
     if payer_pending {
-        dispose(state, signer, payer_channel, payer_lock, payment_id, events)?;
+        dispose(cx, payer_channel, payer_lock, payment_id)?;
     }
     Ok(())
 }
 
 /// Ends a mediator task once both its payer and payee sides are done.
-pub(super) fn finish_mediator(
-    state: &mut ChainState,
-    secrethash: &SecretHash,
-    events: &mut Vec<Event>,
-) {
-    if let Some(Task::Mediator(task)) = state.tasks.get(secrethash) {
+pub(super) fn finish_mediator(cx: &mut Ctx<'_>, secrethash: &SecretHash) {
+    if let Some(Task::Mediator(task)) = cx.state.tasks.get(secrethash) {
         if task.payer_done && task.payee_done {
             if let (Some((_, payee_lock)), true) = (task.payee, task.secret.is_some()) {
-                events.push(Event::PaymentMediated {
-                    token: state.channels.get(&task.payer.0).map(|c| c.token).unwrap_or_default(),
+                cx.events.push(Event::PaymentMediated {
+                    token: cx
+                        .state
+                        .channels
+                        .get(&task.payer.0)
+                        .map(|c| c.token)
+                        .unwrap_or_default(),
                     secrethash: *secrethash,
                     fee: task.payer.1.amount.saturating_sub(payee_lock.amount),
                 });
             }
-            state.tasks.remove(secrethash);
+            cx.state.tasks.remove(secrethash);
         }
     }
 }

@@ -20,6 +20,7 @@
 
 use crate::changes::{Event, PaymentFailure, Route};
 use crate::channel::{accept_partner_proof, check_signed_by, send_our_proof, without};
+use crate::ctx::Ctx;
 use crate::error::Rejection;
 use crate::machine::usable_channel;
 use crate::state::{
@@ -30,7 +31,7 @@ use photon_primitives::messages::{
     AnnounceDisposed, AnnounceDisposedResponse, MediatedTransfer, Message, PaymentId, RevealSecret,
     SecretRequest, Unlock, MAX_PATH_LEN, UNSIGNED,
 };
-use photon_primitives::{Address, ChannelId, Lock, Secret, SecretHash, Signer, TokenAmount};
+use photon_primitives::{Address, ChannelId, Lock, Secret, SecretHash, TokenAmount};
 
 mod initiator;
 mod mediator;
@@ -42,46 +43,35 @@ use mediator::{finish_mediator, give_back};
 
 /// Handles the mediated-payment messages.
 pub(crate) fn on_message(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     message: &Message,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     match message {
-        Message::MediatedTransfer(m) => {
-            on_mediated_transfer(state, sender, message, m, signer, events)
-        }
-        Message::AnnounceDisposed(m) => on_disposed(state, sender, message, m, signer, events),
+        Message::MediatedTransfer(m) => on_mediated_transfer(cx, sender, message, m),
+        Message::AnnounceDisposed(m) => on_disposed(cx, sender, message, m),
         Message::AnnounceDisposedResponse(m) => {
             let channel_id = m.balance_proof.channel_id;
             let channel =
-                state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+                cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
             if !channel.disposed.contains_key(&m.secrethash) {
                 return Err(Rejection::UnknownLock(m.secrethash));
             }
             let (locks, _) = without(&channel.theirs.locks, &m.secrethash)
                 .ok_or(Rejection::UnknownLock(m.secrethash))?;
             let transferred = channel.theirs.transferred;
-            let channel = accept_partner_proof(
-                state,
-                signer,
-                sender,
-                message,
-                &m.balance_proof,
-                transferred,
-                locks,
-            )?;
+            let channel =
+                accept_partner_proof(cx, sender, message, &m.balance_proof, transferred, locks)?;
             channel.disposed.remove(&m.secrethash);
-            payer_lock_gone(state, &m.secrethash, channel_id, events);
+            payer_lock_gone(cx, &m.secrethash, channel_id);
             Ok(())
         }
-        Message::SecretRequest(m) => initiator::on_secret_request(state, sender, m, events),
-        Message::RevealSecret(m) => on_reveal(state, sender, m.secret, signer, events),
+        Message::SecretRequest(m) => initiator::on_secret_request(cx, sender, m),
+        Message::RevealSecret(m) => on_reveal(cx, sender, m.secret),
         Message::Unlock(m) => {
             let channel_id = m.balance_proof.channel_id;
             let channel =
-                state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+                cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
             let secrethash = m.secret.hash();
             let (locks, lock) = without(&channel.theirs.locks, &secrethash)
                 .ok_or(Rejection::UnknownLock(secrethash))?;
@@ -90,28 +80,21 @@ pub(crate) fn on_message(
                 .transferred
                 .checked_add(lock.amount)
                 .ok_or(Rejection::InvalidAmount)?;
-            let channel = accept_partner_proof(
-                state,
-                signer,
-                sender,
-                message,
-                &m.balance_proof,
-                transferred,
-                locks,
-            )?;
+            let channel =
+                accept_partner_proof(cx, sender, message, &m.balance_proof, transferred, locks)?;
             channel.disposed.remove(&secrethash);
             let token = channel.token;
             // Only an unlock of the task's own lock (on its payer's channel) completes it: a
             // lock with the same hash on another channel (one we disposed of, say) pays us
             // that lock and nothing more.
-            match state.tasks.get(&secrethash) {
+            match cx.state.tasks.get(&secrethash) {
                 Some(Task::Target(task)) if task.payer.0 == channel_id => {
-                    target::on_unlock(state, token, lock, events);
+                    target::on_unlock(cx, token, lock);
                 }
                 Some(Task::Mediator(task)) if task.payer.0 == channel_id => {
-                    mediator::on_unlock(state, signer, m.secret, events);
+                    mediator::on_unlock(cx, m.secret);
                 }
-                _ => events.push(Event::PaymentReceived {
+                _ => cx.events.push(Event::PaymentReceived {
                     token,
                     payment_id: m.payment_id,
                     initiator: sender,
@@ -126,13 +109,12 @@ pub(crate) fn on_message(
 
 /// Builds and signs a message that carries no balance proof, taking a message id.
 pub(super) fn signed(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     build: impl FnOnce(u64) -> Message,
 ) -> Result<Message, Rejection> {
-    let mut message = build(state.next_message_id);
-    message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
-    state.next_message_id += 1;
+    let mut message = build(cx.state.next_message_id);
+    message.sign(&cx.state.domain, cx.signer).map_err(|e| Rejection::Signer(e.to_string()))?;
+    cx.state.next_message_id += 1;
     Ok(message)
 }
 
@@ -145,15 +127,13 @@ pub(super) fn unsigned(state: &mut ChainState, build: impl FnOnce(u64) -> Messag
 }
 
 fn on_mediated_transfer(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     message: &Message,
     m: &MediatedTransfer,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let channel_id = m.balance_proof.channel_id;
-    let channel = usable_channel(state, &channel_id)?;
+    let channel = usable_channel(cx.state, &channel_id)?;
     let lock = m.lock;
     if lock.amount == 0 || lock.amount < m.target_amount {
         return Err(Rejection::InvalidAmount);
@@ -166,32 +146,31 @@ fn on_mediated_transfer(
     if channel.theirs.locks.len() >= photon_primitives::lock::MAX_LOCKS {
         return Err(Rejection::TooManyLocks);
     }
-    let over_our_limit = channel.theirs.locks.len() >= state.config.max_locks;
-    let position = path_position(&m.path, state.address, sender, m.initiator, m.target)?;
+    let over_our_limit = channel.theirs.locks.len() >= cx.state.config.max_locks;
+    let position = path_position(&m.path, cx.state.address, sender, m.initiator, m.target)?;
     let mut locks = channel.theirs.locks.clone();
     locks.push(lock);
     let transferred = channel.theirs.transferred;
     let token =
-        accept_partner_proof(state, signer, sender, message, &m.balance_proof, transferred, locks)?
-            .token;
+        accept_partner_proof(cx, sender, message, &m.balance_proof, transferred, locks)?.token;
 
-    if state.tasks.contains_key(&lock.secrethash) {
+    if cx.state.tasks.contains_key(&lock.secrethash) {
         // a loop through us, or a payment we already handle: give the lock back
-        return dispose(state, signer, channel_id, lock, m.payment_id, events);
+        return dispose(cx, channel_id, lock, m.payment_id);
     }
-    if over_our_limit || !securable(state, channel_id, &lock) {
+    if over_our_limit || !securable(cx.state, channel_id, &lock) {
         // Should the payer close now, its settle window would end before we could claim this
         // lock on chain (or the window is outside what we accept): never pay downstream (or
         // reveal) against it; give it back.
-        if m.target == state.address {
-            return dispose(state, signer, channel_id, lock, m.payment_id, events);
+        if m.target == cx.state.address {
+            return dispose(cx, channel_id, lock, m.payment_id);
         }
-        return give_back(state, signer, channel_id, lock, m.payment_id, events);
+        return give_back(cx, channel_id, lock, m.payment_id);
     }
-    if m.target == state.address {
-        return target::on_transfer(state, sender, m, channel_id, events);
+    if m.target == cx.state.address {
+        return target::on_transfer(cx, sender, m, channel_id);
     }
-    mediator::forward(state, signer, m, channel_id, token, position, events)
+    mediator::forward(cx, m, channel_id, token, position)
 }
 
 /// Our index in a mediated transfer's path, after checking the path is well formed and the
@@ -224,18 +203,17 @@ fn path_position(
 /// Gives up a lock the partner sent us: signs the contract's `LockDisposal` and tells the
 /// partner, who then removes it. We will never claim it.
 pub(super) fn dispose(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     channel_id: ChannelId,
     lock: Lock,
     payment_id: PaymentId,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let channel =
+        cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
     // The disposal covers the lock in every proof of the partner's up to its latest, which
     // holds it: a later instance with the same bytes (re-sent after a removal) is not covered.
     let (partner, epoch, nonce) = (channel.partner, channel.epoch, channel.theirs.nonce);
-    let message = signed(state, signer, |message_id| {
+    let message = signed(cx, |message_id| {
         Message::AnnounceDisposed(AnnounceDisposed {
             message_id,
             payment_id,
@@ -246,10 +224,10 @@ pub(super) fn dispose(
             signature: UNSIGNED,
         })
     })?;
-    if let Some(channel) = state.channels.get_mut(&channel_id) {
+    if let Some(channel) = cx.state.channels.get_mut(&channel_id) {
         channel.disposed.insert(lock.secrethash, OurDisposal { nonce, payment_id });
     }
-    events.push(Event::Send { recipient: partner, message });
+    cx.events.push(Event::Send { recipient: partner, message });
     Ok(())
 }
 
@@ -270,13 +248,8 @@ fn securable(state: &ChainState, channel_id: ChannelId, lock: &Lock) -> bool {
 /// After a new proof of the partner's on `channel_id`: each lock we disposed that it still
 /// holds gets a disposal covering the new proof, so that the partner can safely give the
 /// payment up (it does so only once a disposal covers its latest proof).
-pub(crate) fn redispose(
-    state: &mut ChainState,
-    signer: &dyn Signer,
-    channel_id: ChannelId,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
-    let Some(channel) = state.channels.get(&channel_id) else { return Ok(()) };
+pub(crate) fn redispose(cx: &mut Ctx<'_>, channel_id: ChannelId) -> Result<(), Rejection> {
+    let Some(channel) = cx.state.channels.get(&channel_id) else { return Ok(()) };
     let nonce = channel.theirs.nonce;
     let stale: Vec<(Lock, PaymentId)> = channel
         .disposed
@@ -285,7 +258,7 @@ pub(crate) fn redispose(
         .filter_map(|(hash, d)| Some((*channel.theirs.lock(hash)?, d.payment_id)))
         .collect();
     for (lock, payment_id) in stale {
-        dispose(state, signer, channel_id, lock, payment_id, events)?;
+        dispose(cx, channel_id, lock, payment_id)?;
     }
     Ok(())
 }
@@ -293,15 +266,13 @@ pub(crate) fn redispose(
 /// The partner disposed a lock we sent: remove it, then reroute (initiator) or dispose our
 /// own incoming lock (mediator: the path is fixed).
 fn on_disposed(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     message: &Message,
     m: &AnnounceDisposed,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let channel =
-        state.channels.get(&m.channel_id).ok_or(Rejection::UnknownChannel(m.channel_id))?;
+        cx.state.channels.get(&m.channel_id).ok_or(Rejection::UnknownChannel(m.channel_id))?;
     if sender != channel.partner {
         return Err(Rejection::WrongSender { sender, partner: channel.partner });
     }
@@ -314,7 +285,7 @@ fn on_disposed(
         // nothing to do. An honest receiver only disposes of a lock we sent it.
         return Ok(());
     }
-    check_signed_by(state, signer, message, sender)?;
+    check_signed_by(cx.state, cx.signer, message, sender)?;
     let signature = *message.signature().ok_or(Rejection::BadSignature)?;
     if m.nonce < channel.ours.nonce {
         // Signed before our latest proof (which still holds the lock) reached the partner:
@@ -332,40 +303,32 @@ fn on_disposed(
         without(&channel.ours.locks, &secrethash).ok_or(Rejection::UnknownLock(secrethash))?;
     let transferred = channel.ours.transferred;
     let payment_id = m.payment_id;
-    send_our_proof(
-        state,
-        signer,
-        m.channel_id,
-        transferred,
-        locks,
-        |message_id, balance_proof| {
-            Message::AnnounceDisposedResponse(AnnounceDisposedResponse {
-                message_id,
-                payment_id,
-                balance_proof,
-                secrethash,
-                signature: UNSIGNED,
-            })
-        },
-        events,
-    )?;
-    if let Some(channel) = state.channels.get_mut(&m.channel_id) {
+    send_our_proof(cx, m.channel_id, transferred, locks, |message_id, balance_proof| {
+        Message::AnnounceDisposedResponse(AnnounceDisposedResponse {
+            message_id,
+            payment_id,
+            balance_proof,
+            secrethash,
+            signature: UNSIGNED,
+        })
+    })?;
+    if let Some(channel) = cx.state.channels.get_mut(&m.channel_id) {
         channel.their_disposals.insert(secrethash, evidence);
     }
-    match state.tasks.remove(&secrethash) {
+    match cx.state.tasks.remove(&secrethash) {
         Some(Task::Initiator(mut task))
             if task.attempt.as_ref().is_some_and(|(c, _, _)| *c == m.channel_id) =>
         {
             task.attempt = None;
-            try_next_route(state, signer, task, events)?;
+            try_next_route(cx, task)?;
         }
         Some(Task::Mediator(task))
             if task.payee.as_ref().is_some_and(|(c, _)| *c == m.channel_id) =>
         {
-            mediator::payee_disposed(state, signer, task, payment_id, events)?;
+            mediator::payee_disposed(cx, task, payment_id)?;
         }
         Some(other) => {
-            state.tasks.insert(secrethash, other);
+            cx.state.tasks.insert(secrethash, other);
         }
         None => {}
     }
@@ -373,22 +336,16 @@ fn on_disposed(
 }
 
 /// A secret revealed to us, handled by the role we play in its payment.
-fn on_reveal(
-    state: &mut ChainState,
-    sender: Address,
-    secret: Secret,
-    signer: &dyn Signer,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
+fn on_reveal(cx: &mut Ctx<'_>, sender: Address, secret: Secret) -> Result<(), Rejection> {
     // the sender is proven by the transport session, the secret by its hash
     let secrethash = secret.hash();
-    match state.tasks.get(&secrethash).cloned() {
+    match cx.state.tasks.get(&secrethash).cloned() {
         Some(Task::Initiator(task)) => {
-            initiator::on_reveal(state, signer, sender, secret, task, events)?;
+            initiator::on_reveal(cx, sender, secret, task)?;
         }
-        Some(Task::Target(task)) => target::on_reveal(state, sender, secret, task, events)?,
+        Some(Task::Target(task)) => target::on_reveal(cx, sender, secret, task)?,
         Some(Task::Mediator(task)) => {
-            mediator::on_reveal(state, signer, sender, secret, task, events)?;
+            mediator::on_reveal(cx, sender, secret, task)?;
         }
         // a payment already completed (e.g. through the chain): a late reveal is harmless
         None => {}
@@ -398,50 +355,36 @@ fn on_reveal(
 
 /// Turns our lock of `secret` on `channel_id` into a transfer.
 pub(super) fn send_unlock(
-    state: &mut ChainState,
-    signer: &dyn Signer,
+    cx: &mut Ctx<'_>,
     channel_id: ChannelId,
     secret: Secret,
     payment_id: PaymentId,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
-    let channel = state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    let channel =
+        cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
     let Some((locks, lock)) = without(&channel.ours.locks, &secret.hash()) else { return Ok(()) };
     let transferred = channel.ours.transferred + lock.amount;
-    send_our_proof(
-        state,
-        signer,
-        channel_id,
-        transferred,
-        locks,
-        |message_id, balance_proof| {
-            Message::Unlock(Unlock {
-                message_id,
-                payment_id,
-                balance_proof,
-                secret,
-                signature: UNSIGNED,
-            })
-        },
-        events,
-    )
+    send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
+        Message::Unlock(Unlock {
+            message_id,
+            payment_id,
+            balance_proof,
+            secret,
+            signature: UNSIGNED,
+        })
+    })
 }
 
 /// The payer's lock of `secrethash` on `channel_id` left without paying us (expired, or
 /// removed after our disposal).
-pub(crate) fn payer_lock_gone(
-    state: &mut ChainState,
-    secrethash: &SecretHash,
-    channel_id: ChannelId,
-    events: &mut Vec<Event>,
-) {
-    match state.tasks.get_mut(secrethash) {
+pub(crate) fn payer_lock_gone(cx: &mut Ctx<'_>, secrethash: &SecretHash, channel_id: ChannelId) {
+    match cx.state.tasks.get_mut(secrethash) {
         Some(Task::Mediator(task)) if task.payer.0 == channel_id => {
             task.payer_done = true;
-            finish_mediator(state, secrethash, events);
+            finish_mediator(cx, secrethash);
         }
         Some(Task::Target(task)) if task.payer.0 == channel_id => {
-            state.tasks.remove(secrethash);
+            cx.state.tasks.remove(secrethash);
         }
         _ => {}
     }
@@ -449,20 +392,19 @@ pub(crate) fn payer_lock_gone(
 
 /// Our lock of `secrethash` on `channel_id` left unpaid (expired).
 pub(crate) fn payee_lock_gone(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     secrethash: &SecretHash,
     channel_id: ChannelId,
-    events: &mut Vec<Event>,
     failure: Option<PaymentFailure>,
 ) {
-    match state.tasks.get_mut(secrethash) {
+    match cx.state.tasks.get_mut(secrethash) {
         Some(Task::Initiator(task))
             if task.attempt.as_ref().is_some_and(|(c, _, _)| *c == channel_id) =>
         {
             let (payment_id, token) = (task.payment_id, task.token);
-            state.tasks.remove(secrethash);
+            cx.state.tasks.remove(secrethash);
             if let Some(reason) = failure {
-                events.push(Event::PaymentFailed { payment_id, token, reason });
+                cx.events.push(Event::PaymentFailed { payment_id, token, reason });
             }
         }
         Some(Task::Mediator(task))
@@ -472,7 +414,7 @@ pub(crate) fn payee_lock_gone(
             // payer for nothing (see learn_secret_as_mediator)
             task.payee = None;
             task.payee_done = true;
-            finish_mediator(state, secrethash, events);
+            finish_mediator(cx, secrethash);
         }
         _ => {}
     }
@@ -480,12 +422,12 @@ pub(crate) fn payee_lock_gone(
 
 /// Registers on chain the secrets of locks we are owed, when the payer has not unlocked and
 /// expiry is near.
-pub(crate) fn on_block(state: &mut ChainState, events: &mut Vec<Event>) {
-    let block = state.block;
-    let reveal = state.config.reveal_timeout;
-    let registered = &state.registered;
-    let channels = &state.channels;
-    for task in state.tasks.values_mut() {
+pub(crate) fn on_block(cx: &mut Ctx<'_>) {
+    let block = cx.state.block;
+    let reveal = cx.state.config.reveal_timeout;
+    let registered = &cx.state.registered;
+    let channels = &cx.state.channels;
+    for task in cx.state.tasks.values_mut() {
         let (secret, payer, flag) = match task {
             Task::Mediator(t) => (t.secret, t.payer, &mut t.registered),
             Task::Target(t) => (t.secret, t.payer, &mut t.registered),
@@ -506,29 +448,26 @@ pub(crate) fn on_block(state: &mut ChainState, events: &mut Vec<Event>) {
             && block <= lock.expiration
         {
             *flag = true;
-            events.push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
+            cx.events
+                .push(Event::Transact(crate::changes::ContractCall::RegisterSecret { secret }));
         }
     }
 }
 
 /// A secret became public on chain: locks we sent with it are owed, so unlock them off-chain;
 /// locks we hold with it are safe.
-pub(crate) fn on_secret_registered(
-    state: &mut ChainState,
-    signer: &dyn Signer,
-    secret: Secret,
-    events: &mut Vec<Event>,
-) -> Result<(), Rejection> {
+pub(crate) fn on_secret_registered(cx: &mut Ctx<'_>, secret: Secret) -> Result<(), Rejection> {
     let secrethash = secret.hash();
-    let owed: Vec<(ChannelId, PaymentId)> = state
+    let owed: Vec<(ChannelId, PaymentId)> = cx
+        .state
         .channels
         .values()
         .filter(|c| c.usable())
         .filter_map(|c| {
-            c.ours.lock(&secrethash).filter(|l| state.registered_in_time(l)).map(|_| c.id)
+            c.ours.lock(&secrethash).filter(|l| cx.state.registered_in_time(l)).map(|_| c.id)
         })
         .map(|id| {
-            let payment_id = match state.tasks.get(&secrethash) {
+            let payment_id = match cx.state.tasks.get(&secrethash) {
                 Some(Task::Initiator(t)) => t.payment_id,
                 Some(Task::Mediator(t)) => t.payment_id,
                 Some(Task::Target(t)) => t.payment_id,
@@ -538,12 +477,12 @@ pub(crate) fn on_secret_registered(
         })
         .collect();
     for (channel_id, payment_id) in owed {
-        send_unlock(state, signer, channel_id, secret, payment_id, events)?;
-        match state.tasks.get(&secrethash).cloned() {
+        send_unlock(cx, channel_id, secret, payment_id)?;
+        match cx.state.tasks.get(&secrethash).cloned() {
             Some(Task::Initiator(task)) => {
-                state.tasks.remove(&secrethash);
+                cx.state.tasks.remove(&secrethash);
                 let fee = task.attempt.map_or(0, |(_, _, f)| f);
-                events.push(Event::PaymentSent {
+                cx.events.push(Event::PaymentSent {
                     payment_id: task.payment_id,
                     token: task.token,
                     target: task.target,
@@ -552,17 +491,17 @@ pub(crate) fn on_secret_registered(
                 });
             }
             Some(Task::Mediator(_)) => {
-                if let Some(Task::Mediator(t)) = state.tasks.get_mut(&secrethash) {
+                if let Some(Task::Mediator(t)) = cx.state.tasks.get_mut(&secrethash) {
                     t.payee_done = true;
                 }
             }
             _ => {}
         }
     }
-    match state.tasks.get_mut(&secrethash) {
+    match cx.state.tasks.get_mut(&secrethash) {
         Some(Task::Mediator(t)) => {
             t.secret = Some(secret);
-            finish_mediator(state, &secrethash, events);
+            finish_mediator(cx, &secrethash);
         }
         Some(Task::Target(t)) => t.secret = Some(secret),
         _ => {}

@@ -6,15 +6,14 @@ use super::*;
 /// A lock for us arrived (accepted into the channel, securable): the payment's task, and the
 /// secret request to the initiator (or the reveal to our payer when we know the secret).
 pub(super) fn on_transfer(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     m: &MediatedTransfer,
     channel_id: ChannelId,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let lock = m.lock;
-    let known = state.known_secrets.get(&lock.secrethash).copied();
-    state.tasks.insert(
+    let known = cx.state.known_secrets.get(&lock.secrethash).copied();
+    cx.state.tasks.insert(
         lock.secrethash,
         Task::Target(TargetTask {
             payment_id: m.payment_id,
@@ -27,15 +26,15 @@ pub(super) fn on_transfer(
     );
     // A swap: we hold the secret already, so we reveal it to our payer at once.
     if let Some(secret) = known {
-        let reveal = unsigned(state, |message_id| {
+        let reveal = unsigned(cx.state, |message_id| {
             Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
         });
-        events.push(Event::Send { recipient: sender, message: reveal });
+        cx.events.push(Event::Send { recipient: sender, message: reveal });
         return Ok(());
     }
     let (payment_id, secrethash, amount, expiration) =
         (m.payment_id, lock.secrethash, m.target_amount, lock.expiration);
-    let request = unsigned(state, |message_id| {
+    let request = unsigned(cx.state, |message_id| {
         Message::SecretRequest(SecretRequest {
             message_id,
             payment_id,
@@ -45,51 +44,46 @@ pub(super) fn on_transfer(
             signature: UNSIGNED,
         })
     });
-    events.push(Event::Send { recipient: m.initiator, message: request });
+    cx.events.push(Event::Send { recipient: m.initiator, message: request });
     Ok(())
 }
 
 /// The initiator revealed the secret: reveal it to our payer, who then unlocks.
 pub(super) fn on_reveal(
-    state: &mut ChainState,
+    cx: &mut Ctx<'_>,
     sender: Address,
     secret: Secret,
     task: TargetTask,
-    events: &mut Vec<Event>,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
     if sender != task.initiator {
         return Err(Rejection::UnknownPayment(secrethash));
     }
-    let payer = state
+    let payer = cx
+        .state
         .channels
         .get(&task.payer.0)
         .map(|c| c.partner)
         .ok_or(Rejection::UnknownChannel(task.payer.0))?;
-    let reveal = unsigned(state, |message_id| {
+    let reveal = unsigned(cx.state, |message_id| {
         Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
     });
-    if let Some(Task::Target(t)) = state.tasks.get_mut(&secrethash) {
+    if let Some(Task::Target(t)) = cx.state.tasks.get_mut(&secrethash) {
         t.secret = Some(secret);
     }
-    events.push(Event::Send { recipient: payer, message: reveal });
+    cx.events.push(Event::Send { recipient: payer, message: reveal });
     Ok(())
 }
 
 /// Our payer unlocked the task's lock: we are paid.
-pub(super) fn on_unlock(
-    state: &mut ChainState,
-    token: Address,
-    lock: Lock,
-    events: &mut Vec<Event>,
-) {
+pub(super) fn on_unlock(cx: &mut Ctx<'_>, token: Address, lock: Lock) {
     let secrethash = lock.secrethash;
-    let Some(Task::Target(task)) = state.tasks.get(&secrethash) else { return };
-    events.push(Event::PaymentReceived {
+    let Some(Task::Target(task)) = cx.state.tasks.get(&secrethash) else { return };
+    cx.events.push(Event::PaymentReceived {
         token,
         payment_id: task.payment_id,
         initiator: task.initiator,
         amount: lock.amount,
     });
-    state.tasks.remove(&secrethash);
+    cx.state.tasks.remove(&secrethash);
 }
