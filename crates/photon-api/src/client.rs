@@ -75,11 +75,8 @@ impl Client {
     }
 
     async fn call<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
-        what: &'static str,
+        &self, method: reqwest::Method, path: &str,
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder, what: &'static str,
     ) -> Result<T, ClientError> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
@@ -100,18 +97,13 @@ impl Client {
     }
 
     async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        what: &'static str,
+        &self, path: &str, what: &'static str,
     ) -> Result<T, ClientError> {
         self.call(reqwest::Method::GET, path, |r| r, what).await
     }
 
     async fn send<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: &(impl Serialize + ?Sized),
+        &self, method: reqwest::Method, path: &str, body: &(impl Serialize + ?Sized),
         what: &'static str,
     ) -> Result<T, ClientError> {
         self.call(method, path, |r| r.json(body), what).await
@@ -134,9 +126,7 @@ impl Client {
 
     /// The node's channel with `partner` for `token`; `None` if it has none.
     pub async fn channel(
-        &self,
-        token: Address,
-        partner: Address,
+        &self, token: Address, partner: Address,
     ) -> Result<Option<ChannelView>, ClientError> {
         match self.get(&format!("/api/v1/channels/{token:?}/{partner:?}"), "a channel").await {
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
@@ -151,10 +141,7 @@ impl Client {
 
     /// Deposits, withdraws, closes or settles a channel.
     pub async fn patch_channel(
-        &self,
-        token: Address,
-        partner: Address,
-        patch: &PatchChannel,
+        &self, token: Address, partner: Address, patch: &PatchChannel,
     ) -> Result<PatchAnswer, ClientError> {
         let path = format!("/api/v1/channels/{token:?}/{partner:?}");
         self.send(reqwest::Method::PATCH, &path, patch, "a channel change").await
@@ -162,10 +149,7 @@ impl Client {
 
     /// Pays `target`; answers once the payment completed (or failed).
     pub async fn pay(
-        &self,
-        token: Address,
-        target: Address,
-        pay: &Pay,
+        &self, token: Address, target: Address, pay: &Pay,
     ) -> Result<PaymentOutcome, ClientError> {
         let path = format!("/api/v1/payments/{token:?}/{target:?}");
         self.send(reqwest::Method::POST, &path, pay, "a payment").await
@@ -225,8 +209,7 @@ mod tests {
     /// A one-request HTTP server on 127.0.0.1 answering `status` with `body`; gives the
     /// base URL and, once served, the request line it saw.
     async fn serve_once(
-        status: u16,
-        body: &'static str,
+        status: u16, body: &'static str,
     ) -> (String, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

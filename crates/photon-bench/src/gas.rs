@@ -11,7 +11,7 @@ use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolValue;
 use anyhow::{Context, Result};
-use photon_chain::bindings::{TestApproveAndCallToken, TestERC223, TokensNetwork};
+use photon_chain::bindings::TokensNetwork;
 use photon_chain::deploy::DeployParams;
 use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, Withdraw};
 use photon_primitives::lock::{encode_locks, locksroot};
@@ -258,25 +258,8 @@ pub(crate) async fn measure() -> Result<Report> {
     report.add("withdraw", withdraw);
 
     // ERC223: the contract already holds this token through another channel.
-    let receipt = TestERC223::deploy_builder(&net.provider, "Photon 223".into(), "P223".into())
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
-    let t223 = TestERC223::new(
-        receipt.contract_address().context("no ERC223 address")?,
-        net.provider.clone(),
-    );
-    let receipt =
-        TestApproveAndCallToken::deploy_builder(&net.provider, "Photon AAC".into(), "PAAC".into())
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-    let taac = TestApproveAndCallToken::new(
-        receipt.contract_address().context("no AAC address")?,
-        net.provider.clone(),
-    );
+    let t223 = net.deploy_erc223("P223").await?;
+    let taac = net.deploy_approve_and_call("PAAC").await?;
     for i in 0..n {
         send(t223.mint(a(i), U256::from(FUNDS))).await?;
         send(taac.mint(a(i), U256::from(FUNDS))).await?;

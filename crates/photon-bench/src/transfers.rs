@@ -181,14 +181,8 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
 /// seconds and the sorted latencies in ms (from `received` when given, else the request's).
 #[allow(clippy::too_many_arguments)]
 async fn run_payments(
-    client: &reqwest::Client,
-    url: &str,
-    token: Address,
-    target: Address,
-    count: usize,
-    in_flight: usize,
-    id_base: u64,
-    received: Option<Arc<Mutex<HashMap<u64, Instant>>>>,
+    client: &reqwest::Client, url: &str, token: Address, target: Address, count: usize,
+    in_flight: usize, id_base: u64, received: Option<Arc<Mutex<HashMap<u64, Instant>>>>,
 ) -> Result<(f64, Vec<f64>)> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(in_flight));
     let started = Instant::now();

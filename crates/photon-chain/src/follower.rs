@@ -73,11 +73,7 @@ impl<P: Provider> ChainFollower<P> {
 
     /// A follower resuming after block `last` whose hash was `hash` (from the node's storage).
     pub fn resume(
-        provider: P,
-        deployment: Deployment,
-        config: FollowerConfig,
-        last: u64,
-        hash: B256,
+        provider: P, deployment: Deployment, config: FollowerConfig, last: u64, hash: B256,
     ) -> Self {
         Self {
             provider,

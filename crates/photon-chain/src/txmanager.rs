@@ -122,11 +122,7 @@ impl ChainCall {
     /// The transactions of a deposit of `amount` made `via`; with `open` (a settle timeout)
     /// they open the channel first.
     pub fn deposit(
-        token: Address,
-        partner: Address,
-        amount: TokenAmount,
-        open: Option<u32>,
-        via: DepositVia,
+        token: Address, partner: Address, amount: TokenAmount, open: Option<u32>, via: DepositVia,
     ) -> Vec<Self> {
         let erc223 = match via {
             DepositVia::Approve => {
@@ -469,10 +465,7 @@ impl TxManager {
 
     /// Waits until `hash` is mined (polling every `interval`, at most `timeout`).
     pub async fn wait(
-        &self,
-        hash: TxHash,
-        interval: Duration,
-        timeout: Duration,
+        &self, hash: TxHash, interval: Duration, timeout: Duration,
     ) -> Result<TransactionReceipt> {
         let deadline = std::time::Instant::now() + timeout;
         loop {

@@ -39,9 +39,7 @@ impl MonitorClient {
     /// `signer` for the deployment `domain`. Must be called inside a tokio runtime: each
     /// delivery runs on its own task; a failed one is tried again on a later call (after 5 s).
     pub fn delegate<'a>(
-        &self,
-        domain: &Domain,
-        channels: impl IntoIterator<Item = &'a ChannelState>,
+        &self, domain: &Domain, channels: impl IntoIterator<Item = &'a ChannelState>,
         signer: &dyn Signer,
     ) {
         let mut sent = self.delegated.lock().unwrap_or_else(|e| e.into_inner());

@@ -129,10 +129,7 @@ fn signature(bytes: &Bytes, what: &'static str) -> Result<Signature, DelegationE
 }
 
 fn check_signer(
-    digest: &B256,
-    bytes: &Bytes,
-    what: &'static str,
-    expected: Address,
+    digest: &B256, bytes: &Bytes, what: &'static str, expected: Address,
 ) -> Result<(), DelegationError> {
     let found = recover(digest, &signature(bytes, what)?)
         .map_err(|_| DelegationError::BadSignature(what))?;
@@ -147,9 +144,7 @@ impl Delegation {
     /// The delegation of our channel `channel` for a monitoring service: the partner's latest
     /// proof and our consents. `None` while the partner has sent no proof.
     pub fn of_channel(
-        domain: &Domain,
-        channel: &ChannelState,
-        signer: &dyn Signer,
+        domain: &Domain, channel: &ChannelState, signer: &dyn Signer,
     ) -> Option<Result<Self, photon_primitives::signer::SignatureError>> {
         let proof = channel.theirs.proof.as_ref()?;
         let f = &proof.fields;

@@ -64,8 +64,7 @@ pub(crate) enum Outcome {
 pub(crate) async fn send_all(
     mut txs: TxManager,
     registry: photon_chain::bindings::SecretRegistry::SecretRegistryInstance<DynProvider>,
-    mut tasks: mpsc::UnboundedReceiver<Task>,
-    done: mpsc::UnboundedSender<Report>,
+    mut tasks: mpsc::UnboundedReceiver<Task>, done: mpsc::UnboundedSender<Report>,
 ) {
     use alloy::providers::Provider;
     while let Some(task) = tasks.recv().await {
@@ -138,11 +137,8 @@ pub(crate) struct Follow {
 /// Blocks are marked handled only after their events are: an event that could not be handled
 /// is read again.
 pub(crate) async fn watch_chain(
-    mut follow: Follow,
-    shared: Arc<Shared>,
-    settings: MonitorSettings,
-    tasks: mpsc::UnboundedSender<Task>,
-    mut done: mpsc::UnboundedReceiver<Report>,
+    mut follow: Follow, shared: Arc<Shared>, settings: MonitorSettings,
+    tasks: mpsc::UnboundedSender<Task>, mut done: mpsc::UnboundedReceiver<Report>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ChainError> {
     let punish = settings.deployment.params.punish_blocks;
@@ -264,10 +260,7 @@ async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(),
 /// Marks a watched channel's job done, unless a newer delegation re-armed the watch since
 /// the job was built.
 fn mark_done(
-    store: &mut DelegationStore,
-    channel: ChannelId,
-    job: Job,
-    generation: u64,
+    store: &mut DelegationStore, channel: ChannelId, job: Job, generation: u64,
 ) -> Result<(), StoreError> {
     let Some(mut watch) = store.watch(channel)? else { return Ok(()) };
     if watch.generation != generation {
@@ -284,11 +277,7 @@ fn mark_done(
 /// The transactions due at confirmed block `block` for every watched channel, but those in
 /// flight.
 fn due_jobs(
-    store: &mut DelegationStore,
-    domain: &Domain,
-    block: u64,
-    punish: u64,
-    confirmations: u64,
+    store: &mut DelegationStore, domain: &Domain, block: u64, punish: u64, confirmations: u64,
     in_flight: &std::collections::HashSet<(ChannelId, Job)>,
 ) -> Result<Vec<Task>, StoreError> {
     let mut due = Vec::new();

@@ -81,8 +81,7 @@ fn bad(message: String) -> ApiError {
 
 /// The watch of a closed channel, from the contract's view of it.
 pub(crate) fn watch_of(
-    d: &Delegation,
-    info: &photon_chain::bindings::TokensNetwork::getChannelInfoReturn,
+    d: &Delegation, info: &photon_chain::bindings::TokensNetwork::getChannelInfoReturn,
 ) -> Watch {
     Watch {
         token: d.token,
@@ -97,8 +96,7 @@ pub(crate) fn watch_of(
 }
 
 async fn put_delegation(
-    State(shared): State<Arc<Shared>>,
-    body: Result<Json<Delegation>, JsonRejection>,
+    State(shared): State<Arc<Shared>>, body: Result<Json<Delegation>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(d) = body.map_err(|e| bad(format!("invalid delegation: {}", e.body_text())))?;
     d.check(&shared.domain).map_err(|e| bad(e.to_string()))?;
@@ -196,10 +194,7 @@ fn monitor_router(shared: Arc<Shared>) -> Router {
 /// more: a reorg deeper than the confirmations): its database at `db`, its API on `listener`,
 /// its transactions paid by `key` through `provider`.
 pub async fn run_monitor(
-    key: LocalSigner,
-    provider: DynProvider,
-    db: &std::path::Path,
-    settings: MonitorSettings,
+    key: LocalSigner, provider: DynProvider, db: &std::path::Path, settings: MonitorSettings,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {

@@ -99,9 +99,7 @@ impl DelegationStore {
     /// [`DelegationStore::put`], and when the delegation is kept, `then` may replace the
     /// channel's watch (given the one kept, if any) — both in one transaction.
     pub(crate) fn put_then_watch(
-        &mut self,
-        channel: ChannelId,
-        d: &Delegation,
+        &mut self, channel: ChannelId, d: &Delegation,
         then: impl FnOnce(Option<Watch>) -> Option<Watch>,
     ) -> Result<bool> {
         let tx = self.conn.transaction()?;

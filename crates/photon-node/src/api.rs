@@ -182,8 +182,7 @@ async fn channels(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<crate::runtime::
 }
 
 async fn channels_of_token(
-    State(ctx): State<Ctx>,
-    Path(token): Path<String>,
+    State(ctx): State<Ctx>, Path(token): Path<String>,
 ) -> ApiResult<Json<Vec<crate::runtime::ChannelView>>> {
     let token = address(&token, "token")?;
     Ok(Json(
@@ -192,8 +191,7 @@ async fn channels_of_token(
 }
 
 async fn channel(
-    State(ctx): State<Ctx>,
-    Path((token, partner)): Path<(String, String)>,
+    State(ctx): State<Ctx>, Path((token, partner)): Path<(String, String)>,
 ) -> ApiResult<Json<crate::runtime::ChannelView>> {
     let (token, partner) = (address(&token, "token")?, address(&partner, "partner")?);
     ctx.node
@@ -216,8 +214,7 @@ fn deposit_via(via: photon_api::Via) -> DepositVia {
 }
 
 async fn open_channel(
-    State(ctx): State<Ctx>,
-    request: Result<Json<OpenChannel>, JsonRejection>,
+    State(ctx): State<Ctx>, request: Result<Json<OpenChannel>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Transaction>)> {
     let r = body(request)?;
     let (token, partner) = (r.token, r.partner);
@@ -237,8 +234,7 @@ async fn open_channel(
 }
 
 async fn patch_channel(
-    State(ctx): State<Ctx>,
-    Path((token, partner)): Path<(String, String)>,
+    State(ctx): State<Ctx>, Path((token, partner)): Path<(String, String)>,
     request: Result<Json<PatchChannel>, JsonRejection>,
 ) -> ApiResult<Json<PatchAnswer>> {
     let (token, partner) = (address(&token, "token")?, address(&partner, "partner")?);
@@ -271,8 +267,7 @@ async fn patch_channel(
 }
 
 async fn pay(
-    State(ctx): State<Ctx>,
-    Path((token, target)): Path<(String, String)>,
+    State(ctx): State<Ctx>, Path((token, target)): Path<(String, String)>,
     request: Result<Json<Pay>, JsonRejection>,
 ) -> ApiResult<Json<crate::runtime::PaymentOutcome>> {
     let (token, target) = (address(&token, "token")?, address(&target, "target")?);
@@ -359,8 +354,7 @@ async fn pending_transfers(
 }
 
 async fn register_secret(
-    State(ctx): State<Ctx>,
-    request: Result<Json<SecretBody>, JsonRejection>,
+    State(ctx): State<Ctx>, request: Result<Json<SecretBody>, JsonRejection>,
 ) -> ApiResult<Json<SecretAnswer>> {
     let secret = secret(body(request)?.secret)?;
     let tx = ctx.node.ask(|reply| Command::RegisterSecret { secret, reply }).await??;
@@ -368,8 +362,7 @@ async fn register_secret(
 }
 
 async fn know_secret(
-    State(ctx): State<Ctx>,
-    request: Result<Json<SecretBody>, JsonRejection>,
+    State(ctx): State<Ctx>, request: Result<Json<SecretBody>, JsonRejection>,
 ) -> ApiResult<Json<SecretAnswer>> {
     let secret = secret(body(request)?.secret)?;
     ctx.node.ask(|reply| Command::KnowSecret { secret, reply }).await??;
@@ -394,8 +387,7 @@ async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<FeeSchedule>> {
 }
 
 async fn set_fee(
-    State(ctx): State<Ctx>,
-    request: Result<Json<SetFee>, JsonRejection>,
+    State(ctx): State<Ctx>, request: Result<Json<SetFee>, JsonRejection>,
 ) -> ApiResult<Json<Accepted>> {
     let r = body(request)?;
     if r.proportional_ppm > 1_000_000 {

@@ -27,12 +27,7 @@ fn neighbours(channels: &Channels, token: Address, node: Address) -> Vec<Address
 /// Up to `k` shortest loop-free paths from `from` to `to` (fewest hops first; at most
 /// `max_hops` channels), each starting with a different first hop.
 pub fn routes(
-    channels: &Channels,
-    token: Address,
-    from: Address,
-    to: Address,
-    k: usize,
-    max_hops: usize,
+    channels: &Channels, token: Address, from: Address, to: Address, k: usize, max_hops: usize,
 ) -> Vec<Vec<Address>> {
     let mut out = Vec::new();
     let mut first_hops: BTreeSet<Address> = BTreeSet::new();
@@ -54,11 +49,7 @@ pub fn routes(
 
 /// Breadth-first shortest path avoiding `avoid`.
 fn shortest(
-    channels: &Channels,
-    token: Address,
-    from: Address,
-    to: Address,
-    max_hops: usize,
+    channels: &Channels, token: Address, from: Address, to: Address, max_hops: usize,
     avoid: Address,
 ) -> Option<Vec<Address>> {
     if from == to {

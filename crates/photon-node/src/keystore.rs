@@ -217,10 +217,7 @@ pub fn decrypt(json: &str, password: &str) -> Result<LocalSigner, KeystoreError>
 /// Encrypts `key` under `password` as a key file's JSON text (geth's layout: lower-case hex
 /// address without `0x`, a random version 4 UUID as id).
 pub fn encrypt(
-    key: &[u8; 32],
-    password: &str,
-    cost: ScryptCost,
-    rng: &mut impl RngCore,
+    key: &[u8; 32], password: &str, cost: ScryptCost, rng: &mut impl RngCore,
 ) -> Result<String, KeystoreError> {
     let signer = LocalSigner::from_bytes(key).map_err(|_| KeystoreError::BadKey)?;
     let (mut salt, mut iv, mut id) = ([0u8; 32], [0u8; 16], [0u8; 16]);

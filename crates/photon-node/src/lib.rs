@@ -35,9 +35,7 @@ use alloy::signers::local::PrivateKeySigner;
 /// A provider for `url` that signs with `key`. Nonces are set by the node's transaction
 /// manager; gas and fees are estimated. Requests give up after 10 s connecting or 60 s in all.
 pub fn provider(
-    url: reqwest::Url,
-    key: &photon_primitives::LocalSigner,
-    chain_id: u64,
+    url: reqwest::Url, key: &photon_primitives::LocalSigner, chain_id: u64,
 ) -> Result<DynProvider, NodeError> {
     let signer = PrivateKeySigner::from_bytes(&key.to_bytes().into())
         .map_err(|e| NodeError::BadRequest(format!("key: {e}")))?;

@@ -49,21 +49,13 @@ fn settings(net: &DevNet) -> NodeSettings {
 }
 
 async fn start(
-    net: &DevNet,
-    i: usize,
-    network: &LocalNetwork,
-    dir: &Path,
-    token: Option<String>,
+    net: &DevNet, i: usize, network: &LocalNetwork, dir: &Path, token: Option<String>,
 ) -> TestNode {
     start_via(net, net.chain.endpoint(), i, network, dir, token).await
 }
 
 async fn start_via(
-    net: &DevNet,
-    rpc: reqwest::Url,
-    i: usize,
-    network: &LocalNetwork,
-    dir: &Path,
+    net: &DevNet, rpc: reqwest::Url, i: usize, network: &LocalNetwork, dir: &Path,
     token: Option<String>,
 ) -> TestNode {
     let signer = net.accounts[i].clone();

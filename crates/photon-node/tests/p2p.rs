@@ -23,10 +23,7 @@ struct P2pNode {
 }
 
 async fn start(
-    net: &DevNet,
-    i: usize,
-    dir: &std::path::Path,
-    bootstrap: Vec<Multiaddr>,
+    net: &DevNet, i: usize, dir: &std::path::Path, bootstrap: Vec<Multiaddr>,
 ) -> P2pNode {
     let signer = net.accounts[i].clone();
     let (tx, rx) = tokio::sync::mpsc::channel(1024);

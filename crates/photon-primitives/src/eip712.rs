@@ -83,13 +83,8 @@ alloy::sol! {
 impl BalanceProof {
     /// A balance proof with every field named.
     pub fn new(
-        channel_id: ChannelId,
-        epoch: Epoch,
-        nonce: Nonce,
-        transferred_amount: TokenAmount,
-        locked_amount: TokenAmount,
-        locksroot: B256,
-        additional_hash: B256,
+        channel_id: ChannelId, epoch: Epoch, nonce: Nonce, transferred_amount: TokenAmount,
+        locked_amount: TokenAmount, locksroot: B256, additional_hash: B256,
     ) -> Self {
         Self {
             channelId: channel_id,
@@ -188,11 +183,7 @@ impl Domain {
     /// The consent a participant signs so a delegate may unlock, in the channel's epoch, the
     /// partner's locks whose locksroot is `locksroot`, skipping those set in `skip`.
     pub fn delegate_unlock(
-        &self,
-        channel_id: ChannelId,
-        epoch: Epoch,
-        locksroot: B256,
-        skip: alloy::primitives::U256,
+        &self, channel_id: ChannelId, epoch: Epoch, locksroot: B256, skip: alloy::primitives::U256,
     ) -> B256 {
         self.digest(&DelegateUnlock { channelId: channel_id, epoch, locksroot, skip })
     }

@@ -504,9 +504,7 @@ impl Message {
 
     /// [`Message::signer`], recovering through `verifier` (see [`Signer::recover`]).
     pub fn signer_via(
-        &self,
-        domain: &Domain,
-        verifier: &dyn Signer,
+        &self, domain: &Domain, verifier: &dyn Signer,
     ) -> Result<Option<Address>, SignatureError> {
         match (self.signing_digest(domain), self.signature()) {
             (Some(digest), Some(sig)) => verifier.recover(&digest, sig).map(Some),

@@ -132,8 +132,7 @@ impl ChannelBalances {
     /// the given transferred amounts (which may come from any signed proofs, honest or not).
     /// Mirrors `TokensNetwork.settleChannel`: never more than the channel holds in total.
     pub fn settlement_of(
-        deposits: [TokenAmount; 2],
-        transferred: [TokenAmount; 2],
+        deposits: [TokenAmount; 2], transferred: [TokenAmount; 2],
     ) -> [TokenAmount; 2] {
         let total = deposits[0].saturating_add(deposits[1]);
         let credit = deposits[0].saturating_add(transferred[1]);

@@ -102,10 +102,8 @@ impl ChainEvent {
     /// `token` in the deployment whose network contract is `contract`, as the contract emits
     /// it: participants ordered by address, the channel id computed as the contract does.
     pub fn opened(
-        (a, b): (Address, Address),
-        (token, contract): (Address, Address),
-        settle_timeout: BlockNumber,
-        epoch: Epoch,
+        (a, b): (Address, Address), (token, contract): (Address, Address),
+        settle_timeout: BlockNumber, epoch: Epoch,
     ) -> Self {
         let (participant1, participant2) = if a < b { (a, b) } else { (b, a) };
         Self::ChannelOpened {

@@ -19,13 +19,8 @@ pub(crate) struct Expected<'a> {
 /// Checks that `message` (carrying `bp`) from `sender` is the partner's exact next balance
 /// proof producing `expected`, signed by the partner and within its means.
 pub(crate) fn check_partner_proof(
-    state: &ChainState,
-    verifier: &dyn Signer,
-    channel: &ChannelState,
-    sender: Address,
-    message: &Message,
-    bp: &BalanceProofFields,
-    expected: &Expected<'_>,
+    state: &ChainState, verifier: &dyn Signer, channel: &ChannelState, sender: Address,
+    message: &Message, bp: &BalanceProofFields, expected: &Expected<'_>,
 ) -> Result<SignedProof, Rejection> {
     if sender != channel.partner {
         return Err(Rejection::WrongSender { sender, partner: channel.partner });
@@ -70,10 +65,7 @@ pub(crate) fn check_partner_proof(
 
 /// Checks that `message` is signed by `expected` for our domain.
 pub(crate) fn check_signed_by(
-    state: &ChainState,
-    verifier: &dyn Signer,
-    message: &Message,
-    expected: Address,
+    state: &ChainState, verifier: &dyn Signer, message: &Message, expected: Address,
 ) -> Result<(), Rejection> {
     match message.signer_via(&state.domain, verifier) {
         Ok(Some(signer)) if signer == expected => Ok(()),
@@ -85,12 +77,8 @@ pub(crate) fn check_signed_by(
 /// commits it: the partner's end becomes `transferred` and `locks`. Returns the channel.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn accept_partner_proof<'s>(
-    cx: &'s mut Ctx<'_>,
-    sender: Address,
-    message: &Message,
-    bp: &BalanceProofFields,
-    transferred: TokenAmount,
-    locks: Vec<Lock>,
+    cx: &'s mut Ctx<'_>, sender: Address, message: &Message, bp: &BalanceProofFields,
+    transferred: TokenAmount, locks: Vec<Lock>,
 ) -> Result<&'s mut ChannelState, Rejection> {
     let channel =
         cx.state.channels.get(&bp.channel_id).ok_or(Rejection::UnknownChannel(bp.channel_id))?;
@@ -107,9 +95,7 @@ pub(crate) fn accept_partner_proof<'s>(
 
 /// Commits a checked partner proof.
 pub(crate) fn apply_partner_proof(
-    channel: &mut ChannelState,
-    proof: SignedProof,
-    locks: Vec<Lock>,
+    channel: &mut ChannelState, proof: SignedProof, locks: Vec<Lock>,
 ) {
     channel.theirs.nonce = proof.fields.nonce;
     channel.theirs.transferred = proof.fields.transferred_amount;
@@ -120,10 +106,7 @@ pub(crate) fn apply_partner_proof(
 /// Makes, signs and commits our next balance proof on `channel_id` with these amounts and
 /// locks, wrapping it in the message `build` makes; queues the message for the partner.
 pub(crate) fn send_our_proof(
-    cx: &mut Ctx<'_>,
-    channel_id: ChannelId,
-    transferred: TokenAmount,
-    locks: Vec<Lock>,
+    cx: &mut Ctx<'_>, channel_id: ChannelId, transferred: TokenAmount, locks: Vec<Lock>,
     build: impl FnOnce(MessageId, BalanceProofFields) -> Message,
 ) -> Result<(), Rejection> {
     let channel =
@@ -150,8 +133,7 @@ pub(crate) fn send_our_proof(
 
 /// `locks` without the lock of `secrethash`, and that lock.
 pub(crate) fn without(
-    locks: &[Lock],
-    secrethash: &photon_primitives::SecretHash,
+    locks: &[Lock], secrethash: &photon_primitives::SecretHash,
 ) -> Option<(Vec<Lock>, Lock)> {
     let lock = *locks.iter().find(|l| &l.secrethash == secrethash)?;
     Some((locks.iter().filter(|l| &l.secrethash != secrethash).copied().collect(), lock))

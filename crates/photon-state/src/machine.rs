@@ -15,9 +15,7 @@ use photon_primitives::{Address, SecretHash, Signer};
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
 /// order); on `Err` the state is exactly as before.
 pub fn transition(
-    state: &mut ChainState,
-    change: StateChange,
-    signer: &dyn Signer,
+    state: &mut ChainState, change: StateChange, signer: &dyn Signer,
 ) -> Result<Vec<Event>, Rejection> {
     let mut events = Vec::new();
     apply(&mut Ctx { state, signer, events: &mut events }, change)?;
@@ -141,8 +139,7 @@ pub(crate) fn submittable(end: &EndState) -> Option<crate::state::SignedProof> {
 }
 
 pub(crate) fn usable_channel<'a>(
-    state: &'a ChainState,
-    channel_id: &photon_primitives::ChannelId,
+    state: &'a ChainState, channel_id: &photon_primitives::ChannelId,
 ) -> Result<&'a ChannelState, Rejection> {
     let channel = state.channels.get(channel_id).ok_or(Rejection::UnknownChannel(*channel_id))?;
     // A cooperative settlement we signed never expires on chain: the channel takes no more
@@ -321,9 +318,7 @@ fn on_block(cx: &mut Ctx<'_>, number: u64) -> Result<(), Rejection> {
 /// claimed is a lock it had signed away as disposed, the call that reverses the claim (one at
 /// a time: each reversal changes the unlock state the next one must name).
 fn punish_obsolete_unlock(
-    channel: &mut ChannelState,
-    root: photon_primitives::B256,
-    locks: Vec<photon_primitives::Lock>,
+    channel: &mut ChannelState, root: photon_primitives::B256, locks: Vec<photon_primitives::Lock>,
     unlock: crate::state::UnlockState,
 ) -> Option<ContractCall> {
     use photon_primitives::lock::locksroot;
@@ -355,8 +350,7 @@ fn punish_obsolete_unlock(
 
 /// Sends a RemoveExpiredLock for one of our locks and fails the payment it belonged to.
 fn remove_expired_lock(
-    cx: &mut Ctx<'_>,
-    channel_id: photon_primitives::ChannelId,
+    cx: &mut Ctx<'_>, channel_id: photon_primitives::ChannelId,
     secrethash: photon_primitives::SecretHash,
 ) -> Result<(), Rejection> {
     let channel =

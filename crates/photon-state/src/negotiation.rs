@@ -27,9 +27,7 @@ fn no_locks(channel: &ChannelState) -> Result<(), Rejection> {
 }
 
 fn sign_digest(
-    state: &ChainState,
-    signer: &dyn Signer,
-    message: &mut Message,
+    state: &ChainState, signer: &dyn Signer, message: &mut Message,
 ) -> Result<Signature, Rejection> {
     message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
     message.signature().copied().ok_or(Rejection::BadSignature)
@@ -38,9 +36,7 @@ fn sign_digest(
 /// Signs the message `build` makes with the next message id and sends it to `partner`;
 /// returns our signature. Nothing changes if signing fails.
 fn sign_and_send(
-    cx: &mut Ctx<'_>,
-    partner: Address,
-    build: impl FnOnce(MessageId) -> Message,
+    cx: &mut Ctx<'_>, partner: Address, build: impl FnOnce(MessageId) -> Message,
 ) -> Result<Signature, Rejection> {
     let mut message = build(cx.state.next_message_id);
     let signature = sign_digest(cx.state, cx.signer, &mut message)?;
@@ -51,9 +47,7 @@ fn sign_and_send(
 
 /// We ask the partner to co-sign a withdrawal of `amount` of our balance.
 pub(crate) fn request_withdraw(
-    cx: &mut Ctx<'_>,
-    channel_id: ChannelId,
-    amount: TokenAmount,
+    cx: &mut Ctx<'_>, channel_id: ChannelId, amount: TokenAmount,
 ) -> Result<(), Rejection> {
     let channel = usable_channel(cx.state, &channel_id)?;
     no_locks(channel)?;
@@ -115,9 +109,7 @@ fn settle_fields(me: Address, channel: &ChannelState) -> SettleFields {
 
 /// Handles the four negotiation messages.
 pub(crate) fn on_message(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    message: &Message,
+    cx: &mut Ctx<'_>, sender: Address, message: &Message,
 ) -> Result<(), Rejection> {
     match message {
         Message::WithdrawRequest(m) => {

@@ -168,11 +168,7 @@ impl EndState {
 
     /// The fields of this end's next balance proof with these amounts and locks.
     pub(crate) fn next_fields(
-        &self,
-        channel_id: ChannelId,
-        epoch: Epoch,
-        transferred: TokenAmount,
-        locks: &[Lock],
+        &self, channel_id: ChannelId, epoch: Epoch, transferred: TokenAmount, locks: &[Lock],
     ) -> BalanceProofFields {
         BalanceProofFields {
             channel_id,

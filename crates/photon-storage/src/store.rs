@@ -222,8 +222,7 @@ impl Storage {
     /// [`Storage::complete_transaction`]; returns the state change ids and, in order of
     /// appearance, the ids of the pending transactions.
     pub fn append_with_transactions(
-        &mut self,
-        records: &[Record<'_>],
+        &mut self, records: &[Record<'_>],
     ) -> Result<(Vec<u64>, Vec<u64>)> {
         let (ids, pending, _) = self.append_all(records)?;
         Ok((ids, pending))
@@ -528,8 +527,7 @@ const PAYMENT_COLUMNS: &str = "id, state_change_id, at, direction, payment_id, t
 
 /// The payment rows `statement` (selecting [`PAYMENT_COLUMNS`]) finds with `params`.
 fn read_payments(
-    statement: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
+    statement: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params,
 ) -> Result<Vec<PaymentRecord>> {
     let rows = statement.query_map(params, |r| {
         Ok((

@@ -19,10 +19,7 @@ const NAMES: [&str; 3] = ["Alice", "Bob", "Charlie"];
 const FUNDS: u128 = 1_000;
 
 async fn print_channel(
-    out: &mut dyn Write,
-    a: &NodeProcess,
-    b: &NodeProcess,
-    token: Address,
+    out: &mut dyn Write, a: &NodeProcess, b: &NodeProcess, token: Address,
 ) -> Result<(u128, u128)> {
     let c = a
         .channel(token, b.address)

@@ -96,8 +96,7 @@ impl DevNet {
 
     /// Deploys a test ERC223 token (deposits by `transfer` with data).
     pub async fn deploy_erc223(
-        &self,
-        name: &str,
+        &self, name: &str,
     ) -> Result<TestERC223::TestERC223Instance<DynProvider>> {
         let builder = TestERC223::deploy_builder(&self.provider, name.into(), name.into());
         let receipt = builder.send().await?.get_receipt().await?;
@@ -106,8 +105,7 @@ impl DevNet {
 
     /// Deploys a test token with `approveAndCall`.
     pub async fn deploy_approve_and_call(
-        &self,
-        name: &str,
+        &self, name: &str,
     ) -> Result<TestApproveAndCallToken::TestApproveAndCallTokenInstance<DynProvider>> {
         let builder =
             TestApproveAndCallToken::deploy_builder(&self.provider, name.into(), name.into());
@@ -163,14 +161,8 @@ impl DevNet {
     /// contract's calldata form.
     #[allow(clippy::too_many_arguments)]
     pub fn balance_proof(
-        &self,
-        signer: usize,
-        partner: Address,
-        epoch: u64,
-        nonce: u64,
-        transferred: TokenAmount,
-        locked: TokenAmount,
-        locksroot: B256,
+        &self, signer: usize, partner: Address, epoch: u64, nonce: u64, transferred: TokenAmount,
+        locked: TokenAmount, locksroot: B256,
     ) -> (TokensNetwork::BalanceData, Signature) {
         let me = &self.accounts[signer];
         let proof = BalanceProof::new(

@@ -65,10 +65,7 @@ impl NodeProcess {
 
     /// Waits until this node sees its channel with `partner` at `(ours, theirs)`.
     pub async fn await_balances(
-        &self,
-        token: Address,
-        partner: Address,
-        want: (u128, u128),
+        &self, token: Address, partner: Address, want: (u128, u128),
     ) -> Result<()> {
         let what = format!("{}'s channel with {partner} at {want:?}", self.name);
         eventually(&what, async || {
@@ -123,10 +120,7 @@ pub async fn request(method: reqwest::Method, url: String, body: Option<Value>) 
 
 /// [`request`] on a given HTTP client (e.g. one that keeps many connections open).
 pub async fn request_with(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
+    client: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>,
 ) -> Result<Value> {
     let mut r = client.request(method, &url);
     if let Some(body) = body {
@@ -256,11 +250,7 @@ impl Launch<'_> {
 /// Starts `photon monitor` (a monitoring service) paying its gas with the dev network's last
 /// account, its data in `dir/monitor` and its API on `port` of 127.0.0.1, and waits for it.
 pub async fn start_monitor(
-    photon: &Path,
-    net: &DevNet,
-    dir: &Path,
-    deployment: &Path,
-    port: u16,
+    photon: &Path, net: &DevNet, dir: &Path, deployment: &Path, port: u16,
 ) -> Result<NodeProcess> {
     let signer = net.accounts.last().context("the dev network has no account")?;
     let key = dir.join("monitor.key");

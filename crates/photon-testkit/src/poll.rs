@@ -15,9 +15,7 @@ pub async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Result<Option
 
 /// [`eventually`] with its own deadline.
 pub async fn eventually_within<T>(
-    patience: Duration,
-    what: &str,
-    mut probe: impl AsyncFnMut() -> Result<Option<T>>,
+    patience: Duration, what: &str, mut probe: impl AsyncFnMut() -> Result<Option<T>>,
 ) -> Result<T> {
     let deadline = Instant::now() + patience;
     loop {

@@ -183,11 +183,7 @@ impl World {
 
     /// Calls node `i`'s API at `path` (`/api/v1/…`); a non-2xx answer is an error.
     pub async fn call(
-        &self,
-        i: usize,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
+        &self, i: usize, method: reqwest::Method, path: &str, body: Option<Value>,
     ) -> Result<Value> {
         request(method, format!("{}{path}", self.nodes[i].url), body).await
     }
@@ -240,11 +236,7 @@ impl World {
 
     /// Node `a` pays `target` `amount`, along `routes` if given; the payment's record.
     pub async fn pay(
-        &self,
-        a: usize,
-        target: usize,
-        amount: u128,
-        routes: Option<Value>,
+        &self, a: usize, target: usize, amount: u128, routes: Option<Value>,
     ) -> Result<Value> {
         let path = format!("/api/v1/payments/{:?}/{:?}", self.token, self.addr(target));
         let mut body = json!({ "amount": amount.to_string() });
@@ -281,10 +273,7 @@ impl World {
     /// Mines `blocks` blocks, then a block at a time until `settled` holds (e.g. a channel is
     /// gone), for at most 300 blocks.
     pub async fn mine_until(
-        &self,
-        blocks: u64,
-        what: &str,
-        mut settled: impl AsyncFnMut() -> Result<bool>,
+        &self, blocks: u64, what: &str, mut settled: impl AsyncFnMut() -> Result<bool>,
     ) -> Result<()> {
         self.net.mine(blocks).await?;
         for _ in 0..300 {
@@ -338,10 +327,7 @@ impl World {
     /// Stops node `i` if it runs and starts it again (same account and data) on 127.0.0.1,
     /// bootstrapping from the nodes in `from`, with `env` set.
     pub async fn restart_with(
-        &mut self,
-        i: usize,
-        from: &[usize],
-        env: &[(&str, &str)],
+        &mut self, i: usize, from: &[usize], env: &[(&str, &str)],
     ) -> Result<()> {
         self.nodes[i].stop();
         let mut boot = Vec::new();

@@ -29,8 +29,7 @@ async fn read_u32<T: futures_util::AsyncRead + Unpin + Send>(io: &mut T) -> io::
 }
 
 async fn read_bytes<T: futures_util::AsyncRead + Unpin + Send>(
-    io: &mut T,
-    max: usize,
+    io: &mut T, max: usize,
 ) -> io::Result<Vec<u8>> {
     let len = read_u32(io).await?;
     if len > max {
@@ -69,9 +68,7 @@ impl libp2p::request_response::Codec for Codec {
     }
 
     async fn read_response<T>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
+        &mut self, _: &Self::Protocol, io: &mut T,
     ) -> io::Result<Self::Response>
     where
         T: futures_util::AsyncRead + Unpin + Send,
@@ -97,10 +94,7 @@ impl libp2p::request_response::Codec for Codec {
     }
 
     async fn write_request<T>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-        batch: Self::Request,
+        &mut self, _: &Self::Protocol, io: &mut T, batch: Self::Request,
     ) -> io::Result<()>
     where
         T: futures_util::AsyncWrite + Unpin + Send,
@@ -116,10 +110,7 @@ impl libp2p::request_response::Codec for Codec {
     }
 
     async fn write_response<T>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-        answers: Self::Response,
+        &mut self, _: &Self::Protocol, io: &mut T, answers: Self::Response,
     ) -> io::Result<()>
     where
         T: futures_util::AsyncWrite + Unpin + Send,

@@ -181,9 +181,7 @@ pub struct DeliveryReport {
 /// on `incoming`, and the reports of tagged messages (see [`P2pTransport::send_tagged`]) on
 /// `delivered`.
 pub async fn start(
-    private_key: &[u8; 32],
-    config: P2pConfig,
-    incoming: mpsc::Sender<Incoming>,
+    private_key: &[u8; 32], config: P2pConfig, incoming: mpsc::Sender<Incoming>,
     delivered: Option<mpsc::UnboundedSender<DeliveryReport>>,
 ) -> Result<P2pTransport, TransportError> {
     let keypair = keypair(private_key)?;

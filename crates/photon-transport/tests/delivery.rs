@@ -16,8 +16,7 @@ fn msg(id: u64) -> Message {
 }
 
 async fn node(
-    n: u8,
-    bootstrap: Vec<photon_transport::Multiaddr>,
+    n: u8, bootstrap: Vec<photon_transport::Multiaddr>,
 ) -> (P2pTransport, mpsc::Receiver<Incoming>) {
     let (tx, rx) = mpsc::channel(1024);
     let config =

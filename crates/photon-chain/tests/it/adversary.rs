@@ -126,11 +126,8 @@ fn secret(case: u64, n: usize) -> Secret {
 }
 
 async fn run_case(
-    net: &DevNet,
-    wrapper: &TestForwarder::TestForwarderInstance<alloy::providers::DynProvider>,
-    case: u64,
-    ops: &[Op],
-    end: &Ending,
+    net: &DevNet, wrapper: &TestForwarder::TestForwarderInstance<alloy::providers::DynProvider>,
+    case: u64, ops: &[Op], end: &Ending,
 ) -> Result<(), TestCaseError> {
     let (a, b) = (net.addr(ALICE), net.addr(BOB));
     let id = net.channel_id(a, b);

@@ -77,10 +77,7 @@ pub(crate) trait Harness {
 
     /// `who` deposits `amount` more into its channel with `partner` (approval not included).
     fn deposit_call(
-        &self,
-        who: usize,
-        partner: usize,
-        amount: TokenAmount,
+        &self, who: usize, partner: usize, amount: TokenAmount,
     ) -> Call<'_, TokensNetwork::depositCall> {
         let (token, who, partner) = (self.token_addr(), self.addr(who), self.addr(partner));
         self.devnet().network.deposit(token, who, partner, amount).from(who)
@@ -92,11 +89,7 @@ pub(crate) trait Harness {
     }
 
     async fn open_with_deposits(
-        &self,
-        a: usize,
-        b: usize,
-        dep_a: TokenAmount,
-        dep_b: TokenAmount,
+        &self, a: usize, b: usize, dep_a: TokenAmount, dep_b: TokenAmount,
     ) -> ChannelId {
         let id = self.open(a, b).await;
         if dep_a > 0 {
@@ -123,9 +116,7 @@ pub(crate) trait Harness {
 
     /// What the contract holds of `who` in its channel with `partner`.
     async fn participant_info(
-        &self,
-        who: usize,
-        partner: usize,
+        &self, who: usize, partner: usize,
     ) -> TokensNetwork::getParticipantInfoReturn {
         let (token, who, partner) = (self.token_addr(), self.addr(who), self.addr(partner));
         self.devnet().network.getParticipantInfo(token, who, partner).call().await.unwrap()
@@ -144,11 +135,7 @@ pub(crate) trait Harness {
     /// `closer` closes its channel with `partner`, with `partner`'s balance data and a
     /// signature given as raw bytes (which may be anybody's, or malformed).
     fn close_call(
-        &self,
-        closer: usize,
-        partner: usize,
-        data: TokensNetwork::BalanceData,
-        sig: Bytes,
+        &self, closer: usize, partner: usize, data: TokensNetwork::BalanceData, sig: Bytes,
     ) -> Call<'_, TokensNetwork::closeChannelCall> {
         let (token, partner) = (self.token_addr(), self.addr(partner));
         self.devnet().network.closeChannel(token, partner, data, sig).from(self.addr(closer))
@@ -156,10 +143,7 @@ pub(crate) trait Harness {
 
     /// `closer` closes its channel with `partner`, with `partner`'s proof or none.
     async fn close(
-        &self,
-        closer: usize,
-        partner: usize,
-        proof: Option<Proof>,
+        &self, closer: usize, partner: usize, proof: Option<Proof>,
     ) -> TransactionReceipt {
         let (data, sig) =
             proof.map(|(d, s)| (d, sig_bytes(&s))).unwrap_or_else(|| (empty_proof(), Bytes::new()));
@@ -168,10 +152,7 @@ pub(crate) trait Harness {
 
     /// `updater`, the closer's partner (or the closer itself), brings `partner`'s `proof`.
     fn update_call(
-        &self,
-        updater: usize,
-        partner: usize,
-        (data, sig): Proof,
+        &self, updater: usize, partner: usize, (data, sig): Proof,
     ) -> Call<'_, TokensNetwork::updateBalanceProofCall> {
         let (token, partner) = (self.token_addr(), self.addr(partner));
         let call = self.devnet().network.updateBalanceProof(token, partner, data, sig_bytes(&sig));
@@ -200,12 +181,7 @@ pub(crate) trait Harness {
 
     /// `signer`'s balance proof for its channel with `partner`, without locks.
     fn proof(
-        &self,
-        signer: usize,
-        partner: usize,
-        epoch: u64,
-        nonce: u64,
-        transferred: TokenAmount,
+        &self, signer: usize, partner: usize, epoch: u64, nonce: u64, transferred: TokenAmount,
     ) -> Proof {
         let partner = self.addr(partner);
         self.devnet().balance_proof(signer, partner, epoch, nonce, transferred, 0, B256::ZERO)
@@ -250,14 +226,8 @@ impl<T: SolStruct + 'static> Signed<T> {
 /// `who` and `partner` both sign that `who`, with `deposit` and `balance`, withdraws `amount`.
 #[allow(clippy::too_many_arguments)] // one per signed field
 pub(crate) fn sign_withdraw(
-    net: &DevNet,
-    who: usize,
-    partner: usize,
-    deposit: u128,
-    balance: u128,
-    amount: u128,
-    expiry: u64,
-    epoch: u64,
+    net: &DevNet, who: usize, partner: usize, deposit: u128, balance: u128, amount: u128,
+    expiry: u64, epoch: u64,
 ) -> Signed<Withdraw> {
     let message = Withdraw {
         channelId: net.channel_id(net.addr(who), net.addr(partner)),
@@ -273,10 +243,7 @@ pub(crate) fn sign_withdraw(
 
 /// `who`'s signed withdrawal from its channel with `partner`, sent by whoever holds it.
 pub(crate) fn withdraw_call<'a>(
-    net: &'a DevNet,
-    who: usize,
-    partner: usize,
-    signed: &Signed<Withdraw>,
+    net: &'a DevNet, who: usize, partner: usize, signed: &Signed<Withdraw>,
 ) -> Call<'a, TokensNetwork::withdrawCall> {
     let m = &signed.message;
     let [participant_sig, partner_sig] = signed.sigs.clone();
@@ -296,12 +263,7 @@ pub(crate) fn withdraw_call<'a>(
 /// `a` and `b` both sign that their channel settles at once, `a` getting `bal_a` and `b`
 /// getting `bal_b`; the message and signatures are in the contract's participant order.
 pub(crate) fn sign_settle(
-    net: &DevNet,
-    a: usize,
-    bal_a: u128,
-    b: usize,
-    bal_b: u128,
-    epoch: u64,
+    net: &DevNet, a: usize, bal_a: u128, b: usize, bal_b: u128, epoch: u64,
 ) -> Signed<CooperativeSettle> {
     let ((i1, balance1), (i2, balance2)) =
         if net.addr(a) < net.addr(b) { ((a, bal_a), (b, bal_b)) } else { ((b, bal_b), (a, bal_a)) };
@@ -319,8 +281,7 @@ pub(crate) fn sign_settle(
 
 /// The cooperative settlement, submitted by whoever holds it.
 pub(crate) fn cooperative_settle_call<'a>(
-    net: &'a DevNet,
-    signed: &Signed<CooperativeSettle>,
+    net: &'a DevNet, signed: &Signed<CooperativeSettle>,
 ) -> Call<'a, TokensNetwork::cooperativeSettleCall> {
     let m = &signed.message;
     let (p1, b1, p2, b2) = (m.participant1, m.balance1, m.participant2, m.balance2);

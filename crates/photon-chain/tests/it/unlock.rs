@@ -34,10 +34,7 @@ async fn closed_with_locks(net: &DevNet, transferred: u128, locks: &[Lock]) {
 }
 
 async fn closed_with_locks_and_bob_deposit(
-    net: &DevNet,
-    transferred: u128,
-    locks: &[Lock],
-    bob_deposit: u128,
+    net: &DevNet, transferred: u128, locks: &[Lock], bob_deposit: u128,
 ) {
     net.open_with_deposits(ALICE, BOB, 100, bob_deposit).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
@@ -70,22 +67,14 @@ fn state(claimed: u64, direct: u64, voided: u64) -> TokensNetwork::UnlockState {
 }
 
 fn unlock_call<'a>(
-    net: &'a DevNet,
-    receiver: usize,
-    sender: usize,
-    locks: &[Lock],
-    skip: u64,
+    net: &'a DevNet, receiver: usize, sender: usize, locks: &[Lock], skip: u64,
 ) -> Call<'a, TokensNetwork::unlockCall> {
     unlock_after(net, receiver, sender, locks, skip, state(0, 0, 0))
 }
 
 /// A later unlock of the same locksroot, from its unlock state `prior`.
 fn unlock_after<'a>(
-    net: &'a DevNet,
-    receiver: usize,
-    sender: usize,
-    locks: &[Lock],
-    skip: u64,
+    net: &'a DevNet, receiver: usize, sender: usize, locks: &[Lock], skip: u64,
     prior: TokensNetwork::UnlockState,
 ) -> Call<'a, TokensNetwork::unlockCall> {
     let packed = encode_locks(locks).into();
@@ -104,11 +93,7 @@ fn unlock_consent(net: &DevNet, who: usize, epoch: u64, locks: &[Lock], skip: u6
 
 /// The delegate unlocks for Bob, with his `consent`, Alice's `locks` but those set in `skip`.
 fn delegate_unlock_call<'a>(
-    net: &'a DevNet,
-    locks: &[Lock],
-    skip: u64,
-    prior: TokensNetwork::UnlockState,
-    consent: Bytes,
+    net: &'a DevNet, locks: &[Lock], skip: u64, prior: TokensNetwork::UnlockState, consent: Bytes,
 ) -> Call<'a, TokensNetwork::unlockDelegateCall> {
     let (token, packed, skip) = (net.token_addr(), encode_locks(locks).into(), U256::from(skip));
     net.network
@@ -253,11 +238,7 @@ async fn bob_claims_a_disposed_lock_with(net: &DevNet, skip: u64, bob_deposit: u
 }
 
 fn punish_call<'a>(
-    net: &'a DevNet,
-    locks: &[Lock],
-    prior: TokensNetwork::UnlockState,
-    index: u64,
-    nonce: u64,
+    net: &'a DevNet, locks: &[Lock], prior: TokensNetwork::UnlockState, index: u64, nonce: u64,
     disposal: Bytes,
 ) -> Call<'a, TokensNetwork::punishObsoleteUnlockCall> {
     net.network

@@ -122,8 +122,7 @@ pub(super) enum ClientCommand {
 
 /// Waits for `call`, showing progress on stderr (a call may wait for the chain).
 async fn waiting<T>(
-    doing: &str,
-    call: impl std::future::Future<Output = Result<T, ClientError>>,
+    doing: &str, call: impl std::future::Future<Output = Result<T, ClientError>>,
 ) -> Result<T> {
     eprint!("{doing} ");
     tokio::pin!(call);
@@ -238,11 +237,7 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
 
 /// Moves a channel to `goal` (closed, or settled cooperatively).
 async fn patch(
-    args: &ClientArgs,
-    token: Address,
-    partner: Address,
-    goal: Goal,
-    doing: &str,
+    args: &ClientArgs, token: Address, partner: Address, goal: Goal, doing: &str,
 ) -> Result<()> {
     let patch = PatchChannel { state: Some(goal), ..Default::default() };
     waiting(doing, args.client().patch_channel(token, partner, &patch)).await?;

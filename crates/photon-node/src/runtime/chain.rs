@@ -23,10 +23,8 @@ pub(super) const POLL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Polls the chain every `interval` and reports to the node, until the node stops. A poll
 /// may take long (an endpoint that drops packets); the node goes on meanwhile.
 pub(super) async fn follow(
-    mut follower: ChainFollower<DynProvider>,
-    interval: Duration,
-    reports: mpsc::Sender<ChainReport>,
-    mut stop: watch::Receiver<bool>,
+    mut follower: ChainFollower<DynProvider>, interval: Duration,
+    reports: mpsc::Sender<ChainReport>, mut stop: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -153,8 +153,7 @@ pub struct NodeHandle {
 impl NodeHandle {
     /// Sends a command built around a fresh reply channel and waits for the answer.
     pub async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+        &self, make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, NodeError> {
         let (tx, rx) = oneshot::channel();
         self.inbox.send(Input::Command(make(tx))).await.map_err(|_| NodeError::Stopped)?;

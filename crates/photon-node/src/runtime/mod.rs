@@ -123,11 +123,8 @@ impl Node {
     /// Opens the node's database in `data_dir`, rebuilds its state and connects it to the
     /// chain. `provider` must sign for `signer`'s account.
     pub async fn start(
-        signer: LocalSigner,
-        provider: DynProvider,
-        data_dir: &std::path::Path,
-        settings: NodeSettings,
-        transport: std::sync::Arc<dyn Transport>,
+        signer: LocalSigner, provider: DynProvider, data_dir: &std::path::Path,
+        settings: NodeSettings, transport: std::sync::Arc<dyn Transport>,
     ) -> Result<(Self, NodeHandle), NodeError> {
         let mut settings = settings;
         // the contract's punish window is not ours to choose

@@ -16,14 +16,9 @@ pub(super) struct SentPayment {
 impl Node {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn pay_change(
-        &mut self,
-        token: Address,
-        target: Address,
-        amount: TokenAmount,
-        payment_id: Option<PaymentId>,
-        (secret, secrethash): (Option<Secret>, Option<B256>),
-        fee_limit: TokenAmount,
-        routes: Option<Vec<Route>>,
+        &mut self, token: Address, target: Address, amount: TokenAmount,
+        payment_id: Option<PaymentId>, (secret, secrethash): (Option<Secret>, Option<B256>),
+        fee_limit: TokenAmount, routes: Option<Vec<Route>>,
     ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
         if let (Some(s), Some(h)) = (secret, secrethash) {
             if s.hash().0 != h {
@@ -190,11 +185,7 @@ impl Node {
     /// proof, every later one of ours would be refused too, so the channel is closed with the
     /// partner's latest proof rather than left to queue.
     pub(super) fn refused(
-        &mut self,
-        id: u64,
-        channel: Option<(ChannelId, bool)>,
-        reason: &str,
-        batch: &mut Vec<Item>,
+        &mut self, id: u64, channel: Option<(ChannelId, bool)>, reason: &str, batch: &mut Vec<Item>,
     ) {
         tracing::error!(id, ?channel, %reason, "the partner refused one of our messages for good");
         let Some((channel_id, fatal)) = channel else { return };

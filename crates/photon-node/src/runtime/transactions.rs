@@ -22,9 +22,7 @@ pub(super) struct Transactions {
 
 impl Transactions {
     pub(super) fn new(
-        provider: DynProvider,
-        from: Address,
-        deployment: photon_chain::Deployment,
+        provider: DynProvider, from: Address, deployment: photon_chain::Deployment,
     ) -> Self {
         Self { provider, from, deployment, manager: None }
     }
@@ -44,10 +42,7 @@ impl Transactions {
 /// retried through RPC outages (and an endpoint on another chain) until mined or refused for
 /// good; a refusal on a retry means an earlier attempt already landed.
 pub(super) async fn run_job(
-    txs: &mut Transactions,
-    calls: &[ChainCall],
-    retry: bool,
-    stopping: &mut watch::Receiver<bool>,
+    txs: &mut Transactions, calls: &[ChainCall], retry: bool, stopping: &mut watch::Receiver<bool>,
 ) -> Result<TxHash, NodeError> {
     let mut last = Err(NodeError::BadRequest("no transaction to send".into()));
     for call in calls {
@@ -92,9 +87,7 @@ pub(super) async fn run_job(
 /// sender, reporting each protocol transaction done (unless it may still land) and answering
 /// each API request.
 pub(super) async fn transaction_task(
-    mut txs: Transactions,
-    mut job_rx: mpsc::UnboundedReceiver<TxJob>,
-    done: mpsc::Sender<Input>,
+    mut txs: Transactions, mut job_rx: mpsc::UnboundedReceiver<TxJob>, done: mpsc::Sender<Input>,
     mut stopping: watch::Receiver<bool>,
 ) {
     while let Some(job) = job_rx.recv().await {

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 /// Calls an API and returns the status and the body (JSON, or the text as a JSON string).
 pub(crate) async fn call(
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
+    method: reqwest::Method, url: String, body: Option<Value>,
 ) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, url);
     if let Some(body) = body {

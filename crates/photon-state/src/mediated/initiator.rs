@@ -7,14 +7,8 @@ use super::*;
 /// Starts a payment we initiate.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_payment(
-    cx: &mut Ctx<'_>,
-    token: Address,
-    payment_id: PaymentId,
-    target: Address,
-    amount: TokenAmount,
-    (secret, secrethash): (Option<Secret>, SecretHash),
-    routes: Vec<Route>,
-    fee_limit: TokenAmount,
+    cx: &mut Ctx<'_>, token: Address, payment_id: PaymentId, target: Address, amount: TokenAmount,
+    (secret, secrethash): (Option<Secret>, SecretHash), routes: Vec<Route>, fee_limit: TokenAmount,
 ) -> Result<(), Rejection> {
     if amount == 0 || target == cx.state.address {
         return Err(Rejection::InvalidAmount);
@@ -107,9 +101,7 @@ pub(super) fn try_next_route(cx: &mut Ctx<'_>, mut task: InitiatorTask) -> Resul
 /// The target asks for the secret of a payment we initiated: revealed if the request matches
 /// the payment and our lock has not expired.
 pub(super) fn on_secret_request(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    m: &SecretRequest,
+    cx: &mut Ctx<'_>, sender: Address, m: &SecretRequest,
 ) -> Result<(), Rejection> {
     // (a payment that is over, or another kind of task: refused, which stores nothing;
     // the request carries no balance proof, so it holds nothing up)
@@ -140,10 +132,7 @@ pub(super) fn on_secret_request(
 
 /// The secret came back from our first hop: unlock our lock to it; the payment is sent.
 pub(super) fn on_reveal(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    secret: Secret,
-    task: InitiatorTask,
+    cx: &mut Ctx<'_>, sender: Address, secret: Secret, task: InitiatorTask,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
     let Some((channel_id, _, fee)) = task.attempt else {
@@ -160,7 +149,14 @@ pub(super) fn on_reveal(
         return Ok(());
     }
     send_unlock(cx, channel_id, secret, task.payment_id)?;
-    cx.state.tasks.remove(&secrethash);
+    sent(cx, &task, fee);
+    Ok(())
+}
+
+/// The payment of `task` is done (we unlocked to our first hop, which paid `fee` on): the task
+/// ends and the runtime hears of it.
+pub(super) fn sent(cx: &mut Ctx<'_>, task: &InitiatorTask, fee: TokenAmount) {
+    cx.state.tasks.remove(&task.secrethash);
     cx.events.push(Event::PaymentSent {
         payment_id: task.payment_id,
         token: task.token,
@@ -168,5 +164,4 @@ pub(super) fn on_reveal(
         amount: task.amount,
         fee,
     });
-    Ok(())
 }

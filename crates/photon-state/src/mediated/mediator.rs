@@ -7,11 +7,7 @@ use super::*;
 /// Forwards the payer's lock (accepted on `channel_id`) to the hop after us (we are at
 /// `position` in the path), with our fee deducted; gives it back when no channel can carry it.
 pub(super) fn forward(
-    cx: &mut Ctx<'_>,
-    m: &MediatedTransfer,
-    channel_id: ChannelId,
-    token: Address,
-    position: usize,
+    cx: &mut Ctx<'_>, m: &MediatedTransfer, channel_id: ChannelId, token: Address, position: usize,
 ) -> Result<(), Rejection> {
     let lock = m.lock;
     // Mediate: forward to the next hop with our fee deducted, or dispose.
@@ -56,10 +52,7 @@ pub(super) fn forward(
 /// As a mediator, gives the payer's lock back without forwarding it: a task that delivers
 /// nothing (so it asks the payer for nothing) and a disposal.
 pub(super) fn give_back(
-    cx: &mut Ctx<'_>,
-    channel_id: ChannelId,
-    lock: Lock,
-    payment_id: PaymentId,
+    cx: &mut Ctx<'_>, channel_id: ChannelId, lock: Lock, payment_id: PaymentId,
 ) -> Result<(), Rejection> {
     cx.state.tasks.insert(
         lock.secrethash,
@@ -78,10 +71,7 @@ pub(super) fn give_back(
 
 /// The payee revealed the secret to us.
 pub(super) fn on_reveal(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    secret: Secret,
-    task: MediatorTask,
+    cx: &mut Ctx<'_>, sender: Address, secret: Secret, task: MediatorTask,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
     let Some((payee_channel, _)) = task.payee else {
@@ -98,9 +88,7 @@ pub(super) fn on_reveal(
 /// A mediator learned the secret: pay the payee (it can claim on chain anyway) and reveal
 /// the secret to the payer so it pays us.
 pub(super) fn learn_secret_as_mediator(
-    cx: &mut Ctx<'_>,
-    secrethash: SecretHash,
-    secret: Secret,
+    cx: &mut Ctx<'_>, secrethash: SecretHash, secret: Secret,
 ) -> Result<(), Rejection> {
     let Some(Task::Mediator(task)) = cx.state.tasks.get(&secrethash).cloned() else {
         return Ok(());
@@ -181,9 +169,7 @@ pub(super) fn on_unlock(cx: &mut Ctx<'_>, secret: Secret) {
 /// The payee disposed the lock we forwarded: the payment is not delivered; give the payer's
 /// lock back (unless the payer already paid).
 pub(super) fn payee_disposed(
-    cx: &mut Ctx<'_>,
-    mut task: MediatorTask,
-    payment_id: PaymentId,
+    cx: &mut Ctx<'_>, mut task: MediatorTask, payment_id: PaymentId,
 ) -> Result<(), Rejection> {
     let secrethash = task.payer.1.secrethash;
     task.payee = None;

@@ -43,9 +43,7 @@ use mediator::{finish_mediator, give_back};
 
 /// Handles the mediated-payment messages.
 pub(crate) fn on_message(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    message: &Message,
+    cx: &mut Ctx<'_>, sender: Address, message: &Message,
 ) -> Result<(), Rejection> {
     match message {
         Message::MediatedTransfer(m) => on_mediated_transfer(cx, sender, message, m),
@@ -109,8 +107,7 @@ pub(crate) fn on_message(
 
 /// Builds and signs a message that carries no balance proof, taking a message id.
 pub(super) fn signed(
-    cx: &mut Ctx<'_>,
-    build: impl FnOnce(u64) -> Message,
+    cx: &mut Ctx<'_>, build: impl FnOnce(u64) -> Message,
 ) -> Result<Message, Rejection> {
     let mut message = build(cx.state.next_message_id);
     message.sign(&cx.state.domain, cx.signer).map_err(|e| Rejection::Signer(e.to_string()))?;
@@ -127,10 +124,7 @@ pub(super) fn unsigned(state: &mut ChainState, build: impl FnOnce(u64) -> Messag
 }
 
 fn on_mediated_transfer(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    message: &Message,
-    m: &MediatedTransfer,
+    cx: &mut Ctx<'_>, sender: Address, message: &Message, m: &MediatedTransfer,
 ) -> Result<(), Rejection> {
     let channel_id = m.balance_proof.channel_id;
     let channel = usable_channel(cx.state, &channel_id)?;
@@ -176,11 +170,7 @@ fn on_mediated_transfer(
 /// Our index in a mediated transfer's path, after checking the path is well formed and the
 /// sender is the hop before us.
 fn path_position(
-    path: &[Address],
-    me: Address,
-    sender: Address,
-    initiator: Address,
-    target: Address,
+    path: &[Address], me: Address, sender: Address, initiator: Address, target: Address,
 ) -> Result<usize, Rejection> {
     if path.len() < 2
         || path.len() > MAX_PATH_LEN
@@ -203,10 +193,7 @@ fn path_position(
 /// Gives up a lock the partner sent us: signs the contract's `LockDisposal` and tells the
 /// partner, who then removes it. We will never claim it.
 pub(super) fn dispose(
-    cx: &mut Ctx<'_>,
-    channel_id: ChannelId,
-    lock: Lock,
-    payment_id: PaymentId,
+    cx: &mut Ctx<'_>, channel_id: ChannelId, lock: Lock, payment_id: PaymentId,
 ) -> Result<(), Rejection> {
     let channel =
         cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
@@ -266,10 +253,7 @@ pub(crate) fn redispose(cx: &mut Ctx<'_>, channel_id: ChannelId) -> Result<(), R
 /// The partner disposed a lock we sent: remove it, then reroute (initiator) or dispose our
 /// own incoming lock (mediator: the path is fixed).
 fn on_disposed(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    message: &Message,
-    m: &AnnounceDisposed,
+    cx: &mut Ctx<'_>, sender: Address, message: &Message, m: &AnnounceDisposed,
 ) -> Result<(), Rejection> {
     let channel =
         cx.state.channels.get(&m.channel_id).ok_or(Rejection::UnknownChannel(m.channel_id))?;
@@ -355,10 +339,7 @@ fn on_reveal(cx: &mut Ctx<'_>, sender: Address, secret: Secret) -> Result<(), Re
 
 /// Turns our lock of `secret` on `channel_id` into a transfer.
 pub(super) fn send_unlock(
-    cx: &mut Ctx<'_>,
-    channel_id: ChannelId,
-    secret: Secret,
-    payment_id: PaymentId,
+    cx: &mut Ctx<'_>, channel_id: ChannelId, secret: Secret, payment_id: PaymentId,
 ) -> Result<(), Rejection> {
     let channel =
         cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
@@ -392,9 +373,7 @@ pub(crate) fn payer_lock_gone(cx: &mut Ctx<'_>, secrethash: &SecretHash, channel
 
 /// Our lock of `secrethash` on `channel_id` left unpaid (expired).
 pub(crate) fn payee_lock_gone(
-    cx: &mut Ctx<'_>,
-    secrethash: &SecretHash,
-    channel_id: ChannelId,
+    cx: &mut Ctx<'_>, secrethash: &SecretHash, channel_id: ChannelId,
     failure: Option<PaymentFailure>,
 ) {
     match cx.state.tasks.get_mut(secrethash) {
@@ -480,15 +459,7 @@ pub(crate) fn on_secret_registered(cx: &mut Ctx<'_>, secret: Secret) -> Result<(
         send_unlock(cx, channel_id, secret, payment_id)?;
         match cx.state.tasks.get(&secrethash).cloned() {
             Some(Task::Initiator(task)) => {
-                cx.state.tasks.remove(&secrethash);
-                let fee = task.attempt.map_or(0, |(_, _, f)| f);
-                cx.events.push(Event::PaymentSent {
-                    payment_id: task.payment_id,
-                    token: task.token,
-                    target: task.target,
-                    amount: task.amount,
-                    fee,
-                });
+                initiator::sent(cx, &task, task.attempt.map_or(0, |(_, _, f)| f));
             }
             Some(Task::Mediator(_)) => {
                 if let Some(Task::Mediator(t)) = cx.state.tasks.get_mut(&secrethash) {

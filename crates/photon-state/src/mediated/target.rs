@@ -6,10 +6,7 @@ use super::*;
 /// A lock for us arrived (accepted into the channel, securable): the payment's task, and the
 /// secret request to the initiator (or the reveal to our payer when we know the secret).
 pub(super) fn on_transfer(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    m: &MediatedTransfer,
-    channel_id: ChannelId,
+    cx: &mut Ctx<'_>, sender: Address, m: &MediatedTransfer, channel_id: ChannelId,
 ) -> Result<(), Rejection> {
     let lock = m.lock;
     let known = cx.state.known_secrets.get(&lock.secrethash).copied();
@@ -50,10 +47,7 @@ pub(super) fn on_transfer(
 
 /// The initiator revealed the secret: reveal it to our payer, who then unlocks.
 pub(super) fn on_reveal(
-    cx: &mut Ctx<'_>,
-    sender: Address,
-    secret: Secret,
-    task: TargetTask,
+    cx: &mut Ctx<'_>, sender: Address, secret: Secret, task: TargetTask,
 ) -> Result<(), Rejection> {
     let secrethash = secret.hash();
     if sender != task.initiator {

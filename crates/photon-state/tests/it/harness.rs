@@ -144,6 +144,16 @@ impl Net {
         }
     }
 
+    /// Tells `parties` that `sender`'s unlock of `locks` is on chain, in `state`.
+    fn broadcast_unlocked(
+        &mut self, parties: &[usize], channel_id: ChannelId, sender: Address, locks: Vec<Lock>,
+        state: UnlockState,
+    ) {
+        let locksroot = locksroot(&locks);
+        let event = ChainEvent::ChannelUnlocked { channel_id, sender, locksroot, locks, state };
+        self.broadcast(parties, event);
+    }
+
     pub fn broadcast(&mut self, to: &[usize], event: ChainEvent) {
         for &i in to {
             self.apply(i, StateChange::Chain(event.clone()))
@@ -245,16 +255,8 @@ impl Net {
                 };
                 chain.unlocked[side] = Some(state);
                 chain.transferred[side] += claimed;
-                let parties = chain.parties;
-                let sender = self.addr(p);
-                let event = ChainEvent::ChannelUnlocked {
-                    channel_id: id,
-                    sender,
-                    locksroot: root,
-                    locks,
-                    state,
-                };
-                self.broadcast(&parties, event);
+                let (parties, sender) = (chain.parties, self.addr(p));
+                self.broadcast_unlocked(&parties, id, sender, locks, state);
             }
             ContractCall::Punish {
                 cheater,
@@ -299,15 +301,7 @@ impl Net {
                 }
                 let parties = chain.parties;
                 let sender = self.addr(parties[sender_side]);
-                let root = locksroot(&locks);
-                let event = ChainEvent::ChannelUnlocked {
-                    channel_id: id,
-                    sender,
-                    locksroot: root,
-                    locks,
-                    state,
-                };
-                self.broadcast(&parties, event);
+                self.broadcast_unlocked(&parties, id, sender, locks, state);
             }
             ContractCall::Settle { partner, .. } => {
                 let p = self.index(partner);
@@ -372,11 +366,7 @@ impl Net {
 
     /// Opens a channel between `a` and `b` and deposits for both.
     pub fn open_channel(
-        &mut self,
-        a: usize,
-        b: usize,
-        deposit_a: u128,
-        deposit_b: u128,
+        &mut self, a: usize, b: usize, deposit_a: u128, deposit_b: u128,
     ) -> ChannelId {
         let id = self.channel_id(a, b);
         let (one, two) = if self.addr(a) < self.addr(b) { (a, b) } else { (b, a) };
@@ -472,11 +462,7 @@ impl Net {
 
     /// Starts a mediated payment over the given routes (node indices) without delivering.
     pub fn start_payment(
-        &mut self,
-        from: usize,
-        to: usize,
-        amount: u128,
-        routes: &[(&[usize], u128)],
+        &mut self, from: usize, to: usize, amount: u128, routes: &[(&[usize], u128)],
     ) -> Secret {
         let secret = self.next_secret();
         let routes = routes
@@ -507,11 +493,7 @@ impl Net {
 
     /// A mediated payment, delivered to completion.
     pub fn pay(
-        &mut self,
-        from: usize,
-        to: usize,
-        amount: u128,
-        routes: &[(&[usize], u128)],
+        &mut self, from: usize, to: usize, amount: u128, routes: &[(&[usize], u128)],
     ) -> Secret {
         let secret = self.start_payment(from, to, amount, routes);
         self.run();

@@ -53,6 +53,18 @@ fn resign(mut message: Message, signer: &LocalSigner, domain: &Domain) -> Messag
     message
 }
 
+/// Alice's `base` transfer with its balance proof changed by `f`, signed again by Alice.
+fn tampered(
+    net: &Net, base: DirectTransfer,
+) -> impl Fn(&dyn Fn(&mut BalanceProofFields)) -> Message {
+    let (alice, domain) = (net.nodes[ALICE].signer.clone(), net.domain.clone());
+    move |f| {
+        let mut m = base.clone();
+        f(&mut m.balance_proof);
+        resign(Message::DirectTransfer(m), &alice, &domain)
+    }
+}
+
 fn setup() -> Net {
     let mut net = Net::new(3);
     net.open_channel(ALICE, BOB, 100, 0);
@@ -100,14 +112,7 @@ fn signatures_must_be_the_partners_for_this_chain_and_contract() {
 #[test]
 fn channel_epoch_and_nonce_must_match() {
     let mut net = setup();
-    let alice = net.nodes[ALICE].signer.clone();
-    let domain = net.domain.clone();
-    let base = direct(&net, 5);
-    let with = |f: &dyn Fn(&mut BalanceProofFields)| {
-        let mut m = base.clone();
-        f(&mut m.balance_proof);
-        resign(Message::DirectTransfer(m), &alice, &domain)
-    };
+    let with = tampered(&net, direct(&net, 5));
     let unknown = with(&|bp| bp.channel_id = B256::repeat_byte(0xEE));
     assert!(matches!(refused(&mut net, ALICE, unknown), Rejection::UnknownChannel(_)));
     let other_channel = net.channel_id(BOB, CHARLIE);
@@ -136,14 +141,7 @@ fn channel_epoch_and_nonce_must_match() {
 #[test]
 fn amounts_must_add_up() {
     let mut net = setup();
-    let alice = net.nodes[ALICE].signer.clone();
-    let domain = net.domain.clone();
-    let base = direct(&net, 5);
-    let with = |f: &dyn Fn(&mut BalanceProofFields)| {
-        let mut m = base.clone();
-        f(&mut m.balance_proof);
-        resign(Message::DirectTransfer(m), &alice, &domain)
-    };
+    let with = tampered(&net, direct(&net, 5));
     // transferred amount going down (or not moving)
     let m = with(&|bp| bp.transferred_amount = 9);
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongTransferredAmount { .. }));
