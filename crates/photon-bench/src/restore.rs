@@ -10,6 +10,7 @@
 use anyhow::{ensure, Context, Result};
 use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
+use photon_primitives::SettleTimeout;
 use photon_primitives::{channel_id, Address, LocalSigner, Signer};
 use photon_state::changes::{ChainEvent, Event, StateChange};
 use photon_state::{transition, ChainState, Config};
@@ -47,7 +48,7 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
         StateChange::Chain(ChainEvent::opened(
             (sa.address(), sb.address()),
             (TOKEN, CONTRACT),
-            500,
+            SettleTimeout(500),
             100,
         )),
         StateChange::Chain(ChainEvent::Deposit {

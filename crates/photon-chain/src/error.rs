@@ -19,6 +19,9 @@ pub enum ChainError {
     /// A transaction was not mined in time.
     #[error("transaction {0} was not mined in time")]
     Timeout(alloy::primitives::TxHash),
+    /// The RPC endpoint took the request and did not answer in time.
+    #[error("no answer from the RPC endpoint in {0:?}")]
+    NoAnswer(std::time::Duration),
     /// A transaction was mined but reverted.
     #[error("transaction {0} reverted")]
     Reverted(alloy::primitives::TxHash),

@@ -20,7 +20,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
 use photon_primitives::lock::{decode_locks, locksroot};
-use photon_primitives::{Lock, Secret};
+use photon_primitives::{Lock, Secret, SettleTimeout};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_state::UnlockState;
 
@@ -287,7 +287,7 @@ impl<P: Provider> ChainFollower<P> {
                     token: e.token,
                     participant1: e.participant1,
                     participant2: e.participant2,
-                    settle_timeout: u64::from(e.settleTimeout),
+                    settle_timeout: SettleTimeout(e.settleTimeout),
                     epoch: e.epoch,
                 }
             }

@@ -14,7 +14,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{SolCall, SolInterface, SolValue};
 use photon_primitives::lock::encode_locks;
-use photon_primitives::TokenAmount;
+use photon_primitives::{SettleTimeout, SkipMask, TokenAmount};
 use photon_state::changes::ContractCall;
 use photon_state::state::SignedProof;
 use std::time::Duration;
@@ -35,8 +35,8 @@ pub enum ChainCall {
         token: Address,
         /// the partner
         partner: Address,
-        /// settle timeout (blocks)
-        settle_timeout: u32,
+        /// settle timeout
+        settle_timeout: SettleTimeout,
     },
     /// `openChannelWithDeposit` (after an approve).
     OpenChannelWithDeposit {
@@ -44,8 +44,8 @@ pub enum ChainCall {
         token: Address,
         /// the partner
         partner: Address,
-        /// settle timeout (blocks)
-        settle_timeout: u32,
+        /// settle timeout
+        settle_timeout: SettleTimeout,
         /// deposit
         amount: TokenAmount,
     },
@@ -69,8 +69,8 @@ pub enum ChainCall {
         partner: Address,
         /// amount added
         amount: TokenAmount,
-        /// settle timeout of a channel to open (0: deposit into an existing channel)
-        settle_timeout: u32,
+        /// settle timeout of a channel to open (none: deposit into an existing channel)
+        settle_timeout: Option<SettleTimeout>,
         /// ERC223 `transfer` (true) or `approveAndCall` (false)
         erc223: bool,
     },
@@ -101,7 +101,7 @@ pub enum ChainCall {
         /// the locks, in locksroot order
         locks: Vec<photon_primitives::Lock>,
         /// locks not to claim (disposed)
-        skip: U256,
+        skip: SkipMask,
         /// the locksroot's unlock state so far (zero before its first unlock)
         prior: photon_state::UnlockState,
         /// `participant`'s `DelegateUnlock` signature
@@ -122,7 +122,8 @@ impl ChainCall {
     /// The transactions of a deposit of `amount` made `via`; with `open` (a settle timeout)
     /// they open the channel first.
     pub fn deposit(
-        token: Address, partner: Address, amount: TokenAmount, open: Option<u32>, via: DepositVia,
+        token: Address, partner: Address, amount: TokenAmount, open: Option<SettleTimeout>,
+        via: DepositVia,
     ) -> Vec<Self> {
         let erc223 = match via {
             DepositVia::Approve => {
@@ -137,8 +138,7 @@ impl ChainCall {
             DepositVia::Erc223 => true,
             DepositVia::ApproveAndCall => false,
         };
-        let settle_timeout = open.unwrap_or(0);
-        vec![Self::TokenCallDeposit { token, partner, amount, settle_timeout, erc223 }]
+        vec![Self::TokenCallDeposit { token, partner, amount, settle_timeout: open, erc223 }]
     }
 }
 
@@ -240,7 +240,7 @@ impl TxManager {
                 TokensNetwork::openChannelCall {
                     token: *token,
                     partner: *partner,
-                    settleTimeout: *settle_timeout,
+                    settleTimeout: settle_timeout.0,
                 }
                 .abi_encode(),
             ),
@@ -249,7 +249,7 @@ impl TxManager {
                 TokensNetwork::openChannelWithDepositCall {
                     token: *token,
                     partner: *partner,
-                    settleTimeout: *settle_timeout,
+                    settleTimeout: settle_timeout.0,
                     amount: *amount,
                 }
                 .abi_encode(),
@@ -265,7 +265,9 @@ impl TxManager {
                 .abi_encode(),
             ),
             ChainCall::TokenCallDeposit { token, partner, amount, settle_timeout, erc223 } => {
-                let data: Bytes = (*partner, *settle_timeout).abi_encode_params().into();
+                // a settle timeout of 0 tells the contract to deposit into an existing channel
+                let timeout = settle_timeout.map_or(0, |t| t.0);
+                let data: Bytes = (*partner, timeout).abi_encode_params().into();
                 let value = U256::from(*amount);
                 let input = if *erc223 {
                     TokenEntryPoints::transferCall { to: tn, value, data }.abi_encode()
@@ -306,7 +308,7 @@ impl TxManager {
                     participant: *participant,
                     partner: *partner,
                     locks: encode_locks(locks).into(),
-                    skip: *skip,
+                    skip: skip.0,
                     prior: unlock_state(prior),
                     consentSignature: consent.0.to_vec().into(),
                 }
@@ -375,7 +377,7 @@ impl TxManager {
                     token: *token,
                     partner: *partner,
                     locks: encode_locks(locks).into(),
-                    skip: *skip,
+                    skip: skip.0,
                     prior: unlock_state(prior),
                 }
                 .abi_encode(),

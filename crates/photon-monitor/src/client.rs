@@ -3,16 +3,15 @@
 //! run on their own tasks and never hold up the node; one that fails is tried again.
 
 use crate::delegation::Delegation;
-use alloy::primitives::U256;
 use photon_primitives::eip712::Domain;
-use photon_primitives::{ChannelId, Signer};
+use photon_primitives::{ChannelId, Signer, SkipMask};
 use photon_state::state::ChannelState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What identifies a delegation to the service: (epoch, nonce, skip mask).
-type DelegationKey = (u64, u64, U256);
+type DelegationKey = (u64, u64, SkipMask);
 
 /// A node's client of one monitoring service.
 #[derive(Clone, Debug)]

@@ -2,13 +2,13 @@
 //! the partner's latest balance proof and the participant's consents, all bound to the chain,
 //! the contract, the channel and its epoch.
 
-use alloy::primitives::{Bytes, B256, U256};
+use alloy::primitives::{Bytes, B256};
 use photon_chain::txmanager::ChainCall;
 use photon_primitives::eip712::{BalanceProof, Domain};
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::BalanceProofFields;
 use photon_primitives::signer::recover;
-use photon_primitives::{channel_id, Address, ChannelId, Lock, Signature, Signer};
+use photon_primitives::{channel_id, Address, ChannelId, Lock, Signature, Signer, SkipMask};
 use photon_state::state::{ChannelState, SignedProof};
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +89,7 @@ pub struct Delegation {
     pub locks: Vec<DelegatedLock>,
     /// Locks not to claim (the participant disposed of them).
     #[serde(default)]
-    pub skip: U256,
+    pub skip: SkipMask,
     /// The participant's `DelegateUnlock` signature, when there are locks.
     #[serde(default)]
     pub unlock_consent: Option<Bytes>,
@@ -297,7 +297,7 @@ pub(crate) mod tests {
         let typed = fields.typed(additional);
         let bob_sig = bob.sign_digest(&domain.balance_proof(&typed)).unwrap();
         let update = alice.sign_digest(&domain.delegate_update_for(&typed)).unwrap();
-        let skip = U256::from(2u8);
+        let skip = SkipMask::of([1]);
         let unlock =
             alice.sign_digest(&domain.delegate_unlock(id, 3, fields.locksroot, skip)).unwrap();
         let d = Delegation {
@@ -339,7 +339,7 @@ pub(crate) mod tests {
                 Delegation { update_consent: d.partner_signature.clone(), ..d.clone() },
                 "update consent",
             ),
-            (Delegation { skip: U256::ZERO, ..d.clone() }, "unlock consent"),
+            (Delegation { skip: SkipMask::NONE, ..d.clone() }, "unlock consent"),
             (Delegation { locks: d.locks[..1].to_vec(), ..d.clone() }, "locks"),
             (Delegation { unlock_consent: None, ..d.clone() }, "without an unlock consent"),
             (

@@ -5,7 +5,7 @@
 use crate::delegation::Delegation;
 use crate::service::{MonitorSettings, Shared};
 use crate::store::DelegationStore;
-use crate::StoreError;
+use crate::{MonitorError, StoreError};
 use alloy::providers::DynProvider;
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::txmanager::{ChainCall, TxManager};
@@ -87,7 +87,7 @@ pub(crate) async fn send_all(
         }
         if let ChainCall::UnlockDelegate { locks, skip, .. } = &call {
             let encoded = photon_primitives::lock::encode_locks(locks);
-            match registry.claimableAmount(encoded.into(), *skip).call().await {
+            match registry.claimableAmount(encoded.into(), skip.0).call().await {
                 Ok(amount) if amount.is_zero() => {
                     tracing::info!(%channel, "no delegated lock is claimable: no unlock");
                     let _ = done.send(report(Outcome::Done));
@@ -182,7 +182,7 @@ pub(crate) async fn watch_chain(
                 StateChange::Chain(ChainEvent::ChannelSettled { channel_id }) => shared
                     .with_store(move |s| s.forget(channel_id))
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(MonitorError::from),
                 StateChange::Block(block) => {
                     shared.block.store(block, std::sync::atomic::Ordering::Relaxed);
                     let (flying, domain) = (in_flight.clone(), shared.domain.clone());
@@ -200,9 +200,9 @@ pub(crate) async fn watch_chain(
                             shared
                                 .with_store(move |s| s.set_last_block(block))
                                 .await
-                                .map_err(|e| e.to_string())
+                                .map_err(MonitorError::from)
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e.into()),
                     }
                 }
                 _ => Ok(()),
@@ -228,9 +228,8 @@ pub(crate) async fn watch_chain(
 
 /// A channel closed: watched if we hold a delegation for it (the contract's view of it read
 /// now, while it is closed).
-async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(), String> {
-    let held =
-        shared.with_store(move |s| s.of_channel(channel_id)).await.map_err(|e| e.to_string())?;
+async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(), MonitorError> {
+    let held = shared.with_store(move |s| s.of_channel(channel_id)).await?;
     let Some(first) = held.first() else {
         return Ok(());
     };
@@ -239,7 +238,7 @@ async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(),
         .getChannelInfo(first.token, first.participant, first.partner)
         .call()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(ChainError::from)?;
     if info.state != 2 {
         return Ok(()); // settled meanwhile
     }
@@ -253,8 +252,8 @@ async fn watch_closed(shared: &Arc<Shared>, channel_id: ChannelId) -> Result<(),
             }
             Ok(())
         })
-        .await
-        .map_err(|e| e.to_string())
+        .await?;
+    Ok(())
 }
 
 /// Marks a watched channel's job done, unless a newer delegation re-armed the watch since
@@ -309,7 +308,7 @@ fn due_jobs(
         // must match the stored locksroot).
         for d in &delegations {
             let job = Job::Unlock(d.participant);
-            let skipped = |i: usize| i < 256 && d.skip.bit(i);
+            let skipped = |i: usize| d.skip.skips(i);
             let last = d
                 .locks
                 .iter()

@@ -57,7 +57,7 @@ struct Order {
 
 impl Order {
     fn of(d: &Delegation) -> Self {
-        Self { epoch: d.epoch, nonce: d.nonce, skip: d.skip.to_be_bytes::<32>() }
+        Self { epoch: d.epoch, nonce: d.nonce, skip: d.skip.0.to_be_bytes::<32>() }
     }
 }
 
@@ -265,6 +265,7 @@ mod tests {
     use crate::delegation::tests::delegation;
     use alloy::primitives::U256;
     use photon_primitives::Signer;
+    use photon_primitives::SkipMask;
 
     #[test]
     fn delegations_are_kept_newest_first_and_a_gone_channel_is_forgotten() {
@@ -275,7 +276,7 @@ mod tests {
         let at = |epoch: u64, nonce: u64, skip: u8| Delegation {
             epoch,
             nonce,
-            skip: U256::from(skip),
+            skip: SkipMask(U256::from(skip)),
             ..d.clone()
         };
         assert!(store.put(c, &at(5, 2, 0)).unwrap());

@@ -224,7 +224,7 @@ async fn open_channel(
         .ask(|reply| Command::OpenChannel {
             token,
             partner,
-            settle_timeout: r.settle_timeout,
+            settle_timeout: r.settle_timeout.map(photon_primitives::SettleTimeout),
             deposit,
             via: deposit_via(r.via),
             reply,

@@ -42,7 +42,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         snapshot_every: 25,
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(20),
-        settle_timeout: 100,
+        settle_timeout: photon_primitives::SettleTimeout(100),
         p2p_addresses: Vec::new(),
         monitor: None,
     }

@@ -42,7 +42,7 @@ async fn start(
         snapshot_every: 50,
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(30),
-        settle_timeout: 100,
+        settle_timeout: photon_primitives::SettleTimeout(100),
         p2p_addresses: Vec::new(),
         monitor: None,
     };

@@ -183,9 +183,9 @@ impl Domain {
     /// The consent a participant signs so a delegate may unlock, in the channel's epoch, the
     /// partner's locks whose locksroot is `locksroot`, skipping those set in `skip`.
     pub fn delegate_unlock(
-        &self, channel_id: ChannelId, epoch: Epoch, locksroot: B256, skip: alloy::primitives::U256,
+        &self, channel_id: ChannelId, epoch: Epoch, locksroot: B256, skip: crate::types::SkipMask,
     ) -> B256 {
-        self.digest(&DelegateUnlock { channelId: channel_id, epoch, locksroot, skip })
+        self.digest(&DelegateUnlock { channelId: channel_id, epoch, locksroot, skip: skip.0 })
     }
 }
 
@@ -269,10 +269,15 @@ mod tests {
             channelId: proof.channelId,
             epoch: 5,
             locksroot: B256::repeat_byte(6),
-            skip: alloy::primitives::U256::from(5u8),
+            skip: crate::types::SkipMask::of([0, 2]).0,
         };
         assert_eq!(
-            domain.delegate_unlock(unlock.channelId, 5, unlock.locksroot, unlock.skip),
+            domain.delegate_unlock(
+                unlock.channelId,
+                5,
+                unlock.locksroot,
+                crate::types::SkipMask(unlock.skip)
+            ),
             unlock.eip712_signing_hash(domain.eip712_domain())
         );
     }

@@ -35,7 +35,7 @@ impl Signature {
 }
 
 /// Why signing or recovering failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
     /// The private key is zero or not below the curve order.
     #[error("invalid private key")]

@@ -69,6 +69,93 @@ impl From<B256> for SecretHash {
     }
 }
 
+impl std::fmt::Display for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The blocks between a channel's close and its settlement, in which the partner can answer
+/// with a newer balance proof and claim locks. The contract takes it as a `uint32`, within
+/// the deployment's bounds; each node also has the range it accepts.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct SettleTimeout(pub u32);
+
+impl SettleTimeout {
+    /// The timeout as a number of blocks, for block arithmetic.
+    pub fn blocks(self) -> BlockNumber {
+        BlockNumber::from(self.0)
+    }
+}
+
+impl std::fmt::Display for SettleTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} blocks", self.0)
+    }
+}
+
+impl TryFrom<u64> for SettleTimeout {
+    type Error = std::num::TryFromIntError;
+
+    fn try_from(blocks: u64) -> Result<Self, Self::Error> {
+        u32::try_from(blocks).map(Self)
+    }
+}
+
+/// Which locks of an unlocked set an on-chain unlock must not claim: bit `i` for the set's
+/// `i`-th lock (the contract takes a `uint256`, so at most 256 locks). A node skips the locks
+/// it disposed of: claiming one would forfeit the channel.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, Debug, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct SkipMask(pub U256);
+
+impl SkipMask {
+    /// No lock skipped.
+    pub const NONE: Self = Self(U256::ZERO);
+
+    /// The mask skipping the locks at `indices` (indices past 255 cannot be skipped and are
+    /// left out).
+    pub fn of(indices: impl IntoIterator<Item = usize>) -> Self {
+        Self(
+            indices
+                .into_iter()
+                .filter(|i| *i < 256)
+                .fold(U256::ZERO, |mask, i| mask | (U256::from(1u8) << i)),
+        )
+    }
+
+    /// Whether the lock at `index` is skipped.
+    pub fn skips(self, index: usize) -> bool {
+        index < 256 && self.0.bit(index)
+    }
+
+    /// Whether a later mask `newer` skips everything this one does, and more.
+    pub fn is_grown_by(self, newer: Self) -> bool {
+        newer != self && newer.0 & self.0 == self.0
+    }
+}
+
+impl std::fmt::Display for SkipMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +166,19 @@ mod tests {
         let (t, c) = (Address::repeat_byte(3), Address::repeat_byte(4));
         assert_eq!(channel_id(a, b, t, c), channel_id(b, a, t, c));
         assert_ne!(channel_id(a, b, t, c), channel_id(a, b, c, t));
+    }
+
+    #[test]
+    fn skip_masks_name_lock_indices_and_grow() {
+        let m = SkipMask::of([0, 3, 300]);
+        assert!(m.skips(0) && m.skips(3) && !m.skips(1) && !m.skips(300));
+        assert_eq!(m.0, U256::from(0b1001u8));
+        assert!(m.is_grown_by(SkipMask::of([0, 3, 5])));
+        assert!(!m.is_grown_by(m) && !m.is_grown_by(SkipMask::of([0, 5])));
+        assert_eq!(SkipMask::NONE.to_string(), "0x0");
+        assert_eq!(serde_json::to_string(&m).unwrap(), serde_json::to_string(&m.0).unwrap());
+        assert_eq!(SettleTimeout(500).to_string(), "500 blocks");
+        assert!(SettleTimeout::try_from(u64::from(u32::MAX) + 1).is_err());
     }
 
     #[test]

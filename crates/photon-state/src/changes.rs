@@ -2,9 +2,10 @@
 
 use crate::state::{SignedProof, UnlockState};
 use photon_primitives::messages::{Message, PaymentId, SettleFields, WithdrawFields};
+use photon_primitives::SettleTimeout;
 use photon_primitives::{
-    Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature,
-    TokenAmount, B256, U256,
+    Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature, SkipMask,
+    TokenAmount, B256,
 };
 
 /// A candidate route for a mediated payment, as a pathfinding service or the node's own
@@ -31,7 +32,7 @@ pub enum ChainEvent {
         /// higher address
         participant2: Address,
         /// settle timeout in blocks
-        settle_timeout: BlockNumber,
+        settle_timeout: SettleTimeout,
         /// the channel's first epoch (the block of the open, or one more than the epoch of
         /// the channel settled before in the same block)
         epoch: Epoch,
@@ -103,7 +104,7 @@ impl ChainEvent {
     /// it: participants ordered by address, the channel id computed as the contract does.
     pub fn opened(
         (a, b): (Address, Address), (token, contract): (Address, Address),
-        settle_timeout: BlockNumber, epoch: Epoch,
+        settle_timeout: SettleTimeout, epoch: Epoch,
     ) -> Self {
         let (participant1, participant2) = if a < b { (a, b) } else { (b, a) };
         Self::ChannelOpened {
@@ -246,7 +247,7 @@ pub enum ContractCall {
         /// the locks, in locksroot order
         locks: Vec<Lock>,
         /// bit i: do not claim lock i (we disposed it)
-        skip: U256,
+        skip: SkipMask,
         /// the locksroot's unlock state so far (zero before its first unlock)
         prior: UnlockState,
     },

@@ -117,7 +117,7 @@ pub(crate) fn send_our_proof(
     let mut message = build(message_id, fields);
     let additional_hash = message.additional_hash();
     let digest = cx.state.domain.balance_proof(&fields.typed(additional_hash));
-    let signature = cx.signer.sign_digest(&digest).map_err(|e| Rejection::Signer(e.to_string()))?;
+    let signature = cx.signer.sign_digest(&digest)?;
     message.set_signature(signature);
     // committed from here on
     cx.state.next_message_id += 1;

@@ -72,23 +72,23 @@ pub enum Rejection {
     #[error("invalid amount")]
     InvalidAmount,
     /// No pending lock with this hash.
-    #[error("no pending lock {0:?}")]
+    #[error("no pending lock {0}")]
     UnknownLock(SecretHash),
     /// A lock with this hash is already pending, or a payment with it exists.
-    #[error("lock {0:?} already pending")]
+    #[error("lock {0} already pending")]
     DuplicateLock(SecretHash),
     /// The side holds the most pending locks allowed.
     #[error("too many pending locks")]
     TooManyLocks,
     /// The lock is not expired yet by our confirmed block.
-    #[error("lock {0:?} has not expired")]
+    #[error("lock {0} has not expired")]
     LockNotExpired(SecretHash),
     /// The lock's secret was registered on chain in time: it never expires.
-    #[error("lock {0:?} was paid on chain (its secret was registered in time)")]
+    #[error("lock {0} was paid on chain (its secret was registered in time)")]
     LockRegistered(SecretHash),
     /// No payment with this secret hash (any more: it completed or failed), or the message
     /// does not fit it.
-    #[error("no matching payment for {0:?}")]
+    #[error("no matching payment for lock {0}")]
     UnknownPayment(SecretHash),
     /// The path of a mediated transfer is malformed.
     #[error("malformed route")]
@@ -107,7 +107,7 @@ pub enum Rejection {
     SecretMismatch,
     /// Our signer failed.
     #[error("signing failed: {0}")]
-    Signer(String),
+    Signer(#[from] photon_primitives::signer::SignatureError),
 }
 
 impl Rejection {

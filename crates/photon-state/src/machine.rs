@@ -267,7 +267,7 @@ fn on_block(cx: &mut Ctx<'_>, number: u64) -> Result<(), Rejection> {
         let ChannelStatus::Closed { block, unlock_sent, settle_sent } = &mut channel.status else {
             continue;
         };
-        let window_end = *block + channel.settle_timeout;
+        let window_end = *block + channel.settle_timeout.blocks();
         if !*unlock_sent && number + reveal >= window_end && number <= window_end {
             // The contract takes one unlock per channel side: wait for registrations we sent
             // that are not on chain yet, but no later than half the reveal timeout before the

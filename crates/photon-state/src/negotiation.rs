@@ -29,7 +29,7 @@ fn no_locks(channel: &ChannelState) -> Result<(), Rejection> {
 fn sign_digest(
     state: &ChainState, signer: &dyn Signer, message: &mut Message,
 ) -> Result<Signature, Rejection> {
-    message.sign(&state.domain, signer).map_err(|e| Rejection::Signer(e.to_string()))?;
+    message.sign(&state.domain, signer)?;
     message.signature().copied().ok_or(Rejection::BadSignature)
 }
 

@@ -6,8 +6,9 @@ use photon_primitives::lock::{locked_amount, locksroot};
 use photon_primitives::messages::{
     BalanceProofFields, MessageId, PaymentId, SettleFields, WithdrawFields,
 };
+use photon_primitives::SettleTimeout;
 use photon_primitives::{
-    Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature,
+    Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature, SkipMask,
     TokenAmount, B256, U256,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,15 +101,15 @@ pub struct Config {
     /// have to notice a close and answer it, and to claim a lock received on it. At least
     /// `lock_timeout + reveal_timeout`, or our own payments could not be secured by the
     /// receiver.
-    pub min_settle_timeout: BlockNumber,
+    pub min_settle_timeout: SettleTimeout,
     /// Longest settle timeout of a channel we deposit into, mediate over or pay in (blocks):
     /// how long a partner's close may keep our deposit.
-    pub max_settle_timeout: BlockNumber,
+    pub max_settle_timeout: SettleTimeout,
 }
 
 impl Config {
     /// Whether a channel with this settle timeout (whoever opened it) is one we use.
-    pub fn accepts_settle_timeout(&self, settle_timeout: BlockNumber) -> bool {
+    pub fn accepts_settle_timeout(&self, settle_timeout: SettleTimeout) -> bool {
         (self.min_settle_timeout..=self.max_settle_timeout).contains(&settle_timeout)
     }
 }
@@ -123,8 +124,8 @@ impl Default for Config {
             fee: FeePolicy::default(),
             punish_blocks: 257,
             expiry_margin: 2,
-            min_settle_timeout: 60,
-            max_settle_timeout: 100_000,
+            min_settle_timeout: SettleTimeout(60),
+            max_settle_timeout: SettleTimeout(100_000),
         }
     }
 }
@@ -235,7 +236,7 @@ pub struct ChannelState {
     /// Our side in the contract.
     pub our_side: Side,
     /// Settle timeout (blocks).
-    pub settle_timeout: BlockNumber,
+    pub settle_timeout: SettleTimeout,
     /// Current epoch.
     pub epoch: Epoch,
     /// Life-cycle status.
@@ -299,18 +300,20 @@ pub struct UnlockState {
 }
 
 /// Bit i set for each of `locks` whose hash is in `disposed`.
-pub(crate) fn skip_mask(locks: &[Lock], disposed: &BTreeMap<SecretHash, OurDisposal>) -> U256 {
-    locks
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| disposed.contains_key(&l.secrethash))
-        .fold(U256::ZERO, |mask, (i, _)| mask | (U256::from(1u8) << i))
+pub(crate) fn skip_mask(locks: &[Lock], disposed: &BTreeMap<SecretHash, OurDisposal>) -> SkipMask {
+    SkipMask::of(
+        locks
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| disposed.contains_key(&l.secrethash))
+            .map(|(i, _)| i),
+    )
 }
 
 impl ChannelState {
     /// The skip mask of an on-chain unlock of the partner's locks: bit i set for each lock we
     /// disposed (claiming one would forfeit the channel).
-    pub fn unlock_skip(&self) -> U256 {
+    pub fn unlock_skip(&self) -> SkipMask {
         skip_mask(&self.theirs.locks, &self.disposed)
     }
 

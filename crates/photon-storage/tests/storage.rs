@@ -3,6 +3,7 @@
 
 use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
+use photon_primitives::SettleTimeout;
 use photon_primitives::{channel_id, Address, LocalSigner, Signer};
 use photon_state::changes::{ChainEvent, Event, StateChange};
 use photon_state::{transition, ChainState, Config};
@@ -33,7 +34,12 @@ fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
     let (pa, pb) = (sa.address(), sb.address());
     let id = channel_id(pa, pb, TOKEN, CONTRACT);
     let changes = [
-        StateChange::Chain(ChainEvent::opened((pa, pb), (TOKEN, CONTRACT), 500, 100)),
+        StateChange::Chain(ChainEvent::opened(
+            (pa, pb),
+            (TOKEN, CONTRACT),
+            SettleTimeout(500),
+            100,
+        )),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,
             participant: pa,

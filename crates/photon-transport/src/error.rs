@@ -14,5 +14,5 @@ pub enum TransportError {
     },
     /// libp2p could not be set up.
     #[error("transport setup: {0}")]
-    Setup(String),
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

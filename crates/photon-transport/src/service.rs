@@ -193,7 +193,7 @@ pub async fn start(
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| TransportError::Setup(e.to_string()))?
+        .map_err(|e| TransportError::Setup(Box::new(e)))?
         .with_behaviour(|key| {
             let local = key.public().to_peer_id();
             let mut kad = kad::Behaviour::with_config(
@@ -221,7 +221,7 @@ pub async fn start(
                 mdns: mdns.into(),
             })
         })
-        .map_err(|e| TransportError::Setup(e.to_string()))?
+        .map_err(|e| TransportError::Setup(Box::new(e)))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
         .build();
     swarm.listen_on(config.listen.clone()).map_err(|e| TransportError::Address {

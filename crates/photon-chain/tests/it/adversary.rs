@@ -13,7 +13,7 @@ use alloy::sol_types::SolCall;
 use photon_chain::bindings::{TestForwarder, TokensNetwork};
 use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
-use photon_primitives::{Lock, Secret};
+use photon_primitives::{Lock, Secret, SkipMask};
 use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -291,7 +291,12 @@ async fn run_case(
             let receipt = match end.how {
                 0 => send(net.network.unlock(token, a, packed, skip, prior).from(b)).await,
                 how => {
-                    let c = net.domain.delegate_unlock(id, alice.epoch, locksroot(&p.locks), skip);
+                    let c = net.domain.delegate_unlock(
+                        id,
+                        alice.epoch,
+                        locksroot(&p.locks),
+                        SkipMask(skip),
+                    );
                     let consent = net.sign_digest(BOB, &c);
                     let call = TokensNetwork::unlockDelegateCall {
                         token,

@@ -3,7 +3,7 @@ use alloy::primitives::{B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::ChainError;
-use photon_primitives::Secret;
+use photon_primitives::{Secret, SettleTimeout, SkipMask};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_testkit::devnet::{send, DevNet};
 
@@ -51,7 +51,7 @@ async fn reports_the_contracts_events_in_order_with_blocks() {
     let changes = follower.poll().await.unwrap();
     let events = chain_events(&changes);
     assert!(
-        matches!(events[0], ChainEvent::ChannelOpened { channel_id, settle_timeout: 10, .. } if channel_id == id)
+        matches!(events[0], ChainEvent::ChannelOpened { channel_id, settle_timeout: SettleTimeout(10), .. } if channel_id == id)
     );
     assert!(matches!(events[1], ChainEvent::Deposit { total: 100, .. }));
     assert!(matches!(events[2], ChainEvent::Deposit { total: 80, .. }));
@@ -252,8 +252,10 @@ async fn unlock_reported(through_a_wrapper: bool) {
     let never =
         TokensNetwork::UnlockState { claimed: U256::ZERO, direct: U256::ZERO, voided: U256::ZERO };
     if through_a_wrapper {
-        let consent =
-            net.sign_digest(BOB, &net.domain.delegate_unlock(id, epoch, locksroot(&locks), skip));
+        let consent = net.sign_digest(
+            BOB,
+            &net.domain.delegate_unlock(id, epoch, locksroot(&locks), SkipMask(skip)),
+        );
         let unlock = TokensNetwork::unlockDelegateCall {
             token: net.token_addr(),
             participant: net.addr(BOB),

@@ -29,7 +29,7 @@ async fn sends_in_nonce_order_and_refusals_cost_no_nonce() {
         .send(&ChainCall::OpenChannelWithDeposit {
             token,
             partner: net.addr(BOB),
-            settle_timeout: 10,
+            settle_timeout: photon_primitives::SettleTimeout(10),
             amount: 100,
         })
         .await
@@ -58,7 +58,11 @@ async fn pending_transactions_survive_a_restart() {
         TxManager::new(net.provider.clone(), alice, net.deployment.clone()).await.unwrap();
     let first = txs.send(&ChainCall::Approve { token, amount: 5 }).await.unwrap();
     let second = txs
-        .send(&ChainCall::OpenChannel { token, partner: net.addr(BOB), settle_timeout: 10 })
+        .send(&ChainCall::OpenChannel {
+            token,
+            partner: net.addr(BOB),
+            settle_timeout: photon_primitives::SettleTimeout(10),
+        })
         .await
         .unwrap();
     // "restart": a new manager gets the persisted list; both are still in the pool

@@ -4,7 +4,7 @@ use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::TokensNetwork;
 use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
-use photon_primitives::{Lock, Secret};
+use photon_primitives::{Lock, Secret, SkipMask};
 use photon_testkit::devnet::{send, DevNet};
 
 fn secret(n: u8) -> Secret {
@@ -87,7 +87,8 @@ fn unlock_after<'a>(
 /// in `skip`.
 fn unlock_consent(net: &DevNet, who: usize, epoch: u64, locks: &[Lock], skip: u64) -> Bytes {
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
-    let digest = net.domain.delegate_unlock(id, epoch, locksroot(locks), U256::from(skip));
+    let digest =
+        net.domain.delegate_unlock(id, epoch, locksroot(locks), SkipMask(U256::from(skip)));
     net.sign_digest(who, &digest)
 }
 

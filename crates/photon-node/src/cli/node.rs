@@ -13,7 +13,7 @@ use photon_chain::{DeployParams, Deployment};
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::{forward_incoming, P2pNetwork};
 use photon_node::Node;
-use photon_primitives::{Address, LocalSigner, Signer};
+use photon_primitives::{Address, LocalSigner, SettleTimeout, Signer};
 use photon_state::Config;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -76,11 +76,11 @@ pub(super) struct RunArgs {
     /// Shortest settle timeout of a channel this node opens, deposits into, mediates over or
     /// pays in, whoever opened it (blocks) [default: 60].
     #[arg(long, env = "PHOTON_MIN_SETTLE_TIMEOUT")]
-    min_settle_timeout: Option<u64>,
+    min_settle_timeout: Option<u32>,
     /// Longest such settle timeout (blocks): how long a close may keep a deposit [default:
     /// 100000].
     #[arg(long, env = "PHOTON_MAX_SETTLE_TIMEOUT")]
-    max_settle_timeout: Option<u64>,
+    max_settle_timeout: Option<u32>,
     /// Peer-to-peer listen address [default: /ip4/127.0.0.1/tcp/0; give a public one to be
     /// reachable from other machines].
     #[arg(long, env = "PHOTON_P2P_LISTEN")]
@@ -138,8 +138,8 @@ struct FileConfig {
     confirmations: Option<u64>,
     poll_ms: Option<u64>,
     settle_timeout: Option<u32>,
-    min_settle_timeout: Option<u64>,
-    max_settle_timeout: Option<u64>,
+    min_settle_timeout: Option<u32>,
+    max_settle_timeout: Option<u32>,
     p2p_listen: Option<String>,
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
@@ -216,23 +216,23 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
     let api_token = args.api_token.or(file.api_token);
     let mut protocol = Config::default();
     if let Some(min) = args.min_settle_timeout.or(file.min_settle_timeout) {
-        protocol.min_settle_timeout = min;
+        protocol.min_settle_timeout = SettleTimeout(min);
     }
     if let Some(max) = args.max_settle_timeout.or(file.max_settle_timeout) {
-        protocol.max_settle_timeout = max;
+        protocol.max_settle_timeout = SettleTimeout(max);
     }
-    let settle_timeout = args.settle_timeout.or(file.settle_timeout).unwrap_or(500);
+    let settle_timeout = SettleTimeout(args.settle_timeout.or(file.settle_timeout).unwrap_or(500));
     let floor = protocol.lock_timeout + protocol.reveal_timeout;
-    if protocol.min_settle_timeout < floor {
+    if protocol.min_settle_timeout.blocks() < floor {
         bail!(
             "--min-settle-timeout {} is below {floor} blocks (lock timeout + reveal timeout): \
              a partner could close before a lock we receive can be claimed",
             protocol.min_settle_timeout
         );
     }
-    if !protocol.accepts_settle_timeout(u64::from(settle_timeout)) {
+    if !protocol.accepts_settle_timeout(settle_timeout) {
         bail!(
-            "--settle-timeout {settle_timeout} is outside the accepted range {} to {} blocks",
+            "--settle-timeout {settle_timeout} is outside the accepted range {} to {}",
             protocol.min_settle_timeout,
             protocol.max_settle_timeout
         );

@@ -12,7 +12,7 @@ pub(super) struct ChainView {
 
 /// One poll of the follower task: the state changes it read (none on error) and the view.
 pub(super) struct ChainReport {
-    pub(super) changes: Result<Vec<StateChange>, String>,
+    pub(super) changes: Result<Vec<StateChange>, ChainError>,
     pub(super) view: ChainView,
 }
 
@@ -43,11 +43,11 @@ pub(super) async fn follow(
                     online: follower.online(),
                     in_sync: follower.in_sync(),
                 };
-                (changes.map_err(|e| e.to_string()), view)
+                (changes, view)
             }
             // an endpoint that takes connections and never answers is as good as gone
             Err(_) => (
-                Err(format!("no answer from the RPC endpoint in {POLL_TIMEOUT:?}")),
+                Err(ChainError::NoAnswer(POLL_TIMEOUT)),
                 ChainView { head: follower.head(), online: false, in_sync: false },
             ),
         };

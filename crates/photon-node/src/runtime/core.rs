@@ -102,7 +102,7 @@ impl Node {
                     return;
                 }
                 let settle_timeout = settle_timeout.unwrap_or(self.settings.settle_timeout);
-                if let Err(e) = self.accepted_settle_timeout(u64::from(settle_timeout)) {
+                if let Err(e) = self.accepted_settle_timeout(settle_timeout) {
                     let _ = reply.send(Err(e));
                     return;
                 }

@@ -23,7 +23,7 @@ pub enum Command {
         /// partner
         partner: Address,
         /// settle timeout (None: the node's default)
-        settle_timeout: Option<u32>,
+        settle_timeout: Option<SettleTimeout>,
         /// deposit
         deposit: Option<TokenAmount>,
         /// how the deposit reaches the contract

@@ -25,7 +25,9 @@ use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::txmanager::{ChainCall, DepositVia, TxManager};
 use photon_chain::{ChainError, Deployment};
 use photon_primitives::messages::{Message, PaymentId};
-use photon_primitives::{Address, ChannelId, LocalSigner, Secret, Signer, TokenAmount, B256};
+use photon_primitives::{
+    Address, ChannelId, LocalSigner, Secret, SettleTimeout, Signer, TokenAmount, B256,
+};
 use photon_state::changes::{Event, PaymentFailure, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelStatus, Config, Task};
 use photon_storage::{NodeIdentity, PaymentFilter, PaymentRecord, Record, Storage};
@@ -69,7 +71,7 @@ pub struct NodeSettings {
     /// How long a payment request waits for the outcome.
     pub payment_timeout: Duration,
     /// Settle timeout of channels this node opens.
-    pub settle_timeout: u32,
+    pub settle_timeout: SettleTimeout,
     /// Where peers reach this node (shown in the status).
     pub p2p_addresses: Vec<String>,
     /// A monitoring service that guards this node's channels while it is offline: it gets

@@ -195,14 +195,16 @@ impl Node {
 
     /// A settle timeout outside the range this node accepts ([`Config::min_settle_timeout`],
     /// [`Config::max_settle_timeout`]), as the error the API answers.
-    pub(super) fn accepted_settle_timeout(&self, settle_timeout: u64) -> Result<(), NodeError> {
+    pub(super) fn accepted_settle_timeout(
+        &self, settle_timeout: SettleTimeout,
+    ) -> Result<(), NodeError> {
         let config = &self.settings.protocol;
         if config.accepts_settle_timeout(settle_timeout) {
             return Ok(());
         }
         Err(NodeError::BadRequest(format!(
             "settle timeout {settle_timeout} is outside the range this node accepts \
-             ({} to {} blocks: long enough to answer a close and claim its locks, short \
+             ({} to {}: long enough to answer a close and claim its locks, short \
              enough not to lock deposits for too long)",
             config.min_settle_timeout, config.max_settle_timeout
         )))

@@ -57,7 +57,7 @@ impl Node {
                 partner_deposit: Amount(c.theirs.deposit),
                 locked: Amount(c.ours.locked()),
                 partner_locked: Amount(c.theirs.locked()),
-                settle_timeout: c.settle_timeout,
+                settle_timeout: c.settle_timeout.blocks(),
                 epoch: c.epoch,
                 attention: c.attention.clone(),
             })

@@ -110,7 +110,7 @@ pub(super) fn signed(
     cx: &mut Ctx<'_>, build: impl FnOnce(u64) -> Message,
 ) -> Result<Message, Rejection> {
     let mut message = build(cx.state.next_message_id);
-    message.sign(&cx.state.domain, cx.signer).map_err(|e| Rejection::Signer(e.to_string()))?;
+    message.sign(&cx.state.domain, cx.signer)?;
     cx.state.next_message_id += 1;
     Ok(message)
 }
@@ -229,7 +229,7 @@ fn securable(state: &ChainState, channel_id: ChannelId, lock: &Lock) -> bool {
         // any valid balance proof, but never acted on)
         && lock.expiration > state.block.saturating_add(reveal)
         && lock.expiration.saturating_add(reveal)
-            <= state.block.saturating_add(channel.settle_timeout)
+            <= state.block.saturating_add(channel.settle_timeout.blocks())
 }
 
 /// After a new proof of the partner's on `channel_id`: each lock we disposed that it still

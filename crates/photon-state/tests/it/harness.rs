@@ -6,6 +6,7 @@ use photon_primitives::eip712::{Domain, LockDisposal};
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::recover;
+use photon_primitives::SettleTimeout;
 use photon_primitives::{
     channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256, U256,
 };
@@ -243,7 +244,7 @@ impl Net {
                 for (k, l) in locks.iter().enumerate() {
                     let in_time =
                         self.registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration);
-                    if !skip.bit(k) && !prior.claimed.bit(k) && in_time {
+                    if !skip.skips(k) && !prior.claimed.bit(k) && in_time {
                         paid |= U256::from(1u8) << k;
                         claimed += l.amount;
                     }
@@ -376,7 +377,7 @@ impl Net {
         let open = ChainEvent::opened(
             pair,
             (self.token, self.domain.contract()),
-            SETTLE_TIMEOUT,
+            SettleTimeout(SETTLE_TIMEOUT as u32),
             self.block,
         );
         self.broadcast(&[a, b], open);
