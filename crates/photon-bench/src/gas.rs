@@ -15,6 +15,7 @@ use photon_chain::bindings::TokensNetwork;
 use photon_chain::deploy::DeployParams;
 use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, Withdraw};
 use photon_primitives::lock::{encode_locks, locksroot};
+use photon_primitives::ChannelId;
 use photon_primitives::{Lock, Secret, Signer};
 use photon_testkit::devnet::{balance_data, send, DevNet};
 
@@ -177,7 +178,7 @@ pub(crate) async fn measure() -> Result<Report> {
     let (p1, p2) = if a(3) < a(4) { (3, 4) } else { (4, 3) };
     let balances = |i: usize| if i == 3 { t(70) } else { t(110) };
     let msg = CooperativeSettle {
-        channelId: net.channel_id(a(3), a(4)),
+        channelId: B256::from(net.channel_id(a(3), a(4))),
         epoch,
         participant1: a(p1),
         balance1: balances(p1),
@@ -214,7 +215,15 @@ pub(crate) async fn measure() -> Result<Report> {
             .closeChannel(
                 token,
                 a(6),
-                balance_data(&BalanceProof::new(B256::ZERO, 0, 0, 0, 0, B256::ZERO, B256::ZERO)),
+                balance_data(&BalanceProof::new(
+                    ChannelId(B256::ZERO),
+                    0,
+                    0,
+                    0,
+                    0,
+                    B256::ZERO,
+                    B256::ZERO,
+                )),
                 Bytes::new(),
             )
             .from(a(5)),
@@ -234,7 +243,7 @@ pub(crate) async fn measure() -> Result<Report> {
     let expiry = net.block_number().await? + 20;
     let deposit9 = net.network.getParticipantInfo(token, a(9), a(8)).call().await?.depositAmount;
     let msg = Withdraw {
-        channelId: net.channel_id(a(8), a(9)),
+        channelId: B256::from(net.channel_id(a(8), a(9))),
         epoch,
         participant: a(9),
         participantDeposit: deposit9,
@@ -324,7 +333,7 @@ pub(crate) async fn measure() -> Result<Report> {
     let epoch = net.epoch(a(sender), a(cheater)).await?;
     let (p, s) = net.balance_proof(sender, a(cheater), epoch, 1, 0, t(10), locksroot(&[lock]));
     let disposal = LockDisposal {
-        channelId: net.channel_id(a(sender), a(cheater)),
+        channelId: B256::from(net.channel_id(a(sender), a(cheater))),
         epoch,
         nonce: 1,
         lockHash: lock.hash(),

@@ -14,6 +14,7 @@
 use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::SignatureError;
+use photon_primitives::ChannelId;
 use photon_primitives::SettleTimeout;
 use photon_primitives::{channel_id, Address, LocalSigner, Secret, Signature, Signer, B256};
 use photon_state::changes::{ChainEvent, Event, Route, StateChange};
@@ -76,7 +77,7 @@ fn open(nodes: &mut [Node], a: usize, b: usize) -> B256 {
         transition(&mut node.state, StateChange::Chain(deposit), node.signer.as_ref())
             .expect("deposit");
     }
-    id
+    id.0
 }
 
 fn step(nodes: &mut [Node], i: usize, change: StateChange) -> Vec<Event> {
@@ -111,7 +112,11 @@ fn direct(crypto: bool, count: u32) -> Duration {
         let events = step(
             &mut nodes,
             0,
-            StateChange::SendDirect { channel_id: id, payment_id: u64::from(n), amount: 1 },
+            StateChange::SendDirect {
+                channel_id: ChannelId(id),
+                payment_id: u64::from(n),
+                amount: 1,
+            },
         );
         for (_, message) in sent(events) {
             step(&mut nodes, 1, StateChange::Receive { sender, message });

@@ -20,6 +20,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
 use photon_primitives::lock::{decode_locks, locksroot};
+use photon_primitives::ChannelId;
 use photon_primitives::{Lock, Secret, SettleTimeout};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_state::UnlockState;
@@ -219,7 +220,13 @@ impl<P: Provider> ChainFollower<P> {
                 locks = self.unlocked_locks(hash, root).await?;
             }
         }
-        Ok(Some(ChainEvent::ChannelUnlocked { channel_id, sender, locksroot: root, locks, state }))
+        Ok(Some(ChainEvent::ChannelUnlocked {
+            channel_id: ChannelId(channel_id),
+            sender,
+            locksroot: root,
+            locks,
+            state,
+        }))
     }
 
     /// The locks hashing to `root` that transaction `hash` passed to the contract.
@@ -283,7 +290,7 @@ impl<P: Provider> ChainFollower<P> {
                 let e = TokensNetwork::ChannelOpened::decode_log_data(&inner.data)
                     .map_err(bad("ChannelOpened"))?;
                 ChainEvent::ChannelOpened {
-                    channel_id: e.channelId,
+                    channel_id: ChannelId(e.channelId),
                     token: e.token,
                     participant1: e.participant1,
                     participant2: e.participant2,
@@ -295,7 +302,7 @@ impl<P: Provider> ChainFollower<P> {
                 let e = TokensNetwork::ChannelDeposit::decode_log_data(&inner.data)
                     .map_err(bad("ChannelDeposit"))?;
                 ChainEvent::Deposit {
-                    channel_id: e.channelId,
+                    channel_id: ChannelId(e.channelId),
                     participant: e.participant,
                     total: e.deposit,
                 }
@@ -304,7 +311,7 @@ impl<P: Provider> ChainFollower<P> {
                 let e = TokensNetwork::ChannelWithdraw::decode_log_data(&inner.data)
                     .map_err(bad("ChannelWithdraw"))?;
                 ChainEvent::Withdrawn {
-                    channel_id: e.channelId,
+                    channel_id: ChannelId(e.channelId),
                     participant: e.participant,
                     amount: e.amount,
                     deposit1: e.deposit1,
@@ -315,17 +322,21 @@ impl<P: Provider> ChainFollower<P> {
             t if t == TokensNetwork::ChannelClosed::SIGNATURE_HASH => {
                 let e = TokensNetwork::ChannelClosed::decode_log_data(&inner.data)
                     .map_err(bad("ChannelClosed"))?;
-                ChainEvent::ChannelClosed { channel_id: e.channelId, closer: e.closer, block }
+                ChainEvent::ChannelClosed {
+                    channel_id: ChannelId(e.channelId),
+                    closer: e.closer,
+                    block,
+                }
             }
             t if t == TokensNetwork::ChannelSettled::SIGNATURE_HASH => {
                 let e = TokensNetwork::ChannelSettled::decode_log_data(&inner.data)
                     .map_err(bad("ChannelSettled"))?;
-                ChainEvent::ChannelSettled { channel_id: e.channelId }
+                ChainEvent::ChannelSettled { channel_id: ChannelId(e.channelId) }
             }
             t if t == TokensNetwork::ChannelCooperativeSettled::SIGNATURE_HASH => {
                 let e = TokensNetwork::ChannelCooperativeSettled::decode_log_data(&inner.data)
                     .map_err(bad("ChannelCooperativeSettled"))?;
-                ChainEvent::ChannelSettled { channel_id: e.channelId }
+                ChainEvent::ChannelSettled { channel_id: ChannelId(e.channelId) }
             }
             // ChannelUnlocked, ObsoleteUnlockPunished: see `unlocked`. BalanceProofUpdated:
             // not needed by the state machine.

@@ -228,8 +228,12 @@ impl Delegation {
         if !self.locks.is_empty() {
             let consent =
                 self.unlock_consent.as_ref().ok_or(DelegationError::MissingUnlockConsent)?;
-            let digest =
-                domain.delegate_unlock(typed.channelId, self.epoch, self.locksroot, self.skip);
+            let digest = domain.delegate_unlock(
+                ChannelId(typed.channelId),
+                self.epoch,
+                self.locksroot,
+                self.skip,
+            );
             check_signer(&digest, consent, "unlock consent", self.participant)?;
         }
         Ok(())

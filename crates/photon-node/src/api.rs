@@ -21,6 +21,7 @@ use photon_api::{
     Transaction,
 };
 use photon_chain::DepositVia;
+use photon_primitives::ChannelId;
 use photon_primitives::{Address, Secret, TokenAmount, B256};
 use photon_storage::{Direction, PaymentFilter, PaymentRecord};
 use serde_json::json;
@@ -409,7 +410,7 @@ async fn set_fee(
                         "no channel with {partner} for token {token}"
                     )))
                 })?;
-            photon_state::FeeScope::Channel(channel.channel_id)
+            photon_state::FeeScope::Channel(ChannelId(channel.channel_id))
         }
         (None, Some(_)) => return Err(bad("a partner needs its token")),
     };

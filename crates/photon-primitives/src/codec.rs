@@ -63,7 +63,7 @@ use crate::messages::{
     MAX_PATH_LEN,
 };
 use crate::signer::Signature;
-use crate::types::{Address, Secret, SecretHash};
+use crate::types::{Address, ChannelId, Secret, SecretHash};
 use alloy::primitives::B256;
 
 /// The first four bytes of every encoded message.
@@ -187,7 +187,7 @@ impl Message {
             Self::AnnounceDisposed(m) => {
                 w.u64(m.message_id);
                 w.u64(m.payment_id);
-                w.b256(&m.channel_id);
+                w.b256(&m.channel_id.0);
                 w.u64(m.epoch);
                 w.u64(m.nonce);
                 w.lock(&m.lock);
@@ -281,7 +281,7 @@ impl Message {
             MessageKind::AnnounceDisposed => Self::AnnounceDisposed(AnnounceDisposed {
                 message_id: r.u64("message_id")?,
                 payment_id: r.u64("payment_id")?,
-                channel_id: r.b256("channel_id")?,
+                channel_id: ChannelId(r.b256("channel_id")?),
                 epoch: r.u64("epoch")?,
                 nonce: r.u64("nonce")?,
                 lock: r.lock("lock")?,
@@ -375,7 +375,7 @@ impl Writer {
     }
 
     fn balance_proof(&mut self, v: &BalanceProofFields) {
-        self.b256(&v.channel_id);
+        self.b256(&v.channel_id.0);
         self.u64(v.epoch);
         self.u64(v.nonce);
         self.u128(v.transferred_amount);
@@ -384,7 +384,7 @@ impl Writer {
     }
 
     fn withdraw_fields(&mut self, v: &WithdrawFields) {
-        self.b256(&v.channel_id);
+        self.b256(&v.channel_id.0);
         self.u64(v.epoch);
         self.address(&v.participant);
         self.u128(v.participant_deposit);
@@ -394,7 +394,7 @@ impl Writer {
     }
 
     fn settle_fields(&mut self, v: &SettleFields) {
-        self.b256(&v.channel_id);
+        self.b256(&v.channel_id.0);
         self.u64(v.epoch);
         self.address(&v.participant1);
         self.u128(v.balance1);
@@ -454,7 +454,7 @@ impl Reader<'_> {
 
     fn balance_proof(&mut self) -> Result<BalanceProofFields, DecodeError> {
         Ok(BalanceProofFields {
-            channel_id: self.b256("balance_proof.channel_id")?,
+            channel_id: ChannelId(self.b256("balance_proof.channel_id")?),
             epoch: self.u64("balance_proof.epoch")?,
             nonce: self.u64("balance_proof.nonce")?,
             transferred_amount: self.u128("balance_proof.transferred_amount")?,
@@ -490,7 +490,7 @@ impl Reader<'_> {
         Ok(WithdrawMessage {
             message_id: self.u64("message_id")?,
             fields: WithdrawFields {
-                channel_id: self.b256("fields.channel_id")?,
+                channel_id: ChannelId(self.b256("fields.channel_id")?),
                 epoch: self.u64("fields.epoch")?,
                 participant: self.address("fields.participant")?,
                 participant_deposit: self.u128("fields.participant_deposit")?,
@@ -506,7 +506,7 @@ impl Reader<'_> {
         Ok(SettleMessage {
             message_id: self.u64("message_id")?,
             fields: SettleFields {
-                channel_id: self.b256("fields.channel_id")?,
+                channel_id: ChannelId(self.b256("fields.channel_id")?),
                 epoch: self.u64("fields.epoch")?,
                 participant1: self.address("fields.participant1")?,
                 balance1: self.u128("fields.balance1")?,
@@ -556,7 +556,7 @@ mod tests {
         (arb_b256(), any::<u64>(), any::<u64>(), any::<u128>(), any::<u128>(), arb_b256()).prop_map(
             |(channel_id, epoch, nonce, transferred_amount, locked_amount, locksroot)| {
                 BalanceProofFields {
-                    channel_id,
+                    channel_id: ChannelId(channel_id),
                     epoch,
                     nonce,
                     transferred_amount,
@@ -592,7 +592,7 @@ mod tests {
                     WithdrawMessage {
                         message_id,
                         fields: WithdrawFields {
-                            channel_id,
+                            channel_id: ChannelId(channel_id),
                             epoch,
                             participant,
                             participant_deposit,
@@ -631,7 +631,7 @@ mod tests {
                     SettleMessage {
                         message_id,
                         fields: SettleFields {
-                            channel_id,
+                            channel_id: ChannelId(channel_id),
                             epoch,
                             participant1,
                             balance1,
@@ -716,7 +716,7 @@ mod tests {
                         Message::AnnounceDisposed(AnnounceDisposed {
                             message_id,
                             payment_id,
-                            channel_id,
+                            channel_id: ChannelId(channel_id),
                             epoch,
                             nonce,
                             lock,

@@ -87,7 +87,7 @@ impl BalanceProof {
         locked_amount: TokenAmount, locksroot: B256, additional_hash: B256,
     ) -> Self {
         Self {
-            channelId: channel_id,
+            channelId: channel_id.0,
             epoch,
             nonce,
             transferredAmount: transferred_amount,
@@ -185,7 +185,7 @@ impl Domain {
     pub fn delegate_unlock(
         &self, channel_id: ChannelId, epoch: Epoch, locksroot: B256, skip: crate::types::SkipMask,
     ) -> B256 {
-        self.digest(&DelegateUnlock { channelId: channel_id, epoch, locksroot, skip: skip.0 })
+        self.digest(&DelegateUnlock { channelId: channel_id.0, epoch, locksroot, skip: skip.0 })
     }
 }
 
@@ -237,7 +237,7 @@ mod tests {
     fn cached_digests_equal_alloys() {
         let domain = Domain::new(31337, Address::repeat_byte(7));
         let proof = BalanceProof::new(
-            B256::repeat_byte(1),
+            ChannelId(B256::repeat_byte(1)),
             5,
             9,
             10,
@@ -273,7 +273,7 @@ mod tests {
         };
         assert_eq!(
             domain.delegate_unlock(
-                unlock.channelId,
+                ChannelId(unlock.channelId),
                 5,
                 unlock.locksroot,
                 crate::types::SkipMask(unlock.skip)
@@ -284,7 +284,8 @@ mod tests {
 
     #[test]
     fn digest_binds_chain_and_contract() {
-        let proof = BalanceProof::new(B256::repeat_byte(1), 5, 1, 10, 0, B256::ZERO, B256::ZERO);
+        let proof =
+            BalanceProof::new(ChannelId(B256::repeat_byte(1)), 5, 1, 10, 0, B256::ZERO, B256::ZERO);
         let a = Domain::new(1, Address::repeat_byte(1)).balance_proof(&proof);
         assert_ne!(a, Domain::new(2, Address::repeat_byte(1)).balance_proof(&proof));
         assert_ne!(a, Domain::new(1, Address::repeat_byte(2)).balance_proof(&proof));

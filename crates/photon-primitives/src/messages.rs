@@ -429,7 +429,7 @@ impl Message {
         }
         Some(match self {
             Self::AnnounceDisposed(m) => domain.digest(&eip712::LockDisposal {
-                channelId: m.channel_id,
+                channelId: m.channel_id.0,
                 epoch: m.epoch,
                 nonce: m.nonce,
                 lockHash: m.lock.hash(),
@@ -517,7 +517,7 @@ impl WithdrawFields {
     /// The typed struct both sides sign.
     pub fn typed(&self) -> eip712::Withdraw {
         eip712::Withdraw {
-            channelId: self.channel_id,
+            channelId: self.channel_id.0,
             epoch: self.epoch,
             participant: self.participant,
             participantDeposit: self.participant_deposit,
@@ -532,7 +532,7 @@ impl SettleFields {
     /// The typed struct both sides sign.
     pub fn typed(&self) -> eip712::CooperativeSettle {
         eip712::CooperativeSettle {
-            channelId: self.channel_id,
+            channelId: self.channel_id.0,
             epoch: self.epoch,
             participant1: self.participant1,
             balance1: self.balance1,

@@ -16,7 +16,62 @@ pub type Nonce = u64;
 pub type Epoch = u64;
 
 /// Identifier of a channel: `keccak256(lower address, higher address, token, contract)`.
-pub type ChannelId = B256;
+/// Reads (and serialises) as its 32 bytes in hex.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct ChannelId(pub B256);
+
+impl ChannelId {
+    /// The id's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+
+    /// An id from 32 bytes.
+    ///
+    /// # Panics
+    /// If `bytes` is not 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Self(B256::from_slice(bytes))
+    }
+
+    /// An id of one repeated byte (tests).
+    pub const fn repeat_byte(byte: u8) -> Self {
+        Self(B256::repeat_byte(byte))
+    }
+}
+
+impl From<B256> for ChannelId {
+    fn from(b: B256) -> Self {
+        Self(b)
+    }
+}
+
+impl From<[u8; 32]> for ChannelId {
+    fn from(b: [u8; 32]) -> Self {
+        Self(B256::from(b))
+    }
+}
+
+impl From<ChannelId> for B256 {
+    fn from(id: ChannelId) -> Self {
+        id.0
+    }
+}
+
+impl std::fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::fmt::Debug for ChannelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// Computes the channel id exactly as `TokensNetwork.channelIdentifier` does.
 pub fn channel_id(a: Address, b: Address, token: Address, contract: Address) -> ChannelId {
@@ -26,7 +81,7 @@ pub fn channel_id(a: Address, b: Address, token: Address, contract: Address) -> 
     buf[20..40].copy_from_slice(high.as_slice());
     buf[40..60].copy_from_slice(token.as_slice());
     buf[60..].copy_from_slice(contract.as_slice());
-    keccak256(buf)
+    ChannelId(keccak256(buf))
 }
 
 /// The preimage of a hash lock.

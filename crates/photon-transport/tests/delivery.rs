@@ -2,6 +2,7 @@
 //! peer that comes online later.
 
 use photon_primitives::messages::{Message, Processed};
+use photon_primitives::ChannelId;
 use photon_primitives::{LocalSigner, Signer};
 use photon_transport::{start, Delivery, Incoming, P2pConfig, P2pTransport};
 use std::time::Duration;
@@ -148,7 +149,7 @@ fn on_channel(channel: u8, id: u64) -> Message {
     Message::AnnounceDisposed(AnnounceDisposed {
         message_id: id,
         payment_id: id,
-        channel_id: B256::repeat_byte(channel),
+        channel_id: ChannelId(B256::repeat_byte(channel)),
         epoch: 0,
         nonce: 0,
         lock: Lock { amount: 1, expiration: 100, secrethash: SecretHash(B256::ZERO) },

@@ -177,7 +177,7 @@ async fn run_case(
                 let p = alice.latest();
                 let lock = p.locks[usize::from(i)];
                 let d = LockDisposal {
-                    channelId: id,
+                    channelId: id.0,
                     epoch: alice.epoch,
                     nonce: p.nonce,
                     lockHash: lock.hash(),

@@ -230,7 +230,7 @@ pub(crate) fn sign_withdraw(
     expiry: u64, epoch: u64,
 ) -> Signed<Withdraw> {
     let message = Withdraw {
-        channelId: net.channel_id(net.addr(who), net.addr(partner)),
+        channelId: B256::from(net.channel_id(net.addr(who), net.addr(partner))),
         epoch,
         participant: net.addr(who),
         participantDeposit: deposit,
@@ -269,7 +269,7 @@ pub(crate) fn sign_settle(
         if net.addr(a) < net.addr(b) { ((a, bal_a), (b, bal_b)) } else { ((b, bal_b), (a, bal_a)) };
     let (participant1, participant2) = (net.addr(i1), net.addr(i2));
     let message = CooperativeSettle {
-        channelId: net.channel_id(participant1, participant2),
+        channelId: B256::from(net.channel_id(participant1, participant2)),
         epoch,
         participant1,
         balance1,

@@ -20,7 +20,7 @@ async fn open_without_deposit() {
         (net.addr(BOB), net.addr(ALICE))
     };
     assert_eq!((ev.participant1, ev.participant2, ev.settleTimeout), (low, high, TIMEOUT));
-    assert_eq!(ev.channelId, net.channel_id(net.addr(ALICE), net.addr(BOB)));
+    assert_eq!(ev.channelId, net.channel_id(net.addr(ALICE), net.addr(BOB)).0);
     let info = net.channel_info(BOB, ALICE).await;
     assert_eq!(info.state, 1);
     assert_eq!(info.epoch, receipt.block_number.unwrap(), "the epoch is the opening block");

@@ -219,7 +219,7 @@ struct Cheat {
 async fn sign_disposal(net: &DevNet, who: usize, nonce: u64, lock: &Lock) -> Bytes {
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     let epoch = net.epoch_of(ALICE, BOB).await;
-    net.sign(who, &LockDisposal { channelId: id, epoch, nonce, lockHash: lock.hash() })
+    net.sign(who, &LockDisposal { channelId: id.0, epoch, nonce, lockHash: lock.hash() })
 }
 
 /// Bob disposed lock 0 (it could not forward it), but closes with Alice's proof that still

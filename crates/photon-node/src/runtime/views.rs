@@ -41,7 +41,7 @@ impl Node {
             .channels
             .values()
             .map(|c| ChannelView {
-                channel_id: c.id,
+                channel_id: c.id.0,
                 token: c.token,
                 partner: c.partner,
                 state: match c.status {

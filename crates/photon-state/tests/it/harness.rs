@@ -284,7 +284,7 @@ impl Net {
                 );
                 let lock = locks[k];
                 let disposal = LockDisposal {
-                    channelId: id,
+                    channelId: id.0,
                     epoch: chain.epoch,
                     nonce: disposal_nonce,
                     lockHash: lock.hash(),

@@ -4,6 +4,7 @@ use crate::harness::*;
 use photon_primitives::eip712::Domain;
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::{BalanceProofFields, DirectTransfer, MediatedTransfer, Message};
+use photon_primitives::ChannelId;
 use photon_primitives::{Address, LocalSigner, Lock, Secret, B256};
 use photon_state::changes::{Event, StateChange};
 use photon_state::Rejection;
@@ -113,7 +114,7 @@ fn signatures_must_be_the_partners_for_this_chain_and_contract() {
 fn channel_epoch_and_nonce_must_match() {
     let mut net = setup();
     let with = tampered(&net, direct(&net, 5));
-    let unknown = with(&|bp| bp.channel_id = B256::repeat_byte(0xEE));
+    let unknown = with(&|bp| bp.channel_id = ChannelId(B256::repeat_byte(0xEE)));
     assert!(matches!(refused(&mut net, ALICE, unknown), Rejection::UnknownChannel(_)));
     let other_channel = net.channel_id(BOB, CHARLIE);
     let m = with(&|bp| bp.channel_id = other_channel);
@@ -228,9 +229,12 @@ fn user_actions_are_checked_too() {
         .unwrap_err();
     assert_eq!(err, Rejection::InvalidAmount);
     let err = net
-        .apply(ALICE, StateChange::SendDirect { channel_id: B256::ZERO, payment_id: 1, amount: 1 })
+        .apply(
+            ALICE,
+            StateChange::SendDirect { channel_id: ChannelId(B256::ZERO), payment_id: 1, amount: 1 },
+        )
         .unwrap_err();
-    assert_eq!(err, Rejection::UnknownChannel(B256::ZERO));
+    assert_eq!(err, Rejection::UnknownChannel(ChannelId(B256::ZERO)));
     assert_eq!(before, format!("{:?}", net.nodes[ALICE].state));
 }
 
