@@ -16,6 +16,7 @@ use photon_chain::deploy::DeployParams;
 use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, Withdraw};
 use photon_primitives::lock::{encode_locks, locksroot};
 use photon_primitives::ChannelId;
+use photon_primitives::{Epoch, Nonce};
 use photon_primitives::{Lock, Secret, Signer};
 use photon_testkit::devnet::{balance_data, send, DevNet};
 
@@ -206,8 +207,15 @@ pub(crate) async fn measure() -> Result<Report> {
             .await?);
     report.add("open_deposit_approve", approve + open);
     let epoch = net.epoch(a(5), a(6)).await?;
-    let proof =
-        BalanceProof::new(net.channel_id(a(5), a(6)), epoch, 3, t(40), 0, B256::ZERO, B256::ZERO);
+    let proof = BalanceProof::new(
+        net.channel_id(a(5), a(6)),
+        Epoch(epoch),
+        Nonce(3),
+        t(40),
+        0,
+        B256::ZERO,
+        B256::ZERO,
+    );
     let proof_sig = sig(&net, 5, &net.domain.balance_proof(&proof));
     let consent = sig(&net, 6, &net.domain.delegate_update_for(&proof));
     let close = gas(&send(
@@ -217,8 +225,8 @@ pub(crate) async fn measure() -> Result<Report> {
                 a(6),
                 balance_data(&BalanceProof::new(
                     ChannelId(B256::ZERO),
-                    0,
-                    0,
+                    Epoch(0),
+                    Nonce(0),
                     0,
                     0,
                     B256::ZERO,

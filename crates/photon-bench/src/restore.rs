@@ -10,6 +10,7 @@
 use anyhow::{ensure, Context, Result};
 use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
+use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
 use photon_primitives::{channel_id, Address, LocalSigner, Signer};
 use photon_state::changes::{ChainEvent, Event, StateChange};
@@ -49,7 +50,7 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
             (sa.address(), sb.address()),
             (TOKEN, CONTRACT),
             SettleTimeout(500),
-            100,
+            Epoch(100),
         )),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,

@@ -15,6 +15,7 @@ use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::SignatureError;
 use photon_primitives::ChannelId;
+use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
 use photon_primitives::{channel_id, Address, LocalSigner, Secret, Signature, Signer, B256};
 use photon_state::changes::{ChainEvent, Event, Route, StateChange};
@@ -70,7 +71,8 @@ fn open(nodes: &mut [Node], a: usize, b: usize) -> B256 {
     let id = channel_id(pa, pb, TOKEN, CONTRACT);
     for i in [a, b] {
         let node = &mut nodes[i];
-        let opened = ChainEvent::opened((pa, pb), (TOKEN, CONTRACT), SettleTimeout(500), 100);
+        let opened =
+            ChainEvent::opened((pa, pb), (TOKEN, CONTRACT), SettleTimeout(500), Epoch(100));
         transition(&mut node.state, StateChange::Chain(opened), node.signer.as_ref())
             .expect("open");
         let deposit = ChainEvent::Deposit { channel_id: id, participant: pa, total: DEPOSIT };

@@ -21,6 +21,7 @@ use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
 use photon_primitives::lock::{decode_locks, locksroot};
 use photon_primitives::ChannelId;
+use photon_primitives::Epoch;
 use photon_primitives::{Lock, Secret, SettleTimeout};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_state::UnlockState;
@@ -295,7 +296,7 @@ impl<P: Provider> ChainFollower<P> {
                     participant1: e.participant1,
                     participant2: e.participant2,
                     settle_timeout: SettleTimeout(e.settleTimeout),
-                    epoch: e.epoch,
+                    epoch: Epoch(e.epoch),
                 }
             }
             t if t == TokensNetwork::ChannelDeposit::SIGNATURE_HASH => {
@@ -316,7 +317,7 @@ impl<P: Provider> ChainFollower<P> {
                     amount: e.amount,
                     deposit1: e.deposit1,
                     deposit2: e.deposit2,
-                    epoch: e.epoch,
+                    epoch: Epoch(e.epoch),
                 }
             }
             t if t == TokensNetwork::ChannelClosed::SIGNATURE_HASH => {

@@ -202,7 +202,7 @@ fn proof_data(proof: &SignedProof) -> (TokensNetwork::BalanceData, Bytes) {
             transferredAmount: f.transferred_amount,
             lockedAmount: f.locked_amount,
             locksroot: f.locksroot,
-            nonce: f.nonce,
+            nonce: f.nonce.0,
             additionalHash: proof.additional_hash,
         },
         proof.signature.0.to_vec().into(),
@@ -399,7 +399,7 @@ impl TxManager {
                     locks: encode_locks(locks).into(),
                     prior: unlock_state(prior),
                     index: U256::from(*index),
-                    disposalNonce: *disposal_nonce,
+                    disposalNonce: disposal_nonce.0,
                     disposalSignature: signature.0.to_vec().into(),
                 }
                 .abi_encode(),

@@ -4,14 +4,14 @@
 
 use crate::delegation::Delegation;
 use photon_primitives::eip712::Domain;
-use photon_primitives::{ChannelId, Signer, SkipMask};
+use photon_primitives::{ChannelId, Epoch, Nonce, Signer, SkipMask};
 use photon_state::state::ChannelState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What identifies a delegation to the service: (epoch, nonce, skip mask).
-type DelegationKey = (u64, u64, SkipMask);
+type DelegationKey = (Epoch, Nonce, SkipMask);
 
 /// A node's client of one monitoring service.
 #[derive(Clone, Debug)]

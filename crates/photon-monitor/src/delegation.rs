@@ -9,6 +9,7 @@ use photon_primitives::lock::locksroot;
 use photon_primitives::messages::BalanceProofFields;
 use photon_primitives::signer::recover;
 use photon_primitives::{channel_id, Address, ChannelId, Lock, Signature, Signer, SkipMask};
+use photon_primitives::{Epoch, Nonce};
 use photon_state::state::{ChannelState, SignedProof};
 use serde::{Deserialize, Serialize};
 
@@ -163,8 +164,8 @@ impl Delegation {
                 token: channel.token,
                 participant: signer.address(),
                 partner: channel.partner,
-                epoch: f.epoch,
-                nonce: f.nonce,
+                epoch: f.epoch.0,
+                nonce: f.nonce.0,
                 transferred_amount: f.transferred_amount,
                 locked_amount: f.locked_amount,
                 locksroot: f.locksroot,
@@ -187,8 +188,8 @@ impl Delegation {
     fn fields(&self, domain: &Domain) -> BalanceProofFields {
         BalanceProofFields {
             channel_id: self.channel_id(domain),
-            epoch: self.epoch,
-            nonce: self.nonce,
+            epoch: Epoch(self.epoch),
+            nonce: Nonce(self.nonce),
             transferred_amount: self.transferred_amount,
             locked_amount: self.locked_amount,
             locksroot: self.locksroot,
@@ -230,7 +231,7 @@ impl Delegation {
                 self.unlock_consent.as_ref().ok_or(DelegationError::MissingUnlockConsent)?;
             let digest = domain.delegate_unlock(
                 ChannelId(typed.channelId),
-                self.epoch,
+                Epoch(self.epoch),
                 self.locksroot,
                 self.skip,
             );
@@ -291,8 +292,8 @@ pub(crate) mod tests {
         let id = channel_id(alice.address(), bob.address(), token, domain.contract());
         let fields = BalanceProofFields {
             channel_id: id,
-            epoch: 3,
-            nonce: 4,
+            epoch: Epoch(3),
+            nonce: Nonce(4),
             transferred_amount: 30,
             locked_amount: 12,
             locksroot: locksroot(&locks),
@@ -302,8 +303,9 @@ pub(crate) mod tests {
         let bob_sig = bob.sign_digest(&domain.balance_proof(&typed)).unwrap();
         let update = alice.sign_digest(&domain.delegate_update_for(&typed)).unwrap();
         let skip = SkipMask::of([1]);
-        let unlock =
-            alice.sign_digest(&domain.delegate_unlock(id, 3, fields.locksroot, skip)).unwrap();
+        let unlock = alice
+            .sign_digest(&domain.delegate_unlock(id, Epoch(3), fields.locksroot, skip))
+            .unwrap();
         let d = Delegation {
             token,
             participant: alice.address(),

@@ -64,6 +64,7 @@ use crate::messages::{
 };
 use crate::signer::Signature;
 use crate::types::{Address, ChannelId, Secret, SecretHash};
+use crate::types::{Epoch, Nonce};
 use alloy::primitives::B256;
 
 /// The first four bytes of every encoded message.
@@ -188,8 +189,8 @@ impl Message {
                 w.u64(m.message_id);
                 w.u64(m.payment_id);
                 w.b256(&m.channel_id.0);
-                w.u64(m.epoch);
-                w.u64(m.nonce);
+                w.u64(m.epoch.0);
+                w.u64(m.nonce.0);
                 w.lock(&m.lock);
                 w.signature(&m.signature);
             }
@@ -282,8 +283,8 @@ impl Message {
                 message_id: r.u64("message_id")?,
                 payment_id: r.u64("payment_id")?,
                 channel_id: ChannelId(r.b256("channel_id")?),
-                epoch: r.u64("epoch")?,
-                nonce: r.u64("nonce")?,
+                epoch: Epoch(r.u64("epoch")?),
+                nonce: Nonce(r.u64("nonce")?),
                 lock: r.lock("lock")?,
                 signature: r.signature()?,
             }),
@@ -376,8 +377,8 @@ impl Writer {
 
     fn balance_proof(&mut self, v: &BalanceProofFields) {
         self.b256(&v.channel_id.0);
-        self.u64(v.epoch);
-        self.u64(v.nonce);
+        self.u64(v.epoch.0);
+        self.u64(v.nonce.0);
         self.u128(v.transferred_amount);
         self.u128(v.locked_amount);
         self.b256(&v.locksroot);
@@ -385,7 +386,7 @@ impl Writer {
 
     fn withdraw_fields(&mut self, v: &WithdrawFields) {
         self.b256(&v.channel_id.0);
-        self.u64(v.epoch);
+        self.u64(v.epoch.0);
         self.address(&v.participant);
         self.u128(v.participant_deposit);
         self.u128(v.participant_balance);
@@ -395,7 +396,7 @@ impl Writer {
 
     fn settle_fields(&mut self, v: &SettleFields) {
         self.b256(&v.channel_id.0);
-        self.u64(v.epoch);
+        self.u64(v.epoch.0);
         self.address(&v.participant1);
         self.u128(v.balance1);
         self.address(&v.participant2);
@@ -455,8 +456,8 @@ impl Reader<'_> {
     fn balance_proof(&mut self) -> Result<BalanceProofFields, DecodeError> {
         Ok(BalanceProofFields {
             channel_id: ChannelId(self.b256("balance_proof.channel_id")?),
-            epoch: self.u64("balance_proof.epoch")?,
-            nonce: self.u64("balance_proof.nonce")?,
+            epoch: Epoch(self.u64("balance_proof.epoch")?),
+            nonce: Nonce(self.u64("balance_proof.nonce")?),
             transferred_amount: self.u128("balance_proof.transferred_amount")?,
             locked_amount: self.u128("balance_proof.locked_amount")?,
             locksroot: self.b256("balance_proof.locksroot")?,
@@ -491,7 +492,7 @@ impl Reader<'_> {
             message_id: self.u64("message_id")?,
             fields: WithdrawFields {
                 channel_id: ChannelId(self.b256("fields.channel_id")?),
-                epoch: self.u64("fields.epoch")?,
+                epoch: Epoch(self.u64("fields.epoch")?),
                 participant: self.address("fields.participant")?,
                 participant_deposit: self.u128("fields.participant_deposit")?,
                 participant_balance: self.u128("fields.participant_balance")?,
@@ -507,7 +508,7 @@ impl Reader<'_> {
             message_id: self.u64("message_id")?,
             fields: SettleFields {
                 channel_id: ChannelId(self.b256("fields.channel_id")?),
-                epoch: self.u64("fields.epoch")?,
+                epoch: Epoch(self.u64("fields.epoch")?),
                 participant1: self.address("fields.participant1")?,
                 balance1: self.u128("fields.balance1")?,
                 participant2: self.address("fields.participant2")?,
@@ -557,8 +558,8 @@ mod tests {
             |(channel_id, epoch, nonce, transferred_amount, locked_amount, locksroot)| {
                 BalanceProofFields {
                     channel_id: ChannelId(channel_id),
-                    epoch,
-                    nonce,
+                    epoch: Epoch(epoch),
+                    nonce: Nonce(nonce),
                     transferred_amount,
                     locked_amount,
                     locksroot,
@@ -593,7 +594,7 @@ mod tests {
                         message_id,
                         fields: WithdrawFields {
                             channel_id: ChannelId(channel_id),
-                            epoch,
+                            epoch: Epoch(epoch),
                             participant,
                             participant_deposit,
                             participant_balance,
@@ -632,7 +633,7 @@ mod tests {
                         message_id,
                         fields: SettleFields {
                             channel_id: ChannelId(channel_id),
-                            epoch,
+                            epoch: Epoch(epoch),
                             participant1,
                             balance1,
                             participant2,
@@ -717,8 +718,8 @@ mod tests {
                             message_id,
                             payment_id,
                             channel_id: ChannelId(channel_id),
-                            epoch,
-                            nonce,
+                            epoch: Epoch(epoch),
+                            nonce: Nonce(nonce),
                             lock,
                             signature,
                         })
@@ -853,7 +854,7 @@ mod tests {
         Message::MediatedTransfer(MediatedTransfer {
             message_id: 1,
             payment_id: 2,
-            balance_proof: BalanceProofFields { nonce: 3, ..Default::default() },
+            balance_proof: BalanceProofFields { nonce: Nonce(3), ..Default::default() },
             lock: mediated_lock(),
             initiator: Address::repeat_byte(7),
             target: Address::repeat_byte(8),

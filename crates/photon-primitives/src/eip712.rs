@@ -88,8 +88,8 @@ impl BalanceProof {
     ) -> Self {
         Self {
             channelId: channel_id.0,
-            epoch,
-            nonce,
+            epoch: epoch.0,
+            nonce: nonce.0,
             transferredAmount: transferred_amount,
             lockedAmount: locked_amount,
             locksroot,
@@ -185,7 +185,12 @@ impl Domain {
     pub fn delegate_unlock(
         &self, channel_id: ChannelId, epoch: Epoch, locksroot: B256, skip: crate::types::SkipMask,
     ) -> B256 {
-        self.digest(&DelegateUnlock { channelId: channel_id.0, epoch, locksroot, skip: skip.0 })
+        self.digest(&DelegateUnlock {
+            channelId: channel_id.0,
+            epoch: epoch.0,
+            locksroot,
+            skip: skip.0,
+        })
     }
 }
 
@@ -238,8 +243,8 @@ mod tests {
         let domain = Domain::new(31337, Address::repeat_byte(7));
         let proof = BalanceProof::new(
             ChannelId(B256::repeat_byte(1)),
-            5,
-            9,
+            Epoch(5),
+            Nonce(9),
             10,
             3,
             B256::repeat_byte(2),
@@ -274,7 +279,7 @@ mod tests {
         assert_eq!(
             domain.delegate_unlock(
                 ChannelId(unlock.channelId),
-                5,
+                Epoch(5),
                 unlock.locksroot,
                 crate::types::SkipMask(unlock.skip)
             ),
@@ -284,8 +289,15 @@ mod tests {
 
     #[test]
     fn digest_binds_chain_and_contract() {
-        let proof =
-            BalanceProof::new(ChannelId(B256::repeat_byte(1)), 5, 1, 10, 0, B256::ZERO, B256::ZERO);
+        let proof = BalanceProof::new(
+            ChannelId(B256::repeat_byte(1)),
+            Epoch(5),
+            Nonce(1),
+            10,
+            0,
+            B256::ZERO,
+            B256::ZERO,
+        );
         let a = Domain::new(1, Address::repeat_byte(1)).balance_proof(&proof);
         assert_ne!(a, Domain::new(2, Address::repeat_byte(1)).balance_proof(&proof));
         assert_ne!(a, Domain::new(1, Address::repeat_byte(2)).balance_proof(&proof));

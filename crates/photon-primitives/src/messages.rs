@@ -430,8 +430,8 @@ impl Message {
         Some(match self {
             Self::AnnounceDisposed(m) => domain.digest(&eip712::LockDisposal {
                 channelId: m.channel_id.0,
-                epoch: m.epoch,
-                nonce: m.nonce,
+                epoch: m.epoch.0,
+                nonce: m.nonce.0,
                 lockHash: m.lock.hash(),
             }),
             Self::WithdrawRequest(m) | Self::WithdrawResponse(m) => {
@@ -518,7 +518,7 @@ impl WithdrawFields {
     pub fn typed(&self) -> eip712::Withdraw {
         eip712::Withdraw {
             channelId: self.channel_id.0,
-            epoch: self.epoch,
+            epoch: self.epoch.0,
             participant: self.participant,
             participantDeposit: self.participant_deposit,
             participantBalance: self.participant_balance,
@@ -533,7 +533,7 @@ impl SettleFields {
     pub fn typed(&self) -> eip712::CooperativeSettle {
         eip712::CooperativeSettle {
             channelId: self.channel_id.0,
-            epoch: self.epoch,
+            epoch: self.epoch.0,
             participant1: self.participant1,
             balance1: self.balance1,
             participant2: self.participant2,
@@ -571,7 +571,11 @@ mod tests {
         let mut m = Message::MediatedTransfer(MediatedTransfer {
             message_id: 1,
             payment_id: 2,
-            balance_proof: BalanceProofFields { nonce: 1, locked_amount: 10, ..Default::default() },
+            balance_proof: BalanceProofFields {
+                nonce: Nonce(1),
+                locked_amount: 10,
+                ..Default::default()
+            },
             lock: Lock {
                 amount: 10,
                 expiration: 100,

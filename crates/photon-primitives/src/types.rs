@@ -9,11 +9,49 @@ pub use alloy::primitives::{Address, B256, U256};
 pub type TokenAmount = u128;
 /// A block number; blocks are the protocol's only clock.
 pub type BlockNumber = u64;
-/// A balance proof's sequence number inside one channel epoch; `+1` on every change.
-pub type Nonce = u64;
-/// A channel's epoch: the block at which it was opened, bumped by every withdrawal. Every
-/// signature carries it, so signatures of an earlier epoch are void.
-pub type Epoch = u64;
+/// Defines a `u64` newtype that reads and serialises as its number.
+macro_rules! number {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<u64> for $name {
+            fn from(v: u64) -> Self {
+                Self(v)
+            }
+        }
+    };
+}
+
+number! {
+    /// A balance proof's sequence number inside one channel epoch; `+1` on every change
+    /// ([`Nonce::next`]), and a proof is only ever replaced by one with a higher nonce.
+    Nonce
+}
+
+number! {
+    /// A channel's epoch: the block at which it was opened, bumped by every withdrawal. Every
+    /// signature carries it, so signatures of an earlier epoch are void.
+    Epoch
+}
+
+impl Nonce {
+    /// The nonce of the proof after this one.
+    pub fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+}
 
 /// Identifier of a channel: `keccak256(lower address, higher address, token, contract)`.
 /// Reads (and serialises) as its 32 bytes in hex.

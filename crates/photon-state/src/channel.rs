@@ -28,7 +28,7 @@ pub(crate) fn check_partner_proof(
     if bp.epoch != channel.epoch {
         return Err(Rejection::WrongEpoch { got: bp.epoch, expected: channel.epoch });
     }
-    let next = channel.theirs.nonce + 1;
+    let next = channel.theirs.nonce.next();
     if bp.nonce != next {
         return Err(Rejection::WrongNonce { got: bp.nonce, expected: next });
     }

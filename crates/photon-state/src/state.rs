@@ -174,7 +174,7 @@ impl EndState {
         BalanceProofFields {
             channel_id,
             epoch,
-            nonce: self.nonce + 1,
+            nonce: self.nonce.next(),
             transferred_amount: transferred,
             locked_amount: locked_amount(locks).unwrap_or(TokenAmount::MAX),
             locksroot: locksroot(locks),

@@ -3,6 +3,7 @@
 
 use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
+use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
 use photon_primitives::{channel_id, Address, LocalSigner, Signer};
 use photon_state::changes::{ChainEvent, Event, StateChange};
@@ -38,7 +39,7 @@ fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
             (pa, pb),
             (TOKEN, CONTRACT),
             SettleTimeout(500),
-            100,
+            Epoch(100),
         )),
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,

@@ -20,6 +20,7 @@ use photon_chain::deploy::{created, deploy, DeployParams, Deployment};
 use photon_chain::{ChainError, Result};
 use photon_primitives::eip712::{BalanceProof, Domain};
 use photon_primitives::{channel_id, ChannelId, LocalSigner, Signature, Signer, TokenAmount};
+use photon_primitives::{Epoch, Nonce};
 
 /// Parameters for tests: windows short enough to mine through quickly.
 pub const TEST_PARAMS: DeployParams =
@@ -167,8 +168,8 @@ impl DevNet {
         let me = &self.accounts[signer];
         let proof = BalanceProof::new(
             self.channel_id(me.address(), partner),
-            epoch,
-            nonce,
+            Epoch(epoch),
+            Nonce(nonce),
             transferred,
             locked,
             locksroot,

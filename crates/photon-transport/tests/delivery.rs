@@ -3,6 +3,7 @@
 
 use photon_primitives::messages::{Message, Processed};
 use photon_primitives::ChannelId;
+use photon_primitives::{Epoch, Nonce};
 use photon_primitives::{LocalSigner, Signer};
 use photon_transport::{start, Delivery, Incoming, P2pConfig, P2pTransport};
 use std::time::Duration;
@@ -150,8 +151,8 @@ fn on_channel(channel: u8, id: u64) -> Message {
         message_id: id,
         payment_id: id,
         channel_id: ChannelId(B256::repeat_byte(channel)),
-        epoch: 0,
-        nonce: 0,
+        epoch: Epoch(0),
+        nonce: Nonce(0),
         lock: Lock { amount: 1, expiration: 100, secrethash: SecretHash(B256::ZERO) },
         signature: UNSIGNED,
     })

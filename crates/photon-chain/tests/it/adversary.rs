@@ -13,6 +13,7 @@ use alloy::sol_types::SolCall;
 use photon_chain::bindings::{TestForwarder, TokensNetwork};
 use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
+use photon_primitives::Epoch;
 use photon_primitives::{Lock, Secret, SkipMask};
 use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
@@ -293,7 +294,7 @@ async fn run_case(
                 how => {
                     let c = net.domain.delegate_unlock(
                         id,
-                        alice.epoch,
+                        Epoch(alice.epoch),
                         locksroot(&p.locks),
                         SkipMask(skip),
                     );

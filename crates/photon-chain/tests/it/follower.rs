@@ -3,6 +3,7 @@ use alloy::primitives::{B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::ChainError;
+use photon_primitives::Epoch;
 use photon_primitives::{Secret, SettleTimeout, SkipMask};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_testkit::devnet::{send, DevNet};
@@ -254,7 +255,7 @@ async fn unlock_reported(through_a_wrapper: bool) {
     if through_a_wrapper {
         let consent = net.sign_digest(
             BOB,
-            &net.domain.delegate_unlock(id, epoch, locksroot(&locks), SkipMask(skip)),
+            &net.domain.delegate_unlock(id, Epoch(epoch), locksroot(&locks), SkipMask(skip)),
         );
         let unlock = TokensNetwork::unlockDelegateCall {
             token: net.token_addr(),

@@ -4,6 +4,7 @@ use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::TokensNetwork;
 use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
+use photon_primitives::Epoch;
 use photon_primitives::{Lock, Secret, SkipMask};
 use photon_testkit::devnet::{send, DevNet};
 
@@ -88,7 +89,7 @@ fn unlock_after<'a>(
 fn unlock_consent(net: &DevNet, who: usize, epoch: u64, locks: &[Lock], skip: u64) -> Bytes {
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     let digest =
-        net.domain.delegate_unlock(id, epoch, locksroot(locks), SkipMask(U256::from(skip)));
+        net.domain.delegate_unlock(id, Epoch(epoch), locksroot(locks), SkipMask(U256::from(skip)));
     net.sign_digest(who, &digest)
 }
 

@@ -58,7 +58,7 @@ impl Node {
                 locked: Amount(c.ours.locked()),
                 partner_locked: Amount(c.theirs.locked()),
                 settle_timeout: c.settle_timeout.blocks(),
-                epoch: c.epoch,
+                epoch: c.epoch.0,
                 attention: c.attention.clone(),
             })
             .collect()

@@ -2,6 +2,7 @@
 
 use crate::harness::*;
 use photon_primitives::messages::Message;
+use photon_primitives::Nonce;
 use photon_primitives::U256;
 use photon_state::changes::{ChainEvent, Event, PaymentFailure, StateChange};
 use photon_state::{Config, FeePolicy, OurDisposal, Route, Task, UnlockState};
@@ -644,7 +645,7 @@ fn claiming_a_disposed_lock_forfeits_the_channel() {
     let alice_side = usize::from(net.channels[&ab].parties[1] == ALICE);
     let chain = net.channels.get_mut(&ab).unwrap();
     chain.closed_at = Some(block);
-    chain.nonces[alice_side] = stale.balance_proof.nonce;
+    chain.nonces[alice_side] = stale.balance_proof.nonce.0;
     chain.transferred[alice_side] = stale.balance_proof.transferred_amount;
     chain.locksroots[alice_side] = stale.balance_proof.locksroot;
     let bob = net.addr(BOB);
@@ -724,7 +725,7 @@ fn an_unlock_skips_a_disposed_lock_beyond_the_64th() {
     }
     let channel = bob.channels.get_mut(&ab).unwrap();
     channel.theirs.locks = locks.clone();
-    channel.disposed.insert(locks[66].secrethash, OurDisposal { nonce: 0, payment_id: 0 });
+    channel.disposed.insert(locks[66].secrethash, OurDisposal { nonce: Nonce(0), payment_id: 0 });
     // Alice closes; the contract holds her proof with the 70 locks
     let alice_side = usize::from(net.channels[&ab].parties[1] == ALICE);
     let chain = net.channels.get_mut(&ab).unwrap();
@@ -795,7 +796,7 @@ fn a_disposal_acts_only_once_it_covers_the_payers_latest_proof() {
     let alice = &net.nodes[ALICE].state.channels[&ab];
     assert!(alice.ours.locks.is_empty(), "removed");
     let evidence = alice.their_disposals.values().next().expect("the covering disposal");
-    assert_eq!(evidence.nonce, 2);
+    assert_eq!(evidence.nonce, Nonce(2));
     let responses = net
         .delivered
         .iter()

@@ -6,6 +6,7 @@ use photon_primitives::eip712::{Domain, LockDisposal};
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::recover;
+use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
 use photon_primitives::{
     channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256, U256,
@@ -279,14 +280,14 @@ impl Net {
                 let k = index as usize;
                 assert!(prior.claimed.bit(k) && !prior.voided.bit(k), "a claimed lock");
                 assert!(
-                    chain.nonces[sender_side] <= disposal_nonce,
+                    chain.nonces[sender_side] <= disposal_nonce.0,
                     "the disposal covers the proof"
                 );
                 let lock = locks[k];
                 let disposal = LockDisposal {
                     channelId: id.0,
                     epoch: chain.epoch,
-                    nonce: disposal_nonce,
+                    nonce: disposal_nonce.0,
                     lockHash: lock.hash(),
                 };
                 assert_eq!(
@@ -340,7 +341,7 @@ impl Net {
                 let who = self.index(fields.participant);
                 let chain = self.channels.get_mut(&id).expect("channel on chain");
                 assert!(block <= fields.expiry);
-                assert_eq!(fields.epoch, chain.epoch);
+                assert_eq!(fields.epoch, Epoch(chain.epoch));
                 let total = chain.deposits[0] + chain.deposits[1];
                 let side = Self::side(chain, who);
                 let mut deposits = [0; 2];
@@ -358,7 +359,7 @@ impl Net {
                         amount: fields.amount,
                         deposit1: deposits[0],
                         deposit2: deposits[1],
-                        epoch,
+                        epoch: Epoch(epoch),
                     },
                 );
             }
@@ -378,7 +379,7 @@ impl Net {
             pair,
             (self.token, self.domain.contract()),
             SettleTimeout(SETTLE_TIMEOUT as u32),
-            self.block,
+            Epoch(self.block),
         );
         self.broadcast(&[a, b], open);
         for (who, amount) in [(a, deposit_a), (b, deposit_b)] {

@@ -8,6 +8,7 @@
 use crate::harness::*;
 use photon_primitives::messages::Message;
 use photon_primitives::{ChannelId, LocalSigner};
+use photon_primitives::{Epoch, Nonce};
 use photon_state::changes::{Event, StateChange};
 use photon_state::Config;
 use proptest::prelude::*;
@@ -138,7 +139,7 @@ fn mine_one(net: &mut Net) {
 }
 
 /// Per node, per channel end: the last nonce and (transferred, locksroot) seen.
-type Seen = BTreeMap<(usize, ChannelId, bool), (u64, u64, u128, Vec<photon_primitives::Lock>)>;
+type Seen = BTreeMap<(usize, ChannelId, bool), (Epoch, Nonce, u128, Vec<photon_primitives::Lock>)>;
 
 fn check_invariants(net: &Net, seen: &mut Seen) -> Result<(), TestCaseError> {
     for (i, node) in net.nodes.iter().enumerate() {
@@ -397,9 +398,9 @@ fn forge(message: &mut Message, field: u8) {
     };
     match field {
         0 => bp.transferred_amount += 1,
-        1 => bp.nonce += 1,
+        1 => bp.nonce.0 += 1,
         2 => bp.locked_amount += 1,
-        _ => bp.epoch += 1,
+        _ => bp.epoch.0 += 1,
     }
 }
 

@@ -119,11 +119,11 @@ fn channel_epoch_and_nonce_must_match() {
     let other_channel = net.channel_id(BOB, CHARLIE);
     let m = with(&|bp| bp.channel_id = other_channel);
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongSender { .. }));
-    let m = with(&|bp| bp.epoch -= 1);
+    let m = with(&|bp| bp.epoch.0 -= 1);
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongEpoch { .. }));
-    let m = with(&|bp| bp.nonce += 1);
+    let m = with(&|bp| bp.nonce.0 += 1);
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongNonce { .. }));
-    let m = with(&|bp| bp.nonce -= 1);
+    let m = with(&|bp| bp.nonce.0 -= 1);
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongNonce { .. }));
     // the delivered message, replayed
     let replay = net
