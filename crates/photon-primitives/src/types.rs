@@ -56,7 +56,16 @@ impl Nonce {
 /// Identifier of a channel: `keccak256(lower address, higher address, token, contract)`.
 /// Reads (and serialises) as its 32 bytes in hex.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize
 )]
 #[serde(transparent)]
 pub struct ChannelId(pub B256);
@@ -128,19 +137,8 @@ pub struct Secret(pub B256);
 
 /// `sha256(secret)`: sha256 rather than keccak so the same secret can lock Bitcoin and
 /// Litecoin HTLCs in cross-chain swaps.
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SecretHash(pub B256);
 
 impl Secret {
@@ -171,19 +169,8 @@ impl std::fmt::Display for SecretHash {
 /// The blocks between a channel's close and its settlement, in which the partner can answer
 /// with a newer balance proof and claim locks. The contract takes it as a `uint32`, within
 /// the deployment's bounds; each node also has the range it accepts.
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SettleTimeout(pub u32);
 
@@ -211,9 +198,7 @@ impl TryFrom<u64> for SettleTimeout {
 /// Which locks of an unlocked set an on-chain unlock must not claim: bit `i` for the set's
 /// `i`-th lock (the contract takes a `uint256`, so at most 256 locks). A node skips the locks
 /// it disposed of: claiming one would forfeit the channel.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Debug, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SkipMask(pub U256);
 

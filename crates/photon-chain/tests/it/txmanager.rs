@@ -9,6 +9,9 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(20);
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The settle timeout of the channels these tests open.
+const SETTLE: photon_primitives::SettleTimeout = photon_primitives::SettleTimeout(10);
+
 #[tokio::test]
 async fn sends_in_nonce_order_and_refusals_cost_no_nonce() {
     let net = net().await;
@@ -29,7 +32,7 @@ async fn sends_in_nonce_order_and_refusals_cost_no_nonce() {
         .send(&ChainCall::OpenChannelWithDeposit {
             token,
             partner: net.addr(BOB),
-            settle_timeout: photon_primitives::SettleTimeout(10),
+            settle_timeout: SETTLE,
             amount: 100,
         })
         .await
@@ -57,14 +60,8 @@ async fn pending_transactions_survive_a_restart() {
     let mut txs =
         TxManager::new(net.provider.clone(), alice, net.deployment.clone()).await.unwrap();
     let first = txs.send(&ChainCall::Approve { token, amount: 5 }).await.unwrap();
-    let second = txs
-        .send(&ChainCall::OpenChannel {
-            token,
-            partner: net.addr(BOB),
-            settle_timeout: photon_primitives::SettleTimeout(10),
-        })
-        .await
-        .unwrap();
+    let open = ChainCall::OpenChannel { token, partner: net.addr(BOB), settle_timeout: SETTLE };
+    let second = txs.send(&open).await.unwrap();
     // "restart": a new manager gets the persisted list; both are still in the pool
     drop(txs);
     let mut txs =
