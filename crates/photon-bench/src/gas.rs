@@ -16,6 +16,7 @@ use photon_chain::deploy::DeployParams;
 use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, Withdraw};
 use photon_primitives::lock::{encode_locks, locksroot};
 use photon_primitives::ChannelId;
+use photon_primitives::Locksroot;
 use photon_primitives::{Epoch, Nonce};
 use photon_primitives::{Lock, Secret, Signer};
 use photon_testkit::devnet::{balance_data, send, DevNet};
@@ -150,8 +151,8 @@ pub(crate) async fn measure() -> Result<Report> {
     net.approve(a(4), t(80)).await?;
     let deposit2 = gas(&send(net.network.deposit(token, a(4), a(3), t(80)).from(a(4))).await?);
     let epoch = net.epoch(a(3), a(4)).await?;
-    let (p3, s3) = net.balance_proof(3, a(4), epoch, 2, t(30), 0, B256::ZERO);
-    let (p4, s4) = net.balance_proof(4, a(3), epoch, 1, t(10), 0, B256::ZERO);
+    let (p3, s3) = net.balance_proof(3, a(4), epoch, 2, t(30), 0, Locksroot(B256::ZERO));
+    let (p4, s4) = net.balance_proof(4, a(3), epoch, 1, t(10), 0, Locksroot(B256::ZERO));
     let close =
         gas(&send(net.network.closeChannel(token, a(4), p4, s4.0.to_vec().into()).from(a(3)))
             .await?);
@@ -213,7 +214,7 @@ pub(crate) async fn measure() -> Result<Report> {
         Nonce(3),
         t(40),
         0,
-        B256::ZERO,
+        Locksroot(B256::ZERO),
         B256::ZERO,
     );
     let proof_sig = sig(&net, 5, &net.domain.balance_proof(&proof));
@@ -229,7 +230,7 @@ pub(crate) async fn measure() -> Result<Report> {
                     Nonce(0),
                     0,
                     0,
-                    B256::ZERO,
+                    Locksroot(B256::ZERO),
                     B256::ZERO,
                 )),
                 Bytes::new(),

@@ -22,6 +22,7 @@ use alloy::sol_types::{SolCall, SolEvent};
 use photon_primitives::lock::{decode_locks, locksroot};
 use photon_primitives::ChannelId;
 use photon_primitives::Epoch;
+use photon_primitives::Locksroot;
 use photon_primitives::{Lock, Secret, SettleTimeout};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_state::UnlockState;
@@ -224,7 +225,7 @@ impl<P: Provider> ChainFollower<P> {
         Ok(Some(ChainEvent::ChannelUnlocked {
             channel_id: ChannelId(channel_id),
             sender,
-            locksroot: root,
+            locksroot: Locksroot(root),
             locks,
             state,
         }))
@@ -359,5 +360,5 @@ fn locks_of_call(input: &[u8], root: B256) -> Option<Vec<Lock>> {
     } else {
         return None;
     };
-    decode_locks(&packed).filter(|l| locksroot(l) == root)
+    decode_locks(&packed).filter(|l| locksroot(l) == Locksroot(root))
 }

@@ -201,7 +201,7 @@ fn proof_data(proof: &SignedProof) -> (TokensNetwork::BalanceData, Bytes) {
         TokensNetwork::BalanceData {
             transferredAmount: f.transferred_amount,
             lockedAmount: f.locked_amount,
-            locksroot: f.locksroot,
+            locksroot: f.locksroot.0,
             nonce: f.nonce.0,
             additionalHash: proof.additional_hash,
         },

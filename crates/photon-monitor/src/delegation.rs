@@ -78,7 +78,7 @@ pub struct Delegation {
     #[serde(with = "decimal")]
     pub locked_amount: u128,
     /// Root of the partner's pending locks.
-    pub locksroot: B256,
+    pub locksroot: photon_primitives::Locksroot,
     /// The proof's additional hash.
     pub additional_hash: B256,
     /// The partner's signature of the balance proof.

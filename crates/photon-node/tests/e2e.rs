@@ -4,6 +4,7 @@
 use alloy::primitives::B256;
 use anyhow::Result;
 use photon_primitives::Address;
+use photon_primitives::Locksroot;
 use photon_testkit::devnet::send;
 use photon_testkit::netns::{self, Lan};
 use photon_testkit::nodes::{free_port, request, NodeProcess};
@@ -45,7 +46,8 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() -> Result<
     // Bob tries to close with Alice's proof from before the withdrawal (it would count the
     // 30 again on top of the withdrawn 20): the contract refuses it, nothing changes.
     // (node i signs with dev account i + 1)
-    let (old, signature) = w.net.balance_proof(alice + 1, b, old_epoch, 1, 30, 0, B256::ZERO);
+    let (old, signature) =
+        w.net.balance_proof(alice + 1, b, old_epoch, 1, 30, 0, Locksroot(B256::ZERO));
     let refused =
         send(w.net.network.closeChannel(w.token, a, old, signature.0.to_vec().into()).from(b))
             .await
@@ -120,7 +122,8 @@ async fn a_stale_close_is_answered_by_the_honest_update() -> Result<()> {
     let before = w.tokens_of(a, b).await?;
     let epoch = w.net.epoch(a, b).await.unwrap();
     // node i signs with dev account i + 1
-    let (stale, signature) = w.net.balance_proof(alice + 1, b, epoch, 1, 10, 0, B256::ZERO);
+    let (stale, signature) =
+        w.net.balance_proof(alice + 1, b, epoch, 1, 10, 0, Locksroot(B256::ZERO));
     send(w.net.network.closeChannel(w.token, a, stale, signature.0.to_vec().into()).from(b))
         .await
         .unwrap();
@@ -147,6 +150,7 @@ async fn the_target_is_paid_on_chain_when_its_payer_vanishes() -> Result<()> {
         world(&["Alice", "Bob", "Charlie"]).env(1, "PHOTON_CRASH_AT", crash).start().await?;
     let (alice, bob, charlie) = (0, 1, 2);
     w.open_channels(&[(alice, bob, 100), (bob, charlie, 50)]).await?;
+    w.synced(alice).await?; // Alice routes over the channels she has seen on chain
     let url = format!("{}/api/v1/payments/{:?}/{:?}", w.nodes[alice].url, w.token, w.addr(charlie));
     let pay = tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
@@ -519,6 +523,7 @@ async fn a_partner_down_longer_than_a_lock_lives_gets_everything_in_order() -> R
     let mut w = world(&["Alice", "Bob", "Charlie"]).start().await?;
     let (alice, bob, charlie) = (0, 1, 2);
     w.open_channels(&[(alice, bob, 100), (bob, charlie, 100)]).await?;
+    w.synced(alice).await?; // Alice routes over the channels she has seen on chain
     w.kill(bob)?;
     let post = |target: usize, amount: &str| {
         let url =

@@ -63,6 +63,7 @@ use crate::messages::{
     MAX_PATH_LEN,
 };
 use crate::signer::Signature;
+use crate::types::Locksroot;
 use crate::types::{Address, ChannelId, Secret, SecretHash};
 use crate::types::{Epoch, Nonce};
 use alloy::primitives::B256;
@@ -381,7 +382,7 @@ impl Writer {
         self.u64(v.nonce.0);
         self.u128(v.transferred_amount);
         self.u128(v.locked_amount);
-        self.b256(&v.locksroot);
+        self.b256(&v.locksroot.0);
     }
 
     fn withdraw_fields(&mut self, v: &WithdrawFields) {
@@ -460,7 +461,7 @@ impl Reader<'_> {
             nonce: Nonce(self.u64("balance_proof.nonce")?),
             transferred_amount: self.u128("balance_proof.transferred_amount")?,
             locked_amount: self.u128("balance_proof.locked_amount")?,
-            locksroot: self.b256("balance_proof.locksroot")?,
+            locksroot: Locksroot(self.b256("balance_proof.locksroot")?),
         })
     }
 
@@ -562,7 +563,7 @@ mod tests {
                     nonce: Nonce(nonce),
                     transferred_amount,
                     locked_amount,
-                    locksroot,
+                    locksroot: Locksroot(locksroot),
                 }
             },
         )

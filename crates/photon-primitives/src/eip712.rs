@@ -4,6 +4,7 @@
 //! and epoch. `TokensNetwork` hashes the same type strings; the contract tests in
 //! `photon-chain` sign with these definitions and have the contract verify them.
 
+use crate::types::Locksroot;
 use crate::types::{Address, ChannelId, Epoch, Nonce, TokenAmount};
 use alloy::primitives::{keccak256, Keccak256, B256};
 use alloy::sol_types::{eip712_domain, Eip712Domain, SolStruct};
@@ -84,7 +85,7 @@ impl BalanceProof {
     /// A balance proof with every field named.
     pub fn new(
         channel_id: ChannelId, epoch: Epoch, nonce: Nonce, transferred_amount: TokenAmount,
-        locked_amount: TokenAmount, locksroot: B256, additional_hash: B256,
+        locked_amount: TokenAmount, locksroot: Locksroot, additional_hash: B256,
     ) -> Self {
         Self {
             channelId: channel_id.0,
@@ -92,7 +93,7 @@ impl BalanceProof {
             nonce: nonce.0,
             transferredAmount: transferred_amount,
             lockedAmount: locked_amount,
-            locksroot,
+            locksroot: locksroot.0,
             additionalHash: additional_hash,
         }
     }
@@ -183,12 +184,13 @@ impl Domain {
     /// The consent a participant signs so a delegate may unlock, in the channel's epoch, the
     /// partner's locks whose locksroot is `locksroot`, skipping those set in `skip`.
     pub fn delegate_unlock(
-        &self, channel_id: ChannelId, epoch: Epoch, locksroot: B256, skip: crate::types::SkipMask,
+        &self, channel_id: ChannelId, epoch: Epoch, locksroot: Locksroot,
+        skip: crate::types::SkipMask,
     ) -> B256 {
         self.digest(&DelegateUnlock {
             channelId: channel_id.0,
             epoch: epoch.0,
-            locksroot,
+            locksroot: locksroot.0,
             skip: skip.0,
         })
     }
@@ -247,7 +249,7 @@ mod tests {
             Nonce(9),
             10,
             3,
-            B256::repeat_byte(2),
+            Locksroot(B256::repeat_byte(2)),
             B256::repeat_byte(3),
         );
         assert_eq!(domain.separator(), domain.eip712_domain().hash_struct());
@@ -280,7 +282,7 @@ mod tests {
             domain.delegate_unlock(
                 ChannelId(unlock.channelId),
                 Epoch(5),
-                unlock.locksroot,
+                Locksroot(unlock.locksroot),
                 crate::types::SkipMask(unlock.skip)
             ),
             unlock.eip712_signing_hash(domain.eip712_domain())
@@ -295,7 +297,7 @@ mod tests {
             Nonce(1),
             10,
             0,
-            B256::ZERO,
+            Locksroot(B256::ZERO),
             B256::ZERO,
         );
         let a = Domain::new(1, Address::repeat_byte(1)).balance_proof(&proof);

@@ -5,6 +5,7 @@
 //! `keccak256` of their packed concatenation in order (zero for no locks), so the contract can
 //! check a whole set and unlock it in one transaction.
 
+use crate::types::Locksroot;
 use crate::types::{BlockNumber, SecretHash, TokenAmount};
 use alloy::primitives::{keccak256, B256};
 
@@ -79,11 +80,11 @@ pub fn decode_locks(bytes: &[u8]) -> Option<Vec<Lock>> {
 }
 
 /// The locksroot of an ordered set of locks; zero for the empty set.
-pub fn locksroot(locks: &[Lock]) -> B256 {
+pub fn locksroot(locks: &[Lock]) -> Locksroot {
     if locks.is_empty() {
-        B256::ZERO
+        Locksroot::ZERO
     } else {
-        keccak256(encode_locks(locks))
+        Locksroot(keccak256(encode_locks(locks)))
     }
 }
 
@@ -139,7 +140,7 @@ mod tests {
 
     #[test]
     fn empty_set_has_zero_root() {
-        assert_eq!(locksroot(&[]), B256::ZERO);
+        assert_eq!(locksroot(&[]), Locksroot(B256::ZERO));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct BalanceProofFields {
     /// Sum of the sender's pending locks.
     pub locked_amount: TokenAmount,
     /// Root of the sender's pending locks.
-    pub locksroot: B256,
+    pub locksroot: crate::types::Locksroot,
 }
 
 impl BalanceProofFields {

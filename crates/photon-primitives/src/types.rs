@@ -120,6 +120,41 @@ impl std::fmt::Debug for ChannelId {
     }
 }
 
+/// The root of a channel side's pending locks: `keccak256` of their packed encoding, zero
+/// when there are none ([`crate::lock::locksroot`]). Reads (and serialises) as hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Locksroot(pub B256);
+
+impl Locksroot {
+    /// The root of no locks.
+    pub const ZERO: Self = Self(B256::ZERO);
+
+    /// A root of one repeated byte (tests).
+    pub const fn repeat_byte(byte: u8) -> Self {
+        Self(B256::repeat_byte(byte))
+    }
+}
+
+impl From<B256> for Locksroot {
+    fn from(b: B256) -> Self {
+        Self(b)
+    }
+}
+
+impl std::fmt::Display for Locksroot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::fmt::Debug for Locksroot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Computes the channel id exactly as `TokensNetwork.channelIdentifier` does.
 pub fn channel_id(a: Address, b: Address, token: Address, contract: Address) -> ChannelId {
     let (low, high) = if a < b { (a, b) } else { (b, a) };

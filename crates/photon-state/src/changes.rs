@@ -5,7 +5,7 @@ use photon_primitives::messages::{Message, PaymentId, SettleFields, WithdrawFiel
 use photon_primitives::SettleTimeout;
 use photon_primitives::{
     Address, BlockNumber, ChannelId, Epoch, Lock, Nonce, Secret, SecretHash, Signature, SkipMask,
-    TokenAmount, B256,
+    TokenAmount,
 };
 
 /// A candidate route for a mediated payment, as a pathfinding service or the node's own
@@ -69,7 +69,7 @@ pub enum ChainEvent {
         /// the sender of the locks
         sender: Address,
         /// the locksroot unlocked
-        locksroot: B256,
+        locksroot: photon_primitives::Locksroot,
         /// the locks, when the follower could read them from the transaction (empty if not)
         locks: Vec<Lock>,
         /// the locksroot's unlock state afterwards

@@ -10,6 +10,7 @@ use crate::{mediated, negotiation};
 use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
+use photon_primitives::Locksroot;
 use photon_primitives::{Address, SecretHash, Signer};
 
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
@@ -324,10 +325,15 @@ fn punish_obsolete_unlock(
     use photon_primitives::lock::locksroot;
     // The locks: read from the transaction by the follower, or, when it could not (a call
     // through another contract), what we had pending when the partner disposed.
-    let locks = if locksroot(&locks) == root {
+    let locks = if locksroot(&locks) == Locksroot(root) {
         locks
     } else {
-        channel.their_disposals.values().find(|d| locksroot(&d.locks) == root)?.locks.clone()
+        channel
+            .their_disposals
+            .values()
+            .find(|d| locksroot(&d.locks) == Locksroot(root))?
+            .locks
+            .clone()
     };
     let (index, disposal) = locks.iter().enumerate().find_map(|(index, lock)| {
         let disposal = channel.their_disposals.get(&lock.secrethash)?;
@@ -457,14 +463,14 @@ fn on_chain_event(cx: &mut Ctx<'_>, event: ChainEvent) -> Result<(), Rejection> 
             let Some(channel) = cx.state.channels.get_mut(&channel_id) else { return Ok(()) };
             if sender == channel.partner {
                 // the partner's locks, claimed for us (by us or our delegate)
-                channel.their_unlock = Some((locksroot, unlock));
+                channel.their_unlock = Some((Locksroot(locksroot.0), unlock));
                 return Ok(());
             }
             if sender != cx.state.address || !matches!(channel.status, ChannelStatus::Closed { .. })
             {
                 return Ok(());
             }
-            if let Some(call) = punish_obsolete_unlock(channel, locksroot, locks, unlock) {
+            if let Some(call) = punish_obsolete_unlock(channel, locksroot.0, locks, unlock) {
                 cx.events.push(Event::Transact(call));
             }
         }

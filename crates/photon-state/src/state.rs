@@ -258,7 +258,7 @@ pub struct ChannelState {
     pub punished: BTreeSet<SecretHash>,
     /// Where the on-chain unlocks of the partner's locks stand (its latest
     /// `ChannelUnlocked`): the locksroot and its unlock state, which the next unlock passes.
-    pub their_unlock: Option<(B256, UnlockState)>,
+    pub their_unlock: Option<(photon_primitives::Locksroot, UnlockState)>,
     /// Why the channel needs attention: the partner refused one of our messages for good.
     pub attention: Option<String>,
 }

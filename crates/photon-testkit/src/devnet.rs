@@ -163,7 +163,7 @@ impl DevNet {
     #[allow(clippy::too_many_arguments)]
     pub fn balance_proof(
         &self, signer: usize, partner: Address, epoch: u64, nonce: u64, transferred: TokenAmount,
-        locked: TokenAmount, locksroot: B256,
+        locked: TokenAmount, locksroot: photon_primitives::Locksroot,
     ) -> (TokensNetwork::BalanceData, Signature) {
         let me = &self.accounts[signer];
         let proof = BalanceProof::new(

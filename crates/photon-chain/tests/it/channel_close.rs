@@ -3,6 +3,7 @@ use crate::helpers::*;
 use alloy::primitives::{Address, Bytes, B256};
 use photon_chain::bindings::TokensNetwork;
 use photon_primitives::eip712::{BalanceProof, Domain};
+use photon_primitives::Locksroot;
 use photon_primitives::{Epoch, Nonce};
 use photon_testkit::devnet::{balance_data, send};
 
@@ -63,7 +64,8 @@ async fn only_newer_nonces_replace_a_stored_proof() {
 async fn signatures_are_bound_to_signer_chain_contract_and_epoch() {
     let (net, epoch) = net_with_channel(100, 0).await;
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
-    let proof = BalanceProof::new(id, Epoch(epoch), Nonce(1), 50, 0, B256::ZERO, B256::ZERO);
+    let proof =
+        BalanceProof::new(id, Epoch(epoch), Nonce(1), 50, 0, Locksroot(B256::ZERO), B256::ZERO);
     let sign = |who: usize, domain: &Domain, p: &BalanceProof| -> Bytes {
         net.sign_digest(who, &domain.balance_proof(p))
     };
@@ -147,7 +149,8 @@ async fn delegate_updates_with_consent_during_the_whole_window() {
     let token = net.token_addr();
     let id = net.channel_id(net.addr(ALICE), net.addr(BOB));
     // Bob is offline; his monitoring service holds Alice's latest proof and Bob's consent.
-    let proof = BalanceProof::new(id, Epoch(epoch), Nonce(7), 60, 0, B256::ZERO, B256::ZERO);
+    let proof =
+        BalanceProof::new(id, Epoch(epoch), Nonce(7), 60, 0, Locksroot(B256::ZERO), B256::ZERO);
     let alice_sig = net.sign_digest(ALICE, &net.domain.balance_proof(&proof));
     let consent = net.sign_digest(BOB, &net.domain.delegate_update_for(&proof));
     let forged = net.sign_digest(CHARLIE, &net.domain.delegate_update_for(&proof));

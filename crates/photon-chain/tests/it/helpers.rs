@@ -8,6 +8,7 @@ use alloy::sol_types::SolStruct;
 use photon_chain::bindings::TokensNetwork::{self, TokensNetworkErrors};
 use photon_chain::ChainError;
 use photon_primitives::eip712::{CooperativeSettle, Withdraw};
+use photon_primitives::Locksroot;
 use photon_primitives::{ChannelId, Signature, Signer, TokenAmount};
 use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::{prop_assert_eq, TestCaseError};
@@ -184,7 +185,15 @@ pub(crate) trait Harness {
         &self, signer: usize, partner: usize, epoch: u64, nonce: u64, transferred: TokenAmount,
     ) -> Proof {
         let partner = self.addr(partner);
-        self.devnet().balance_proof(signer, partner, epoch, nonce, transferred, 0, B256::ZERO)
+        self.devnet().balance_proof(
+            signer,
+            partner,
+            epoch,
+            nonce,
+            transferred,
+            0,
+            Locksroot(B256::ZERO),
+        )
     }
 
     /// `who`'s signature of an EIP-712 digest.

@@ -115,7 +115,7 @@ async fn unlock_claims_every_lock_registered_in_time_in_one_transaction() {
                                 // secret 2 never registered
     let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
-    assert_eq!((ev.sender, ev.claimed, ev.locksroot), (net.addr(ALICE), 10, locksroot(&locks)));
+    assert_eq!((ev.sender, ev.claimed, ev.locksroot), (net.addr(ALICE), 10, locksroot(&locks).0));
     assert_eq!(net.settle_after_windows(ALICE, BOB).await, (70, 30));
 }
 

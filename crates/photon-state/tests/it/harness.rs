@@ -7,9 +7,10 @@ use photon_primitives::lock::locksroot;
 use photon_primitives::messages::Message;
 use photon_primitives::signer::recover;
 use photon_primitives::Epoch;
+use photon_primitives::Locksroot;
 use photon_primitives::SettleTimeout;
 use photon_primitives::{
-    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, B256, U256,
+    channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, U256,
 };
 use photon_state::changes::{ChainEvent, ContractCall, Event, Route, StateChange};
 use photon_state::{transition, ChainState, ChannelBalances, Config, Rejection, UnlockState};
@@ -43,7 +44,7 @@ pub struct OnChain {
     pub closed_at: Option<u64>,
     pub nonces: [u64; 2],
     pub transferred: [u128; 2],
-    pub locksroots: [B256; 2],
+    pub locksroots: [photon_primitives::Locksroot; 2],
     /// `unlocked[side]`: the unlock state of that side's stored locksroot, once unlocked.
     pub unlocked: [Option<UnlockState>; 2],
     /// `punished[side]`: that side forfeits the channel for an obsolete unlock.
@@ -202,7 +203,7 @@ impl Net {
                     assert_eq!(bp.epoch, chain.epoch);
                     chain.nonces[side] = bp.nonce;
                     chain.transferred[side] = bp.transferredAmount;
-                    chain.locksroots[side] = bp.locksroot;
+                    chain.locksroots[side] = Locksroot(bp.locksroot);
                 }
                 let parties = chain.parties;
                 let closer = self.addr(i);
@@ -228,7 +229,7 @@ impl Net {
                 if bp.nonce > chain.nonces[side] {
                     chain.nonces[side] = bp.nonce;
                     chain.transferred[side] = bp.transferredAmount;
-                    chain.locksroots[side] = bp.locksroot;
+                    chain.locksroots[side] = Locksroot(bp.locksroot);
                     chain.unlocked[side] = None;
                 }
             }

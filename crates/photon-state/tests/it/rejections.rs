@@ -5,6 +5,7 @@ use photon_primitives::eip712::Domain;
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::{BalanceProofFields, DirectTransfer, MediatedTransfer, Message};
 use photon_primitives::ChannelId;
+use photon_primitives::Locksroot;
 use photon_primitives::{Address, LocalSigner, Lock, Secret, B256};
 use photon_state::changes::{Event, StateChange};
 use photon_state::Rejection;
@@ -154,7 +155,7 @@ fn amounts_must_add_up() {
     // locks that do not exist
     let m = with(&|bp| bp.locked_amount = 1);
     assert_eq!(refused(&mut net, ALICE, m), Rejection::LocksMismatch);
-    let m = with(&|bp| bp.locksroot = B256::repeat_byte(1));
+    let m = with(&|bp| bp.locksroot = Locksroot(B256::repeat_byte(1)));
     assert_eq!(refused(&mut net, ALICE, m), Rejection::LocksMismatch);
 }
 
