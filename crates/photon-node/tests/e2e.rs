@@ -451,17 +451,10 @@ async fn a_monitoring_service_claims_an_offline_nodes_locks() -> Result<()> {
     send(w.net.network.closeChannel(w.token, b, nothing, Default::default()).from(a))
         .await
         .unwrap();
-    let mut settled = false;
-    for _ in 0..200 {
-        w.net.mine(1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let info = w.net.network.getChannelInfo(w.token, a, b).call().await.unwrap();
-        if info.state == 0 {
-            settled = true;
-            break;
-        }
-    }
-    assert!(settled, "the service settled the channel");
+    w.mine_until(0, "the service to settle the channel", async || {
+        Ok(w.net.network.getChannelInfo(w.token, a, b).call().await?.state == 0)
+    })
+    .await?;
     let after = w.tokens_of(a, b).await?;
     assert_eq!((after.0 - before.0, after.1 - before.1), (70, 30));
     let unlocks = w.net.network.ChannelUnlocked_filter().from_block(0).query().await.unwrap();

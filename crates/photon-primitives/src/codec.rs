@@ -10,10 +10,10 @@
 //!
 //! | field type                                                       | bytes |
 //! |------------------------------------------------------------------|-------|
-//! | `u64`: ids, [`Epoch`](crate::types::Epoch), [`Nonce`](crate::types::Nonce), [`BlockNumber`](crate::types::BlockNumber) | 8 |
+//! | `u64`: ids, [`Epoch`], [`Nonce`], [`BlockNumber`](crate::types::BlockNumber) | 8 |
 //! | [`TokenAmount`](crate::types::TokenAmount) (`u128`)              | 16    |
 //! | [`Address`]                                                      | 20    |
-//! | `B256`, [`ChannelId`](crate::types::ChannelId), [`Secret`], [`SecretHash`] | 32 |
+//! | `B256`, [`ChannelId`], [`Secret`], [`SecretHash`] | 32 |
 //! | [`Signature`] (`r ‖ s ‖ v`)                                      | 65    |
 //! | [`Lock`], as [`Lock::encode`] packs it                           | 56    |
 //! | [`BalanceProofFields`]: channel id, epoch, nonce, transferred amount, locked amount, locksroot | 112 |

@@ -6,8 +6,9 @@
 //!   Lock / locksroot ─────────┘        (eip712.rs)                       (signer.rs)
 //! ```
 //!
-//! * [`types`]: what a number means (`TokenAmount`, `BlockNumber`, `Nonce`, `Epoch`) and
-//!   the identifiers (`ChannelId`, `SecretHash`, `Secret`).
+//! * [`types`]: what a number means (`TokenAmount`, `BlockNumber`, and the newtypes `Nonce`,
+//!   `Epoch`, `SettleTimeout`, `SkipMask`) and the identifiers (`ChannelId`, `Locksroot`,
+//!   `SecretHash`, `Secret`); the newtypes serialise exactly as the values they wrap.
 //! * [`lock`]: hash-time locks and the locksroot, byte for byte as the contract hashes them.
 //! * [`eip712`]: every signed structure, defined once; the contract tests check each digest
 //!   against `TokensNetwork`.
@@ -19,11 +20,12 @@
 //!
 //! ```
 //! use photon_primitives::{eip712::{BalanceProof, Domain}, signer::{LocalSigner, Signer, recover}};
-//! use photon_primitives::types::{Address, ChannelId};
+//! use photon_primitives::types::{Address, ChannelId, Epoch, Locksroot, Nonce};
 //!
 //! let signer = LocalSigner::from_bytes(&[7u8; 32]).unwrap();
 //! let domain = Domain::new(31337, Address::repeat_byte(0x11));
-//! let proof = BalanceProof::new(ChannelId::ZERO, 1, 1, 30, 0, Default::default(), Default::default());
+//! let channel = ChannelId::repeat_byte(1);
+//! let proof = BalanceProof::new(channel, Epoch(1), Nonce(1), 30, 0, Locksroot::ZERO, Default::default());
 //! let digest = domain.balance_proof(&proof);
 //! let signature = signer.sign_digest(&digest).unwrap();
 //! assert_eq!(recover(&digest, &signature).unwrap(), signer.address());

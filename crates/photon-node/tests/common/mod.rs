@@ -4,7 +4,6 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Calls an API and returns the status and the body (JSON, or the text as a JSON string).
 pub(crate) async fn call(
@@ -46,28 +45,20 @@ pub(crate) async fn get(url: String) -> Value {
     body
 }
 
-/// Polls `probe` until it returns `Some`, for at most 30 s.
+/// Polls `probe` until it returns `Some` (the testkit's one polling loop, with its patience).
 pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     mut probe: impl FnMut() -> F,
 ) -> T {
-    for _ in 0..600 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached in time");
+    photon_testkit::poll::eventually("a condition of the test", async || Ok(probe().await))
+        .await
+        .expect("the condition holds in time")
 }
 
-/// Polls `probe` until it is true, for at most 30 s.
+/// Polls `probe` until it is true.
 pub(crate) async fn until(mut probe: impl AsyncFnMut() -> bool) {
-    for _ in 0..600 {
-        if probe().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached in time");
+    photon_testkit::poll::until("a condition of the test", async || Ok(probe().await))
+        .await
+        .expect("the condition holds in time")
 }
 
 /// The channel of the node at `url` with `partner`, if it has one.
