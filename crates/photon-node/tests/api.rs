@@ -566,6 +566,10 @@ async fn fee_policies_through_the_api() {
     assert_eq!(fees["channels"].as_object().unwrap().values().next().unwrap()["flat"], "3");
     // a swap leg: Bob holds a secret; Alice pays against its hash only
     let bob = start(&net, BOB, &network, &dir_b(&_root), None).await;
+    // Bob's node has just started: it must have read the channel's opening from the chain
+    // before Alice's transfer arrives (the in-process network does not deliver again)
+    let a = format!("{:?}", net.address(ALICE));
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
     let secret = format!("0x{}", "ab".repeat(32));
     let url = format!("{}/api/v1/known_secrets", bob.url);
     let body = ok(reqwest::Method::POST, url, json!({ "secret": secret })).await;
