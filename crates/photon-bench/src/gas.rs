@@ -17,6 +17,7 @@ use photon_primitives::eip712::{BalanceProof, CooperativeSettle, LockDisposal, W
 use photon_primitives::lock::{encode_locks, locksroot};
 use photon_primitives::ChannelId;
 use photon_primitives::Locksroot;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Epoch, Nonce};
 use photon_primitives::{Lock, Secret, Signer};
 use photon_testkit::devnet::{balance_data, send, DevNet};
@@ -212,8 +213,8 @@ pub(crate) async fn measure() -> Result<Report> {
         net.channel_id(a(5), a(6)),
         Epoch(epoch),
         Nonce(3),
-        t(40),
-        0,
+        TokenAmount(t(40)),
+        TokenAmount(0),
         Locksroot(B256::ZERO),
         B256::ZERO,
     );
@@ -228,8 +229,8 @@ pub(crate) async fn measure() -> Result<Report> {
                     ChannelId(B256::ZERO),
                     Epoch(0),
                     Nonce(0),
-                    0,
-                    0,
+                    TokenAmount(0),
+                    TokenAmount(0),
                     Locksroot(B256::ZERO),
                     B256::ZERO,
                 )),
@@ -305,7 +306,7 @@ pub(crate) async fn measure() -> Result<Report> {
         let sender = 0;
         let locks: Vec<Lock> = (0..count)
             .map(|i| Lock {
-                amount: t(1) / 100 + i as u128,
+                amount: TokenAmount(t(1) / 100 + i as u128),
                 expiration: now + 500,
                 secrethash: secret(key, i).hash(),
             })
@@ -316,7 +317,7 @@ pub(crate) async fn measure() -> Result<Report> {
         net.approve(a(sender), t(1000)).await?;
         send(net.network.deposit(token, a(sender), a(receiver), t(1000)).from(a(sender))).await?;
         let epoch = net.epoch(a(sender), a(receiver)).await?;
-        let locked: u128 = locks.iter().map(|l| l.amount).sum();
+        let locked: u128 = locks.iter().map(|l| l.amount.0).sum();
         let (p, s) =
             net.balance_proof(sender, a(receiver), epoch, 1, t(5), locked, locksroot(&locks));
         send(net.network.closeChannel(token, a(sender), p, s.0.to_vec().into()).from(a(receiver)))
@@ -333,8 +334,11 @@ pub(crate) async fn measure() -> Result<Report> {
 
     // Punishing an obsolete unlock: 4 disposed a lock from 7, then claimed it anyway.
     let (sender, cheater) = (7usize, 4usize);
-    let lock =
-        Lock { amount: t(10), expiration: now + 500, secrethash: secret("punish", 0).hash() };
+    let lock = Lock {
+        amount: TokenAmount(t(10)),
+        expiration: now + 500,
+        secrethash: secret("punish", 0).hash(),
+    };
     send(net.registry.registerSecret(secret("punish", 0).0)).await?;
     send(net.network.openChannel(token, a(cheater), TIMEOUT).from(a(sender))).await?;
     net.approve(a(sender), t(1000)).await?;

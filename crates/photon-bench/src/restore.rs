@@ -12,6 +12,7 @@ use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
 use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
+use photon_primitives::TokenAmount;
 use photon_primitives::{channel_id, Address, LocalSigner, Signer};
 use photon_state::changes::{ChainEvent, Event, StateChange};
 use photon_state::{transition, ChainState, Config};
@@ -55,7 +56,7 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,
             participant: sa.address(),
-            total: u128::MAX / 4,
+            total: TokenAmount(u128::MAX / 4),
         }),
     ];
     for change in setup {
@@ -69,7 +70,7 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
         n += 1;
         let events = transition(
             &mut a,
-            StateChange::SendDirect { channel_id: id, payment_id: n, amount: 1 },
+            StateChange::SendDirect { channel_id: id, payment_id: n, amount: TokenAmount(1) },
             &sa,
         )?;
         for event in events {

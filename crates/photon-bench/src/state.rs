@@ -17,6 +17,7 @@ use photon_primitives::signer::SignatureError;
 use photon_primitives::ChannelId;
 use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
+use photon_primitives::TokenAmount;
 use photon_primitives::{channel_id, Address, LocalSigner, Secret, Signature, Signer, B256};
 use photon_state::changes::{ChainEvent, Event, Route, StateChange};
 use photon_state::{transition, ChainState, Config};
@@ -75,7 +76,8 @@ fn open(nodes: &mut [Node], a: usize, b: usize) -> B256 {
             ChainEvent::opened((pa, pb), (TOKEN, CONTRACT), SettleTimeout(500), Epoch(100));
         transition(&mut node.state, StateChange::Chain(opened), node.signer.as_ref())
             .expect("open");
-        let deposit = ChainEvent::Deposit { channel_id: id, participant: pa, total: DEPOSIT };
+        let deposit =
+            ChainEvent::Deposit { channel_id: id, participant: pa, total: TokenAmount(DEPOSIT) };
         transition(&mut node.state, StateChange::Chain(deposit), node.signer.as_ref())
             .expect("deposit");
     }
@@ -117,7 +119,7 @@ fn direct(crypto: bool, count: u32) -> Duration {
             StateChange::SendDirect {
                 channel_id: ChannelId(id),
                 payment_id: u64::from(n),
-                amount: 1,
+                amount: TokenAmount(1),
             },
         );
         for (_, message) in sent(events) {
@@ -143,11 +145,11 @@ fn mediated(crypto: bool, count: u32) -> (Duration, Duration) {
             token: TOKEN,
             payment_id: u64::from(n),
             target: path[2],
-            amount: 1,
+            amount: TokenAmount(1),
             secret: Some(Secret(B256::from(secret))),
             secrethash: Secret(B256::from(secret)).hash(),
-            routes: vec![Route { path: path.clone(), fee: 0 }],
-            fee_limit: 0,
+            routes: vec![Route { path: path.clone(), fee: TokenAmount(0) }],
+            fee_limit: TokenAmount(0),
         };
         let mut queue: Vec<(usize, usize, Message)> = sent(step(&mut nodes, 0, change))
             .into_iter()

@@ -23,6 +23,7 @@ use photon_primitives::lock::{decode_locks, locksroot};
 use photon_primitives::ChannelId;
 use photon_primitives::Epoch;
 use photon_primitives::Locksroot;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Lock, Secret, SettleTimeout};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_state::UnlockState;
@@ -306,7 +307,7 @@ impl<P: Provider> ChainFollower<P> {
                 ChainEvent::Deposit {
                     channel_id: ChannelId(e.channelId),
                     participant: e.participant,
-                    total: e.deposit,
+                    total: TokenAmount(e.deposit),
                 }
             }
             t if t == TokensNetwork::ChannelWithdraw::SIGNATURE_HASH => {
@@ -315,9 +316,9 @@ impl<P: Provider> ChainFollower<P> {
                 ChainEvent::Withdrawn {
                     channel_id: ChannelId(e.channelId),
                     participant: e.participant,
-                    amount: e.amount,
-                    deposit1: e.deposit1,
-                    deposit2: e.deposit2,
+                    amount: TokenAmount(e.amount),
+                    deposit1: TokenAmount(e.deposit1),
+                    deposit2: TokenAmount(e.deposit2),
                     epoch: Epoch(e.epoch),
                 }
             }

@@ -199,8 +199,8 @@ fn proof_data(proof: &SignedProof) -> (TokensNetwork::BalanceData, Bytes) {
     let f = &proof.fields;
     (
         TokensNetwork::BalanceData {
-            transferredAmount: f.transferred_amount,
-            lockedAmount: f.locked_amount,
+            transferredAmount: f.transferred_amount.0,
+            lockedAmount: f.locked_amount.0,
             locksroot: f.locksroot.0,
             nonce: f.nonce.0,
             additionalHash: proof.additional_hash,
@@ -233,7 +233,7 @@ impl TxManager {
         let (to, input): (Address, Vec<u8>) = match call {
             ChainCall::Approve { token, amount } => (
                 *token,
-                TestERC20::approveCall { spender: tn, value: U256::from(*amount) }.abi_encode(),
+                TestERC20::approveCall { spender: tn, value: U256::from(amount.0) }.abi_encode(),
             ),
             ChainCall::OpenChannel { token, partner, settle_timeout } => (
                 tn,
@@ -250,7 +250,7 @@ impl TxManager {
                     token: *token,
                     partner: *partner,
                     settleTimeout: settle_timeout.0,
-                    amount: *amount,
+                    amount: amount.0,
                 }
                 .abi_encode(),
             ),
@@ -260,7 +260,7 @@ impl TxManager {
                     token: *token,
                     participant: self.from,
                     partner: *partner,
-                    amount: *amount,
+                    amount: amount.0,
                 }
                 .abi_encode(),
             ),
@@ -268,7 +268,7 @@ impl TxManager {
                 // a settle timeout of 0 tells the contract to deposit into an existing channel
                 let timeout = settle_timeout.map_or(0, |t| t.0);
                 let data: Bytes = (*partner, timeout).abi_encode_params().into();
-                let value = U256::from(*amount);
+                let value = U256::from(amount.0);
                 let input = if *erc223 {
                     TokenEntryPoints::transferCall { to: tn, value, data }.abi_encode()
                 } else {
@@ -418,9 +418,9 @@ impl TxManager {
                 TokensNetwork::cooperativeSettleCall {
                     token: *token,
                     participant1: fields.participant1,
-                    balance1: fields.balance1,
+                    balance1: fields.balance1.0,
                     participant2: fields.participant2,
-                    balance2: fields.balance2,
+                    balance2: fields.balance2.0,
                     signature1: signature1.0.to_vec().into(),
                     signature2: signature2.0.to_vec().into(),
                 }
@@ -438,9 +438,9 @@ impl TxManager {
                     token: *token,
                     participant: fields.participant,
                     partner: *partner,
-                    participantDeposit: fields.participant_deposit,
-                    participantBalance: fields.participant_balance,
-                    amount: fields.amount,
+                    participantDeposit: fields.participant_deposit.0,
+                    participantBalance: fields.participant_balance.0,
+                    amount: fields.amount.0,
                     expiry: fields.expiry,
                     participantSignature: participant_signature.0.to_vec().into(),
                     partnerSignature: partner_signature.0.to_vec().into(),

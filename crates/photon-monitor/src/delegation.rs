@@ -8,6 +8,7 @@ use photon_primitives::eip712::{BalanceProof, Domain};
 use photon_primitives::lock::locksroot;
 use photon_primitives::messages::BalanceProofFields;
 use photon_primitives::signer::recover;
+use photon_primitives::TokenAmount;
 use photon_primitives::{channel_id, Address, ChannelId, Lock, Signature, Signer, SkipMask};
 use photon_primitives::{Epoch, Nonce};
 use photon_state::state::{ChannelState, SignedProof};
@@ -42,14 +43,14 @@ pub struct DelegatedLock {
 
 impl From<&Lock> for DelegatedLock {
     fn from(l: &Lock) -> Self {
-        Self { amount: l.amount, expiration: l.expiration, secrethash: l.secrethash.0 }
+        Self { amount: l.amount.0, expiration: l.expiration, secrethash: l.secrethash.0 }
     }
 }
 
 impl From<&DelegatedLock> for Lock {
     fn from(l: &DelegatedLock) -> Self {
         Self {
-            amount: l.amount,
+            amount: TokenAmount(l.amount),
             expiration: l.expiration,
             secrethash: photon_primitives::SecretHash(l.secrethash),
         }
@@ -166,8 +167,8 @@ impl Delegation {
                 partner: channel.partner,
                 epoch: f.epoch.0,
                 nonce: f.nonce.0,
-                transferred_amount: f.transferred_amount,
-                locked_amount: f.locked_amount,
+                transferred_amount: f.transferred_amount.0,
+                locked_amount: f.locked_amount.0,
                 locksroot: f.locksroot,
                 additional_hash: proof.additional_hash,
                 partner_signature: Bytes::from(proof.signature.0.to_vec()),
@@ -190,8 +191,8 @@ impl Delegation {
             channel_id: self.channel_id(domain),
             epoch: Epoch(self.epoch),
             nonce: Nonce(self.nonce),
-            transferred_amount: self.transferred_amount,
-            locked_amount: self.locked_amount,
+            transferred_amount: TokenAmount(self.transferred_amount),
+            locked_amount: TokenAmount(self.locked_amount),
             locksroot: self.locksroot,
         }
     }
@@ -286,16 +287,24 @@ pub(crate) mod tests {
         let domain = domain();
         let token = Address::repeat_byte(0x70);
         let locks = vec![
-            Lock { amount: 5, expiration: 90, secrethash: SecretHash(B256::repeat_byte(1)) },
-            Lock { amount: 7, expiration: 95, secrethash: SecretHash(B256::repeat_byte(2)) },
+            Lock {
+                amount: TokenAmount(5),
+                expiration: 90,
+                secrethash: SecretHash(B256::repeat_byte(1)),
+            },
+            Lock {
+                amount: TokenAmount(7),
+                expiration: 95,
+                secrethash: SecretHash(B256::repeat_byte(2)),
+            },
         ];
         let id = channel_id(alice.address(), bob.address(), token, domain.contract());
         let fields = BalanceProofFields {
             channel_id: id,
             epoch: Epoch(3),
             nonce: Nonce(4),
-            transferred_amount: 30,
-            locked_amount: 12,
+            transferred_amount: TokenAmount(30),
+            locked_amount: TokenAmount(12),
             locksroot: locksroot(&locks),
         };
         let additional = B256::repeat_byte(9);

@@ -219,7 +219,7 @@ async fn open_channel(
 ) -> ApiResult<(StatusCode, Json<Transaction>)> {
     let r = body(request)?;
     let (token, partner) = (r.token, r.partner);
-    let deposit = r.deposit.map(|a| a.0);
+    let deposit = r.deposit.map(|a| TokenAmount(a.0));
     let tx = ctx
         .node
         .ask(|reply| Command::OpenChannel {
@@ -252,12 +252,20 @@ async fn patch_channel(
     }
     if let Some(Amount(amount)) = r.deposit {
         let via = deposit_via(r.via.unwrap_or_default());
-        let tx =
-            ctx.node.ask(|reply| Command::Deposit { token, partner, amount, via, reply }).await??;
+        let tx = ctx
+            .node
+            .ask(|reply| Command::Deposit {
+                token,
+                partner,
+                amount: TokenAmount(amount),
+                via,
+                reply,
+            })
+            .await??;
         return Ok(Json(PatchAnswer { transaction_hash: Some(tx), accepted: None }));
     }
     let action = match (r.withdraw, r.state) {
-        (Some(Amount(amount)), _) if amount > 0 => ChannelAction::Withdraw(amount),
+        (Some(Amount(amount)), _) if amount > 0 => ChannelAction::Withdraw(TokenAmount(amount)),
         (Some(_), _) => return Err(bad("withdraw must be positive")),
         (None, Some(Goal::Closed)) => ChannelAction::Close,
         (None, Some(Goal::Settled)) => ChannelAction::CooperativeSettle,
@@ -281,8 +289,10 @@ async fn pay(
         routes
             .into_iter()
             .map(|route| match route {
-                RouteSpec::Path(path) => photon_state::Route { path, fee: 0 },
-                RouteSpec::WithFee { path, fee } => photon_state::Route { path, fee: fee.0 },
+                RouteSpec::Path(path) => photon_state::Route { path, fee: TokenAmount(0) },
+                RouteSpec::WithFee { path, fee } => {
+                    photon_state::Route { path, fee: TokenAmount(fee.0) }
+                }
             })
             .collect()
     });
@@ -290,11 +300,11 @@ async fn pay(
     let ask = ctx.node.ask(|reply| Command::Pay {
         token,
         target,
-        amount: r.amount.0,
+        amount: TokenAmount(r.amount.0),
         payment_id: Some(payment_id),
         secret,
         secrethash: r.secret_hash,
-        fee_limit: r.fee_limit.map_or(TokenAmount::MAX, |a| a.0),
+        fee_limit: r.fee_limit.map_or(TokenAmount::MAX, |a| TokenAmount(a.0)),
         routes,
         reply,
     });
@@ -319,8 +329,8 @@ fn payment_view(p: PaymentRecord) -> Payment {
         payment_id: p.payment_id,
         token: p.token,
         counterparty: p.counterparty,
-        amount: Amount(p.amount),
-        fee: Amount(p.fee),
+        amount: Amount(p.amount.0),
+        fee: Amount(p.fee.0),
         reason: p.reason,
         pending: p.pending,
     }
@@ -371,7 +381,7 @@ async fn know_secret(
 }
 
 fn policy_view(p: &photon_state::FeePolicy) -> FeePolicy {
-    FeePolicy { flat: Amount(p.flat), proportional_ppm: p.proportional_ppm }
+    FeePolicy { flat: Amount(p.flat.0), proportional_ppm: p.proportional_ppm }
 }
 
 async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<FeeSchedule>> {
@@ -414,7 +424,10 @@ async fn set_fee(
         }
         (None, Some(_)) => return Err(bad("a partner needs its token")),
     };
-    let policy = photon_state::FeePolicy { flat: r.flat.0, proportional_ppm: r.proportional_ppm };
+    let policy = photon_state::FeePolicy {
+        flat: TokenAmount(r.flat.0),
+        proportional_ppm: r.proportional_ppm,
+    };
     ctx.node.ask(|reply| Command::SetFee { scope, policy, reply }).await??;
     Ok(Json(Accepted { accepted: true }))
 }

@@ -5,6 +5,7 @@ use alloy::primitives::B256;
 use anyhow::Result;
 use photon_primitives::Address;
 use photon_primitives::Locksroot;
+use photon_primitives::TokenAmount;
 use photon_testkit::devnet::send;
 use photon_testkit::netns::{self, Lan};
 use photon_testkit::nodes::{free_port, request, NodeProcess};
@@ -209,7 +210,7 @@ async fn claiming_a_disposed_lock_on_chain_forfeits_the_channel() -> Result<()> 
     // Bob, by hand
     w.kill(bob)?;
     let (a, b) = (w.addr(alice), w.addr(bob));
-    let lock = Lock { amount: 20, expiration: head + 50, secrethash: secret.hash() };
+    let lock = Lock { amount: TokenAmount(20), expiration: head + 50, secrethash: secret.hash() };
     send(w.net.registry.registerSecret(secret.0)).await.unwrap();
     let epoch = w.net.epoch(a, b).await.unwrap();
     let (stale, signature) = w.net.balance_proof(alice + 1, b, epoch, 1, 0, 20, locksroot(&[lock]));

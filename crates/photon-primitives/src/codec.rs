@@ -64,6 +64,7 @@ use crate::messages::{
 };
 use crate::signer::Signature;
 use crate::types::Locksroot;
+use crate::types::TokenAmount;
 use crate::types::{Address, ChannelId, Secret, SecretHash};
 use crate::types::{Epoch, Nonce};
 use alloy::primitives::B256;
@@ -164,7 +165,7 @@ impl Message {
                 w.lock(&m.lock);
                 w.address(&m.initiator);
                 w.address(&m.target);
-                w.u128(m.target_amount);
+                w.u128(m.target_amount.0);
                 // Saturates rather than wraps: an over-long path then fails to decode with
                 // `PathTooLong` instead of being misread.
                 w.u8(u8::try_from(m.path.len()).unwrap_or(u8::MAX));
@@ -206,7 +207,7 @@ impl Message {
                 w.u64(m.message_id);
                 w.u64(m.payment_id);
                 w.b256(&m.secrethash.0);
-                w.u128(m.amount);
+                w.u128(m.amount.0);
                 w.u64(m.expiration);
                 w.signature(&m.signature);
             }
@@ -263,7 +264,7 @@ impl Message {
                 lock: r.lock("lock")?,
                 initiator: r.address("initiator")?,
                 target: r.address("target")?,
-                target_amount: r.u128("target_amount")?,
+                target_amount: TokenAmount(r.u128("target_amount")?),
                 path: r.path()?,
                 signature: r.signature()?,
             }),
@@ -302,7 +303,7 @@ impl Message {
                 message_id: r.u64("message_id")?,
                 payment_id: r.u64("payment_id")?,
                 secrethash: SecretHash(r.b256("secrethash")?),
-                amount: r.u128("amount")?,
+                amount: TokenAmount(r.u128("amount")?),
                 expiration: r.u64("expiration")?,
                 signature: r.signature()?,
             }),
@@ -380,8 +381,8 @@ impl Writer {
         self.b256(&v.channel_id.0);
         self.u64(v.epoch.0);
         self.u64(v.nonce.0);
-        self.u128(v.transferred_amount);
-        self.u128(v.locked_amount);
+        self.u128(v.transferred_amount.0);
+        self.u128(v.locked_amount.0);
         self.b256(&v.locksroot.0);
     }
 
@@ -389,9 +390,9 @@ impl Writer {
         self.b256(&v.channel_id.0);
         self.u64(v.epoch.0);
         self.address(&v.participant);
-        self.u128(v.participant_deposit);
-        self.u128(v.participant_balance);
-        self.u128(v.amount);
+        self.u128(v.participant_deposit.0);
+        self.u128(v.participant_balance.0);
+        self.u128(v.amount.0);
         self.u64(v.expiry);
     }
 
@@ -399,9 +400,9 @@ impl Writer {
         self.b256(&v.channel_id.0);
         self.u64(v.epoch.0);
         self.address(&v.participant1);
-        self.u128(v.balance1);
+        self.u128(v.balance1.0);
         self.address(&v.participant2);
-        self.u128(v.balance2);
+        self.u128(v.balance2.0);
     }
 }
 
@@ -459,8 +460,8 @@ impl Reader<'_> {
             channel_id: ChannelId(self.b256("balance_proof.channel_id")?),
             epoch: Epoch(self.u64("balance_proof.epoch")?),
             nonce: Nonce(self.u64("balance_proof.nonce")?),
-            transferred_amount: self.u128("balance_proof.transferred_amount")?,
-            locked_amount: self.u128("balance_proof.locked_amount")?,
+            transferred_amount: TokenAmount(self.u128("balance_proof.transferred_amount")?),
+            locked_amount: TokenAmount(self.u128("balance_proof.locked_amount")?),
             locksroot: Locksroot(self.b256("balance_proof.locksroot")?),
         })
     }
@@ -495,9 +496,9 @@ impl Reader<'_> {
                 channel_id: ChannelId(self.b256("fields.channel_id")?),
                 epoch: Epoch(self.u64("fields.epoch")?),
                 participant: self.address("fields.participant")?,
-                participant_deposit: self.u128("fields.participant_deposit")?,
-                participant_balance: self.u128("fields.participant_balance")?,
-                amount: self.u128("fields.amount")?,
+                participant_deposit: TokenAmount(self.u128("fields.participant_deposit")?),
+                participant_balance: TokenAmount(self.u128("fields.participant_balance")?),
+                amount: TokenAmount(self.u128("fields.amount")?),
                 expiry: self.u64("fields.expiry")?,
             },
             signature: self.signature()?,
@@ -511,9 +512,9 @@ impl Reader<'_> {
                 channel_id: ChannelId(self.b256("fields.channel_id")?),
                 epoch: Epoch(self.u64("fields.epoch")?),
                 participant1: self.address("fields.participant1")?,
-                balance1: self.u128("fields.balance1")?,
+                balance1: TokenAmount(self.u128("fields.balance1")?),
                 participant2: self.address("fields.participant2")?,
-                balance2: self.u128("fields.balance2")?,
+                balance2: TokenAmount(self.u128("fields.balance2")?),
             },
             signature: self.signature()?,
         })
@@ -548,7 +549,7 @@ mod tests {
 
     fn arb_lock() -> impl Strategy<Value = Lock> {
         (any::<u128>(), any::<u64>(), arb_b256()).prop_map(|(amount, expiration, h)| Lock {
-            amount,
+            amount: TokenAmount(amount),
             expiration,
             secrethash: SecretHash(h),
         })
@@ -561,8 +562,8 @@ mod tests {
                     channel_id: ChannelId(channel_id),
                     epoch: Epoch(epoch),
                     nonce: Nonce(nonce),
-                    transferred_amount,
-                    locked_amount,
+                    transferred_amount: TokenAmount(transferred_amount),
+                    locked_amount: TokenAmount(locked_amount),
                     locksroot: Locksroot(locksroot),
                 }
             },
@@ -597,9 +598,9 @@ mod tests {
                             channel_id: ChannelId(channel_id),
                             epoch: Epoch(epoch),
                             participant,
-                            participant_deposit,
-                            participant_balance,
-                            amount,
+                            participant_deposit: TokenAmount(participant_deposit),
+                            participant_balance: TokenAmount(participant_balance),
+                            amount: TokenAmount(amount),
                             expiry,
                         },
                         signature,
@@ -636,9 +637,9 @@ mod tests {
                             channel_id: ChannelId(channel_id),
                             epoch: Epoch(epoch),
                             participant1,
-                            balance1,
+                            balance1: TokenAmount(balance1),
                             participant2,
-                            balance2,
+                            balance2: TokenAmount(balance2),
                         },
                         signature,
                     }
@@ -679,7 +680,7 @@ mod tests {
                             lock,
                             initiator,
                             target,
-                            target_amount,
+                            target_amount: TokenAmount(target_amount),
                             path,
                             signature,
                         })
@@ -742,7 +743,7 @@ mod tests {
                         message_id,
                         payment_id,
                         secrethash: SecretHash(secrethash),
-                        amount,
+                        amount: TokenAmount(amount),
                         expiration,
                         signature,
                     })
@@ -848,7 +849,7 @@ mod tests {
     }
 
     fn mediated_lock() -> Lock {
-        Lock { amount: 4, expiration: 5, secrethash: SecretHash(B256::repeat_byte(6)) }
+        Lock { amount: TokenAmount(4), expiration: 5, secrethash: SecretHash(B256::repeat_byte(6)) }
     }
 
     fn mediated(hops: usize) -> Message {
@@ -859,7 +860,7 @@ mod tests {
             lock: mediated_lock(),
             initiator: Address::repeat_byte(7),
             target: Address::repeat_byte(8),
-            target_amount: 9,
+            target_amount: TokenAmount(9),
             path: (0..hops).map(|i| Address::repeat_byte(i as u8)).collect(),
             signature: Signature([0xaa; 65]),
         })

@@ -91,8 +91,8 @@ impl BalanceProof {
             channelId: channel_id.0,
             epoch: epoch.0,
             nonce: nonce.0,
-            transferredAmount: transferred_amount,
-            lockedAmount: locked_amount,
+            transferredAmount: transferred_amount.0,
+            lockedAmount: locked_amount.0,
             locksroot: locksroot.0,
             additionalHash: additional_hash,
         }
@@ -247,8 +247,8 @@ mod tests {
             ChannelId(B256::repeat_byte(1)),
             Epoch(5),
             Nonce(9),
-            10,
-            3,
+            TokenAmount(10),
+            TokenAmount(3),
             Locksroot(B256::repeat_byte(2)),
             B256::repeat_byte(3),
         );
@@ -295,8 +295,8 @@ mod tests {
             ChannelId(B256::repeat_byte(1)),
             Epoch(5),
             Nonce(1),
-            10,
-            0,
+            TokenAmount(10),
+            TokenAmount(0),
             Locksroot(B256::ZERO),
             B256::ZERO,
         );

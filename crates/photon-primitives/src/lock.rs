@@ -30,7 +30,7 @@ impl Lock {
     /// The packed encoding the contract hashes.
     pub fn encode(&self) -> [u8; LOCK_SIZE] {
         let mut out = [0u8; LOCK_SIZE];
-        out[..16].copy_from_slice(&self.amount.to_be_bytes());
+        out[..16].copy_from_slice(&self.amount.0.to_be_bytes());
         out[16..24].copy_from_slice(&self.expiration.to_be_bytes());
         out[24..].copy_from_slice(self.secrethash.0.as_slice());
         out
@@ -43,7 +43,7 @@ impl Lock {
         let mut expiration = [0u8; 8];
         expiration.copy_from_slice(&bytes[16..24]);
         Self {
-            amount: u128::from_be_bytes(amount),
+            amount: TokenAmount(u128::from_be_bytes(amount)),
             expiration: u64::from_be_bytes(expiration),
             secrethash: SecretHash(B256::from_slice(&bytes[24..])),
         }
@@ -90,7 +90,7 @@ pub fn locksroot(locks: &[Lock]) -> Locksroot {
 
 /// The sum of the amounts of `locks`, or `None` on overflow.
 pub fn locked_amount(locks: &[Lock]) -> Option<TokenAmount> {
-    locks.iter().try_fold(0u128, |sum, lock| sum.checked_add(lock.amount))
+    locks.iter().try_fold(TokenAmount::ZERO, |sum, lock| sum.checked_add(lock.amount))
 }
 
 #[cfg(test)]
@@ -100,7 +100,7 @@ mod tests {
 
     fn arb_lock() -> impl Strategy<Value = Lock> {
         (any::<u128>(), any::<u64>(), any::<[u8; 32]>()).prop_map(|(amount, expiration, h)| Lock {
-            amount,
+            amount: TokenAmount(amount),
             expiration,
             secrethash: SecretHash(B256::from(h)),
         })
@@ -127,7 +127,7 @@ mod tests {
         fn locksroot_depends_on_every_lock(locks in prop::collection::vec(arb_lock(), 1..8), i in any::<prop::sample::Index>()) {
             let mut changed = locks.clone();
             let k = i.index(changed.len());
-            changed[k].amount = changed[k].amount.wrapping_add(1);
+            changed[k].amount.0 = changed[k].amount.0.wrapping_add(1);
             prop_assert_ne!(locksroot(&locks), locksroot(&changed));
         }
     }
@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn packed_layout_is_amount_expiration_hash() {
         let lock = Lock {
-            amount: 0x0102,
+            amount: TokenAmount(0x0102),
             expiration: 0x0304,
             secrethash: SecretHash(B256::repeat_byte(9)),
         };

@@ -398,7 +398,7 @@ impl Message {
                 buf.extend_from_slice(&m.lock.encode());
                 buf.extend_from_slice(m.initiator.as_slice());
                 buf.extend_from_slice(m.target.as_slice());
-                buf.extend_from_slice(&m.target_amount.to_be_bytes());
+                buf.extend_from_slice(&m.target_amount.0.to_be_bytes());
                 for hop in &m.path {
                     buf.extend_from_slice(hop.as_slice());
                 }
@@ -520,9 +520,9 @@ impl WithdrawFields {
             channelId: self.channel_id.0,
             epoch: self.epoch.0,
             participant: self.participant,
-            participantDeposit: self.participant_deposit,
-            participantBalance: self.participant_balance,
-            amount: self.amount,
+            participantDeposit: self.participant_deposit.0,
+            participantBalance: self.participant_balance.0,
+            amount: self.amount.0,
             expiry: self.expiry,
         }
     }
@@ -535,9 +535,9 @@ impl SettleFields {
             channelId: self.channel_id.0,
             epoch: self.epoch.0,
             participant1: self.participant1,
-            balance1: self.balance1,
+            balance1: self.balance1.0,
             participant2: self.participant2,
-            balance2: self.balance2,
+            balance2: self.balance2.0,
         }
     }
 }
@@ -573,17 +573,17 @@ mod tests {
             payment_id: 2,
             balance_proof: BalanceProofFields {
                 nonce: Nonce(1),
-                locked_amount: 10,
+                locked_amount: TokenAmount(10),
                 ..Default::default()
             },
             lock: Lock {
-                amount: 10,
+                amount: TokenAmount(10),
                 expiration: 100,
                 secrethash: SecretHash(B256::repeat_byte(3)),
             },
             initiator: signer.address(),
             target: Address::repeat_byte(4),
-            target_amount: 9,
+            target_amount: TokenAmount(9),
             path: vec![signer.address(), Address::repeat_byte(4)],
             signature: UNSIGNED,
         });
@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(m.signer(&domain).unwrap(), Some(signer.address()));
         // changing a field outside the balance proof changes the signer
         if let Message::MediatedTransfer(t) = &mut m {
-            t.target_amount = 10;
+            t.target_amount = TokenAmount(10);
         }
         assert_ne!(m.signer(&domain).unwrap(), Some(signer.address()));
     }

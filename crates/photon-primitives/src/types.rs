@@ -6,7 +6,128 @@ use sha2::{Digest, Sha256};
 pub use alloy::primitives::{Address, B256, U256};
 
 /// An amount of tokens in the token's smallest unit. The contract stores amounts in 128 bits.
-pub type TokenAmount = u128;
+/// Reads and serialises as its number; `+` and `-` between amounts are the integer's (they
+/// panic on overflow in debug builds); use the checked and saturating methods where input
+/// decides.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TokenAmount(pub u128);
+
+impl TokenAmount {
+    /// No tokens.
+    pub const ZERO: Self = Self(0);
+    /// The largest amount.
+    pub const MAX: Self = Self(u128::MAX);
+
+    /// `self + other`, or `None` on overflow.
+    pub const fn checked_add(self, other: Self) -> Option<Self> {
+        match self.0.checked_add(other.0) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// `self - other`, or `None` below zero.
+    pub const fn checked_sub(self, other: Self) -> Option<Self> {
+        match self.0.checked_sub(other.0) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// `self + other`, at most [`TokenAmount::MAX`].
+    pub const fn saturating_add(self, other: Self) -> Self {
+        Self(self.0.saturating_add(other.0))
+    }
+
+    /// `self - other`, at least zero.
+    pub const fn saturating_sub(self, other: Self) -> Self {
+        Self(self.0.saturating_sub(other.0))
+    }
+
+    /// Whether this is no tokens.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::fmt::Display for TokenAmount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u128> for TokenAmount {
+    fn from(v: u128) -> Self {
+        Self(v)
+    }
+}
+
+macro_rules! amount_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for TokenAmount {
+            fn from(v: $t) -> Self {
+                Self(u128::from(v))
+            }
+        }
+    )*};
+}
+
+amount_from!(u8, u16, u32, u64);
+
+impl std::str::FromStr for TokenAmount {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+/// Amounts compare with plain numbers (`balance == 30`), as tests and checks read best.
+impl PartialEq<u128> for TokenAmount {
+    fn eq(&self, other: &u128) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialOrd<u128> for TokenAmount {
+    fn partial_cmp(&self, other: &u128) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(other)
+    }
+}
+
+impl std::ops::Add for TokenAmount {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Self(self.0 + other.0)
+    }
+}
+
+impl std::ops::Sub for TokenAmount {
+    type Output = Self;
+    fn sub(self, other: Self) -> Self {
+        Self(self.0 - other.0)
+    }
+}
+
+impl std::ops::AddAssign for TokenAmount {
+    fn add_assign(&mut self, other: Self) {
+        self.0 += other.0;
+    }
+}
+
+impl std::ops::SubAssign for TokenAmount {
+    fn sub_assign(&mut self, other: Self) {
+        self.0 -= other.0;
+    }
+}
+
+impl std::iter::Sum for TokenAmount {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        Self(iter.map(|a| a.0).sum())
+    }
+}
 /// A block number; blocks are the protocol's only clock.
 pub type BlockNumber = u64;
 /// Defines a `u64` newtype that reads and serialises as its number.

@@ -20,7 +20,7 @@ pub enum Side {
 
 impl Side {
     /// The other side.
-    pub const fn other(self) -> Self {
+    pub fn other(self) -> Self {
         match self {
             Self::One => Self::Two,
             Self::Two => Self::One,
@@ -63,28 +63,28 @@ pub struct ChannelBalances {
 
 impl ChannelBalances {
     /// A fresh epoch with these deposits (side One, side Two).
-    pub const fn new(deposit_one: TokenAmount, deposit_two: TokenAmount) -> Self {
-        Self { deposits: [deposit_one, deposit_two], transferred: [0, 0] }
+    pub fn new(deposit_one: TokenAmount, deposit_two: TokenAmount) -> Self {
+        Self { deposits: [deposit_one, deposit_two], transferred: [TokenAmount(0), TokenAmount(0)] }
     }
 
     /// Tokens the contract holds for this channel.
-    pub const fn total(&self) -> TokenAmount {
+    pub fn total(&self) -> TokenAmount {
         // Deposits are validated on entry to sum within 128 bits.
         self.deposits[0] + self.deposits[1]
     }
 
     /// The deposit of `side` in this epoch.
-    pub const fn deposit(&self, side: Side) -> TokenAmount {
+    pub fn deposit(&self, side: Side) -> TokenAmount {
         self.deposits[side.index()]
     }
 
     /// Total `side` has transferred to the other side in this epoch.
-    pub const fn transferred(&self, side: Side) -> TokenAmount {
+    pub fn transferred(&self, side: Side) -> TokenAmount {
         self.transferred[side.index()]
     }
 
     /// What `side` owns now: deposit + received − sent.
-    pub const fn balance(&self, side: Side) -> TokenAmount {
+    pub fn balance(&self, side: Side) -> TokenAmount {
         let i = side.index();
         // transfers are validated against balances, so this never underflows
         self.deposits[i] + self.transferred[1 - i] - self.transferred[i]
@@ -187,7 +187,7 @@ mod tests {
                 if result.is_err() {
                     prop_assert_eq!(c, before, "a refused change changes nothing");
                 }
-                prop_assert_eq!(c.total() + withdrawn, deposited);
+                prop_assert_eq!(c.total() + TokenAmount(withdrawn), deposited);
                 prop_assert_eq!(c.balance(Side::One) + c.balance(Side::Two), c.total());
                 prop_assert_eq!(c.settlement(), [c.balance(Side::One), c.balance(Side::Two)]);
             }
@@ -197,8 +197,8 @@ mod tests {
         /// channel total and no side more than it.
         #[test]
         fn settlement_never_exceeds_the_channel(d in any::<[u64; 2]>(), t in any::<[u128; 2]>()) {
-            let deposits = [u128::from(d[0]), u128::from(d[1])];
-            let [one, two] = ChannelBalances::settlement_of(deposits, t);
+            let deposits = [TokenAmount::from(d[0]), TokenAmount::from(d[1])];
+            let [one, two] = ChannelBalances::settlement_of(deposits, t.map(TokenAmount));
             prop_assert_eq!(one + two, deposits[0] + deposits[1]);
         }
     }
@@ -206,14 +206,20 @@ mod tests {
     #[test]
     fn whitepaper_direct_then_mediated() {
         // Alice (side One) deposits 100 and pays Bob 30 directly, then 20 through Bob.
-        let mut ab = ChannelBalances::new(100, 0);
-        ab.transfer(Side::One, 30).unwrap();
-        assert_eq!((ab.balance(Side::One), ab.balance(Side::Two)), (70, 30));
-        ab.transfer(Side::One, 20).unwrap();
+        let mut ab = ChannelBalances::new(TokenAmount(100), TokenAmount(0));
+        ab.transfer(Side::One, TokenAmount(30)).unwrap();
+        assert_eq!(
+            (ab.balance(Side::One), ab.balance(Side::Two)),
+            (TokenAmount(70), TokenAmount(30))
+        );
+        ab.transfer(Side::One, TokenAmount(20)).unwrap();
         assert_eq!(ab.settlement(), [50, 50]);
         assert_eq!(
-            ab.transfer(Side::One, 51),
-            Err(BalanceError::Insufficient { available: 50, requested: 51 })
+            ab.transfer(Side::One, TokenAmount(51)),
+            Err(BalanceError::Insufficient {
+                available: TokenAmount(50),
+                requested: TokenAmount(51)
+            })
         );
     }
 }

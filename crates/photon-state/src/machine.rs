@@ -11,6 +11,7 @@ use photon_primitives::messages::{
     DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
 };
 use photon_primitives::Locksroot;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Address, SecretHash, Signer};
 
 /// Applies one state change. On `Ok` the state moved and the events must be carried out (in
@@ -61,7 +62,7 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
                 token,
                 target: partner,
                 amount,
-                fee: 0,
+                fee: TokenAmount(0),
             });
         }
         StateChange::SendMediated {
@@ -178,7 +179,7 @@ fn on_message(cx: &mut Ctx<'_>, sender: Address, message: Message) -> Result<(),
                 _ => {
                     return Err(Rejection::WrongTransferredAmount {
                         got: m.balance_proof.transferred_amount,
-                        expected: channel.theirs.transferred + 1,
+                        expected: channel.theirs.transferred + TokenAmount(1),
                     })
                 }
             };

@@ -25,9 +25,9 @@ pub struct FeePolicy {
 impl FeePolicy {
     /// The fee for forwarding a lock of `amount`.
     pub fn fee(&self, amount: TokenAmount) -> TokenAmount {
-        let proportional = amount / 1_000_000 * TokenAmount::from(self.proportional_ppm)
-            + amount % 1_000_000 * TokenAmount::from(self.proportional_ppm) / 1_000_000;
-        self.flat.saturating_add(proportional)
+        let (amount, ppm) = (amount.0, u128::from(self.proportional_ppm));
+        let proportional = amount / 1_000_000 * ppm + amount % 1_000_000 * ppm / 1_000_000;
+        self.flat.saturating_add(TokenAmount(proportional))
     }
 }
 

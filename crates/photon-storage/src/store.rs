@@ -3,6 +3,7 @@
 use crate::error::{Result, StorageError};
 use crate::history::{Direction, PaymentFilter, PaymentRecord};
 use photon_primitives::messages::Message;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Address, Signer};
 use photon_state::changes::{ContractCall, Event, PaymentFailure, StateChange};
 use photon_state::{transition, ChainState};
@@ -602,18 +603,32 @@ fn payment_row(event: &Event) -> Option<PaymentRecord> {
         Event::PaymentSent { payment_id, token, target, amount, fee } => {
             row(Direction::Sent, *payment_id, *token, Some(*target), *amount, *fee, None)
         }
-        Event::PaymentReceived { payment_id, token, initiator, amount } => {
-            row(Direction::Received, *payment_id, *token, Some(*initiator), *amount, 0, None)
-        }
+        Event::PaymentReceived { payment_id, token, initiator, amount } => row(
+            Direction::Received,
+            *payment_id,
+            *token,
+            Some(*initiator),
+            *amount,
+            TokenAmount(0),
+            None,
+        ),
         Event::PaymentMediated { token, fee, .. } => {
-            row(Direction::Mediated, 0, *token, None, *fee, 0, None)
+            row(Direction::Mediated, 0, *token, None, *fee, TokenAmount(0), None)
         }
         Event::PaymentFailed { payment_id, token, reason } => {
             let reason = match reason {
                 PaymentFailure::NoRoute => "no route",
                 PaymentFailure::LockExpired => "lock expired",
             };
-            row(Direction::Failed, *payment_id, *token, None, 0, 0, Some(reason.to_string()))
+            row(
+                Direction::Failed,
+                *payment_id,
+                *token,
+                None,
+                TokenAmount(0),
+                TokenAmount(0),
+                Some(reason.to_string()),
+            )
         }
         _ => return None,
     })

@@ -5,6 +5,7 @@ use photon_primitives::eip712::Domain;
 use photon_primitives::messages::Message;
 use photon_primitives::Epoch;
 use photon_primitives::SettleTimeout;
+use photon_primitives::TokenAmount;
 use photon_primitives::{channel_id, Address, LocalSigner, Signer};
 use photon_state::changes::{ChainEvent, Event, StateChange};
 use photon_state::{transition, ChainState, Config};
@@ -44,9 +45,13 @@ fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
         StateChange::Chain(ChainEvent::Deposit {
             channel_id: id,
             participant: pa,
-            total: 1_000_000,
+            total: TokenAmount(1_000_000),
         }),
-        StateChange::Chain(ChainEvent::Deposit { channel_id: id, participant: pb, total: 500 }),
+        StateChange::Chain(ChainEvent::Deposit {
+            channel_id: id,
+            participant: pb,
+            total: TokenAmount(500),
+        }),
     ];
     for change in changes {
         transition(&mut a, change.clone(), &sa).unwrap();
@@ -60,7 +65,11 @@ fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
 fn pay(p: &mut Pair, amount: u128, log: &mut Vec<(StateChange, Vec<Event>)>) {
     let events = transition(
         &mut p.a.1,
-        StateChange::SendDirect { channel_id: p.channel, payment_id: amount as u64, amount },
+        StateChange::SendDirect {
+            channel_id: p.channel,
+            payment_id: amount as u64,
+            amount: TokenAmount(amount),
+        },
         &p.a.0,
     )
     .unwrap();
@@ -278,11 +287,12 @@ fn messages_stay_in_the_outbox_until_delivered() {
     // A's side: the direct transfer A sends
     let events = transition(
         &mut p.a.1,
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: 5 },
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: TokenAmount(5) },
         &p.a.0,
     )
     .unwrap();
-    let change = StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: 5 };
+    let change =
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: TokenAmount(5) };
     let (_, _, outbox) =
         storage.append_all(&[Record { change: &change, events: &events, at: 0 }]).unwrap();
     assert_eq!(outbox.len(), 1);
@@ -301,11 +311,12 @@ fn messages_stay_in_the_outbox_until_delivered() {
     // the history keeps it sent and says it is disputed
     let events = transition(
         &mut p.a.1,
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: 3 },
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: TokenAmount(3) },
         &p.a.0,
     )
     .unwrap();
-    let change = StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: 3 };
+    let change =
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: TokenAmount(3) };
     let (_, _, outbox) =
         storage.append_all(&[Record { change: &change, events: &events, at: 0 }]).unwrap();
     storage.delivered(outbox[0], Some("bad signature")).unwrap();

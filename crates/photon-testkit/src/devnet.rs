@@ -132,18 +132,18 @@ impl DevNet {
     }
 
     /// Mints `amount` of the test token to `to`.
-    pub async fn mint(&self, to: Address, amount: TokenAmount) -> Result<TransactionReceipt> {
+    pub async fn mint(&self, to: Address, amount: u128) -> Result<TransactionReceipt> {
         send(self.token.mint(to, U256::from(amount))).await
     }
 
     /// `owner` approves the network for exactly `amount` of the test token.
-    pub async fn approve(&self, owner: Address, amount: TokenAmount) -> Result<TransactionReceipt> {
+    pub async fn approve(&self, owner: Address, amount: u128) -> Result<TransactionReceipt> {
         send(self.token.approve(self.deployment.tokens_network, U256::from(amount)).from(owner))
             .await
     }
 
     /// Test-token balance of `who`.
-    pub async fn balance(&self, who: Address) -> Result<TokenAmount> {
+    pub async fn balance(&self, who: Address) -> Result<u128> {
         let b = self.token.balanceOf(who).call().await?;
         Ok(b.to::<u128>())
     }
@@ -162,16 +162,16 @@ impl DevNet {
     /// contract's calldata form.
     #[allow(clippy::too_many_arguments)]
     pub fn balance_proof(
-        &self, signer: usize, partner: Address, epoch: u64, nonce: u64, transferred: TokenAmount,
-        locked: TokenAmount, locksroot: photon_primitives::Locksroot,
+        &self, signer: usize, partner: Address, epoch: u64, nonce: u64, transferred: u128,
+        locked: u128, locksroot: photon_primitives::Locksroot,
     ) -> (TokensNetwork::BalanceData, Signature) {
         let me = &self.accounts[signer];
         let proof = BalanceProof::new(
             self.channel_id(me.address(), partner),
             Epoch(epoch),
             Nonce(nonce),
-            transferred,
-            locked,
+            TokenAmount(transferred),
+            TokenAmount(locked),
             locksroot,
             B256::ZERO,
         );

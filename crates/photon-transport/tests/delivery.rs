@@ -3,6 +3,7 @@
 
 use photon_primitives::messages::{Message, Processed};
 use photon_primitives::ChannelId;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Epoch, Nonce};
 use photon_primitives::{LocalSigner, Signer};
 use photon_transport::{start, Delivery, Incoming, P2pConfig, P2pTransport};
@@ -153,7 +154,7 @@ fn on_channel(channel: u8, id: u64) -> Message {
         channel_id: ChannelId(B256::repeat_byte(channel)),
         epoch: Epoch(0),
         nonce: Nonce(0),
-        lock: Lock { amount: 1, expiration: 100, secrethash: SecretHash(B256::ZERO) },
+        lock: Lock { amount: TokenAmount(1), expiration: 100, secrethash: SecretHash(B256::ZERO) },
         signature: UNSIGNED,
     })
 }

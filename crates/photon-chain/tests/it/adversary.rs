@@ -14,6 +14,7 @@ use photon_chain::bindings::{TestForwarder, TokensNetwork};
 use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
 use photon_primitives::Epoch;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Lock, Secret, SkipMask};
 use photon_testkit::devnet::{send, DevNet};
 use proptest::prelude::*;
@@ -107,7 +108,7 @@ impl Alice {
     }
     fn balance(&self) -> u128 {
         let p = self.latest();
-        self.deposit + self.bob.1 - p.transferred - locked_amount(&p.locks).unwrap()
+        self.deposit + self.bob.1 - p.transferred - locked_amount(&p.locks).unwrap().0
     }
     fn bob_balance(&self) -> u128 {
         let p = self.latest();
@@ -134,7 +135,7 @@ async fn run_case(
     let id = net.channel_id(a, b);
     let token = net.token_addr();
     let start = net.balance(a).await.unwrap();
-    net.open_with_deposits(ALICE, BOB, 100, 20).await;
+    net.open_with_deposits(ALICE, BOB, TokenAmount(100), TokenAmount(20)).await;
     let mut alice = Alice {
         epoch: net.epoch_of(ALICE, BOB).await,
         deposit: 100,
@@ -171,7 +172,7 @@ async fn run_case(
                 let p = alice.latest();
                 let mut locks = p.locks;
                 let lock = locks.remove(usize::from(i));
-                alice.push(p.transferred + lock.amount, locks);
+                alice.push(p.transferred + lock.amount.0, locks);
             }
             Op::BobDisposes(i) if usize::from(i) < alice.latest().locks.len() => {
                 // Bob signs for Alice's latest proof: only such a disposal makes her act
@@ -213,8 +214,8 @@ async fn run_case(
                     prop_assert!(!expire, "an expired withdrawal went through");
                     // a new epoch from the balances after it; the old proofs are void
                     alice.epoch = net.epoch_of(ALICE, BOB).await;
-                    alice.deposit = net.deposit_of(ALICE, BOB).await;
-                    alice.bob_deposit = net.deposit_of(BOB, ALICE).await;
+                    alice.deposit = (net.deposit_of(ALICE, BOB).await).0;
+                    alice.bob_deposit = (net.deposit_of(BOB, ALICE).await).0;
                     alice.proofs.clear();
                     alice.bob = (0, 0);
                     alice.disposals.clear();
@@ -233,8 +234,8 @@ async fn run_case(
     let registered = |n: usize| (end.registered_before | end.registered_after) >> (n % 32) & 1 == 1;
     let lock_no = |l: &Lock| sent_locks.iter().position(|s| s == l).unwrap();
     let owed_to_bob: u128 =
-        latest.locks.iter().filter(|l| registered(lock_no(l))).map(|l| l.amount).sum();
-    let floor = alice.balance() + locked_amount(&latest.locks).unwrap() - owed_to_bob;
+        latest.locks.iter().filter(|l| registered(lock_no(l))).map(|l| l.amount.0).sum();
+    let floor = alice.balance() + locked_amount(&latest.locks).unwrap().0 - owed_to_bob;
 
     // The close: Bob with any of Alice's proofs, or Alice with Bob's latest.
     let pick = alice.proofs.len().saturating_sub(1 + usize::from(end.stale));
@@ -245,13 +246,13 @@ async fn run_case(
             alice.epoch,
             p.nonce,
             p.transferred,
-            locked_amount(&p.locks).unwrap(),
+            (locked_amount(&p.locks).unwrap()).0,
             locksroot(&p.locks),
         )
     };
     let stored: Option<Proof> = alice.proofs.get(pick).cloned();
-    let alices_bob_proof =
-        (alice.bob.0 > 0).then(|| net.proof(BOB, ALICE, alice.epoch, alice.bob.0, alice.bob.1));
+    let alices_bob_proof = (alice.bob.0 > 0)
+        .then(|| net.proof(BOB, ALICE, alice.epoch, alice.bob.0, TokenAmount(alice.bob.1)));
     if end.bob_closes {
         net.close(BOB, ALICE, stored.as_ref().map(bob_proof)).await;
         // Alice's node answers with Bob's latest proof

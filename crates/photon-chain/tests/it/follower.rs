@@ -4,6 +4,7 @@ use alloy::providers::{DynProvider, Provider};
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::ChainError;
 use photon_primitives::Epoch;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Secret, SettleTimeout, SkipMask};
 use photon_state::changes::{ChainEvent, StateChange};
 use photon_testkit::devnet::{send, DevNet};
@@ -46,7 +47,7 @@ async fn reports_the_contracts_events_in_order_with_blocks() {
     let net = net().await;
     let mut follower = follower(&net, 0);
     follower.check_chain().await.unwrap();
-    let id = net.open_with_deposits(ALICE, BOB, 100, 80).await;
+    let id = net.open_with_deposits(ALICE, BOB, TokenAmount(100), TokenAmount(80)).await;
     send(net.registry.registerSecret(B256::repeat_byte(5))).await.unwrap();
     net.close(ALICE, BOB, None).await;
     let changes = follower.poll().await.unwrap();
@@ -54,8 +55,8 @@ async fn reports_the_contracts_events_in_order_with_blocks() {
     assert!(
         matches!(events[0], ChainEvent::ChannelOpened { channel_id, settle_timeout: SettleTimeout(10), .. } if channel_id == id)
     );
-    assert!(matches!(events[1], ChainEvent::Deposit { total: 100, .. }));
-    assert!(matches!(events[2], ChainEvent::Deposit { total: 80, .. }));
+    assert!(matches!(events[1], ChainEvent::Deposit { total: TokenAmount(100), .. }));
+    assert!(matches!(events[2], ChainEvent::Deposit { total: TokenAmount(80), .. }));
     assert_eq!(
         events[3],
         ChainEvent::SecretRegistered {
@@ -113,7 +114,7 @@ async fn a_reorg_shallower_than_the_confirmations_never_reaches_the_node() {
     net.mine(3).await.unwrap();
     assert_eq!(chain_events(&follower.poll().await.unwrap()).len(), 1);
     let snap = snapshot(&net).await;
-    net.deposit(ALICE, BOB, 50).await; // will be reorganised away
+    net.deposit(ALICE, BOB, TokenAmount(50)).await; // will be reorganised away
     net.mine(1).await.unwrap();
     assert!(chain_events(&follower.poll().await.unwrap()).is_empty());
     revert(&net, snap).await;
@@ -184,8 +185,8 @@ async fn an_endpoint_that_goes_away_and_comes_back_is_caught_up_with() {
         "a clear error while it is down"
     );
     // the chain moves on meanwhile
-    net.deposit(ALICE, BOB, 30).await;
-    net.deposit(BOB, ALICE, 20).await;
+    net.deposit(ALICE, BOB, TokenAmount(30)).await;
+    net.deposit(BOB, ALICE, TokenAmount(20)).await;
     assert!(matches!(follower.poll().await, Err(ChainError::Rpc(_))));
 
     let _relay = Relay::start(port, upstream).await;
@@ -230,12 +231,16 @@ async fn unlock_reported(through_a_wrapper: bool) {
     use photon_state::UnlockState;
 
     let net = net().await;
-    let id = net.open_with_deposits(ALICE, BOB, 100, 0).await;
+    let id = net.open_with_deposits(ALICE, BOB, TokenAmount(100), TokenAmount(0)).await;
     let head = net.block_number().await.unwrap();
     let secret = Secret(B256::repeat_byte(9));
     let locks = vec![
-        Lock { amount: 7, expiration: head + 50, secrethash: secret.hash() },
-        Lock { amount: 3, expiration: head + 50, secrethash: Secret(B256::repeat_byte(8)).hash() },
+        Lock { amount: TokenAmount(7), expiration: head + 50, secrethash: secret.hash() },
+        Lock {
+            amount: TokenAmount(3),
+            expiration: head + 50,
+            secrethash: Secret(B256::repeat_byte(8)).hash(),
+        },
     ];
     let epoch = net.epoch_of(ALICE, BOB).await;
     let proof = net.balance_proof(
@@ -244,7 +249,7 @@ async fn unlock_reported(through_a_wrapper: bool) {
         epoch,
         1,
         0,
-        locked_amount(&locks).unwrap(),
+        (locked_amount(&locks).unwrap()).0,
         locksroot(&locks),
     );
     net.close(BOB, ALICE, Some(proof)).await;

@@ -81,11 +81,11 @@ pub(crate) trait Harness {
         &self, who: usize, partner: usize, amount: TokenAmount,
     ) -> Call<'_, TokensNetwork::depositCall> {
         let (token, who, partner) = (self.token_addr(), self.addr(who), self.addr(partner));
-        self.devnet().network.deposit(token, who, partner, amount).from(who)
+        self.devnet().network.deposit(token, who, partner, amount.0).from(who)
     }
 
     async fn deposit(&self, who: usize, partner: usize, amount: TokenAmount) {
-        self.devnet().approve(self.addr(who), amount).await.unwrap();
+        self.devnet().approve(self.addr(who), amount.0).await.unwrap();
         send(self.deposit_call(who, partner, amount)).await.unwrap();
     }
 
@@ -124,13 +124,16 @@ pub(crate) trait Harness {
     }
 
     async fn deposit_of(&self, who: usize, partner: usize) -> TokenAmount {
-        self.participant_info(who, partner).await.depositAmount
+        TokenAmount(self.participant_info(who, partner).await.depositAmount)
     }
 
     /// Test-token balances of `a` and `b`.
     async fn balances(&self, a: usize, b: usize) -> (TokenAmount, TokenAmount) {
         let net = self.devnet();
-        (net.balance(self.addr(a)).await.unwrap(), net.balance(self.addr(b)).await.unwrap())
+        (
+            TokenAmount(net.balance(self.addr(a)).await.unwrap()),
+            TokenAmount(net.balance(self.addr(b)).await.unwrap()),
+        )
     }
 
     /// `closer` closes its channel with `partner`, with `partner`'s balance data and a
@@ -190,7 +193,7 @@ pub(crate) trait Harness {
             partner,
             epoch,
             nonce,
-            transferred,
+            transferred.0,
             0,
             Locksroot(B256::ZERO),
         )

@@ -3,6 +3,7 @@ use crate::helpers::*;
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolValue;
 use photon_chain::bindings::{TestApproveAndCallToken, TestERC223, TokensNetwork};
+use photon_primitives::TokenAmount;
 use photon_testkit::devnet::send;
 
 #[tokio::test]
@@ -48,15 +49,16 @@ async fn open_rejects_bad_arguments() {
 async fn deposits_are_repeatable_by_either_side_for_itself_only() {
     let net = net().await;
     net.open(ALICE, BOB).await;
-    net.deposit(ALICE, BOB, 100).await;
-    net.deposit(ALICE, BOB, 20).await;
-    net.deposit(BOB, ALICE, 80).await;
+    net.deposit(ALICE, BOB, TokenAmount(100)).await;
+    net.deposit(ALICE, BOB, TokenAmount(20)).await;
+    net.deposit(BOB, ALICE, TokenAmount(80)).await;
     assert_eq!(net.deposit_of(ALICE, BOB).await, 120);
     assert_eq!(net.deposit_of(BOB, ALICE).await, 80);
     // Finding 10: a third party (Charlie) cannot deposit into the channel, nor can Alice
     // deposit for Bob: a deposit would void the balances pending signatures were made for
     net.approve(net.addr(CHARLIE), 5).await.unwrap();
-    let deposit_for_bob = |from: usize| net.deposit_call(BOB, ALICE, 5).from(net.addr(from));
+    let deposit_for_bob =
+        |from: usize| net.deposit_call(BOB, ALICE, TokenAmount(5)).from(net.addr(from));
     assert_revert!(deposit_for_bob(CHARLIE), NotParticipant);
     net.approve(net.addr(ALICE), 5).await.unwrap();
     assert_revert!(deposit_for_bob(ALICE), NotParticipant);
@@ -72,21 +74,21 @@ async fn deposit_rejects_bad_arguments() {
     let net = net().await;
     // no channel yet
     net.approve(net.addr(ALICE), 10).await.unwrap();
-    assert_revert!(net.deposit_call(ALICE, BOB, 10), ChannelNotOpen);
+    assert_revert!(net.deposit_call(ALICE, BOB, TokenAmount(10)), ChannelNotOpen);
     net.open(ALICE, BOB).await;
-    assert_revert!(net.deposit_call(ALICE, BOB, 0), ZeroAmount);
+    assert_revert!(net.deposit_call(ALICE, BOB, TokenAmount(0)), ZeroAmount);
     // more than approved
-    assert_revert!(net.deposit_call(ALICE, BOB, 11), TokenTransferFailed);
+    assert_revert!(net.deposit_call(ALICE, BOB, TokenAmount(11)), TokenTransferFailed);
     // a total beyond 128 bits
     net.mint(net.addr(ALICE), u128::MAX).await.unwrap();
     net.approve(net.addr(ALICE), u128::MAX).await.unwrap();
-    send(net.deposit_call(ALICE, BOB, u128::MAX - 1)).await.unwrap();
+    send(net.deposit_call(ALICE, BOB, TokenAmount(u128::MAX - 1))).await.unwrap();
     net.approve(net.addr(BOB), 2).await.unwrap();
-    assert_revert!(net.deposit_call(BOB, ALICE, 2), DepositOverflow);
+    assert_revert!(net.deposit_call(BOB, ALICE, TokenAmount(2)), DepositOverflow);
     // a closed channel takes no deposits
     net.close(ALICE, BOB, None).await;
     net.approve(net.addr(BOB), 1).await.unwrap();
-    assert_revert!(net.deposit_call(BOB, ALICE, 1), ChannelNotOpen);
+    assert_revert!(net.deposit_call(BOB, ALICE, TokenAmount(1)), ChannelNotOpen);
 }
 
 #[tokio::test]

@@ -68,8 +68,8 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
                         net,
                         who,
                         partner,
-                        deposit,
-                        balance,
+                        deposit.0,
+                        balance.0,
                         amount.into(),
                         expiry,
                         epoch,
@@ -84,7 +84,7 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
     let expected = (model.balance(alice_side), model.balance(bob_side));
     let epoch = net.epoch_of(ALICE, BOB).await;
     if cooperative {
-        let signed = sign_settle(net, ALICE, expected.0, BOB, expected.1, epoch);
+        let signed = sign_settle(net, ALICE, expected.0 .0, BOB, expected.1 .0, epoch);
         send(cooperative_settle_call(net, &signed)).await.unwrap();
     } else {
         // Alice closes with Bob's latest proof (if any); Bob updates with Alice's.
@@ -102,8 +102,16 @@ async fn run_case(net: &DevNet, ops: &[Op], cooperative: bool) -> Result<(), Tes
     // Each account ends with what it started with, minus its deposits, plus its withdrawals,
     // plus exactly its final off-chain balance.
     let change = |end: u128, start: u128| end as i128 - start as i128;
-    prop_assert_eq!(change(end.0, start.0), expected.0 as i128 - put_in[0] + taken_out[0], "Alice");
-    prop_assert_eq!(change(end.1, start.1), expected.1 as i128 - put_in[1] + taken_out[1], "Bob");
+    prop_assert_eq!(
+        change(end.0 .0, start.0 .0),
+        expected.0 .0 as i128 - put_in[0] + taken_out[0],
+        "Alice"
+    );
+    prop_assert_eq!(
+        change(end.1 .0, start.1 .0),
+        expected.1 .0 as i128 - put_in[1] + taken_out[1],
+        "Bob"
+    );
     prop_assert_settled(net).await
 }
 

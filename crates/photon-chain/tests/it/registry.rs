@@ -2,6 +2,7 @@ use crate::helpers::*;
 use alloy::primitives::{Bytes, B256, U256};
 use photon_chain::bindings::SecretRegistry;
 use photon_primitives::lock::encode_locks;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Lock, Secret};
 use photon_testkit::devnet::send;
 
@@ -68,10 +69,10 @@ async fn claimable_amount_counts_locks_registered_in_time() {
     send(net.registry.registerSecret(secret(1).0)).await.unwrap(); // block now + 1
     send(net.registry.registerSecret(secret(3).0)).await.unwrap(); // block now + 2
     let locks = [
-        Lock { amount: 10, expiration: now + 1, secrethash: secret(1).hash() }, // in time (edge)
-        Lock { amount: 20, expiration: now + 100, secrethash: secret(2).hash() }, // never registered
-        Lock { amount: 40, expiration: now + 1, secrethash: secret(3).hash() },   // one block late
-        Lock { amount: 80, expiration: now + 100, secrethash: secret(1).hash() }, // in time
+        Lock { amount: TokenAmount(10), expiration: now + 1, secrethash: secret(1).hash() }, // in time (edge)
+        Lock { amount: TokenAmount(20), expiration: now + 100, secrethash: secret(2).hash() }, // never registered
+        Lock { amount: TokenAmount(40), expiration: now + 1, secrethash: secret(3).hash() }, // one block late
+        Lock { amount: TokenAmount(80), expiration: now + 100, secrethash: secret(1).hash() }, // in time
     ];
     let packed = Bytes::from(encode_locks(&locks));
     let claim = |skip: u64| net.registry.claimableAmount(packed.clone(), U256::from(skip));

@@ -3,6 +3,7 @@ use alloy::providers::Provider;
 use photon_chain::txmanager::{ChainCall, Resumed, TxManager};
 use photon_chain::ChainError;
 use photon_primitives::Secret;
+use photon_primitives::TokenAmount;
 use photon_state::changes::ContractCall;
 use std::time::Duration;
 
@@ -21,19 +22,21 @@ async fn sends_in_nonce_order_and_refusals_cost_no_nonce() {
     let start = txs.next_nonce();
     let token = net.token_addr();
     // refused before sending: no channel yet
-    let refused = txs.send(&ChainCall::Deposit { token, partner: net.addr(BOB), amount: 10 }).await;
+    let refused = txs
+        .send(&ChainCall::Deposit { token, partner: net.addr(BOB), amount: TokenAmount(10) })
+        .await;
     assert!(
         matches!(&refused, Err(ChainError::Refused(name)) if name == "ChannelNotOpen"),
         "{refused:?}"
     );
     assert_eq!(txs.next_nonce(), start);
-    let approve = txs.send(&ChainCall::Approve { token, amount: 100 }).await.unwrap();
+    let approve = txs.send(&ChainCall::Approve { token, amount: TokenAmount(100) }).await.unwrap();
     let open = txs
         .send(&ChainCall::OpenChannelWithDeposit {
             token,
             partner: net.addr(BOB),
             settle_timeout: SETTLE,
-            amount: 100,
+            amount: TokenAmount(100),
         })
         .await
         .unwrap();
@@ -59,7 +62,7 @@ async fn pending_transactions_survive_a_restart() {
     let _: () = net.provider.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();
     let mut txs =
         TxManager::new(net.provider.clone(), alice, net.deployment.clone()).await.unwrap();
-    let first = txs.send(&ChainCall::Approve { token, amount: 5 }).await.unwrap();
+    let first = txs.send(&ChainCall::Approve { token, amount: TokenAmount(5) }).await.unwrap();
     let open = ChainCall::OpenChannel { token, partner: net.addr(BOB), settle_timeout: SETTLE };
     let second = txs.send(&open).await.unwrap();
     // "restart": a new manager gets the persisted list; both are still in the pool

@@ -5,6 +5,7 @@ use photon_chain::bindings::TokensNetwork;
 use photon_primitives::eip712::LockDisposal;
 use photon_primitives::lock::{encode_locks, locked_amount, locksroot};
 use photon_primitives::Epoch;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Lock, Secret, SkipMask};
 use photon_testkit::devnet::{send, DevNet};
 
@@ -13,7 +14,7 @@ fn secret(n: u8) -> Secret {
 }
 
 fn lock(amount: u128, expiration: u64, n: u8) -> Lock {
-    Lock { amount, expiration, secrethash: secret(n).hash() }
+    Lock { amount: TokenAmount(amount), expiration, secrethash: secret(n).hash() }
 }
 
 /// Locks of `amounts` with secrets 1, 2, ..., each expiring 100 blocks from now.
@@ -37,7 +38,7 @@ async fn closed_with_locks(net: &DevNet, transferred: u128, locks: &[Lock]) {
 async fn closed_with_locks_and_bob_deposit(
     net: &DevNet, transferred: u128, locks: &[Lock], bob_deposit: u128,
 ) {
-    net.open_with_deposits(ALICE, BOB, 100, bob_deposit).await;
+    net.open_with_deposits(ALICE, BOB, TokenAmount(100), TokenAmount(bob_deposit)).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
     let proof = net.balance_proof(
         ALICE,
@@ -45,7 +46,7 @@ async fn closed_with_locks_and_bob_deposit(
         epoch,
         4,
         transferred,
-        locked_amount(locks).unwrap(),
+        (locked_amount(locks).unwrap()).0,
         locksroot(locks),
     );
     net.close(BOB, ALICE, Some(proof)).await;
@@ -116,7 +117,7 @@ async fn unlock_claims_every_lock_registered_in_time_in_one_transaction() {
     let receipt = send(unlock_call(&net, BOB, ALICE, &locks, 0)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelUnlocked>(&receipt);
     assert_eq!((ev.sender, ev.claimed, ev.locksroot), (net.addr(ALICE), 10, locksroot(&locks).0));
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (70, 30));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(70), TokenAmount(30)));
 }
 
 #[tokio::test]
@@ -150,7 +151,7 @@ async fn unlock_rejects_bad_input_and_repeats() {
     // again from the recorded state: lock 0 is never claimed twice
     let receipt = send(unlock_after(&net, BOB, ALICE, &locks, 0, state(1, 1, 0))).await.unwrap();
     assert_eq!(event::<TokensNetwork::ChannelUnlocked>(&receipt).claimed, 0);
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (90, 10));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(90), TokenAmount(10)));
 }
 
 #[tokio::test]
@@ -168,7 +169,7 @@ async fn skipped_locks_are_not_claimed() {
     register(&net, &[1, 2]).await;
     closed_with_locks(&net, 0, &locks).await;
     send(unlock_call(&net, BOB, ALICE, &locks, 0b01)).await.unwrap();
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (94, 6));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(94), TokenAmount(6)));
 }
 
 /// A newer proof replaces the unlocked one: claims of the old locksroot no longer count,
@@ -188,7 +189,7 @@ async fn an_update_after_an_unlock_restarts_from_the_newer_proof() {
     net.update(BOB, ALICE, newer).await;
     register(&net, &[2]).await;
     send(unlock_call(&net, BOB, ALICE, &new_locks, 0)).await.unwrap();
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (66, 34));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(66), TokenAmount(34)));
 }
 
 #[tokio::test]
@@ -205,7 +206,7 @@ async fn delegate_unlocks_with_consent() {
     // the delegate cannot choose another skip mask than the one consented to
     assert_revert!(call(0, consent_for(BOB, 0b10)), InvalidSignature);
     send(call(0b10, consent_for(BOB, 0b10))).await.unwrap();
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (90, 10));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(90), TokenAmount(10)));
 }
 
 struct Cheat {
@@ -272,7 +273,7 @@ async fn claiming_a_disposed_lock_forfeits_the_channel() {
     assert!(net.participant_info(BOB, ALICE).await.punished);
     assert_revert!(punish(ev.state.clone()), AlreadyPunished);
     // Alice takes everything: her 100 and Bob's 50
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (150, 0));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(150), TokenAmount(0)));
 }
 
 #[tokio::test]
@@ -306,7 +307,7 @@ async fn an_honest_receiver_that_skips_its_disposed_lock_is_safe() {
     let d = cheat.disposal.clone();
     assert_revert!(punish_call(&net, &cheat.locks, cheat.state.clone(), 0, 4, d), LockNotClaimed);
     // Bob got lock 1 (3) and not the disposed lock 0
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (97, 3));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(97), TokenAmount(3)));
 }
 
 #[tokio::test]
@@ -325,7 +326,7 @@ async fn no_unlock_means_nothing_to_punish() {
 #[tokio::test]
 async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
     let (net, [l]) = net_with_pending_locks([10]).await;
-    net.open_with_deposits(ALICE, BOB, 100, 50).await;
+    net.open_with_deposits(ALICE, BOB, TokenAmount(100), TokenAmount(50)).await;
     let epoch = net.epoch_of(ALICE, BOB).await;
     let old_disposal = sign_disposal(&net, BOB, 1, &l).await;
     let proof = net.balance_proof(ALICE, net.addr(BOB), epoch, 3, 0, 10, locksroot(&[l]));
@@ -334,7 +335,7 @@ async fn a_disposal_does_not_cover_a_later_instance_of_the_same_lock() {
     let receipt = send(unlock_call(&net, BOB, ALICE, &[l], 0)).await.unwrap();
     let prior = event::<TokensNetwork::ChannelUnlocked>(&receipt).state;
     assert_revert!(punish_call(&net, &[l], prior, 0, 1, old_disposal), DisposalTooOld);
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (90, 60));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(90), TokenAmount(60)));
 }
 
 /// Finding 1b: a lock that paid nothing at its unlock (its secret not registered yet) cannot
@@ -352,7 +353,7 @@ async fn a_lock_that_paid_nothing_at_its_unlock_proves_nothing() {
     assert_eq!((ev.claimed, ev.state.clone()), (5, state(0b10, 0b10, 0)));
     register(&net, &[1]).await; // Alice registers lock 0's secret afterwards, in time
     assert_revert!(punish_call(&net, &locks, ev.state, 0, 4, disposal), LockNotClaimed);
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (95, 55));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(95), TokenAmount(55)));
 }
 
 /// Finding 8: an early (delegated) unlock does not forfeit the locks registered after it: a
@@ -379,5 +380,5 @@ async fn a_delegate_unlock_neither_forfeits_later_locks_nor_the_channel() {
     let receipt = send(punish_call(&net, &locks, ev.state, 0, 4, disposal)).await.unwrap();
     let ev = event::<TokensNetwork::ObsoleteUnlockPunished>(&receipt);
     assert_eq!((ev.amount, ev.forfeited), (10, false));
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (95, 55));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(95), TokenAmount(55)));
 }

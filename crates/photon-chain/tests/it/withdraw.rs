@@ -1,14 +1,15 @@
 use crate::assert_revert;
 use crate::helpers::*;
 use photon_chain::bindings::TokensNetwork;
+use photon_primitives::TokenAmount;
 use photon_testkit::devnet::send;
 
 /// Alice (100) paid Bob 30 off-chain; Bob withdraws 20 of his 30 while the channel stays
 /// open. The epoch moves, so the pre-withdrawal proof cannot be replayed on close.
 #[tokio::test]
 async fn withdraw_keeps_the_channel_open_and_voids_older_proofs() {
-    let (net, epoch) = net_with_channel(100, 0).await;
-    let old_proof = net.proof(ALICE, BOB, epoch, 3, 30);
+    let (net, epoch) = net_with_channel(TokenAmount(100), TokenAmount(0)).await;
+    let old_proof = net.proof(ALICE, BOB, epoch, 3, TokenAmount(30));
     let now = net.block_number().await.unwrap();
     let signed = sign_withdraw(&net, BOB, ALICE, 0, 30, 20, now + 10, epoch);
     let before = net.balance(net.addr(BOB)).await.unwrap();
@@ -29,13 +30,13 @@ async fn withdraw_keeps_the_channel_open_and_voids_older_proofs() {
     let (d, s) = old_proof;
     assert_revert!(net.close_call(BOB, ALICE, d, sig_bytes(&s)), InvalidSignature);
     // proofs of the new epoch start over from the new deposits
-    net.close(BOB, ALICE, Some(net.proof(ALICE, BOB, new_epoch, 1, 5))).await;
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (65, 15));
+    net.close(BOB, ALICE, Some(net.proof(ALICE, BOB, new_epoch, 1, TokenAmount(5)))).await;
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(65), TokenAmount(15)));
 }
 
 #[tokio::test]
 async fn withdraw_rejects_bad_requests() {
-    let (net, epoch) = net_with_channel(100, 50).await;
+    let (net, epoch) = net_with_channel(TokenAmount(100), TokenAmount(50)).await;
     let now = net.block_number().await.unwrap();
     // Bob's withdrawal, signed by both, as submitted
     let bob_withdraws = |deposit, balance, amount, expiry, epoch| {
@@ -69,12 +70,12 @@ async fn withdraw_rejects_bad_requests() {
 /// withdrawal leaves Bob's new deposit with Bob: Alice 70 / Bob 60, not 120 / 10.
 #[tokio::test]
 async fn a_deposit_after_the_signing_stays_with_its_depositor() {
-    let (net, epoch) = net_with_channel(100, 0).await;
+    let (net, epoch) = net_with_channel(TokenAmount(100), TokenAmount(0)).await;
     let now = net.block_number().await.unwrap();
     let signed = sign_withdraw(&net, BOB, ALICE, 0, 30, 20, now + 10, epoch);
-    net.deposit(BOB, ALICE, 50).await;
+    net.deposit(BOB, ALICE, TokenAmount(50)).await;
     // Alice's deposit after the signing stays hers as well
-    net.deposit(ALICE, BOB, 7).await;
+    net.deposit(ALICE, BOB, TokenAmount(7)).await;
     let receipt = send(withdraw_call(&net, BOB, ALICE, &signed)).await.unwrap();
     let ev = event::<TokensNetwork::ChannelWithdraw>(&receipt);
     assert_eq!(ev.amount, 20);
@@ -86,5 +87,5 @@ async fn a_deposit_after_the_signing_stays_with_its_depositor() {
     let inflated = sign_withdraw(&net, BOB, ALICE, 61, 60, 10, now + 10, epoch);
     assert_revert!(withdraw_call(&net, BOB, ALICE, &inflated), InvalidBalances);
     net.close(ALICE, BOB, None).await;
-    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (77, 60));
+    assert_eq!(net.settle_after_windows(ALICE, BOB).await, (TokenAmount(77), TokenAmount(60)));
 }

@@ -305,7 +305,7 @@ impl Node {
                     token,
                     payment_id,
                     initiator,
-                    amount: photon_api::Amount(amount),
+                    amount: photon_api::Amount(amount.0),
                 });
             }
             Event::PaymentMediated { .. } => {}

@@ -71,7 +71,7 @@ impl Node {
         let routes: Vec<Route> = routes.unwrap_or_else(|| {
             crate::graph::routes(&self.state.network, token, self.state.address, target, 3, 6)
                 .into_iter()
-                .map(|path| Route { path, fee: 0 })
+                .map(|path| Route { path, fee: TokenAmount(0) })
                 .collect()
         });
         if routes.is_empty() {
@@ -159,8 +159,8 @@ impl Node {
             let _ = reply.send(Ok(PaymentOutcome {
                 payment_id: p.payment_id,
                 target: p.target,
-                amount: photon_api::Amount(p.amount),
-                fee: photon_api::Amount(p.fee),
+                amount: photon_api::Amount(p.amount.0),
+                fee: photon_api::Amount(p.fee.0),
                 secrethash,
             }));
         }
@@ -168,7 +168,7 @@ impl Node {
             token: p.token,
             payment_id: p.payment_id,
             target: p.target,
-            amount: photon_api::Amount(p.amount),
+            amount: photon_api::Amount(p.amount.0),
         });
     }
 

@@ -459,7 +459,7 @@ pub(crate) fn on_secret_registered(cx: &mut Ctx<'_>, secret: Secret) -> Result<(
         send_unlock(cx, channel_id, secret, payment_id)?;
         match cx.state.tasks.get(&secrethash).cloned() {
             Some(Task::Initiator(task)) => {
-                initiator::sent(cx, &task, task.attempt.map_or(0, |(_, _, f)| f));
+                initiator::sent(cx, &task, task.attempt.map_or(TokenAmount(0), |(_, _, f)| f));
             }
             Some(Task::Mediator(_)) => {
                 if let Some(Task::Mediator(t)) = cx.state.tasks.get_mut(&secrethash) {

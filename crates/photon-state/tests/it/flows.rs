@@ -3,6 +3,7 @@
 use crate::harness::*;
 use photon_primitives::messages::Message;
 use photon_primitives::Nonce;
+use photon_primitives::TokenAmount;
 use photon_primitives::U256;
 use photon_state::changes::{ChainEvent, Event, PaymentFailure, StateChange};
 use photon_state::{Config, FeePolicy, OurDisposal, Route, Task, UnlockState};
@@ -17,7 +18,7 @@ fn received(net: &Net, node: usize) -> Vec<u128> {
         .log
         .iter()
         .filter_map(|e| match e {
-            Event::PaymentReceived { amount, .. } => Some(*amount),
+            Event::PaymentReceived { amount, .. } => Some(amount.0),
             _ => None,
         })
         .collect()
@@ -42,7 +43,7 @@ fn whitepaper_alice_bob_charlie() {
     assert!(net.nodes[ALICE]
         .log
         .iter()
-        .any(|e| matches!(e, Event::PaymentSent { amount: 20, .. })));
+        .any(|e| matches!(e, Event::PaymentSent { amount: TokenAmount(20), .. })));
     assert_eq!(received(&net, CHARLIE), vec![20]);
     assert_eq!(received(&net, BOB), vec![30]);
     assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()), "no payment left in flight");
@@ -52,7 +53,10 @@ fn whitepaper_alice_bob_charlie() {
     net.apply(ALICE, StateChange::Close { channel_id: id }).unwrap();
     net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
     assert!(!net.channels.contains_key(&id), "settled");
-    assert_eq!((net.wallet[ALICE] - before.0, net.wallet[BOB] - before.1), (50, 50));
+    assert_eq!(
+        (net.wallet[ALICE] - before.0, net.wallet[BOB] - before.1),
+        (TokenAmount(50), TokenAmount(50))
+    );
     assert!(!net.nodes[ALICE].state.channels.contains_key(&id));
     net.assert_no_rejections();
 }
@@ -73,7 +77,7 @@ fn deposits_by_both_sides_and_payments_both_ways() {
 
 #[test]
 fn mediator_earns_its_fee_and_target_gets_the_exact_amount() {
-    let fee = FeePolicy { flat: 1, proportional_ppm: 10_000 }; // 1 + 1%
+    let fee = FeePolicy { flat: TokenAmount(1), proportional_ppm: 10_000 }; // 1 + 1%
     let mut net =
         Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
     net.open_channel(ALICE, BOB, 1000, 0);
@@ -84,13 +88,16 @@ fn mediator_earns_its_fee_and_target_gets_the_exact_amount() {
     net.assert_balances(ALICE, BOB, (797, 203));
     net.assert_balances(BOB, CHARLIE, (800, 200));
     assert_eq!(received(&net, CHARLIE), vec![200]);
-    assert!(net.nodes[BOB].log.iter().any(|e| matches!(e, Event::PaymentMediated { fee: 3, .. })));
+    assert!(net.nodes[BOB]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentMediated { fee: TokenAmount(3), .. })));
     net.assert_no_rejections();
 }
 
 #[test]
 fn insufficient_fee_is_disposed_and_the_payment_fails_cleanly() {
-    let fee = FeePolicy { flat: 5, proportional_ppm: 0 };
+    let fee = FeePolicy { flat: TokenAmount(5), proportional_ppm: 0 };
     let mut net =
         Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
     net.open_channel(ALICE, BOB, 100, 0);
@@ -194,12 +201,13 @@ fn withdraw_without_closing_starts_a_new_epoch() {
     let id = net.open_channel(ALICE, BOB, 100, 0);
     net.pay_direct(ALICE, BOB, 30).unwrap();
     let epoch = net.nodes[ALICE].state.channels[&id].epoch;
-    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: 20 }).unwrap();
+    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: TokenAmount(20) })
+        .unwrap();
     net.run();
     assert_eq!(net.wallet[BOB], 1_000_000 + 20);
     let (a, b) = (&net.nodes[ALICE].state.channels[&id], &net.nodes[BOB].state.channels[&id]);
     assert!(a.epoch > epoch && a.epoch == b.epoch);
-    assert_eq!((a.ours.deposit, a.theirs.deposit), (70, 10));
+    assert_eq!((a.ours.deposit, a.theirs.deposit), (TokenAmount(70), TokenAmount(10)));
     assert!(a.withdraw.is_none() && b.withdraw.is_none());
     // transfers go on in the new epoch
     net.pay_direct(ALICE, BOB, 5).unwrap();
@@ -214,8 +222,9 @@ fn withdraw_refused_while_locks_are_pending() {
     net.open_channel(BOB, CHARLIE, 100, 0);
     net.offline[CHARLIE] = true;
     net.pay(ALICE, CHARLIE, 10, &[(&[ALICE, BOB, CHARLIE], 0)]);
-    let err =
-        net.apply(ALICE, StateChange::RequestWithdraw { channel_id: id, amount: 5 }).unwrap_err();
+    let err = net
+        .apply(ALICE, StateChange::RequestWithdraw { channel_id: id, amount: TokenAmount(5) })
+        .unwrap_err();
     assert_eq!(err, photon_state::Rejection::PendingLocks(id));
 }
 
@@ -229,7 +238,10 @@ fn cooperative_settle_pays_out_at_once() {
     // from the request on, Alice sends nothing more on the channel
     assert!(net.pay_direct(ALICE, BOB, 1).is_err());
     net.run();
-    assert_eq!((net.wallet[ALICE] - before.0, net.wallet[BOB] - before.1), (70, 80));
+    assert_eq!(
+        (net.wallet[ALICE] - before.0, net.wallet[BOB] - before.1),
+        (TokenAmount(70), TokenAmount(80))
+    );
     assert!(!net.nodes[ALICE].state.channels.contains_key(&id));
     assert!(!net.nodes[BOB].state.channels.contains_key(&id));
     net.assert_no_rejections();
@@ -270,14 +282,18 @@ impl Net {
         let id = self.channel_id(who, partner);
         let chain = self.channels.get_mut(&id).unwrap();
         let side = usize::from(chain.parties[1] == who);
-        chain.deposits[side] += amount;
+        chain.deposits[side] += TokenAmount(amount);
         let total = chain.deposits[side];
-        self.wallet[who] -= amount;
+        self.wallet[who] -= TokenAmount(amount);
         let participant = self.addr(who);
         for i in [who, partner] {
             self.apply(
                 i,
-                StateChange::Chain(ChainEvent::Deposit { channel_id: id, participant, total }),
+                StateChange::Chain(ChainEvent::Deposit {
+                    channel_id: id,
+                    participant,
+                    total: TokenAmount(total.0),
+                }),
             )
             .unwrap();
         }
@@ -306,7 +322,10 @@ fn a_registered_lock_is_claimed_on_chain() {
     net.apply(CHARLIE, StateChange::Close { channel_id: bc }).unwrap();
     net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
     assert!(!net.channels.contains_key(&bc), "settled");
-    assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+    assert_eq!(
+        (net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1),
+        (TokenAmount(80), TokenAmount(20))
+    );
 }
 
 /// The target reveals the secret so late that the mediator could not register it before the
@@ -398,18 +417,19 @@ fn an_unlock_on_another_channel_does_not_settle_a_mediation() {
     net.inflight.clear(); // Charlie keeps quiet
     let token = net.token;
     let charlie = net.addr(CHARLIE);
-    let dave_route = Route { path: vec![net.addr(DAVE), net.addr(BOB), charlie], fee: 0 };
+    let dave_route =
+        Route { path: vec![net.addr(DAVE), net.addr(BOB), charlie], fee: TokenAmount(0) };
     net.apply(
         DAVE,
         StateChange::SendMediated {
             token,
             payment_id: 99,
             target: charlie,
-            amount: 1,
+            amount: TokenAmount(1),
             secret: Some(secret),
             secrethash: secret.hash(),
             routes: vec![dave_route],
-            fee_limit: 0,
+            fee_limit: TokenAmount(0),
         },
     )
     .unwrap();
@@ -446,7 +466,7 @@ fn fee_policies_by_channel_token_and_default() {
         BOB,
         StateChange::SetFee {
             scope: FeeScope::Default,
-            policy: FeePolicy { flat: 1, proportional_ppm: 0 },
+            policy: FeePolicy { flat: TokenAmount(1), proportional_ppm: 0 },
         },
     )
     .unwrap();
@@ -454,7 +474,7 @@ fn fee_policies_by_channel_token_and_default() {
         BOB,
         StateChange::SetFee {
             scope: FeeScope::Token(token),
-            policy: FeePolicy { flat: 2, proportional_ppm: 0 },
+            policy: FeePolicy { flat: TokenAmount(2), proportional_ppm: 0 },
         },
     )
     .unwrap();
@@ -462,7 +482,7 @@ fn fee_policies_by_channel_token_and_default() {
         BOB,
         StateChange::SetFee {
             scope: FeeScope::Channel(bc),
-            policy: FeePolicy { flat: 5, proportional_ppm: 0 },
+            policy: FeePolicy { flat: TokenAmount(5), proportional_ppm: 0 },
         },
     )
     .unwrap();
@@ -479,7 +499,7 @@ fn fee_policies_by_channel_token_and_default() {
             BOB,
             StateChange::SetFee {
                 scope: FeeScope::Default,
-                policy: FeePolicy { flat: 0, proportional_ppm: 2_000_000 },
+                policy: FeePolicy { flat: TokenAmount(0), proportional_ppm: 2_000_000 },
             },
         )
         .unwrap_err();
@@ -508,11 +528,11 @@ fn paying_against_a_hash_whose_secret_the_target_holds() {
                 token,
                 payment_id: 41,
                 target,
-                amount: 20,
+                amount: TokenAmount(20),
                 secret: Some(wrong),
                 secrethash: secret.hash(),
-                routes: vec![photon_state::Route { path: path.clone(), fee: 0 }],
-                fee_limit: 0,
+                routes: vec![photon_state::Route { path: path.clone(), fee: TokenAmount(0) }],
+                fee_limit: TokenAmount(0),
             },
         )
         .unwrap_err();
@@ -523,11 +543,11 @@ fn paying_against_a_hash_whose_secret_the_target_holds() {
             token,
             payment_id: 42,
             target,
-            amount: 20,
+            amount: TokenAmount(20),
             secret: None,
             secrethash: secret.hash(),
-            routes: vec![photon_state::Route { path, fee: 0 }],
-            fee_limit: 0,
+            routes: vec![photon_state::Route { path, fee: TokenAmount(0) }],
+            fee_limit: TokenAmount(0),
         },
     )
     .unwrap();
@@ -552,9 +572,11 @@ fn chain_events_seen_twice_change_nothing() {
     use photon_state::changes::ChainEvent;
     let mut net = Net::new(2);
     let id = net.open_channel(ALICE, BOB, 100, 0);
-    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: 0 }).unwrap_err();
+    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: TokenAmount(0) })
+        .unwrap_err();
     net.pay_direct(ALICE, BOB, 30).unwrap();
-    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: 10 }).unwrap();
+    net.apply(BOB, StateChange::RequestWithdraw { channel_id: id, amount: TokenAmount(10) })
+        .unwrap();
     net.run();
     let epoch = net.nodes[ALICE].state.channels[&id].epoch;
     net.pay_direct(ALICE, BOB, 5).unwrap();
@@ -564,9 +586,9 @@ fn chain_events_seen_twice_change_nothing() {
     let again = ChainEvent::Withdrawn {
         channel_id: id,
         participant: net.addr(BOB),
-        amount: 10,
-        deposit1: d[0],
-        deposit2: d[1],
+        amount: TokenAmount(10),
+        deposit1: TokenAmount((d[0]).0),
+        deposit2: TokenAmount((d[1]).0),
         epoch,
     };
     net.apply(ALICE, StateChange::Chain(again)).unwrap();
@@ -614,7 +636,10 @@ fn a_target_registers_at_once_when_the_payer_closes_early() {
     assert!(net.registered.contains_key(&secret.hash()), "registered as soon as the close is seen");
     net.mine(SETTLE_TIMEOUT + PUNISH_BLOCKS + 1);
     assert!(!net.channels.contains_key(&bc), "settled");
-    assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+    assert_eq!(
+        (net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1),
+        (TokenAmount(80), TokenAmount(20))
+    );
 }
 
 /// Bob could not forward Alice's lock and signed it away as disposed. Once the secret is public
@@ -646,7 +671,7 @@ fn claiming_a_disposed_lock_forfeits_the_channel() {
     let chain = net.channels.get_mut(&ab).unwrap();
     chain.closed_at = Some(block);
     chain.nonces[alice_side] = stale.balance_proof.nonce.0;
-    chain.transferred[alice_side] = stale.balance_proof.transferred_amount;
+    chain.transferred[alice_side] = TokenAmount(stale.balance_proof.transferred_amount.0);
     chain.locksroots[alice_side] = stale.balance_proof.locksroot;
     let bob = net.addr(BOB);
     net.broadcast(&[ALICE], ChainEvent::ChannelClosed { channel_id: ab, closer: bob, block });
@@ -654,7 +679,7 @@ fn claiming_a_disposed_lock_forfeits_the_channel() {
     let one = U256::from(1u8);
     let state = UnlockState { claimed: one, direct: one, voided: U256::ZERO };
     chain.unlocked[alice_side] = Some(state);
-    chain.transferred[alice_side] += 20;
+    chain.transferred[alice_side] += TokenAmount(20);
     assert!(!net.channels[&ab].punished[1 - alice_side]);
     let (alice, locks) = (net.addr(ALICE), vec![stale.lock]);
     let locksroot = stale.balance_proof.locksroot;
@@ -698,7 +723,10 @@ fn the_unlock_waits_for_a_slow_registration() {
     assert!(net.registered.contains_key(&secret.hash()), "the slow registration landed");
     net.mine(PUNISH_BLOCKS + 2);
     assert!(!net.channels.contains_key(&bc), "settled");
-    assert_eq!((net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1), (80, 20));
+    assert_eq!(
+        (net.wallet[BOB] - before.0, net.wallet[CHARLIE] - before.1),
+        (TokenAmount(80), TokenAmount(20))
+    );
 }
 
 /// More than 64 pending locks, one far down the list disposed: the node's on-chain unlock
@@ -713,7 +741,7 @@ fn an_unlock_skips_a_disposed_lock_beyond_the_64th() {
     let (block, expiration) = (net.block, net.block + 500);
     let locks: Vec<Lock> = (0..70u8)
         .map(|i| Lock {
-            amount: 10,
+            amount: TokenAmount(10),
             expiration,
             secrethash: Secret(B256::repeat_byte(i + 1)).hash(),
         })
@@ -784,7 +812,11 @@ fn a_disposal_acts_only_once_it_covers_the_payers_latest_proof() {
     let disposal = |m: &Message| matches!(m, Message::AnnounceDisposed(_));
     assert!(net.inflight.iter().any(|e| disposal(&e.message)));
     // meanwhile Alice pays Bob 3 directly: nonce 2, still holding the lock
-    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 9, amount: 3 }).unwrap();
+    net.apply(
+        ALICE,
+        StateChange::SendDirect { channel_id: ab, payment_id: 9, amount: TokenAmount(3) },
+    )
+    .unwrap();
     // Alice receives the nonce-1 disposal: nothing happens
     assert!(net.deliver_one());
     let alice = &net.nodes[ALICE].state.channels[&ab];
@@ -825,16 +857,16 @@ fn expired_locks_removed_ahead_of_a_lagging_receiver_do_not_jam_the_channel() {
     let token = net.token;
     for i in 0..30u8 {
         let secrethash = Secret(B256::repeat_byte(0x70 + i)).hash();
-        let route = Route { path: vec![net.addr(BOB), net.addr(CHARLIE)], fee: 0 };
+        let route = Route { path: vec![net.addr(BOB), net.addr(CHARLIE)], fee: TokenAmount(0) };
         let payment = StateChange::SendMediated {
             token,
             payment_id: 1_000 + u64::from(i),
             target: net.addr(CHARLIE),
-            amount: 5,
+            amount: TokenAmount(5),
             secret: None,
             secrethash,
             routes: vec![route],
-            fee_limit: 0,
+            fee_limit: TokenAmount(0),
         };
         net.apply(BOB, payment).unwrap();
     }
@@ -843,8 +875,11 @@ fn expired_locks_removed_ahead_of_a_lagging_receiver_do_not_jam_the_channel() {
     // the locks expire; Bob removes them, and keeps paying directly
     net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 1);
     for _ in 0..10 {
-        net.apply(BOB, StateChange::SendDirect { channel_id: bc, payment_id: 7, amount: 2 })
-            .unwrap();
+        net.apply(
+            BOB,
+            StateChange::SendDirect { channel_id: bc, payment_id: 7, amount: TokenAmount(2) },
+        )
+        .unwrap();
     }
     net.run();
     assert!(!net.retrying.is_empty(), "Charlie is behind: the removals wait");
@@ -868,10 +903,18 @@ fn a_partner_away_longer_than_a_lock_s_life_gets_everything_in_order() {
     net.away[BOB] = true;
     net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
     net.run();
-    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 7, amount: 3 }).unwrap();
+    net.apply(
+        ALICE,
+        StateChange::SendDirect { channel_id: ab, payment_id: 7, amount: TokenAmount(3) },
+    )
+    .unwrap();
     net.run();
     net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 5);
-    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 8, amount: 4 }).unwrap();
+    net.apply(
+        ALICE,
+        StateChange::SendDirect { channel_id: ab, payment_id: 8, amount: TokenAmount(4) },
+    )
+    .unwrap();
     net.run();
     assert_eq!(net.pending_locks(ALICE, BOB).0, vec![], "Alice removed her expired lock");
     // Bob is back
@@ -896,10 +939,13 @@ fn a_payment_out_of_a_deposit_not_seen_yet_waits_for_it() {
     let mut net = Net::new(2);
     let ab = net.open_channel(ALICE, BOB, 10, 0);
     let alice = net.addr(ALICE);
-    let more = ChainEvent::Deposit { channel_id: ab, participant: alice, total: 50 };
+    let more = ChainEvent::Deposit { channel_id: ab, participant: alice, total: TokenAmount(50) };
     net.apply(ALICE, StateChange::Chain(more.clone())).unwrap();
-    net.apply(ALICE, StateChange::SendDirect { channel_id: ab, payment_id: 1, amount: 30 })
-        .unwrap();
+    net.apply(
+        ALICE,
+        StateChange::SendDirect { channel_id: ab, payment_id: 1, amount: TokenAmount(30) },
+    )
+    .unwrap();
     net.run();
     assert_eq!(net.retrying.len(), 1, "Bob does not see the deposit yet");
     net.apply(BOB, StateChange::Chain(more)).unwrap();
@@ -953,7 +999,11 @@ fn a_transfer_crossing_a_signed_settlement_is_refused_for_good() {
     let mut net = Net::new(2);
     let ab = net.open_channel(ALICE, BOB, 100, 50);
     net.apply(ALICE, StateChange::RequestCooperativeSettle { channel_id: ab }).unwrap();
-    net.apply(BOB, StateChange::SendDirect { channel_id: ab, payment_id: 3, amount: 5 }).unwrap();
+    net.apply(
+        BOB,
+        StateChange::SendDirect { channel_id: ab, payment_id: 3, amount: TokenAmount(5) },
+    )
+    .unwrap();
     // deliver Bob's transfer first: it crossed Alice's request
     let bobs = net.inflight.iter().position(|e| e.from == BOB).unwrap();
     let env = net.inflight.remove(bobs).unwrap();

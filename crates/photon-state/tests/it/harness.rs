@@ -9,6 +9,7 @@ use photon_primitives::signer::recover;
 use photon_primitives::Epoch;
 use photon_primitives::Locksroot;
 use photon_primitives::SettleTimeout;
+use photon_primitives::TokenAmount;
 use photon_primitives::{
     channel_id, Address, ChannelId, LocalSigner, Lock, Secret, SecretHash, Signer, U256,
 };
@@ -39,11 +40,11 @@ pub struct Envelope {
 #[derive(Default)]
 pub struct OnChain {
     pub parties: [usize; 2],
-    pub deposits: [u128; 2],
+    pub deposits: [TokenAmount; 2],
     pub epoch: u64,
     pub closed_at: Option<u64>,
     pub nonces: [u64; 2],
-    pub transferred: [u128; 2],
+    pub transferred: [TokenAmount; 2],
     pub locksroots: [photon_primitives::Locksroot; 2],
     /// `unlocked[side]`: the unlock state of that side's stored locksroot, once unlocked.
     pub unlocked: [Option<UnlockState>; 2],
@@ -64,7 +65,7 @@ pub struct Net {
     pub channels: BTreeMap<ChannelId, OnChain>,
     pub registered: BTreeMap<SecretHash, u64>,
     /// Tokens each node holds on chain.
-    pub wallet: Vec<u128>,
+    pub wallet: Vec<TokenAmount>,
     /// Nodes whose incoming messages are dropped (offline).
     pub offline: Vec<bool>,
     /// How many blocks each node's confirmed block lags the chain's.
@@ -103,7 +104,7 @@ impl Net {
             delivered: Vec::new(),
             channels: BTreeMap::new(),
             registered: BTreeMap::new(),
-            wallet: vec![1_000_000; n],
+            wallet: vec![TokenAmount(1_000_000); n],
             offline: vec![false; n],
             lag: vec![0; n],
             away: vec![false; n],
@@ -202,7 +203,7 @@ impl Net {
                     );
                     assert_eq!(bp.epoch, chain.epoch);
                     chain.nonces[side] = bp.nonce;
-                    chain.transferred[side] = bp.transferredAmount;
+                    chain.transferred[side] = TokenAmount(bp.transferredAmount);
                     chain.locksroots[side] = Locksroot(bp.locksroot);
                 }
                 let parties = chain.parties;
@@ -228,7 +229,7 @@ impl Net {
                 );
                 if bp.nonce > chain.nonces[side] {
                     chain.nonces[side] = bp.nonce;
-                    chain.transferred[side] = bp.transferredAmount;
+                    chain.transferred[side] = TokenAmount(bp.transferredAmount);
                     chain.locksroots[side] = Locksroot(bp.locksroot);
                     chain.unlocked[side] = None;
                 }
@@ -242,7 +243,7 @@ impl Net {
                 assert_eq!(root, chain.locksroots[side], "unlock of the stored locksroot");
                 assert_eq!(prior, chain.unlocked[side].unwrap_or_default(), "the prior state");
                 let mut paid = U256::ZERO;
-                let mut claimed = 0u128;
+                let mut claimed = TokenAmount::ZERO;
                 for (k, l) in locks.iter().enumerate() {
                     let in_time =
                         self.registered.get(&l.secrethash).is_some_and(|b| *b <= l.expiration);
@@ -316,8 +317,8 @@ impl Net {
                 );
                 let total = chain.deposits[0] + chain.deposits[1];
                 let pay = match chain.punished {
-                    [true, false] => [0, total],
-                    [false, true] => [total, 0],
+                    [true, false] => [TokenAmount::ZERO, total],
+                    [false, true] => [total, TokenAmount::ZERO],
                     _ => ChannelBalances::settlement_of(chain.deposits, chain.transferred),
                 };
                 let parties = chain.parties;
@@ -345,7 +346,7 @@ impl Net {
                 assert_eq!(fields.epoch, Epoch(chain.epoch));
                 let total = chain.deposits[0] + chain.deposits[1];
                 let side = Self::side(chain, who);
-                let mut deposits = [0; 2];
+                let mut deposits = [TokenAmount::ZERO; 2];
                 deposits[side] = fields.participant_balance - fields.amount;
                 deposits[1 - side] = total - fields.participant_balance;
                 chain.deposits = deposits;
@@ -358,8 +359,8 @@ impl Net {
                         channel_id: id,
                         participant: fields.participant,
                         amount: fields.amount,
-                        deposit1: deposits[0],
-                        deposit2: deposits[1],
+                        deposit1: TokenAmount((deposits[0]).0),
+                        deposit2: TokenAmount((deposits[1]).0),
                         epoch: Epoch(epoch),
                     },
                 );
@@ -387,11 +388,18 @@ impl Net {
             if amount > 0 {
                 let chain = self.channels.get_mut(&id).unwrap();
                 let side = Self::side(chain, who);
-                chain.deposits[side] += amount;
+                chain.deposits[side] += TokenAmount(amount);
                 let total = chain.deposits[side];
-                self.wallet[who] -= amount;
+                self.wallet[who] -= TokenAmount(amount);
                 let participant = self.addr(who);
-                self.broadcast(&[a, b], ChainEvent::Deposit { channel_id: id, participant, total });
+                self.broadcast(
+                    &[a, b],
+                    ChainEvent::Deposit {
+                        channel_id: id,
+                        participant,
+                        total: TokenAmount(total.0),
+                    },
+                );
             }
         }
         id
@@ -453,7 +461,10 @@ impl Net {
 
     pub fn pay_direct(&mut self, from: usize, to: usize, amount: u128) -> Result<(), Rejection> {
         let channel_id = self.channel_id(from, to);
-        self.apply(from, StateChange::SendDirect { channel_id, payment_id: 1, amount })?;
+        self.apply(
+            from,
+            StateChange::SendDirect { channel_id, payment_id: 1, amount: TokenAmount(amount) },
+        )?;
         self.run();
         Ok(())
     }
@@ -472,7 +483,7 @@ impl Net {
             .iter()
             .map(|(path, fee)| Route {
                 path: path.iter().map(|&i| self.addr(i)).collect(),
-                fee: *fee,
+                fee: TokenAmount(*fee),
             })
             .collect();
         let target = self.addr(to);
@@ -483,11 +494,11 @@ impl Net {
                 token,
                 payment_id: self.secrets,
                 target,
-                amount,
+                amount: TokenAmount(amount),
                 secret: Some(secret),
                 secrethash: secret.hash(),
                 routes,
-                fee_limit: u128::MAX,
+                fee_limit: TokenAmount(u128::MAX),
             },
         )
         .expect("payment accepted");
@@ -510,7 +521,7 @@ impl Net {
         let cb = &self.nodes[b].state.channels[&id];
         assert_eq!(ca.our_balance(), cb.partner_balance(), "ends disagree on {a}'s balance");
         assert_eq!(ca.partner_balance(), cb.our_balance(), "ends disagree on {b}'s balance");
-        (ca.our_balance(), ca.partner_balance())
+        (ca.our_balance().0, ca.partner_balance().0)
     }
 
     pub fn assert_balances(&self, a: usize, b: usize, expected: (u128, u128)) {

@@ -7,6 +7,7 @@
 
 use crate::harness::*;
 use photon_primitives::messages::Message;
+use photon_primitives::TokenAmount;
 use photon_primitives::{ChannelId, LocalSigner};
 use photon_primitives::{Epoch, Nonce};
 use photon_state::changes::{Event, StateChange};
@@ -139,7 +140,8 @@ fn mine_one(net: &mut Net) {
 }
 
 /// Per node, per channel end: the last nonce and (transferred, locksroot) seen.
-type Seen = BTreeMap<(usize, ChannelId, bool), (Epoch, Nonce, u128, Vec<photon_primitives::Lock>)>;
+type Seen =
+    BTreeMap<(usize, ChannelId, bool), (Epoch, Nonce, TokenAmount, Vec<photon_primitives::Lock>)>;
 
 fn check_invariants(net: &Net, seen: &mut Seen) -> Result<(), TestCaseError> {
     for (i, node) in net.nodes.iter().enumerate() {
@@ -186,9 +188,9 @@ fn payment_gains(net: &Net) -> Vec<i128> {
             n.log
                 .iter()
                 .map(|e| match e {
-                    Event::PaymentReceived { amount, .. } => *amount as i128,
-                    Event::PaymentSent { amount, fee, .. } => -((*amount + *fee) as i128),
-                    Event::PaymentMediated { fee, .. } => *fee as i128,
+                    Event::PaymentReceived { amount, .. } => amount.0 as i128,
+                    Event::PaymentSent { amount, fee, .. } => -((*amount + *fee).0 as i128),
+                    Event::PaymentMediated { fee, .. } => fee.0 as i128,
                     _ => 0,
                 })
                 .sum()
@@ -197,7 +199,7 @@ fn payment_gains(net: &Net) -> Vec<i128> {
 }
 
 fn worth(net: &Net, i: usize) -> i128 {
-    net.nodes[i].state.channels.values().map(|c| c.our_balance() as i128).sum()
+    net.nodes[i].state.channels.values().map(|c| c.our_balance().0 as i128).sum()
 }
 
 fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
@@ -219,7 +221,14 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 next_payment += 1;
                 let payment_id = next_payment;
                 if net
-                    .apply(from, StateChange::SendDirect { channel_id, payment_id, amount })
+                    .apply(
+                        from,
+                        StateChange::SendDirect {
+                            channel_id,
+                            payment_id,
+                            amount: TokenAmount(amount),
+                        },
+                    )
                     .is_err()
                 {
                     prop_assert_eq!(before, format!("{:?}", net.nodes[from].state));
@@ -231,18 +240,18 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 let secret = net.next_secret();
                 let routes = vec![photon_state::Route {
                     path: path.iter().map(|&i| net.addr(i)).collect(),
-                    fee: 0,
+                    fee: TokenAmount(0),
                 }];
                 next_payment += 1;
                 let change = StateChange::SendMediated {
                     token: net.token,
                     payment_id: next_payment,
                     target: net.addr(to),
-                    amount,
+                    amount: TokenAmount(amount),
                     secret: Some(secret),
                     secrethash: secret.hash(),
                     routes,
-                    fee_limit: 0,
+                    fee_limit: TokenAmount(0),
                 };
                 let before = format!("{:?}", net.nodes[from].state);
                 if net.apply(from, change).is_err() {
@@ -397,9 +406,9 @@ fn forge(message: &mut Message, field: u8) {
         _ => return,
     };
     match field {
-        0 => bp.transferred_amount += 1,
+        0 => bp.transferred_amount += TokenAmount(1),
         1 => bp.nonce.0 += 1,
-        2 => bp.locked_amount += 1,
+        2 => bp.locked_amount += TokenAmount(1),
         _ => bp.epoch.0 += 1,
     }
 }

@@ -6,6 +6,7 @@ use photon_primitives::lock::locksroot;
 use photon_primitives::messages::{BalanceProofFields, DirectTransfer, MediatedTransfer, Message};
 use photon_primitives::ChannelId;
 use photon_primitives::Locksroot;
+use photon_primitives::TokenAmount;
 use photon_primitives::{Address, LocalSigner, Lock, Secret, B256};
 use photon_state::changes::{Event, StateChange};
 use photon_state::Rejection;
@@ -43,7 +44,11 @@ fn refused(net: &mut Net, sender: usize, message: Message) -> Rejection {
 fn direct(net: &Net, amount: u128) -> DirectTransfer {
     match next_message(
         net,
-        StateChange::SendDirect { channel_id: net.channel_id(ALICE, BOB), payment_id: 9, amount },
+        StateChange::SendDirect {
+            channel_id: net.channel_id(ALICE, BOB),
+            payment_id: 9,
+            amount: TokenAmount(amount),
+        },
     ) {
         Message::DirectTransfer(m) => m,
         other => panic!("{other:?}"),
@@ -86,7 +91,7 @@ fn the_valid_message_is_accepted() {
     .unwrap();
     // Bob's view moved (Alice's own state never sent it: it was made on a copy)
     let bob = &net.nodes[BOB].state.channels[&net.channel_id(ALICE, BOB)];
-    assert_eq!((bob.partner_balance(), bob.our_balance()), (85, 15));
+    assert_eq!((bob.partner_balance(), bob.our_balance()), (TokenAmount(85), TokenAmount(15)));
 }
 
 #[test]
@@ -145,15 +150,15 @@ fn amounts_must_add_up() {
     let mut net = setup();
     let with = tampered(&net, direct(&net, 5));
     // transferred amount going down (or not moving)
-    let m = with(&|bp| bp.transferred_amount = 9);
+    let m = with(&|bp| bp.transferred_amount = TokenAmount(9));
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongTransferredAmount { .. }));
-    let m = with(&|bp| bp.transferred_amount = 10);
+    let m = with(&|bp| bp.transferred_amount = TokenAmount(10));
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::WrongTransferredAmount { .. }));
     // more than Alice has
-    let m = with(&|bp| bp.transferred_amount = 101);
+    let m = with(&|bp| bp.transferred_amount = TokenAmount(101));
     assert!(matches!(refused(&mut net, ALICE, m), Rejection::InsufficientBalance { .. }));
     // locks that do not exist
-    let m = with(&|bp| bp.locked_amount = 1);
+    let m = with(&|bp| bp.locked_amount = TokenAmount(1));
     assert_eq!(refused(&mut net, ALICE, m), Rejection::LocksMismatch);
     let m = with(&|bp| bp.locksroot = Locksroot(B256::repeat_byte(1)));
     assert_eq!(refused(&mut net, ALICE, m), Rejection::LocksMismatch);
@@ -165,14 +170,14 @@ fn mediated(net: &mut Net, amount: u128) -> MediatedTransfer {
         token: net.token,
         payment_id: 3,
         target: net.addr(CHARLIE),
-        amount,
+        amount: TokenAmount(amount),
         secret: Some(secret),
         secrethash: secret.hash(),
         routes: vec![photon_state::Route {
             path: vec![net.addr(ALICE), net.addr(BOB), net.addr(CHARLIE)],
-            fee: 0,
+            fee: TokenAmount(0),
         }],
-        fee_limit: 0,
+        fee_limit: TokenAmount(0),
     };
     match next_message(net, change) {
         Message::MediatedTransfer(m) => m,
@@ -189,12 +194,12 @@ fn locks_must_be_safe_and_match_the_locksroot() {
     let sign = |m: MediatedTransfer| resign(Message::MediatedTransfer(m), &alice, &domain);
     // a lock other than the one the locksroot commits to
     let mut m = base.clone();
-    m.lock = Lock { amount: 21, ..m.lock };
+    m.lock = Lock { amount: TokenAmount(21), ..m.lock };
     assert_eq!(refused(&mut net, ALICE, sign(m)), Rejection::LocksMismatch);
     // a lock bigger than Alice's balance
     let mut m = base.clone();
-    m.lock.amount = 95;
-    m.balance_proof.locked_amount = 95;
+    m.lock.amount = TokenAmount(95);
+    m.balance_proof.locked_amount = TokenAmount(95);
     m.balance_proof.locksroot = locksroot(&[m.lock]);
     assert!(matches!(refused(&mut net, ALICE, sign(m)), Rejection::InsufficientBalance { .. }));
     // a path where Alice is not the hop before Bob
@@ -222,17 +227,30 @@ fn user_actions_are_checked_too() {
     let before = format!("{:?}", net.nodes[ALICE].state);
     let id = net.channel_id(ALICE, BOB);
     let err = net
-        .apply(ALICE, StateChange::SendDirect { channel_id: id, payment_id: 1, amount: 91 })
+        .apply(
+            ALICE,
+            StateChange::SendDirect { channel_id: id, payment_id: 1, amount: TokenAmount(91) },
+        )
         .unwrap_err();
-    assert_eq!(err, Rejection::InsufficientBalance { available: 90, requested: 91 });
+    assert_eq!(
+        err,
+        Rejection::InsufficientBalance { available: TokenAmount(90), requested: TokenAmount(91) }
+    );
     let err = net
-        .apply(ALICE, StateChange::SendDirect { channel_id: id, payment_id: 1, amount: 0 })
+        .apply(
+            ALICE,
+            StateChange::SendDirect { channel_id: id, payment_id: 1, amount: TokenAmount(0) },
+        )
         .unwrap_err();
     assert_eq!(err, Rejection::InvalidAmount);
     let err = net
         .apply(
             ALICE,
-            StateChange::SendDirect { channel_id: ChannelId(B256::ZERO), payment_id: 1, amount: 1 },
+            StateChange::SendDirect {
+                channel_id: ChannelId(B256::ZERO),
+                payment_id: 1,
+                amount: TokenAmount(1),
+            },
         )
         .unwrap_err();
     assert_eq!(err, Rejection::UnknownChannel(ChannelId(B256::ZERO)));
