@@ -204,7 +204,11 @@ pub async fn start(
             // a node serves the DHT even before it knows an external address (e.g. loopback)
             kad.set_mode(Some(kad::Mode::Server));
             let mdns = if mdns_on {
-                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local)?)
+                // ask the link every 20 s (libp2p's default is 5 min): a peer whose first
+                // answers were missed (it started a moment later, a busy host) is found soon
+                let config =
+                    mdns::Config { query_interval: Duration::from_secs(20), ..Default::default() };
+                Some(mdns::tokio::Behaviour::new(config, local)?)
             } else {
                 None
             };
