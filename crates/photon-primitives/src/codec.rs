@@ -11,7 +11,7 @@
 //! | field type                                                       | bytes |
 //! |------------------------------------------------------------------|-------|
 //! | `u64`: ids, [`Epoch`], [`Nonce`], [`BlockNumber`](crate::types::BlockNumber) | 8 |
-//! | [`TokenAmount`](crate::types::TokenAmount) (`u128`)              | 16    |
+//! | [`TokenAmount`] (`u128`)              | 16    |
 //! | [`Address`]                                                      | 20    |
 //! | `B256`, [`ChannelId`], [`Secret`], [`SecretHash`] | 32 |
 //! | [`Signature`] (`r ‖ s ‖ v`)                                      | 65    |

@@ -6,7 +6,7 @@
 //!   Lock / locksroot ─────────┘        (eip712.rs)                       (signer.rs)
 //! ```
 //!
-//! * [`types`]: what a number means (`TokenAmount`, `BlockNumber`, and the newtypes `Nonce`,
+//! * [`types`]: what a number means (`BlockNumber`, and the newtypes `TokenAmount`, `Nonce`,
 //!   `Epoch`, `SettleTimeout`, `SkipMask`) and the identifiers (`ChannelId`, `Locksroot`,
 //!   `SecretHash`, `Secret`); the newtypes serialise exactly as the values they wrap.
 //! * [`lock`]: hash-time locks and the locksroot, byte for byte as the contract hashes them.
@@ -20,12 +20,13 @@
 //!
 //! ```
 //! use photon_primitives::{eip712::{BalanceProof, Domain}, signer::{LocalSigner, Signer, recover}};
-//! use photon_primitives::types::{Address, ChannelId, Epoch, Locksroot, Nonce};
+//! use photon_primitives::types::{Address, ChannelId, Epoch, Locksroot, Nonce, TokenAmount};
 //!
 //! let signer = LocalSigner::from_bytes(&[7u8; 32]).unwrap();
 //! let domain = Domain::new(31337, Address::repeat_byte(0x11));
 //! let channel = ChannelId::repeat_byte(1);
-//! let proof = BalanceProof::new(channel, Epoch(1), Nonce(1), 30, 0, Locksroot::ZERO, Default::default());
+//! let (paid, locked) = (TokenAmount(30), TokenAmount::ZERO);
+//! let proof = BalanceProof::new(channel, Epoch(1), Nonce(1), paid, locked, Locksroot::ZERO, Default::default());
 //! let digest = domain.balance_proof(&proof);
 //! let signature = signer.sign_digest(&digest).unwrap();
 //! assert_eq!(recover(&digest, &signature).unwrap(), signer.address());
