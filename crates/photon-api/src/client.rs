@@ -4,7 +4,6 @@ use crate::types::*;
 use photon_primitives::{Address, B256};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Duration;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -188,15 +187,6 @@ impl Client {
     /// Sets a fee policy.
     pub async fn set_fee(&self, fee: &SetFee) -> Result<Accepted, ClientError> {
         self.send(reqwest::Method::PUT, "/api/v1/fees", fee, "an answer").await
-    }
-
-    /// A client whose requests give up after `timeout`.
-    pub fn with_timeout(&self, timeout: Duration) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
-        Ok(Self { http, ..self.clone() })
     }
 }
 

@@ -174,29 +174,68 @@ impl Nonce {
     }
 }
 
-/// Identifier of a channel: `keccak256(lower address, higher address, token, contract)`.
-/// Reads (and serialises) as its 32 bytes in hex.
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize
-)]
-#[serde(transparent)]
-pub struct ChannelId(pub B256);
+/// Defines a 32-byte newtype that reads, prints and serialises as its hex (`0x…`).
+macro_rules! hash32 {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub B256);
+
+        impl $name {
+            /// All zero bytes.
+            pub const ZERO: Self = Self(B256::ZERO);
+
+            /// One repeated byte (tests).
+            pub const fn repeat_byte(byte: u8) -> Self {
+                Self(B256::repeat_byte(byte))
+            }
+
+            /// The bytes.
+            pub fn as_slice(&self) -> &[u8] {
+                self.0.as_slice()
+            }
+        }
+
+        impl From<B256> for $name {
+            fn from(b: B256) -> Self {
+                Self(b)
+            }
+        }
+
+        impl From<$name> for B256 {
+            fn from(v: $name) -> Self {
+                v.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+hash32! {
+    /// Identifier of a channel: `keccak256(lower address, higher address, token, contract)`.
+    ChannelId
+}
+
+hash32! {
+    /// The root of a channel side's pending locks: `keccak256` of their packed encoding, zero
+    /// when there are none ([`crate::lock::locksroot`]).
+    Locksroot
+}
 
 impl ChannelId {
-    /// The id's bytes.
-    pub fn as_slice(&self) -> &[u8] {
-        self.0.as_slice()
-    }
-
     /// An id from 32 bytes.
     ///
     /// # Panics
@@ -204,75 +243,11 @@ impl ChannelId {
     pub fn from_slice(bytes: &[u8]) -> Self {
         Self(B256::from_slice(bytes))
     }
-
-    /// An id of one repeated byte (tests).
-    pub const fn repeat_byte(byte: u8) -> Self {
-        Self(B256::repeat_byte(byte))
-    }
-}
-
-impl From<B256> for ChannelId {
-    fn from(b: B256) -> Self {
-        Self(b)
-    }
 }
 
 impl From<[u8; 32]> for ChannelId {
     fn from(b: [u8; 32]) -> Self {
         Self(B256::from(b))
-    }
-}
-
-impl From<ChannelId> for B256 {
-    fn from(id: ChannelId) -> Self {
-        id.0
-    }
-}
-
-impl std::fmt::Display for ChannelId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::fmt::Debug for ChannelId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// The root of a channel side's pending locks: `keccak256` of their packed encoding, zero
-/// when there are none ([`crate::lock::locksroot`]). Reads (and serialises) as hex.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Locksroot(pub B256);
-
-impl Locksroot {
-    /// The root of no locks.
-    pub const ZERO: Self = Self(B256::ZERO);
-
-    /// A root of one repeated byte (tests).
-    pub const fn repeat_byte(byte: u8) -> Self {
-        Self(B256::repeat_byte(byte))
-    }
-}
-
-impl From<B256> for Locksroot {
-    fn from(b: B256) -> Self {
-        Self(b)
-    }
-}
-
-impl std::fmt::Display for Locksroot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::fmt::Debug for Locksroot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
     }
 }
 
