@@ -121,6 +121,8 @@ async fn open_pay_restart_close_settle_through_the_api() {
     open(&bob.url, &token, &c, json!(80)).await;
     eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
     eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.1 == "80") }).await;
+    // the mediator too: Bob forwards only over a deposit his own node has seen
+    eventually(|| async { balances(&bob.url, &token, &c).await.filter(|x| x.0 == "80") }).await;
 
     // Alice's node has followed the chain up to here (so its graph knows Bob–Charlie)
     let head = net.block_number().await.unwrap();
