@@ -9,7 +9,7 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answered (or the connection broke, or the request timed out).
-    #[error("the node's API at {url} is not reachable: {source}")]
+    #[error("the API at {url} is not reachable: {source}")]
     Unreachable {
         /// The node's API.
         url: String,
@@ -17,7 +17,7 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
-    /// The node answered with an error.
+    /// The service answered with an error.
     #[error("{status}: {message} ({code})")]
     Api {
         /// HTTP status.
@@ -28,7 +28,7 @@ pub enum ClientError {
         message: String,
     },
     /// The answer is not what the API promises.
-    #[error("the node's answer does not read as {what}: {source}")]
+    #[error("the answer does not read as {what}: {source}")]
     Decode {
         /// What was expected.
         what: &'static str,
@@ -73,7 +73,11 @@ impl Client {
         &self.base
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// One request to `path` (below the base URL), built further by `build`, whose answer
+    /// reads as `T` (`what` names it in errors); an error answer `{"error": {"code",
+    /// "message"}}` becomes [`ClientError::Api`]. Other services with the same conventions
+    /// (the pathfinding service) are called through it.
+    pub async fn call<T: DeserializeOwned>(
         &self, method: reqwest::Method, path: &str,
         build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder, what: &'static str,
     ) -> Result<T, ClientError> {

@@ -419,13 +419,18 @@ pub struct SecretAnswer {
     pub secrethash: B256,
 }
 
-/// A mediation fee: `flat + amount × proportional_ppm / 1,000,000`.
+/// A mediation fee: `flat + amount × rate / 1,000,000`, the rate being `proportional_ppm`
+/// moved by up to `imbalance_ppm` (down when the payment rebalances the channel, up when it
+/// drains the thinner side; see docs/pfs.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeePolicy {
     /// Flat part.
     pub flat: Amount,
     /// Proportional part, in millionths.
     pub proportional_ppm: u32,
+    /// Imbalance component, in millionths at full imbalance.
+    #[serde(default)]
+    pub imbalance_ppm: u32,
 }
 
 /// `GET /api/v1/fees`: the node's fee schedule, the most specific policy winning.
@@ -453,6 +458,9 @@ pub struct SetFee {
     pub flat: Amount,
     /// Proportional part, in millionths (at most 1,000,000).
     pub proportional_ppm: u32,
+    /// Imbalance component, in millionths (at most 1,000,000; default 0).
+    #[serde(default)]
+    pub imbalance_ppm: u32,
 }
 
 /// A request the node took.

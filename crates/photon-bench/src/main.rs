@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod gas;
 mod restore;
+mod route;
 mod state;
 mod transfers;
 
@@ -36,6 +37,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Route search at scale: k cheapest paths on a 20,000-node scale-free graph (or CSV
+    /// files), against an exact search and hop-count routing; signed updates per second.
+    Route {
+        /// Print one JSON object of metric name → value instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A graph file (CSV, format in docs/pfs.md) instead of the synthetic graph.
+        #[arg(long, requires = "queries")]
+        graph: Option<std::path::PathBuf>,
+        /// A query file (CSV) to go with `--graph`.
+        #[arg(long, requires = "graph")]
+        queries: Option<std::path::PathBuf>,
+        /// Also write the graph and queries used as `graph.csv` and `queries.csv` here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Seed of the synthetic graph and queries.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Run only the first this many queries (quick looks; the keys are defined on all).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Cost of the pure state machine per direct transfer and per mediated hop, in µs.
     State {
         /// Print one JSON object of metric name → microseconds instead of a table.
@@ -57,6 +80,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::State { json } => print_rows(&state::measure(), "µs", json),
         Command::Restore { json } => print_rows(&restore::measure()?, "value", json),
+        Command::Route { json, graph, queries, out, seed, limit } => {
+            let files = (graph.as_deref(), queries.as_deref());
+            let rows = route::measure(files, out.as_deref(), seed, limit)?;
+            print_rows(&rows, "value", json);
+        }
         Command::Transfers { json } => print_rows(&transfers::measure().await?, "value", json),
     }
     Ok(())

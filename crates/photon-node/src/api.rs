@@ -381,7 +381,11 @@ async fn know_secret(
 }
 
 fn policy_view(p: &photon_state::FeePolicy) -> FeePolicy {
-    FeePolicy { flat: Amount(p.flat.0), proportional_ppm: p.proportional_ppm }
+    FeePolicy {
+        flat: Amount(p.flat.0),
+        proportional_ppm: p.proportional_ppm,
+        imbalance_ppm: p.imbalance_ppm,
+    }
 }
 
 async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<FeeSchedule>> {
@@ -401,8 +405,8 @@ async fn set_fee(
     State(ctx): State<Ctx>, request: Result<Json<SetFee>, JsonRejection>,
 ) -> ApiResult<Json<Accepted>> {
     let r = body(request)?;
-    if r.proportional_ppm > 1_000_000 {
-        return Err(bad("proportional_ppm is in millionths: at most 1000000"));
+    if r.proportional_ppm > 1_000_000 || r.imbalance_ppm > 1_000_000 {
+        return Err(bad("proportional_ppm and imbalance_ppm are in millionths: at most 1000000"));
     }
     let (token, partner) = (r.token, r.partner);
     let scope = match (token, partner) {
@@ -427,6 +431,7 @@ async fn set_fee(
     let policy = photon_state::FeePolicy {
         flat: TokenAmount(r.flat.0),
         proportional_ppm: r.proportional_ppm,
+        imbalance_ppm: r.imbalance_ppm,
     };
     ctx.node.ask(|reply| Command::SetFee { scope, policy, reply }).await??;
     Ok(Json(Accepted { accepted: true }))

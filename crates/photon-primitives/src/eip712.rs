@@ -71,6 +71,26 @@ alloy::sol! {
         bytes32 balanceProofHash;
     }
 
+    /// What a participant tells a pathfinding service about its side of a channel: what it
+    /// can send over it now and what it charges to forward over it (never seen on chain).
+    #[derive(Debug, PartialEq, Eq)]
+    struct CapacityUpdate {
+        bytes32 channelId;
+        address token;
+        uint64 nonce;
+        uint128 capacity;
+        uint128 feeFlat;
+        uint32 feePpm;
+        uint32 imbalancePpm;
+        bool disabled;
+    }
+
+    /// A node tells a pathfinding service it is online (never seen on chain).
+    #[derive(Debug, PartialEq, Eq)]
+    struct Heartbeat {
+        uint64 nonce;
+    }
+
     /// Consent for a delegate to unlock the partner's locks on one's behalf.
     #[derive(Debug, PartialEq, Eq)]
     struct DelegateUnlock {

@@ -24,6 +24,7 @@ pub mod changes;
 mod channel;
 mod ctx;
 mod error;
+pub mod fees;
 mod machine;
 mod mediated;
 mod negotiation;

@@ -97,7 +97,7 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
         }
         StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,
         StateChange::SetFee { scope, policy } => {
-            if policy.proportional_ppm > 1_000_000 {
+            if !policy.is_valid() {
                 return Err(Rejection::InvalidAmount);
             }
             cx.state.fees.set(scope, policy);

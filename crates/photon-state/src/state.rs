@@ -13,70 +13,7 @@ use photon_primitives::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A mediator's fee: `flat + amount * proportional_ppm / 1_000_000` of the amount it receives.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct FeePolicy {
-    /// Fixed part, in token units.
-    pub flat: TokenAmount,
-    /// Proportional part, in millionths.
-    pub proportional_ppm: u32,
-}
-
-impl FeePolicy {
-    /// The fee for forwarding a lock of `amount`.
-    pub fn fee(&self, amount: TokenAmount) -> TokenAmount {
-        let (amount, ppm) = (amount.0, u128::from(self.proportional_ppm));
-        let proportional = amount / 1_000_000 * ppm + amount % 1_000_000 * ppm / 1_000_000;
-        self.flat.saturating_add(TokenAmount(proportional))
-    }
-}
-
-/// Which payments a fee policy applies to.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
-pub enum FeeScope {
-    /// Every channel without a more specific policy.
-    Default,
-    /// Channels of one token.
-    Token(Address),
-    /// One channel (the one a payment leaves us by).
-    Channel(ChannelId),
-}
-
-/// The fees this node charges as a mediator: the most specific policy wins (channel, then
-/// token, then default), judged on the channel the payment leaves by.
-#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct FeeSchedule {
-    /// Fallback.
-    pub default: FeePolicy,
-    /// Per token.
-    pub tokens: BTreeMap<Address, FeePolicy>,
-    /// Per channel.
-    pub channels: BTreeMap<ChannelId, FeePolicy>,
-}
-
-impl FeeSchedule {
-    /// The policy for forwarding over `channel` of `token`.
-    pub fn policy(&self, token: Address, channel: ChannelId) -> FeePolicy {
-        self.channels
-            .get(&channel)
-            .or_else(|| self.tokens.get(&token))
-            .copied()
-            .unwrap_or(self.default)
-    }
-
-    /// Sets the policy of a scope.
-    pub fn set(&mut self, scope: FeeScope, policy: FeePolicy) {
-        match scope {
-            FeeScope::Default => self.default = policy,
-            FeeScope::Token(t) => {
-                self.tokens.insert(t, policy);
-            }
-            FeeScope::Channel(c) => {
-                self.channels.insert(c, policy);
-            }
-        }
-    }
-}
+pub use crate::fees::{FeePolicy, FeeSchedule, FeeScope};
 
 /// Protocol parameters of a node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]

@@ -13,8 +13,10 @@ pub(super) fn forward(
     // Mediate: forward to the next hop with our fee deducted, or dispose.
     let next = m.path[position + 1];
     let payee = cx.state.channel_with(token, next);
-    let fee =
-        payee.map_or(TokenAmount::ZERO, |c| cx.state.fees.policy(token, c.id).fee(lock.amount));
+    let fee = payee.map_or(TokenAmount::ZERO, |c| {
+        let total = c.ours.deposit.saturating_add(c.theirs.deposit);
+        cx.state.fees.policy(token, c.id).fee_at(lock.amount, c.our_capacity(), total)
+    });
     let out_amount = lock.amount.checked_sub(fee).filter(|a| *a >= m.target_amount && *a > 0);
     let payee = payee.filter(|c| {
         c.usable()

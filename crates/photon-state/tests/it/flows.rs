@@ -77,7 +77,7 @@ fn deposits_by_both_sides_and_payments_both_ways() {
 
 #[test]
 fn mediator_earns_its_fee_and_target_gets_the_exact_amount() {
-    let fee = FeePolicy { flat: TokenAmount(1), proportional_ppm: 10_000 }; // 1 + 1%
+    let fee = FeePolicy { flat: TokenAmount(1), proportional_ppm: 10_000, imbalance_ppm: 0 }; // 1 + 1%
     let mut net =
         Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
     net.open_channel(ALICE, BOB, 1000, 0);
@@ -97,7 +97,7 @@ fn mediator_earns_its_fee_and_target_gets_the_exact_amount() {
 
 #[test]
 fn insufficient_fee_is_disposed_and_the_payment_fails_cleanly() {
-    let fee = FeePolicy { flat: TokenAmount(5), proportional_ppm: 0 };
+    let fee = FeePolicy { flat: TokenAmount(5), proportional_ppm: 0, imbalance_ppm: 0 };
     let mut net =
         Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
     net.open_channel(ALICE, BOB, 100, 0);
@@ -466,7 +466,7 @@ fn fee_policies_by_channel_token_and_default() {
         BOB,
         StateChange::SetFee {
             scope: FeeScope::Default,
-            policy: FeePolicy { flat: TokenAmount(1), proportional_ppm: 0 },
+            policy: FeePolicy { flat: TokenAmount(1), proportional_ppm: 0, imbalance_ppm: 0 },
         },
     )
     .unwrap();
@@ -474,7 +474,7 @@ fn fee_policies_by_channel_token_and_default() {
         BOB,
         StateChange::SetFee {
             scope: FeeScope::Token(token),
-            policy: FeePolicy { flat: TokenAmount(2), proportional_ppm: 0 },
+            policy: FeePolicy { flat: TokenAmount(2), proportional_ppm: 0, imbalance_ppm: 0 },
         },
     )
     .unwrap();
@@ -482,7 +482,7 @@ fn fee_policies_by_channel_token_and_default() {
         BOB,
         StateChange::SetFee {
             scope: FeeScope::Channel(bc),
-            policy: FeePolicy { flat: TokenAmount(5), proportional_ppm: 0 },
+            policy: FeePolicy { flat: TokenAmount(5), proportional_ppm: 0, imbalance_ppm: 0 },
         },
     )
     .unwrap();
@@ -499,7 +499,11 @@ fn fee_policies_by_channel_token_and_default() {
             BOB,
             StateChange::SetFee {
                 scope: FeeScope::Default,
-                policy: FeePolicy { flat: TokenAmount(0), proportional_ppm: 2_000_000 },
+                policy: FeePolicy {
+                    flat: TokenAmount(0),
+                    proportional_ppm: 2_000_000,
+                    imbalance_ppm: 0,
+                },
             },
         )
         .unwrap_err();

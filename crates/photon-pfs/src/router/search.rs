@@ -1,0 +1,561 @@
+//! The searches over a [`TokenGraph`]: the exact backward search, the meet-halfway search
+//! built on it, and Yen's k paths. All work in a reusable [`Scratch`]: labels are stamped
+//! with a generation number instead of being cleared, so a query allocates nothing once the
+//! buffers are grown.
+
+use super::TokenGraph;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A path as node indices and channel slots.
+pub(super) type RawPath = (Vec<u32>, Vec<u32>);
+
+/// Heap entries: (label, hops, node).
+type Heap = BinaryHeap<Reverse<(u128, u8, u32)>>;
+
+/// One node's label in one search.
+#[derive(Clone, Copy, Default)]
+struct Label {
+    /// What the search minimises (see the searches).
+    label: u128,
+    /// Forward: (previous node, slot); backward: (next node, slot).
+    link: (u32, u32),
+    /// Labelled in this generation.
+    stamp: u32,
+    /// Settled (the label is final) in this generation.
+    done: u32,
+    /// A hub's next channel to relax (lazy expansion).
+    cursor: u32,
+    hops: u8,
+}
+
+/// One direction's labels (one array of records: one cache line per node touched).
+#[derive(Default)]
+struct Side {
+    at: Vec<Label>,
+    heap: Heap,
+}
+
+/// Marks a heap entry as a hub's cursor (its next channel), not the hub itself.
+const CURSOR: u32 = 1 << 31;
+
+impl Side {
+    fn grow(&mut self, n: usize) {
+        if self.at.len() < n {
+            self.at.resize(n, Label::default());
+        }
+        self.heap.clear();
+    }
+
+    fn has(&self, node: u32, generation: u32) -> bool {
+        self.at[node as usize].stamp == generation
+    }
+
+    /// Labels `node` if the label is better (smaller, or as small with fewer hops).
+    fn offer(
+        &mut self, node: u32, label: u128, hops: u8, link: (u32, u32), generation: u32,
+    ) -> bool {
+        let i = node as usize;
+        let better = self.at[i].stamp != generation
+            || label < self.at[i].label
+            || (label == self.at[i].label && hops < self.at[i].hops);
+        if better {
+            self.at[i].stamp = generation;
+            self.at[i].label = label;
+            self.at[i].hops = hops;
+            self.at[i].link = link;
+            self.heap.push(Reverse((label, hops, node)));
+        }
+        better
+    }
+
+    fn top(&self) -> Option<u128> {
+        self.heap.peek().map(|Reverse((label, _, _))| *label)
+    }
+}
+
+/// What `s` must receive (as a mediator) or send (as the payer) beyond `amount` for the
+/// route `path` to deliver `amount`: the label the searches minimise.
+fn cost(g: &TokenGraph, path: &RawPath, amount: u128, payer: bool) -> Option<u128> {
+    let route = g.price(&path.0, &path.1, amount)?;
+    if payer {
+        return Some(route.fee.0);
+    }
+    let (s, slot) = (path.0[0], path.1[0]);
+    let hot = &g.hot[2 * slot as usize + g.side(slot, s)];
+    if !g.online[s as usize] {
+        return None;
+    }
+    Some(hot.receive_for(route.hops[0].amount.0)? - amount)
+}
+
+/// Reusable buffers of the searches (one per thread).
+#[derive(Default)]
+pub struct Scratch {
+    generation: u32,
+    forward: Side,
+    backward: Side,
+    banned: Vec<u32>,
+    /// Nodes the last step labelled that the other search had labelled too.
+    touched: Vec<u32>,
+    /// Nodes settled and searches run, over the scratch's life (benchmarks).
+    settled: u64,
+    searches: u64,
+    relaxed: u64,
+}
+
+/// Who may be used: banned nodes and directions (`2·slot + side`) of Yen's spur searches.
+struct Bans<'a> {
+    edges: &'a [u32],
+    generation: u32,
+}
+
+impl Scratch {
+    /// (searches run, nodes settled) since the scratch was made.
+    pub fn work(&self) -> (u64, u64, u64) {
+        (self.searches, self.settled, self.relaxed)
+    }
+
+    fn reset(&mut self, n: usize, banned_nodes: &[u32]) -> u32 {
+        self.searches += 1;
+        self.forward.grow(n);
+        self.backward.grow(n);
+        if self.banned.len() < n {
+            self.banned.resize(n, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            for side in [&mut self.forward, &mut self.backward] {
+                side.at.iter_mut().for_each(|l| *l = Label::default());
+            }
+            self.banned.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        for n in banned_nodes {
+            self.banned[*n as usize] = self.generation;
+        }
+        self.generation
+    }
+
+    /// The path from `s` to `t` through the backward tree from `u`, after the forward tree
+    /// to `u`; `None` if the two trees cross (a loop).
+    fn join(&self, s: u32, u: u32, t: u32) -> Option<RawPath> {
+        let (mut nodes, mut slots) = (vec![u], Vec::new());
+        let mut at = u;
+        while at != s {
+            let (prev, slot) = self.forward.at[at as usize].link;
+            nodes.push(prev);
+            slots.push(slot);
+            at = prev;
+        }
+        nodes.reverse();
+        slots.reverse();
+        let mut at = u;
+        while at != t {
+            let (next, slot) = self.backward.at[at as usize].link;
+            if nodes.contains(&next) {
+                return None;
+            }
+            nodes.push(next);
+            slots.push(slot);
+            at = next;
+        }
+        Some((nodes, slots))
+    }
+
+    /// The exact cheapest route (backward search alone, to completion at `s`).
+    pub(super) fn exact(
+        &mut self, g: &TokenGraph, s: u32, t: u32, amount: u128, max_hops: usize,
+    ) -> Option<RawPath> {
+        let generation = self.reset(g.node_count(), &[]);
+        let bans = Bans { edges: &[], generation };
+        self.backward.offer(t, amount, 0, (t, 0), generation);
+        while let Some(v) = self.step_backward(g, (s, true), max_hops, &bans, amount, None) {
+            if v == s {
+                self.forward.at[s as usize].stamp = generation;
+                return self.join(s, s, t);
+            }
+        }
+        None
+    }
+
+    /// A lower bound of the fees paid to the mediators between `s` and `v`: the forward
+    /// label once final, else the forward search's radius.
+    fn prefix_bound(&self, v: u32, radius: u128) -> u128 {
+        if self.forward.at[v as usize].done == self.generation {
+            self.forward.at[v as usize].label
+        } else {
+            radius
+        }
+    }
+
+    /// Settles the next node of the backward search and relaxes its channels (a hub's one
+    /// at a time, cheapest first, as the search's radius reaches them); the node, or `None`
+    /// when the search is over. With `prune` = (fee of a route known, forward radius), nodes
+    /// that cannot be on a cheaper route are left out.
+    fn step_backward(
+        &mut self, g: &TokenGraph, (s, payer): (u32, bool), max_hops: usize, bans: &Bans<'_>,
+        amount: u128, prune: Option<(u128, u128)>,
+    ) -> Option<u32> {
+        loop {
+            let Reverse((key, hops, id)) = self.backward.heap.pop()?;
+            if id & CURSOR != 0 {
+                let v = id & !CURSOR;
+                if prune.is_some_and(|(known, _)| key - amount >= known) {
+                    continue; // every channel left costs more
+                }
+                let Some(sorted) = g.sorted(v) else { continue };
+                let at = self.backward.at[v as usize].cursor as usize;
+                let entry = sorted.inn[at];
+                if let Some(&(_, out)) = sorted.inn.get(at + 1) {
+                    self.backward.at[v as usize].cursor = at as u32 + 1;
+                    let next = self.backward.at[v as usize].label + g.hot[(out ^ 1) as usize].flat;
+                    self.backward.heap.push(Reverse((next, hops, id)));
+                }
+                self.relaxed += 1;
+                self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
+                return Some(v);
+            }
+            let (v, i) = (id, id as usize);
+            if key != self.backward.at[i].label || hops != self.backward.at[i].hops {
+                continue; // stale
+            }
+            self.settled += 1;
+            if v == s || usize::from(hops) >= max_hops {
+                return Some(v);
+            }
+            if let Some((known, radius)) = prune {
+                if (key - amount).saturating_add(self.prefix_bound(v, radius)) >= known {
+                    continue;
+                }
+            }
+            match g.sorted(v) {
+                Some(sorted) => {
+                    // a hub: its channels by the fee of their senders; the payer pays no fee,
+                    // so its channel to the hub is relaxed now
+                    if payer {
+                        for &(w, out) in &g.adjacency[s as usize] {
+                            if w == v {
+                                self.relax_backward(
+                                    g,
+                                    v,
+                                    (s, out ^ 1),
+                                    (s, payer),
+                                    bans,
+                                    amount,
+                                    prune,
+                                );
+                            }
+                        }
+                    }
+                    if let Some(&(_, out)) = sorted.inn.first() {
+                        self.backward.at[i].cursor = 0;
+                        let first = key + g.hot[(out ^ 1) as usize].flat;
+                        self.backward.heap.push(Reverse((first, hops, v | CURSOR)));
+                    }
+                }
+                None => {
+                    self.relaxed += g.adjacency[i].len() as u64;
+                    for &entry in &g.adjacency[i] {
+                        self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
+                    }
+                }
+            }
+            return Some(v);
+        }
+    }
+
+    /// Offers `u` (the neighbour in `v`'s adjacency entry) what it must receive (or send, as
+    /// the payer) to get `v`'s label to `v`.
+    #[allow(clippy::too_many_arguments)]
+    fn relax_backward(
+        &mut self, g: &TokenGraph, v: u32, (u, out): (u32, u32), (s, payer): (u32, bool),
+        bans: &Bans<'_>, amount: u128, prune: Option<(u128, u128)>,
+    ) {
+        let generation = bans.generation;
+        let (need, hops) = (self.backward.at[v as usize].label, self.backward.at[v as usize].hops);
+        let dir = out ^ 1; // u → v
+        let hot = &g.hot[dir as usize];
+        let pays = u == s && payer;
+        if !hot.usable
+            || hot.capacity < need
+            || self.banned[u as usize] == generation
+            || (!pays && !g.online[u as usize])
+            || (u != s && g.adjacency[u as usize].len() < 2) // cannot mediate
+            || bans.edges.contains(&dir)
+        {
+            return;
+        }
+        let u_needs = if pays { Some(need) } else { hot.receive_for(need) };
+        let pruned = |u_needs: u128| {
+            prune.is_some_and(|(known, radius)| {
+                (u_needs - amount).saturating_add(self.prefix_bound(u, radius)) >= known
+            })
+        };
+        if let Some(u_needs) = u_needs.filter(|n| !pruned(*n)) {
+            if self.backward.offer(u, u_needs, hops + 1, (v, dir >> 1), generation)
+                && self.forward.has(u, generation)
+            {
+                self.touched.push(u);
+            }
+        }
+    }
+
+    /// The cheapest route from `s` (the payer, or a mediator in a spur search) to `t`,
+    /// avoiding `banned_nodes` and `banned_edges`: a backward search from `t` with exact
+    /// labels met by a forward search from `s` with lower-bound labels (each mediator's fee
+    /// on the amount itself). Where they meet, the joined route is priced exactly; the
+    /// search stops when the radii add up to the cheapest such price, or when the backward
+    /// search reaches `s` (its label is then exact).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn search(
+        &mut self, g: &TokenGraph, (s, payer): (u32, bool), t: u32, amount: u128, max_hops: usize,
+        banned_nodes: &[u32], banned_edges: &[u32],
+    ) -> Option<RawPath> {
+        let generation = self.reset(g.node_count(), banned_nodes);
+        let bans = Bans { edges: banned_edges, generation };
+        self.backward.offer(t, amount, 0, (t, 0), generation);
+        self.forward.offer(s, 0, 0, (s, 0), generation);
+        let mut best: Option<(u128, RawPath)> = None;
+        loop {
+            let rf = self.forward.top();
+            let rb = self.backward.top().map(|n| n - amount);
+            if rf.is_none() && rb.is_none() {
+                break;
+            }
+            let radii = rf.unwrap_or(u128::MAX).saturating_add(rb.unwrap_or(u128::MAX));
+            if best.as_ref().is_some_and(|(fee, _)| radii >= *fee) {
+                break;
+            }
+            self.touched.clear();
+            let forward = rb.is_none()
+                || (rf.is_some() && self.forward.heap.len() < self.backward.heap.len());
+            if forward {
+                self.step_forward(g, (s, payer), t, amount, max_hops, &bans);
+            } else if self.step_backward(g, (s, payer), max_hops, &bans, amount, None) == Some(s) {
+                // exact: nothing joined elsewhere can be cheaper
+                self.forward.at[s as usize].stamp = generation;
+                self.forward.at[s as usize].label = 0;
+                self.forward.at[s as usize].hops = 0;
+                self.touched.clear();
+                self.touched.push(s);
+                let touched = std::mem::take(&mut self.touched);
+                self.met(g, &touched, (s, t, payer), amount, max_hops, &mut best, true);
+                self.touched = touched;
+                break;
+            }
+            let touched = std::mem::take(&mut self.touched);
+            self.met(g, &touched, (s, t, payer), amount, max_hops, &mut best, false);
+            self.touched = touched;
+        }
+        if let Some((known, _)) = &best {
+            self.finish(g, (s, payer), t, amount, max_hops, &bans, *known, &mut best);
+        }
+        best.map(|(_, path)| path)
+    }
+
+    /// Makes the route found where the searches met exact: it was priced exactly, but
+    /// joined to the forward search's cheapest prefix by lower bounds, which may not be the
+    /// cheapest prefix at the real amounts (or may not carry them). The backward search goes
+    /// on, leaving out every node whose exact label plus a lower bound of its prefix reaches
+    /// the route known; if it still reaches `s`, its route is the cheaper one. Either way the
+    /// result is the exact cheapest route.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self, g: &TokenGraph, (s, payer): (u32, bool), t: u32, amount: u128, max_hops: usize,
+        bans: &Bans<'_>, known: u128, best: &mut Option<(u128, RawPath)>,
+    ) {
+        let radius = self.forward.top().unwrap_or(u128::MAX);
+        let prune = Some((known, radius));
+        // the labels in the heap were offered unpruned; popping prunes them
+        while let Some(v) = self.step_backward(g, (s, payer), max_hops, bans, amount, prune) {
+            if v == s {
+                let generation = self.generation;
+                self.forward.at[s as usize].stamp = generation;
+                self.forward.at[s as usize].label = 0;
+                self.forward.at[s as usize].hops = 0;
+                self.forward.at[s as usize].link = (s, 0);
+                if let Some(path) = self.join(s, s, t) {
+                    if let Some(fee) = cost(g, &path, amount, payer) {
+                        if fee < known {
+                            *best = Some((fee, path));
+                        }
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    /// For each node labelled by both searches, the joined route through it is priced
+    /// exactly and kept when it is the cheapest so far (`exact`: whatever its bound).
+    #[allow(clippy::too_many_arguments)]
+    fn met(
+        &self, g: &TokenGraph, nodes: &[u32], (s, t, payer): (u32, u32, bool), amount: u128,
+        max_hops: usize, best: &mut Option<(u128, RawPath)>, exact: bool,
+    ) {
+        for &u in nodes {
+            let i = u as usize;
+            if usize::from(self.forward.at[i].hops) + usize::from(self.backward.at[i].hops)
+                > max_hops
+            {
+                continue;
+            }
+            let bound = self.forward.at[i].label.saturating_add(self.backward.at[i].label - amount);
+            if !exact && best.as_ref().is_some_and(|(fee, _)| bound >= *fee) {
+                continue;
+            }
+            let Some(path) = self.join(s, u, t) else { continue };
+            if let Some(fee) = cost(g, &path, amount, payer) {
+                if best.as_ref().is_none_or(|(known, _)| fee < *known) {
+                    *best = Some((fee, path));
+                }
+            }
+        }
+    }
+
+    /// Settles the next node of the forward search and relaxes its channels (labels: lower
+    /// bounds of the fees paid to the mediators so far; a hub's channels one at a time,
+    /// cheapest first).
+    fn step_forward(
+        &mut self, g: &TokenGraph, (s, payer): (u32, bool), t: u32, amount: u128, max_hops: usize,
+        bans: &Bans<'_>,
+    ) -> Option<u32> {
+        let generation = bans.generation;
+        loop {
+            let Reverse((key, hops, id)) = self.forward.heap.pop()?;
+            if id & CURSOR != 0 {
+                let u = id & !CURSOR;
+                let Some(sorted) = g.sorted(u) else { continue };
+                let at = self.forward.at[u as usize].cursor as usize;
+                let entry = sorted.out[at];
+                if let Some(&(_, dir)) = sorted.out.get(at + 1) {
+                    self.forward.at[u as usize].cursor = at as u32 + 1;
+                    let next = self.forward.at[u as usize].label + g.hot[dir as usize].flat;
+                    self.forward.heap.push(Reverse((next, hops, id)));
+                }
+                self.relaxed += 1;
+                self.relax_forward(g, u, entry, false, t, amount, bans);
+                return Some(u);
+            }
+            let (u, i) = (id, id as usize);
+            if key != self.forward.at[i].label || hops != self.forward.at[i].hops {
+                continue;
+            }
+            self.forward.at[i].done = generation;
+            self.settled += 1;
+            if usize::from(hops) >= max_hops {
+                return Some(u);
+            }
+            let pays = u == s && payer;
+            if !pays && !g.online[i] {
+                return Some(u);
+            }
+            match g.sorted(u).filter(|_| !pays) {
+                Some(sorted) => {
+                    if let Some(&(_, dir)) = sorted.out.first() {
+                        self.forward.at[i].cursor = 0;
+                        let first = key + g.hot[dir as usize].flat;
+                        self.forward.heap.push(Reverse((first, hops, u | CURSOR)));
+                    }
+                }
+                None => {
+                    self.relaxed += g.adjacency[i].len() as u64;
+                    for &entry in &g.adjacency[i] {
+                        self.relax_forward(g, u, entry, pays, t, amount, bans);
+                    }
+                }
+            }
+            return Some(u);
+        }
+    }
+
+    /// Offers `w` (the neighbour in `u`'s adjacency entry) `u`'s label plus `u`'s least fee
+    /// (none if `u` pays).
+    #[allow(clippy::too_many_arguments)]
+    fn relax_forward(
+        &mut self, g: &TokenGraph, u: u32, (w, dir): (u32, u32), pays: bool, t: u32, amount: u128,
+        bans: &Bans<'_>,
+    ) {
+        let generation = bans.generation;
+        let hot = &g.hot[dir as usize];
+        if !hot.usable
+            || hot.capacity < amount
+            || self.banned[w as usize] == generation
+            || (w != t && g.adjacency[w as usize].len() < 2) // a dead end
+            || bans.edges.contains(&dir)
+        {
+            return;
+        }
+        let (fees, hops) = (self.forward.at[u as usize].label, self.forward.at[u as usize].hops);
+        let fee = if pays { 0 } else { hot.least_fee(amount) };
+        if self.forward.offer(w, fees.saturating_add(fee), hops + 1, (u, dir >> 1), generation)
+            && self.backward.has(w, generation)
+        {
+            self.touched.push(w);
+        }
+    }
+
+    /// Up to `k` cheapest loop-free routes (Yen): each next one is the cheapest deviation
+    /// from a route found, at one of its nodes (the spur), avoiding the part before the spur
+    /// and the channels the routes found take from it.
+    pub(super) fn yen(
+        &mut self, g: &TokenGraph, s: u32, t: u32, amount: u128, k: usize, max_hops: usize,
+    ) -> Vec<RawPath> {
+        let Some(first) = self.search(g, (s, true), t, amount, max_hops, &[], &[]) else {
+            return Vec::new();
+        };
+        let mut found: Vec<RawPath> = vec![first];
+        // (fee, hops, path, index of the spur it left its parent at)
+        let mut candidates: BinaryHeap<Reverse<(u128, usize, RawPath, usize)>> = BinaryHeap::new();
+        let mut deviation = 0;
+        while found.len() < k {
+            let (last_nodes, last_slots) = found[found.len() - 1].clone();
+            // spurs before where the last route left its parent give what they gave for the
+            // parent (Lawler)
+            for i in deviation..last_slots.len() {
+                let spur = last_nodes[i];
+                let root = &last_nodes[..=i];
+                let mut banned_edges = Vec::new();
+                for (nodes, slots) in &found {
+                    // the same root: the same nodes over the same channels
+                    if nodes.len() > i + 1 && nodes[..=i] == *root && slots[..i] == last_slots[..i]
+                    {
+                        banned_edges.push(2 * slots[i] + g.side(slots[i], spur) as u32);
+                    }
+                }
+                // the cheapest way on from the spur node (as a mediator unless it is the
+                // payer); the whole route is priced again below
+                let hops_left = max_hops.saturating_sub(i);
+                let banned_nodes = &root[..i];
+                let spur_path = self.search(
+                    g,
+                    (spur, i == 0),
+                    t,
+                    amount,
+                    hops_left,
+                    banned_nodes,
+                    &banned_edges,
+                );
+                let Some((spur_nodes, spur_slots)) = spur_path else { continue };
+                let mut nodes = root[..i].to_vec();
+                nodes.extend(spur_nodes);
+                let mut slots = last_slots[..i].to_vec();
+                slots.extend(spur_slots);
+                let path = (nodes, slots);
+                let known = found.contains(&path)
+                    || candidates.iter().any(|Reverse((_, _, p, _))| *p == path);
+                if known {
+                    continue;
+                }
+                if let Some(route) = g.price(&path.0, &path.1, amount) {
+                    candidates.push(Reverse((route.fee.0, path.1.len(), path, i)));
+                }
+            }
+            let Some(Reverse((_, _, path, at))) = candidates.pop() else { break };
+            found.push(path);
+            deviation = at;
+        }
+        found
+    }
+}
