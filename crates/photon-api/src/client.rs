@@ -1,6 +1,7 @@
 //! A typed client of a node's API.
 
 use crate::types::*;
+use crate::Amount;
 use photon_primitives::{Address, B256};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -110,6 +111,15 @@ impl Client {
         what: &'static str,
     ) -> Result<T, ClientError> {
         self.call(method, path, |r| r.json(body), what).await
+    }
+
+    /// The routes a payment of `amount` to `target` would try now, in order.
+    pub async fn routes(
+        &self, token: Address, target: Address, amount: Amount,
+    ) -> Result<Vec<RouteView>, ClientError> {
+        let path = format!("/api/v1/paths/{token:?}/{target:?}");
+        let query = [("amount", amount.to_string())];
+        self.call(reqwest::Method::GET, &path, |r| r.query(&query), "routes").await
     }
 
     /// The node's account.

@@ -485,3 +485,25 @@ pub struct ErrorDetail {
     /// Words for a person.
     pub message: String,
 }
+
+/// Where a route comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteSource {
+    /// The node's pathfinding service.
+    Pfs,
+    /// The node's own channel graph.
+    Local,
+}
+
+/// `GET /api/v1/paths/{token}/{target}?amount=`: a route a payment would try, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteView {
+    /// Payer (this node), mediators, target.
+    pub path: Vec<Address>,
+    /// All the mediators' fees, as quoted: the payer locks `amount + fee`.
+    pub fee: Amount,
+    /// Where the route comes from (`pfs` routes carry the service's quote; `local` ones the
+    /// fees the service quoted before, or none).
+    pub source: RouteSource,
+}

@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/channels/{token}/{partner}"),
     ("get", "/api/v1/payments"),
     ("post", "/api/v1/payments/{token}/{target}"),
+    ("get", "/api/v1/paths/{token}/{target}"),
     ("get", "/api/v1/pending_transfers"),
     ("post", "/api/v1/secrets"),
     ("post", "/api/v1/known_secrets"),
@@ -133,6 +134,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/channels/{token}/{partner}", get(channel).patch(patch_channel))
         .route("/api/v1/payments", get(payments))
         .route("/api/v1/payments/{token}/{target}", post(pay))
+        .route("/api/v1/paths/{token}/{target}", get(paths))
         .route("/api/v1/pending_transfers", get(pending_transfers))
         .route("/api/v1/secrets", post(register_secret))
         .route("/api/v1/known_secrets", post(know_secret))
@@ -306,12 +308,61 @@ async fn pay(
         secrethash: r.secret_hash,
         fee_limit: r.fee_limit.map_or(TokenAmount::MAX, |a| TokenAmount(a.0)),
         routes,
+        found: None,
         reply,
     });
     let outcome = tokio::time::timeout(ctx.node.payment_timeout, ask)
         .await
         .map_err(|_| ApiError(NodeError::Timeout(payment_id)))???;
     Ok(Json(outcome))
+}
+
+/// `GET /api/v1/paths/{token}/{target}?amount=`.
+#[derive(serde::Deserialize)]
+struct PathsQuery {
+    amount: Option<String>,
+}
+
+async fn paths(
+    State(ctx): State<Ctx>, Path((token, target)): Path<(String, String)>,
+    query: Result<axum::extract::Query<PathsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<photon_api::RouteView>>> {
+    let (token, target) = (address(&token, "token")?, address(&target, "target")?);
+    let axum::extract::Query(q) = query.map_err(|e| bad(e.body_text()))?;
+    let text = q.amount.ok_or_else(|| bad("`amount` is required"))?;
+    let amount: Amount = text.parse().map_err(|e: String| bad(e))?;
+    if amount.0 == 0 {
+        return Err(bad("amount must be positive"));
+    }
+    if target == ctx.node.address {
+        return Err(bad("cannot pay ourselves"));
+    }
+    let amount = TokenAmount(amount.0);
+    let found = match &ctx.node.pfs {
+        Some(pfs) => match pfs.paths(token, ctx.node.address, target, amount, 3).await {
+            Ok(paths) => Some(paths),
+            Err(e) => {
+                tracing::warn!(error = %e, "the pathfinding service did not answer");
+                None
+            }
+        },
+        None => None,
+    };
+    let routes =
+        ctx.node.ask(|reply| Command::Routes { token, target, amount, found, reply }).await?;
+    Ok(Json(
+        routes
+            .into_iter()
+            .map(|(route, source)| photon_api::RouteView {
+                path: route.path,
+                fee: Amount(route.fee.0),
+                source: match source {
+                    crate::runtime::RouteSource::Pfs => photon_api::RouteSource::Pfs,
+                    crate::runtime::RouteSource::Local => photon_api::RouteSource::Local,
+                },
+            })
+            .collect(),
+    ))
 }
 
 /// A row of the payment history as the API shows it.

@@ -12,7 +12,7 @@
 //!   per job (start-up and loop, batch work, payments, chain task, transaction task).
 //! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
 //! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
-//! * [`graph`]: routes from the public channel graph.
+//! * [`routing`]: routes from the pathfinding service and the node's own graph.
 //! * [`keystore`]: geth-compatible key files.
 //!
 //! The monitoring service and the node's client of it are `photon-monitor`'s; the API's types
@@ -20,8 +20,8 @@
 
 pub mod api;
 mod error;
-pub mod graph;
 pub mod keystore;
+pub mod routing;
 pub mod runtime;
 pub mod transport;
 
@@ -31,6 +31,16 @@ pub use runtime::{Node, NodeHandle, NodeSettings};
 use alloy::network::EthereumWallet;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+
+/// A provider for reading the chain only (the pathfinding service sends no transactions).
+pub fn read_provider(url: reqwest::Url) -> Result<DynProvider, NodeError> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| NodeError::BadRequest(format!("HTTP client: {e}")))?;
+    Ok(ProviderBuilder::new().disable_recommended_fillers().connect_reqwest(http, url).erased())
+}
 
 /// A provider for `url` that signs with `key`. Nonces are set by the node's transaction
 /// manager; gas and fees are estimated. Requests give up after 10 s connecting or 60 s in all.

@@ -45,6 +45,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         settle_timeout: photon_primitives::SettleTimeout(100),
         p2p_addresses: Vec::new(),
         monitor: None,
+        pfs: None,
     }
 }
 
@@ -563,7 +564,10 @@ async fn fee_policies_through_the_api() {
             .await;
     assert_eq!(status, 404);
     let fees = get(format!("{}/api/v1/fees", alice.url)).await;
-    assert_eq!(fees["default"], json!({ "flat": "1", "proportional_ppm": 100 }));
+    assert_eq!(
+        fees["default"],
+        json!({ "flat": "1", "proportional_ppm": 100, "imbalance_ppm": 0 })
+    );
     assert_eq!(fees["tokens"].as_object().unwrap().len(), 1);
     assert_eq!(fees["channels"].as_object().unwrap().values().next().unwrap()["flat"], "3");
     // a swap leg: Bob holds a secret; Alice pays against its hash only

@@ -45,6 +45,7 @@ async fn start(
         settle_timeout: photon_primitives::SettleTimeout(100),
         p2p_addresses: Vec::new(),
         monitor: None,
+        pfs: None,
     };
     let (node, handle) =
         Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))

@@ -276,6 +276,32 @@ pub async fn start_monitor(
     Ok(monitor)
 }
 
+/// Starts `photon pfs` (a pathfinding service) with its data in `dir/pfs` and its API on
+/// `port` of 127.0.0.1 (nodes silent for `offline_after` seconds are routed around), and
+/// waits for it.
+pub async fn start_pfs(
+    photon: &Path, net: &DevNet, dir: &Path, deployment: &Path, port: u16, offline_after: u64,
+) -> Result<NodeProcess> {
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(photon)
+        .arg("pfs")
+        .args(["--rpc-url", net.chain.endpoint().as_str()])
+        .args(["--deployment", &deployment.display().to_string()])
+        .args(["--data-dir", &dir.join("pfs").display().to_string()])
+        .args(["--api-addr", url.trim_start_matches("http://")])
+        .args(["--confirmations", "0", "--poll-ms", "100"])
+        .args(["--offline-after", &offline_after.to_string(), "--rate-limit", "1000"])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", photon.display()))?;
+    let pfs = NodeProcess { name: "PFS", address: Address::ZERO, url, child };
+    let what = "the pathfinding service to start";
+    eventually(what, async || Ok(get(&format!("{}/api/v1/status", pfs.url)).await.ok())).await?;
+    Ok(pfs)
+}
+
 /// A fresh folder under the system's temporary directory for one run's files.
 pub fn scratch_dir(tag: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("photon-{tag}-{}", std::process::id()));

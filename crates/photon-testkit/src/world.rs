@@ -3,7 +3,7 @@
 //! pay, close, await balances, crash and restart, mine until settled).
 
 use crate::devnet::{DevNet, TEST_PARAMS};
-use crate::nodes::{request, start_monitor, Launch, NodeProcess};
+use crate::nodes::{request, start_monitor, start_pfs, Launch, NodeProcess};
 use crate::poll::until;
 use anyhow::{ensure, Context, Result};
 use photon_chain::DeployParams;
@@ -344,6 +344,12 @@ impl World {
     /// Stops node `i` if it runs and starts it again, bootstrapping from `from` if given.
     pub async fn restart(&mut self, i: usize, from: Option<usize>) -> Result<()> {
         self.restart_with(i, from.as_slice(), &[]).await
+    }
+
+    /// Starts a pathfinding service on `port` of 127.0.0.1 (see [`start_pfs`]).
+    pub async fn start_pfs(&self, port: u16, offline_after: u64) -> Result<NodeProcess> {
+        start_pfs(&self.spec.photon, &self.net, &self.dir, &self.deployment, port, offline_after)
+            .await
     }
 
     /// Starts a monitoring service on `port` of 127.0.0.1 (see [`start_monitor`]).

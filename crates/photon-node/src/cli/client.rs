@@ -118,6 +118,17 @@ pub(super) enum ClientCommand {
         /// How much (in the token's smallest unit).
         amount: u128,
     },
+    /// Show the routes a running node would try for a payment, with their fees.
+    Route {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The token.
+        token: Address,
+        /// Who would be paid.
+        target: Address,
+        /// How much (in the token's smallest unit).
+        amount: u128,
+    },
 }
 
 /// Waits for `call`, showing progress on stderr (a call may wait for the chain).
@@ -171,6 +182,21 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
             let doing = format!("paying {amount} to {target}");
             let outcome = waiting(&doing, client.client().pay(token, target, &pay)).await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
+        }
+        ClientCommand::Route { client, token, target, amount } => {
+            let routes = client.client().routes(token, target, Amount(amount)).await?;
+            if routes.is_empty() {
+                println!("no route to {target} for {amount}");
+            }
+            println!("{:<6} {:>20}  path", "source", "fee");
+            for r in routes {
+                let path: Vec<String> = r.path.iter().map(ToString::to_string).collect();
+                let source = match r.source {
+                    photon_api::RouteSource::Pfs => "pfs",
+                    photon_api::RouteSource::Local => "local",
+                };
+                println!("{source:<6} {:>20}  {}", r.fee.to_string(), path.join(" → "));
+            }
         }
         ClientCommand::Open { client, token, partner, deposit, via } => {
             let open = OpenChannel {

@@ -32,6 +32,8 @@ enum Command {
     Run(Box<node::RunArgs>),
     /// Run a monitoring (delegate) service that guards the channels of offline nodes.
     Monitor(Box<node::MonitorArgs>),
+    /// Run a pathfinding service: fee- and capacity-aware routes from nodes' signed updates.
+    Pfs(Box<node::PfsArgs>),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -49,6 +51,7 @@ pub(crate) async fn main() -> Result<()> {
         Command::Deploy(args) => node::deploy(args).await?,
         Command::Run(args) => node::run(*args).await?,
         Command::Monitor(args) => node::monitor(*args).await?,
+        Command::Pfs(args) => node::pfs(*args).await?,
         Command::Client(command) => client::main(command).await?,
     }
     Ok(())

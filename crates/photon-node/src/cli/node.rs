@@ -1,4 +1,4 @@
-//! `photon deploy`, `photon run` and `photon monitor`: the long-running processes, their
+//! `photon deploy`, `photon run`, `photon monitor` and `photon pfs`: the long-running processes, their
 //! arguments, and the config file's precedence (flags and environment over the file over
 //! defaults).
 
@@ -96,6 +96,10 @@ pub(super) struct RunArgs {
     /// that it guards the channels while this node is offline.
     #[arg(long, env = "PHOTON_MONITOR")]
     monitor: Option<reqwest::Url>,
+    /// A pathfinding service (`photon pfs`): the node tells it its channels' capacities and
+    /// fees and asks it for routes (falling back to its own graph when it does not answer).
+    #[arg(long, env = "PHOTON_PFS")]
+    pfs: Option<reqwest::Url>,
 }
 
 /// `photon monitor`.
@@ -127,6 +131,35 @@ pub(super) struct MonitorArgs {
     clients: Vec<Address>,
 }
 
+/// `photon pfs`.
+#[derive(Args)]
+pub(super) struct PfsArgs {
+    /// Ethereum JSON-RPC endpoint (read only: the service sends no transactions).
+    #[arg(long, env = "PHOTON_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: reqwest::Url,
+    /// Deployment file written by `photon deploy`.
+    #[arg(long, env = "PHOTON_DEPLOYMENT")]
+    deployment: PathBuf,
+    /// Data directory (a subdirectory per chain is used).
+    #[arg(long, env = "PHOTON_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API listen address: nodes send updates and ask for paths here.
+    #[arg(long, env = "PHOTON_API_ADDR", default_value = "127.0.0.1:5003")]
+    api_addr: std::net::SocketAddr,
+    /// Confirmations before acting on chain events.
+    #[arg(long, env = "PHOTON_CONFIRMATIONS", default_value_t = 5)]
+    confirmations: u64,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PHOTON_POLL_MS", default_value_t = 1_000)]
+    poll_ms: u64,
+    /// Seconds without a heartbeat or update after which a node is routed around.
+    #[arg(long, env = "PHOTON_PFS_OFFLINE_AFTER", default_value_t = 60)]
+    offline_after: u64,
+    /// Requests per second each client address may make (bursts of twice as many).
+    #[arg(long, env = "PHOTON_PFS_RATE_LIMIT", default_value_t = 50)]
+    rate_limit: u32,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -144,6 +177,7 @@ struct FileConfig {
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
     monitor: Option<reqwest::Url>,
+    pfs: Option<reqwest::Url>,
     keystore: Option<PathBuf>,
     address: Option<Address>,
     password_file: Option<PathBuf>,
@@ -247,6 +281,7 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         settle_timeout,
         p2p_addresses: Vec::new(),
         monitor: args.monitor.or(file.monitor),
+        pfs: args.pfs.or(file.pfs),
     };
     let p2p_listen = match args.p2p_listen {
         Some(a) => a,
@@ -337,6 +372,37 @@ pub(super) async fn monitor(args: MonitorArgs) -> Result<()> {
     )
     .await
     .with_context(|| format!("the monitoring service on {}", args.rpc_url))
+}
+
+/// `photon pfs`.
+pub(super) async fn pfs(args: PfsArgs) -> Result<()> {
+    let deployment = Deployment::load(&args.deployment)?;
+    if args.offline_after == 0 || args.rate_limit == 0 {
+        bail!("--offline-after and --rate-limit must be positive");
+    }
+    let data_root = args.data_dir.unwrap_or_else(|| default_home().join("pfs"));
+    let data_dir = data_root.join(format!(
+        "{}-{}",
+        hex_address(deployment.tokens_network),
+        deployment.chain_id
+    ));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let provider = photon_node::read_provider(args.rpc_url.clone())?;
+    let listener = tokio::net::TcpListener::bind(args.api_addr)
+        .await
+        .with_context(|| format!("listening on {}", args.api_addr))?;
+    tracing::info!(api = %args.api_addr, data = %data_dir.display(), "pathfinding service running");
+    let settings = photon_pfs::PfsSettings {
+        deployment,
+        confirmations: args.confirmations,
+        poll_interval: Duration::from_millis(args.poll_ms),
+        offline_after: args.offline_after,
+        rate_limit: args.rate_limit,
+    };
+    photon_pfs::run_pfs(provider, &data_dir.join("pfs.db"), settings, listener, shutdown_signal())
+        .await
+        .with_context(|| format!("the pathfinding service on {}", args.rpc_url))
 }
 
 async fn shutdown_signal() {

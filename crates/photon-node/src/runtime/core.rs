@@ -146,10 +146,45 @@ impl Node {
                 secrethash,
                 fee_limit,
                 routes,
+                found,
                 reply,
             } => {
+                // ask the pathfinding service first (off this task), unless the payment goes
+                // straight to a partner or comes with its routes
+                let direct = self
+                    .state
+                    .channel_with(token, target)
+                    .is_some_and(|c| c.usable() && c.our_capacity() >= amount);
+                if let (Some(pfs), None, None, false) = (&self.handle.pfs, &routes, &found, direct)
+                {
+                    let (pfs, inbox, me) = (pfs.clone(), self.handle.inbox(), self.state.address);
+                    tokio::spawn(async move {
+                        let found = match pfs.paths(token, me, target, amount, 3).await {
+                            Ok(paths) => paths,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the pathfinding service did not answer; routing on our own graph");
+                                Vec::new()
+                            }
+                        };
+                        let pay = Command::Pay {
+                            token,
+                            target,
+                            amount,
+                            payment_id,
+                            secret,
+                            secrethash,
+                            fee_limit,
+                            routes: None,
+                            found: Some(found),
+                            reply,
+                        };
+                        let _ = inbox.send(Input::Command(pay)).await;
+                    });
+                    return;
+                }
                 let lock = (secret, secrethash);
-                match self.pay_change(token, target, amount, payment_id, lock, fee_limit, routes) {
+                let ways = (routes, found);
+                match self.pay_change(token, target, amount, payment_id, lock, fee_limit, ways) {
                     Ok((change, payment_id, secrethash)) => {
                         self.payments.insert(payment_id, (reply, secrethash));
                         batch.push((change, Waiter::None));
@@ -158,6 +193,9 @@ impl Node {
                         let _ = reply.send(Err(e));
                     }
                 }
+            }
+            Command::Routes { token, target, amount, found, reply } => {
+                let _ = reply.send(self.routes_for(token, target, amount, found.as_deref()));
             }
             Command::Channel { token, partner, action, reply } => {
                 let Some(channel) = self.state.channel_with(token, partner) else {
@@ -191,6 +229,14 @@ impl Node {
         let mut replies: Vec<Reply<()>> = Vec::new();
         let mut acks: Vec<oneshot::Sender<Delivery>> = Vec::new();
         for (change, waiter) in batch {
+            if let StateChange::Chain(
+                photon_state::ChainEvent::ChannelOpened { .. }
+                | photon_state::ChainEvent::ChannelClosed { .. }
+                | photon_state::ChainEvent::ChannelSettled { .. },
+            ) = &change
+            {
+                self.network_version += 1;
+            }
             let payment = match &change {
                 StateChange::SendDirect { payment_id, .. }
                 | StateChange::SendMediated { payment_id, .. } => Some(*payment_id),

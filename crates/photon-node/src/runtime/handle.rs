@@ -67,10 +67,27 @@ pub enum Command {
         secrethash: Option<B256>,
         /// most fees
         fee_limit: TokenAmount,
-        /// explicit routes with their total fees (None: from the channel graph)
+        /// explicit routes with their total fees (None: found by the node)
         routes: Option<Vec<Route>>,
+        /// what the pathfinding service answered (None: not asked yet; the node asks it
+        /// when it has one and puts the payment back in its inbox with the answer)
+        found: Option<Vec<photon_pfs::api::PathView>>,
         /// answer when done
         reply: Reply<PaymentOutcome>,
+    },
+    /// The routes a payment would take now: the service's answer (if any) as the node
+    /// filters it, then the node's own.
+    Routes {
+        /// token
+        token: Address,
+        /// target
+        target: Address,
+        /// amount the target receives
+        amount: TokenAmount,
+        /// what the pathfinding service answered, if it has one and it answered
+        found: Option<Vec<photon_pfs::api::PathView>>,
+        /// the routes, each with where it comes from
+        reply: oneshot::Sender<Vec<(Route, RouteSource)>>,
     },
     /// Accept payments locked with this secret's hash by revealing it at once (swaps).
     KnowSecret {
@@ -101,6 +118,15 @@ pub enum Command {
         /// answer once accepted
         reply: Reply<()>,
     },
+}
+
+/// Where a route comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteSource {
+    /// The pathfinding service.
+    Pfs,
+    /// The node's own graph.
+    Local,
 }
 
 /// What to do with a channel.
@@ -148,6 +174,8 @@ pub struct NodeHandle {
     pub(super) inbox: mpsc::Sender<Input>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shutdown: watch::Sender<bool>,
+    /// The pathfinding service, if the node has one.
+    pub pfs: Option<photon_pfs::PfsClient>,
 }
 
 impl NodeHandle {

@@ -51,7 +51,7 @@ use self::transactions::*;
 pub use crash::crash_point;
 use crash::*;
 use handle::*;
-pub use handle::{ChannelAction, Command, Input, NodeHandle};
+pub use handle::{ChannelAction, Command, Input, NodeHandle, RouteSource};
 use payments::*;
 pub use views::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 
@@ -77,6 +77,9 @@ pub struct NodeSettings {
     /// A monitoring service that guards this node's channels while it is offline: it gets
     /// each partner's latest balance proof with our consents (see [`photon_monitor`]).
     pub monitor: Option<reqwest::Url>,
+    /// A pathfinding service: told our channels' capacities and fees, asked for routes (see
+    /// [`photon_pfs`]).
+    pub pfs: Option<reqwest::Url>,
 }
 
 /// The node.
@@ -100,6 +103,12 @@ pub struct Node {
     counter: u64,
     /// Client of the monitoring service, if the node has one.
     monitor: Option<photon_monitor::MonitorClient>,
+    /// Tells the pathfinding service our capacities and fees, if we have one.
+    publisher: Option<photon_pfs::Publisher>,
+    /// Our own route search.
+    router: crate::routing::LocalRouter,
+    /// Changes whenever a channel of the network opens or goes.
+    network_version: u64,
     /// Delivery reports read in the current batch.
     deliveries: Vec<(u64, Option<String>)>,
     /// Whether the event carried out last was a message for the outbox: a payment reported
@@ -191,13 +200,26 @@ impl Node {
         let (shutdown, stopping) = watch::channel(false);
         tokio::spawn(transaction_task(txs, job_rx, done, stopping));
         let (events, _) = broadcast::channel(1024);
+        let pfs = settings
+            .pfs
+            .as_ref()
+            .map(|url| photon_pfs::PfsClient::new(url.as_str(), Duration::from_secs(3)));
         let handle = NodeHandle {
             address: signer.address(),
             payment_timeout: settings.payment_timeout,
             inbox: inbox_tx,
             events,
             shutdown,
+            pfs: pfs.clone(),
         };
+        let publisher = pfs.map(|client| {
+            photon_pfs::Publisher::start(
+                client,
+                restored.state.domain.clone(),
+                signer.clone(),
+                Duration::from_millis(200),
+            )
+        });
         // messages not acknowledged before a stop: sent again, in order (a duplicate is
         // answered with its stored acknowledgement)
         for (id, recipient, message) in storage.outbox()? {
@@ -228,6 +250,9 @@ impl Node {
             last_change: restored.last_change,
             counter: 0,
             monitor,
+            publisher,
+            router: crate::routing::LocalRouter::default(),
+            network_version: 0,
             last_sent: false,
             deliveries: Vec::new(),
         };
@@ -252,11 +277,17 @@ impl Node {
         }
         let mut monitor_tick = tokio::time::interval(Duration::from_secs(1));
         monitor_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pfs_tick = tokio::time::interval(Duration::from_millis(200));
+        pfs_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut batch: Vec<Item> = Vec::new();
             tokio::select! {
                 _ = monitor_tick.tick(), if self.monitor.is_some() => {
                     self.delegate();
+                    continue;
+                }
+                _ = pfs_tick.tick(), if self.publisher.is_some() => {
+                    self.announce();
                     continue;
                 }
                 input = self.inbox.recv() => {
@@ -294,6 +325,26 @@ impl Node {
             }
         }
         tracing::info!("node stopped");
+    }
+
+    /// Offers the pathfinding service's publisher our open channels as they are now (it
+    /// sends what changed).
+    fn announce(&self) {
+        let Some(publisher) = &self.publisher else { return };
+        let state = &self.state;
+        let channels = state
+            .channels
+            .values()
+            .filter(|c| c.status == ChannelStatus::Open)
+            .map(|c| photon_pfs::Announce {
+                token: c.token,
+                channel_id: c.id,
+                capacity: c.our_capacity(),
+                fee: state.fees.policy(c.token, c.id),
+                disabled: !c.usable() || !state.config.accepts_settle_timeout(c.settle_timeout),
+            })
+            .collect();
+        publisher.offer(channels);
     }
 
     /// Gives the monitoring service every partner proof it does not have yet, with our

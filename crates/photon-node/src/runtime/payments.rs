@@ -18,7 +18,8 @@ impl Node {
     pub(super) fn pay_change(
         &mut self, token: Address, target: Address, amount: TokenAmount,
         payment_id: Option<PaymentId>, (secret, secrethash): (Option<Secret>, Option<B256>),
-        fee_limit: TokenAmount, routes: Option<Vec<Route>>,
+        fee_limit: TokenAmount,
+        (routes, found): (Option<Vec<Route>>, Option<Vec<photon_pfs::api::PathView>>),
     ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
         if let (Some(s), Some(h)) = (secret, secrethash) {
             if s.hash().0 != h {
@@ -66,16 +67,24 @@ impl Node {
         let secrethash =
             secrethash.map(photon_primitives::SecretHash).or_else(|| secret.map(|s| s.hash()));
         let secrethash = secrethash.ok_or_else(|| NodeError::BadRequest("no secret".into()))?;
-        // explicit routes carry their fees; graph routes assume none (mediators that charge
-        // dispose, and the next route is tried)
-        let routes: Vec<Route> = routes.unwrap_or_else(|| {
-            crate::graph::routes(&self.state.network, token, self.state.address, target, 3, 6)
+        // explicit routes carry their fees; else the service's, then our own graph's (a
+        // mediator a route got wrong gives the lock back, and the next route is tried)
+        let routes: Vec<Route> = match routes {
+            Some(given) => given,
+            None => self
+                .routes_for(token, target, amount, found.as_deref())
                 .into_iter()
-                .map(|path| Route { path, fee: TokenAmount(0) })
-                .collect()
-        });
+                .map(|(route, _)| route)
+                .collect(),
+        };
         if routes.is_empty() {
             return Err(NodeError::NotFound(format!("no route to {target} for token {token}")));
+        }
+        if routes.iter().all(|r| r.fee > fee_limit) {
+            let cheapest = routes.iter().map(|r| r.fee).min().unwrap_or_default();
+            return Err(NodeError::NotFound(format!(
+                "no route to {target} within the fee limit {fee_limit} (the cheapest costs {cheapest})"
+            )));
         }
         Ok((
             StateChange::SendMediated {
@@ -91,6 +100,27 @@ impl Node {
             payment_id,
             Some(secrethash.0),
         ))
+    }
+
+    /// The routes a payment of `amount` to `target` would take: the service's answer (those
+    /// whose first channel can carry their lock), then our own graph's.
+    pub(super) fn routes_for(
+        &mut self, token: Address, target: Address, amount: TokenAmount,
+        found: Option<&[photon_pfs::api::PathView]>,
+    ) -> Vec<(Route, RouteSource)> {
+        let mut routes: Vec<(Route, RouteSource)> = Vec::new();
+        if let Some(found) = found {
+            self.router.learn(found);
+            let usable = crate::routing::usable_paths(&self.state, token, found);
+            routes.extend(usable.into_iter().map(|r| (r, RouteSource::Pfs)));
+        }
+        let version = self.network_version;
+        for route in self.router.routes(&self.state, version, token, target, amount, 3) {
+            if !routes.iter().any(|(r, _)| r.path == route.path) {
+                routes.push((route, RouteSource::Local));
+            }
+        }
+        routes
     }
 
     /// A secret only we can know: derived from our key, the payment and the time.
