@@ -58,6 +58,9 @@ enum Command {
         /// Run only the first this many queries (quick looks; the keys are defined on all).
         #[arg(long)]
         limit: Option<usize>,
+        /// Paths per query (k).
+        #[arg(long, default_value_t = 3)]
+        paths: usize,
     },
     /// Cost of the pure state machine per direct transfer and per mediated hop, in µs.
     State {
@@ -80,9 +83,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::State { json } => print_rows(&state::measure(), "µs", json),
         Command::Restore { json } => print_rows(&restore::measure()?, "value", json),
-        Command::Route { json, graph, queries, out, seed, limit } => {
+        Command::Route { json, graph, queries, out, seed, limit, paths } => {
             let files = (graph.as_deref(), queries.as_deref());
-            let rows = route::measure(files, out.as_deref(), seed, limit)?;
+            let rows = route::measure(files, out.as_deref(), seed, (limit, paths))?;
             print_rows(&rows, "value", json);
         }
         Command::Transfers { json } => print_rows(&transfers::measure().await?, "value", json),

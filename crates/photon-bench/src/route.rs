@@ -433,7 +433,7 @@ fn updates_per_s(graph: &[Channel]) -> anyhow::Result<f64> {
 /// Runs the benchmark.
 pub(crate) fn measure(
     (graph_file, queries_file): (Option<&Path>, Option<&Path>), out: Option<&Path>, seed: u64,
-    limit: Option<usize>,
+    (limit, k): (Option<usize>, usize),
 ) -> anyhow::Result<Vec<(&'static str, f64)>> {
     let (graph, mut queries) = match (graph_file, queries_file) {
         (Some(g), Some(q)) => (read_graph(g)?, read_queries(q)?),
@@ -448,6 +448,7 @@ pub(crate) fn measure(
     let before = rss_mb();
     let g = build(&graph)?;
     let graph_rss = rss_mb() - before;
+    anyhow::ensure!(g.relays_consistent(), "the graph's relay lists are inconsistent");
     let by_id: std::collections::HashMap<ChannelId, &Channel> =
         graph.iter().map(|c| (channel_id(c.id), c)).collect();
     let mut adjacency: Vec<Vec<u32>> = vec![Vec::new(); nodes];
@@ -457,7 +458,7 @@ pub(crate) fn measure(
     }
     let max_degree = adjacency.iter().map(Vec::len).max().unwrap_or(0);
     let (mut scratch, mut reference) = (Scratch::default(), Scratch::default());
-    let (k, max_hops) = (3, MAX_PATH_LEN - 1);
+    let max_hops = MAX_PATH_LEN - 1;
     let mut times = Vec::with_capacity(queries.len());
     let (mut feasible, mut found, mut both) = (0usize, 0usize, 0usize);
     let (mut fee_first, mut fee_least, mut hops_first) = (0f64, 0f64, 0usize);
@@ -537,7 +538,7 @@ mod tests {
         std::fs::write(&bad, "source,target\n").unwrap();
         assert!(read_queries(&bad).is_err(), "wrong header");
         let files = (Some(dir.path().join("graph.csv")), Some(dir.path().join("queries.csv")));
-        let rows = measure((files.0.as_deref(), files.1.as_deref()), None, 0, None).unwrap();
+        let rows = measure((files.0.as_deref(), files.1.as_deref()), None, 0, (None, 3)).unwrap();
         let get = |k: &str| rows.iter().find(|(n, _)| *n == k).unwrap().1;
         assert_eq!(get("graph_channels"), 600.0);
         assert!(get("feasible") > 0.0);

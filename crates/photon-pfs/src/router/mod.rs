@@ -18,10 +18,12 @@
 //!
 //! **Search** ([`search`]): the same backward search, met halfway by a forward search from
 //! the payer whose costs are lower bounds (each mediator's fee on the amount itself, which is
-//! at most what it forwards); the two stop when their radii add up to the cheapest exact
-//! route found where they met. On a network with hubs the two meet after a few thousand
-//! steps instead of covering the graph. [`TokenGraph::paths`] gives up to k loop-free routes
-//! cheapest first (Yen's algorithm over that search).
+//! at most what it forwards); where they meet the joined route is priced exactly, and the
+//! backward search then finishes with every node pruned whose exact label plus a lower bound
+//! of its prefix reaches that price: the result is exact. [`TokenGraph::paths`] gives up to
+//! k loop-free routes cheapest first (Yen's algorithm over that search), first with only
+//! relays (nodes with [`RELAY_DEGREE`] channels or more) as mediators, then, when they give
+//! fewer than k routes, with every node.
 
 use photon_primitives::{Address, ChannelId, TokenAmount};
 use photon_state::fees::receive_at_rate;
@@ -69,18 +71,10 @@ impl Hot {
     }
 }
 
-/// Nodes with more channels than this are expanded lazily by the searches: their channels
-/// are kept sorted by flat fee, and a search walks them in that order only as far as its
-/// radius reaches (a hub's thousands of channels are rarely all needed).
-pub(super) const LAZY: usize = 48;
-
-/// A hub's channels (adjacency entries) sorted by the flat fee of the direction out of it
-/// (`out`) and into it (`inn`), ties by direction.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Sorted {
-    pub(super) out: Vec<(u32, u32)>,
-    pub(super) inn: Vec<(u32, u32)>,
-}
+/// Nodes with at least this many channels are *relays*: the first search considers only
+/// them as mediators (a node with a handful of channels is a wallet, rarely on a cheapest
+/// route); when it finds fewer routes than asked for, every node is considered.
+pub const RELAY_DEGREE: usize = 4;
 
 #[derive(Clone, Debug)]
 struct Edge {
@@ -144,9 +138,8 @@ pub struct TokenGraph {
     addresses: Vec<Address>,
     /// Per node: (neighbour, the direction from the node to it: `2·slot + side`).
     adjacency: Vec<Vec<(u32, u32)>>,
-    /// Per node with more than [`LAZY`] channels, an index into `sorted`.
-    sorted_of: HashMap<u32, usize>,
-    sorted: Vec<Sorted>,
+    /// Per node: how many of its first adjacency entries lead to relays (the rest do not).
+    relays: Vec<u32>,
     online: Vec<bool>,
     edges: Vec<Edge>,
     /// Per channel slot and side (`2·slot + side`).
@@ -156,14 +149,14 @@ pub struct TokenGraph {
     /// Nodes are online until told otherwise (local routing, benchmarks); else offline until
     /// a heartbeat.
     assume_online: bool,
-    /// Nodes with more channels are expanded lazily ([`LAZY`]; lower in tests).
-    lazy_above: usize,
+    /// Nodes with at least this many channels are relays ([`RELAY_DEGREE`]; tests vary it).
+    relay_degree: usize,
 }
 
 impl TokenGraph {
     /// An empty graph; nodes count as online from the start when `assume_online`.
     pub fn new(assume_online: bool) -> Self {
-        Self { assume_online, lazy_above: LAZY, ..Self::default() }
+        Self { assume_online, relay_degree: RELAY_DEGREE, ..Self::default() }
     }
 
     /// Room for `nodes` nodes and `channels` channels.
@@ -177,7 +170,7 @@ impl TokenGraph {
             hot: Vec::with_capacity(2 * channels),
             by_id: HashMap::with_capacity(channels),
             assume_online,
-            lazy_above: LAZY,
+            relay_degree: RELAY_DEGREE,
             ..Self::default()
         }
     }
@@ -189,6 +182,7 @@ impl TokenGraph {
         let i = self.addresses.len() as u32;
         self.addresses.push(address);
         self.adjacency.push(Vec::new());
+        self.relays.push(0);
         self.online.push(self.assume_online);
         self.index.insert(address, i);
         i
@@ -206,80 +200,97 @@ impl TokenGraph {
 
     fn refresh_hot(&mut self, slot: u32) {
         let edge = &self.edges[slot as usize];
-        let ends = edge.ends;
-        let mut moved = Vec::new();
         for side in 0..2 {
             let d = &edge.dirs[side];
-            let dir = 2 * slot as usize + side;
-            let hot = Hot {
+            self.hot[2 * slot as usize + side] = Hot {
                 capacity: d.capacity.0,
                 flat: d.fee.flat.0,
                 rate: d.fee.rate(d.capacity, edge.total),
                 usable: d.known && !d.disabled,
             };
-            if hot.flat != self.hot[dir].flat {
-                moved.push((side, dir as u32));
-            }
-            self.hot[dir] = hot;
-        }
-        // hubs keep their channels sorted by flat fee
-        for (side, dir) in moved {
-            let (owner, other) = (ends[side], ends[1 - side]);
-            if let Some(&i) = self.sorted_of.get(&owner) {
-                let list = std::mem::take(&mut self.sorted[i].out);
-                self.sorted[i].out = self.resorted(list, (other, dir), dir);
-            }
-            if let Some(&i) = self.sorted_of.get(&other) {
-                let list = std::mem::take(&mut self.sorted[i].inn);
-                self.sorted[i].inn = self.resorted(list, (owner, dir ^ 1), dir);
-            }
         }
     }
 
-    /// `list` with `entry` (whose key is the flat fee of direction `key`) moved to its place.
-    fn resorted(&self, mut list: Vec<(u32, u32)>, entry: (u32, u32), key: u32) -> Vec<(u32, u32)> {
-        if let Some(at) = list.iter().position(|e| *e == entry) {
-            list.remove(at);
-        }
-        let k = (self.hot[key as usize].flat, entry.1);
-        let at = list.partition_point(|e| {
-            let d = if key == entry.1 { e.1 } else { e.1 ^ 1 };
-            (self.hot[d as usize].flat, e.1) < k
-        });
-        list.insert(at, entry);
-        list
+    /// Whether `node` is a relay (enough channels to be considered a mediator first).
+    pub(super) fn is_relay(&self, node: u32) -> bool {
+        self.adjacency[node as usize].len() >= self.relay_degree
     }
 
-    /// Sorts a node's channels once it has more than [`LAZY`] (tests: `lazy_above`).
-    fn sort_channels(&mut self, node: u32) {
-        let adjacency = &self.adjacency[node as usize];
-        if adjacency.len() <= self.lazy_above {
-            return;
-        }
-        let mut out = adjacency.clone();
-        out.sort_by_key(|e| (self.hot[e.1 as usize].flat, e.1));
-        let mut inn = adjacency.clone();
-        inn.sort_by_key(|e| (self.hot[(e.1 ^ 1) as usize].flat, e.1));
-        match self.sorted_of.get(&node) {
-            Some(&i) => self.sorted[i] = Sorted { out, inn },
-            None => {
-                self.sorted_of.insert(node, self.sorted.len());
-                self.sorted.push(Sorted { out, inn });
-            }
-        }
+    /// `node`'s adjacency entries that lead to relays.
+    pub(super) fn relay_neighbours(&self, node: u32) -> &[(u32, u32)] {
+        &self.adjacency[node as usize][..self.relays[node as usize] as usize]
     }
 
-    /// A graph whose nodes with more than `above` channels are expanded lazily (tests
-    /// exercise the lazy expansion on small graphs).
+    /// Whether every node's adjacency starts with exactly its entries that lead to relays
+    /// (the invariant the searches rely on; tests and benchmarks check it).
+    pub fn relays_consistent(&self) -> bool {
+        (0..self.node_count()).all(|v| {
+            let (r, list) = (self.relays[v] as usize, &self.adjacency[v]);
+            list[..r].iter().all(|(n, _)| self.is_relay(*n))
+                && list[r..].iter().all(|(n, _)| !self.is_relay(*n))
+        })
+    }
+
+    /// A graph whose relays have at least `degree` channels (tests).
     #[cfg(test)]
-    pub(super) fn lazy_above(mut self, above: usize) -> Self {
-        self.lazy_above = above;
+    pub(super) fn relay_degree(mut self, degree: usize) -> Self {
+        self.relay_degree = degree;
         self
     }
 
-    /// A hub's sorted channels.
-    pub(super) fn sorted(&self, node: u32) -> Option<&Sorted> {
-        self.sorted_of.get(&node).map(|i| &self.sorted[*i])
+    /// Adds `entry` to `node`'s adjacency, among the relay entries if it leads to a relay.
+    fn add_entry(&mut self, node: u32, entry: (u32, u32)) {
+        let relay = self.is_relay(entry.0);
+        let (list, relays) = (&mut self.adjacency[node as usize], &mut self.relays[node as usize]);
+        list.push(entry);
+        if relay {
+            let last = list.len() - 1;
+            list.swap(*relays as usize, last);
+            *relays += 1;
+        }
+    }
+
+    /// Removes the entries of channel `slot` from `node`'s adjacency.
+    fn remove_entry(&mut self, node: u32, slot: u32) {
+        let (list, relays) = (&mut self.adjacency[node as usize], &mut self.relays[node as usize]);
+        while let Some(mut at) = list.iter().position(|(_, d)| d >> 1 == slot) {
+            if at < *relays as usize {
+                list.swap(at, *relays as usize - 1);
+                *relays -= 1;
+                at = *relays as usize;
+            }
+            list.swap_remove(at);
+        }
+    }
+
+    /// `node` became a relay or stopped being one (`was`): its neighbours' adjacency entries
+    /// to it move across their relay boundary.
+    fn reclassify(&mut self, node: u32, was: bool) {
+        let now = self.is_relay(node);
+        if now == was {
+            return;
+        }
+        let neighbours: Vec<u32> = self.adjacency[node as usize].iter().map(|(n, _)| *n).collect();
+        for m in neighbours {
+            let (list, relays) = (&mut self.adjacency[m as usize], &mut self.relays[m as usize]);
+            // (every entry: two nodes may share more than one channel in tests)
+            loop {
+                let r = *relays as usize;
+                let wrong = if now {
+                    list[r..].iter().position(|(n, _)| *n == node).map(|at| at + r)
+                } else {
+                    list[..r].iter().position(|(n, _)| *n == node)
+                };
+                let Some(at) = wrong else { break };
+                if now {
+                    list.swap(at, r);
+                    *relays += 1;
+                } else {
+                    list.swap(at, r - 1);
+                    *relays -= 1;
+                }
+            }
+        }
     }
 
     /// A channel opened between `a` and `b` holding `total` (both deposits). Opening one
@@ -305,19 +316,11 @@ impl TokenGraph {
         };
         self.refresh_hot(slot);
         self.by_id.insert(id, slot);
-        self.adjacency[ends[0] as usize].push((ends[1], 2 * slot));
-        self.adjacency[ends[1] as usize].push((ends[0], 2 * slot + 1));
-        for (side, node) in ends.into_iter().enumerate() {
-            let (other, dir) = (ends[1 - side], 2 * slot + side as u32);
-            match self.sorted_of.get(&node) {
-                Some(&i) => {
-                    let list = std::mem::take(&mut self.sorted[i].out);
-                    self.sorted[i].out = self.resorted(list, (other, dir), dir);
-                    let list = std::mem::take(&mut self.sorted[i].inn);
-                    self.sorted[i].inn = self.resorted(list, (other, dir), dir ^ 1);
-                }
-                None => self.sort_channels(node),
-            }
+        let was = ends.map(|n| self.is_relay(n));
+        self.add_entry(ends[0], (ends[1], 2 * slot));
+        self.add_entry(ends[1], (ends[0], 2 * slot + 1));
+        for (node, was) in ends.into_iter().zip(was) {
+            self.reclassify(node, was);
         }
     }
 
@@ -334,12 +337,13 @@ impl TokenGraph {
         let Some(slot) = self.by_id.remove(&id) else { return };
         self.edges[slot as usize].dirs = [Direction::default(); 2];
         self.refresh_hot(slot);
-        for end in self.edges[slot as usize].ends {
-            self.adjacency[end as usize].retain(|(_, d)| d >> 1 != slot);
-            if let Some(&i) = self.sorted_of.get(&end) {
-                self.sorted[i].out.retain(|(_, d)| d >> 1 != slot);
-                self.sorted[i].inn.retain(|(_, d)| d >> 1 != slot);
-            }
+        let ends = self.edges[slot as usize].ends;
+        let was = ends.map(|n| self.is_relay(n));
+        for end in ends {
+            self.remove_entry(end, slot);
+        }
+        for (node, was) in ends.into_iter().zip(was) {
+            self.reclassify(node, was);
         }
         self.free.push(slot);
     }
@@ -435,7 +439,10 @@ impl TokenGraph {
         max_hops: usize,
     ) -> Option<Route> {
         let (s, t) = self.endpoints(from, to, amount)?;
-        let (nodes, slots) = scratch.search(self, (s, true), t, amount.0, max_hops, &[], &[])?;
+        // relays as mediators first, then every node
+        let (nodes, slots) = [true, false].into_iter().find_map(|relays_only| {
+            scratch.search(self, (s, true), t, amount.0, (max_hops, relays_only), (&[], &[]))
+        })?;
         self.price(&nodes, &slots, amount.0)
     }
 
@@ -460,11 +467,12 @@ impl TokenGraph {
         if k == 0 {
             return Vec::new();
         }
-        scratch
-            .yen(self, s, t, amount.0, k, max_hops)
-            .iter()
-            .filter_map(|(nodes, slots)| self.price(nodes, slots, amount.0))
-            .collect()
+        // relays as mediators first; every node when they give fewer than k routes
+        let mut found = scratch.yen(self, s, t, amount.0, k, (max_hops, true));
+        if found.len() < k {
+            found = scratch.yen(self, s, t, amount.0, k, (max_hops, false));
+        }
+        found.iter().filter_map(|(nodes, slots)| self.price(nodes, slots, amount.0)).collect()
     }
 }
 

@@ -24,8 +24,6 @@ struct Label {
     stamp: u32,
     /// Settled (the label is final) in this generation.
     done: u32,
-    /// A hub's next channel to relax (lazy expansion).
-    cursor: u32,
     hops: u8,
 }
 
@@ -35,9 +33,6 @@ struct Side {
     at: Vec<Label>,
     heap: Heap,
 }
-
-/// Marks a heap entry as a hub's cursor (its next channel), not the hub itself.
-const CURSOR: u32 = 1 << 31;
 
 impl Side {
     fn grow(&mut self, n: usize) {
@@ -104,10 +99,13 @@ pub struct Scratch {
     relaxed: u64,
 }
 
-/// Who may be used: banned nodes and directions (`2·slot + side`) of Yen's spur searches.
+/// What a search may use: not the banned nodes and directions (`2·slot + side`) of Yen's
+/// spur searches; as mediators only relays, or every node.
+#[derive(Clone, Copy)]
 struct Bans<'a> {
     edges: &'a [u32],
     generation: u32,
+    relays_only: bool,
 }
 
 impl Scratch {
@@ -168,7 +166,7 @@ impl Scratch {
         &mut self, g: &TokenGraph, s: u32, t: u32, amount: u128, max_hops: usize,
     ) -> Option<RawPath> {
         let generation = self.reset(g.node_count(), &[]);
-        let bans = Bans { edges: &[], generation };
+        let bans = Bans { edges: &[], generation, relays_only: false };
         self.backward.offer(t, amount, 0, (t, 0), generation);
         while let Some(v) = self.step_backward(g, (s, true), max_hops, &bans, amount, None) {
             if v == s {
@@ -189,37 +187,20 @@ impl Scratch {
         }
     }
 
-    /// Settles the next node of the backward search and relaxes its channels (a hub's one
-    /// at a time, cheapest first, as the search's radius reaches them); the node, or `None`
-    /// when the search is over. With `prune` = (fee of a route known, forward radius), nodes
-    /// that cannot be on a cheaper route are left out.
+    /// Settles the next node of the backward search and relaxes its channels; the node, or
+    /// `None` when the search is over. With `prune` = (fee of a route known, forward radius),
+    /// nodes that cannot be on a cheaper route are left out.
     fn step_backward(
         &mut self, g: &TokenGraph, (s, payer): (u32, bool), max_hops: usize, bans: &Bans<'_>,
         amount: u128, prune: Option<(u128, u128)>,
     ) -> Option<u32> {
         loop {
-            let Reverse((key, hops, id)) = self.backward.heap.pop()?;
-            if id & CURSOR != 0 {
-                let v = id & !CURSOR;
-                if prune.is_some_and(|(known, _)| key - amount >= known) {
-                    continue; // every channel left costs more
-                }
-                let Some(sorted) = g.sorted(v) else { continue };
-                let at = self.backward.at[v as usize].cursor as usize;
-                let entry = sorted.inn[at];
-                if let Some(&(_, out)) = sorted.inn.get(at + 1) {
-                    self.backward.at[v as usize].cursor = at as u32 + 1;
-                    let next = self.backward.at[v as usize].label + g.hot[(out ^ 1) as usize].flat;
-                    self.backward.heap.push(Reverse((next, hops, id)));
-                }
-                self.relaxed += 1;
-                self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
-                return Some(v);
-            }
-            let (v, i) = (id, id as usize);
+            let Reverse((key, hops, v)) = self.backward.heap.pop()?;
+            let i = v as usize;
             if key != self.backward.at[i].label || hops != self.backward.at[i].hops {
                 continue; // stale
             }
+            self.backward.at[i].done = bans.generation;
             self.settled += 1;
             if v == s || usize::from(hops) >= max_hops {
                 return Some(v);
@@ -229,36 +210,33 @@ impl Scratch {
                     continue;
                 }
             }
-            match g.sorted(v) {
-                Some(sorted) => {
-                    // a hub: its channels by the fee of their senders; the payer pays no fee,
-                    // so its channel to the hub is relaxed now
-                    if payer {
-                        for &(w, out) in &g.adjacency[s as usize] {
-                            if w == v {
-                                self.relax_backward(
-                                    g,
-                                    v,
-                                    (s, out ^ 1),
-                                    (s, payer),
-                                    bans,
-                                    amount,
-                                    prune,
-                                );
-                            }
+            if bans.relays_only {
+                // relays, and the payer (not a relay: a handful of channels) if it has a
+                // channel to v
+                let relays = g.relay_neighbours(v);
+                self.relaxed += relays.len() as u64;
+                for &entry in relays {
+                    self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
+                }
+                if !g.is_relay(s) {
+                    for &(w, out) in &g.adjacency[s as usize] {
+                        if w == v {
+                            self.relax_backward(
+                                g,
+                                v,
+                                (s, out ^ 1),
+                                (s, payer),
+                                bans,
+                                amount,
+                                prune,
+                            );
                         }
                     }
-                    if let Some(&(_, out)) = sorted.inn.first() {
-                        self.backward.at[i].cursor = 0;
-                        let first = key + g.hot[(out ^ 1) as usize].flat;
-                        self.backward.heap.push(Reverse((first, hops, v | CURSOR)));
-                    }
                 }
-                None => {
-                    self.relaxed += g.adjacency[i].len() as u64;
-                    for &entry in &g.adjacency[i] {
-                        self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
-                    }
+            } else {
+                self.relaxed += g.adjacency[i].len() as u64;
+                for &entry in &g.adjacency[i] {
+                    self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
                 }
             }
             return Some(v);
@@ -307,13 +285,12 @@ impl Scratch {
     /// on the amount itself). Where they meet, the joined route is priced exactly; the
     /// search stops when the radii add up to the cheapest such price, or when the backward
     /// search reaches `s` (its label is then exact).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn search(
-        &mut self, g: &TokenGraph, (s, payer): (u32, bool), t: u32, amount: u128, max_hops: usize,
-        banned_nodes: &[u32], banned_edges: &[u32],
+        &mut self, g: &TokenGraph, (s, payer): (u32, bool), t: u32, amount: u128,
+        (max_hops, relays_only): (usize, bool), (banned_nodes, banned_edges): (&[u32], &[u32]),
     ) -> Option<RawPath> {
         let generation = self.reset(g.node_count(), banned_nodes);
-        let bans = Bans { edges: banned_edges, generation };
+        let bans = Bans { edges: banned_edges, generation, relays_only };
         self.backward.offer(t, amount, 0, (t, 0), generation);
         self.forward.offer(s, 0, 0, (s, 0), generation);
         let mut best: Option<(u128, RawPath)> = None;
@@ -330,9 +307,20 @@ impl Scratch {
             self.touched.clear();
             let forward = rb.is_none()
                 || (rf.is_some() && self.forward.heap.len() < self.backward.heap.len());
+            // once a route is known, nodes that cannot be on a cheaper one are left out
+            let known = best.as_ref().map(|(fee, _)| *fee);
             if forward {
-                self.step_forward(g, (s, payer), t, amount, max_hops, &bans);
-            } else if self.step_backward(g, (s, payer), max_hops, &bans, amount, None) == Some(s) {
+                let prune = known.map(|k| (k, rb.unwrap_or(u128::MAX)));
+                self.step_forward(g, (s, payer), t, amount, max_hops, &bans, prune);
+            } else if self.step_backward(
+                g,
+                (s, payer),
+                max_hops,
+                &bans,
+                amount,
+                known.map(|k| (k, rf.unwrap_or(u128::MAX))),
+            ) == Some(s)
+            {
                 // exact: nothing joined elsewhere can be cheaper
                 self.forward.at[s as usize].stamp = generation;
                 self.forward.at[s as usize].label = 0;
@@ -415,30 +403,16 @@ impl Scratch {
     }
 
     /// Settles the next node of the forward search and relaxes its channels (labels: lower
-    /// bounds of the fees paid to the mediators so far; a hub's channels one at a time,
-    /// cheapest first).
+    /// bounds of the fees paid to the mediators so far).
+    #[allow(clippy::too_many_arguments)]
     fn step_forward(
         &mut self, g: &TokenGraph, (s, payer): (u32, bool), t: u32, amount: u128, max_hops: usize,
-        bans: &Bans<'_>,
+        bans: &Bans<'_>, prune: Option<(u128, u128)>,
     ) -> Option<u32> {
         let generation = bans.generation;
         loop {
-            let Reverse((key, hops, id)) = self.forward.heap.pop()?;
-            if id & CURSOR != 0 {
-                let u = id & !CURSOR;
-                let Some(sorted) = g.sorted(u) else { continue };
-                let at = self.forward.at[u as usize].cursor as usize;
-                let entry = sorted.out[at];
-                if let Some(&(_, dir)) = sorted.out.get(at + 1) {
-                    self.forward.at[u as usize].cursor = at as u32 + 1;
-                    let next = self.forward.at[u as usize].label + g.hot[dir as usize].flat;
-                    self.forward.heap.push(Reverse((next, hops, id)));
-                }
-                self.relaxed += 1;
-                self.relax_forward(g, u, entry, false, t, amount, bans);
-                return Some(u);
-            }
-            let (u, i) = (id, id as usize);
+            let Reverse((key, hops, u)) = self.forward.heap.pop()?;
+            let i = u as usize;
             if key != self.forward.at[i].label || hops != self.forward.at[i].hops {
                 continue;
             }
@@ -451,20 +425,12 @@ impl Scratch {
             if !pays && !g.online[i] {
                 return Some(u);
             }
-            match g.sorted(u).filter(|_| !pays) {
-                Some(sorted) => {
-                    if let Some(&(_, dir)) = sorted.out.first() {
-                        self.forward.at[i].cursor = 0;
-                        let first = key + g.hot[dir as usize].flat;
-                        self.forward.heap.push(Reverse((first, hops, u | CURSOR)));
-                    }
-                }
-                None => {
-                    self.relaxed += g.adjacency[i].len() as u64;
-                    for &entry in &g.adjacency[i] {
-                        self.relax_forward(g, u, entry, pays, t, amount, bans);
-                    }
-                }
+            // (the target need not be reached: the backward search labelled its neighbours)
+            let entries =
+                if bans.relays_only { g.relay_neighbours(u) } else { &g.adjacency[i][..] };
+            self.relaxed += entries.len() as u64;
+            for &entry in entries {
+                self.relax_forward(g, u, entry, pays, t, amount, bans, prune);
             }
             return Some(u);
         }
@@ -475,7 +441,7 @@ impl Scratch {
     #[allow(clippy::too_many_arguments)]
     fn relax_forward(
         &mut self, g: &TokenGraph, u: u32, (w, dir): (u32, u32), pays: bool, t: u32, amount: u128,
-        bans: &Bans<'_>,
+        bans: &Bans<'_>, prune: Option<(u128, u128)>,
     ) {
         let generation = bans.generation;
         let hot = &g.hot[dir as usize];
@@ -489,7 +455,20 @@ impl Scratch {
         }
         let (fees, hops) = (self.forward.at[u as usize].label, self.forward.at[u as usize].hops);
         let fee = if pays { 0 } else { hot.least_fee(amount) };
-        if self.forward.offer(w, fees.saturating_add(fee), hops + 1, (u, dir >> 1), generation)
+        let label = fees.saturating_add(fee);
+        // a route through w costs at least this plus what w's suffix costs: the backward
+        // label once final, else at least the backward radius
+        if let Some((known, radius)) = prune {
+            let suffix = if self.backward.at[w as usize].done == generation {
+                self.backward.at[w as usize].label - amount
+            } else {
+                radius
+            };
+            if label.saturating_add(suffix) >= known {
+                return;
+            }
+        }
+        if self.forward.offer(w, label, hops + 1, (u, dir >> 1), generation)
             && self.backward.has(w, generation)
         {
             self.touched.push(w);
@@ -500,11 +479,16 @@ impl Scratch {
     /// from a route found, at one of its nodes (the spur), avoiding the part before the spur
     /// and the channels the routes found take from it.
     pub(super) fn yen(
-        &mut self, g: &TokenGraph, s: u32, t: u32, amount: u128, k: usize, max_hops: usize,
+        &mut self, g: &TokenGraph, s: u32, t: u32, amount: u128, k: usize,
+        (max_hops, relays_only): (usize, bool),
     ) -> Vec<RawPath> {
-        let Some(first) = self.search(g, (s, true), t, amount, max_hops, &[], &[]) else {
+        let first = self.search(g, (s, true), t, amount, (max_hops, relays_only), (&[], &[]));
+        let Some(first) = first else {
             return Vec::new();
         };
+        // the first search's backward tree: each settled node's way on to t, used to price
+        // spur routes without searching again
+        let mut tree = Tree { at: self.backward.at.clone(), generation: self.generation };
         let mut found: Vec<RawPath> = vec![first];
         // (fee, hops, path, index of the spur it left its parent at)
         let mut candidates: BinaryHeap<Reverse<(u128, usize, RawPath, usize)>> = BinaryHeap::new();
@@ -528,15 +512,18 @@ impl Scratch {
                 // payer); the whole route is priced again below
                 let hops_left = max_hops.saturating_sub(i);
                 let banned_nodes = &root[..i];
-                let spur_path = self.search(
-                    g,
-                    (spur, i == 0),
-                    t,
-                    amount,
-                    hops_left,
-                    banned_nodes,
-                    &banned_edges,
-                );
+                let limits = (hops_left, relays_only);
+                let bans = (banned_nodes, &banned_edges[..]);
+                let spur_path = match tree.spur(g, (spur, i == 0), t, amount, limits, bans) {
+                    Some(path) => Some(path),
+                    None => {
+                        let path = self.search(g, (spur, i == 0), t, amount, limits, bans);
+                        // this search's tree reaches further toward the payer's side
+                        tree.at.clone_from(&self.backward.at);
+                        tree.generation = self.generation;
+                        path
+                    }
+                };
                 let Some((spur_nodes, spur_slots)) = spur_path else { continue };
                 let mut nodes = root[..i].to_vec();
                 nodes.extend(spur_nodes);
@@ -556,6 +543,89 @@ impl Scratch {
             found.push(path);
             deviation = at;
         }
-        found
+        // spurs priced along the tree are good, not always the cheapest: in fee order (the
+        // first stays first: it is the cheapest there is)
+        let mut priced: Vec<(u128, usize, RawPath)> = found
+            .into_iter()
+            .filter_map(|p| Some((g.price(&p.0, &p.1, amount)?.fee.0, p.1.len(), p)))
+            .collect();
+        priced.sort_by_key(|(fee, hops, _)| (*fee, *hops));
+        priced.into_iter().map(|(_, _, p)| p).collect()
+    }
+}
+
+/// A backward search's tree: for each node it settled, its label (what must arrive there
+/// for the target to get the amount) and its next hop toward the target.
+struct Tree {
+    at: Vec<Label>,
+    generation: u32,
+}
+
+impl Tree {
+    /// A way on from `spur` (the payer, or a mediator) to `t` through one of its channels
+    /// and then the tree, avoiding `banned` nodes and directions: the cheapest first hop
+    /// whose tree path is loop-free and clear of the bans. `None` when there is none (the
+    /// spur is then searched). The tree was grown for the whole route, so the way found is a
+    /// good one, not always the cheapest deviation.
+    fn spur(
+        &self, g: &TokenGraph, (spur, payer): (u32, bool), t: u32, amount: u128,
+        (max_hops, relays_only): (usize, bool), (banned_nodes, banned_edges): (&[u32], &[u32]),
+    ) -> Option<RawPath> {
+        if !payer && !g.online[spur as usize] {
+            return None;
+        }
+        let settled = |n: u32| n == t || self.at[n as usize].done == self.generation;
+        let need = |n: u32| if n == t { amount } else { self.at[n as usize].label };
+        let mut options: Vec<(u128, u32, u32)> = Vec::new();
+        let mut consider = |w: u32, dir: u32| {
+            let hot = &g.hot[dir as usize];
+            if w == spur
+                || !settled(w)
+                || !hot.usable
+                || hot.capacity < need(w)
+                || banned_nodes.contains(&w)
+                || banned_edges.contains(&dir)
+            {
+                return;
+            }
+            let receives = if payer { Some(need(w)) } else { hot.receive_for(need(w)) };
+            if let Some(r) = receives {
+                options.push((r, w, dir));
+            }
+        };
+        if relays_only {
+            for &(w, dir) in g.relay_neighbours(spur) {
+                consider(w, dir);
+            }
+            for &(w, dir) in &g.adjacency[t as usize] {
+                if w == spur {
+                    consider(t, dir ^ 1);
+                }
+            }
+        } else {
+            for &(w, dir) in &g.adjacency[spur as usize] {
+                consider(w, dir);
+            }
+        }
+        options.sort_unstable();
+        'option: for (_, w, dir) in options.into_iter().take(16) {
+            let (mut nodes, mut slots) = (vec![spur, w], vec![dir >> 1]);
+            let mut at = w;
+            while at != t {
+                let (next, slot) = self.at[at as usize].link;
+                let clear = settled(next)
+                    && !nodes.contains(&next)
+                    && !banned_nodes.contains(&next)
+                    && !banned_edges.contains(&(2 * slot + g.side(slot, at) as u32));
+                if !clear || slots.len() >= max_hops {
+                    continue 'option;
+                }
+                nodes.push(next);
+                slots.push(slot);
+                at = next;
+            }
+            return Some((nodes, slots));
+        }
+        None
     }
 }

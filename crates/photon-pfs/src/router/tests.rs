@@ -151,10 +151,11 @@ fn all_paths(g: &TokenGraph, s: u32, t: u32) -> Vec<(Vec<u32>, Vec<u32>)> {
 fn arb_graph() -> impl Strategy<Value = TokenGraph> {
     let dir = (0u128..400, 0u128..20, 0u32..200_000, 0u32..300_000, prop::bool::weighted(0.1));
     let chans = prop::collection::vec((0u8..7, 0u8..7, dir.clone(), dir), 4..16);
-    (chans, 1usize..6, prop::collection::vec((0u8..16, 0u128..20), 0..6)).prop_map(
-        |(chans, lazy, refees)| {
-            // nodes with more than `lazy` channels are expanded lazily (hubs, in small)
-            let mut g = TokenGraph::new(true).lazy_above(lazy);
+    let closes = prop::collection::vec(0u8..16, 0..3);
+    (chans, 2usize..6, prop::collection::vec((0u8..16, 0u128..20), 0..6), closes).prop_map(
+        |(chans, relay, refees, closes)| {
+            // nodes with `relay` channels or more are relays (searched first)
+            let mut g = TokenGraph::new(true).relay_degree(relay);
             for (n, (x, y, d1, d2)) in chans.into_iter().enumerate() {
                 if x == y {
                     continue;
@@ -181,6 +182,10 @@ fn arb_graph() -> impl Strategy<Value = TokenGraph> {
                     g.set_direction(cid, x, d).unwrap();
                 }
             }
+            // some close: nodes stop being relays, and their neighbours' lists follow
+            for n in closes {
+                g.close(ChannelId::repeat_byte(n + 1));
+            }
             g
         },
     )
@@ -192,6 +197,7 @@ proptest! {
     /// and every route it gives is valid, loop-free, distinct and in order.
     #[test]
     fn routes_are_optimal_valid_and_distinct(g in arb_graph(), amount in 1u128..300, k in 1usize..5) {
+        prop_assert!(g.relays_consistent());
         let mut s = Scratch::default();
         let (from, to) = (a(0), a(6));
         let (Some(&si), Some(&ti)) = (g.index.get(&from), g.index.get(&to)) else {
@@ -203,7 +209,15 @@ proptest! {
             .map(|r| r.fee.0)
             .min();
         let routes = g.paths(&mut s, from, to, TokenAmount(amount), k, 32);
-        prop_assert_eq!(routes.first().map(|r| r.fee.0), best);
+        // the exact search finds the cheapest; so does `paths` when every node with two
+        // channels is a relay (else a relays-only route may come first: never a cheaper one)
+        let exact = g.cheapest_exact(&mut s, from, to, TokenAmount(amount), 32);
+        prop_assert_eq!(exact.map(|r| r.fee.0), best);
+        if g.relay_degree <= 2 {
+            prop_assert_eq!(routes.first().map(|r| r.fee.0), best);
+        } else {
+            prop_assert!(routes.first().map(|r| r.fee.0) >= best);
+        }
         prop_assert!(routes.len() <= k);
         for (i, r) in routes.iter().enumerate() {
             let nodes = r.nodes();
