@@ -16,7 +16,7 @@
 //! algorithm over "amount that must arrive here", run from the target, finds the cheapest
 //! route exactly ([`TokenGraph::cheapest_exact`], the reference).
 //!
-//! **Search** ([`search`]): the same backward search, met halfway by a forward search from
+//! **Search** (`search.rs`): the same backward search, met halfway by a forward search from
 //! the payer whose costs are lower bounds (each mediator's fee on the amount itself, which is
 //! at most what it forwards); where they meet the joined route is priced exactly, and the
 //! backward search then finishes with every node pruned whose exact label plus a lower bound
