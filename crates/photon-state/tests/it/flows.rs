@@ -95,6 +95,46 @@ fn mediator_earns_its_fee_and_target_gets_the_exact_amount() {
     net.assert_no_rejections();
 }
 
+/// Bob's fee has an imbalance component: forwarding from his fuller side (900 of 1,000)
+/// costs less, from his thinner side more. The quote `FeePolicy::receive_for` gives (what a
+/// router prices) is exactly what he takes: a lock one unit smaller is given back.
+#[test]
+fn a_mediator_charges_less_where_forwarding_rebalances_its_channel() {
+    let fee = FeePolicy { flat: TokenAmount(1), proportional_ppm: 10_000, imbalance_ppm: 10_000 };
+    let mut net =
+        Net::with_config(3, Config { punish_blocks: PUNISH_BLOCKS, fee, ..Config::default() });
+    net.open_channel(ALICE, BOB, 1000, 0);
+    net.open_channel(BOB, CHARLIE, 900, 100);
+    let failed = |net: &Net| {
+        net.nodes[ALICE]
+            .log
+            .iter()
+            .filter(|e| matches!(e, Event::PaymentFailed { reason: PaymentFailure::NoRoute, .. }))
+            .count()
+    };
+    let (total, path) = (TokenAmount(1000), &[ALICE, BOB, CHARLIE][..]);
+    for (amount, bob_holds, expected_rate) in [(500, 900, 2_000), (300, 400, 12_000)] {
+        // 10,000 ∓ 10,000 · |2·ours − total| / total
+        assert_eq!(fee.rate(TokenAmount(bob_holds), total), expected_rate);
+        let lock = fee.receive_for(TokenAmount(amount), TokenAmount(bob_holds), total).unwrap();
+        let quote = lock.0 - amount;
+        let before = failed(&net);
+        net.pay(ALICE, CHARLIE, amount, &[(path, quote - 1)]);
+        assert_eq!(failed(&net), before + 1, "one unit short: given back");
+        net.pay(ALICE, CHARLIE, amount, &[(path, quote)]);
+        assert_eq!(failed(&net), before + 1, "the exact quote: paid");
+        assert!(net.nodes[BOB]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::PaymentMediated { fee, .. } if fee.0 == quote)));
+    }
+    // 500 then 300 arrived; Bob kept 2 then 4
+    assert_eq!(received(&net, CHARLIE), vec![500, 300]);
+    net.assert_balances(BOB, CHARLIE, (100, 900));
+    net.assert_balances(ALICE, BOB, (1000 - 502 - 304, 502 + 304));
+    net.assert_no_rejections();
+}
+
 #[test]
 fn insufficient_fee_is_disposed_and_the_payment_fails_cleanly() {
     let fee = FeePolicy { flat: TokenAmount(5), proportional_ppm: 0, imbalance_ppm: 0 };
