@@ -608,7 +608,7 @@ impl Tree {
             }
         }
         options.sort_unstable();
-        'option: for (_, w, dir) in options.into_iter().take(16) {
+        'option: for (_, w, dir) in options {
             let (mut nodes, mut slots) = (vec![spur, w], vec![dir >> 1]);
             let mut at = w;
             while at != t {
