@@ -369,7 +369,7 @@ pub struct Pay {
     /// Lock with this hash, the target holding the secret (a swap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hash: Option<B256>,
-    /// Most fee to pay (default: any).
+    /// Most fee to pay (default: 5 % of the amount plus 100 smallest units).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee_limit: Option<Amount>,
     /// Routes to try in order (default: the node's own).

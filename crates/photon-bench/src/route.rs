@@ -401,6 +401,7 @@ fn updates_per_s(graph: &[Channel]) -> anyhow::Result<f64> {
         bytes[28..].copy_from_slice(&i.to_be_bytes());
         Ok(LocalSigner::from_bytes(&bytes)?)
     };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let mut updates = Vec::with_capacity(UPDATES);
     for (n, c) in graph.iter().take(UPDATES / 2).enumerate() {
         let (ka, kb) = (key(c.a)?, key(c.b)?);
@@ -416,7 +417,7 @@ fn updates_per_s(graph: &[Channel]) -> anyhow::Result<f64> {
                 k,
                 token,
                 id,
-                1,
+                now * 1000,
                 balance,
                 policy(s),
                 s.disabled,
@@ -425,7 +426,7 @@ fn updates_per_s(graph: &[Channel]) -> anyhow::Result<f64> {
     }
     let started = Instant::now();
     for u in &updates {
-        book.update(u, 1)?;
+        book.update(u, now)?;
     }
     Ok(updates.len() as f64 / started.elapsed().as_secs_f64())
 }

@@ -306,7 +306,10 @@ async fn pay(
         payment_id: Some(payment_id),
         secret,
         secrethash: r.secret_hash,
-        fee_limit: r.fee_limit.map_or(TokenAmount::MAX, |a| TokenAmount(a.0)),
+        fee_limit: r.fee_limit.map_or_else(
+            || crate::routing::default_fee_limit(TokenAmount(r.amount.0)),
+            |a| TokenAmount(a.0),
+        ),
         routes,
         found: None,
         reply,

@@ -38,13 +38,23 @@ impl std::fmt::Debug for LocalRouter {
 }
 
 impl LocalRouter {
-    /// Keeps the fee of each hop of a service's answer for later local searches.
+    /// Keeps the fee of each hop of a service's (checked) paths for later local searches.
     pub fn learn(&mut self, paths: &[PathView]) {
-        for hop in paths.iter().flat_map(|p| &p.hops) {
-            self.fees.insert((hop.channel_id, hop.from), photon_pfs::hop_policy(hop));
+        // bounded: a service cannot make the node keep more than this
+        if self.fees.len() > 100_000 {
+            self.fees.clear();
+            self.built = None;
         }
-        // a rebuild picks the fees up
-        self.built = None;
+        for hop in paths.iter().flat_map(|p| &p.hops) {
+            let policy = photon_pfs::hop_policy(hop);
+            if !policy.is_valid() {
+                continue;
+            }
+            if self.fees.insert((hop.channel_id, hop.from), policy) != Some(policy) {
+                // a rebuild picks the new fee up
+                self.built = None;
+            }
+        }
     }
 
     /// Up to `k` routes from us to `target` for `amount`, cheapest by the fees we know;
@@ -89,20 +99,48 @@ impl LocalRouter {
     }
 }
 
-/// The routes of a service's answer that start with one of our channels able to carry
-/// their first lock.
-pub fn usable_paths(state: &ChainState, token: Address, paths: &[PathView]) -> Vec<Route> {
+/// Whether a service's path is what it claims: from us to `target`, hop by hop along its
+/// nodes, delivering `amount`, each mediator's fee the difference of the locks around it,
+/// the total fee their sum, every fee policy possible.
+pub fn consistent(path: &PathView, me: Address, target: Address, amount: TokenAmount) -> bool {
+    let (nodes, hops) = (&path.path, &path.hops);
+    let Some(first) = hops.first() else { return false };
+    let along = nodes.len() == hops.len() + 1
+        && hops.iter().enumerate().all(|(i, h)| h.from == nodes[i] && h.to == nodes[i + 1]);
+    let fees =
+        hops.windows(2).all(|w| w[0].amount.0.checked_sub(w[1].amount.0) == Some(w[1].fee.0));
+    along
+        && fees
+        && nodes.first() == Some(&me)
+        && nodes.last() == Some(&target)
+        && hops.last().is_some_and(|h| h.amount.0 == amount.0)
+        && first.fee.0 == 0
+        && first.amount.0.checked_sub(amount.0) == Some(path.fee.0)
+        && hops.iter().all(|h| photon_pfs::hop_policy(h).is_valid())
+}
+
+/// The service's paths that are [`consistent`] and start with one of our channels able to
+/// carry their first lock.
+pub fn usable_paths(
+    state: &ChainState, token: Address, target: Address, amount: TokenAmount, paths: &[PathView],
+) -> Vec<Route> {
     paths
         .iter()
         .filter(|p| {
             let (Some(first), Some(next)) = (p.hops.first(), p.path.get(1)) else { return false };
-            p.path.first() == Some(&state.address)
+            consistent(p, state.address, target, amount)
                 && state
                     .channel_with(token, *next)
                     .is_some_and(|c| c.usable() && c.our_capacity() >= TokenAmount(first.amount.0))
         })
         .map(|p| Route { path: p.path.clone(), fee: TokenAmount(p.fee.0) })
         .collect()
+}
+
+/// The most fee a payment pays when its request names no limit: 5 % of the amount plus 100
+/// of the token's smallest units (a route quoted dearer is not tried).
+pub fn default_fee_limit(amount: TokenAmount) -> TokenAmount {
+    TokenAmount(amount.0 / 20).saturating_add(TokenAmount(100))
 }
 
 #[cfg(test)]
@@ -168,5 +206,45 @@ mod tests {
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].path, vec![me, a(4), a(3)]);
         assert!(router.routes(&state, 1, token, a(3), TokenAmount(51), 3).is_empty());
+    }
+
+    #[test]
+    fn a_service_path_is_used_only_if_it_is_what_it_claims() {
+        let a = |n: u8| Address::repeat_byte(n);
+        let hop = |from: u8, to: u8, amount: u128, fee: u128| photon_pfs::api::HopView {
+            channel_id: ChannelId::repeat_byte(from),
+            from: a(from),
+            to: a(to),
+            amount: photon_api::Amount(amount),
+            fee: photon_api::Amount(fee),
+            fee_flat: photon_api::Amount(fee),
+            fee_ppm: 0,
+            imbalance_ppm: 0,
+        };
+        let good = PathView {
+            path: vec![a(1), a(2), a(3)],
+            fee: photon_api::Amount(5),
+            hops: vec![hop(1, 2, 105, 0), hop(2, 3, 100, 5)],
+        };
+        let amount = TokenAmount(100);
+        assert!(consistent(&good, a(1), a(3), amount));
+        assert!(!consistent(&good, a(9), a(3), amount), "not from us");
+        assert!(!consistent(&good, a(1), a(9), amount), "not to the target");
+        assert!(!consistent(&good, a(1), a(3), TokenAmount(99)), "another amount");
+        let mut dear = good.clone();
+        dear.hops[0].amount = photon_api::Amount(1_000); // locks far more than the fee it states
+        assert!(!consistent(&dear, a(1), a(3), amount));
+        let mut understated = good.clone();
+        understated.fee = photon_api::Amount(1);
+        assert!(!consistent(&understated, a(1), a(3), amount));
+        let mut detour = good.clone();
+        detour.path = vec![a(1), a(4), a(3)];
+        assert!(!consistent(&detour, a(1), a(3), amount), "hops along other nodes");
+        let mut greedy = good.clone();
+        greedy.hops[1].fee_ppm = 2_000_000;
+        assert!(!consistent(&greedy, a(1), a(3), amount), "an impossible policy");
+        let empty = PathView { path: vec![a(1)], fee: photon_api::Amount(0), hops: vec![] };
+        assert!(!consistent(&empty, a(1), a(1), amount));
+        assert_eq!(default_fee_limit(TokenAmount(1_000)), TokenAmount(150));
     }
 }

@@ -9,6 +9,20 @@ use photon_primitives::{Address, ChannelId, TokenAmount};
 use photon_state::ChainEvent;
 use std::collections::HashMap;
 
+/// How far (seconds) a signed nonce — milliseconds since 1970 — may be from the service's
+/// clock when it arrives: further back is an old message replayed (after its channel closed
+/// and opened again, or to another service), further ahead a clock that is off.
+pub const FRESHNESS: u64 = 300;
+
+fn fresh(nonce: u64, now: u64) -> Result<(), UpdateError> {
+    let (lo, hi) = (now.saturating_sub(FRESHNESS) * 1000, (now + FRESHNESS) * 1000);
+    if (lo..=hi).contains(&nonce) {
+        Ok(())
+    } else {
+        Err(UpdateError::NotFresh { nonce, now: now * 1000, window: FRESHNESS })
+    }
+}
+
 /// An open channel as the chain showed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelInfo {
@@ -147,9 +161,9 @@ impl Book {
                 self.put_channel(channel_id, info, now);
                 Some((channel_id, Some(info)))
             }
+            // (told even when not known: a close read again after a failed write is stored)
             ChainEvent::ChannelClosed { channel_id, .. }
             | ChainEvent::ChannelSettled { channel_id } => {
-                self.channels.get(&channel_id)?;
                 self.forget_channel(channel_id);
                 Some((channel_id, None))
             }
@@ -160,11 +174,20 @@ impl Book {
     /// Checks and takes a signed update (it also counts as a heartbeat of its sender).
     pub fn update(&mut self, update: &ChannelUpdate, now: u64) -> Result<Taken, UpdateError> {
         let sender = update.signer(&self.domain)?;
-        self.apply(sender, update, now)?;
+        self.take(sender, update, now)?;
         Ok(Taken { sender, update: update.clone() })
     }
 
-    /// Takes an update whose signature was checked (at start: from the store).
+    /// Takes a just-received update of `sender`'s (its signature checked): it must be fresh
+    /// ([`FRESHNESS`]) and then pass [`Book::apply`].
+    pub fn take(
+        &mut self, sender: Address, update: &ChannelUpdate, now: u64,
+    ) -> Result<(), UpdateError> {
+        fresh(update.nonce, now)?;
+        self.apply(sender, update, now)
+    }
+
+    /// Takes an update whose signature and freshness were checked (at start: from the store).
     pub fn apply(
         &mut self, sender: Address, update: &ChannelUpdate, now: u64,
     ) -> Result<(), UpdateError> {
@@ -205,6 +228,10 @@ impl Book {
     /// Checks and takes a heartbeat.
     pub fn heartbeat(&mut self, heartbeat: &Heartbeat, now: u64) -> Result<(), UpdateError> {
         heartbeat.check(&self.domain)?;
+        fresh(heartbeat.nonce, now)?;
+        if !self.graphs.values().any(|g| g.contains(heartbeat.address)) {
+            return Err(UpdateError::NoChannel(heartbeat.address));
+        }
         let last = self.presence.get(&heartbeat.address).map_or(0, |(n, _)| *n);
         if heartbeat.nonce <= last {
             return Err(UpdateError::StaleNonce { nonce: heartbeat.nonce, last });
@@ -223,6 +250,11 @@ impl Book {
         for g in self.graphs.values_mut() {
             g.set_online(node, true);
         }
+    }
+
+    /// A node's presence: (last heartbeat nonce, last heard of).
+    pub fn presence_of(&self, node: Address) -> Option<(u64, u64)> {
+        self.presence.get(&node).copied()
     }
 
     /// Every node's presence: (address, heartbeat nonce, last heard of).

@@ -34,6 +34,10 @@ pub enum PfsError {
     /// The API could not be served.
     #[error("serving the API: {0}")]
     Serve(#[source] std::io::Error),
+    /// A write to the database failed (the service stops rather than answer from memory
+    /// what the disk does not hold).
+    #[error("the database writer failed: {0}")]
+    Writer(String),
     /// The chain task ended without an error (it panicked or was cancelled).
     #[error("the chain task stopped")]
     Stopped,

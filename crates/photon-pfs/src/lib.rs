@@ -25,10 +25,10 @@ mod service;
 mod store;
 pub mod update;
 
-pub use book::{Book, ChannelInfo, Taken};
+pub use book::{Book, ChannelInfo, Taken, FRESHNESS};
 pub use client::{hop_policy, Announce, PfsClient, Publisher};
 pub use error::{PfsError, StoreError};
 pub use router::{Direction, Hop, Route, Scratch, TokenGraph};
 pub use service::{run_pfs, PfsSettings, OPENAPI};
-pub use store::PfsStore;
+pub use store::{PfsStore, StoreWrite};
 pub use update::{ChannelUpdate, Heartbeat, NonceClock, UpdateError};

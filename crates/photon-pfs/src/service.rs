@@ -10,10 +10,10 @@
 use crate::api::{
     PathView, PathsAnswer, PfsStatus, Refusal, Updates, UpdatesAnswer, MAX_PATHS, MAX_UPDATES,
 };
-use crate::book::{Book, ChannelInfo, Taken};
+use crate::book::{Book, Taken};
 use crate::error::{PfsError, StoreError};
 use crate::router::Scratch;
-use crate::store::PfsStore;
+use crate::store::{PfsStore, StoreWrite};
 use crate::update::{Heartbeat, UpdateError};
 use alloy::providers::DynProvider;
 use axum::extract::rejection::JsonRejection;
@@ -26,7 +26,7 @@ use photon_api::Amount;
 use photon_chain::follower::{ChainFollower, FollowerConfig};
 use photon_chain::{ChainError, Deployment};
 use photon_primitives::eip712::Domain;
-use photon_primitives::{Address, ChannelId, TokenAmount};
+use photon_primitives::{Address, TokenAmount};
 use photon_state::{ChainEvent, StateChange};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -57,36 +57,55 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A write for the database, made in the order the book took it.
-enum Write {
-    Updates(Vec<Taken>),
-    Presence(Vec<(Address, u64, u64)>),
-    Block(Vec<(ChannelId, Option<ChannelInfo>)>, u64),
+/// A write waiting for the database, and who waits for it.
+type Pending = (StoreWrite, oneshot::Sender<Result<(), String>>);
+
+/// Makes writes durable in the order the book took them, as many as are waiting in one
+/// transaction (group commit), each answered once durable. The first failure stops the
+/// writer, and with it the service: the book is then ahead of the disk, and a restart
+/// rebuilds it from what is stored.
+fn writer(mut store: PfsStore, mut rx: mpsc::UnboundedReceiver<Pending>) -> Result<(), StoreError> {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (writes, waiting): (Vec<StoreWrite>, Vec<_>) = batch.into_iter().unzip();
+        let result = store.write_all(&writes);
+        for done in waiting {
+            let _ = done.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        result?;
+    }
+    Ok(())
 }
 
-/// Applies writes one after another; each is answered once durable.
-fn writer(
-    mut store: PfsStore,
-    mut rx: mpsc::UnboundedReceiver<(Write, oneshot::Sender<Result<(), String>>)>,
-) {
-    while let Some((write, done)) = rx.blocking_recv() {
-        let result = match &write {
-            Write::Updates(taken) => store.put_updates(taken),
-            Write::Presence(seen) => store.put_presence(seen),
-            Write::Block(changed, block) => store.chain_block(changed, *block),
-        };
-        let _ = done.send(result.map_err(|e: StoreError| e.to_string()));
+/// Whom a rate limit counts: an IPv4 address, or an IPv6 /64 (one subscriber's network).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
-/// Per client address, a token bucket.
+/// Per client, a token bucket.
 struct Limiter {
     rate: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
 }
 
 impl Limiter {
-    fn allow(&self, ip: IpAddr) -> bool {
+    /// Whether `ip`'s client may spend `cost` now (and spends it if so).
+    fn allow(&self, ip: IpAddr, cost: f64) -> bool {
         let burst = self.rate * 2.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
@@ -95,11 +114,11 @@ impl Limiter {
             buckets
                 .retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * self.rate < burst);
         }
-        let (tokens, at) = buckets.entry(ip).or_insert((burst, now));
+        let (tokens, at) = buckets.entry(client_key(ip)).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(burst);
         *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        if *tokens >= cost.min(burst) {
+            *tokens -= cost;
             true
         } else {
             false
@@ -110,7 +129,7 @@ impl Limiter {
 /// What the API, the chain loop and the sweep share.
 struct Shared {
     book: RwLock<Book>,
-    writes: mpsc::UnboundedSender<(Write, oneshot::Sender<Result<(), String>>)>,
+    writes: mpsc::UnboundedSender<Pending>,
     limiter: Limiter,
     block: AtomicU64,
     domain: Domain,
@@ -120,7 +139,7 @@ impl Shared {
     /// Runs `f` on the book (write lock) and queues what it returns for the database while
     /// still holding the lock, so writes reach the disk in the order the book took them.
     async fn take<T: Send + 'static>(
-        self: &Arc<Self>, f: impl FnOnce(&mut Book) -> (T, Option<Write>) + Send + 'static,
+        self: &Arc<Self>, f: impl FnOnce(&mut Book) -> (T, Option<StoreWrite>) + Send + 'static,
     ) -> Result<T, ApiError> {
         let shared = self.clone();
         let (value, done) = tokio::task::spawn_blocking(move || {
@@ -169,6 +188,8 @@ fn refusal_code(e: &UpdateError) -> &'static str {
         UpdateError::NotParticipant(..) => "not_participant",
         UpdateError::StaleNonce { .. } => "stale_nonce",
         UpdateError::InvalidFee => "invalid_fee",
+        UpdateError::NotFresh { .. } => "not_fresh",
+        UpdateError::NoChannel(_) => "no_channel",
     }
 }
 
@@ -176,7 +197,7 @@ async fn rate_limited(
     State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request, next: axum::middleware::Next,
 ) -> Response {
-    if !shared.limiter.allow(peer.ip()) {
+    if !shared.limiter.allow(peer.ip(), 1.0) {
         let message = "too many requests from this address; slow down".to_string();
         return ApiError(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
     }
@@ -184,12 +205,19 @@ async fn rate_limited(
 }
 
 async fn post_updates(
-    State(shared): State<Arc<Shared>>, body: Result<Json<Updates>, JsonRejection>,
+    State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<Updates>, JsonRejection>,
 ) -> Result<Json<UpdatesAnswer>, ApiError> {
     let Json(Updates { updates }) =
         body.map_err(|e| bad(format!("invalid updates: {}", e.body_text())))?;
     if updates.len() > MAX_UPDATES {
         return Err(bad(format!("at most {MAX_UPDATES} updates per request")));
+    }
+    // each update costs a signature recovery: it counts as a request of its own
+    let extra = updates.len().saturating_sub(1) as f64;
+    if extra > 0.0 && !shared.limiter.allow(peer.ip(), extra) {
+        let message = format!("{} updates are more than this address may send now", updates.len());
+        return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message));
     }
     // signatures are checked before the lock (the expensive part), the rest under it
     let domain = shared.domain.clone();
@@ -204,7 +232,7 @@ async fn post_updates(
             let (updates, signers) = signers;
             let (mut answer, mut taken, now) = (UpdatesAnswer::default(), Vec::new(), now());
             for (index, (update, signer)) in updates.into_iter().zip(signers).enumerate() {
-                let result = signer.and_then(|s| book.apply(s, &update, now).map(|()| s));
+                let result = signer.and_then(|s| book.take(s, &update, now).map(|()| s));
                 match result {
                     Ok(sender) => taken.push(Taken { sender, update }),
                     Err(e) => answer.refused.push(Refusal {
@@ -215,7 +243,15 @@ async fn post_updates(
                 }
             }
             answer.accepted = taken.len();
-            let write = (!taken.is_empty()).then_some(Write::Updates(taken));
+            // their senders were heard of now: kept across a restart too
+            let mut senders: Vec<Address> = taken.iter().map(|t| t.sender).collect();
+            senders.sort_unstable();
+            senders.dedup();
+            let seen = senders
+                .into_iter()
+                .map(|a| (a, book.presence_of(a).map_or(0, |(nonce, _)| nonce), now))
+                .collect();
+            let write = (!taken.is_empty()).then_some(StoreWrite::Updates(taken, seen));
             (answer, write)
         })
         .await?;
@@ -231,7 +267,8 @@ async fn post_heartbeat(
             let now = now();
             match book.heartbeat(&heartbeat, now) {
                 Ok(()) => {
-                    let write = Write::Presence(vec![(heartbeat.address, heartbeat.nonce, now)]);
+                    let write =
+                        StoreWrite::Presence(vec![(heartbeat.address, heartbeat.nonce, now)]);
                     (Ok(()), Some(write))
                 }
                 Err(e) => (Err(e), None),
@@ -242,6 +279,9 @@ async fn post_heartbeat(
         Ok(()) => Ok(Json(serde_json::json!({ "accepted": true }))),
         Err(e @ UpdateError::StaleNonce { .. }) => {
             Err(ApiError(StatusCode::CONFLICT, "stale_nonce", e.to_string()))
+        }
+        Err(e @ UpdateError::NoChannel(_)) => {
+            Err(ApiError(StatusCode::FORBIDDEN, refusal_code(&e), e.to_string()))
         }
         Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, refusal_code(&e), e.to_string())),
     }
@@ -308,16 +348,22 @@ async fn get_paths(
     Ok(Json(PathsAnswer { paths: paths.iter().map(PathView::from).collect() }))
 }
 
-async fn status(State(shared): State<Arc<Shared>>) -> Json<PfsStatus> {
-    let book = shared.book.read().unwrap_or_else(|e| e.into_inner());
-    Json(PfsStatus {
-        chain_id: shared.domain.chain_id(),
-        tokens_network: shared.domain.contract(),
-        block: shared.block.load(Ordering::Relaxed),
-        channels: book.channel_count(),
-        online: book.online_count(now()),
-        offline_after_s: book.offline_after(),
+async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<PfsStatus>, ApiError> {
+    // (the book's lock may be held by a long search: not on an async thread)
+    let status = tokio::task::spawn_blocking(move || {
+        let book = shared.book.read().unwrap_or_else(|e| e.into_inner());
+        PfsStatus {
+            chain_id: shared.domain.chain_id(),
+            tokens_network: shared.domain.contract(),
+            block: shared.block.load(Ordering::Relaxed),
+            channels: book.channel_count(),
+            online: book.online_count(now()),
+            offline_after_s: book.offline_after(),
+        }
     })
+    .await
+    .map_err(|e| internal(e.to_string()))?;
+    Ok(Json(status))
 }
 
 async fn openapi() -> Response {
@@ -369,21 +415,13 @@ async fn follow_chain(
                             let now = now();
                             let changed: Vec<_> =
                                 events.iter().filter_map(|e| book.chain(e, now)).collect();
-                            ((), Some(Write::Block(changed, block)))
+                            ((), Some(StoreWrite::Block(changed, block)))
                         })
                         .await;
-                    if stored.is_err() {
-                        // read again from the last block stored (events apply idempotently)
-                        tracing::warn!(block, "could not store a block; reading it again");
-                        follower = ChainFollower::new(
-                            provider.clone(),
-                            deployment.clone(),
-                            FollowerConfig {
-                                from_block: shared.block.load(Ordering::Relaxed) + 1,
-                                ..config
-                            },
-                        );
-                        break;
+                    if let Err(ApiError(_, _, why)) = stored {
+                        // the book is ahead of the disk: stop; a restart rebuilds from disk
+                        tracing::error!(block, %why, "could not store a block; stopping");
+                        return Err(PfsError::Writer(why));
                     }
                     shared.block.store(block, Ordering::Relaxed);
                 }
@@ -415,7 +453,7 @@ pub async fn run_pfs(
     };
     ChainFollower::new(provider.clone(), deployment.clone(), config).check_chain().await?;
     let (writes, rx) = mpsc::unbounded_channel();
-    let writer = tokio::task::spawn_blocking(move || writer(store, rx));
+    let mut writer = tokio::task::spawn_blocking(move || writer(store, rx));
     let shared = Arc::new(Shared {
         book: RwLock::new(book),
         writes,
@@ -428,7 +466,12 @@ pub async fn run_pfs(
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         loop {
             ticker.tick().await;
-            sweeper.book.write().unwrap_or_else(|e| e.into_inner()).sweep(now());
+            // (the write lock waits for searches: not on an async thread)
+            let book = sweeper.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                book.book.write().unwrap_or_else(|e| e.into_inner()).sweep(now());
+            })
+            .await;
         }
     });
     let mut chain = tokio::spawn(follow_chain(
@@ -446,9 +489,12 @@ pub async fn run_pfs(
             Ok(Err(e)) => Err(e),
             _ => Err(PfsError::Stopped),
         },
+        written = &mut writer => match written {
+            Ok(Err(e)) => Err(e.into()),
+            _ => Err(PfsError::Stopped),
+        },
     };
     chain.abort();
     sweep.abort();
-    drop(writer);
     result
 }

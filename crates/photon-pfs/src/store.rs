@@ -28,6 +28,17 @@ CREATE TABLE IF NOT EXISTS pfs_presence (
 CREATE TABLE IF NOT EXISTS pfs_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
+/// One thing the service took, to make durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreWrite {
+    /// Updates taken, and when their senders were heard of: (node, heartbeat nonce, time).
+    Updates(Vec<Taken>, Vec<(Address, u64, u64)>),
+    /// Nodes heard of: (node, heartbeat nonce, seconds since 1970).
+    Presence(Vec<(Address, u64, u64)>),
+    /// The channels a block's events changed (`None`: gone), and the block.
+    Block(Vec<(ChannelId, Option<ChannelInfo>)>, u64),
+}
+
 /// A pathfinding service's database.
 #[derive(Debug)]
 pub struct PfsStore {
@@ -69,68 +80,40 @@ impl PfsStore {
         v.map(number).transpose()
     }
 
+    /// Several writes in one transaction (group commit), in order.
+    pub fn write_all(&mut self, writes: &[StoreWrite]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for write in writes {
+            match write {
+                StoreWrite::Updates(taken, seen) => {
+                    put_updates_on(&tx, taken)?;
+                    put_presence_on(&tx, seen)?;
+                }
+                StoreWrite::Presence(seen) => put_presence_on(&tx, seen)?,
+                StoreWrite::Block(changed, block) => chain_block_on(&tx, changed, *block)?,
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The channels a block's events changed (`None`: gone), and the block, in one
     /// transaction.
     pub fn chain_block(
         &mut self, changed: &[(ChannelId, Option<ChannelInfo>)], block: u64,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        for (id, info) in changed {
-            match info {
-                Some(info) => {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO pfs_channels (channel_id, data) VALUES (?1, ?2)",
-                        params![id.as_slice(), serde_json::to_vec(info)?],
-                    )?;
-                }
-                None => {
-                    tx.execute("DELETE FROM pfs_channels WHERE channel_id = ?1", [id.as_slice()])?;
-                    tx.execute("DELETE FROM pfs_updates WHERE channel_id = ?1", [id.as_slice()])?;
-                }
-            }
-        }
-        tx.execute(
-            "INSERT OR REPLACE INTO pfs_meta (key, value) VALUES ('last_block', ?1)",
-            [int(block, "a block number")?],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.write_all(&[StoreWrite::Block(changed.to_vec(), block)])
     }
 
     /// Updates taken (replacing each sender's earlier one for the channel), in one
     /// transaction.
     pub fn put_updates(&mut self, taken: &[Taken]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO pfs_updates (channel_id, sender, data) VALUES (?1, ?2, ?3)",
-            )?;
-            for t in taken {
-                let data = serde_json::to_vec(&t.update)?;
-                stmt.execute(params![t.update.channel_id.as_slice(), t.sender.as_slice(), data])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_all(&[StoreWrite::Updates(taken.to_vec(), Vec::new())])
     }
 
     /// Nodes heard of: (node, heartbeat nonce, seconds since 1970).
     pub fn put_presence(&mut self, seen: &[(Address, u64, u64)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO pfs_presence (node, nonce, seen) VALUES (?1, ?2, ?3)",
-            )?;
-            for (node, nonce, at) in seen {
-                stmt.execute(params![
-                    node.as_slice(),
-                    int(*nonce, "a nonce")?,
-                    int(*at, "a time")?
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_all(&[StoreWrite::Presence(seen.to_vec())])
     }
 
     /// Rebuilds what the service knew: channels, then updates, then presence.
@@ -165,4 +148,49 @@ impl PfsStore {
         book.reset_presence(presence, now);
         Ok(())
     }
+}
+
+fn chain_block_on(
+    tx: &rusqlite::Transaction<'_>, changed: &[(ChannelId, Option<ChannelInfo>)], block: u64,
+) -> Result<()> {
+    for (id, info) in changed {
+        match info {
+            Some(info) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO pfs_channels (channel_id, data) VALUES (?1, ?2)",
+                    params![id.as_slice(), serde_json::to_vec(info)?],
+                )?;
+            }
+            None => {
+                tx.execute("DELETE FROM pfs_channels WHERE channel_id = ?1", [id.as_slice()])?;
+                tx.execute("DELETE FROM pfs_updates WHERE channel_id = ?1", [id.as_slice()])?;
+            }
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO pfs_meta (key, value) VALUES ('last_block', ?1)",
+        [int(block, "a block number")?],
+    )?;
+    Ok(())
+}
+
+fn put_updates_on(tx: &rusqlite::Transaction<'_>, taken: &[Taken]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO pfs_updates (channel_id, sender, data) VALUES (?1, ?2, ?3)",
+    )?;
+    for t in taken {
+        let data = serde_json::to_vec(&t.update)?;
+        stmt.execute(params![t.update.channel_id.as_slice(), t.sender.as_slice(), data])?;
+    }
+    Ok(())
+}
+
+fn put_presence_on(tx: &rusqlite::Transaction<'_>, seen: &[(Address, u64, u64)]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO pfs_presence (node, nonce, seen) VALUES (?1, ?2, ?3)",
+    )?;
+    for (node, nonce, at) in seen {
+        stmt.execute(params![node.as_slice(), int(*nonce, "a nonce")?, int(*at, "a time")?])?;
+    }
+    Ok(())
 }

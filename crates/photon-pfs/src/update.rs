@@ -85,6 +85,23 @@ pub enum UpdateError {
     /// A rate above 100 %.
     #[error("fee rates are in millionths: at most 1000000")]
     InvalidFee,
+    /// The nonce (milliseconds since 1970) is too far from the service's clock: an old
+    /// message replayed, or a sender's clock far off.
+    #[error(
+        "nonce {nonce} is more than {window} s from the service's clock ({now} ms): \
+             an old message, or a clock that is off"
+    )]
+    NotFresh {
+        /// the message's
+        nonce: u64,
+        /// the service's clock (ms)
+        now: u64,
+        /// the window (s)
+        window: u64,
+    },
+    /// A heartbeat from a node without a channel.
+    #[error("{0} has no channel here")]
+    NoChannel(Address),
 }
 
 impl ChannelUpdate {

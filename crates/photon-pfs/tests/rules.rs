@@ -9,6 +9,13 @@ use photon_primitives::{
 use photon_state::{ChainEvent, FeePolicy};
 
 const TOKEN: Address = Address::repeat_byte(0x70);
+/// The service's clock in these tests (seconds since 1970); nonces are milliseconds.
+const T0: u64 = 1_700_000_000;
+
+/// Nonce `k` of a sender whose clock agrees with the service's.
+fn n(k: u64) -> u64 {
+    T0 * 1000 + k
+}
 const CONTRACT: Address = Address::repeat_byte(0x77);
 
 fn key(n: u8) -> LocalSigner {
@@ -47,8 +54,17 @@ fn open(book: &mut Book, a: &LocalSigner, b: &LocalSigner, deposits: (u128, u128
 fn update(
     signer: &LocalSigner, id: ChannelId, nonce: u64, capacity: u128, policy: FeePolicy,
 ) -> ChannelUpdate {
-    ChannelUpdate::signed(&domain(), signer, TOKEN, id, nonce, TokenAmount(capacity), policy, false)
-        .unwrap()
+    ChannelUpdate::signed(
+        &domain(),
+        signer,
+        TOKEN,
+        id,
+        n(nonce),
+        TokenAmount(capacity),
+        policy,
+        false,
+    )
+    .unwrap()
 }
 
 /// Alice – Bob – Charlie, and Dave – Eve beside them; Bob charges 3 + 1 %.
@@ -59,8 +75,8 @@ fn line() -> (Book, [LocalSigner; 5], [ChannelId; 3]) {
     let ab = open(&mut book, alice, bob, (1_000, 1_000));
     let bc = open(&mut book, bob, charlie, (1_000, 1_000));
     let de = open(&mut book, dave, eve, (1_000, 1_000));
-    book.update(&update(alice, ab, 1, 1_000, fee(0, 0)), 0).unwrap();
-    book.update(&update(bob, bc, 1, 1_000, fee(3, 10_000)), 0).unwrap();
+    book.update(&update(alice, ab, 1, 1_000, fee(0, 0)), T0).unwrap();
+    book.update(&update(bob, bc, 1, 1_000, fee(3, 10_000)), T0).unwrap();
     (book, keys, [ab, bc, de])
 }
 
@@ -69,40 +85,40 @@ fn updates_are_taken_only_from_a_participant_with_a_newer_nonce() {
     let (mut book, keys, [ab, bc, de]) = line();
     let [alice, bob, charlie, dave, _] = &keys;
     // a participant's newer update is taken
-    book.update(&update(bob, bc, 2, 900, fee(3, 10_000)), 0).unwrap();
+    book.update(&update(bob, bc, 2, 900, fee(3, 10_000)), T0).unwrap();
     // the same update again (a replay), or an older one: refused
     let again = update(bob, bc, 2, 900, fee(0, 0));
-    assert_eq!(book.update(&again, 0), Err(UpdateError::StaleNonce { nonce: 2, last: 2 }));
+    assert_eq!(book.update(&again, T0), Err(UpdateError::StaleNonce { nonce: n(2), last: n(2) }));
     let older = update(bob, bc, 1, 1_000, fee(0, 0));
-    assert_eq!(book.update(&older, 0), Err(UpdateError::StaleNonce { nonce: 1, last: 2 }));
+    assert_eq!(book.update(&older, T0), Err(UpdateError::StaleNonce { nonce: n(1), last: n(2) }));
     // a node not in the channel (Dave, whose own channel is Dave–Eve): refused
     let foreign = update(dave, bc, 9, 1_000, fee(0, 0));
-    assert_eq!(book.update(&foreign, 0), Err(UpdateError::NotParticipant(dave.address(), bc)));
+    assert_eq!(book.update(&foreign, T0), Err(UpdateError::NotParticipant(dave.address(), bc)));
     // a forgery: Bob's signed update with its fee changed recovers to someone else
     let mut forged = update(bob, bc, 3, 900, fee(3, 10_000));
     forged.fee_flat = photon_api::Amount(0);
     assert!(matches!(
-        book.update(&forged, 0),
+        book.update(&forged, T0),
         Err(UpdateError::NotParticipant(..) | UpdateError::Signature(_))
     ));
     // signed for another deployment (another chain or contract): not Bob's here
     let elsewhere = Domain::new(2, CONTRACT);
     let other_chain =
-        ChannelUpdate::signed(&elsewhere, bob, TOKEN, bc, 4, TokenAmount(900), fee(0, 0), false)
+        ChannelUpdate::signed(&elsewhere, bob, TOKEN, bc, n(4), TokenAmount(900), fee(0, 0), false)
             .unwrap();
-    assert!(matches!(book.update(&other_chain, 0), Err(UpdateError::NotParticipant(..))));
+    assert!(matches!(book.update(&other_chain, T0), Err(UpdateError::NotParticipant(..))));
     // a channel that does not exist, or of another token
     let nowhere = update(bob, ChannelId::repeat_byte(9), 5, 1, fee(0, 0));
     assert_eq!(
-        book.update(&nowhere, 0),
+        book.update(&nowhere, T0),
         Err(UpdateError::UnknownChannel(ChannelId::repeat_byte(9)))
     );
     let mut other_token = update(alice, ab, 5, 1, fee(0, 0));
     other_token.token = Address::repeat_byte(0x71);
-    assert!(book.update(&other_token, 0).is_err());
+    assert!(book.update(&other_token, T0).is_err());
     // a rate above 100 %
     let greedy = update(bob, bc, 6, 900, fee(0, 1_000_001));
-    assert_eq!(book.update(&greedy, 0), Err(UpdateError::InvalidFee));
+    assert_eq!(book.update(&greedy, T0), Err(UpdateError::InvalidFee));
     // none of the refused ones changed the quote: Bob still charges 3 + 1 %
     let mut scratch = Scratch::default();
     let paths =
@@ -126,20 +142,28 @@ fn capacity_and_fees_follow_the_updates_and_the_chain() {
     assert_eq!(quote(&book, &mut scratch, 950).len(), 1);
     assert!(quote(&book, &mut scratch, 1_000).is_empty(), "Bob could not forward 1,000");
     // Bob drains his side: routes around (none here)
-    book.update(&update(bob, bc, 2, 50, fee(3, 10_000)), 0).unwrap();
+    book.update(&update(bob, bc, 2, 50, fee(3, 10_000)), T0).unwrap();
     assert!(quote(&book, &mut scratch, 100).is_empty());
     assert_eq!(quote(&book, &mut scratch, 50).len(), 1);
     // Bob disables the channel
-    let off =
-        ChannelUpdate::signed(&domain(), bob, TOKEN, bc, 3, TokenAmount(50), fee(3, 10_000), true)
-            .unwrap();
-    book.update(&off, 0).unwrap();
+    let off = ChannelUpdate::signed(
+        &domain(),
+        bob,
+        TOKEN,
+        bc,
+        n(3),
+        TokenAmount(50),
+        fee(3, 10_000),
+        true,
+    )
+    .unwrap();
+    book.update(&off, T0).unwrap();
     assert!(quote(&book, &mut scratch, 10).is_empty(), "disabled");
     // the channel closes on chain: gone, and its updates with it
     book.chain(&ChainEvent::ChannelClosed { channel_id: bc, closer: bob.address(), block: 5 }, 0);
     assert!(book.channel(&bc).is_none());
     assert_eq!(
-        book.update(&update(bob, bc, 4, 50, fee(0, 0)), 0),
+        book.update(&update(bob, bc, 4, 50, fee(0, 0)), T0),
         Err(UpdateError::UnknownChannel(bc))
     );
 }
@@ -153,25 +177,28 @@ fn silent_nodes_are_routed_around_and_heartbeats_cannot_be_replayed() {
         book.paths(scratch, TOKEN, alice.address(), charlie.address(), TokenAmount(10), 3).len()
     };
     // Bob's update at 0 counts as hearing from him; the window is 60 s
-    book.sweep(59);
+    book.sweep(T0 + 59);
     assert_eq!(quote(&book, &mut scratch), 1);
-    book.sweep(61);
+    book.sweep(T0 + 61);
     assert_eq!(quote(&book, &mut scratch), 0, "Bob silent for 61 s: offline");
     // his heartbeat brings him back
-    let beat = Heartbeat::signed(&domain(), bob, 7).unwrap();
-    book.heartbeat(&beat, 62).unwrap();
+    let beat = Heartbeat::signed(&domain(), bob, n(7_000)).unwrap();
+    book.heartbeat(&beat, T0 + 62).unwrap();
     assert_eq!(quote(&book, &mut scratch), 1);
     // replayed later, it is refused (and does not keep him online)
-    assert_eq!(book.heartbeat(&beat, 130), Err(UpdateError::StaleNonce { nonce: 7, last: 7 }));
-    book.sweep(130);
+    assert_eq!(
+        book.heartbeat(&beat, T0 + 130),
+        Err(UpdateError::StaleNonce { nonce: n(7_000), last: n(7_000) })
+    );
+    book.sweep(T0 + 130);
     assert_eq!(quote(&book, &mut scratch), 0);
     // a heartbeat naming Bob but signed by Alice is refused
-    let mut fake = Heartbeat::signed(&domain(), alice, 8).unwrap();
+    let mut fake = Heartbeat::signed(&domain(), alice, n(8_000)).unwrap();
     fake.address = bob.address();
-    assert!(matches!(book.heartbeat(&fake, 131), Err(UpdateError::WrongSigner { .. })));
+    assert!(matches!(book.heartbeat(&fake, T0 + 131), Err(UpdateError::WrongSigner { .. })));
     // the payer need not be online (Alice never sent a heartbeat)
-    book.heartbeat(&Heartbeat::signed(&domain(), bob, 9).unwrap(), 131).unwrap();
-    book.sweep(131);
+    book.heartbeat(&Heartbeat::signed(&domain(), bob, n(9_000)).unwrap(), T0 + 131).unwrap();
+    book.sweep(T0 + 131);
     assert_eq!(quote(&book, &mut scratch), 1);
 }
 
@@ -203,8 +230,8 @@ fn a_store_gives_back_what_the_book_knew() {
     }
     store.chain_block(&changed, 42).unwrap();
     let taken = vec![
-        book.update(&update(&alice, ab, 1, 500, fee(0, 0)), 100).unwrap(),
-        book.update(&update(&bob, bc, 1, 500, fee(2, 0)), 100).unwrap(),
+        book.update(&update(&alice, ab, 1, 500, fee(0, 0)), T0 + 100).unwrap(),
+        book.update(&update(&bob, bc, 1, 500, fee(2, 0)), T0 + 100).unwrap(),
     ];
     store.put_updates(&taken).unwrap();
     store.put_presence(&book.presence().collect::<Vec<_>>()).unwrap();
@@ -217,20 +244,43 @@ fn a_store_gives_back_what_the_book_knew() {
     let store = PfsStore::open(&path).unwrap();
     assert_eq!(store.last_block().unwrap(), Some(42));
     let mut again = Book::new(domain(), 60);
-    store.load(&mut again, 110).unwrap();
+    store.load(&mut again, T0 + 110).unwrap();
     let after =
         again.paths(&mut scratch, TOKEN, alice.address(), charlie.address(), TokenAmount(50), 3);
     assert_eq!(after, before);
     assert!(matches!(
-        again.update(&update(&bob, bc, 1, 1, fee(0, 0)), 110),
+        again.update(&update(&bob, bc, 1, 1, fee(0, 0)), T0 + 110),
         Err(UpdateError::StaleNonce { .. })
     ));
     // presence is kept by time: long after, Bob is offline
     let mut late = Book::new(domain(), 60);
-    store.load(&mut late, 1_000).unwrap();
+    store.load(&mut late, T0 + 1_000).unwrap();
     assert!(late
         .paths(&mut scratch, TOKEN, alice.address(), charlie.address(), TokenAmount(50), 3)
         .is_empty());
     // another process cannot open the same database
     assert!(PfsStore::open(&path).is_err());
+}
+
+#[test]
+fn old_messages_are_refused_even_where_no_nonce_is_known() {
+    let (mut book, keys, [ab, bc, _]) = line();
+    let [alice, bob, charlie, dave, _] = &keys;
+    let taken = update(bob, bc, 5, 1_000, fee(0, 0));
+    book.update(&taken, T0).unwrap();
+    // the channel closes and opens again (same id, nonces forgotten): the old update,
+    // replayed ten minutes later, is refused as old, not taken as news
+    book.chain(&ChainEvent::ChannelClosed { channel_id: bc, closer: bob.address(), block: 9 }, T0);
+    open(&mut book, bob, charlie, (1_000, 1_000));
+    assert!(matches!(book.update(&taken, T0 + 600), Err(UpdateError::NotFresh { .. })));
+    // a heartbeat from long ago (as one sent to another service), or from the far future
+    let old = Heartbeat::signed(&domain(), bob, n(0)).unwrap();
+    assert!(matches!(book.heartbeat(&old, T0 + 600), Err(UpdateError::NotFresh { .. })));
+    let ahead = Heartbeat::signed(&domain(), bob, (T0 + 3_600) * 1000).unwrap();
+    assert!(matches!(book.heartbeat(&ahead, T0), Err(UpdateError::NotFresh { .. })));
+    // a node without a channel cannot make itself known
+    let stranger = key(9);
+    let beat = Heartbeat::signed(&domain(), &stranger, n(1)).unwrap();
+    assert_eq!(book.heartbeat(&beat, T0), Err(UpdateError::NoChannel(stranger.address())));
+    let _ = (alice, ab, dave);
 }

@@ -83,8 +83,18 @@ fn update(
     let fee = FeePolicy { flat: TokenAmount(flat), proportional_ppm: 0, imbalance_ppm: 0 };
     let token = *net.token.address();
     let s = signer(net, who);
+    let nonce = start_ms() + nonce;
     ChannelUpdate::signed(&net.domain, s, token, id, nonce, TokenAmount(capacity), fee, false)
         .unwrap()
+}
+
+/// The test's start in milliseconds since 1970: nonces are a sender's clock.
+fn start_ms() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        now.as_millis() as u64
+    })
 }
 
 async fn raw_get(url: &str) -> (u16, Value) {
@@ -144,7 +154,7 @@ async fn the_service_follows_the_chain_takes_updates_and_answers_paths() {
     assert_eq!(paths[0].path, vec![alice, net.address(BOB), charlie]);
     assert_eq!(paths[0].fee.0, 7);
     assert_eq!(paths[0].hops[0].amount.0, 107);
-    let beat = Heartbeat::signed(&net.domain, signer(&net, BOB), 5).unwrap();
+    let beat = Heartbeat::signed(&net.domain, signer(&net, BOB), start_ms() + 5).unwrap();
     client.heartbeat(&beat).await.unwrap();
     assert!(client.heartbeat(&beat).await.is_err(), "a replayed heartbeat is refused");
 

@@ -45,11 +45,11 @@ pub enum StorageError {
     /// The database was written by a newer version.
     #[error("database schema version {0} is newer than this build understands")]
     Schema(i64),
-    /// The database was written for the first contracts and wire format.
+    /// The database was written by an older version whose layout this build cannot read.
     #[error(
-        "database schema version {0} was written for the first contracts and wire format, \
-         which this build does not speak: settle its channels with the build that wrote it \
-         and start this one with a new data directory"
+        "database schema version {0} was written by an older build whose stored layout this \
+         build cannot read: settle its channels with the build that wrote it and start this \
+         one with a new data directory"
     )]
     Incompatible(i64),
 }

@@ -22,8 +22,11 @@ pub struct Delivered {
 /// Layout version of what is stored. 2: `ChainState` gained `chain_synced`. 3: the second
 /// contracts (disposals bound to a nonce, withdrawals to a deposit) and wire version 2; the
 /// log records of versions 1 and 2 cannot be read any more, and their channels live on the
-/// first contracts, which this build does not speak.
-const SCHEMA_VERSION: i64 = 3;
+/// first contracts, which this build does not speak. 4: fee policies gained an imbalance
+/// component (`FeePolicy::imbalance_ppm`), which changes the binary layout of the state and of
+/// the fee-setting log records; a version 3 database is refused with a clear error (close its
+/// channels with the build that wrote it), not misread.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);

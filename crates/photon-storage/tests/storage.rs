@@ -143,15 +143,16 @@ fn a_database_of_the_first_contracts_is_refused_and_left_alone() {
     let old = rusqlite::Connection::open(&path).unwrap();
     old.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-        [2i64.to_be_bytes().to_vec()],
+        [3i64.to_be_bytes().to_vec()],
     )
     .unwrap();
     drop(old);
+    // version 3: fee policies without an imbalance component, a different binary layout
     match Storage::open(&path, &identity(&p.b.0)) {
-        Err(e @ StorageError::Incompatible(2)) => {
+        Err(e @ StorageError::Incompatible(3)) => {
             assert!(e.to_string().contains("new data directory"), "{e}")
         }
-        other => panic!("expected Incompatible(2), got {other:?}"),
+        other => panic!("expected Incompatible(3), got {other:?}"),
     }
     let old = rusqlite::Connection::open(&path).unwrap();
     let count: i64 = old.query_row("SELECT COUNT(*) FROM state_changes", [], |r| r.get(0)).unwrap();

@@ -117,6 +117,9 @@ pub(super) enum ClientCommand {
         target: Address,
         /// How much (in the token's smallest unit).
         amount: u128,
+        /// Most fee to pay [default: 5 % of the amount plus 100 smallest units].
+        #[arg(long)]
+        fee_limit: Option<u128>,
     },
     /// Show the routes a running node would try for a payment, with their fees.
     Route {
@@ -177,8 +180,9 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
                 }
             }
         }
-        ClientCommand::Pay { client, token, target, amount } => {
-            let pay = Pay { amount: Amount(amount), ..Pay::default() };
+        ClientCommand::Pay { client, token, target, amount, fee_limit } => {
+            let pay =
+                Pay { amount: Amount(amount), fee_limit: fee_limit.map(Amount), ..Pay::default() };
             let doing = format!("paying {amount} to {target}");
             let outcome = waiting(&doing, client.client().pay(token, target, &pay)).await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);

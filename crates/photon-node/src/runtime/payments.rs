@@ -110,8 +110,14 @@ impl Node {
     ) -> Vec<(Route, RouteSource)> {
         let mut routes: Vec<(Route, RouteSource)> = Vec::new();
         if let Some(found) = found {
-            self.router.learn(found);
-            let usable = crate::routing::usable_paths(&self.state, token, found);
+            let (me, usable) = (self.state.address, &crate::routing::usable_paths);
+            let checked: Vec<_> = found
+                .iter()
+                .filter(|p| crate::routing::consistent(p, me, target, amount))
+                .cloned()
+                .collect();
+            self.router.learn(&checked);
+            let usable = usable(&self.state, token, target, amount, &checked);
             routes.extend(usable.into_iter().map(|r| (r, RouteSource::Pfs)));
         }
         let version = self.network_version;

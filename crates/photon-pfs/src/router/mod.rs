@@ -188,6 +188,11 @@ impl TokenGraph {
         i
     }
 
+    /// Whether `address` has (or had) a channel in this graph.
+    pub fn contains(&self, address: Address) -> bool {
+        self.index.contains_key(&address)
+    }
+
     /// Number of nodes with (or once with) a channel.
     pub fn node_count(&self) -> usize {
         self.addresses.len()
