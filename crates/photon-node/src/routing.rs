@@ -240,7 +240,7 @@ mod tests {
         let mut detour = good.clone();
         detour.path = vec![a(1), a(4), a(3)];
         assert!(!consistent(&detour, a(1), a(3), amount), "hops along other nodes");
-        let mut greedy = good.clone();
+        let mut greedy = good;
         greedy.hops[1].fee_ppm = 2_000_000;
         assert!(!consistent(&greedy, a(1), a(3), amount), "an impossible policy");
         let empty = PathView { path: vec![a(1)], fee: photon_api::Amount(0), hops: vec![] };
