@@ -461,6 +461,7 @@ pub(crate) fn measure(
     let (mut scratch, mut reference) = (Scratch::default(), Scratch::default());
     let max_hops = MAX_PATH_LEN - 1;
     let mut times = Vec::with_capacity(queries.len());
+    let mut paths_found = 0usize;
     let (mut feasible, mut found, mut both) = (0usize, 0usize, 0usize);
     let (mut fee_first, mut fee_least, mut hops_first) = (0f64, 0f64, 0usize);
     let (mut hc_found, mut hc_fee, mut hc_least, mut hc_hops) = (0usize, 0f64, 0f64, 0usize);
@@ -470,6 +471,7 @@ pub(crate) fn measure(
         let started = Instant::now();
         let routes = g.paths(&mut scratch, from, to, amount, k, max_hops);
         times.push(started.elapsed().as_secs_f64() * 1e3);
+        paths_found += routes.len();
         // the exact reference: the same label-setting search without a hop limit (exact
         // because fees never decrease with the amount; checked against brute force in the
         // router's property tests)
@@ -503,6 +505,7 @@ pub(crate) fn measure(
         ("feasible", feasible as f64),
         ("found_ratio", per(found, feasible)),
         ("fee_over_cheapest", ratio(fee_first, fee_least)),
+        ("paths_per_query", per(paths_found, queries.len())),
         ("mean_hops", per(hops_first, both)),
         ("mean_fee", if both > 0 { fee_first / both as f64 } else { 0.0 }),
         ("hopcount_found_ratio", per(hc_found, feasible)),

@@ -472,10 +472,11 @@ impl TokenGraph {
         if k == 0 {
             return Vec::new();
         }
-        // relays as mediators first; every node when they give fewer than k routes
-        let mut found = scratch.yen(self, s, t, amount.0, k, (max_hops, true));
-        if found.len() < k {
-            found = scratch.yen(self, s, t, amount.0, k, (max_hops, false));
+        // relays as mediators first; every node when they give fewer than k routes (and
+        // not because a spur search was cut short)
+        let (mut found, cut) = scratch.yen(self, s, t, amount.0, k, (max_hops, true));
+        if found.len() < k && !cut {
+            found = scratch.yen(self, s, t, amount.0, k, (max_hops, false)).0;
         }
         found.iter().filter_map(|(nodes, slots)| self.price(nodes, slots, amount.0)).collect()
     }

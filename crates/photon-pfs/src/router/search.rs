@@ -32,6 +32,8 @@ struct Label {
 struct Side {
     at: Vec<Label>,
     heap: Heap,
+    /// Nodes labelled in this search.
+    labelled: usize,
 }
 
 impl Side {
@@ -40,6 +42,7 @@ impl Side {
             self.at.resize(n, Label::default());
         }
         self.heap.clear();
+        self.labelled = 0;
     }
 
     fn has(&self, node: u32, generation: u32) -> bool {
@@ -55,6 +58,7 @@ impl Side {
             || label < self.at[i].label
             || (label == self.at[i].label && hops < self.at[i].hops);
         if better {
+            self.labelled += usize::from(self.at[i].stamp != generation);
             self.at[i].stamp = generation;
             self.at[i].label = label;
             self.at[i].hops = hops;
@@ -85,7 +89,6 @@ fn cost(g: &TokenGraph, path: &RawPath, amount: u128, payer: bool) -> Option<u12
 }
 
 /// Reusable buffers of the searches (one per thread).
-#[derive(Default)]
 pub struct Scratch {
     generation: u32,
     forward: Side,
@@ -93,11 +96,43 @@ pub struct Scratch {
     banned: Vec<u32>,
     /// Nodes the last step labelled that the other search had labelled too.
     touched: Vec<u32>,
+    /// The backward labels of the search Yen's spurs are looked up in, and its generation.
+    tree: Vec<Label>,
+    tree_generation: u32,
     /// Nodes settled and searches run, over the scratch's life (benchmarks).
     settled: u64,
     searches: u64,
     relaxed: u64,
+    /// Channels the current search may look at before it gives up (bounded query cost).
+    budget: u64,
+    /// ... and has looked at.
+    spent: u64,
+    /// A search gave up on its budget since this was last cleared.
+    gave_up: bool,
 }
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            forward: Side::default(),
+            backward: Side::default(),
+            banned: Vec::new(),
+            touched: Vec::new(),
+            tree: Vec::new(),
+            tree_generation: 0,
+            settled: 0,
+            searches: 0,
+            relaxed: 0,
+            budget: u64::MAX,
+            spent: 0,
+            gave_up: false,
+        }
+    }
+}
+
+/// Fewest channels a spur search may look at, whatever the first search cost.
+const MIN_SPUR_BUDGET: u64 = 10_000;
 
 /// What a search may use: not the banned nodes and directions (`2·slot + side`) of Yen's
 /// spur searches; as mediators only relays, or every node.
@@ -116,6 +151,7 @@ impl Scratch {
 
     fn reset(&mut self, n: usize, banned_nodes: &[u32]) -> u32 {
         self.searches += 1;
+        self.spent = 0;
         self.forward.grow(n);
         self.backward.grow(n);
         if self.banned.len() < n {
@@ -126,6 +162,7 @@ impl Scratch {
             for side in [&mut self.forward, &mut self.backward] {
                 side.at.iter_mut().for_each(|l| *l = Label::default());
             }
+            self.tree.iter_mut().for_each(|l| *l = Label::default());
             self.banned.iter_mut().for_each(|s| *s = 0);
             self.generation = 1;
         }
@@ -215,6 +252,7 @@ impl Scratch {
                 // channel to v
                 let relays = g.relay_neighbours(v);
                 self.relaxed += relays.len() as u64;
+                self.spent += relays.len() as u64;
                 for &entry in relays {
                     self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
                 }
@@ -235,6 +273,7 @@ impl Scratch {
                 }
             } else {
                 self.relaxed += g.adjacency[i].len() as u64;
+                self.spent += g.adjacency[i].len() as u64;
                 for &entry in &g.adjacency[i] {
                     self.relax_backward(g, v, entry, (s, payer), bans, amount, prune);
                 }
@@ -295,9 +334,19 @@ impl Scratch {
         self.forward.offer(s, 0, 0, (s, 0), generation);
         let mut best: Option<(u128, RawPath)> = None;
         loop {
+            if self.spent > self.budget {
+                self.gave_up = true;
+                return None;
+            }
             let rf = self.forward.top();
             let rb = self.backward.top().map(|n| n - amount);
             if rf.is_none() && rb.is_none() {
+                break;
+            }
+            // a side that is done having labelled only its own end: nothing can meet it (the
+            // payer cannot send, or nobody can deliver to the target)
+            let stuck = |top: Option<u128>, side: &Side| top.is_none() && side.labelled == 1;
+            if best.is_none() && (stuck(rf, &self.forward) || stuck(rb, &self.backward)) {
                 break;
             }
             let radii = rf.unwrap_or(u128::MAX).saturating_add(rb.unwrap_or(u128::MAX));
@@ -357,6 +406,11 @@ impl Scratch {
         let prune = Some((known, radius));
         // the labels in the heap were offered unpruned; popping prunes them
         while let Some(v) = self.step_backward(g, (s, payer), max_hops, bans, amount, prune) {
+            if self.spent > self.budget {
+                // the route known stands (priced exactly), if not proven the cheapest
+                self.gave_up = true;
+                return;
+            }
             if v == s {
                 let generation = self.generation;
                 self.forward.at[s as usize].stamp = generation;
@@ -429,6 +483,7 @@ impl Scratch {
             let entries =
                 if bans.relays_only { g.relay_neighbours(u) } else { &g.adjacency[i][..] };
             self.relaxed += entries.len() as u64;
+            self.spent += entries.len() as u64;
             for &entry in entries {
                 self.relax_forward(g, u, entry, pays, t, amount, bans, prune);
             }
@@ -478,17 +533,26 @@ impl Scratch {
     /// Up to `k` cheapest loop-free routes (Yen): each next one is the cheapest deviation
     /// from a route found, at one of its nodes (the spur), avoiding the part before the spur
     /// and the channels the routes found take from it.
+    /// Also whether a spur search gave up on its budget (then fewer than k routes do not
+    /// mean fewer exist).
     pub(super) fn yen(
         &mut self, g: &TokenGraph, s: u32, t: u32, amount: u128, k: usize,
         (max_hops, relays_only): (usize, bool),
-    ) -> Vec<RawPath> {
+    ) -> (Vec<RawPath>, bool) {
+        self.budget = u64::MAX;
+        self.gave_up = false;
         let first = self.search(g, (s, true), t, amount, (max_hops, relays_only), (&[], &[]));
         let Some(first) = first else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
+        // each spur search may cost what the first one did (bounded query cost): one that
+        // would cost more is skipped, and fewer than k routes come back
+        self.budget = self.spent.max(MIN_SPUR_BUDGET);
         // the first search's backward tree: each settled node's way on to t, used to price
         // spur routes without searching again
-        let mut tree = Tree { at: self.backward.at.clone(), generation: self.generation };
+        // (the labels move to the tree's buffer and the old tree's to the search: no copy)
+        std::mem::swap(&mut self.tree, &mut self.backward.at);
+        self.tree_generation = self.generation;
         let mut found: Vec<RawPath> = vec![first];
         // (fee, hops, path, index of the spur it left its parent at)
         let mut candidates: BinaryHeap<Reverse<(u128, usize, RawPath, usize)>> = BinaryHeap::new();
@@ -514,13 +578,14 @@ impl Scratch {
                 let banned_nodes = &root[..i];
                 let limits = (hops_left, relays_only);
                 let bans = (banned_nodes, &banned_edges[..]);
+                let tree = Tree { at: &self.tree, generation: self.tree_generation };
                 let spur_path = match tree.spur(g, (spur, i == 0), t, amount, limits, bans) {
                     Some(path) => Some(path),
                     None => {
                         let path = self.search(g, (spur, i == 0), t, amount, limits, bans);
                         // this search's tree reaches further toward the payer's side
-                        tree.at.clone_from(&self.backward.at);
-                        tree.generation = self.generation;
+                        std::mem::swap(&mut self.tree, &mut self.backward.at);
+                        self.tree_generation = self.generation;
                         path
                     }
                 };
@@ -550,18 +615,19 @@ impl Scratch {
             .filter_map(|p| Some((g.price(&p.0, &p.1, amount)?.fee.0, p.1.len(), p)))
             .collect();
         priced.sort_by_key(|(fee, hops, _)| (*fee, *hops));
-        priced.into_iter().map(|(_, _, p)| p).collect()
+        self.budget = u64::MAX;
+        (priced.into_iter().map(|(_, _, p)| p).collect(), self.gave_up)
     }
 }
 
 /// A backward search's tree: for each node it settled, its label (what must arrive there
 /// for the target to get the amount) and its next hop toward the target.
-struct Tree {
-    at: Vec<Label>,
+struct Tree<'a> {
+    at: &'a [Label],
     generation: u32,
 }
 
-impl Tree {
+impl Tree<'_> {
     /// A way on from `spur` (the payer, or a mediator) to `t` through one of its channels
     /// and then the tree, avoiding `banned` nodes and directions: the cheapest first hop
     /// whose tree path is loop-free and clear of the bans. `None` when there is none (the
