@@ -673,8 +673,17 @@ impl Tree<'_> {
                 consider(w, dir);
             }
         }
-        options.sort_unstable();
-        'option: for (_, w, dir) in options {
+        // cheapest first; most spurs take the first or second (no need to sort them all; after
+        // 64 that loop back or hit a ban, the spur is searched)
+        let mut tries = 0;
+        'option: while let Some(best) =
+            (0..options.len()).min_by_key(|&i| (options[i].0, options[i].1, options[i].2))
+        {
+            tries += 1;
+            if tries > 64 {
+                break;
+            }
+            let (_, w, dir) = options.swap_remove(best);
             let (mut nodes, mut slots) = (vec![spur, w], vec![dir >> 1]);
             let mut at = w;
             while at != t {
