@@ -560,8 +560,12 @@ impl Scratch {
         while found.len() < k {
             let (last_nodes, last_slots) = found[found.len() - 1].clone();
             // spurs before where the last route left its parent give what they gave for the
-            // parent (Lawler)
-            for i in deviation..last_slots.len() {
+            // parent (Lawler); the others from the target's end, where the tree reaches, until
+            // there are enough candidates for k routes
+            for i in (deviation..last_slots.len()).rev() {
+                if found.len() + candidates.len() >= k {
+                    break;
+                }
                 let spur = last_nodes[i];
                 let root = &last_nodes[..=i];
                 let mut banned_edges = Vec::new();
