@@ -208,19 +208,35 @@ impl Launch<'_> {
         })
     }
 
-    /// Starts the node on 127.0.0.1 and waits for its API.
+    /// Starts the node on 127.0.0.1 and waits for its API. A free port can be taken by
+    /// another process between our look and the node's bind: a node that exits at start is
+    /// started again on another port (three tries).
     pub async fn start(&self) -> Result<NodeProcess> {
-        let url = format!("http://127.0.0.1:{}", free_port()?);
-        let mut command = self.command(&url, |photon| Command::new(photon))?;
-        command.args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
-        if !self.bootstrap.is_empty() {
-            command.args(["--bootstrap", &self.bootstrap.join(",")]);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let url = format!("http://127.0.0.1:{}", free_port()?);
+            let mut command = self.command(&url, |photon| Command::new(photon))?;
+            command.args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+            if !self.bootstrap.is_empty() {
+                command.args(["--bootstrap", &self.bootstrap.join(",")]);
+            }
+            let mut node = self.spawn(command, url)?;
+            let what = format!("{}'s node to start", node.name);
+            let status_url = format!("{}/api/v1/status", node.url);
+            let started = eventually(&what, async || {
+                if let Some(exit) = node.child.try_wait()? {
+                    bail!("{}'s node exited at start ({exit})", node.name);
+                }
+                Ok(get(&status_url).await.ok())
+            })
+            .await;
+            match started {
+                Ok(_) => return Ok(node),
+                Err(_) if tries < 3 && node.child.try_wait()?.is_some() => continue,
+                Err(e) => return Err(e),
+            }
         }
-        let node = self.spawn(command, url)?;
-        let what = format!("{}'s node to start", node.name);
-        eventually(&what, async || Ok(get(&format!("{}/api/v1/status", node.url)).await.ok()))
-            .await?;
-        Ok(node)
     }
 
     /// Starts the node on host `host` of `lan`, with no way to the chain (its RPC endpoint, on
