@@ -125,13 +125,18 @@ async fn publish(
     client: PfsClient, domain: Domain, signer: LocalSigner, interval: Duration,
     mut offers: mpsc::UnboundedReceiver<Vec<Announce>>,
 ) {
+    use tokio::time::Instant;
+    /// How long a refused update, or a service that did not answer, is left alone.
+    const BACK_OFF: Duration = Duration::from_secs(2);
     let nonces = NonceClock::default();
     let mut told: HashMap<ChannelId, Announce> = HashMap::new();
     let mut latest: HashMap<ChannelId, Announce> = HashMap::new();
+    // channels whose update was refused (not confirmed there yet, say): not before
+    let mut held: HashMap<ChannelId, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heartbeat_every = Duration::from_secs(10);
-    let mut last_heartbeat: Option<tokio::time::Instant> = None;
+    let (mut next_heartbeat, mut next_updates) = (Instant::now(), Instant::now());
     loop {
         tokio::select! {
             offer = offers.recv() => {
@@ -141,25 +146,37 @@ async fn publish(
             }
             _ = tick.tick() => {}
         }
-        if last_heartbeat.is_none_or(|at| at.elapsed() >= heartbeat_every) {
+        let now = Instant::now();
+        if now >= next_heartbeat {
             if let Ok(status) = client.status().await {
                 heartbeat_every = Duration::from_secs((status.offline_after_s / 3).max(1));
             }
-            match Heartbeat::signed(&domain, &signer, nonces.next()) {
+            next_heartbeat = match Heartbeat::signed(&domain, &signer, nonces.next()) {
                 Ok(h) => match client.heartbeat(&h).await {
-                    Ok(()) => last_heartbeat = Some(tokio::time::Instant::now()),
+                    Ok(()) => now + heartbeat_every,
                     Err(e) => {
-                        tracing::debug!(error = %e, url = client.url(), "heartbeat not taken")
+                        tracing::debug!(error = %e, url = client.url(), "heartbeat not taken");
+                        now + BACK_OFF
                     }
                 },
-                Err(e) => tracing::error!(error = %e, "cannot sign a heartbeat"),
-            }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot sign a heartbeat");
+                    now + heartbeat_every
+                }
+            };
+        }
+        if now < next_updates {
+            continue;
         }
         told.retain(|id, _| latest.contains_key(id));
-        let changed: Vec<Announce> =
-            latest.values().filter(|a| told.get(&a.channel_id) != Some(*a)).copied().collect();
+        held.retain(|id, until| latest.contains_key(id) && now < *until);
+        let changed: Vec<Announce> = latest
+            .values()
+            .filter(|a| told.get(&a.channel_id) != Some(*a) && !held.contains_key(&a.channel_id))
+            .copied()
+            .collect();
         for chunk in changed.chunks(MAX_UPDATES) {
-            let mut signed = Vec::with_capacity(chunk.len());
+            let mut sent: Vec<(Announce, ChannelUpdate)> = Vec::with_capacity(chunk.len());
             for a in chunk {
                 let update = ChannelUpdate::signed(
                     &domain,
@@ -172,26 +189,29 @@ async fn publish(
                     a.disabled,
                 );
                 match update {
-                    Ok(u) => signed.push(u),
+                    Ok(u) => sent.push((*a, u)),
                     Err(e) => tracing::error!(error = %e, "cannot sign a capacity update"),
                 }
             }
-            match client.updates(signed).await {
+            let updates = sent.iter().map(|(_, u)| u.clone()).collect();
+            match client.updates(updates).await {
                 Ok(answer) => {
-                    // refused ones (the service has not seen the channel confirmed yet) are
-                    // offered again at the next tick
-                    let refused: Vec<usize> = answer.refused.iter().map(|r| r.index).collect();
                     for r in &answer.refused {
                         tracing::debug!(code = %r.code, message = %r.message, "update refused");
                     }
-                    for (i, a) in chunk.iter().enumerate() {
-                        if !refused.contains(&i) {
+                    for (i, (a, _)) in sent.iter().enumerate() {
+                        if answer.refused.iter().any(|r| r.index == i) {
+                            // offered again after a while (the service may not have seen the
+                            // channel confirmed yet)
+                            held.insert(a.channel_id, now + BACK_OFF);
+                        } else {
                             told.insert(a.channel_id, *a);
                         }
                     }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, url = client.url(), "updates not taken; trying again");
+                    next_updates = now + BACK_OFF;
                     break;
                 }
             }
