@@ -10,7 +10,7 @@ use photon_pfs::ChannelUpdate;
 use photon_primitives::eip712::Domain;
 use photon_primitives::{Address, TokenAmount};
 use photon_state::FeePolicy;
-use photon_testkit::nodes::{free_port, get, request};
+use photon_testkit::nodes::{get, request};
 use photon_testkit::poll::until;
 use photon_testkit::World;
 use serde_json::{json, Value};
@@ -41,14 +41,9 @@ fn through(path: &[Address], who: Address) -> bool {
 async fn payments_find_routes_and_fees_through_a_pathfinding_service() -> Result<()> {
     let names = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Frank"];
     let (alice, bob, charlie, dave, eve, frank) = (0, 1, 2, 3, 4, 5);
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let mut spec = World::build(PHOTON, &names).funds(1_000);
-    for i in 0..names.len() {
-        spec = spec.env(i, "PHOTON_PFS", &url);
-    }
-    let mut w = spec.start().await?;
-    let mut pfs = Some(w.start_pfs(port, 6).await?);
+    // a service started before the nodes, which all use it; 6 s without a word: offline
+    let mut w = World::build(PHOTON, &names).funds(1_000).pfs(6).start().await?;
+    let url = w.pfs.as_ref().map(|p| p.url.clone()).expect("the world has a service");
     w.open_channels(&[
         (alice, bob, 300),
         (bob, charlie, 300),
@@ -141,7 +136,7 @@ async fn payments_find_routes_and_fees_through_a_pathfinding_service() -> Result
     .await?;
 
     // the service stops: Alice routes on her own graph (with the fees it quoted) and pays on
-    drop(pfs.take());
+    drop(w.pfs.take());
     let outcome = w.pay(alice, charlie, 20, None).await?;
     ensure!(outcome["fee"] == "1", "through Dave, 1 + 1 % of 21: {outcome}");
     w.balances(dave, charlie, (170, 130)).await?;

@@ -292,30 +292,44 @@ pub async fn start_monitor(
     Ok(monitor)
 }
 
-/// Starts `photon pfs` (a pathfinding service) with its data in `dir/pfs` and its API on
-/// `port` of 127.0.0.1 (nodes silent for `offline_after` seconds are routed around), and
-/// waits for it.
+/// Starts `photon pfs` (a pathfinding service) with its data in `dir/pfs` and its API on a
+/// free port of 127.0.0.1 (nodes silent for `offline_after` seconds are routed around), and
+/// waits for it; started again on another port if the port was taken meanwhile.
 pub async fn start_pfs(
-    photon: &Path, net: &DevNet, dir: &Path, deployment: &Path, port: u16, offline_after: u64,
+    photon: &Path, net: &DevNet, dir: &Path, deployment: &Path, offline_after: u64,
 ) -> Result<NodeProcess> {
-    let url = format!("http://127.0.0.1:{port}");
-    let child = Command::new(photon)
-        .arg("pfs")
-        .args(["--rpc-url", net.chain.endpoint().as_str()])
-        .args(["--deployment", &deployment.display().to_string()])
-        .args(["--data-dir", &dir.join("pfs").display().to_string()])
-        .args(["--api-addr", url.trim_start_matches("http://")])
-        .args(["--confirmations", "0", "--poll-ms", "100"])
-        .args(["--offline-after", &offline_after.to_string(), "--rate-limit", "1000"])
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", photon.display()))?;
-    let pfs = NodeProcess { name: "PFS", address: Address::ZERO, url, child };
-    let what = "the pathfinding service to start";
-    eventually(what, async || Ok(get(&format!("{}/api/v1/status", pfs.url)).await.ok())).await?;
-    Ok(pfs)
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let url = format!("http://127.0.0.1:{}", free_port()?);
+        let child = Command::new(photon)
+            .arg("pfs")
+            .args(["--rpc-url", net.chain.endpoint().as_str()])
+            .args(["--deployment", &deployment.display().to_string()])
+            .args(["--data-dir", &dir.join("pfs").display().to_string()])
+            .args(["--api-addr", url.trim_start_matches("http://")])
+            .args(["--confirmations", "0", "--poll-ms", "100"])
+            .args(["--offline-after", &offline_after.to_string(), "--rate-limit", "1000"])
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", photon.display()))?;
+        let mut pfs = NodeProcess { name: "PFS", address: Address::ZERO, url, child };
+        let status_url = format!("{}/api/v1/status", pfs.url);
+        let started = eventually("the pathfinding service to start", async || {
+            if let Some(exit) = pfs.child.try_wait()? {
+                bail!("the pathfinding service exited at start ({exit})");
+            }
+            Ok(get(&status_url).await.ok())
+        })
+        .await;
+        match started {
+            Ok(_) => return Ok(pfs),
+            Err(_) if tries < 3 && pfs.child.try_wait()?.is_some() => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A fresh folder under the system's temporary directory for one run's files.

@@ -19,6 +19,8 @@ pub struct World {
     // the nodes stop before the chain does (fields drop in order)
     /// The nodes, in the order of their names.
     pub nodes: Vec<NodeProcess>,
+    /// The pathfinding service every node uses, when the spec asks for one.
+    pub pfs: Option<NodeProcess>,
     /// The chain, the contracts and the test token.
     pub net: DevNet,
     /// The test token's address.
@@ -42,6 +44,8 @@ pub struct WorldSpec {
     poll_ms: u64,
     log: Option<String>,
     params: DeployParams,
+    /// A pathfinding service for every node, with this offline window (seconds).
+    pfs: Option<u64>,
 }
 
 impl WorldSpec {
@@ -87,6 +91,13 @@ impl WorldSpec {
         self
     }
 
+    /// A pathfinding service (`photon pfs`) started before the nodes, each node using it;
+    /// nodes silent for `offline_after` seconds are routed around.
+    pub fn pfs(mut self, offline_after: u64) -> Self {
+        self.pfs = Some(offline_after);
+        self
+    }
+
     /// Starts the chain, deploys, and starts the nodes: the hub first.
     pub async fn start(self) -> Result<World> {
         let net = DevNet::start_with(&self.params)
@@ -98,7 +109,13 @@ impl WorldSpec {
         let deployment = dir.join("deployment.json");
         net.deployment.save(&deployment)?;
         let token = *net.token.address();
-        let mut world = World { nodes: Vec::new(), net, token, dir, deployment, spec: self };
+        let mut world =
+            World { nodes: Vec::new(), pfs: None, net, token, dir, deployment, spec: self };
+        if let Some(offline_after) = world.spec.pfs {
+            let (photon, net) = (&world.spec.photon, &world.net);
+            let pfs = start_pfs(photon, net, &world.dir, &world.deployment, offline_after).await?;
+            world.pfs = Some(pfs);
+        }
         let hub = world.spec.hub;
         let first = world.launch(hub, Vec::new()).start().await?;
         let boot = first.p2p_addresses().await?;
@@ -133,6 +150,7 @@ fn unique() -> u64 {
 impl Drop for World {
     fn drop(&mut self) {
         self.nodes.clear(); // stop the processes before their files go
+        self.pfs = None;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -150,6 +168,7 @@ impl World {
             poll_ms: 100,
             log: None,
             params: TEST_PARAMS,
+            pfs: None,
         }
     }
 
@@ -169,6 +188,7 @@ impl World {
                 .iter()
                 .filter(|(who, ..)| *who == i)
                 .map(|(_, k, v)| (k.clone(), v.clone()))
+                .chain(self.pfs_env())
                 .collect(),
             confirmations: spec.lagging.filter(|(who, _)| *who == i).map_or(0, |(_, b)| b),
             poll_ms: spec.poll_ms,
@@ -336,6 +356,7 @@ impl World {
         }
         let mut launch = self.launch(i, boot);
         launch.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        launch.env.extend(self.pfs_env());
         let node = launch.start().await?;
         self.nodes[i] = node;
         Ok(())
@@ -346,10 +367,9 @@ impl World {
         self.restart_with(i, from.as_slice(), &[]).await
     }
 
-    /// Starts a pathfinding service on `port` of 127.0.0.1 (see [`start_pfs`]).
-    pub async fn start_pfs(&self, port: u16, offline_after: u64) -> Result<NodeProcess> {
-        start_pfs(&self.spec.photon, &self.net, &self.dir, &self.deployment, port, offline_after)
-            .await
+    /// `PHOTON_PFS` for a node, when the world has a pathfinding service.
+    fn pfs_env(&self) -> Option<(String, String)> {
+        self.pfs.as_ref().map(|p| ("PHOTON_PFS".to_string(), p.url.clone()))
     }
 
     /// Starts a monitoring service on `port` of 127.0.0.1 (see [`start_monitor`]).
