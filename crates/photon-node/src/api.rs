@@ -299,7 +299,7 @@ async fn pay(
             .collect()
     });
     let payment_id = r.payment_id.unwrap_or_else(new_payment_id);
-    let ask = ctx.node.ask(|reply| Command::Pay {
+    let request = crate::runtime::PayRequest {
         token,
         target,
         amount: TokenAmount(r.amount.0),
@@ -312,8 +312,8 @@ async fn pay(
         ),
         routes,
         found: None,
-        reply,
-    });
+    };
+    let ask = ctx.node.ask(|reply| Command::Pay { request, reply });
     let outcome = tokio::time::timeout(ctx.node.payment_timeout, ask)
         .await
         .map_err(|_| ApiError(NodeError::Timeout(payment_id)))???;

@@ -39,13 +39,13 @@ impl std::fmt::Debug for LocalRouter {
 
 impl LocalRouter {
     /// Keeps the fee of each hop of a service's (checked) paths for later local searches.
-    pub fn learn(&mut self, paths: &[PathView]) {
+    pub fn learn<'a>(&mut self, paths: impl IntoIterator<Item = &'a PathView>) {
         // bounded: a service cannot make the node keep more than this
         if self.fees.len() > 100_000 {
             self.fees.clear();
             self.built = None;
         }
-        for hop in paths.iter().flat_map(|p| &p.hops) {
+        for hop in paths.into_iter().flat_map(|p| &p.hops) {
             let policy = photon_pfs::hop_policy(hop);
             if !policy.is_valid() {
                 continue;
@@ -119,22 +119,12 @@ pub fn consistent(path: &PathView, me: Address, target: Address, amount: TokenAm
         && hops.iter().all(|h| photon_pfs::hop_policy(h).is_valid())
 }
 
-/// The service's paths that are [`consistent`] and start with one of our channels able to
-/// carry their first lock.
-pub fn usable_paths(
-    state: &ChainState, token: Address, target: Address, amount: TokenAmount, paths: &[PathView],
-) -> Vec<Route> {
-    paths
-        .iter()
-        .filter(|p| {
-            let (Some(first), Some(next)) = (p.hops.first(), p.path.get(1)) else { return false };
-            consistent(p, state.address, target, amount)
-                && state
-                    .channel_with(token, *next)
-                    .is_some_and(|c| c.usable() && c.our_capacity() >= TokenAmount(first.amount.0))
-        })
-        .map(|p| Route { path: p.path.clone(), fee: TokenAmount(p.fee.0) })
-        .collect()
+/// Whether our channel to a service path's first hop can carry its first lock.
+pub fn first_hop_carries(state: &ChainState, token: Address, path: &PathView) -> bool {
+    let (Some(first), Some(next)) = (path.hops.first(), path.path.get(1)) else { return false };
+    state
+        .channel_with(token, *next)
+        .is_some_and(|c| c.usable() && c.our_capacity() >= TokenAmount(first.amount.0))
 }
 
 /// The most fee a payment pays when its request names no limit: 5 % of the amount plus 100

@@ -129,26 +129,18 @@ pub fn receive_at_rate(flat: TokenAmount, rate: u32, out: TokenAmount) -> Option
         let (n, rate, ppm) = (n as u64, u64::from(rate), u64::from(PPM));
         let keep = ppm - rate;
         let g = |x: u64| x - (x / ppm * rate + x % ppm * rate / ppm);
-        let mut lo = if n == 0 { 0 } else { (n - 1) * ppm / keep + 1 };
+        let lo = if n == 0 { 0 } else { (n - 1) * ppm / keep + 1 };
         let mut hi = n * ppm / keep;
         if g(hi) < n {
             hi += 1;
         }
-        lo = lo.min(hi);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if g(mid) >= n {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        return Some(TokenAmount(u128::from(hi)));
+        let x = smallest(u128::from(lo), u128::from(hi), |x| g(x as u64) >= n);
+        return Some(TokenAmount(x));
     }
     let (ppm, keep) = (u128::from(PPM), u128::from(PPM - rate));
     let g = |x: u128| x - proportional(x, rate);
     // every x ≤ ⌊(n−1)·10⁶/keep⌋ has g(x) < n; x = ⌈n·10⁶/keep⌉ has g(x) ≥ n
-    let mut lo = if n == 0 { 0 } else { mul_div(n - 1, ppm, keep).checked_add(1)? };
+    let lo = if n == 0 { 0 } else { mul_div(n - 1, ppm, keep).checked_add(1)? };
     let mut hi = mul_div(n, ppm, keep);
     if g(hi) < n {
         hi = hi.checked_add(1)?;
@@ -156,16 +148,22 @@ pub fn receive_at_rate(flat: TokenAmount, rate: u32, out: TokenAmount) -> Option
     if hi == u128::MAX && g(hi) < n {
         return None;
     }
-    lo = lo.min(hi);
+    Some(TokenAmount(smallest(lo, hi, |x| g(x) >= n)))
+}
+
+/// The smallest `x` in `[lo, hi]` for which `reaches(x)` holds, `reaches` never turning
+/// false again once true and holding at `hi` (binary search; `hi` if `lo > hi`).
+fn smallest(lo: u128, mut hi: u128, reaches: impl Fn(u128) -> bool) -> u128 {
+    let mut lo = lo.min(hi);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if g(mid) >= n {
+        if reaches(mid) {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    Some(TokenAmount(hi))
+    hi
 }
 
 /// Which payments a fee policy applies to.

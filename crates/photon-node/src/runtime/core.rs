@@ -137,26 +137,16 @@ impl Node {
                 let _ =
                     self.txs.send(TxJob { calls: vec![call], reply: Some(reply), pending: None });
             }
-            Command::Pay {
-                token,
-                target,
-                amount,
-                payment_id,
-                secret,
-                secrethash,
-                fee_limit,
-                routes,
-                found,
-                reply,
-            } => {
+            Command::Pay { request, reply } => {
                 // ask the pathfinding service first (off this task), unless the payment goes
                 // straight to a partner or comes with its routes
+                let PayRequest { token, target, amount, .. } = request;
                 let direct = self
                     .state
                     .channel_with(token, target)
                     .is_some_and(|c| c.usable() && c.our_capacity() >= amount);
-                if let (Some(pfs), None, None, false) = (&self.handle.pfs, &routes, &found, direct)
-                {
+                let asked = request.routes.is_some() || request.found.is_some();
+                if let (Some(pfs), false, false) = (&self.handle.pfs, asked, direct) {
                     let (pfs, inbox, me) = (pfs.clone(), self.handle.inbox(), self.state.address);
                     tokio::spawn(async move {
                         let found = match pfs.paths(token, me, target, amount, 3).await {
@@ -166,25 +156,12 @@ impl Node {
                                 Vec::new()
                             }
                         };
-                        let pay = Command::Pay {
-                            token,
-                            target,
-                            amount,
-                            payment_id,
-                            secret,
-                            secrethash,
-                            fee_limit,
-                            routes: None,
-                            found: Some(found),
-                            reply,
-                        };
-                        let _ = inbox.send(Input::Command(pay)).await;
+                        let request = PayRequest { found: Some(found), ..request };
+                        let _ = inbox.send(Input::Command(Command::Pay { request, reply })).await;
                     });
                     return;
                 }
-                let lock = (secret, secrethash);
-                let ways = (routes, found);
-                match self.pay_change(token, target, amount, payment_id, lock, fee_limit, ways) {
+                match self.pay_change(request) {
                     Ok((change, payment_id, secrethash)) => {
                         self.payments.insert(payment_id, (reply, secrethash));
                         batch.push((change, Waiter::None));

@@ -53,25 +53,8 @@ pub enum Command {
     },
     /// Pay.
     Pay {
-        /// token
-        token: Address,
-        /// target
-        target: Address,
-        /// amount the target receives
-        amount: TokenAmount,
-        /// payment id (None: chosen)
-        payment_id: Option<PaymentId>,
-        /// secret (None: chosen, unless `secrethash` is given)
-        secret: Option<Secret>,
-        /// pay against this hash without knowing the secret (swaps: the target holds it)
-        secrethash: Option<B256>,
-        /// most fees
-        fee_limit: TokenAmount,
-        /// explicit routes with their total fees (None: found by the node)
-        routes: Option<Vec<Route>>,
-        /// what the pathfinding service answered (None: not asked yet; the node asks it
-        /// when it has one and puts the payment back in its inbox with the answer)
-        found: Option<Vec<photon_pfs::api::PathView>>,
+        /// what to pay, how
+        request: PayRequest,
         /// answer when done
         reply: Reply<PaymentOutcome>,
     },
@@ -118,6 +101,30 @@ pub enum Command {
         /// answer once accepted
         reply: Reply<()>,
     },
+}
+
+/// A payment to make.
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    /// token
+    pub token: Address,
+    /// target
+    pub target: Address,
+    /// amount the target receives
+    pub amount: TokenAmount,
+    /// payment id (None: chosen)
+    pub payment_id: Option<PaymentId>,
+    /// secret (None: chosen, unless `secrethash` is given)
+    pub secret: Option<Secret>,
+    /// pay against this hash without knowing the secret (swaps: the target holds it)
+    pub secrethash: Option<B256>,
+    /// most fees
+    pub fee_limit: TokenAmount,
+    /// explicit routes with their total fees (None: found by the node)
+    pub routes: Option<Vec<Route>>,
+    /// what the pathfinding service answered (None: not asked yet; the node asks it when it
+    /// has one and puts the payment back in its inbox with the answer)
+    pub found: Option<Vec<photon_pfs::api::PathView>>,
 }
 
 /// Where a route comes from.

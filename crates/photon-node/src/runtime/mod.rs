@@ -51,7 +51,7 @@ use self::transactions::*;
 pub use crash::crash_point;
 use crash::*;
 use handle::*;
-pub use handle::{ChannelAction, Command, Input, NodeHandle, RouteSource};
+pub use handle::{ChannelAction, Command, Input, NodeHandle, PayRequest, RouteSource};
 use payments::*;
 pub use views::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 

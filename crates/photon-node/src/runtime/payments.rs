@@ -14,13 +14,20 @@ pub(super) struct SentPayment {
 }
 
 impl Node {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn pay_change(
-        &mut self, token: Address, target: Address, amount: TokenAmount,
-        payment_id: Option<PaymentId>, (secret, secrethash): (Option<Secret>, Option<B256>),
-        fee_limit: TokenAmount,
-        (routes, found): (Option<Vec<Route>>, Option<Vec<photon_pfs::api::PathView>>),
+        &mut self, request: PayRequest,
     ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
+        let PayRequest {
+            token,
+            target,
+            amount,
+            payment_id,
+            secret,
+            secrethash,
+            fee_limit,
+            routes,
+            found,
+        } = request;
         if let (Some(s), Some(h)) = (secret, secrethash) {
             if s.hash().0 != h {
                 return Err(NodeError::BadRequest(
@@ -110,15 +117,25 @@ impl Node {
     ) -> Vec<(Route, RouteSource)> {
         let mut routes: Vec<(Route, RouteSource)> = Vec::new();
         if let Some(found) = found {
-            let (me, usable) = (self.state.address, &crate::routing::usable_paths);
-            let checked: Vec<_> = found
+            // only paths that are what they claim; those whose first channel (ours) can
+            // carry their lock are tried
+            let me = self.state.address;
+            let checked: Vec<&photon_pfs::api::PathView> = found
                 .iter()
                 .filter(|p| crate::routing::consistent(p, me, target, amount))
-                .cloned()
                 .collect();
-            self.router.learn(&checked);
-            let usable = usable(&self.state, token, target, amount, &checked);
-            routes.extend(usable.into_iter().map(|r| (r, RouteSource::Pfs)));
+            self.router.learn(checked.iter().copied());
+            routes.extend(
+                checked
+                    .iter()
+                    .filter(|p| crate::routing::first_hop_carries(&self.state, token, p))
+                    .map(|p| {
+                        (
+                            Route { path: p.path.clone(), fee: TokenAmount(p.fee.0) },
+                            RouteSource::Pfs,
+                        )
+                    }),
+            );
         }
         let version = self.network_version;
         for route in self.router.routes(&self.state, version, token, target, amount, 3) {
