@@ -141,6 +141,10 @@ pub struct Status {
     pub peers: usize,
     /// Where peers reach this node.
     pub p2p_addresses: Vec<String>,
+    /// The peer-to-peer network as the node sees it: reachability, relays, connected peers
+    /// (None: an in-process network without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkStatus>,
     /// Channels (not settled).
     pub channels: usize,
     /// Payments in flight.
@@ -506,4 +510,101 @@ pub struct RouteView {
     /// Where the route comes from (`pfs` routes carry the service's quote; `local` ones the
     /// fees the service quoted before, or none).
     pub source: RouteSource,
+}
+
+api_enum! {
+    /// Whether other nodes can dial this one directly, as AutoNAT probes by relay nodes found.
+    Reachability {
+        /// Not known yet (no probe answered; a node with no relay node among its peers stays so).
+        Unknown = "unknown",
+        /// A probe dialled one of its addresses back: other nodes can dial it.
+        Public = "public",
+        /// Probes could not dial it back (behind NAT or a firewall): it is reached through
+        /// relays.
+        Private = "private",
+    }
+}
+
+impl Default for Reachability {
+    fn default() -> Self {
+        Self::Unknown
+    }
+}
+
+api_enum! {
+    /// How a node's connection to a peer runs.
+    Connection {
+        /// Straight to the peer (dialled, or upgraded from a relayed one by hole punching).
+        Direct = "direct",
+        /// Through a relay node's circuit.
+        Relayed = "relayed",
+    }
+}
+
+api_enum! {
+    /// A reservation on a relay node.
+    RelayState {
+        /// Asked for, no answer yet.
+        Reserving = "reserving",
+        /// Held: other nodes reach this one through the relay.
+        Reserved = "reserved",
+        /// Refused or lost; asked again later (see `error`).
+        Waiting = "waiting",
+    }
+}
+
+/// The peer-to-peer network as a node sees it (`GET /api/v1/status`, `network`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    /// Whether other nodes can dial this one directly.
+    pub reachability: Reachability,
+    /// Addresses others were seen to reach it at directly (confirmed by probes).
+    pub public_addresses: Vec<String>,
+    /// Addresses through relays (`…/p2p/<relay>/p2p-circuit/p2p/<us>`).
+    pub relayed_addresses: Vec<String>,
+    /// The local listen addresses.
+    pub listen_addresses: Vec<String>,
+    /// The relays it holds or asks reservations from.
+    pub relays: Vec<RelayView>,
+    /// Photon peers connected now.
+    pub peers: Vec<PeerView>,
+    /// What it relays for others (None: it offers no relay service).
+    pub relay_service: Option<RelayServiceView>,
+}
+
+/// A relay a node holds or asks a reservation from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayView {
+    /// The relay's peer id.
+    pub peer_id: String,
+    /// The relay's address.
+    pub address: String,
+    /// Where the reservation stands.
+    pub state: RelayState,
+    /// Why the last reservation failed, if it did (e.g. the relay's limits refused it).
+    pub error: Option<String>,
+}
+
+/// A connected Photon peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its Ethereum address.
+    pub address: Address,
+    /// Direct, or only through relays.
+    pub connection: Connection,
+}
+
+/// The relay service a node offers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayServiceView {
+    /// Reservations held now.
+    pub reservations: usize,
+    /// Reservations refused (limits) since start.
+    pub reservations_refused: u64,
+    /// Circuits open now.
+    pub circuits: usize,
+    /// Circuits opened since start.
+    pub circuits_total: u64,
+    /// Circuits refused (limits, no reservation) since start.
+    pub circuits_refused: u64,
 }

@@ -16,6 +16,11 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
 
     /// How many peers other than `me` it can reach now.
     fn peers(&self, me: Address) -> usize;
+
+    /// The peer-to-peer network's state (reachability, relays, peers), when it has one.
+    fn network(&self) -> Option<photon_api::NetworkStatus> {
+        None
+    }
 }
 
 /// Nodes of one process, delivering to each other's inboxes.
@@ -80,6 +85,10 @@ impl Transport for P2pNetwork {
 
     fn peers(&self, _me: Address) -> usize {
         self.0.peers()
+    }
+
+    fn network(&self) -> Option<photon_api::NetworkStatus> {
+        Some(self.0.status())
     }
 }
 

@@ -28,8 +28,11 @@
 mod codec;
 mod error;
 pub mod identity;
+mod nat;
 mod service;
 
 pub use error::TransportError;
 pub use libp2p::Multiaddr;
+pub use nat::{relay_key, RelayLimits, MAX_RELAYS, PRIVATE_AFTER};
+pub use photon_api::{NetworkStatus, Reachability};
 pub use service::{start, Delivery, DeliveryReport, Incoming, P2pConfig, P2pTransport};

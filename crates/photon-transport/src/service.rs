@@ -2,16 +2,18 @@
 
 use crate::codec::{Codec, MAX_BATCH, PROTOCOL};
 use crate::identity::{address_of, keypair};
+use crate::nat::{self, Nat, RelayLimits, Relays};
 use crate::TransportError;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{behaviour::toggle::Toggle, ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    identify, mdns, multiaddr::Protocol, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol,
-    Swarm,
+    autonat, dcutr, identify, mdns, multiaddr::Protocol, noise, relay, tcp, yamux, Multiaddr,
+    PeerId, StreamProtocol, Swarm,
 };
+use photon_api::{Connection, NetworkStatus, PeerView, Reachability, RelayServiceView};
 use photon_primitives::messages::Message;
 use photon_primitives::{Address, ChannelId};
 use std::collections::{HashMap, VecDeque};
@@ -47,8 +49,10 @@ pub struct Incoming {
 /// Settings of the transport.
 #[derive(Clone, Debug)]
 pub struct P2pConfig {
-    /// Where to listen, e.g. `/ip4/127.0.0.1/tcp/0`.
-    pub listen: Multiaddr,
+    /// Where to listen: TCP (`/ip4/0.0.0.0/tcp/40001`), QUIC (`/ip4/0.0.0.0/udp/40001/quic-v1`),
+    /// or through a relay (`<relay address>/p2p/<relay id>/p2p-circuit`: a reservation kept on
+    /// that relay whatever the node's reachability).
+    pub listen: Vec<Multiaddr>,
     /// Peers to connect to first (with their `/p2p/<peer id>`).
     pub bootstrap: Vec<Multiaddr>,
     /// How long to wait for a peer's answer before trying again.
@@ -56,15 +60,24 @@ pub struct P2pConfig {
     /// Find peers on the local network by multicast DNS (off by default: it announces the
     /// node to everyone on the link).
     pub mdns: bool,
+    /// Offer the relay service to other nodes (and answer their reachability probes), with
+    /// these limits: for publicly reachable nodes.
+    pub relay_service: Option<RelayLimits>,
+    /// Addresses where other nodes reach this one, when known beforehand (a public IP, a
+    /// forwarded port). A relay node without any announces its listen addresses (those
+    /// other than loopback, when it has some).
+    pub external: Vec<Multiaddr>,
 }
 
 impl Default for P2pConfig {
     fn default() -> Self {
         Self {
-            listen: "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
             bootstrap: Vec::new(),
             request_timeout: Duration::from_secs(10),
             mdns: false,
+            relay_service: None,
+            external: Vec::new(),
         }
     }
 }
@@ -75,7 +88,15 @@ struct Behaviour {
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     mdns: Toggle<mdns::tokio::Behaviour>,
+    relay_client: relay::client::Behaviour,
+    relay: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::v2::client::Behaviour,
+    autonat_server: Toggle<autonat::v2::server::Behaviour>,
 }
+
+/// The protocol of the Photon DHT.
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/photon/kad/1");
 
 /// The messages of one channel with one peer (or, for `None`, the peer's messages about no
 /// channel) form a lane: they leave in order, one request in flight; lanes do not wait for
@@ -96,6 +117,7 @@ pub struct P2pTransport {
     pub address: Address,
     peers: Arc<AtomicUsize>,
     listening: watch::Receiver<Vec<Multiaddr>>,
+    status: Arc<Mutex<NetworkStatus>>,
 }
 
 impl P2pTransport {
@@ -116,6 +138,11 @@ impl P2pTransport {
     /// Photon peers connected now.
     pub fn peers(&self) -> usize {
         self.peers.load(Ordering::Relaxed)
+    }
+
+    /// The network as the transport sees it now: reachability, relays, connected peers.
+    pub fn status(&self) -> NetworkStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Our listen addresses (with `/p2p/<peer id>`), once listening.
@@ -190,18 +217,24 @@ pub async fn start(
         address_of(&peer_id).ok_or_else(|| TransportError::Key("not a secp256k1 key".into()))?;
     let timeout = config.request_timeout;
     let mdns_on = config.mdns;
+    let relay_config = config.relay_service.as_ref().map(RelayLimits::config);
+    let setup = |e: &dyn std::fmt::Display| TransportError::Setup(e.to_string().into());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| TransportError::Setup(Box::new(e)))?
-        .with_behaviour(|key| {
+        .map_err(|e| setup(&e))?
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key, relay_client| {
             let local = key.public().to_peer_id();
             let mut kad = kad::Behaviour::with_config(
                 local,
                 kad::store::MemoryStore::new(local),
-                kad::Config::new(StreamProtocol::new("/photon/kad/1")),
+                kad::Config::new(KAD_PROTOCOL),
             );
-            // a node serves the DHT even before it knows an external address (e.g. loopback)
+            // a node serves the DHT even before it knows an external address (e.g. loopback);
+            // it becomes a client only once probes find it unreachable
             kad.set_mode(Some(kad::Mode::Server));
             let mdns = if mdns_on {
                 // ask the link every 20 s (libp2p's default is 5 min): a peer whose first
@@ -212,26 +245,47 @@ pub async fn start(
             } else {
                 None
             };
+            let serving = relay_config.is_some();
             Ok(Behaviour {
                 messages: request_response::Behaviour::new(
                     [(PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(timeout),
                 ),
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/photon/id/1".into(),
-                    key.public(),
-                )),
+                // listen addresses are pushed to peers as they change: a new reservation's
+                // relayed address is known at once
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/photon/id/1".into(), key.public())
+                        .with_push_listen_addr_updates(true),
+                ),
                 kad,
                 mdns: mdns.into(),
+                relay_client,
+                relay: relay_config.map(|c| relay::Behaviour::new(local, c)).into(),
+                dcutr: dcutr::Behaviour::new(local),
+                autonat: autonat::v2::client::Behaviour::default(),
+                autonat_server: serving
+                    .then(autonat::v2::server::Behaviour::default)
+                    .into(),
             })
         })
-        .map_err(|e| TransportError::Setup(Box::new(e)))?
+        .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
         .build();
-    swarm.listen_on(config.listen.clone()).map_err(|e| TransportError::Address {
-        address: config.listen.to_string(),
-        reason: e.to_string(),
-    })?;
+    let mut relays = Relays::default();
+    for addr in &config.listen {
+        let refused = |reason: String| TransportError::Address { address: addr.to_string(), reason };
+        if nat::is_relayed(addr) {
+            let (relay, plain) = nat::circuit_relay(addr)
+                .ok_or_else(|| refused("a relayed address needs its relay's /p2p/<id>".into()))?;
+            swarm.add_peer_address(relay, plain.clone());
+            relays.pin(relay, plain);
+        } else {
+            swarm.listen_on(addr.clone()).map_err(|e| refused(e.to_string()))?;
+        }
+    }
+    for addr in &config.external {
+        swarm.add_external_address(addr.clone());
+    }
     for addr in &config.bootstrap {
         if let Some(Protocol::P2p(peer)) = addr.iter().last() {
             let plain: Multiaddr = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
@@ -244,9 +298,13 @@ pub async fn start(
         })?;
     }
     let _ = swarm.behaviour_mut().kad.start_providing(key_of(&address));
+    if config.relay_service.is_some() {
+        let _ = swarm.behaviour_mut().kad.start_providing(nat::relay_key());
+    }
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (listening_tx, listening) = watch::channel(Vec::new());
     let peers = Arc::new(AtomicUsize::new(0));
+    let status = Arc::new(Mutex::new(NetworkStatus::default()));
     let task = Task {
         swarm,
         incoming,
@@ -259,11 +317,19 @@ pub async fn start(
         in_flight: HashMap::new(),
         answers: FuturesUnordered::new(),
         address,
-        listen_addrs: Arc::new(Mutex::new(Vec::new())),
+        listen_addrs: Vec::new(),
         delivered,
+        nat: Nat::default(),
+        relays,
+        connections: HashMap::new(),
+        relay_service: config.relay_service.is_some().then(RelayServiceView::default),
+        announce_listen: config.relay_service.is_some() && config.external.is_empty(),
+        status: status.clone(),
+        dirty: true,
+        next_relay_lookup: Instant::now(),
     };
     tokio::spawn(task.run());
-    Ok(P2pTransport { commands, peer_id, address, peers, listening })
+    Ok(P2pTransport { commands, peer_id, address, peers, listening, status })
 }
 
 struct Task {
@@ -279,9 +345,25 @@ struct Task {
     in_flight: HashMap<OutboundRequestId, Lane>,
     answers: FuturesUnordered<Answer>,
     address: Address,
-    listen_addrs: Arc<Mutex<Vec<Multiaddr>>>,
+    listen_addrs: Vec<Multiaddr>,
     delivered: Option<mpsc::UnboundedSender<DeliveryReport>>,
+    nat: Nat,
+    relays: Relays,
+    /// Every open connection: its peer, and whether it runs through a relay.
+    connections: HashMap<ConnectionId, (PeerId, bool)>,
+    /// The relay service's counters, when the node offers it.
+    relay_service: Option<RelayServiceView>,
+    /// A relay node without configured external addresses announces its listen addresses.
+    announce_listen: bool,
+    status: Arc<Mutex<NetworkStatus>>,
+    /// Whether `status` is out of date.
+    dirty: bool,
+    /// When the DHT may next be asked for relay nodes.
+    next_relay_lookup: Instant,
 }
+
+/// How often a private node without relays asks the DHT for some.
+const RELAY_LOOKUP_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Task {
     async fn run(mut self) {
@@ -304,6 +386,10 @@ impl Task {
                     let due: Vec<Lane> = self.outboxes.keys().copied().collect();
                     for lane in due {
                         self.pump(lane);
+                    }
+                    self.manage_relays();
+                    if self.dirty {
+                        self.publish_status();
                     }
                 }
             }
@@ -360,20 +446,200 @@ impl Task {
         }
         self.known.insert(address, peer);
         self.lookups.remove(&address);
+        // send now: a DHT query's addresses for the peer are only known while it runs
+        for (lane, outbox) in self.outboxes.iter_mut() {
+            if lane.0 == address && outbox.in_flight.is_none() {
+                outbox.not_before = Instant::now();
+            }
+        }
         self.pump_peer(address);
     }
 
-    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                let mut addrs = self.listen_addrs.lock().unwrap_or_else(|e| e.into_inner());
-                addrs.push(address);
-                let _ = self.listening.send(addrs.clone());
+    /// Keeps reservations on relays while the node is private (and on configured relays
+    /// always), and looks for relay nodes in the DHT when it knows none.
+    fn manage_relays(&mut self) {
+        let private = self.nat.reachability() == Reachability::Private;
+        let wanted = if private { nat::MAX_RELAYS } else { 0 };
+        let (due, close) = self.relays.due(wanted);
+        for listener in close {
+            self.swarm.remove_listener(listener);
+        }
+        for (relay, circuit) in due {
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(listener) => {
+                    tracing::info!(%circuit, "asking the relay for a reservation");
+                    self.relays.asking(relay, listener);
+                }
+                Err(e) => self.relays.not_asked(relay, e.to_string()),
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
-                if endpoint.is_dialer() {
+            self.dirty = true;
+        }
+        let now = Instant::now();
+        if private && !self.relays.has_candidates() && now >= self.next_relay_lookup {
+            self.next_relay_lookup = now + RELAY_LOOKUP_INTERVAL;
+            self.swarm.behaviour_mut().kad.get_providers(nat::relay_key());
+        }
+    }
+
+    /// Rebuilds what [`P2pTransport::status`] shows.
+    fn publish_status(&mut self) {
+        self.dirty = false;
+        let me = self.swarm.local_peer_id().to_owned();
+        let mut direct: HashMap<PeerId, bool> = HashMap::new();
+        for (peer, relayed) in self.connections.values() {
+            *direct.entry(*peer).or_default() |= !relayed;
+        }
+        let mut peers: Vec<PeerView> = direct
+            .into_iter()
+            .filter_map(|(peer, direct)| {
+                Some(PeerView {
+                    address: address_of(&peer)?,
+                    connection: if direct { Connection::Direct } else { Connection::Relayed },
+                })
+            })
+            .collect();
+        peers.sort_by_key(|p| p.address);
+        let with_id = |a: &Multiaddr| a.clone().with(Protocol::P2p(me)).to_string();
+        let status = NetworkStatus {
+            reachability: self.nat.reachability(),
+            public_addresses: self.nat.confirmed.iter().map(with_id).collect(),
+            relayed_addresses: self.relays.relayed_addresses().map(with_id).collect(),
+            listen_addresses: self
+                .listen_addrs
+                .iter()
+                .filter(|a| !nat::is_relayed(a))
+                .map(with_id)
+                .collect(),
+            relays: self.relays.views(),
+            peers,
+            relay_service: self.relay_service.clone(),
+        };
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// A relay node without configured external addresses announces its listen addresses:
+    /// those other than loopback, or loopback when it has nothing else (a test on one host).
+    fn announce_listen_addresses(&mut self) {
+        let direct: Vec<Multiaddr> =
+            self.listen_addrs.iter().filter(|a| !nat::is_relayed(a)).cloned().collect();
+        let outside = direct.iter().any(|a| !nat::is_loopback(a));
+        for addr in direct {
+            if outside && nat::is_loopback(&addr) {
+                self.swarm.remove_external_address(&addr);
+            } else {
+                self.swarm.add_external_address(addr);
+            }
+        }
+    }
+
+    /// After the probes changed their minds: a private node serves the DHT as a client only
+    /// (nobody can dial it for queries) and takes reservations on relays (see
+    /// [`Task::manage_relays`]); a public one serves it.
+    fn on_reachability(&mut self) {
+        let mode = match self.nat.reachability() {
+            Reachability::Private => kad::Mode::Client,
+            Reachability::Public | Reachability::Unknown => kad::Mode::Server,
+        };
+        if self.swarm.behaviour().kad.mode() != mode {
+            tracing::info!(reachability = %self.nat.reachability(), "reachability changed");
+            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+        }
+    }
+
+    /// Counts what the relay service does for others.
+    fn on_relay_service(&mut self, event: relay::Event) {
+        let Some(view) = self.relay_service.as_mut() else { return };
+        match event {
+            relay::Event::ReservationReqAccepted { src_peer_id, renewed: false } => {
+                tracing::debug!(peer = %src_peer_id, "relay: reservation accepted");
+                view.reservations += 1;
+            }
+            relay::Event::ReservationReqDenied { src_peer_id, status } => {
+                tracing::info!(peer = %src_peer_id, ?status, "relay: reservation refused");
+                view.reservations_refused += 1;
+            }
+            relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {
+                view.reservations = view.reservations.saturating_sub(1);
+            }
+            relay::Event::CircuitReqAccepted { src_peer_id, dst_peer_id } => {
+                tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, "relay: circuit opened");
+                view.circuits += 1;
+                view.circuits_total += 1;
+            }
+            relay::Event::CircuitReqDenied { src_peer_id, dst_peer_id, status } => {
+                tracing::info!(src = %src_peer_id, dst = %dst_peer_id, ?status, "relay: circuit refused");
+                view.circuits_refused += 1;
+            }
+            relay::Event::CircuitClosed { .. } => {
+                view.circuits = view.circuits.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes the relayed connections to `peer`: a direct one carries its traffic now.
+    fn drop_relayed(&mut self, peer: PeerId) {
+        let relayed: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, (p, relayed))| *p == peer && *relayed)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in relayed {
+            tracing::debug!(%peer, "direct connection up; closing the relayed one");
+            self.swarm.close_connection(id);
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if !matches!(event, SwarmEvent::Behaviour(BehaviourEvent::Messages(_))) {
+            self.dirty = true;
+        }
+        match event {
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                if self.relays.owns(listener_id) {
+                    tracing::info!(%address, "reachable through a relay");
+                    self.relays.listening(listener_id, address.clone());
+                }
+                self.listen_addrs.push(address);
+                let _ = self.listening.send(self.listen_addrs.clone());
+                if self.announce_listen {
+                    self.announce_listen_addresses();
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                let error = reason.err().map(|e| nat::reservation_error(&e));
+                if let Some(relay) = self.relays.closed(listener_id, error.clone()) {
+                    match error {
+                        Some(error) => tracing::warn!(%relay, %error, "relay reservation refused"),
+                        None => tracing::info!(%relay, "relay reservation lost; asking again"),
+                    }
+                }
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!(%address, "external address confirmed");
+                self.nat.external(&address, true);
+                self.on_reachability();
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                self.nat.external(&address, false);
+                self.on_reachability();
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, connection_id, endpoint, num_established, ..
+            } => {
+                let relayed = endpoint.is_relayed();
+                self.connections.insert(connection_id, (peer_id, relayed));
+                if endpoint.is_dialer() && !relayed {
                     let remote = endpoint.get_remote_address().clone();
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, remote);
+                }
+                if !relayed {
+                    self.drop_relayed(peer_id);
                 }
                 if address_of(&peer_id).is_some() {
                     if num_established.get() == 1 {
@@ -385,26 +651,87 @@ impl Task {
                     self.found(peer_id, None);
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
-                if address_of(&peer_id).is_some() =>
-            {
-                self.peers.fetch_sub(1, Ordering::Relaxed);
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                self.connections.remove(&connection_id);
+                if num_established == 0 {
+                    self.relays.gone(&peer_id);
+                    if address_of(&peer_id).is_some() {
+                        self.peers.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
+                connection_id,
                 info,
                 ..
             })) => {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
-                    self.swarm.add_peer_address(peer_id, addr);
+                // the DHT learns only addresses of DHT servers, and no relayed ones (a query
+                // through a relay would spend the circuit); messages may use any
+                let dht_server = info.protocols.contains(&KAD_PROTOCOL);
+                for addr in &info.listen_addrs {
+                    if dht_server && !nat::is_relayed(addr) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                    }
+                    self.swarm.add_peer_address(peer_id, addr.clone());
+                }
+                if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                    // a relay met over a direct connection, at an address it listens on
+                    let direct = self.connections.get(&connection_id).is_some_and(|(_, r)| !r);
+                    let at = info
+                        .listen_addrs
+                        .iter()
+                        .find(|a| !nat::is_relayed(a) && !nat::is_loopback(a))
+                        .or_else(|| info.listen_addrs.iter().find(|a| !nat::is_relayed(a)));
+                    if let (true, Some(at)) = (direct, at) {
+                        self.relays.candidate(peer_id, at.clone());
+                    }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => match event.result {
+                Ok(()) => tracing::debug!(address = %event.tested_addr, "reachable there"),
+                Err(e) => {
+                    tracing::debug!(address = %event.tested_addr, error = %e, "not reachable there");
+                    self.nat.failed();
+                    self.on_reachability();
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => match event {
+                relay::client::Event::ReservationReqAccepted { relay_peer_id, .. } => {
+                    self.relays.accepted(relay_peer_id);
+                    // re-announce: the DHT record now carries the relayed address
+                    let own = key_of(&self.address);
+                    let _ = self.swarm.behaviour_mut().kad.start_providing(own);
+                }
+                other => tracing::debug!(?other, "relay circuit"),
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_service(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => match result {
+                Ok(_) => {
+                    tracing::info!(peer = %remote_peer_id, "hole punched: direct connection");
+                    self.drop_relayed(remote_peer_id);
+                }
+                Err(e) => {
+                    tracing::info!(peer = %remote_peer_id, error = %e, "no hole punched; staying relayed")
+                }
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result:
                     QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { key, providers })),
                 ..
             })) => {
+                if key == nat::relay_key() {
+                    // relay nodes: meet them; identify tells whether they really relay
+                    for peer in providers {
+                        if peer != *self.swarm.local_peer_id() && !self.swarm.is_connected(&peer) {
+                            let _ = self.swarm.dial(peer);
+                        }
+                    }
+                    return;
+                }
                 if key.as_ref().len() != 20 {
                     return;
                 }

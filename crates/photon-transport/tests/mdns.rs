@@ -70,7 +70,7 @@ async fn node(role: u8) {
     let (incoming_tx, mut incoming) = mpsc::channel(16);
     let (delivered_tx, mut delivered) = mpsc::unbounded_channel();
     let config = P2pConfig {
-        listen: "/ip4/0.0.0.0/tcp/0".parse().expect("multiaddr"),
+        listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("multiaddr")],
         request_timeout: Duration::from_secs(2),
         mdns: true,
         ..P2pConfig::default()

@@ -81,10 +81,17 @@ pub(super) struct RunArgs {
     /// 100000].
     #[arg(long, env = "PHOTON_MAX_SETTLE_TIMEOUT")]
     max_settle_timeout: Option<u32>,
-    /// Peer-to-peer listen address [default: /ip4/127.0.0.1/tcp/0; give a public one to be
-    /// reachable from other machines].
-    #[arg(long, env = "PHOTON_P2P_LISTEN")]
-    p2p_listen: Option<photon_transport::Multiaddr>,
+    /// Peer-to-peer listen addresses (repeatable) [default: /ip4/0.0.0.0/tcp/40001 and
+    /// /ip4/0.0.0.0/udp/40001/quic-v1: every interface, TCP and QUIC]. A relay's
+    /// `…/p2p/<relay id>/p2p-circuit` keeps a reservation on that relay.
+    #[arg(long, env = "PHOTON_P2P_LISTEN", value_delimiter = ',')]
+    p2p_listen: Vec<photon_transport::Multiaddr>,
+    /// Addresses where other machines reach this node, when known (a public IP, a
+    /// forwarded port); repeatable. Others' probes find the rest.
+    #[arg(long = "external-address", env = "PHOTON_EXTERNAL_ADDRESS", value_delimiter = ',')]
+    external_address: Vec<photon_transport::Multiaddr>,
+    #[command(flatten)]
+    relay: RelayArgs,
     /// Peers to connect to first, as multiaddrs ending in `/p2p/<peer id>` (repeatable).
     #[arg(long = "bootstrap", env = "PHOTON_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<photon_transport::Multiaddr>,
@@ -100,6 +107,79 @@ pub(super) struct RunArgs {
     /// fees and asks it for routes (falling back to its own graph when it does not answer).
     #[arg(long, env = "PHOTON_PFS")]
     pfs: Option<reqwest::Url>,
+}
+
+/// The relay service (`photon run --relay-service`) and its limits.
+#[derive(Args, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RelayArgs {
+    /// Relay other nodes' traffic (for a publicly reachable node): nodes behind NAT keep
+    /// reservations on it and are reached through it; it also answers their reachability
+    /// probes.
+    #[arg(long = "relay-service", env = "PHOTON_RELAY_SERVICE")]
+    #[serde(default, rename = "service")]
+    relay_service: bool,
+    /// Reservations held at once [default: 512].
+    #[arg(long, env = "PHOTON_RELAY_MAX_RESERVATIONS")]
+    #[serde(rename = "max_reservations")]
+    relay_max_reservations: Option<usize>,
+    /// Reservations one peer may hold [default: 2].
+    #[arg(long, env = "PHOTON_RELAY_MAX_RESERVATIONS_PER_PEER")]
+    #[serde(rename = "max_reservations_per_peer")]
+    relay_max_reservations_per_peer: Option<usize>,
+    /// Circuits open at once [default: 256].
+    #[arg(long, env = "PHOTON_RELAY_MAX_CIRCUITS")]
+    #[serde(rename = "max_circuits")]
+    relay_max_circuits: Option<usize>,
+    /// Circuits open at once from or to one peer [default: 8].
+    #[arg(long, env = "PHOTON_RELAY_MAX_CIRCUITS_PER_PEER")]
+    #[serde(rename = "max_circuits_per_peer")]
+    relay_max_circuits_per_peer: Option<usize>,
+    /// Longest life of a circuit in seconds [default: 1800].
+    #[arg(long, env = "PHOTON_RELAY_MAX_CIRCUIT_SECS")]
+    #[serde(rename = "max_circuit_secs")]
+    relay_max_circuit_secs: Option<u64>,
+    /// Bytes a circuit may carry, both ways together; 0: unlimited [default: 67108864].
+    #[arg(long, env = "PHOTON_RELAY_MAX_CIRCUIT_BYTES")]
+    #[serde(rename = "max_circuit_bytes")]
+    relay_max_circuit_bytes: Option<u64>,
+}
+
+impl RelayArgs {
+    /// The relay limits, flags over the file's, when the service is on in either.
+    fn limits(&self, file: &RelayArgs) -> Option<photon_transport::RelayLimits> {
+        if !(self.relay_service || file.relay_service) {
+            return None;
+        }
+        let d = photon_transport::RelayLimits::default();
+        Some(photon_transport::RelayLimits {
+            max_reservations: self
+                .relay_max_reservations
+                .or(file.relay_max_reservations)
+                .unwrap_or(d.max_reservations),
+            max_reservations_per_peer: self
+                .relay_max_reservations_per_peer
+                .or(file.relay_max_reservations_per_peer)
+                .unwrap_or(d.max_reservations_per_peer),
+            max_circuits: self
+                .relay_max_circuits
+                .or(file.relay_max_circuits)
+                .unwrap_or(d.max_circuits),
+            max_circuits_per_peer: self
+                .relay_max_circuits_per_peer
+                .or(file.relay_max_circuits_per_peer)
+                .unwrap_or(d.max_circuits_per_peer),
+            max_circuit_duration: self
+                .relay_max_circuit_secs
+                .or(file.relay_max_circuit_secs)
+                .map_or(d.max_circuit_duration, Duration::from_secs),
+            max_circuit_bytes: self
+                .relay_max_circuit_bytes
+                .or(file.relay_max_circuit_bytes)
+                .unwrap_or(d.max_circuit_bytes),
+            ..d
+        })
+    }
 }
 
 /// `photon monitor`.
@@ -173,7 +253,11 @@ struct FileConfig {
     settle_timeout: Option<u32>,
     min_settle_timeout: Option<u32>,
     max_settle_timeout: Option<u32>,
-    p2p_listen: Option<String>,
+    p2p_listen: Option<Vec<String>>,
+    external_address: Option<Vec<String>>,
+    /// `[relay]`: the relay service's keys without their `relay_` prefix.
+    #[serde(default)]
+    relay: RelayArgs,
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
     monitor: Option<reqwest::Url>,
@@ -182,6 +266,22 @@ struct FileConfig {
     address: Option<Address>,
     password_file: Option<PathBuf>,
     private_key_file: Option<PathBuf>,
+}
+
+/// Where a node listens unless told: every interface, TCP and QUIC on one stable port.
+const DEFAULT_P2P_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/40001", "/ip4/0.0.0.0/udp/40001/quic-v1"];
+
+/// Multiaddrs from the flags, else from the config file's `key`.
+fn multiaddrs(
+    flags: Vec<photon_transport::Multiaddr>, file: Option<Vec<String>>, key: &str,
+) -> Result<Vec<photon_transport::Multiaddr>> {
+    if !flags.is_empty() {
+        return Ok(flags);
+    }
+    file.unwrap_or_default()
+        .iter()
+        .map(|a| a.parse().with_context(|| format!("{key}: `{a}` is not a multiaddr")))
+        .collect()
 }
 
 /// `photon deploy`.
@@ -283,23 +383,15 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         monitor: args.monitor.or(file.monitor),
         pfs: args.pfs.or(file.pfs),
     };
-    let p2p_listen = match args.p2p_listen {
-        Some(a) => a,
-        None => file
-            .p2p_listen
-            .as_deref()
-            .unwrap_or("/ip4/127.0.0.1/tcp/0")
-            .parse()
-            .context("p2p_listen in the config file is not a multiaddr")?,
+    let p2p_listen = multiaddrs(args.p2p_listen, file.p2p_listen, "p2p_listen")?;
+    let p2p_listen = if p2p_listen.is_empty() {
+        DEFAULT_P2P_LISTEN.iter().map(|a| a.parse().expect("valid multiaddr")).collect()
+    } else {
+        p2p_listen
     };
-    let mut bootstrap = args.bootstrap;
-    if bootstrap.is_empty() {
-        for a in file.bootstrap.unwrap_or_default() {
-            bootstrap.push(
-                a.parse().with_context(|| format!("bootstrap address `{a}` is not a multiaddr"))?,
-            );
-        }
-    }
+    let external = multiaddrs(args.external_address, file.external_address, "external_address")?;
+    let bootstrap = multiaddrs(args.bootstrap, file.bootstrap, "bootstrap")?;
+    let relay_service = args.relay.limits(&file.relay);
     let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
     let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
     let p2p_config = photon_transport::P2pConfig {
@@ -307,6 +399,8 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         bootstrap,
         request_timeout: Duration::from_secs(10),
         mdns: args.mdns || file.mdns.unwrap_or(false),
+        relay_service,
+        external,
     };
     let transport =
         photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx, Some(delivered_tx))

@@ -30,6 +30,7 @@ impl Node {
                 }),
             peers: self.transport.peers(self.state.address),
             p2p_addresses: self.settings.p2p_addresses.clone(),
+            network: self.transport.network(),
             channels: self.state.channels.len(),
             pending_transfers: self.state.tasks.len(),
             version: env!("CARGO_PKG_VERSION").to_string(),
