@@ -33,6 +33,6 @@ mod service;
 
 pub use error::TransportError;
 pub use libp2p::Multiaddr;
-pub use nat::{relay_key, RelayLimits, MAX_RELAYS, PRIVATE_AFTER};
-pub use photon_api::{NetworkStatus, Reachability};
+pub use nat::{relay_key, RelayLimits, MAX_RELAYS, PRIVATE_AFTER, UNKNOWN_GRACE};
+pub use photon_api::{Connection, NetworkStatus, Reachability};
 pub use service::{start, Delivery, DeliveryReport, Incoming, P2pConfig, P2pTransport};

@@ -23,8 +23,15 @@ use photon_api::{Reachability, RelayState, RelayView};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Failed reachability probes (and none succeeded) before a node counts as private.
-pub const PRIVATE_AFTER: u32 = 2;
+/// Failed reachability probes (and none succeeded) before a node counts as private. A
+/// failure is the server's word that it dialled the address and could not connect (a probe
+/// that times out, as a TCP dial into a NAT that drops it does, says nothing: see
+/// [`UNKNOWN_GRACE`]).
+pub const PRIVATE_AFTER: u32 = 1;
+/// How long a node that has met a relay stays without reservations while its reachability
+/// is still unknown (its probes keep timing out) before it takes them anyway: a reservation
+/// costs little, being unreachable costs payments.
+pub const UNKNOWN_GRACE: Duration = Duration::from_secs(30);
 /// Relays a private node keeps reservations on.
 pub const MAX_RELAYS: usize = 2;
 /// First wait before asking a relay again after a refusal or a lost reservation.
@@ -106,6 +113,49 @@ pub(crate) fn is_loopback(addr: &Multiaddr) -> bool {
     })
 }
 
+/// How far an address reaches: a host's loopback, a private network (RFC 1918, carrier-grade
+/// NAT's 100.64/10, link-local, IPv6 unique-local), or everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    Loopback,
+    Private,
+    Global,
+}
+
+fn scope(addr: &Multiaddr) -> Scope {
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(ip) if ip.is_loopback() => return Scope::Loopback,
+            Protocol::Ip4(ip) => {
+                let [a, b, ..] = ip.octets();
+                let cgnat = a == 100 && (64..128).contains(&b);
+                return if ip.is_private() || ip.is_link_local() || cgnat {
+                    Scope::Private
+                } else {
+                    Scope::Global
+                };
+            }
+            Protocol::Ip6(ip) if ip.is_loopback() => return Scope::Loopback,
+            Protocol::Ip6(ip) => {
+                let first = ip.segments()[0];
+                let local = (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80;
+                return if local { Scope::Private } else { Scope::Global };
+            }
+            _ => {}
+        }
+    }
+    Scope::Global // DNS names, relayed addresses without an IP
+}
+
+/// Whether a peer's advertised address `addr` is worth dialling for a node that met the
+/// peer at `via`: a loopback address only from the same host, a private one only from a
+/// private network. Dialling another home's 192.168.1.2 or 127.0.0.1 reaches someone else
+/// (our own listener, a neighbour), and a wrong peer at one address fails the whole dial,
+/// the relayed address with it. Relayed addresses are always worth it.
+pub(crate) fn worth_dialling(addr: &Multiaddr, via: &Multiaddr) -> bool {
+    is_relayed(addr) || scope(addr) >= scope(via)
+}
+
 /// The relay of a circuit listen address `…/p2p/<relay>/p2p-circuit`: its peer id and its
 /// address without the peer id.
 pub(crate) fn circuit_relay(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
@@ -184,6 +234,8 @@ pub(crate) struct Relays {
     slots: HashMap<PeerId, Slot>,
     /// Connected peers that offer the relay service, with an address to reach them at.
     candidates: HashMap<PeerId, Multiaddr>,
+    /// When the first relay node was met.
+    first_met: Option<Instant>,
 }
 
 impl Relays {
@@ -209,6 +261,17 @@ impl Relays {
     /// `peer` offers the relay service and is reachable at `address`.
     pub(crate) fn candidate(&mut self, peer: PeerId, address: Multiaddr) {
         self.candidates.insert(peer, address);
+        self.first_met.get_or_insert_with(Instant::now);
+    }
+
+    /// How many relays to hold for a node whose probes say `reachability`.
+    pub(crate) fn wanted(&self, reachability: Reachability) -> usize {
+        let waited = self.first_met.is_some_and(|at| at.elapsed() >= UNKNOWN_GRACE);
+        match reachability {
+            Reachability::Private => MAX_RELAYS,
+            Reachability::Unknown if waited => MAX_RELAYS,
+            Reachability::Public | Reachability::Unknown => 0,
+        }
     }
 
     /// Whether a relay node is known to take a reservation from.
@@ -384,11 +447,36 @@ mod tests {
     }
 
     #[test]
+    fn only_addresses_that_reach_the_peer_from_where_we_met_it_are_dialled() {
+        let ma = |s: &str| s.parse::<Multiaddr>().expect("multiaddr");
+        let relayed = ma(&format!("/ip4/11.0.0.10/tcp/1/p2p/{}/p2p-circuit", PeerId::random()));
+        let (lo, lan, cgnat, public) = (
+            ma("/ip4/127.0.0.1/udp/4001/quic-v1"),
+            ma("/ip4/192.168.2.2/tcp/4001"),
+            ma("/ip4/100.70.1.2/tcp/4001"),
+            ma("/ip4/11.0.0.2/tcp/4001"),
+        );
+        // met through a relay or at a public address: neither its loopback nor its LAN
+        for via in [&relayed, &public] {
+            assert!(!worth_dialling(&lo, via));
+            assert!(!worth_dialling(&lan, via));
+            assert!(!worth_dialling(&cgnat, via));
+            assert!(worth_dialling(&public, via));
+            assert!(worth_dialling(&relayed, via));
+        }
+        // on the same LAN: its LAN and public addresses, not its loopback
+        assert!(worth_dialling(&lan, &ma("/ip4/192.168.2.3/tcp/1")));
+        assert!(!worth_dialling(&lo, &ma("/ip4/192.168.2.3/tcp/1")));
+        // on the same host: everything
+        assert!(worth_dialling(&lo, &ma("/ip4/127.0.0.1/tcp/1")));
+        assert!(worth_dialling(&ma("/ip6/fe80::1/tcp/1"), &ma("/ip6/::1/tcp/1")));
+        assert!(!worth_dialling(&ma("/ip6/fd00::1/tcp/1"), &ma("/ip6/2001:db8::1/tcp/1")));
+    }
+
+    #[test]
     fn reachability_needs_a_success_or_repeated_failures() {
         let mut nat = Nat::default();
         assert_eq!(nat.reachability(), Reachability::Unknown);
-        nat.failed();
-        assert_eq!(nat.reachability(), Reachability::Unknown, "one lost probe proves nothing");
         nat.failed();
         assert_eq!(nat.reachability(), Reachability::Private);
         let relayed: Multiaddr =

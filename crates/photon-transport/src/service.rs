@@ -252,10 +252,12 @@ pub async fn start(
                     request_response::Config::default().with_request_timeout(timeout),
                 ),
                 // listen addresses are pushed to peers as they change: a new reservation's
-                // relayed address is known at once
+                // relayed address is known at once. No cache of peers' addresses: the task
+                // keeps those worth dialling (see `nat::worth_dialling`)
                 identify: identify::Behaviour::new(
                     identify::Config::new("/photon/id/1".into(), key.public())
-                        .with_push_listen_addr_updates(true),
+                        .with_push_listen_addr_updates(true)
+                        .with_cache_size(0),
                 ),
                 kad,
                 mdns: mdns.into(),
@@ -349,8 +351,9 @@ struct Task {
     delivered: Option<mpsc::UnboundedSender<DeliveryReport>>,
     nat: Nat,
     relays: Relays,
-    /// Every open connection: its peer, and whether it runs through a relay.
-    connections: HashMap<ConnectionId, (PeerId, bool)>,
+    /// Every open connection: its peer, whether it runs through a relay, and the peer's
+    /// address on it.
+    connections: HashMap<ConnectionId, (PeerId, bool, Multiaddr)>,
     /// The relay service's counters, when the node offers it.
     relay_service: Option<RelayServiceView>,
     /// A relay node without configured external addresses announces its listen addresses.
@@ -419,13 +422,17 @@ impl Task {
                 outbox.in_flight = Some((id, n));
                 self.in_flight.insert(id, lane);
             }
-            None => {
-                let due = self.lookups.get(&to).is_none_or(|at| now >= *at);
-                if due {
-                    self.lookups.insert(to, now + LOOKUP_INTERVAL);
-                    self.swarm.behaviour_mut().kad.get_providers(key_of(&to));
-                }
-            }
+            None => self.look_up(to),
+        }
+    }
+
+    /// Asks the DHT where `to` is, at most once per [`LOOKUP_INTERVAL`].
+    fn look_up(&mut self, to: Address) {
+        let now = Instant::now();
+        let due = self.lookups.get(&to).is_none_or(|at| now >= *at);
+        if due {
+            self.lookups.insert(to, now + LOOKUP_INTERVAL);
+            self.swarm.behaviour_mut().kad.get_providers(key_of(&to));
         }
     }
 
@@ -458,8 +465,7 @@ impl Task {
     /// Keeps reservations on relays while the node is private (and on configured relays
     /// always), and looks for relay nodes in the DHT when it knows none.
     fn manage_relays(&mut self) {
-        let private = self.nat.reachability() == Reachability::Private;
-        let wanted = if private { nat::MAX_RELAYS } else { 0 };
+        let wanted = self.relays.wanted(self.nat.reachability());
         let (due, close) = self.relays.due(wanted);
         for listener in close {
             self.swarm.remove_listener(listener);
@@ -475,6 +481,7 @@ impl Task {
             self.dirty = true;
         }
         let now = Instant::now();
+        let private = self.nat.reachability() == Reachability::Private;
         if private && !self.relays.has_candidates() && now >= self.next_relay_lookup {
             self.next_relay_lookup = now + RELAY_LOOKUP_INTERVAL;
             self.swarm.behaviour_mut().kad.get_providers(nat::relay_key());
@@ -486,7 +493,7 @@ impl Task {
         self.dirty = false;
         let me = self.swarm.local_peer_id().to_owned();
         let mut direct: HashMap<PeerId, bool> = HashMap::new();
-        for (peer, relayed) in self.connections.values() {
+        for (peer, relayed, _) in self.connections.values() {
             *direct.entry(*peer).or_default() |= !relayed;
         }
         let mut peers: Vec<PeerView> = direct
@@ -582,7 +589,7 @@ impl Task {
         let relayed: Vec<ConnectionId> = self
             .connections
             .iter()
-            .filter(|(_, (p, relayed))| *p == peer && *relayed)
+            .filter(|(_, (p, relayed, _))| *p == peer && *relayed)
             .map(|(id, _)| *id)
             .collect();
         for id in relayed {
@@ -633,7 +640,8 @@ impl Task {
                 peer_id, connection_id, endpoint, num_established, ..
             } => {
                 let relayed = endpoint.is_relayed();
-                self.connections.insert(connection_id, (peer_id, relayed));
+                let remote = endpoint.get_remote_address().clone();
+                self.connections.insert(connection_id, (peer_id, relayed, remote));
                 if endpoint.is_dialer() && !relayed {
                     let remote = endpoint.get_remote_address().clone();
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, remote);
@@ -669,7 +677,11 @@ impl Task {
                 // the DHT learns only addresses of DHT servers, and no relayed ones (a query
                 // through a relay would spend the circuit); messages may use any
                 let dht_server = info.protocols.contains(&KAD_PROTOCOL);
-                for addr in &info.listen_addrs {
+                let Some((_, on_relay, via)) = self.connections.get(&connection_id).cloned()
+                else {
+                    return;
+                };
+                for addr in info.listen_addrs.iter().filter(|a| nat::worth_dialling(a, &via)) {
                     if dht_server && !nat::is_relayed(addr) {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
                     }
@@ -677,13 +689,15 @@ impl Task {
                 }
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
                     // a relay met over a direct connection, at an address it listens on
-                    let direct = self.connections.get(&connection_id).is_some_and(|(_, r)| !r);
-                    let at = info
-                        .listen_addrs
-                        .iter()
-                        .find(|a| !nat::is_relayed(a) && !nat::is_loopback(a))
-                        .or_else(|| info.listen_addrs.iter().find(|a| !nat::is_relayed(a)));
-                    if let (true, Some(at)) = (direct, at) {
+                    let at = info.listen_addrs.iter().find(|a| {
+                        !nat::is_relayed(a) && !nat::is_loopback(a) && nat::worth_dialling(a, &via)
+                    });
+                    let at = at.or_else(|| {
+                        info.listen_addrs
+                            .iter()
+                            .find(|a| !nat::is_relayed(a) && nat::worth_dialling(a, &via))
+                    });
+                    if let (false, Some(at)) = (on_relay, at) {
                         self.relays.candidate(peer_id, at.clone());
                     }
                 }
@@ -840,6 +854,11 @@ impl Task {
             request_response::Event::OutboundFailure { request_id, error, .. } => {
                 let Some(lane) = self.in_flight.remove(&request_id) else { return };
                 tracing::debug!(to = %lane.0, %error, "delivery failed; will retry");
+                if matches!(error, request_response::OutboundFailure::DialFailure) {
+                    // its addresses failed (and were forgotten): where is it now? (a node
+                    // behind NAT is at a new relayed address after its relay restarted)
+                    self.look_up(lane.0);
+                }
                 if let Some(outbox) = self.outboxes.get_mut(&lane) {
                     outbox.retry_later();
                 }
