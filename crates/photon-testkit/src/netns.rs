@@ -168,7 +168,10 @@ impl Internet {
         ip(&["-n", &bridge, "link", "set", "br0", "up"])?;
         // a namespace's "wan" side on the bridge at `addr`
         let wan = |ns: &str, port: &str, addr: &str| -> Result<(), String> {
-            ip(&["link", "add", "wan", "netns", ns, "type", "veth", "peer", "name", port, "netns", &bridge])?;
+            ip(&[
+                "link", "add", "wan", "netns", ns, "type", "veth", "peer", "name", port, "netns",
+                &bridge,
+            ])?;
             ip(&["-n", &bridge, "link", "set", port, "master", "br0", "up"])?;
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", "wan"])?;
             ip(&["-n", ns, "link", "set", "wan", "up"])
@@ -186,7 +189,10 @@ impl Internet {
                 ip(&["-n", ns, "link", "set", "lo", "up"])?;
             }
             wan(&router, &format!("home{i}"), &format!("11.0.0.{}", i + 1))?;
-            ip(&["link", "add", "lan", "netns", &router, "type", "veth", "peer", "name", "eth0", "netns", &host])?;
+            ip(&[
+                "link", "add", "lan", "netns", &router, "type", "veth", "peer", "name", "eth0",
+                "netns", &host,
+            ])?;
             let lan = format!("192.168.{}", i + 1);
             ip(&["-n", &router, "addr", "add", &format!("{lan}.1/24"), "dev", "lan"])?;
             ip(&["-n", &router, "link", "set", "lan", "up"])?;
@@ -277,6 +283,40 @@ table ip filter {{
             runtime.block_on(task());
             Ok(())
         })
+    }
+}
+
+impl Internet {
+    /// Makes `target` (a service of this machine, e.g. the dev chain on 127.0.0.1) reachable
+    /// inside `host` at `host`'s address and `port`: a listener opened in the namespace whose
+    /// connections are forwarded, from this machine's network, to `target`. Runs on the
+    /// current tokio runtime until it stops.
+    pub async fn expose(
+        &self, host: Host, port: u16, target: std::net::SocketAddr,
+    ) -> Result<(), String> {
+        let path = format!("/var/run/netns/{}", self.host_ns(host));
+        let at: std::net::SocketAddr =
+            format!("{}:{port}", self.ip(host)).parse().map_err(|e| format!("{e}"))?;
+        // a socket belongs to the namespace of the thread that made it
+        let listener = std::thread::spawn(move || {
+            enter(&path)?;
+            let listener = std::net::TcpListener::bind(at).map_err(|e| format!("{at}: {e}"))?;
+            listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Ok::<_, String>(listener)
+        })
+        .join()
+        .map_err(|_| "the namespace thread panicked".to_string())??;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! benchmark are built on ([`crate::World`] puts them together).
 
 use crate::devnet::DevNet;
-use crate::netns::Lan;
+use crate::netns::{Host, Internet, Lan};
 use crate::poll::{eventually, eventually_within};
 use anyhow::{bail, Context, Result};
 use photon_primitives::{Address, Signer};
@@ -176,6 +176,13 @@ pub struct Launch<'a> {
 impl Launch<'_> {
     /// The `photon run` command line (all but the p2p addresses).
     fn command(&self, url: &str, wrap: impl FnOnce(&Path) -> Command) -> Result<Command> {
+        self.command_with_rpc(url, self.net.chain.endpoint().as_str(), wrap)
+    }
+
+    /// [`Launch::command`] with the chain at `rpc`.
+    fn command_with_rpc(
+        &self, url: &str, rpc: &str, wrap: impl FnOnce(&Path) -> Command,
+    ) -> Result<Command> {
         let signer = &self.net.accounts[self.i + 1];
         let key = self.dir.join(format!("{}.key", self.name));
         std::fs::write(&key, alloy::hex::encode(signer.to_bytes()))?;
@@ -184,7 +191,7 @@ impl Launch<'_> {
         command
             .arg("run")
             .args(["--private-key-file", &key.display().to_string()])
-            .args(["--rpc-url", self.net.chain.endpoint().as_str()])
+            .args(["--rpc-url", rpc])
             .args(["--deployment", &self.deployment.display().to_string()])
             .args(["--data-dir", &self.dir.join(self.name).display().to_string()])
             .args(["--api-addr", url.trim_start_matches("http://")])
@@ -251,6 +258,38 @@ impl Launch<'_> {
         let what = format!("{}'s node to start on the local network", node.name);
         eventually_within(Duration::from_secs(60), &what, async || {
             let status = lan
+                .command(host, self.photon)
+                .args(["status", "--api", &node.url])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            Ok(status.success().then_some(()))
+        })
+        .await?;
+        Ok(node)
+    }
+}
+
+impl Launch<'_> {
+    /// Starts the node on `host` of a simulated internet, listening on every interface
+    /// (TCP and QUIC, port 4001), reaching the chain at `rpc` (see [`Internet::expose`]),
+    /// with `extra` arguments (`--relay-service`, …). Its API listens on the namespace's
+    /// loopback; reach it with `photon` client commands run through [`Internet::command`].
+    pub async fn start_on_internet(
+        &self, internet: &Internet, host: Host, rpc: &str, extra: &[&str],
+    ) -> Result<NodeProcess> {
+        let url = format!("http://127.0.0.1:{}", free_port()?);
+        let mut command =
+            self.command_with_rpc(&url, rpc, |photon| internet.command(host, photon))?;
+        command.args(["--p2p-listen", "/ip4/0.0.0.0/tcp/4001,/ip4/0.0.0.0/udp/4001/quic-v1"]);
+        if !self.bootstrap.is_empty() {
+            command.args(["--bootstrap", &self.bootstrap.join(",")]);
+        }
+        command.args(extra);
+        let node = self.spawn(command, url)?;
+        let what = format!("{}'s node to start on {host:?}", node.name);
+        eventually_within(Duration::from_secs(60), &what, async || {
+            let status = internet
                 .command(host, self.photon)
                 .args(["status", "--api", &node.url])
                 .stdout(Stdio::null())

@@ -434,9 +434,8 @@ mod tests {
     #[test]
     fn a_circuit_address_names_its_relay() {
         let relay = PeerId::random();
-        let addr: Multiaddr = format!("/ip4/11.0.0.10/tcp/4001/p2p/{relay}/p2p-circuit")
-            .parse()
-            .expect("multiaddr");
+        let addr: Multiaddr =
+            format!("/ip4/11.0.0.10/tcp/4001/p2p/{relay}/p2p-circuit").parse().expect("multiaddr");
         let (peer, plain) = circuit_relay(&addr).expect("a circuit address");
         assert_eq!(peer, relay);
         assert_eq!(plain, "/ip4/11.0.0.10/tcp/4001".parse::<Multiaddr>().expect("multiaddr"));

@@ -265,9 +265,7 @@ pub async fn start(
                 relay: relay_config.map(|c| relay::Behaviour::new(local, c)).into(),
                 dcutr: dcutr::Behaviour::new(local),
                 autonat: autonat::v2::client::Behaviour::default(),
-                autonat_server: serving
-                    .then(autonat::v2::server::Behaviour::default)
-                    .into(),
+                autonat_server: serving.then(autonat::v2::server::Behaviour::default).into(),
             })
         })
         .map_err(|e| setup(&e))?
@@ -275,7 +273,8 @@ pub async fn start(
         .build();
     let mut relays = Relays::default();
     for addr in &config.listen {
-        let refused = |reason: String| TransportError::Address { address: addr.to_string(), reason };
+        let refused =
+            |reason: String| TransportError::Address { address: addr.to_string(), reason };
         if nat::is_relayed(addr) {
             let (relay, plain) = nat::circuit_relay(addr)
                 .ok_or_else(|| refused("a relayed address needs its relay's /p2p/<id>".into()))?;
@@ -637,7 +636,11 @@ impl Task {
                 self.on_reachability();
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, connection_id, endpoint, num_established, ..
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
             } => {
                 let relayed = endpoint.is_relayed();
                 let remote = endpoint.get_remote_address().clone();
@@ -677,8 +680,7 @@ impl Task {
                 // the DHT learns only addresses of DHT servers, and no relayed ones (a query
                 // through a relay would spend the circuit); messages may use any
                 let dht_server = info.protocols.contains(&KAD_PROTOCOL);
-                let Some((_, on_relay, via)) = self.connections.get(&connection_id).cloned()
-                else {
+                let Some((_, on_relay, via)) = self.connections.get(&connection_id).cloned() else {
                     return;
                 };
                 for addr in info.listen_addrs.iter().filter(|a| nat::worth_dialling(a, &via)) {

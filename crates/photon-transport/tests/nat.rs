@@ -33,7 +33,11 @@ fn key(n: u8) -> [u8; 32] {
 }
 
 fn peer_id(n: u8) -> String {
-    photon_transport::identity::keypair(&key(n)).expect("valid key").public().to_peer_id().to_string()
+    photon_transport::identity::keypair(&key(n))
+        .expect("valid key")
+        .public()
+        .to_peer_id()
+        .to_string()
 }
 
 /// The relay's addresses, TCP and QUIC, as bootstrap peers give them.
