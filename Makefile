@@ -29,12 +29,14 @@ else
 	cargo test --workspace
 endif
 
-## netns: iproute2, for the tests that build a two-host network from network namespaces
-## (they need root; PHOTON_SKIP_NETNS=1 skips them elsewhere).
+## netns: iproute2 and nftables, for the tests that build networks from network namespaces
+## (a two-host LAN; a simulated internet with NAT routers). They need root;
+## PHOTON_SKIP_NETNS=1 skips them elsewhere.
 netns:
-	@command -v ip >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; } \
-		|| echo "iproute2 is missing: the network namespace tests will fail (PHOTON_SKIP_NETNS=1 skips them)"
+	@{ command -v ip >/dev/null && command -v nft >/dev/null; } \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq iproute2 nftables >/dev/null; } \
+		|| echo "iproute2 or nftables is missing: the network namespace tests will fail (PHOTON_SKIP_NETNS=1 skips them)"
 
 ## toolchain: install the pinned anvil and solc from package-lock.json into ./node_modules.
 toolchain: node_modules/.photon-installed

@@ -514,7 +514,9 @@ pub struct RouteView {
 
 api_enum! {
     /// Whether other nodes can dial this one directly, as AutoNAT probes by relay nodes found.
+    #[derive(Default)]
     Reachability {
+        #[default]
         /// Not known yet (no probe answered; a node with no relay node among its peers stays so).
         Unknown = "unknown",
         /// A probe dialled one of its addresses back: other nodes can dial it.
@@ -522,12 +524,6 @@ api_enum! {
         /// Probes could not dial it back (behind NAT or a firewall): it is reached through
         /// relays.
         Private = "private",
-    }
-}
-
-impl Default for Reachability {
-    fn default() -> Self {
-        Self::Unknown
     }
 }
 

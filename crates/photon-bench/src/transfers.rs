@@ -10,13 +10,17 @@
 //!   a mediated payment's is the request's, which answers once the target has the secret and
 //!   Alice has unlocked. `*_loaded_p50_ms` / `*_loaded_p99_ms`: the same under the throughput
 //!   load, queueing included.
+//! * relayed (`relayed_direct_*`): the same direct payments between Dave and Erin, who listen
+//!   only through Charlie's relay (`--relay-service`; `--p2p-listen <Charlie>/p2p-circuit`),
+//!   so that every message crosses the relay node; `relayed_over_direct_tps` and
+//!   `relayed_over_direct_p50` are the ratios to the direct figures of the same run.
 //! * `sign_recover_per_s`: this machine's libsecp256k1 sign + recover rate, measured in the
 //!   same run, and each throughput as a ratio of it.
 //!
 //! The `photon` executable is taken from `PHOTON_BIN`, else next to this one (build both with
 //! `cargo build --release -p photon-node -p photon-bench`).
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use photon_chain::DeployParams;
 use photon_primitives::{Address, LocalSigner, Signer, B256};
 use photon_testkit::nodes::request_with;
@@ -72,14 +76,15 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
     let sign_recover = sign_recover_rate();
     let params = DeployParams { punish_blocks: 5, min_settle_timeout: 5, max_settle_timeout: 1000 };
     let funds: u128 = 10_000_000;
-    let w = World::build(&bin, &["Alice", "Bob", "Charlie"])
+    let mut w = World::build(&bin, &["Alice", "Bob", "Charlie", "Dave", "Erin"])
         .hub(1)
+        .env(2, "PHOTON_RELAY_SERVICE", "true")
         .params(params)
         .poll_ms(200)
         .log("error")
         .start()
         .await?;
-    let (a, b, c) = (0, 1, 2);
+    let (a, b, c, d, e) = (0, 1, 2, 3, 4);
     let (alice, bob, charlie) = (&w.nodes[a], &w.nodes[b], &w.nodes[c]);
     let token = w.token;
     for node in [alice, bob] {
@@ -93,8 +98,84 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
     w.synced(a).await?;
 
     // direct: end-to-end latency from Bob's event stream
+    let (direct_s, direct_loaded, direct_lat) =
+        direct(&client, &alice.url, &bob.url, token, bob.address, 1).await?;
+    let (mediated_s, mediated_loaded) = run_payments(
+        &client,
+        &alice.url,
+        token,
+        charlie.address,
+        MEDIATED,
+        MEDIATED_IN_FLIGHT,
+        1_000_000,
+        None,
+    )
+    .await?;
+    let (_, mediated_lat) =
+        run_payments(&client, &alice.url, token, charlie.address, SEQUENTIAL, 1, 2_000_000, None)
+            .await?;
+    let direct_tps = DIRECT as f64 / direct_s;
+    let mediated_tps = MEDIATED as f64 / mediated_s;
+
+    // the same direct payments between Dave and Erin, who listen only through Charlie's
+    // relay: every message crosses the relay
+    let mut circuit = w.nodes[c].p2p_addresses().await?;
+    circuit.retain(|a| a.contains("/tcp/"));
+    let circuit = format!("{}/p2p-circuit", circuit.first().context("Charlie's address")?);
+    let boot = w.nodes[b].p2p_addresses().await?;
+    for i in [d, e] {
+        w.kill(i)?;
+        let mut launch = w.launch(i, boot.clone());
+        launch.env.push(("PHOTON_P2P_LISTEN".into(), circuit.clone()));
+        let node = launch.start().await?;
+        w.nodes[i] = node;
+    }
+    w.net.mint(w.addr(d), funds).await?;
+    w.open(d, e, Some(funds)).await?;
+    w.balances(d, e, (funds, 0)).await?;
+    let (dave, erin) = (&w.nodes[d], &w.nodes[e]);
+    let (relayed_s, _, relayed_lat) =
+        direct(&client, &dave.url, &erin.url, token, erin.address, 3_000_000).await?;
+    let relayed_tps = DIRECT as f64 / relayed_s;
+    drop(w); // stops the processes and removes their files
+    let round = |v: f64| (v * 100.0).round() / 100.0;
+    Ok(vec![
+        ("direct_tps", round(direct_tps)),
+        ("direct_p50_ms", round(percentile(&direct_lat, 0.50))),
+        ("direct_p99_ms", round(percentile(&direct_lat, 0.99))),
+        ("mediated_tps", round(mediated_tps)),
+        ("mediated_p50_ms", round(percentile(&mediated_lat, 0.50))),
+        ("mediated_p99_ms", round(percentile(&mediated_lat, 0.99))),
+        ("direct_loaded_p50_ms", round(percentile(&direct_loaded, 0.50))),
+        ("direct_loaded_p99_ms", round(percentile(&direct_loaded, 0.99))),
+        ("mediated_loaded_p50_ms", round(percentile(&mediated_loaded, 0.50))),
+        ("mediated_loaded_p99_ms", round(percentile(&mediated_loaded, 0.99))),
+        ("relayed_direct_tps", round(relayed_tps)),
+        ("relayed_direct_p50_ms", round(percentile(&relayed_lat, 0.50))),
+        ("relayed_direct_p99_ms", round(percentile(&relayed_lat, 0.99))),
+        ("relayed_over_direct_tps", (relayed_tps / direct_tps * 1_000.0).round() / 1_000.0),
+        (
+            "relayed_over_direct_p50",
+            (percentile(&relayed_lat, 0.50) / percentile(&direct_lat, 0.50) * 1_000.0).round()
+                / 1_000.0,
+        ),
+        ("sign_recover_per_s", sign_recover.round()),
+        ("direct_tps_per_sign_recover", (direct_tps / sign_recover * 10_000.0).round() / 10_000.0),
+        (
+            "mediated_tps_per_sign_recover",
+            (mediated_tps / sign_recover * 10_000.0).round() / 10_000.0,
+        ),
+    ])
+}
+
+/// Direct payments from the node at `from` to the one at `to` (address `target`): [`DIRECT`]
+/// with [`IN_FLIGHT`] in flight, then [`SEQUENTIAL`] one at a time, timed to `to`'s event
+/// stream; returns the first run's seconds and latencies, and the second's latencies.
+async fn direct(
+    client: &reqwest::Client, from: &str, to: &str, token: Address, target: Address, ids: u64,
+) -> Result<(f64, Vec<f64>, Vec<f64>)> {
     let received: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
-    let mut events = client.get(format!("{}/api/v1/events", bob.url)).send().await?;
+    let mut events = client.get(format!("{to}/api/v1/events")).send().await?;
     let sink = received.clone();
     let listener = tokio::spawn(async move {
         let mut buffer = String::new();
@@ -116,65 +197,14 @@ pub(crate) async fn measure() -> Result<Vec<(&'static str, f64)>> {
             }
         }
     });
-    let (direct_s, direct_loaded) = run_payments(
-        &client,
-        &alice.url,
-        token,
-        bob.address,
-        DIRECT,
-        IN_FLIGHT,
-        1,
-        Some(received.clone()),
-    )
-    .await?;
-    let (_, direct_lat) = run_payments(
-        &client,
-        &alice.url,
-        token,
-        bob.address,
-        SEQUENTIAL,
-        1,
-        100_000,
-        Some(received.clone()),
-    )
-    .await?;
+    let loaded =
+        run_payments(client, from, token, target, DIRECT, IN_FLIGHT, ids, Some(received.clone()));
+    let (seconds, loaded) = loaded.await?;
+    let one_by_one =
+        run_payments(client, from, token, target, SEQUENTIAL, 1, ids + 100_000, Some(received));
+    let (_, latencies) = one_by_one.await?;
     listener.abort();
-    let (mediated_s, mediated_loaded) = run_payments(
-        &client,
-        &alice.url,
-        token,
-        charlie.address,
-        MEDIATED,
-        MEDIATED_IN_FLIGHT,
-        1_000_000,
-        None,
-    )
-    .await?;
-    let (_, mediated_lat) =
-        run_payments(&client, &alice.url, token, charlie.address, SEQUENTIAL, 1, 2_000_000, None)
-            .await?;
-    let direct_tps = DIRECT as f64 / direct_s;
-    let mediated_tps = MEDIATED as f64 / mediated_s;
-    drop(w); // stops the processes and removes their files
-    let round = |v: f64| (v * 100.0).round() / 100.0;
-    Ok(vec![
-        ("direct_tps", round(direct_tps)),
-        ("direct_p50_ms", round(percentile(&direct_lat, 0.50))),
-        ("direct_p99_ms", round(percentile(&direct_lat, 0.99))),
-        ("mediated_tps", round(mediated_tps)),
-        ("mediated_p50_ms", round(percentile(&mediated_lat, 0.50))),
-        ("mediated_p99_ms", round(percentile(&mediated_lat, 0.99))),
-        ("direct_loaded_p50_ms", round(percentile(&direct_loaded, 0.50))),
-        ("direct_loaded_p99_ms", round(percentile(&direct_loaded, 0.99))),
-        ("mediated_loaded_p50_ms", round(percentile(&mediated_loaded, 0.50))),
-        ("mediated_loaded_p99_ms", round(percentile(&mediated_loaded, 0.99))),
-        ("sign_recover_per_s", sign_recover.round()),
-        ("direct_tps_per_sign_recover", (direct_tps / sign_recover * 10_000.0).round() / 10_000.0),
-        (
-            "mediated_tps_per_sign_recover",
-            (mediated_tps / sign_recover * 10_000.0).round() / 10_000.0,
-        ),
-    ])
+    Ok((seconds, loaded, latencies))
 }
 
 /// `count` payments of 1 from `url` to `target`, `in_flight` at a time; returns the elapsed

@@ -132,7 +132,7 @@ fn deploy_run_query_and_stop() {
     std::fs::write(
         &config,
         format!(
-            "rpc_url = \"{rpc}\"\ndeployment = \"{}\"\ndata_dir = \"{}\"\nconfirmations = 0\npoll_ms = 100\nprivate_key_file = \"{}\"\n",
+            "rpc_url = \"{rpc}\"\ndeployment = \"{}\"\ndata_dir = \"{}\"\nconfirmations = 0\npoll_ms = 100\nprivate_key_file = \"{}\"\np2p_listen = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/quic-v1\"]\n",
             deployment.display(),
             dir.path().join("data").display(),
             key.display()

@@ -215,7 +215,8 @@ impl Launch<'_> {
         })
     }
 
-    /// Starts the node on 127.0.0.1 and waits for its API. A free port can be taken by
+    /// Starts the node on 127.0.0.1 (its peer-to-peer listen address from `PHOTON_P2P_LISTEN`
+    /// in `env` when given) and waits for its API. A free port can be taken by
     /// another process between our look and the node's bind: a node that exits at start is
     /// started again on another port (three tries).
     pub async fn start(&self) -> Result<NodeProcess> {
@@ -224,7 +225,9 @@ impl Launch<'_> {
             tries += 1;
             let url = format!("http://127.0.0.1:{}", free_port()?);
             let mut command = self.command(&url, |photon| Command::new(photon))?;
-            command.args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+            if !self.env.iter().any(|(k, _)| k == "PHOTON_P2P_LISTEN") {
+                command.args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+            }
             if !self.bootstrap.is_empty() {
                 command.args(["--bootstrap", &self.bootstrap.join(",")]);
             }

@@ -292,7 +292,7 @@ impl Relays {
                 s.pinned
             });
         }
-        let mut automatic = self.slots.values().filter(|s| !s.pinned).count();
+        let automatic = self.slots.values().filter(|s| !s.pinned).count();
         let mut spare: Vec<(PeerId, Multiaddr)> = self
             .candidates
             .iter()
@@ -300,12 +300,8 @@ impl Relays {
             .map(|(p, a)| (*p, a.clone()))
             .collect();
         spare.sort_by_key(|(p, _)| p.to_bytes());
-        for (peer, address) in spare {
-            if automatic >= wanted {
-                break;
-            }
+        for (peer, address) in spare.into_iter().take(wanted.saturating_sub(automatic)) {
             self.slots.insert(peer, Self::slot(address, false));
-            automatic += 1;
         }
         let now = Instant::now();
         let due = self

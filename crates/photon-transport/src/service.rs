@@ -281,7 +281,7 @@ pub async fn start(
             swarm.add_peer_address(relay, plain.clone());
             relays.pin(relay, plain);
         } else {
-            swarm.listen_on(addr.clone()).map_err(|e| refused(e.to_string()))?;
+            swarm.listen_on(addr.clone()).map_err(|e| refused(error_chain(&e)))?;
         }
     }
     for addr in &config.external {
@@ -868,4 +868,19 @@ impl Task {
             _ => {}
         }
     }
+}
+
+/// An error with its sources, `a: b: c`, skipping empty messages (some transport errors
+/// only say something in their source).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p: &String| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

@@ -204,3 +204,29 @@ async fn a_stuck_channel_does_not_hold_up_another_channel_with_the_same_peer() {
     }
     assert_eq!(one, (100..105).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_address_in_use_is_refused_with_the_reason() {
+    for taken in ["tcp", "udp"] {
+        let (port, _hold) = if taken == "tcp" {
+            let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            (socket.local_addr().unwrap().port(), (Some(socket), None))
+        } else {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            (socket.local_addr().unwrap().port(), (None, Some(socket)))
+        };
+        let address: photon_transport::Multiaddr = if taken == "tcp" {
+            format!("/ip4/127.0.0.1/tcp/{port}")
+        } else {
+            format!("/ip4/127.0.0.1/udp/{port}/quic-v1")
+        }
+        .parse()
+        .unwrap();
+        let (tx, _rx) = mpsc::channel(16);
+        let config = P2pConfig { listen: vec![address.clone()], ..P2pConfig::default() };
+        let error =
+            start(&key(40), config, tx, None).await.map(|_| ()).expect_err("refused").to_string();
+        assert!(error.contains(&address.to_string()), "{error}");
+        assert!(error.to_lowercase().contains("in use"), "{taken}: {error}");
+    }
+}

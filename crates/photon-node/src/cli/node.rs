@@ -147,7 +147,7 @@ pub(super) struct RelayArgs {
 
 impl RelayArgs {
     /// The relay limits, flags over the file's, when the service is on in either.
-    fn limits(&self, file: &RelayArgs) -> Option<photon_transport::RelayLimits> {
+    fn limits(&self, file: &Self) -> Option<photon_transport::RelayLimits> {
         if !(self.relay_service || file.relay_service) {
             return None;
         }
