@@ -35,4 +35,4 @@ pub use error::TransportError;
 pub use libp2p::Multiaddr;
 pub use nat::{relay_key, RelayLimits, MAX_RELAYS, PRIVATE_AFTER, UNKNOWN_GRACE};
 pub use photon_api::{Connection, NetworkStatus, Reachability};
-pub use service::{start, Delivery, DeliveryReport, Incoming, P2pConfig, P2pTransport};
+pub use service::{start, Delivery, DeliveryReport, Incoming, P2pConfig, P2pTransport, PeerChange};

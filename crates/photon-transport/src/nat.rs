@@ -374,6 +374,24 @@ impl Relays {
         Some(*peer)
     }
 
+    /// The node went offline: every reservation is given up (their listeners returned, to
+    /// close) and asked for again at once when it is back; relay nodes met are forgotten.
+    pub(crate) fn reset(&mut self) -> Vec<ListenerId> {
+        self.candidates.clear();
+        self.first_met = None;
+        self.slots.retain(|_, s| s.pinned);
+        let mut close = Vec::new();
+        for slot in self.slots.values_mut() {
+            close.extend(slot.listener.take());
+            slot.state = RelayState::Waiting;
+            slot.relayed.clear();
+            slot.error = None;
+            slot.retry_at = Instant::now();
+            slot.backoff = MIN_RETRY;
+        }
+        close
+    }
+
     /// A peer went away: it is no longer a relay to pick (a held slot retries on its own).
     pub(crate) fn gone(&mut self, peer: &PeerId) {
         self.candidates.remove(peer);

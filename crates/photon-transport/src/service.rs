@@ -6,6 +6,7 @@ use crate::nat::{self, Nat, RelayLimits, Relays};
 use crate::TransportError;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{behaviour::toggle::Toggle, ConnectionId, NetworkBehaviour, SwarmEvent};
@@ -22,7 +23,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// How a receiver answered a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +106,19 @@ type Lane = (Address, Option<ChannelId>);
 
 enum Command {
     Send(Lane, Vec<u8>, Option<u64>),
+    /// Close every socket and send nothing until [`Command::Online`].
+    Offline,
+    /// Listen again, dial the bootstrap peers, ask for reservations and send what waits, now.
+    Online,
+}
+
+/// A Photon peer connected (its first connection opened) or disconnected (its last closed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerChange {
+    /// The peer.
+    pub peer: Address,
+    /// Whether it is connected now.
+    pub connected: bool,
 }
 
 /// A running transport; cheap to clone.
@@ -118,9 +132,36 @@ pub struct P2pTransport {
     peers: Arc<AtomicUsize>,
     listening: watch::Receiver<Vec<Multiaddr>>,
     status: Arc<Mutex<NetworkStatus>>,
+    connectivity: broadcast::Sender<PeerChange>,
 }
 
 impl P2pTransport {
+    /// Goes offline (a phone's network is down, or the app is in the background): every
+    /// listener and connection is closed and nothing is sent or looked up; messages queue up,
+    /// in order, until [`P2pTransport::online`].
+    pub fn offline(&self) {
+        let _ = self.commands.send(Command::Offline);
+    }
+
+    /// Comes back: listens again (retrying while a port is still taken), dials the bootstrap
+    /// peers, asks its relays for reservations again and sends what waits, at once. Probes
+    /// find the reachability anew (the network may be another one).
+    pub fn online(&self) {
+        let _ = self.commands.send(Command::Online);
+    }
+
+    /// The device moved to another network (Wi-Fi to cellular): connections over the old one
+    /// are dropped and made again over the new one.
+    pub fn network_changed(&self) {
+        self.offline();
+        self.online();
+    }
+
+    /// Photon peers connecting and disconnecting, from now on.
+    pub fn subscribe_peers(&self) -> broadcast::Receiver<PeerChange> {
+        self.connectivity.subscribe()
+    }
+
     /// Queues `message` for `to`; delivered in order with the other messages to `to` about
     /// the same channel.
     pub fn send(&self, to: Address, message: &Message) {
@@ -272,6 +313,7 @@ pub async fn start(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
         .build();
     let mut relays = Relays::default();
+    let mut listeners = Vec::new();
     for addr in &config.listen {
         let refused =
             |reason: String| TransportError::Address { address: addr.to_string(), reason };
@@ -281,7 +323,8 @@ pub async fn start(
             swarm.add_peer_address(relay, plain.clone());
             relays.pin(relay, plain);
         } else {
-            swarm.listen_on(addr.clone()).map_err(|e| refused(error_chain(&e)))?;
+            let id = swarm.listen_on(addr.clone()).map_err(|e| refused(error_chain(&e)))?;
+            listeners.push(id);
         }
     }
     for addr in &config.external {
@@ -306,7 +349,14 @@ pub async fn start(
     let (listening_tx, listening) = watch::channel(Vec::new());
     let peers = Arc::new(AtomicUsize::new(0));
     let status = Arc::new(Mutex::new(NetworkStatus::default()));
+    let (connectivity, _) = broadcast::channel(256);
     let task = Task {
+        listen: config.listen.iter().filter(|a| !nat::is_relayed(a)).cloned().collect(),
+        listeners,
+        to_listen: Vec::new(),
+        bootstrap: config.bootstrap.clone(),
+        offline: false,
+        connectivity: connectivity.clone(),
         swarm,
         incoming,
         commands: command_rx,
@@ -330,11 +380,21 @@ pub async fn start(
         next_relay_lookup: Instant::now(),
     };
     tokio::spawn(task.run());
-    Ok(P2pTransport { commands, peer_id, address, peers, listening, status })
+    Ok(P2pTransport { commands, peer_id, address, peers, listening, status, connectivity })
 }
 
 struct Task {
     swarm: Swarm<Behaviour>,
+    /// Where to listen (direct addresses; relayed ones are the relays' business).
+    listen: Vec<Multiaddr>,
+    /// The listeners on them.
+    listeners: Vec<ListenerId>,
+    /// Addresses to listen on again once their port is free (after coming back online).
+    to_listen: Vec<Multiaddr>,
+    bootstrap: Vec<Multiaddr>,
+    /// Told to keep off the network (see [`P2pTransport::offline`]).
+    offline: bool,
+    connectivity: broadcast::Sender<PeerChange>,
     incoming: mpsc::Sender<Incoming>,
     commands: mpsc::UnboundedReceiver<Command>,
     listening: watch::Sender<Vec<Multiaddr>>,
@@ -379,12 +439,18 @@ impl Task {
                         self.outboxes.entry(lane).or_insert_with(Outbox::new).queue.push_back((bytes, tag));
                         self.pump(lane);
                     }
+                    Some(Command::Offline) => self.go_offline(),
+                    Some(Command::Online) => self.go_online(),
                     None => break, // every handle dropped: the node stopped
                 },
                 Some((channel, answer)) = self.answers.next() => {
                     let _ = self.swarm.behaviour_mut().messages.send_response(channel, answer);
                 }
                 _ = tick.tick() => {
+                    if self.offline {
+                        continue;
+                    }
+                    self.listen_again();
                     let due: Vec<Lane> = self.outboxes.keys().copied().collect();
                     for lane in due {
                         self.pump(lane);
@@ -401,6 +467,9 @@ impl Task {
     /// Sends the head of a lane's queue if nothing is in flight and it is due; forgets the
     /// lane once it is empty.
     fn pump(&mut self, lane: Lane) {
+        if self.offline {
+            return;
+        }
         let Some(outbox) = self.outboxes.get_mut(&lane) else { return };
         let now = Instant::now();
         if outbox.in_flight.is_some() || now < outbox.not_before {
@@ -427,11 +496,74 @@ impl Task {
 
     /// Asks the DHT where `to` is, at most once per [`LOOKUP_INTERVAL`].
     fn look_up(&mut self, to: Address) {
+        if self.offline {
+            return;
+        }
         let now = Instant::now();
         let due = self.lookups.get(&to).is_none_or(|at| now >= *at);
         if due {
             self.lookups.insert(to, now + LOOKUP_INTERVAL);
             self.swarm.behaviour_mut().kad.get_providers(key_of(&to));
+        }
+    }
+
+    /// Closes every listener (direct and relayed) and connection; nothing goes out until
+    /// [`Task::go_online`].
+    fn go_offline(&mut self) {
+        tracing::info!("going offline: closing every listener and connection");
+        self.offline = true;
+        for listener in self.listeners.drain(..).chain(self.relays.reset()) {
+            self.swarm.remove_listener(listener);
+        }
+        self.to_listen.clear();
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        self.dirty = true;
+    }
+
+    /// Back on a network (maybe another one): listen, dial the bootstrap peers, look for
+    /// relays and send what waits, now; reachability is probed anew.
+    fn go_online(&mut self) {
+        tracing::info!("going online");
+        if self.offline {
+            self.offline = false;
+            self.to_listen = self.listen.clone();
+            self.listen_again();
+        }
+        self.nat = Nat::default();
+        self.on_reachability();
+        self.next_relay_lookup = Instant::now();
+        for addr in self.bootstrap.clone() {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::debug!(%addr, error = %e, "bootstrap peer not dialled");
+            }
+        }
+        self.lookups.clear();
+        let now = Instant::now();
+        for outbox in self.outboxes.values_mut() {
+            outbox.not_before = now;
+            outbox.backoff = MIN_BACKOFF;
+        }
+        let due: Vec<Lane> = self.outboxes.keys().copied().collect();
+        for lane in due {
+            self.pump(lane);
+        }
+        self.dirty = true;
+    }
+
+    /// Listens on the addresses waiting for it; one whose port is still held by a closing
+    /// listener is tried again on the next tick.
+    fn listen_again(&mut self) {
+        for addr in std::mem::take(&mut self.to_listen) {
+            match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => self.listeners.push(id),
+                Err(e) => {
+                    tracing::debug!(%addr, error = %error_chain(&e), "cannot listen yet; retrying");
+                    self.to_listen.push(addr);
+                }
+            }
         }
     }
 
@@ -642,6 +774,11 @@ impl Task {
                 num_established,
                 ..
             } => {
+                if self.offline {
+                    // a DHT or probe dial that was under way: the node keeps off the network
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
                 let relayed = endpoint.is_relayed();
                 let remote = endpoint.get_remote_address().clone();
                 self.connections.insert(connection_id, (peer_id, relayed, remote));
@@ -655,6 +792,10 @@ impl Task {
                 if address_of(&peer_id).is_some() {
                     if num_established.get() == 1 {
                         self.peers.fetch_add(1, Ordering::Relaxed);
+                        if let Some(peer) = address_of(&peer_id) {
+                            let change = PeerChange { peer, connected: true };
+                            let _ = self.connectivity.send(change);
+                        }
                     }
                     // announce ourselves to the better-connected DHT
                     let own = key_of(&self.address);
@@ -663,11 +804,14 @@ impl Task {
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                self.connections.remove(&connection_id);
+                if self.connections.remove(&connection_id).is_none() {
+                    return; // closed as it opened, while offline: never counted
+                }
                 if num_established == 0 {
                     self.relays.gone(&peer_id);
-                    if address_of(&peer_id).is_some() {
+                    if let Some(peer) = address_of(&peer_id) {
                         self.peers.fetch_sub(1, Ordering::Relaxed);
+                        let _ = self.connectivity.send(PeerChange { peer, connected: false });
                     }
                 }
             }

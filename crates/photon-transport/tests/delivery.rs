@@ -230,3 +230,60 @@ async fn a_listen_address_in_use_is_refused_with_the_reason() {
         assert!(error.to_lowercase().contains("in use"), "{taken}: {error}");
     }
 }
+
+/// Waits for `change` among the connectivity changes (earlier ones are skipped).
+async fn seen(
+    changes: &mut tokio::sync::broadcast::Receiver<photon_transport::PeerChange>,
+    change: photon_transport::PeerChange,
+) {
+    let wait = async { while changes.recv().await.expect("open") != change {} };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("the change in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_messages_wait_and_go_out_in_order_once_back_online() {
+    let (a, mut a_rx) = node(50, vec![]).await;
+    let (b, _b_rx) = node(51, a.listen_addrs().await).await;
+    let mut changes = a.subscribe_peers();
+    b.send(a.address, &msg(0)); // connects them
+    let first = next(&mut a_rx).await;
+    first.respond.send(Delivery::Ack).unwrap();
+    // B goes offline (a phone whose network is down): A sees it go, nothing leaves B
+    b.offline();
+    seen(&mut changes, photon_transport::PeerChange { peer: b.address, connected: false }).await;
+    for i in 1..=3 {
+        b.send(a.address, &msg(i));
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1_500), a_rx.recv()).await.is_err(),
+        "nothing is sent while offline"
+    );
+    assert_eq!(b.peers(), 0);
+    // back online: everything queued arrives, in order, and A sees B again
+    b.online();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let incoming = next(&mut a_rx).await;
+        let id = id_of(&incoming.message);
+        // the first one again if its acknowledgement was cut off by going offline
+        if id > 0 {
+            got.push(id);
+        }
+        let _ = incoming.respond.send(Delivery::Ack);
+    }
+    assert_eq!(got, vec![1, 2, 3], "in order, once each");
+    seen(&mut changes, photon_transport::PeerChange { peer: b.address, connected: true }).await;
+    // a network change (Wi-Fi to cellular) drops the connections and makes them again
+    b.network_changed();
+    b.send(a.address, &msg(4));
+    // (it may come on a connection that is closing, and then again on the new one; so may an
+    // earlier one whose acknowledgement was cut off)
+    loop {
+        let incoming = next(&mut a_rx).await;
+        let id = id_of(&incoming.message);
+        assert!(id <= 4, "{id}");
+        if incoming.respond.send(Delivery::Ack).is_ok() && id == 4 {
+            break;
+        }
+    }
+}
