@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test netns toolchain contracts check-contracts fmt lint bench-gas bench-transfers
+.PHONY: demo test netns python bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -18,7 +18,7 @@ demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} $(CARGO_TARGET_DIR)/debug/photon-demo
 
 ## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
-test: toolchain netns
+test: toolchain netns python
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
@@ -37,6 +37,24 @@ netns:
 		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq iproute2 nftables >/dev/null; } \
 		|| echo "iproute2 or nftables is missing: the network namespace tests will fail (PHOTON_SKIP_NETNS=1 skips them)"
+
+## python: CPython 3, which runs the embedded-node test through the generated bindings.
+python:
+	@command -v python3 >/dev/null \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq python3 >/dev/null; } \
+		|| echo "python3 is missing: the Python bindings test will fail"
+
+## bindings: regenerate photon-mobile's committed Kotlin, Swift and Python bindings from the
+## built library (a test fails while they are out of date).
+bindings:
+	cargo build -p photon-mobile -p photon-bindgen
+	for lang in kotlin swift python; do \
+		rm -rf crates/photon-mobile/bindings/$$lang; \
+		$(CARGO_TARGET_DIR)/debug/uniffi-bindgen generate --library \
+			$(CARGO_TARGET_DIR)/debug/libphoton_mobile.so --language $$lang \
+			--out-dir crates/photon-mobile/bindings/$$lang || exit 1; \
+	done
 
 ## toolchain: install the pinned anvil and solc from package-lock.json into ./node_modules.
 toolchain: node_modules/.photon-installed

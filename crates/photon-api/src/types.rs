@@ -59,6 +59,8 @@ api_enum! {
         Withdrawing = "withdrawing",
         /// A cooperative settlement is being co-signed.
         Settling = "settling",
+        /// Settled on chain: gone (only in events).
+        Settled = "settled",
     }
 }
 
@@ -283,6 +285,34 @@ pub enum NodeEvent {
     Block {
         /// its number
         number: u64,
+    },
+    /// A channel of ours opened, changed state (closing, closed, settled, withdrawing,
+    /// settling, open again) or got a deposit; payments are told by their own events.
+    ChannelChanged {
+        /// the channel
+        channel_id: B256,
+        /// token
+        token: Address,
+        /// partner
+        partner: Address,
+        /// where it is now
+        state: ChannelState,
+        /// our deposit
+        deposit: Amount,
+        /// the partner's deposit
+        partner_deposit: Amount,
+    },
+    /// The chain's RPC endpoint answered again, or stopped answering.
+    ChainReachability {
+        /// whether it answers
+        reachable: bool,
+    },
+    /// A peer connected (its first connection) or disconnected (its last).
+    PeerConnectivity {
+        /// the peer
+        peer: Address,
+        /// whether connected now
+        connected: bool,
     },
 }
 

@@ -17,13 +17,9 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use photon_api::{
     Accepted, Amount, FeePolicy, FeeSchedule, Goal, OpenChannel, OurAddress, PatchAnswer,
-    PatchChannel, Pay, Payment, PaymentsQuery, RouteSpec, SecretAnswer, SecretBody, SetFee,
-    Transaction,
+    PatchChannel, Pay, Payment, PaymentsQuery, SecretAnswer, SecretBody, SetFee, Transaction,
 };
-use photon_chain::DepositVia;
-use photon_primitives::ChannelId;
-use photon_primitives::{Address, Secret, TokenAmount, B256};
-use photon_storage::{Direction, PaymentFilter, PaymentRecord};
+use photon_primitives::{Address, TokenAmount};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -98,23 +94,6 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     json.map(|Json(v)| v).map_err(|e| bad(format!("invalid request body: {}", e.body_text())))
 }
 
-/// A payment id unlikely to repeat: the clock's nanoseconds mixed with a process counter.
-fn new_payment_id() -> u64 {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).rotate_left(40)
-}
-
-/// A secret from a request: anything but zero.
-fn secret(value: B256) -> ApiResult<Secret> {
-    if value == B256::ZERO {
-        return Err(bad("the zero secret is not a secret"));
-    }
-    Ok(Secret(value))
-}
-
 fn address(text: &str, what: &str) -> ApiResult<Address> {
     text.parse().map_err(|_| bad(format!("{what} `{text}` is not an address")))
 }
@@ -169,70 +148,35 @@ async fn openapi() -> Response {
 }
 
 async fn status(State(ctx): State<Ctx>) -> ApiResult<Json<crate::runtime::Status>> {
-    Ok(Json(ctx.node.ask(Command::Status).await?))
+    Ok(Json(ctx.node.status().await?))
 }
 
 async fn tokens(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<Address>>> {
-    let mut tokens: Vec<Address> =
-        ctx.node.ask(Command::Channels).await?.into_iter().map(|c| c.token).collect();
-    tokens.sort();
-    tokens.dedup();
-    Ok(Json(tokens))
+    Ok(Json(ctx.node.tokens().await?))
 }
 
 async fn channels(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<crate::runtime::ChannelView>>> {
-    Ok(Json(ctx.node.ask(Command::Channels).await?))
+    Ok(Json(ctx.node.channels().await?))
 }
 
 async fn channels_of_token(
     State(ctx): State<Ctx>, Path(token): Path<String>,
 ) -> ApiResult<Json<Vec<crate::runtime::ChannelView>>> {
     let token = address(&token, "token")?;
-    Ok(Json(
-        ctx.node.ask(Command::Channels).await?.into_iter().filter(|c| c.token == token).collect(),
-    ))
+    Ok(Json(ctx.node.channels().await?.into_iter().filter(|c| c.token == token).collect()))
 }
 
 async fn channel(
     State(ctx): State<Ctx>, Path((token, partner)): Path<(String, String)>,
 ) -> ApiResult<Json<crate::runtime::ChannelView>> {
     let (token, partner) = (address(&token, "token")?, address(&partner, "partner")?);
-    ctx.node
-        .ask(Command::Channels)
-        .await?
-        .into_iter()
-        .find(|c| c.token == token && c.partner == partner)
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError(NodeError::NotFound(format!("no channel with {partner} for token {token}")))
-        })
-}
-
-fn deposit_via(via: photon_api::Via) -> DepositVia {
-    match via {
-        photon_api::Via::Approve => DepositVia::Approve,
-        photon_api::Via::Erc223 => DepositVia::Erc223,
-        photon_api::Via::ApproveAndCall => DepositVia::ApproveAndCall,
-    }
+    Ok(Json(ctx.node.channel(token, partner).await?))
 }
 
 async fn open_channel(
     State(ctx): State<Ctx>, request: Result<Json<OpenChannel>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Transaction>)> {
-    let r = body(request)?;
-    let (token, partner) = (r.token, r.partner);
-    let deposit = r.deposit.map(|a| TokenAmount(a.0));
-    let tx = ctx
-        .node
-        .ask(|reply| Command::OpenChannel {
-            token,
-            partner,
-            settle_timeout: r.settle_timeout.map(photon_primitives::SettleTimeout),
-            deposit,
-            via: deposit_via(r.via),
-            reply,
-        })
-        .await??;
+    let tx = ctx.node.open_channel(body(request)?).await?;
     Ok((StatusCode::CREATED, Json(Transaction { transaction_hash: tx })))
 }
 
@@ -252,28 +196,17 @@ async fn patch_channel(
     if r.via.is_some() && r.deposit.is_none() {
         return Err(bad("`via` goes with `deposit`"));
     }
-    if let Some(Amount(amount)) = r.deposit {
-        let via = deposit_via(r.via.unwrap_or_default());
-        let tx = ctx
-            .node
-            .ask(|reply| Command::Deposit {
-                token,
-                partner,
-                amount: TokenAmount(amount),
-                via,
-                reply,
-            })
-            .await??;
+    if let Some(amount) = r.deposit {
+        let tx = ctx.node.deposit(token, partner, amount, r.via.unwrap_or_default()).await?;
         return Ok(Json(PatchAnswer { transaction_hash: Some(tx), accepted: None }));
     }
     let action = match (r.withdraw, r.state) {
-        (Some(Amount(amount)), _) if amount > 0 => ChannelAction::Withdraw(TokenAmount(amount)),
-        (Some(_), _) => return Err(bad("withdraw must be positive")),
+        (Some(Amount(amount)), _) => ChannelAction::Withdraw(TokenAmount(amount)),
         (None, Some(Goal::Closed)) => ChannelAction::Close,
         (None, Some(Goal::Settled)) => ChannelAction::CooperativeSettle,
         (None, None) => return Err(bad("nothing to do")),
     };
-    ctx.node.ask(|reply| Command::Channel { token, partner, action, reply }).await??;
+    ctx.node.channel_action(token, partner, action).await?;
     Ok(Json(PatchAnswer { transaction_hash: None, accepted: Some(true) }))
 }
 
@@ -282,42 +215,7 @@ async fn pay(
     request: Result<Json<Pay>, JsonRejection>,
 ) -> ApiResult<Json<crate::runtime::PaymentOutcome>> {
     let (token, target) = (address(&token, "token")?, address(&target, "target")?);
-    let r = body(request)?;
-    if r.amount.0 == 0 {
-        return Err(bad("amount must be positive"));
-    }
-    let secret = r.secret.map(secret).transpose()?;
-    let routes = r.routes.map(|routes| {
-        routes
-            .into_iter()
-            .map(|route| match route {
-                RouteSpec::Path(path) => photon_state::Route { path, fee: TokenAmount(0) },
-                RouteSpec::WithFee { path, fee } => {
-                    photon_state::Route { path, fee: TokenAmount(fee.0) }
-                }
-            })
-            .collect()
-    });
-    let payment_id = r.payment_id.unwrap_or_else(new_payment_id);
-    let request = crate::runtime::PayRequest {
-        token,
-        target,
-        amount: TokenAmount(r.amount.0),
-        payment_id: Some(payment_id),
-        secret,
-        secrethash: r.secret_hash,
-        fee_limit: r.fee_limit.map_or_else(
-            || crate::routing::default_fee_limit(TokenAmount(r.amount.0)),
-            |a| TokenAmount(a.0),
-        ),
-        routes,
-        found: None,
-    };
-    let ask = ctx.node.ask(|reply| Command::Pay { request, reply });
-    let outcome = tokio::time::timeout(ctx.node.payment_timeout, ask)
-        .await
-        .map_err(|_| ApiError(NodeError::Timeout(payment_id)))???;
-    Ok(Json(outcome))
+    Ok(Json(ctx.node.pay(token, target, body(request)?).await?))
 }
 
 /// `GET /api/v1/paths/{token}/{target}?amount=`.
@@ -368,69 +266,33 @@ async fn paths(
     ))
 }
 
-/// A row of the payment history as the API shows it.
-fn payment_view(p: PaymentRecord) -> Payment {
-    Payment {
-        id: p.id,
-        state_change_id: p.state_change_id,
-        at: p.at,
-        direction: match p.direction {
-            Direction::Sent => photon_api::Direction::Sent,
-            Direction::Received => photon_api::Direction::Received,
-            Direction::Mediated => photon_api::Direction::Mediated,
-            Direction::Failed => photon_api::Direction::Failed,
-        },
-        payment_id: p.payment_id,
-        token: p.token,
-        counterparty: p.counterparty,
-        amount: Amount(p.amount.0),
-        fee: Amount(p.fee.0),
-        reason: p.reason,
-        pending: p.pending,
-    }
-}
-
 async fn payments(
     State(ctx): State<Ctx>,
     query: Result<Query<PaymentsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<Payment>>> {
     let Query(q) = query.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
-    let filter = PaymentFilter {
-        token: q.token,
-        counterparty: q.partner,
-        direction: q.direction.map(|d| match d {
-            photon_api::Direction::Sent => Direction::Sent,
-            photon_api::Direction::Received => Direction::Received,
-            photon_api::Direction::Mediated => Direction::Mediated,
-            photon_api::Direction::Failed => Direction::Failed,
-        }),
-        since: q.since,
-        until: q.until,
-        limit: q.limit,
-    };
-    let rows = ctx.node.ask(|reply| Command::Payments(filter, reply)).await??;
-    Ok(Json(rows.into_iter().map(payment_view).collect()))
+    Ok(Json(ctx.node.payments(q).await?))
 }
 
 async fn pending_transfers(
     State(ctx): State<Ctx>,
 ) -> ApiResult<Json<Vec<crate::runtime::PendingTransfer>>> {
-    Ok(Json(ctx.node.ask(Command::PendingTransfers).await?))
+    Ok(Json(ctx.node.pending_transfers().await?))
 }
 
 async fn register_secret(
     State(ctx): State<Ctx>, request: Result<Json<SecretBody>, JsonRejection>,
 ) -> ApiResult<Json<SecretAnswer>> {
-    let secret = secret(body(request)?.secret)?;
-    let tx = ctx.node.ask(|reply| Command::RegisterSecret { secret, reply }).await??;
+    let secret = crate::calls::secret(body(request)?.secret)?;
+    let tx = ctx.node.register_secret(secret).await?;
     Ok(Json(SecretAnswer { transaction_hash: Some(tx), secrethash: secret.hash().0 }))
 }
 
 async fn know_secret(
     State(ctx): State<Ctx>, request: Result<Json<SecretBody>, JsonRejection>,
 ) -> ApiResult<Json<SecretAnswer>> {
-    let secret = secret(body(request)?.secret)?;
-    ctx.node.ask(|reply| Command::KnowSecret { secret, reply }).await??;
+    let secret = crate::calls::secret(body(request)?.secret)?;
+    ctx.node.know_secret(secret).await?;
     Ok(Json(SecretAnswer { transaction_hash: None, secrethash: secret.hash().0 }))
 }
 
@@ -443,7 +305,7 @@ fn policy_view(p: &photon_state::FeePolicy) -> FeePolicy {
 }
 
 async fn fees(State(ctx): State<Ctx>) -> ApiResult<Json<FeeSchedule>> {
-    let schedule = ctx.node.ask(Command::Fees).await?;
+    let schedule = ctx.node.fees().await?;
     Ok(Json(FeeSchedule {
         default: policy_view(&schedule.default),
         tokens: schedule.tokens.iter().map(|(t, p)| (format!("{t:?}"), policy_view(p))).collect(),
@@ -459,35 +321,12 @@ async fn set_fee(
     State(ctx): State<Ctx>, request: Result<Json<SetFee>, JsonRejection>,
 ) -> ApiResult<Json<Accepted>> {
     let r = body(request)?;
-    if r.proportional_ppm > 1_000_000 || r.imbalance_ppm > 1_000_000 {
-        return Err(bad("proportional_ppm and imbalance_ppm are in millionths: at most 1000000"));
-    }
-    let (token, partner) = (r.token, r.partner);
-    let scope = match (token, partner) {
-        (None, None) => photon_state::FeeScope::Default,
-        (Some(token), None) => photon_state::FeeScope::Token(token),
-        (Some(token), Some(partner)) => {
-            let channel = ctx
-                .node
-                .ask(Command::Channels)
-                .await?
-                .into_iter()
-                .find(|c| c.token == token && c.partner == partner)
-                .ok_or_else(|| {
-                    ApiError(NodeError::NotFound(format!(
-                        "no channel with {partner} for token {token}"
-                    )))
-                })?;
-            photon_state::FeeScope::Channel(ChannelId(channel.channel_id))
-        }
-        (None, Some(_)) => return Err(bad("a partner needs its token")),
-    };
     let policy = photon_state::FeePolicy {
         flat: TokenAmount(r.flat.0),
         proportional_ppm: r.proportional_ppm,
         imbalance_ppm: r.imbalance_ppm,
     };
-    ctx.node.ask(|reply| Command::SetFee { scope, policy, reply }).await??;
+    ctx.node.set_fee(r.token, r.partner, policy).await?;
     Ok(Json(Accepted { accepted: true }))
 }
 

@@ -11,16 +11,20 @@
 //! * [`runtime`]: the task that owns the state ([`runtime::Node`]) and its handle; one module
 //!   per job (start-up and loop, batch work, payments, chain task, transaction task).
 //! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
+//! * [`calls`]: the node's typed calls in the API's types, which the REST API serves.
 //! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
 //! * [`routing`]: routes from the pathfinding service and the node's own graph.
 //! * [`keystore`]: geth-compatible key files.
+//! * [`launch`]: a whole node (transport, task, API) in one call, for `photon run` and apps.
 //!
 //! The monitoring service and the node's client of it are `photon-monitor`'s; the API's types
 //! and typed client are `photon-api`'s; the `photon` binary's commands are in `src/cli/`.
 
 pub mod api;
+pub mod calls;
 mod error;
 pub mod keystore;
+pub mod launch;
 pub mod routing;
 pub mod runtime;
 pub mod transport;

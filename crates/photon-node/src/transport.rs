@@ -21,6 +21,13 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     fn network(&self) -> Option<photon_api::NetworkStatus> {
         None
     }
+
+    /// Peers connecting and disconnecting, when the transport tells.
+    fn connectivity(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<photon_transport::PeerChange>> {
+        None
+    }
 }
 
 /// Nodes of one process, delivering to each other's inboxes.
@@ -89,6 +96,12 @@ impl Transport for P2pNetwork {
 
     fn network(&self) -> Option<photon_api::NetworkStatus> {
         Some(self.0.status())
+    }
+
+    fn connectivity(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<photon_transport::PeerChange>> {
+        Some(self.0.subscribe_peers())
     }
 }
 

@@ -10,14 +10,12 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use photon_chain::{DeployParams, Deployment};
+use photon_node::launch::{launch, node_dir, LaunchConfig, LaunchError};
 use photon_node::runtime::NodeSettings;
-use photon_node::transport::{forward_incoming, P2pNetwork};
-use photon_node::Node;
 use photon_primitives::{Address, LocalSigner, SettleTimeout, Signer};
 use photon_state::Config;
 use serde::Deserialize;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -268,9 +266,6 @@ struct FileConfig {
     private_key_file: Option<PathBuf>,
 }
 
-/// Where a node listens unless told: every interface, TCP and QUIC on one stable port.
-const DEFAULT_P2P_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/40001", "/ip4/0.0.0.0/udp/40001/quic-v1"];
-
 /// Multiaddrs from the flags, else from the config file's `key`.
 fn multiaddrs(
     flags: Vec<photon_transport::Multiaddr>, file: Option<Vec<String>>, key: &str,
@@ -341,8 +336,7 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
     let deployment = Deployment::load(&deployment_file)?;
     let key = load_key(&key_args)?;
     let data_root = args.data_dir.or(file.data_dir).unwrap_or_else(|| default_home().join("data"));
-    let data_dir =
-        data_root.join(format!("{}-{}", hex_address(key.address()), deployment.chain_id));
+    let data_dir = node_dir(&data_root, key.address(), deployment.chain_id);
     let api_addr = args
         .api_addr
         .or(file.api_addr)
@@ -384,17 +378,12 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         pfs: args.pfs.or(file.pfs),
     };
     let p2p_listen = multiaddrs(args.p2p_listen, file.p2p_listen, "p2p_listen")?;
-    let p2p_listen = if p2p_listen.is_empty() {
-        DEFAULT_P2P_LISTEN.iter().map(|a| a.parse().expect("valid multiaddr")).collect()
-    } else {
-        p2p_listen
-    };
+    let p2p_listen =
+        if p2p_listen.is_empty() { photon_node::launch::default_p2p_listen() } else { p2p_listen };
     let external = multiaddrs(args.external_address, file.external_address, "external_address")?;
     let bootstrap = multiaddrs(args.bootstrap, file.bootstrap, "bootstrap")?;
     let relay_service = args.relay.limits(&file.relay);
-    let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
-    let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
-    let p2p_config = photon_transport::P2pConfig {
+    let p2p = photon_transport::P2pConfig {
         listen: p2p_listen,
         bootstrap,
         request_timeout: Duration::from_secs(10),
@@ -402,38 +391,28 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         relay_service,
         external,
     };
-    let transport =
-        photon_transport::start(&key.to_bytes(), p2p_config, incoming_tx, Some(delivered_tx))
-            .await
-            .context("starting the peer-to-peer transport")?;
-    let addresses: Vec<String> =
-        transport.listen_addrs().await.iter().map(ToString::to_string).collect();
-    tracing::info!(addresses = ?addresses, "peer-to-peer transport listening");
-    let settings = NodeSettings { p2p_addresses: addresses, ..settings };
-    let provider = photon_node::provider(rpc_url.clone(), &key, deployment.chain_id)?;
-    let (node, handle) =
-        Node::start(key, provider, &data_dir, settings, Arc::new(P2pNetwork(transport)))
-            .await
-            .with_context(|| {
-                format!("starting the node on {rpc_url} with data in {}", data_dir.display())
-            })?;
-    forward_incoming(incoming, delivered, handle.inbox());
-    let listener = tokio::net::TcpListener::bind(api_addr)
-        .await
-        .with_context(|| format!("listening on {api_addr}"))?;
-    tracing::info!(address = %handle.address, api = %api_addr, data = %data_dir.display(), "node running");
-    let task = tokio::spawn(node.run());
-    let app = photon_node::api::router(handle.clone(), api_token);
-    let shutdown_handle = handle.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+    let config = LaunchConfig {
+        key,
+        rpc_url: rpc_url.clone(),
+        data_dir: data_dir.clone(),
+        settings,
+        p2p,
+        api: Some((api_addr, api_token)),
+    };
+    let mut node = launch(config).await.map_err(|e| match e {
+        LaunchError::Node(e) => {
+            anyhow!("starting the node on {rpc_url} with data in {}: {e}", data_dir.display())
+        }
+        other => anyhow!(other),
+    })?;
+    tracing::info!(address = %node.handle.address, api = %api_addr, data = %data_dir.display(), "node running");
+    tokio::select! {
+        () = shutdown_signal() => {
             tracing::info!("shutting down");
-            shutdown_handle.shutdown();
-        })
-        .await
-        .context("serving the API")?;
-    task.await.context("the node task")?;
+            node.stop().await?;
+        }
+        finished = node.finished() => finished?,
+    }
     Ok(())
 }
 

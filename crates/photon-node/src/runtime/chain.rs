@@ -20,21 +20,44 @@ pub(super) struct ChainReport {
 /// nothing) and tried again.
 pub(super) const POLL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Polls the chain every `interval` and reports to the node, until the node stops. A poll
-/// may take long (an endpoint that drops packets); the node goes on meanwhile.
+/// How the chain task is driven from outside (a phone's life cycle): paused, or woken for a
+/// poll now.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ChainControl {
+    /// No polls (the app is in the background, or the device offline).
+    pub(super) paused: bool,
+    /// Bumped to ask for a poll at once.
+    pub(super) wakes: u64,
+}
+
+/// Polls the chain every `interval` (and at once when woken) and reports to the node, until
+/// the node stops; not while paused. A poll may take long (an endpoint that drops packets);
+/// the node goes on meanwhile.
 pub(super) async fn follow(
     mut follower: ChainFollower<DynProvider>, interval: Duration,
     reports: mpsc::Sender<ChainReport>, mut stop: watch::Receiver<bool>,
+    mut control: watch::Receiver<ChainControl>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let paused = control.borrow_and_update().paused;
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = control.changed() => {
+                if changed.is_err() {
+                    return; // the node is gone
+                }
+                if control.borrow().paused {
+                    continue;
+                }
+                ticker.reset(); // woken: poll now, the next one an interval later
+            }
+            _ = ticker.tick(), if !paused => {}
+        }
         let polled = tokio::select! {
             _ = stop.changed() => return,
-            _ = ticker.tick() => tokio::select! {
-                _ = stop.changed() => return,
-                polled = tokio::time::timeout(POLL_TIMEOUT, follower.poll()) => polled,
-            },
+            polled = tokio::time::timeout(POLL_TIMEOUT, follower.poll()) => polled,
         };
         let (changes, view) = match polled {
             Ok(changes) => {

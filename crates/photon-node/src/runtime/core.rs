@@ -36,6 +36,35 @@ pub(super) fn lane_of(message: &photon_primitives::messages::Message) -> Option<
     Some((message.channel_id()?, fatal))
 }
 
+/// The channels of ours a state change may move to another life stage or deposit (see
+/// [`NodeEvent::ChannelChanged`]); transfers are told by the payment events.
+fn may_move(change: &StateChange, state: &ChainState) -> Vec<ChannelId> {
+    use photon_state::ChainEvent as C;
+    match change {
+        StateChange::Chain(
+            C::ChannelOpened { channel_id, .. }
+            | C::Deposit { channel_id, .. }
+            | C::Withdrawn { channel_id, .. }
+            | C::ChannelClosed { channel_id, .. }
+            | C::ChannelSettled { channel_id, .. },
+        )
+        | StateChange::Close { channel_id }
+        | StateChange::RequestCooperativeSettle { channel_id }
+        | StateChange::RequestWithdraw { channel_id, .. } => vec![*channel_id],
+        StateChange::Receive { message, .. } if message.balance_proof().is_none() => {
+            message.channel_id().into_iter().collect()
+        }
+        // a withdrawal or cooperative settlement that expires
+        StateChange::Block(_) => state
+            .channels
+            .values()
+            .filter(|c| c.withdraw.is_some() || c.settle.is_some())
+            .map(|c| c.id)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Node {
     /// Answers queries at once; turns the rest into state changes.
     pub(super) fn take(&mut self, input: Input, batch: &mut Vec<Item>) {
@@ -205,7 +234,12 @@ impl Node {
         let mut accepted: Vec<(StateChange, Vec<Event>)> = Vec::with_capacity(batch.len());
         let mut replies: Vec<Reply<()>> = Vec::new();
         let mut acks: Vec<oneshot::Sender<Delivery>> = Vec::new();
+        let mut moved: Vec<NodeEvent> = Vec::new();
         for (change, waiter) in batch {
+            let watched: Vec<(ChannelId, Option<ChannelBrief>)> = may_move(&change, &self.state)
+                .into_iter()
+                .map(|id| (id, self.channel_brief(&id)))
+                .collect();
             if let StateChange::Chain(
                 photon_state::ChainEvent::ChannelOpened { .. }
                 | photon_state::ChainEvent::ChannelClosed { .. }
@@ -222,6 +256,9 @@ impl Node {
             match transition(&mut self.state, change.clone(), &self.signer) {
                 Ok(events) => {
                     accepted.push((change, events));
+                    for (id, before) in watched {
+                        moved.extend(ChannelBrief::event(id, before, self.channel_brief(&id)));
+                    }
                     match waiter {
                         Waiter::Reply(reply) => replies.push(reply),
                         Waiter::Peer(respond) => acks.push(respond),
@@ -265,6 +302,9 @@ impl Node {
         }
         for reply in replies {
             let _ = reply.send(Ok(()));
+        }
+        for event in moved {
+            let _ = self.handle.events.send(event);
         }
         for respond in acks {
             let _ = respond.send(Delivery::Ack);

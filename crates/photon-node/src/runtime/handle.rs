@@ -181,6 +181,7 @@ pub struct NodeHandle {
     pub(super) inbox: mpsc::Sender<Input>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shutdown: watch::Sender<bool>,
+    pub(super) chain: watch::Sender<ChainControl>,
     /// The pathfinding service, if the node has one.
     pub pfs: Option<photon_pfs::PfsClient>,
 }
@@ -203,6 +204,27 @@ impl NodeHandle {
     /// Subscribes to the node's events.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
+    }
+
+    /// Stops polling the chain (an app in the background, a device offline); payments in
+    /// open channels go on, chain events wait.
+    pub fn pause_chain(&self) {
+        self.chain.send_modify(|c| c.paused = true);
+    }
+
+    /// Polls the chain at once (and on schedule from then on, if it was paused): a quick
+    /// catch-up after a resume.
+    pub fn poll_chain_now(&self) {
+        self.chain.send_modify(|c| {
+            c.paused = false;
+            c.wakes = c.wakes.wrapping_add(1);
+        });
+    }
+
+    /// Resolves once the node was asked to stop.
+    pub async fn stopping(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
     }
 
     /// Asks the node to stop after the current batch.

@@ -53,6 +53,7 @@ use crash::*;
 use handle::*;
 pub use handle::{ChannelAction, Command, Input, NodeHandle, PayRequest, RouteSource};
 use payments::*;
+use views::ChannelBrief;
 pub use views::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 
 /// Settings of a running node.
@@ -198,6 +199,7 @@ impl Node {
         let (inbox_tx, inbox) = mpsc::channel(4096);
         let done = inbox_tx.clone();
         let (shutdown, stopping) = watch::channel(false);
+        let (chain_control, _) = watch::channel(ChainControl::default());
         tokio::spawn(transaction_task(txs, job_rx, done, stopping));
         let (events, _) = broadcast::channel(1024);
         let pfs = settings
@@ -210,6 +212,7 @@ impl Node {
             inbox: inbox_tx,
             events,
             shutdown,
+            chain: chain_control,
             pfs: pfs.clone(),
         };
         let publisher = pfs.map(|client| {
@@ -265,7 +268,8 @@ impl Node {
         let (chain_tx, mut chain_rx) = mpsc::channel::<ChainReport>(2);
         if let Some(follower) = self.follower.take() {
             let stop = self.handle.shutdown.subscribe();
-            tokio::spawn(follow(follower, self.settings.poll_interval, chain_tx, stop));
+            let control = self.handle.chain.subscribe();
+            tokio::spawn(follow(follower, self.settings.poll_interval, chain_tx, stop, control));
         }
         // not known to follow the chain before the first poll says so
         if self.state.chain_synced {
@@ -274,6 +278,20 @@ impl Node {
                 tracing::error!(error = %e, "storage failed; stopping to lose nothing");
                 return;
             }
+        }
+        if let Some(mut changes) = self.transport.connectivity() {
+            let events = self.handle.events.clone();
+            tokio::spawn(async move {
+                loop {
+                    match changes.recv().await {
+                        Ok(photon_transport::PeerChange { peer, connected }) => {
+                            let _ = events.send(NodeEvent::PeerConnectivity { peer, connected });
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
         }
         let mut monitor_tick = tokio::time::interval(Duration::from_secs(1));
         monitor_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -307,6 +325,10 @@ impl Node {
                             batch.extend(changes.into_iter().map(|change| (change, Waiter::None)));
                         }
                         Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
+                    }
+                    if report.view.online != self.chain.online {
+                        let reachable = report.view.online;
+                        let _ = self.handle.events.send(NodeEvent::ChainReachability { reachable });
                     }
                     self.chain = report.view;
                     // the protocol plays safer while the chain is not followed to its head

@@ -5,6 +5,48 @@ use super::*;
 use photon_api::{Amount, ChannelState, Role};
 pub use photon_api::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 
+/// A channel's life stage as the API names it.
+fn channel_state(c: &photon_state::ChannelState) -> ChannelState {
+    match c.status {
+        ChannelStatus::Open if c.withdraw.is_some() => ChannelState::Withdrawing,
+        ChannelStatus::Open if c.settle.is_some() => ChannelState::Settling,
+        ChannelStatus::Open => ChannelState::Open,
+        ChannelStatus::Closing => ChannelState::Closing,
+        ChannelStatus::Closed { .. } => ChannelState::Closed,
+    }
+}
+
+/// What a [`NodeEvent::ChannelChanged`] tells of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ChannelBrief {
+    state: ChannelState,
+    deposit: TokenAmount,
+    partner_deposit: TokenAmount,
+    token: Address,
+    partner: Address,
+}
+
+impl ChannelBrief {
+    /// The event telling that a channel is now `now` (`None`: settled, gone) after `before`.
+    pub(super) fn event(
+        id: ChannelId, before: Option<Self>, now: Option<Self>,
+    ) -> Option<NodeEvent> {
+        let (brief, state) = match (before, now) {
+            (before, Some(now)) if before != Some(now) => (now, now.state),
+            (Some(before), None) => (before, ChannelState::Settled),
+            _ => return None,
+        };
+        Some(NodeEvent::ChannelChanged {
+            channel_id: id.0,
+            token: brief.token,
+            partner: brief.partner,
+            state,
+            deposit: Amount(brief.deposit.0),
+            partner_deposit: Amount(brief.partner_deposit.0),
+        })
+    }
+}
+
 /// A payment in flight, as the API shows it.
 pub(super) fn pending_transfer(secrethash: B256, task: &Task) -> PendingTransfer {
     let (role, payment_id) = match task {
@@ -37,6 +79,17 @@ impl Node {
         }
     }
 
+    /// Where a channel of ours stands, as events tell it: `None` once it is gone (settled).
+    pub(super) fn channel_brief(&self, id: &ChannelId) -> Option<ChannelBrief> {
+        self.state.channels.get(id).map(|c| ChannelBrief {
+            state: channel_state(c),
+            deposit: c.ours.deposit,
+            partner_deposit: c.theirs.deposit,
+            token: c.token,
+            partner: c.partner,
+        })
+    }
+
     pub(super) fn channels(&self) -> Vec<ChannelView> {
         self.state
             .channels
@@ -45,13 +98,7 @@ impl Node {
                 channel_id: c.id.0,
                 token: c.token,
                 partner: c.partner,
-                state: match c.status {
-                    ChannelStatus::Open if c.withdraw.is_some() => ChannelState::Withdrawing,
-                    ChannelStatus::Open if c.settle.is_some() => ChannelState::Settling,
-                    ChannelStatus::Open => ChannelState::Open,
-                    ChannelStatus::Closing => ChannelState::Closing,
-                    ChannelStatus::Closed { .. } => ChannelState::Closed,
-                },
+                state: channel_state(c),
                 balance: Amount(c.our_balance().0),
                 partner_balance: Amount(c.partner_balance().0),
                 deposit: Amount(c.ours.deposit.0),

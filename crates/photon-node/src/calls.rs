@@ -1,0 +1,237 @@
+//! The node's typed calls, in the API's types ([`photon_api`]): what the REST API serves and
+//! what an app embedding the node (`photon-mobile`) calls. Each validates its input before
+//! the node sees it.
+
+use crate::error::NodeError;
+use crate::runtime::{ChannelAction, ChannelView, Command, NodeHandle, PaymentOutcome};
+use photon_api::{Amount, OpenChannel, Pay, Payment, PaymentsQuery, RouteSpec, Via};
+use photon_chain::DepositVia;
+use photon_primitives::{Address, Secret, TokenAmount, B256};
+use photon_storage::{Direction, PaymentFilter, PaymentRecord};
+
+fn bad(message: impl Into<String>) -> NodeError {
+    NodeError::BadRequest(message.into())
+}
+
+/// A payment id unlikely to repeat: the clock's nanoseconds mixed with a process counter.
+pub fn new_payment_id() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).rotate_left(40)
+}
+
+/// A secret from a request: anything but zero.
+pub fn secret(value: B256) -> Result<Secret, NodeError> {
+    if value == B256::ZERO {
+        return Err(bad("the zero secret is not a secret"));
+    }
+    Ok(Secret(value))
+}
+
+/// How a deposit reaches the contract.
+pub fn deposit_via(via: Via) -> DepositVia {
+    match via {
+        Via::Approve => DepositVia::Approve,
+        Via::Erc223 => DepositVia::Erc223,
+        Via::ApproveAndCall => DepositVia::ApproveAndCall,
+    }
+}
+
+fn direction(d: photon_api::Direction) -> Direction {
+    match d {
+        photon_api::Direction::Sent => Direction::Sent,
+        photon_api::Direction::Received => Direction::Received,
+        photon_api::Direction::Mediated => Direction::Mediated,
+        photon_api::Direction::Failed => Direction::Failed,
+    }
+}
+
+/// A row of the payment history as the API shows it.
+pub fn payment_view(p: PaymentRecord) -> Payment {
+    Payment {
+        id: p.id,
+        state_change_id: p.state_change_id,
+        at: p.at,
+        direction: match p.direction {
+            Direction::Sent => photon_api::Direction::Sent,
+            Direction::Received => photon_api::Direction::Received,
+            Direction::Mediated => photon_api::Direction::Mediated,
+            Direction::Failed => photon_api::Direction::Failed,
+        },
+        payment_id: p.payment_id,
+        token: p.token,
+        counterparty: p.counterparty,
+        amount: Amount(p.amount.0),
+        fee: Amount(p.fee.0),
+        reason: p.reason,
+        pending: p.pending,
+    }
+}
+
+impl NodeHandle {
+    /// The node's status.
+    pub async fn status(&self) -> Result<crate::runtime::Status, NodeError> {
+        self.ask(Command::Status).await
+    }
+
+    /// Every channel of ours not settled.
+    pub async fn channels(&self) -> Result<Vec<ChannelView>, NodeError> {
+        self.ask(Command::Channels).await
+    }
+
+    /// Our channel with `partner` in `token`.
+    pub async fn channel(
+        &self, token: Address, partner: Address,
+    ) -> Result<ChannelView, NodeError> {
+        self.channels()
+            .await?
+            .into_iter()
+            .find(|c| c.token == token && c.partner == partner)
+            .ok_or_else(|| {
+                NodeError::NotFound(format!("no channel with {partner} for token {token}"))
+            })
+    }
+
+    /// The tokens we have channels in, sorted.
+    pub async fn tokens(&self) -> Result<Vec<Address>, NodeError> {
+        let mut tokens: Vec<Address> =
+            self.channels().await?.into_iter().map(|c| c.token).collect();
+        tokens.sort();
+        tokens.dedup();
+        Ok(tokens)
+    }
+
+    /// Payments in flight.
+    pub async fn pending_transfers(
+        &self,
+    ) -> Result<Vec<crate::runtime::PendingTransfer>, NodeError> {
+        self.ask(Command::PendingTransfers).await
+    }
+
+    /// Opens a channel (with a first deposit if given); answers once mined.
+    pub async fn open_channel(&self, r: OpenChannel) -> Result<B256, NodeError> {
+        let (token, partner) = (r.token, r.partner);
+        let deposit = r.deposit.map(|a| TokenAmount(a.0));
+        self.ask(|reply| Command::OpenChannel {
+            token,
+            partner,
+            settle_timeout: r.settle_timeout.map(photon_primitives::SettleTimeout),
+            deposit,
+            via: deposit_via(r.via),
+            reply,
+        })
+        .await?
+    }
+
+    /// Deposits `amount` more into our channel with `partner`; answers once mined.
+    pub async fn deposit(
+        &self, token: Address, partner: Address, amount: Amount, via: Via,
+    ) -> Result<B256, NodeError> {
+        let amount = TokenAmount(amount.0);
+        let via = deposit_via(via);
+        self.ask(|reply| Command::Deposit { token, partner, amount, via, reply }).await?
+    }
+
+    /// Withdraws, closes or settles cooperatively; answers once accepted (the chain follows).
+    pub async fn channel_action(
+        &self, token: Address, partner: Address, action: ChannelAction,
+    ) -> Result<(), NodeError> {
+        if action == ChannelAction::Withdraw(TokenAmount(0)) {
+            return Err(bad("withdraw must be positive"));
+        }
+        self.ask(|reply| Command::Channel { token, partner, action, reply }).await?
+    }
+
+    /// Pays `target`; answers when the payment is done, failed, or `payment_timeout` passed.
+    pub async fn pay(
+        &self, token: Address, target: Address, r: Pay,
+    ) -> Result<PaymentOutcome, NodeError> {
+        if r.amount.0 == 0 {
+            return Err(bad("amount must be positive"));
+        }
+        let secret = r.secret.map(secret).transpose()?;
+        let routes = r.routes.map(|routes| {
+            routes
+                .into_iter()
+                .map(|route| match route {
+                    RouteSpec::Path(path) => photon_state::Route { path, fee: TokenAmount(0) },
+                    RouteSpec::WithFee { path, fee } => {
+                        photon_state::Route { path, fee: TokenAmount(fee.0) }
+                    }
+                })
+                .collect()
+        });
+        let payment_id = r.payment_id.unwrap_or_else(new_payment_id);
+        let request = crate::runtime::PayRequest {
+            token,
+            target,
+            amount: TokenAmount(r.amount.0),
+            payment_id: Some(payment_id),
+            secret,
+            secrethash: r.secret_hash,
+            fee_limit: r.fee_limit.map_or_else(
+                || crate::routing::default_fee_limit(TokenAmount(r.amount.0)),
+                |a| TokenAmount(a.0),
+            ),
+            routes,
+            found: None,
+        };
+        let ask = self.ask(|reply| Command::Pay { request, reply });
+        tokio::time::timeout(self.payment_timeout, ask)
+            .await
+            .map_err(|_| NodeError::Timeout(payment_id))??
+    }
+
+    /// The payment history, newest first.
+    pub async fn payments(&self, q: PaymentsQuery) -> Result<Vec<Payment>, NodeError> {
+        let filter = PaymentFilter {
+            token: q.token,
+            counterparty: q.partner,
+            direction: q.direction.map(direction),
+            since: q.since,
+            until: q.until,
+            limit: q.limit,
+        };
+        let rows = self.ask(|reply| Command::Payments(filter, reply)).await??;
+        Ok(rows.into_iter().map(payment_view).collect())
+    }
+
+    /// Registers `secret` on chain; answers once mined.
+    pub async fn register_secret(&self, secret: Secret) -> Result<B256, NodeError> {
+        self.ask(|reply| Command::RegisterSecret { secret, reply }).await?
+    }
+
+    /// Accepts payments locked with `secret`'s hash by revealing it at once (swaps).
+    pub async fn know_secret(&self, secret: Secret) -> Result<(), NodeError> {
+        self.ask(|reply| Command::KnowSecret { secret, reply }).await?
+    }
+
+    /// The mediation fees.
+    pub async fn fees(&self) -> Result<photon_state::FeeSchedule, NodeError> {
+        self.ask(Command::Fees).await
+    }
+
+    /// Sets a mediation fee policy for every payment (no token), a token's, or one channel's
+    /// (token and partner).
+    pub async fn set_fee(
+        &self, token: Option<Address>, partner: Option<Address>, policy: photon_state::FeePolicy,
+    ) -> Result<(), NodeError> {
+        if policy.proportional_ppm > 1_000_000 || policy.imbalance_ppm > 1_000_000 {
+            return Err(bad(
+                "proportional_ppm and imbalance_ppm are in millionths: at most 1000000",
+            ));
+        }
+        let scope = match (token, partner) {
+            (None, None) => photon_state::FeeScope::Default,
+            (Some(token), None) => photon_state::FeeScope::Token(token),
+            (Some(token), Some(partner)) => {
+                let channel = self.channel(token, partner).await?;
+                photon_state::FeeScope::Channel(photon_primitives::ChannelId(channel.channel_id))
+            }
+            (None, Some(_)) => return Err(bad("a partner needs its token")),
+        };
+        self.ask(|reply| Command::SetFee { scope, policy, reply }).await?
+    }
+}
