@@ -72,6 +72,9 @@ pub struct NodeConfig {
     /// How long `pay` waits for the outcome, in seconds.
     #[uniffi(default = 60)]
     pub payment_timeout_secs: u64,
+    /// Forget finished payments older than this many days from the history; none: keep all.
+    #[uniffi(default = None)]
+    pub history_retention_days: Option<u32>,
 }
 
 /// The network the device is on now.

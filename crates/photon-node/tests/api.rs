@@ -40,6 +40,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         confirmations: 0,
         poll_interval: Duration::from_millis(40),
         snapshot_every: 25,
+        history_retention: None,
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(20),
         settle_timeout: photon_primitives::SettleTimeout(100),

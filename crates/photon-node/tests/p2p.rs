@@ -40,6 +40,7 @@ async fn start(
         confirmations: 0,
         poll_interval: Duration::from_millis(40),
         snapshot_every: 50,
+        history_retention: None,
         protocol: Config::default(),
         payment_timeout: Duration::from_secs(30),
         settle_timeout: photon_primitives::SettleTimeout(100),

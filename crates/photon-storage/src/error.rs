@@ -52,6 +52,17 @@ pub enum StorageError {
          one with a new data directory"
     )]
     Incompatible(i64),
+    /// A snapshot was written by a newer build in a layout this one cannot read.
+    #[error(
+        "snapshot {id} has format {format}, written by a newer build than this one: run that \
+         build (or a newer one) on this data directory"
+    )]
+    SnapshotFormat {
+        /// the state change it follows
+        id: i64,
+        /// its format
+        format: i64,
+    },
 }
 
 /// Result of the storage layer.

@@ -6,7 +6,8 @@
 //!              │                       │
 //!              └── append([(change, events)…])   one SQLite transaction: group commit
 //!                       │ durable (WAL, synchronous=FULL) before any event is carried out
-//!   every N changes: save_snapshot(state)
+//!   every N changes: save_snapshot(state), then compact(): the log records the snapshot
+//!                    covers go (history, outbox and pending transactions stay)
 //!   restart: restore() = latest snapshot + replay of the changes after it
 //! ```
 //!
@@ -21,4 +22,7 @@ mod store;
 
 pub use error::{Result, StorageError};
 pub use history::{Direction, PaymentFilter, PaymentRecord};
-pub use store::{durable, Delivered, NodeIdentity, Record, Restored, Storage};
+pub use store::{
+    crash_point, durable, Compacted, Delivered, Footprint, NodeIdentity, Record, Restored, Storage,
+    SNAPSHOT_FORMAT,
+};

@@ -10,6 +10,23 @@ use photon_state::{transition, ChainState};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 
+/// Debug builds only: if the environment variable `PHOTON_CRASH_AT` names this point, the
+/// process aborts here, as a crash would (no destructor runs, nothing is flushed). The crash
+/// tests name the points; storage's own are `compact:before_commit`, `compact:committed`,
+/// `compact:vacuuming`, `migrate:before_commit` and `migrate:committed`.
+pub fn crash_point(point: &str) {
+    #[cfg(debug_assertions)]
+    {
+        static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        if TARGET.get_or_init(|| std::env::var("PHOTON_CRASH_AT").ok()).as_deref() == Some(point) {
+            eprintln!("PHOTON_CRASH_AT={point}: aborting");
+            std::process::abort();
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
 /// What a delivery report completes.
 #[derive(Clone, Debug, Default)]
 pub struct Delivered {
@@ -26,7 +43,16 @@ pub struct Delivered {
 /// component (`FeePolicy::imbalance_ppm`), which changes the binary layout of the state and of
 /// the fee-setting log records; a version 3 database is refused with a clear error (close its
 /// channels with the build that wrote it), not misread.
-const SCHEMA_VERSION: i64 = 4;
+/// 5: the log is compacted behind snapshots, so the payment history no longer references log
+/// records, snapshots carry their format ([`SNAPSHOT_FORMAT`]) and the file frees pages
+/// incrementally; a version 4 database is migrated in place on open.
+const SCHEMA_VERSION: i64 = 5;
+
+/// Layout of a stored `ChainState` snapshot. A change to what `ChainState` serialises to bumps
+/// it and adds, in `decode_snapshot`, a reader of the previous layout converting it to the
+/// new one: once the log is compacted, an upgrade can only start from a snapshot. 1: the
+/// layout of schema versions 4 and 5.
+pub const SNAPSHOT_FORMAT: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -37,7 +63,11 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_change ON events(state_change_id);
-CREATE TABLE IF NOT EXISTS snapshots (state_change_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    state_change_id INTEGER PRIMARY KEY,
+    format INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS acks (
     sender BLOB NOT NULL,
     message_id INTEGER NOT NULL,
@@ -55,7 +85,7 @@ CREATE TABLE IF NOT EXISTS pending_transactions (
 );
 CREATE TABLE IF NOT EXISTS payments (
     id INTEGER PRIMARY KEY,
-    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    state_change_id INTEGER NOT NULL,
     at INTEGER NOT NULL,
     direction TEXT NOT NULL,
     payment_id INTEGER NOT NULL,
@@ -66,11 +96,80 @@ CREATE TABLE IF NOT EXISTS payments (
     reason TEXT,
     awaiting INTEGER
 );
+";
+
+/// The history's indexes (made again when version 4's table is migrated).
+const PAYMENT_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS payments_awaiting ON payments(awaiting) WHERE awaiting IS NOT NULL;
 CREATE INDEX IF NOT EXISTS payments_by_token ON payments(token, at);
 CREATE INDEX IF NOT EXISTS payments_by_counterparty ON payments(counterparty, at);
 CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
 ";
+
+/// Version 4 to 5, in one transaction: snapshots get their format (version 4's are format
+/// 1); the history is copied into a table that does not reference the log.
+const MIGRATE_4_TO_5: &str = "
+ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE payments_v5 (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    payment_id INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    counterparty BLOB,
+    amount TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    reason TEXT,
+    awaiting INTEGER
+);
+INSERT INTO payments_v5 SELECT id, state_change_id, at, direction, payment_id, token,
+    counterparty, amount, fee, reason, awaiting FROM payments;
+DROP TABLE payments;
+ALTER TABLE payments_v5 RENAME TO payments;
+";
+
+/// Reads a stored snapshot of layout `format` (see [`SNAPSHOT_FORMAT`]).
+fn decode_snapshot(id: i64, format: i64, bytes: &[u8]) -> Result<ChainState> {
+    match format {
+        SNAPSHOT_FORMAT => decode("snapshots", id, bytes),
+        newer if newer > SNAPSHOT_FORMAT => Err(StorageError::SnapshotFormat { id, format }),
+        _ => Err(StorageError::Corrupt {
+            table: "snapshots",
+            id,
+            reason: format!("unknown snapshot format {format}"),
+        }),
+    }
+}
+
+/// What [`Storage::compact`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Log records (state changes) the latest snapshot covers.
+    pub state_changes: u64,
+    /// Their events.
+    pub events: u64,
+    /// Older snapshots.
+    pub snapshots: u64,
+    /// Finished payments older than the retention.
+    pub payments: u64,
+}
+
+/// How many bytes the database holds, by purpose ([`Storage::footprint`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// The log: state changes and their events.
+    pub log: u64,
+    /// Snapshots.
+    pub snapshots: u64,
+    /// What the node must still carry out: the outbox, pending transactions, processed
+    /// message ids (exactly-once delivery).
+    pub pending: u64,
+    /// The payment history (user data).
+    pub history: u64,
+    /// Records in the log.
+    pub log_records: u64,
+}
 
 /// Whose database this is: one per account, chain and contract.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,6 +229,9 @@ pub fn durable(conn: Connection, path: &str, schema: &str) -> Result<Connection>
     };
     conn.busy_timeout(std::time::Duration::from_millis(200))?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(locked)?;
+    // freed pages go back to the file system: takes effect on a new file only, and only if
+    // set before the switch to WAL writes its first page (older files: see the migrations)
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(locked)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(locked)?;
     conn.pragma_update(None, "synchronous", "FULL").map_err(locked)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(locked)?;
@@ -160,6 +262,7 @@ impl Storage {
 
     fn init(conn: Connection, path: String, identity: &NodeIdentity) -> Result<Self> {
         let conn = durable(conn, &path, SCHEMA)?;
+        conn.execute_batch(PAYMENT_INDEXES)?;
         let mut storage = Self { conn, path };
         storage.check_identity(identity)?;
         Ok(storage)
@@ -178,7 +281,9 @@ impl Storage {
             if version > SCHEMA_VERSION {
                 return Err(StorageError::Schema(version));
             }
-            if version < SCHEMA_VERSION {
+            if version == 4 {
+                self.migrate_from_4()?;
+            } else if version < SCHEMA_VERSION {
                 return Err(StorageError::Incompatible(version));
             }
         }
@@ -214,6 +319,26 @@ impl Storage {
                 Ok(())
             }
         }
+    }
+
+    /// Version 4 to 5 (see [`MIGRATE_4_TO_5`]), then a `VACUUM` so that pages freed by
+    /// compaction go back to the file system. A crash before the commit leaves version 4 (the
+    /// next open migrates again); a crash in the `VACUUM` loses nothing (SQLite's own
+    /// journal).
+    fn migrate_from_4(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(MIGRATE_4_TO_5)?;
+        tx.execute_batch(PAYMENT_INDEXES)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            [SCHEMA_VERSION.to_be_bytes().to_vec()],
+        )?;
+        crash_point("migrate:before_commit");
+        tx.commit()?;
+        crash_point("migrate:committed");
+        self.conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        self.conn.execute_batch("VACUUM")?;
+        Ok(())
     }
 
     /// Logs accepted state changes with their events in one transaction (group commit): when
@@ -421,10 +546,89 @@ impl Storage {
     pub fn save_snapshot(&mut self, after: u64, state: &ChainState) -> Result<()> {
         let id = i64::try_from(after).unwrap_or(i64::MAX);
         self.conn.execute(
-            "INSERT OR REPLACE INTO snapshots (state_change_id, data) VALUES (?1, ?2)",
-            params![id, encode(state)?],
+            "INSERT OR REPLACE INTO snapshots (state_change_id, format, data) VALUES (?1, ?2, ?3)",
+            params![id, SNAPSHOT_FORMAT, encode(state)?],
         )?;
         Ok(())
+    }
+
+    /// Removes what the latest snapshot makes unnecessary, in one transaction: older
+    /// snapshots, and the log records (with their events) it covers. Kept: the newest log
+    /// record (ids keep growing after it), records a pending transaction points at, the
+    /// outbox, processed message ids, and the payment history, except finished payments
+    /// logged before `history_before` (unix seconds; `None`: all kept). Unfinished payments
+    /// live in the snapshot's state, so [`Storage::restore`] rebuilds the same state before
+    /// and after. Freed pages then go back to the file system.
+    pub fn compact(&mut self, history_before: Option<u64>) -> Result<Compacted> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut done = Compacted::default();
+        let snapshot: Option<i64> =
+            tx.query_row("SELECT MAX(state_change_id) FROM snapshots", [], |r| r.get(0))?;
+        if let Some(snapshot) = snapshot {
+            let newest: i64 =
+                tx.query_row("SELECT COALESCE(MAX(id), 0) FROM state_changes", [], |r| r.get(0))?;
+            // covered by the snapshot, not the newest record, no pending transaction's
+            let upto = snapshot.min(newest - 1);
+            let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            done.snapshots =
+                count(tx.execute("DELETE FROM snapshots WHERE state_change_id < ?1", [snapshot])?);
+            done.events = count(tx.execute(
+                "DELETE FROM events WHERE state_change_id <= ?1 AND state_change_id NOT IN
+                    (SELECT state_change_id FROM pending_transactions)",
+                [upto],
+            )?);
+            done.state_changes = count(tx.execute(
+                "DELETE FROM state_changes WHERE id <= ?1 AND id NOT IN
+                    (SELECT state_change_id FROM pending_transactions)",
+                [upto],
+            )?);
+        }
+        if let Some(before) = history_before {
+            let before = i64::try_from(before).unwrap_or(i64::MAX);
+            done.payments = u64::try_from(
+                tx.execute("DELETE FROM payments WHERE at < ?1 AND awaiting IS NULL", [before])?,
+            )
+            .unwrap_or(u64::MAX);
+        }
+        crash_point("compact:before_commit");
+        tx.commit()?;
+        crash_point("compact:committed");
+        // a page at a time would be slow; a few hundred keep each step short
+        loop {
+            let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            if free == 0 {
+                break;
+            }
+            self.conn.execute_batch("PRAGMA incremental_vacuum(256)")?;
+            crash_point("compact:vacuuming");
+            let left: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            if left >= free {
+                break; // not an incremental-vacuum file (auto_vacuum off): nothing to give back
+            }
+        }
+        Ok(done)
+    }
+
+    /// How many bytes the database holds, by purpose (payload bytes, not pages).
+    pub fn footprint(&self) -> Result<Footprint> {
+        let bytes = |sql: &str| -> Result<u64> {
+            let n: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        };
+        Ok(Footprint {
+            log: bytes("SELECT COALESCE(SUM(LENGTH(data) + 16), 0) FROM state_changes")?
+                + bytes("SELECT COALESCE(SUM(LENGTH(data) + 16), 0) FROM events")?,
+            snapshots: bytes("SELECT COALESCE(SUM(LENGTH(data) + 16), 0) FROM snapshots")?,
+            pending: bytes("SELECT COALESCE(SUM(LENGTH(data) + 28), 0) FROM outbox")?
+                + bytes("SELECT COALESCE(SUM(LENGTH(data) + 16), 0) FROM pending_transactions")?
+                + bytes("SELECT COUNT(*) * 28 FROM acks")?,
+            history: bytes(
+                "SELECT COALESCE(SUM(LENGTH(token) + COALESCE(LENGTH(counterparty), 0)
+                    + LENGTH(amount) + LENGTH(fee) + COALESCE(LENGTH(reason), 0) + 40), 0)
+                 FROM payments",
+            )?,
+            log_records: bytes("SELECT COUNT(*) FROM state_changes")?,
+        })
     }
 
     /// Number of logged state changes.
@@ -436,16 +640,17 @@ impl Storage {
     /// Rebuilds the state: the latest snapshot, or `fresh` if there is none, then every state
     /// change logged after it, replayed through `transition` with `signer`.
     pub fn restore(&self, fresh: ChainState, signer: &dyn Signer) -> Result<Restored> {
-        let snapshot: Option<(i64, Vec<u8>)> = self
+        let snapshot: Option<(i64, i64, Vec<u8>)> = self
             .conn
             .query_row(
-                "SELECT state_change_id, data FROM snapshots ORDER BY state_change_id DESC LIMIT 1",
+                "SELECT state_change_id, format, data FROM snapshots
+                 ORDER BY state_change_id DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         let (mut state, from) = match snapshot {
-            Some((id, bytes)) => (decode::<ChainState>("snapshots", id, &bytes)?, id),
+            Some((id, format, bytes)) => (decode_snapshot(id, format, &bytes)?, id),
             None => (fresh, 0),
         };
         let mut statement =

@@ -1610,7 +1610,7 @@ class NodeConfig:
     """
     How to start a node.
 """
-    def __init__(self, *, key:KeySource, rpc_url:str, deployment_json:str, data_dir:str, p2p_listen:typing.List[str] = _DEFAULT, bootstrap:typing.List[str] = _DEFAULT, monitor_url:typing.Optional[str] = _DEFAULT, pfs_url:typing.Optional[str] = _DEFAULT, api_addr:typing.Optional[str] = _DEFAULT, api_token:typing.Optional[str] = _DEFAULT, confirmations:int = 5, poll_ms:int = 1000, settle_timeout:typing.Optional[int] = _DEFAULT, payment_timeout_secs:int = 60):
+    def __init__(self, *, key:KeySource, rpc_url:str, deployment_json:str, data_dir:str, p2p_listen:typing.List[str] = _DEFAULT, bootstrap:typing.List[str] = _DEFAULT, monitor_url:typing.Optional[str] = _DEFAULT, pfs_url:typing.Optional[str] = _DEFAULT, api_addr:typing.Optional[str] = _DEFAULT, api_token:typing.Optional[str] = _DEFAULT, confirmations:int = 5, poll_ms:int = 1000, settle_timeout:typing.Optional[int] = _DEFAULT, payment_timeout_secs:int = 60, history_retention_days:typing.Optional[int] = _DEFAULT):
         self.key = key
         self.rpc_url = rpc_url
         self.deployment_json = deployment_json
@@ -1646,12 +1646,16 @@ class NodeConfig:
         else:
             self.settle_timeout = settle_timeout
         self.payment_timeout_secs = payment_timeout_secs
+        if history_retention_days is _DEFAULT:
+            self.history_retention_days = None
+        else:
+            self.history_retention_days = history_retention_days
         
         
 
     
     def __str__(self):
-        return "NodeConfig(key={}, rpc_url={}, deployment_json={}, data_dir={}, p2p_listen={}, bootstrap={}, monitor_url={}, pfs_url={}, api_addr={}, api_token={}, confirmations={}, poll_ms={}, settle_timeout={}, payment_timeout_secs={})".format(self.key, self.rpc_url, self.deployment_json, self.data_dir, self.p2p_listen, self.bootstrap, self.monitor_url, self.pfs_url, self.api_addr, self.api_token, self.confirmations, self.poll_ms, self.settle_timeout, self.payment_timeout_secs)
+        return "NodeConfig(key={}, rpc_url={}, deployment_json={}, data_dir={}, p2p_listen={}, bootstrap={}, monitor_url={}, pfs_url={}, api_addr={}, api_token={}, confirmations={}, poll_ms={}, settle_timeout={}, payment_timeout_secs={}, history_retention_days={})".format(self.key, self.rpc_url, self.deployment_json, self.data_dir, self.p2p_listen, self.bootstrap, self.monitor_url, self.pfs_url, self.api_addr, self.api_token, self.confirmations, self.poll_ms, self.settle_timeout, self.payment_timeout_secs, self.history_retention_days)
     def __eq__(self, other):
         if self.key != other.key:
             return False
@@ -1681,6 +1685,8 @@ class NodeConfig:
             return False
         if self.payment_timeout_secs != other.payment_timeout_secs:
             return False
+        if self.history_retention_days != other.history_retention_days:
+            return False
         return True
 
 class _UniffiFfiConverterTypeNodeConfig(_UniffiConverterRustBuffer):
@@ -1701,6 +1707,7 @@ class _UniffiFfiConverterTypeNodeConfig(_UniffiConverterRustBuffer):
             poll_ms=_UniffiFfiConverterUInt64.read(buf),
             settle_timeout=_UniffiFfiConverterOptionalUInt32.read(buf),
             payment_timeout_secs=_UniffiFfiConverterUInt64.read(buf),
+            history_retention_days=_UniffiFfiConverterOptionalUInt32.read(buf),
         )
 
     @staticmethod
@@ -1719,6 +1726,7 @@ class _UniffiFfiConverterTypeNodeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.poll_ms)
         _UniffiFfiConverterOptionalUInt32.check_lower(value.settle_timeout)
         _UniffiFfiConverterUInt64.check_lower(value.payment_timeout_secs)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.history_retention_days)
 
     @staticmethod
     def write(value, buf):
@@ -1736,6 +1744,7 @@ class _UniffiFfiConverterTypeNodeConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.poll_ms, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.settle_timeout, buf)
         _UniffiFfiConverterUInt64.write(value.payment_timeout_secs, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.history_retention_days, buf)
 
 class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
     @classmethod

@@ -1701,6 +1701,10 @@ public struct NodeConfig: Equatable, Hashable {
      * How long `pay` waits for the outcome, in seconds.
      */
     public var paymentTimeoutSecs: UInt64
+    /**
+     * Forget finished payments older than this many days from the history; none: keep all.
+     */
+    public var historyRetentionDays: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1746,7 +1750,10 @@ public struct NodeConfig: Equatable, Hashable {
          */settleTimeout: UInt32? = nil, 
         /**
          * How long `pay` waits for the outcome, in seconds.
-         */paymentTimeoutSecs: UInt64 = UInt64(60)) {
+         */paymentTimeoutSecs: UInt64 = UInt64(60), 
+        /**
+         * Forget finished payments older than this many days from the history; none: keep all.
+         */historyRetentionDays: UInt32? = nil) {
         self.key = key
         self.rpcUrl = rpcUrl
         self.deploymentJson = deploymentJson
@@ -1761,6 +1768,7 @@ public struct NodeConfig: Equatable, Hashable {
         self.pollMs = pollMs
         self.settleTimeout = settleTimeout
         self.paymentTimeoutSecs = paymentTimeoutSecs
+        self.historyRetentionDays = historyRetentionDays
     }
 
     
@@ -1792,7 +1800,8 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 confirmations: FfiConverterUInt64.read(from: &buf), 
                 pollMs: FfiConverterUInt64.read(from: &buf), 
                 settleTimeout: FfiConverterOptionUInt32.read(from: &buf), 
-                paymentTimeoutSecs: FfiConverterUInt64.read(from: &buf)
+                paymentTimeoutSecs: FfiConverterUInt64.read(from: &buf), 
+                historyRetentionDays: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -1811,6 +1820,7 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.pollMs, into: &buf)
         FfiConverterOptionUInt32.write(value.settleTimeout, into: &buf)
         FfiConverterUInt64.write(value.paymentTimeoutSecs, into: &buf)
+        FfiConverterOptionUInt32.write(value.historyRetentionDays, into: &buf)
     }
 }
 

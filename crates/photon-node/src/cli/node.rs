@@ -79,6 +79,10 @@ pub(super) struct RunArgs {
     /// 100000].
     #[arg(long, env = "PHOTON_MAX_SETTLE_TIMEOUT")]
     max_settle_timeout: Option<u32>,
+    /// Forget finished payments older than this many days from the payment history
+    /// [default: keep them all].
+    #[arg(long, env = "PHOTON_HISTORY_RETENTION_DAYS")]
+    history_retention_days: Option<u32>,
     /// Peer-to-peer listen addresses (repeatable) [default: /ip4/0.0.0.0/tcp/40001 and
     /// /ip4/0.0.0.0/udp/40001/quic-v1: every interface, TCP and QUIC]. A relay's
     /// `…/p2p/<relay id>/p2p-circuit` keeps a reservation on that relay.
@@ -251,6 +255,7 @@ struct FileConfig {
     settle_timeout: Option<u32>,
     min_settle_timeout: Option<u32>,
     max_settle_timeout: Option<u32>,
+    history_retention_days: Option<u32>,
     p2p_listen: Option<Vec<String>>,
     external_address: Option<Vec<String>>,
     /// `[relay]`: the relay service's keys without their `relay_` prefix.
@@ -370,6 +375,10 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         confirmations: args.confirmations.or(file.confirmations).unwrap_or(5),
         poll_interval: Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(1_000)),
         snapshot_every: 1_000,
+        history_retention: args
+            .history_retention_days
+            .or(file.history_retention_days)
+            .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
         protocol,
         payment_timeout: Duration::from_secs(60),
         settle_timeout,

@@ -299,6 +299,13 @@ impl Node {
         if self.since_snapshot >= self.settings.snapshot_every {
             self.storage.save_snapshot(self.last_change, &self.state)?;
             self.since_snapshot = 0;
+            // the log behind the snapshot goes; a crash here leaves it for the next snapshot
+            let history_before = self
+                .settings
+                .history_retention
+                .map(|keep| now_secs().saturating_sub(keep.as_secs()));
+            let compacted = self.storage.compact(history_before)?;
+            tracing::debug!(?compacted, "log compacted behind the snapshot");
         }
         for reply in replies {
             let _ = reply.send(Ok(()));

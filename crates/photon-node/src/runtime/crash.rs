@@ -9,16 +9,7 @@ use super::*;
 /// `after_tx:<call>`, where `<Message>` is a message kind such as `MediatedTransfer` and
 /// `<call>` a contract call such as `RegisterSecret`.
 pub fn crash_point(point: &str) {
-    #[cfg(debug_assertions)]
-    {
-        static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-        if TARGET.get_or_init(|| std::env::var("PHOTON_CRASH_AT").ok()).as_deref() == Some(point) {
-            eprintln!("PHOTON_CRASH_AT={point}: aborting");
-            std::process::abort();
-        }
-    }
-    #[cfg(not(debug_assertions))]
-    let _ = point;
+    photon_storage::crash_point(point);
 }
 
 pub(super) fn call_name(call: &ChainCall) -> String {

@@ -65,8 +65,11 @@ pub struct NodeSettings {
     pub confirmations: u64,
     /// How often the chain is polled.
     pub poll_interval: Duration,
-    /// A snapshot every this many state changes.
+    /// A snapshot every this many state changes; the log records it covers are then removed.
     pub snapshot_every: u64,
+    /// Finished payments older than this leave the payment history (at each snapshot);
+    /// `None`: the history keeps everything.
+    pub history_retention: Option<Duration>,
     /// Protocol parameters.
     pub protocol: Config,
     /// How long a payment request waits for the outcome.

@@ -2859,6 +2859,11 @@ data class NodeConfig (
      * How long `pay` waits for the outcome, in seconds.
      */
     var `paymentTimeoutSecs`: kotlin.ULong = 60uL 
+    , 
+    /**
+     * Forget finished payments older than this many days from the history; none: keep all.
+     */
+    var `historyRetentionDays`: kotlin.UInt? = null 
     
 ){
     
@@ -2889,6 +2894,7 @@ public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
             FfiConverterULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -2906,7 +2912,8 @@ public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
             FfiConverterULong.allocationSize(value.`confirmations`) +
             FfiConverterULong.allocationSize(value.`pollMs`) +
             FfiConverterOptionalUInt.allocationSize(value.`settleTimeout`) +
-            FfiConverterULong.allocationSize(value.`paymentTimeoutSecs`)
+            FfiConverterULong.allocationSize(value.`paymentTimeoutSecs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`historyRetentionDays`)
     )
 
     override fun write(value: NodeConfig, buf: ByteBuffer) {
@@ -2924,6 +2931,7 @@ public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
             FfiConverterULong.write(value.`pollMs`, buf)
             FfiConverterOptionalUInt.write(value.`settleTimeout`, buf)
             FfiConverterULong.write(value.`paymentTimeoutSecs`, buf)
+            FfiConverterOptionalUInt.write(value.`historyRetentionDays`, buf)
     }
 }
 

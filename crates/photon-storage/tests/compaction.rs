@@ -1,0 +1,458 @@
+//! Slim storage: the log behind a snapshot is removed without changing what a restart
+//! rebuilds, a crash anywhere in that work loses nothing, and a database of the previous
+//! layout is migrated in place.
+
+use photon_primitives::eip712::Domain;
+use photon_primitives::messages::Message;
+use photon_primitives::TokenAmount;
+use photon_primitives::{channel_id, Address, Epoch, LocalSigner, SettleTimeout, Signer};
+use photon_state::changes::{ChainEvent, ContractCall, Event, StateChange};
+use photon_state::{transition, ChainState, Config};
+use photon_storage::{NodeIdentity, PaymentFilter, Record, Storage, SNAPSHOT_FORMAT};
+use std::path::Path;
+use std::process::Command;
+
+const TOKEN: Address = Address::repeat_byte(0x70);
+const CONTRACT: Address = Address::repeat_byte(0xC0);
+
+type Log = Vec<(StateChange, Vec<Event>)>;
+
+/// A (payer) and B (payee, whose log this is) with a funded channel.
+struct Pair {
+    a: (LocalSigner, ChainState),
+    b: (LocalSigner, ChainState),
+    channel: photon_primitives::ChannelId,
+}
+
+fn fresh(signer: &LocalSigner) -> ChainState {
+    ChainState::new(signer.address(), Domain::new(7, CONTRACT), 100, Config::default())
+}
+
+fn identity(signer: &LocalSigner) -> NodeIdentity {
+    NodeIdentity { address: signer.address(), chain_id: 7, contract: CONTRACT }
+}
+
+fn pair(log: &mut Log) -> Pair {
+    let sa = LocalSigner::from_bytes(&[1; 32]).unwrap();
+    let sb = LocalSigner::from_bytes(&[2; 32]).unwrap();
+    let (mut a, mut b) = (fresh(&sa), fresh(&sb));
+    let (pa, pb) = (sa.address(), sb.address());
+    let id = channel_id(pa, pb, TOKEN, CONTRACT);
+    let changes = [
+        StateChange::Chain(ChainEvent::opened(
+            (pa, pb),
+            (TOKEN, CONTRACT),
+            SettleTimeout(500),
+            Epoch(100),
+        )),
+        StateChange::Chain(ChainEvent::Deposit {
+            channel_id: id,
+            participant: pa,
+            total: TokenAmount(1_000_000_000),
+        }),
+    ];
+    for change in changes {
+        transition(&mut a, change.clone(), &sa).unwrap();
+        let events = transition(&mut b, change.clone(), &sb).unwrap();
+        log.push((change, events));
+    }
+    Pair { a: (sa, a), b: (sb, b), channel: id }
+}
+
+/// A pays B `amount` directly; B's accepted change goes to `log`.
+fn pay(p: &mut Pair, amount: u128, log: &mut Log) {
+    let events = transition(
+        &mut p.a.1,
+        StateChange::SendDirect {
+            channel_id: p.channel,
+            payment_id: amount as u64,
+            amount: TokenAmount(amount),
+        },
+        &p.a.0,
+    )
+    .unwrap();
+    for event in events {
+        if let Event::Send { message: message @ Message::DirectTransfer(_), .. } = event {
+            let change = StateChange::Receive { sender: p.a.0.address(), message };
+            let events = transition(&mut p.b.1, change.clone(), &p.b.0).unwrap();
+            log.push((change, events));
+        }
+    }
+}
+
+fn append(storage: &mut Storage, log: &[(StateChange, Vec<Event>)], at: u64) -> Vec<u64> {
+    let records: Vec<Record<'_>> =
+        log.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
+    storage.append(&records).unwrap()
+}
+
+fn restored(storage: &Storage, p: &Pair) -> String {
+    format!("{:?}", storage.restore(fresh(&p.b.0), &p.b.0).unwrap().state)
+}
+
+fn all_payments(storage: &Storage) -> usize {
+    storage.payments(&PaymentFilter { limit: Some(u32::MAX), ..Default::default() }).unwrap().len()
+}
+
+/// A database file of B with `payments` received payments, a snapshot after the last one.
+fn database(path: &Path, payments: u128) -> Pair {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    for amount in 1..=payments {
+        pay(&mut p, amount, &mut log);
+    }
+    let mut storage = Storage::open(path, &identity(&p.b.0)).unwrap();
+    let ids = append(&mut storage, &log, 1_000);
+    storage.save_snapshot(*ids.last().unwrap(), &p.b.1).unwrap();
+    p
+}
+
+#[test]
+fn compaction_never_changes_what_a_restart_rebuilds() {
+    // whatever the snapshot interval, the state restored before and after every compaction is
+    // the live state, and the log shrinks to what follows the snapshot
+    for every in [1usize, 3, 10, 41] {
+        let mut log = Vec::new();
+        let mut p = pair(&mut log);
+        let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+        append(&mut storage, &log, 1);
+        let mut last = 0;
+        for amount in 1..=120u128 {
+            let mut one = Vec::new();
+            pay(&mut p, amount, &mut one);
+            last = *append(&mut storage, &one, 2).last().unwrap();
+            if (amount as usize).is_multiple_of(every) {
+                storage.save_snapshot(last, &p.b.1).unwrap();
+                let before = restored(&storage, &p);
+                let done = storage.compact(None).unwrap();
+                let after = restored(&storage, &p);
+                assert_eq!(before, after, "every {every}, after payment {amount}");
+                assert_eq!(after, format!("{:?}", p.b.1), "every {every}: the live state");
+                assert_eq!(done.payments, 0, "the history is kept");
+                assert!(storage.state_change_count().unwrap() <= 1, "{done:?}");
+            }
+        }
+        // the tail after the last snapshot is still replayed
+        let r = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+        assert_eq!(r.last_change, last);
+        assert_eq!(r.replayed, (120 % every) as u64, "every {every}");
+        assert_eq!(all_payments(&storage), 120, "every payment stays in the history");
+    }
+}
+
+#[test]
+fn ids_keep_growing_once_the_log_behind_the_latest_change_is_gone() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    for amount in 1..=5 {
+        pay(&mut p, amount, &mut log);
+    }
+    let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+    let ids = append(&mut storage, &log, 1);
+    let newest = *ids.last().unwrap();
+    storage.save_snapshot(newest, &p.b.1).unwrap();
+    storage.compact(None).unwrap();
+    // the newest record stays, so a new one does not reuse an id the snapshot covers
+    assert_eq!(storage.state_change_count().unwrap(), 1);
+    let mut tail = Vec::new();
+    pay(&mut p, 6, &mut tail);
+    let next = append(&mut storage, &tail, 2);
+    assert!(next[0] > newest, "{} after {newest}", next[0]);
+    let r = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!((r.replayed, format!("{:?}", r.state)), (1, format!("{:?}", p.b.1)));
+}
+
+#[test]
+fn pending_work_and_unfinished_payments_survive_compaction_and_retention() {
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    // A's own database: a payment A sent that B has not acknowledged yet, and a transaction
+    // A asked for that is not mined yet
+    let mut storage = Storage::open_in_memory(&identity(&p.a.0)).unwrap();
+    let change = StateChange::Block(101);
+    let call = ContractCall::Settle { token: TOKEN, partner: Address::repeat_byte(2) };
+    let events = vec![Event::Transact(call.clone())];
+    let (tx_change, pending) = storage
+        .append_with_transactions(&[Record { change: &change, events: &events, at: 10 }])
+        .unwrap();
+    let send =
+        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: TokenAmount(5) };
+    let events = transition(&mut p.a.1, send.clone(), &p.a.0).unwrap();
+    let (_, _, outbox) =
+        storage.append_all(&[Record { change: &send, events: &events, at: 10 }]).unwrap();
+    // a finished payment, old, and one recent
+    for (id, at) in [(2u64, 20u64), (3, 5_000)] {
+        let send = StateChange::SendDirect {
+            channel_id: p.channel,
+            payment_id: id,
+            amount: TokenAmount(1),
+        };
+        let events = transition(&mut p.a.1, send.clone(), &p.a.0).unwrap();
+        let (_, _, sent) =
+            storage.append_all(&[Record { change: &send, events: &events, at }]).unwrap();
+        storage.delivered(sent[0], None).unwrap();
+    }
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        more.push((StateChange::Block(102), Vec::new()));
+    }
+    let ids = append(&mut storage, &more, 6_000);
+    storage.save_snapshot(*ids.last().unwrap(), &p.a.1).unwrap();
+
+    // keep what was logged since 1,000: the old finished payment goes, the unfinished one
+    // (logged at 10, still awaiting its acknowledgement) stays
+    let done = storage.compact(Some(1_000)).unwrap();
+    assert_eq!(done.payments, 1, "{done:?}");
+    let history = storage.payments(&PaymentFilter::default()).unwrap();
+    let mut ids_left: Vec<u64> = history.iter().map(|r| r.payment_id).collect();
+    ids_left.sort();
+    assert_eq!(ids_left, vec![1, 3]);
+    assert!(history.iter().any(|r| r.payment_id == 1 && r.pending));
+    // the outbox and the pending transaction are untouched, and so is the record it names
+    assert_eq!(storage.outbox().unwrap().iter().map(|o| o.0).collect::<Vec<_>>(), outbox);
+    assert_eq!(storage.pending_transactions().unwrap(), vec![(pending[0], call)]);
+    assert_eq!(storage.events_of(tx_change[0]).unwrap().len(), 1);
+    let r = storage.restore(fresh(&p.a.0), &p.a.0).unwrap();
+    assert_eq!(format!("{:?}", r.state), format!("{:?}", p.a.1));
+    // delivered later: the payment completes as before compaction
+    let delivered = storage.delivered(outbox[0], None).unwrap();
+    assert_eq!(delivered.payment.map(|r| r.payment_id), Some(1));
+}
+
+#[test]
+fn the_file_gives_its_pages_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.db");
+    let p = database(&path, 2_000);
+    let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    let before = storage.footprint().unwrap();
+    drop(storage);
+    let size = |path: &Path| std::fs::metadata(path).unwrap().len();
+    let wal = path.with_extension("db-wal");
+    let checkpoint = |path: &Path| {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        assert_eq!(vacuum, 2, "incremental auto-vacuum on a new file");
+    };
+    checkpoint(&path);
+    let full = size(&path);
+    storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    let done = storage.compact(None).unwrap();
+    assert_eq!(done.state_changes, 2_001, "{done:?}");
+    let after = storage.footprint().unwrap();
+    assert!(after.log * 100 < before.log, "{before:?} -> {after:?}");
+    assert_eq!(after.log_records, 1);
+    drop(storage);
+    checkpoint(&path);
+    let slim = size(&path);
+    assert!(slim * 2 < full, "the file shrank from {full} to {slim} bytes");
+    assert!(!wal.exists() || size(&wal) == 0);
+}
+
+/// The crash tests run this in a child process (`PHOTON_CRASH_AT` set): it opens the
+/// database at `PHOTON_TEST_DB` (migrating it if old) and compacts it.
+#[test]
+#[ignore = "the child process of the crash tests"]
+fn crash_child() {
+    let Ok(path) = std::env::var("PHOTON_TEST_DB") else { return };
+    let signer = LocalSigner::from_bytes(&[2; 32]).unwrap();
+    let mut storage = Storage::open(Path::new(&path), &identity(&signer)).unwrap();
+    storage.compact(Some(500)).unwrap();
+}
+
+/// Runs [`crash_child`] on `path`, crashing at `point`; it must have aborted there.
+fn crash_at(path: &Path, point: &str) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .env("PHOTON_TEST_DB", path)
+        .env("PHOTON_CRASH_AT", point)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(&format!("PHOTON_CRASH_AT={point}")),
+        "{point}: the child did not crash there: {stderr}"
+    );
+}
+
+#[test]
+fn a_crash_anywhere_in_compaction_loses_nothing() {
+    for point in ["compact:before_commit", "compact:committed", "compact:vacuuming"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photon.db");
+        let p = database(&path, 600);
+        crash_at(&path, point);
+        let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1), "{point}");
+        let kept = all_payments(&storage);
+        // the payments were logged at 1,000: the retention of the child (500) keeps them
+        assert_eq!(kept, 600, "{point}");
+        // the next compaction finishes the work
+        storage.compact(None).unwrap();
+        assert_eq!(storage.state_change_count().unwrap(), 1, "{point}");
+        assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1), "{point}");
+    }
+}
+
+const V4_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state_changes (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_change ON events(state_change_id);
+CREATE TABLE IF NOT EXISTS snapshots (state_change_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS acks (
+    sender BLOB NOT NULL,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (sender, message_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    recipient BLOB NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_transactions (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payments (
+    id INTEGER PRIMARY KEY,
+    state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
+    at INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    payment_id INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    counterparty BLOB,
+    amount TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    reason TEXT,
+    awaiting INTEGER
+);
+CREATE INDEX IF NOT EXISTS payments_awaiting ON payments(awaiting) WHERE awaiting IS NOT NULL;
+CREATE INDEX IF NOT EXISTS payments_by_token ON payments(token, at);
+CREATE INDEX IF NOT EXISTS payments_by_counterparty ON payments(counterparty, at);
+CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
+";
+
+/// A database as version 4 left it: its exact tables, with the records of `path` copied in
+/// (records and snapshots kept their encoding from version 4 to 5).
+fn as_version_4(current: &Path, old: &Path) {
+    let c = rusqlite::Connection::open(old).unwrap();
+    c.execute_batch(V4_SCHEMA).unwrap();
+    c.execute("ATTACH DATABASE ?1 AS cur", [current.display().to_string()]).unwrap();
+    c.execute_batch(
+        "INSERT INTO meta SELECT * FROM cur.meta;
+         INSERT INTO state_changes SELECT * FROM cur.state_changes;
+         INSERT INTO events SELECT * FROM cur.events;
+         INSERT INTO snapshots SELECT state_change_id, data FROM cur.snapshots;
+         INSERT INTO acks SELECT * FROM cur.acks;
+         INSERT INTO payments SELECT * FROM cur.payments;
+         DETACH DATABASE cur;",
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [4i64.to_be_bytes().to_vec()],
+    )
+    .unwrap();
+    let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+    assert_eq!(vacuum, 0, "version 4 files do not vacuum");
+}
+
+fn version_4_database(dir: &Path, payments: u128) -> (Pair, std::path::PathBuf) {
+    let current = dir.join("current.db");
+    let p = database(&current, payments);
+    let old = dir.join("photon.db");
+    as_version_4(&current, &old);
+    (p, old)
+}
+
+#[test]
+fn a_version_4_database_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, path) = version_4_database(dir.path(), 300);
+    let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    // the state, the history and the log are all there
+    assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1));
+    assert_eq!(all_payments(&storage), 300);
+    assert_eq!(storage.state_change_count().unwrap(), 302);
+    // and it compacts like a new one, the history no longer tied to the log
+    storage.compact(None).unwrap();
+    assert_eq!(storage.state_change_count().unwrap(), 1);
+    assert_eq!(all_payments(&storage), 300);
+    assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1));
+    drop(storage);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: Vec<u8> = c
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5i64.to_be_bytes().to_vec());
+    let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+    assert_eq!(vacuum, 2, "the migration turned incremental vacuum on");
+    let format: i64 = c.query_row("SELECT format FROM snapshots", [], |r| r.get(0)).unwrap();
+    assert_eq!(format, SNAPSHOT_FORMAT);
+    let links: i64 = c
+        .query_row("SELECT COUNT(*) FROM pragma_foreign_key_list('payments')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(links, 0);
+}
+
+#[test]
+fn a_crash_in_the_migration_loses_nothing() {
+    for point in ["migrate:before_commit", "migrate:committed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, path) = version_4_database(dir.path(), 50);
+        crash_at(&path, point);
+        let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1), "{point}");
+        assert_eq!(all_payments(&storage), 50, "{point}");
+    }
+}
+
+/// The snapshot layout is pinned: `fixtures/snapshot-format-1.bin` is a snapshot written in
+/// format 1. If `ChainState`'s encoding changes, this fails: bump `SNAPSHOT_FORMAT` and
+/// teach `decode_snapshot` to read format 1 (then write a new fixture for the new format
+/// with `PHOTON_BLESS=1`).
+#[test]
+fn snapshots_of_format_1_still_read_as_they_were_written() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot-format-1.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.db");
+    let p = database(&path, 7);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    if std::env::var_os("PHOTON_BLESS").is_some() {
+        let bytes: Vec<u8> = c.query_row("SELECT data FROM snapshots", [], |r| r.get(0)).unwrap();
+        std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+        std::fs::write(&fixture, bytes).unwrap();
+    }
+    assert_eq!(SNAPSHOT_FORMAT, 1, "a new format: add its fixture and a test like this one");
+    let pinned = std::fs::read(&fixture).unwrap();
+    c.execute("UPDATE snapshots SET data = ?1, format = 1", [pinned]).unwrap();
+    drop(c);
+    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    let r = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!((r.replayed, format!("{:?}", r.state)), (0, format!("{:?}", p.b.1)));
+}
+
+#[test]
+fn a_snapshot_of_a_newer_format_is_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photon.db");
+    let p = database(&path, 3);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("UPDATE snapshots SET format = ?1", [SNAPSHOT_FORMAT + 1]).unwrap();
+    drop(c);
+    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    match storage.restore(fresh(&p.b.0), &p.b.0) {
+        Err(e @ photon_storage::StorageError::SnapshotFormat { .. }) => {
+            assert!(e.to_string().contains("newer build"), "{e}")
+        }
+        other => panic!("expected SnapshotFormat, got {other:?}"),
+    }
+}
