@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test netns python bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers
+.PHONY: demo test netns python bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -82,6 +82,12 @@ lint:
 bench-transfers: toolchain
 	cargo build --release -p photon-node -p photon-bench
 	$(CARGO_TARGET_DIR)/release/photon-bench transfers
+
+## bench-mobile: the embedded node as a phone runs it (memory, library size, start, storage, resume).
+bench-mobile: toolchain
+	cargo build --release -p photon-node -p photon-bench -p photon-mobile
+	cargo build --profile mobile -p photon-mobile --lib
+	$(CARGO_TARGET_DIR)/release/photon-bench mobile
 
 ## bench-gas: gas per contract operation (table).
 bench-gas: toolchain

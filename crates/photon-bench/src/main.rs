@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod gas;
+mod mobile;
 mod restore;
 mod route;
 mod state;
@@ -62,6 +63,16 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         paths: usize,
     },
+    /// The embedded node as a phone runs it: peak memory idle, library size, start with
+    /// 100,000 past payments, storage after them, catching up after 1,000 missed blocks.
+    Mobile {
+        /// Print one JSON object of metric name → value instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Payments of the first phase (quick looks; the keys are defined on 100,000).
+        #[arg(long, default_value_t = 100_000)]
+        payments: usize,
+    },
     /// Cost of the pure state machine per direct transfer and per mediated hop, in µs.
     State {
         /// Print one JSON object of metric name → microseconds instead of a table.
@@ -87,6 +98,9 @@ async fn main() -> anyhow::Result<()> {
             let files = (graph.as_deref(), queries.as_deref());
             let rows = route::measure(files, out.as_deref(), seed, (limit, paths))?;
             print_rows(&rows, "value", json);
+        }
+        Command::Mobile { json, payments } => {
+            print_rows(&mobile::measure(payments).await?, "value", json)
         }
         Command::Transfers { json } => print_rows(&transfers::measure().await?, "value", json),
     }

@@ -38,7 +38,7 @@ const IN_FLIGHT: usize = 64;
 /// Mediated payments in flight: below the 160 pending locks a channel side may hold.
 const MEDIATED_IN_FLIGHT: usize = 128;
 
-fn photon_bin() -> Result<PathBuf> {
+pub(crate) fn photon_bin() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("PHOTON_BIN") {
         return Ok(PathBuf::from(p));
     }
@@ -210,7 +210,7 @@ async fn direct(
 /// `count` payments of 1 from `url` to `target`, `in_flight` at a time; returns the elapsed
 /// seconds and the sorted latencies in ms (from `received` when given, else the request's).
 #[allow(clippy::too_many_arguments)]
-async fn run_payments(
+pub(crate) async fn run_payments(
     client: &reqwest::Client, url: &str, token: Address, target: Address, count: usize,
     in_flight: usize, id_base: u64, received: Option<Arc<Mutex<HashMap<u64, Instant>>>>,
 ) -> Result<(f64, Vec<f64>)> {
