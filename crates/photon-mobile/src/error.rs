@@ -70,6 +70,13 @@ pub enum PhotonError {
         /// what the partner said
         reason: String,
     },
+    /// A bug: a task of the node failed; it stopped, its state on disk is intact
+    /// (`internal_error`).
+    #[error("{message}")]
+    InternalError {
+        /// what failed
+        message: String,
+    },
     /// The node is stopped or stopping (`stopped`).
     #[error("the node is shutting down or stopped")]
     Stopped,
@@ -106,6 +113,7 @@ impl PhotonError {
             Self::PaymentFailed { .. } => "payment_failed",
             Self::PaymentDisputed { .. } => "payment_disputed",
             Self::Stopped => "stopped",
+            Self::InternalError { .. } => "internal_error",
             Self::WrongPassword => "wrong_password",
             Self::BadKey { .. } => "bad_key",
             Self::TransportError { .. } => "transport_error",
@@ -137,6 +145,7 @@ impl From<NodeError> for PhotonError {
                 Self::PaymentDisputed { payment_id, reason }
             }
             NodeError::Stopped => Self::Stopped,
+            NodeError::Internal(_) => Self::InternalError { message },
         }
     }
 }
@@ -175,6 +184,7 @@ mod tests {
             NodeError::PaymentFailed { payment_id: 1, reason: "x".into() },
             NodeError::PaymentDisputed { payment_id: 1, reason: "x".into() },
             NodeError::Stopped,
+            NodeError::Internal("x".into()),
         ];
         for e in errors {
             let code = e.code();

@@ -32,6 +32,9 @@ uniffi::setup_scaffolding!();
 
 /// What the app implements to hear from the node. Called on a thread of the library's own,
 /// one event at a time, in order; a slow listener delays later events, never the node.
+/// `stop` (and dropping the node) waits for the event being delivered: a listener must not
+/// wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+/// the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
 #[uniffi::export(with_foreign)]
 pub trait EventListener: Send + Sync {
     /// Something happened.
@@ -225,6 +228,11 @@ impl PhotonNode {
             Ok(result) => result.map_err(Into::into),
             Err(_) => Err(PhotonError::Stopped),
         }
+    }
+
+    /// Whether the node runs (not stopped): life-cycle calls on a stopped node do nothing.
+    fn live(&self) -> bool {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     fn channel_action(
@@ -430,6 +438,9 @@ impl PhotonNode {
     /// The device moved to another network (Wi-Fi to cellular, a new Wi-Fi): connections
     /// are made again over it and the chain is polled at once.
     pub fn on_network_changed(&self, kind: NetworkKind) {
+        if !self.live() {
+            return;
+        }
         tracing::info!(?kind, "network changed");
         self.transport.network_changed();
         self.handle.poll_chain_now();
@@ -453,6 +464,9 @@ impl PhotonNode {
     /// The app is in the foreground again (or the network is back): listens and connects
     /// again, sends what waits and catches up with the chain at once.
     pub fn on_resume(&self) {
+        if !self.live() {
+            return; // a stopped node stays offline: its ports are the next node's
+        }
         self.transport.online();
         self.handle.poll_chain_now();
     }
@@ -462,6 +476,7 @@ impl Drop for PhotonNode {
     fn drop(&mut self) {
         if let Some(running) = self.running.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             running.handle.shutdown();
+            running.transport.offline(); // its ports free for a node started next
         }
         if let Some(events) = self.events.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             events.end();

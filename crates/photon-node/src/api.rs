@@ -75,7 +75,7 @@ impl IntoResponse for ApiError {
             | NodeError::PaymentDisputed { .. } => StatusCode::CONFLICT,
             NodeError::Chain(photon_chain::ChainError::Refused(_)) => StatusCode::CONFLICT,
             NodeError::Chain(_) | NodeError::ChainUnreachable(_) => StatusCode::BAD_GATEWAY,
-            NodeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            NodeError::Storage(_) | NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             NodeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -333,12 +333,15 @@ async fn set_fee(
 async fn events(
     State(ctx): State<Ctx>,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
-    let stream = tokio_stream::wrappers::BroadcastStream::new(ctx.node.subscribe()).filter_map(
-        |e| async move {
+    let node = ctx.node.clone();
+    // the stream ends when the node stops, so that the server's graceful shutdown does not
+    // wait for its listeners to hang up
+    let stream = tokio_stream::wrappers::BroadcastStream::new(ctx.node.subscribe())
+        .filter_map(|e| async move {
             let event: NodeEvent = e.ok()?;
             Some(Ok(SseEvent::default().json_data(&event).unwrap_or_default()))
-        },
-    );
+        })
+        .take_until(async move { node.stopping().await });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

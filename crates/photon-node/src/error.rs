@@ -41,6 +41,9 @@ pub enum NodeError {
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
+    /// A bug: a task of the node failed (it stopped; its state on disk is intact).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A node with no stored state cannot start before it has seen its chain.
     #[error(
         "the chain's RPC endpoint is unreachable ({0}); a node without stored state must reach \
@@ -63,6 +66,7 @@ impl NodeError {
             Self::PaymentFailed { .. } => "payment_failed",
             Self::PaymentDisputed { .. } => "payment_disputed",
             Self::Stopped => "stopped",
+            Self::Internal(_) => "internal_error",
         }
     }
 }

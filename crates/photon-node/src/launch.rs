@@ -74,25 +74,38 @@ pub struct RunningNode {
     pub transport: P2pTransport,
     /// Where its REST API listens, when it has one.
     pub api_addr: Option<SocketAddr>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<Result<(), NodeError>>>,
     api: Option<JoinHandle<std::io::Result<()>>>,
 }
+
+/// How long a stopping node's REST API may take to finish the requests under way.
+const API_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RunningNode {
     /// Waits until the node's task ends (after [`NodeHandle::shutdown`], or a storage failure
     /// that stops it to lose nothing), then for the API to finish its requests.
     pub async fn finished(&mut self) -> Result<(), NodeError> {
-        let task = (&mut self.task).await;
+        let ended = match self.task.as_mut() {
+            Some(task) => task.await,
+            None => Ok(Ok(())), // reported by an earlier call
+        };
+        self.task = None;
         self.handle.shutdown();
         let served = match self.api.as_mut() {
-            Some(api) => {
-                api.await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()))
-            }
+            Some(api) => match tokio::time::timeout(API_GRACE, &mut *api).await {
+                Ok(served) => {
+                    served.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()))
+                }
+                Err(_) => {
+                    api.abort(); // requests still open after the grace period are cut
+                    Ok(())
+                }
+            },
             None => Ok(()),
         };
         self.api = None;
-        task.map_err(|e| NodeError::BadRequest(format!("the node's task failed: {e}")))?;
-        served.map_err(|e| NodeError::BadRequest(format!("the API failed: {e}")))
+        ended.map_err(|e| NodeError::Internal(format!("the node's task failed: {e}")))??;
+        served.map_err(|e| NodeError::Internal(format!("the REST API failed: {e}")))
     }
 
     /// Stops the node (after its current batch, everything durable) and waits for it.
@@ -115,7 +128,13 @@ pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
         transport.listen_addrs().await.iter().map(ToString::to_string).collect();
     tracing::info!(addresses = ?addresses, "peer-to-peer transport listening");
     let settings = NodeSettings { p2p_addresses: addresses, ..settings };
-    let provider = crate::provider(rpc_url, &key, settings.deployment.chain_id)?;
+    let provider = match crate::provider(rpc_url, &key, settings.deployment.chain_id) {
+        Ok(provider) => provider,
+        Err(e) => {
+            transport.offline();
+            return Err(e.into());
+        }
+    };
     let network = Arc::new(P2pNetwork(transport.clone()));
     let started = Node::start(key, provider, &data_dir, settings, network).await;
     let (node, handle) = match started {
@@ -144,6 +163,6 @@ pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
         }
         None => (None, None),
     };
-    let task = tokio::spawn(node.run());
+    let task = Some(tokio::spawn(node.run()));
     Ok(RunningNode { handle, transport, api_addr, task, api })
 }

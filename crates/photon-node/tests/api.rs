@@ -22,7 +22,7 @@ const CHARLIE: usize = 3;
 struct TestNode {
     handle: NodeHandle,
     url: String,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Result<(), photon_node::NodeError>>,
     server: tokio::task::JoinHandle<()>,
 }
 

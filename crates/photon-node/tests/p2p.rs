@@ -19,7 +19,7 @@ struct P2pNode {
     handle: NodeHandle,
     url: String,
     listen: Vec<Multiaddr>,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Result<(), photon_node::NodeError>>,
 }
 
 async fn start(

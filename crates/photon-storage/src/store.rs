@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS pending_transactions (
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS payments (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     state_change_id INTEGER NOT NULL,
     at INTEGER NOT NULL,
     direction TEXT NOT NULL,
@@ -107,11 +107,12 @@ CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
 ";
 
 /// Version 4 to 5, in one transaction: snapshots get their format (version 4's are format
-/// 1); the history is copied into a table that does not reference the log.
+/// 1); the history is copied into a table that does not reference the log, whose ids are
+/// never reused (retention may delete the newest row).
 const MIGRATE_4_TO_5: &str = "
 ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE payments_v5 (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     state_change_id INTEGER NOT NULL,
     at INTEGER NOT NULL,
     direction TEXT NOT NULL,
@@ -265,6 +266,7 @@ impl Storage {
         conn.execute_batch(PAYMENT_INDEXES)?;
         let mut storage = Self { conn, path };
         storage.check_identity(identity)?;
+        storage.release_pages_if_old();
         Ok(storage)
     }
 
@@ -321,10 +323,8 @@ impl Storage {
         }
     }
 
-    /// Version 4 to 5 (see [`MIGRATE_4_TO_5`]), then a `VACUUM` so that pages freed by
-    /// compaction go back to the file system. A crash before the commit leaves version 4 (the
-    /// next open migrates again); a crash in the `VACUUM` loses nothing (SQLite's own
-    /// journal).
+    /// Version 4 to 5 (see [`MIGRATE_4_TO_5`]) in one transaction: a crash before its commit
+    /// leaves version 4 (the next open migrates again).
     fn migrate_from_4(&mut self) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(MIGRATE_4_TO_5)?;
@@ -336,9 +336,23 @@ impl Storage {
         crash_point("migrate:before_commit");
         tx.commit()?;
         crash_point("migrate:committed");
-        self.conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-        self.conn.execute_batch("VACUUM")?;
         Ok(())
+    }
+
+    /// A file made before version 5 does not give freed pages back: turn incremental vacuum
+    /// on, which takes one `VACUUM` (it needs about the file's size free on disk). Best
+    /// effort: if it fails (or a crash interrupts it, which SQLite's journal makes safe), the
+    /// data is intact, compaction still frees space inside the file, and the next open tries
+    /// again.
+    fn release_pages_if_old(&mut self) {
+        let mode: rusqlite::Result<i64> =
+            self.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0));
+        if matches!(mode, Ok(0)) && self.path != ":memory:" {
+            let _ = self
+                .conn
+                .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .and_then(|()| self.conn.execute_batch("VACUUM"));
+        }
     }
 
     /// Logs accepted state changes with their events in one transaction (group commit): when

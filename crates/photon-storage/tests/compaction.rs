@@ -456,3 +456,28 @@ fn a_snapshot_of_a_newer_format_is_refused_not_misread() {
         other => panic!("expected SnapshotFormat, got {other:?}"),
     }
 }
+
+#[test]
+fn history_ids_are_never_reused_after_retention() {
+    // an app keys its cache on the history's ids: retention deleting the newest row must not
+    // hand its id to the next payment
+    let mut log = Vec::new();
+    let mut p = pair(&mut log);
+    let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
+    append(&mut storage, &log, 1);
+    let mut first = Vec::new();
+    pay(&mut p, 1, &mut first);
+    append(&mut storage, &first, 10);
+    let gone = storage.payments(&PaymentFilter::default()).unwrap()[0].id;
+    let mut tail = Vec::new();
+    pay(&mut p, 2, &mut tail);
+    let ids = append(&mut storage, &tail, 20);
+    storage.save_snapshot(*ids.last().unwrap(), &p.b.1).unwrap();
+    assert_eq!(storage.compact(Some(1_000)).unwrap().payments, 2);
+    let mut more = Vec::new();
+    pay(&mut p, 3, &mut more);
+    append(&mut storage, &more, 2_000);
+    let now = storage.payments(&PaymentFilter::default()).unwrap();
+    assert_eq!(now.len(), 1);
+    assert!(now[0].id > gone + 1, "id {} after {gone} and {}", now[0].id, gone + 1);
+}

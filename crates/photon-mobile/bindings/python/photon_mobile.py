@@ -3103,6 +3103,21 @@ class PhotonError:  # type: ignore
         def __repr__(self):
             return "PhotonError.PaymentDisputed({})".format(str(self))
     _UniffiTempPhotonError.PaymentDisputed = PaymentDisputed # type: ignore
+    class InternalError(_UniffiTempPhotonError):
+        """
+        A bug: a task of the node failed; it stopped, its state on disk is intact
+        (`internal_error`).
+"""
+        
+        def __init__(self, message):
+            super().__init__(", ".join([
+                "message={!r}".format(message),
+            ]))
+            self.message = message
+
+        def __repr__(self):
+            return "PhotonError.InternalError({})".format(str(self))
+    _UniffiTempPhotonError.InternalError = InternalError # type: ignore
     class Stopped(_UniffiTempPhotonError):
         """
         The node is stopped or stopping (`stopped`).
@@ -3204,16 +3219,20 @@ class _UniffiFfiConverterTypePhotonError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 10:
-            return PhotonError.Stopped(
+            return PhotonError.InternalError(
+                _UniffiFfiConverterString.read(buf),
             )
         if variant == 11:
-            return PhotonError.WrongPassword(
+            return PhotonError.Stopped(
             )
         if variant == 12:
+            return PhotonError.WrongPassword(
+            )
+        if variant == 13:
             return PhotonError.BadKey(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return PhotonError.TransportError(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -3250,6 +3269,9 @@ class _UniffiFfiConverterTypePhotonError(_UniffiConverterRustBuffer):
         if isinstance(value, PhotonError.PaymentDisputed):
             _UniffiFfiConverterUInt64.check_lower(value.payment_id)
             _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, PhotonError.InternalError):
+            _UniffiFfiConverterString.check_lower(value.message)
             return
         if isinstance(value, PhotonError.Stopped):
             return
@@ -3294,15 +3316,18 @@ class _UniffiFfiConverterTypePhotonError(_UniffiConverterRustBuffer):
             buf.write_i32(9)
             _UniffiFfiConverterUInt64.write(value.payment_id, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PhotonError.Stopped):
+        if isinstance(value, PhotonError.InternalError):
             buf.write_i32(10)
-        if isinstance(value, PhotonError.WrongPassword):
+            _UniffiFfiConverterString.write(value.message, buf)
+        if isinstance(value, PhotonError.Stopped):
             buf.write_i32(11)
-        if isinstance(value, PhotonError.BadKey):
+        if isinstance(value, PhotonError.WrongPassword):
             buf.write_i32(12)
+        if isinstance(value, PhotonError.BadKey):
+            buf.write_i32(13)
             _UniffiFfiConverterString.write(value.message, buf)
         if isinstance(value, PhotonError.TransportError):
-            buf.write_i32(13)
+            buf.write_i32(14)
             _UniffiFfiConverterString.write(value.message, buf)
 
 
@@ -3310,6 +3335,9 @@ class EventListener():
     """
     What the app implements to hear from the node. Called on a thread of the library's own,
     one event at a time, in order; a slow listener delays later events, never the node.
+    `stop` (and dropping the node) waits for the event being delivered: a listener must not
+    wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+    the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
 """
     
     def on_event(self, event: NodeEvent) -> None:
@@ -3322,6 +3350,9 @@ class EventListenerImpl(EventListener):
     """
     What the app implements to hear from the node. Called on a thread of the library's own,
     one event at a time, in order; a slow listener delays later events, never the node.
+    `stop` (and dropping the node) waits for the event being delivered: a listener must not
+    wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+    the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
 """
     
     _handle: ctypes.c_uint64

@@ -610,6 +610,9 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 /**
  * What the app implements to hear from the node. Called on a thread of the library's own,
  * one event at a time, in order; a slow listener delays later events, never the node.
+ * `stop` (and dropping the node) waits for the event being delivered: a listener must not
+ * wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+ * the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
  */
 public protocol EventListener: AnyObject, Sendable {
     
@@ -622,6 +625,9 @@ public protocol EventListener: AnyObject, Sendable {
 /**
  * What the app implements to hear from the node. Called on a thread of the library's own,
  * one event at a time, in order; a slow listener delays later events, never the node.
+ * `stop` (and dropping the node) waits for the event being delivered: a listener must not
+ * wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+ * the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
  */
 open class EventListenerImpl: EventListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -3133,6 +3139,15 @@ enum PhotonError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * A bug: a task of the node failed; it stopped, its state on disk is intact
+     * (`internal_error`).
+     */
+    case InternalError(
+        /**
+         * what failed
+         */message: String
+    )
+    /**
      * The node is stopped or stopping (`stopped`).
      */
     case Stopped
@@ -3217,12 +3232,15 @@ public struct FfiConverterTypePhotonError: FfiConverterRustBuffer {
             paymentId: try FfiConverterUInt64.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Stopped
-        case 11: return .WrongPassword
-        case 12: return .BadKey(
+        case 10: return .InternalError(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .TransportError(
+        case 11: return .Stopped
+        case 12: return .WrongPassword
+        case 13: return .BadKey(
+            message: try FfiConverterString.read(from: &buf)
+            )
+        case 14: return .TransportError(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -3285,21 +3303,26 @@ public struct FfiConverterTypePhotonError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Stopped:
+        case let .InternalError(message):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(message, into: &buf)
+            
         
-        
-        case .WrongPassword:
+        case .Stopped:
             writeInt(&buf, Int32(11))
         
         
-        case let .BadKey(message):
+        case .WrongPassword:
             writeInt(&buf, Int32(12))
+        
+        
+        case let .BadKey(message):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(message, into: &buf)
             
         
         case let .TransportError(message):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(message, into: &buf)
             
         }

@@ -43,7 +43,7 @@ pub(super) async fn follow(
     loop {
         let paused = control.borrow_and_update().paused;
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.wait_for(|stop| *stop) => return,
             changed = control.changed() => {
                 if changed.is_err() {
                     return; // the node is gone
@@ -56,7 +56,7 @@ pub(super) async fn follow(
             _ = ticker.tick(), if !paused => {}
         }
         let polled = tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.wait_for(|stop| *stop) => return,
             polled = tokio::time::timeout(POLL_TIMEOUT, follower.poll()) => polled,
         };
         let (changes, view) = match polled {

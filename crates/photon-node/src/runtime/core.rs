@@ -294,18 +294,13 @@ impl Node {
         }
         let mut pending = pending.into_iter();
         let mut outbox = outbox.into_iter();
+        let mut compact = false;
         self.last_change = ids.last().copied().unwrap_or(self.last_change);
         self.since_snapshot += ids.len() as u64;
         if self.since_snapshot >= self.settings.snapshot_every {
             self.storage.save_snapshot(self.last_change, &self.state)?;
             self.since_snapshot = 0;
-            // the log behind the snapshot goes; a crash here leaves it for the next snapshot
-            let history_before = self
-                .settings
-                .history_retention
-                .map(|keep| now_secs().saturating_sub(keep.as_secs()));
-            let compacted = self.storage.compact(history_before)?;
-            tracing::debug!(?compacted, "log compacted behind the snapshot");
+            compact = true;
         }
         for reply in replies {
             let _ = reply.send(Ok(()));
@@ -330,7 +325,24 @@ impl Node {
                 self.carry_out(event, tag);
             }
         }
+        if compact {
+            self.compact();
+        }
         Ok(())
+    }
+
+    /// Removes the log behind the snapshot just saved (and history past its retention), once
+    /// the batch's effects are under way. Housekeeping: a failure (or a crash) leaves the
+    /// records for the next snapshot's turn and the node goes on.
+    fn compact(&mut self) {
+        let history_before =
+            self.settings.history_retention.map(|keep| now_secs().saturating_sub(keep.as_secs()));
+        match self.storage.compact(history_before) {
+            Ok(compacted) => tracing::debug!(?compacted, "log compacted behind the snapshot"),
+            Err(e) => {
+                tracing::warn!(error = %e, "compacting the log failed; next snapshot retries")
+            }
+        }
     }
 
     /// Carries out one event; `tag` is its storage id (pending transaction or outbox entry).

@@ -266,7 +266,7 @@ impl Node {
     }
 
     /// Runs until shutdown.
-    pub async fn run(mut self) {
+    pub async fn run(mut self) -> Result<(), NodeError> {
         let mut shutdown = self.handle.shutdown.subscribe();
         let (chain_tx, mut chain_rx) = mpsc::channel::<ChainReport>(2);
         if let Some(follower) = self.follower.take() {
@@ -279,7 +279,7 @@ impl Node {
             if let Err(e) = self.apply_batch(vec![(StateChange::ChainSynced(false), Waiter::None)])
             {
                 tracing::error!(error = %e, "storage failed; stopping to lose nothing");
-                return;
+                return Err(e);
             }
         }
         if let Some(mut changes) = self.transport.connectivity() {
@@ -341,15 +341,16 @@ impl Node {
                         batch.push((StateChange::ChainSynced(synced), Waiter::None));
                     }
                 }
-                _ = shutdown.changed() => break,
+                _ = shutdown.wait_for(|stop| *stop) => break,
             }
             self.delivered(&mut batch);
             if let Err(e) = self.apply_batch(batch) {
                 tracing::error!(error = %e, "storage failed; stopping to lose nothing");
-                break;
+                return Err(e);
             }
         }
         tracing::info!("node stopped");
+        Ok(())
     }
 
     /// Offers the pathfinding service's publisher our open channels as they are now (it

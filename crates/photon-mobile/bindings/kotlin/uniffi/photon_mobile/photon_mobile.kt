@@ -1531,6 +1531,9 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 /**
  * What the app implements to hear from the node. Called on a thread of the library's own,
  * one event at a time, in order; a slow listener delays later events, never the node.
+ * `stop` (and dropping the node) waits for the event being delivered: a listener must not
+ * wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+ * the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
  */
 public interface EventListener {
     
@@ -1545,6 +1548,9 @@ public interface EventListener {
 /**
  * What the app implements to hear from the node. Called on a thread of the library's own,
  * one event at a time, in order; a slow listener delays later events, never the node.
+ * `stop` (and dropping the node) waits for the event being delivered: a listener must not
+ * wait, inside `on_event`, for the thread that stops the node (e.g. a synchronous dispatch to
+ * the UI thread while the UI thread calls `stop`); hand the event over asynchronously.
  */
 open class EventListenerImpl: Disposable, AutoCloseable, EventListener
 {
@@ -4158,6 +4164,21 @@ sealed class PhotonException: kotlin.Exception() {
     }
     
     /**
+     * A bug: a task of the node failed; it stopped, its state on disk is intact
+     * (`internal_error`).
+     */
+    class InternalException(
+        
+        /**
+         * what failed
+         */
+        val `message`: kotlin.String
+        ) : PhotonException() {
+        override val message
+            get() = "message=${ `message` }"
+    }
+    
+    /**
      * The node is stopped or stopping (`stopped`).
      */
     class Stopped(
@@ -4254,12 +4275,15 @@ public object FfiConverterTypePhotonError : FfiConverterRustBuffer<PhotonExcepti
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> PhotonException.Stopped()
-            11 -> PhotonException.WrongPassword()
-            12 -> PhotonException.BadKey(
+            10 -> PhotonException.InternalException(
                 FfiConverterString.read(buf),
                 )
-            13 -> PhotonException.TransportException(
+            11 -> PhotonException.Stopped()
+            12 -> PhotonException.WrongPassword()
+            13 -> PhotonException.BadKey(
+                FfiConverterString.read(buf),
+                )
+            14 -> PhotonException.TransportException(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4315,6 +4339,11 @@ public object FfiConverterTypePhotonError : FfiConverterRustBuffer<PhotonExcepti
                 4UL
                 + FfiConverterULong.allocationSize(value.`paymentId`)
                 + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PhotonException.InternalException -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`message`)
             )
             is PhotonException.Stopped -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -4387,21 +4416,26 @@ public object FfiConverterTypePhotonError : FfiConverterRustBuffer<PhotonExcepti
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PhotonException.Stopped -> {
+            is PhotonException.InternalException -> {
                 buf.putInt(10)
+                FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.WrongPassword -> {
+            is PhotonException.Stopped -> {
                 buf.putInt(11)
                 Unit
             }
-            is PhotonException.BadKey -> {
+            is PhotonException.WrongPassword -> {
                 buf.putInt(12)
+                Unit
+            }
+            is PhotonException.BadKey -> {
+                buf.putInt(13)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
             is PhotonException.TransportException -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
