@@ -193,6 +193,7 @@ impl NodeHandle {
             since: q.since,
             until: q.until,
             limit: q.limit,
+            payment_id: None,
         };
         let rows = self.ask(|reply| Command::Payments(filter, reply)).await??;
         Ok(rows.into_iter().map(payment_view).collect())

@@ -693,3 +693,52 @@ async fn a_partner_opened_channel_outside_the_accepted_window_gets_no_deposit() 
     assert_eq!(net.balance(net.address(ALICE)).await.unwrap(), 1_000, "nothing deposited");
     alice.stop().await;
 }
+
+/// A retried payment request (the same `payment_id`: after a timeout, a crash of the app, or
+/// a restart of the node) answers the first one's outcome and never pays twice; the id with
+/// other terms is refused; a new id pays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_payment_never_pays_twice() {
+    let Lab { net, network, dir, _root } = lab(2).await;
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    open(&alice.url, &token, &b, json!("100")).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    let pay_as = |url: String, id: u64, amount: &'static str| {
+        let url = format!("{url}/api/v1/payments/{token}/{b}");
+        async move {
+            call(reqwest::Method::POST, url, Some(json!({ "amount": amount, "payment_id": id })))
+                .await
+        }
+    };
+    let (status, first) = pay_as(alice.url.clone(), 42, "7").await;
+    assert_eq!(status, 200, "{first}");
+    for _ in 0..3 {
+        let (status, again) = pay_as(alice.url.clone(), 42, "7").await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!((&again["payment_id"], &again["amount"]), (&json!(42), &json!("7")));
+    }
+    let (status, other) = pay_as(alice.url.clone(), 42, "8").await;
+    assert_eq!((status, other["error"]["code"].clone()), (400, json!("bad_request")), "{other}");
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "7") }).await;
+    assert_eq!(balances(&alice.url, &token, &b).await.unwrap(), ("93".into(), "7".into()));
+
+    // the node restarts: the id is remembered (from its history)
+    alice.stop().await;
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let (status, again) = pay_as(alice.url.clone(), 42, "7").await;
+    assert_eq!(status, 200, "{again}");
+    let (status, _) = pay_as(alice.url.clone(), 43, "1").await;
+    assert_eq!(status, 200);
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "8") }).await;
+    assert_eq!(balances(&alice.url, &token, &b).await.unwrap(), ("92".into(), "8".into()));
+    let history = get(format!("{}/api/v1/payments?direction=sent", alice.url)).await;
+    let ids: Vec<u64> =
+        history.as_array().unwrap().iter().map(|p| p["payment_id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, vec![43, 42], "one record per payment");
+    alice.stop().await;
+    bob.stop().await;
+}

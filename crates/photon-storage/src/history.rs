@@ -80,4 +80,6 @@ pub struct PaymentFilter {
     pub until: Option<u64>,
     /// At most this many, newest first (default 100).
     pub limit: Option<u32>,
+    /// Only this payment id.
+    pub payment_id: Option<u64>,
 }

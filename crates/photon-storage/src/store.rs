@@ -104,6 +104,7 @@ CREATE INDEX IF NOT EXISTS payments_awaiting ON payments(awaiting) WHERE awaitin
 CREATE INDEX IF NOT EXISTS payments_by_token ON payments(token, at);
 CREATE INDEX IF NOT EXISTS payments_by_counterparty ON payments(counterparty, at);
 CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
+CREATE INDEX IF NOT EXISTS payments_by_payment_id ON payments(payment_id);
 ";
 
 /// Version 4 to 5, in one transaction: snapshots get their format (version 4's are format
@@ -732,6 +733,10 @@ impl Storage {
         if let Some(until) = filter.until {
             sql += " AND at <= ?";
             args.push(i64::try_from(until).unwrap_or(i64::MAX).into());
+        }
+        if let Some(payment_id) = filter.payment_id {
+            sql += " AND payment_id = ?";
+            args.push(i64::from_ne_bytes(payment_id.to_ne_bytes()).into());
         }
         sql += " ORDER BY id DESC LIMIT ?";
         args.push(i64::from(filter.limit.unwrap_or(100)).into());

@@ -167,6 +167,10 @@ impl Node {
                     self.txs.send(TxJob { calls: vec![call], reply: Some(reply), pending: None });
             }
             Command::Pay { request, reply } => {
+                if let Some(answer) = self.repeated_payment(&request) {
+                    let _ = reply.send(answer);
+                    return;
+                }
                 // ask the pathfinding service first (off this task), unless the payment goes
                 // straight to a partner or comes with its routes
                 let PayRequest { token, target, amount, .. } = request;

@@ -157,6 +157,65 @@ impl Node {
         Secret(keccak256(input))
     }
 
+    /// A payment id this node already paid with, or is paying with: a retried request (an
+    /// exchange's retry after a timeout, an app's after a crash) must never pay twice. The
+    /// answer for it, or `None` for a new payment. A payment that failed may be tried again
+    /// under its id; a used id with another token, target or amount is refused.
+    pub(super) fn repeated_payment(
+        &self, r: &PayRequest,
+    ) -> Option<Result<PaymentOutcome, NodeError>> {
+        let id = r.payment_id?;
+        let same = |token: Address, target: Address, amount: TokenAmount| {
+            (token, target, amount) == (r.token, r.target, r.amount)
+        };
+        let used = || {
+            NodeError::BadRequest(format!(
+                "payment id {id} was already used for another payment (another token, target \
+                 or amount)"
+            ))
+        };
+        // in flight, also after a restart: the state keeps the payment
+        let in_flight = self.state.tasks.values().find_map(|task| match task {
+            Task::Initiator(t) if t.payment_id == id => Some((t.token, t.target, t.amount)),
+            _ => None,
+        });
+        if let Some((token, target, amount)) = in_flight {
+            return Some(Err(if same(token, target, amount) {
+                NodeError::BadRequest(format!(
+                    "payment {id} is already in flight; see GET /api/v1/pending_transfers"
+                ))
+            } else {
+                used()
+            }));
+        }
+        let filter = PaymentFilter {
+            payment_id: Some(id),
+            direction: Some(photon_storage::Direction::Sent),
+            limit: Some(1),
+            ..PaymentFilter::default()
+        };
+        let row = match self.storage.payments(&filter) {
+            Ok(rows) => rows.into_iter().next()?,
+            Err(e) => return Some(Err(e.into())),
+        };
+        if !same(row.token, row.counterparty.unwrap_or_default(), row.amount) {
+            return Some(Err(used()));
+        }
+        if row.pending {
+            return Some(Err(NodeError::Timeout(id))); // sent, its acknowledgement awaited
+        }
+        if let Some(reason) = row.reason.filter(|r| r.starts_with("disputed")) {
+            return Some(Err(NodeError::PaymentDisputed { payment_id: id, reason }));
+        }
+        Some(Ok(PaymentOutcome {
+            payment_id: id,
+            target: r.target,
+            amount: photon_api::Amount(row.amount.0),
+            fee: photon_api::Amount(row.fee.0),
+            secrethash: None,
+        }))
+    }
+
     /// The delivery reports of the batch, in one storage transaction: a payment completed by
     /// an acknowledged message succeeded; a refused message marks (and maybe closes) its
     /// channel, and the payment it completed is disputed.
