@@ -458,10 +458,12 @@ impl TxManager {
 
     async fn send_with_nonce(&self, call: &ChainCall, nonce: u64) -> Result<PendingTx> {
         let request = self.request(call).with_nonce(nonce);
-        let gas = self.provider.estimate_gas(request.clone()).await.map_err(refusal)?;
+        let gas =
+            self.provider.estimate_gas(request.clone()).await.map_err(|e| refusal(e, call))?;
         // 20 % headroom: estimates are exact for these contracts but storage warmth can differ
         let request = request.with_gas_limit(gas + gas / 5);
-        let pending = self.provider.send_transaction(request).await.map_err(refusal)?;
+        let pending =
+            self.provider.send_transaction(request).await.map_err(|e| refusal(e, call))?;
         Ok(PendingTx { nonce, hash: *pending.tx_hash(), call: call.clone() })
     }
 
@@ -503,8 +505,11 @@ impl TxManager {
     }
 }
 
-/// Names the contract's custom error when an RPC error is a revert.
-fn refusal(err: alloy::transports::TransportError) -> ChainError {
+/// Names the contract's custom error when an RPC error is a revert. A revert without a
+/// known reason is the caller's mistake for what a user asked of a token (a deposit path the
+/// token does not have, a balance too short), said as such; for the protocol's own calls it
+/// stays an RPC error, which is retried (a token may refuse transfers for a while).
+fn refusal(err: alloy::transports::TransportError, call: &ChainCall) -> ChainError {
     let name = err.as_error_resp().and_then(|payload| payload.as_revert_data()).and_then(|data| {
         TokensNetwork::TokensNetworkErrors::abi_decode(&data)
             .map(|e| format!("{e:?}"))
@@ -515,9 +520,25 @@ fn refusal(err: alloy::transports::TransportError) -> ChainError {
                     .ok()
             })
     });
-    match name {
-        Some(debug) => ChainError::Refused(debug.split('(').next().unwrap_or(&debug).to_string()),
-        None => ChainError::Rpc(err),
+    if let Some(debug) = name {
+        return ChainError::Refused(debug.split('(').next().unwrap_or(&debug).to_string());
+    }
+    let reverted = err.as_error_resp().is_some_and(|payload| payload.message.contains("revert"));
+    let user_token_call = match call {
+        ChainCall::TokenCallDeposit { erc223: false, .. } => Some(
+            "the token refused approveAndCall: it may not have it (deposit via approve), or the \
+             balance or allowance is short",
+        ),
+        ChainCall::TokenCallDeposit { erc223: true, .. } => Some(
+            "the token refused an ERC223 transfer with data: it may not be an ERC223 token \
+             (deposit via approve), or the balance is short",
+        ),
+        ChainCall::Approve { .. } => Some("the token refused approve"),
+        _ => None,
+    };
+    match (reverted, user_token_call) {
+        (true, Some(reason)) => ChainError::Refused(reason.to_string()),
+        _ => ChainError::Rpc(err),
     }
 }
 

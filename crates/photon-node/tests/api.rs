@@ -742,3 +742,26 @@ async fn a_retried_payment_never_pays_twice() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// A deposit path the token does not have is the caller's mistake: a 4xx that says so, and
+/// nothing opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_path_the_token_lacks_is_refused_with_its_reason() {
+    let Lab { net, network, dir, _root } = lab(1).await;
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let token = format!("{:?}", net.token.address());
+    let b = format!("{:?}", net.address(BOB));
+    for (via, says) in [("approve_and_call", "approveAndCall"), ("erc223", "ERC223")] {
+        let (status, body) = call(
+            reqwest::Method::PUT,
+            format!("{}/api/v1/channels", alice.url),
+            Some(json!({ "token": token, "partner": b, "deposit": "10", "via": via })),
+        )
+        .await;
+        assert_eq!((status, &body["error"]["code"]), (409, &json!("chain_refused")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{body}");
+    }
+    assert_eq!(channel(&alice.url, &token, &b).await, None, "nothing opened");
+    assert_eq!(net.balance(net.address(ALICE)).await.unwrap(), 1_000, "no token moved");
+    alice.stop().await;
+}
