@@ -582,30 +582,37 @@ impl Scratch {
                 let banned_nodes = &root[..i];
                 let limits = (hops_left, relays_only);
                 let bans = (banned_nodes, &banned_edges[..]);
+                let whole = |(spur_nodes, spur_slots): RawPath| -> RawPath {
+                    let mut nodes = root[..i].to_vec();
+                    nodes.extend(spur_nodes);
+                    let mut slots = last_slots[..i].to_vec();
+                    slots.extend(spur_slots);
+                    (nodes, slots)
+                };
+                // a way on along the tree, if the whole route it makes can carry the payment;
+                // else the spur is searched (the tree's way may take a channel too thin, or a
+                // fee too high, for what the root must carry)
                 let tree = Tree { at: &self.tree, generation: self.tree_generation };
-                let spur_path = match tree.spur(g, (spur, i == 0), t, amount, limits, bans) {
-                    Some(path) => Some(path),
+                let along_tree = tree
+                    .spur(g, (spur, i == 0), t, amount, limits, bans)
+                    .map(whole)
+                    .and_then(|path| Some((g.price(&path.0, &path.1, amount)?.fee.0, path)));
+                let priced = match along_tree {
+                    Some(priced) => Some(priced),
                     None => {
                         let path = self.search(g, (spur, i == 0), t, amount, limits, bans);
                         // this search's tree reaches further toward the payer's side
                         std::mem::swap(&mut self.tree, &mut self.backward.at);
                         self.tree_generation = self.generation;
-                        path
+                        path.map(whole)
+                            .and_then(|path| Some((g.price(&path.0, &path.1, amount)?.fee.0, path)))
                     }
                 };
-                let Some((spur_nodes, spur_slots)) = spur_path else { continue };
-                let mut nodes = root[..i].to_vec();
-                nodes.extend(spur_nodes);
-                let mut slots = last_slots[..i].to_vec();
-                slots.extend(spur_slots);
-                let path = (nodes, slots);
+                let Some((fee, path)) = priced else { continue };
                 let known = found.contains(&path)
                     || candidates.iter().any(|Reverse((_, _, p, _))| *p == path);
-                if known {
-                    continue;
-                }
-                if let Some(route) = g.price(&path.0, &path.1, amount) {
-                    candidates.push(Reverse((route.fee.0, path.1.len(), path, i)));
+                if !known {
+                    candidates.push(Reverse((fee, path.1.len(), path, i)));
                 }
             }
             let Some(Reverse((_, _, path, at))) = candidates.pop() else { break };
