@@ -178,10 +178,15 @@ impl NodeHandle {
             routes,
             found: None,
         };
+        let started = std::time::Instant::now();
         let ask = self.ask(|reply| Command::Pay { request, reply });
-        tokio::time::timeout(self.payment_timeout, ask)
+        let outcome = tokio::time::timeout(self.payment_timeout, ask)
             .await
-            .map_err(|_| NodeError::Timeout(payment_id))??
+            .map_err(|_| NodeError::Timeout(payment_id))??;
+        if outcome.is_ok() {
+            self.metrics.payment_took(started.elapsed());
+        }
+        outcome
     }
 
     /// The payment history, newest first.

@@ -44,6 +44,8 @@ pub struct LaunchConfig {
     pub p2p: P2pConfig,
     /// Serve the REST API on this address, with this bearer token if any.
     pub api: Option<(SocketAddr, Option<String>)>,
+    /// Serve `/metrics` and `/health` on this address ([`crate::metrics`]).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Why a node did not start.
@@ -55,7 +57,7 @@ pub enum LaunchError {
     /// The node did not start (its database, its key, its chain).
     #[error(transparent)]
     Node(#[from] NodeError),
-    /// The API's address could not be bound.
+    /// The REST API's (or the metrics') address could not be bound.
     #[error("listening on {address}: {source}")]
     Api {
         /// the address
@@ -74,8 +76,11 @@ pub struct RunningNode {
     pub transport: P2pTransport,
     /// Where its REST API listens, when it has one.
     pub api_addr: Option<SocketAddr>,
+    /// Where its metrics and health check listen, when asked for.
+    pub metrics_addr: Option<SocketAddr>,
     task: Option<JoinHandle<Result<(), NodeError>>>,
     api: Option<JoinHandle<std::io::Result<()>>>,
+    metrics: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// How long a stopping node's REST API may take to finish the requests under way.
@@ -104,6 +109,11 @@ impl RunningNode {
             None => Ok(()),
         };
         self.api = None;
+        if let Some(mut metrics) = self.metrics.take() {
+            if tokio::time::timeout(API_GRACE, &mut metrics).await.is_err() {
+                metrics.abort(); // a scrape still open after the grace period is cut
+            }
+        }
         ended.map_err(|e| NodeError::Internal(format!("the node's task failed: {e}")))??;
         served.map_err(|e| NodeError::Internal(format!("the REST API failed: {e}")))
     }
@@ -119,7 +129,7 @@ impl RunningNode {
 /// Starts a node: its transport, its task (state restored from `data_dir`), and its API if
 /// asked for. Returns once the node takes requests.
 pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
-    let LaunchConfig { key, rpc_url, data_dir, settings, p2p, api } = config;
+    let LaunchConfig { key, rpc_url, data_dir, settings, p2p, api, metrics } = config;
     let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
     let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
     let transport =
@@ -145,24 +155,40 @@ pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
         }
     };
     forward_incoming(incoming, delivered, handle.inbox());
-    let (api, api_addr) = match api {
-        Some((address, token)) => {
-            let listener = match tokio::net::TcpListener::bind(address).await {
-                Ok(listener) => listener,
-                Err(source) => {
-                    transport.offline();
-                    return Err(LaunchError::Api { address, source });
-                }
-            };
-            let bound = listener.local_addr().unwrap_or(address);
-            let app = crate::api::router(handle.clone(), token);
-            let stopping = handle.clone();
-            let serve = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopping.stopping().await });
-            (Some(tokio::spawn(async move { serve.await })), Some(bound))
+    let api = api.map(|(address, token)| (address, crate::api::router(handle.clone(), token)));
+    let metrics = metrics.map(|address| (address, crate::metrics::router(handle.clone())));
+    let (api, api_addr) = match serve(api, &handle).await {
+        Ok(served) => served,
+        Err(e) => {
+            transport.offline();
+            return Err(e);
         }
-        None => (None, None),
+    };
+    let (metrics, metrics_addr) = match serve(metrics, &handle).await {
+        Ok(served) => served,
+        Err(e) => {
+            transport.offline();
+            return Err(e);
+        }
     };
     let task = Some(tokio::spawn(node.run()));
-    Ok(RunningNode { handle, transport, api_addr, task, api })
+    Ok(RunningNode { handle, transport, api_addr, metrics_addr, task, api, metrics })
+}
+
+/// A server task and where it listens, if one was asked for.
+type Served = (Option<JoinHandle<std::io::Result<()>>>, Option<SocketAddr>);
+
+/// Serves `app` on its address until the node stops.
+async fn serve(
+    server: Option<(SocketAddr, axum::Router)>, handle: &NodeHandle,
+) -> Result<Served, LaunchError> {
+    let Some((address, app)) = server else { return Ok((None, None)) };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| LaunchError::Api { address, source })?;
+    let bound = listener.local_addr().unwrap_or(address);
+    let stopping = handle.clone();
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(async move { stopping.stopping().await });
+    Ok((Some(tokio::spawn(async move { serve.await })), Some(bound)))
 }

@@ -25,6 +25,7 @@ pub mod calls;
 mod error;
 pub mod keystore;
 pub mod launch;
+pub mod metrics;
 pub mod routing;
 pub mod runtime;
 pub mod transport;

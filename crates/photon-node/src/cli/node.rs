@@ -62,6 +62,10 @@ pub(super) struct RunArgs {
     /// Require `Authorization: Bearer <token>` on the API.
     #[arg(long, env = "PHOTON_API_TOKEN")]
     api_token: Option<String>,
+    /// Serve Prometheus `/metrics` and a `/health` check on this address (no token; keep it
+    /// where only your monitoring reaches) [default: none].
+    #[arg(long, env = "PHOTON_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Confirmations before acting on chain events.
     #[arg(long, env = "PHOTON_CONFIRMATIONS")]
     confirmations: Option<u64>,
@@ -250,6 +254,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     api_addr: Option<std::net::SocketAddr>,
     api_token: Option<String>,
+    metrics_addr: Option<std::net::SocketAddr>,
     confirmations: Option<u64>,
     poll_ms: Option<u64>,
     settle_timeout: Option<u32>,
@@ -407,6 +412,7 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         settings,
         p2p,
         api: Some((api_addr, api_token)),
+        metrics: args.metrics_addr.or(file.metrics_addr),
     };
     let mut node = launch(config).await.map_err(|e| match e {
         LaunchError::Node(e) => {

@@ -16,6 +16,8 @@ pub enum Command {
     PendingTransfers(oneshot::Sender<Vec<PendingTransfer>>),
     /// Payment history.
     Payments(PaymentFilter, Reply<Vec<PaymentRecord>>),
+    /// What waits: messages not yet acknowledged, transactions not yet mined.
+    Backlog(Reply<(usize, usize)>),
     /// Open a channel (and deposit).
     OpenChannel {
         /// token
@@ -184,6 +186,8 @@ pub struct NodeHandle {
     pub(super) chain: watch::Sender<ChainControl>,
     /// The pathfinding service, if the node has one.
     pub pfs: Option<photon_pfs::PfsClient>,
+    /// Counters for `/metrics` ([`crate::metrics`]).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl NodeHandle {

@@ -217,6 +217,7 @@ impl Node {
             shutdown,
             chain: chain_control,
             pfs: pfs.clone(),
+            metrics: std::sync::Arc::default(),
         };
         let publisher = pfs.map(|client| {
             photon_pfs::Publisher::start(
@@ -282,6 +283,16 @@ impl Node {
                 return Err(e);
             }
         }
+        let (mut outcomes, metrics) = (self.handle.subscribe(), self.handle.metrics.clone());
+        tokio::spawn(async move {
+            loop {
+                match outcomes.recv().await {
+                    Ok(event) => metrics.count(&event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
         if let Some(mut changes) = self.transport.connectivity() {
             let events = self.handle.events.clone();
             tokio::spawn(async move {
