@@ -132,9 +132,7 @@ fn launch_config(config: &NodeConfig) -> Result<LaunchConfig, PhotonError> {
         confirmations: config.confirmations,
         poll_interval: Duration::from_millis(config.poll_ms),
         snapshot_every: 1_000,
-        history_retention: config
-            .history_retention_days
-            .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+        history_retention: NodeSettings::retention_days(config.history_retention_days),
         protocol,
         payment_timeout: Duration::from_secs(config.payment_timeout_secs),
         settle_timeout,

@@ -54,7 +54,33 @@ const SCHEMA_VERSION: i64 = 5;
 /// layout of schema versions 4 and 5.
 pub const SNAPSHOT_FORMAT: i64 = 1;
 
-const SCHEMA: &str = "
+/// The payment history's table, named `$name` (the schema's, and the one migration 4 → 5
+/// copies into): one definition for both.
+macro_rules! payments_table {
+    ($name:literal) => {
+        concat!(
+            "\nCREATE TABLE ",
+            $name,
+            " (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state_change_id INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    payment_id INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    counterparty BLOB,
+    amount TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    reason TEXT,
+    awaiting INTEGER
+);
+"
+        )
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS state_changes (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -83,20 +109,9 @@ CREATE TABLE IF NOT EXISTS pending_transactions (
     state_change_id INTEGER NOT NULL REFERENCES state_changes(id),
     data BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS payments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    state_change_id INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    direction TEXT NOT NULL,
-    payment_id INTEGER NOT NULL,
-    token BLOB NOT NULL,
-    counterparty BLOB,
-    amount TEXT NOT NULL,
-    fee TEXT NOT NULL,
-    reason TEXT,
-    awaiting INTEGER
+",
+    payments_table!("IF NOT EXISTS payments"),
 );
-";
 
 /// The history's indexes (made again when version 4's table is migrated).
 const PAYMENT_INDEXES: &str = "
@@ -110,26 +125,16 @@ CREATE INDEX IF NOT EXISTS payments_by_payment_id ON payments(payment_id);
 /// Version 4 to 5, in one transaction: snapshots get their format (version 4's are format
 /// 1); the history is copied into a table that does not reference the log, whose ids are
 /// never reused (retention may delete the newest row).
-const MIGRATE_4_TO_5: &str = "
-ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
-CREATE TABLE payments_v5 (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    state_change_id INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    direction TEXT NOT NULL,
-    payment_id INTEGER NOT NULL,
-    token BLOB NOT NULL,
-    counterparty BLOB,
-    amount TEXT NOT NULL,
-    fee TEXT NOT NULL,
-    reason TEXT,
-    awaiting INTEGER
-);
+const MIGRATE_4_TO_5: &str = concat!(
+    "ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
+    payments_table!("payments_v5"),
+    "
 INSERT INTO payments_v5 SELECT id, state_change_id, at, direction, payment_id, token,
     counterparty, amount, fee, reason, awaiting FROM payments;
 DROP TABLE payments;
 ALTER TABLE payments_v5 RENAME TO payments;
-";
+",
+);
 
 /// Reads a stored snapshot of layout `format` (see [`SNAPSHOT_FORMAT`]).
 fn decode_snapshot(id: i64, format: i64, bytes: &[u8]) -> Result<ChainState> {
@@ -521,6 +526,17 @@ impl Storage {
             ))
         })
         .collect()
+    }
+
+    /// How much waits: (messages in the outbox, transactions not yet done), counted without
+    /// reading them.
+    pub fn backlog(&self) -> Result<(u64, u64)> {
+        let count = |table: &str| -> Result<u64> {
+            let n: i64 =
+                self.conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        };
+        Ok((count("outbox")?, count("pending_transactions")?))
     }
 
     /// Whether the message `message_id` of `sender` was processed (exactly-once delivery).

@@ -2,89 +2,18 @@
 //! rebuilds, a crash anywhere in that work loses nothing, and a database of the previous
 //! layout is migrated in place.
 
-use photon_primitives::eip712::Domain;
-use photon_primitives::messages::Message;
-use photon_primitives::TokenAmount;
-use photon_primitives::{channel_id, Address, Epoch, LocalSigner, SettleTimeout, Signer};
-use photon_state::changes::{ChainEvent, ContractCall, Event, StateChange};
-use photon_state::{transition, ChainState, Config};
-use photon_storage::{NodeIdentity, PaymentFilter, Record, Storage, SNAPSHOT_FORMAT};
+mod common;
+
+use common::{append, fresh, identity, pair, pay, Pair, TOKEN};
+use photon_primitives::{Address, LocalSigner, TokenAmount};
+use photon_state::changes::{ContractCall, Event, StateChange};
+use photon_state::transition;
+use photon_storage::{PaymentFilter, Record, Storage, SNAPSHOT_FORMAT};
 use std::path::Path;
 use std::process::Command;
 
-const TOKEN: Address = Address::repeat_byte(0x70);
-const CONTRACT: Address = Address::repeat_byte(0xC0);
-
-type Log = Vec<(StateChange, Vec<Event>)>;
-
-/// A (payer) and B (payee, whose log this is) with a funded channel.
-struct Pair {
-    a: (LocalSigner, ChainState),
-    b: (LocalSigner, ChainState),
-    channel: photon_primitives::ChannelId,
-}
-
-fn fresh(signer: &LocalSigner) -> ChainState {
-    ChainState::new(signer.address(), Domain::new(7, CONTRACT), 100, Config::default())
-}
-
-fn identity(signer: &LocalSigner) -> NodeIdentity {
-    NodeIdentity { address: signer.address(), chain_id: 7, contract: CONTRACT }
-}
-
-fn pair(log: &mut Log) -> Pair {
-    let sa = LocalSigner::from_bytes(&[1; 32]).unwrap();
-    let sb = LocalSigner::from_bytes(&[2; 32]).unwrap();
-    let (mut a, mut b) = (fresh(&sa), fresh(&sb));
-    let (pa, pb) = (sa.address(), sb.address());
-    let id = channel_id(pa, pb, TOKEN, CONTRACT);
-    let changes = [
-        StateChange::Chain(ChainEvent::opened(
-            (pa, pb),
-            (TOKEN, CONTRACT),
-            SettleTimeout(500),
-            Epoch(100),
-        )),
-        StateChange::Chain(ChainEvent::Deposit {
-            channel_id: id,
-            participant: pa,
-            total: TokenAmount(1_000_000_000),
-        }),
-    ];
-    for change in changes {
-        transition(&mut a, change.clone(), &sa).unwrap();
-        let events = transition(&mut b, change.clone(), &sb).unwrap();
-        log.push((change, events));
-    }
-    Pair { a: (sa, a), b: (sb, b), channel: id }
-}
-
-/// A pays B `amount` directly; B's accepted change goes to `log`.
-fn pay(p: &mut Pair, amount: u128, log: &mut Log) {
-    let events = transition(
-        &mut p.a.1,
-        StateChange::SendDirect {
-            channel_id: p.channel,
-            payment_id: amount as u64,
-            amount: TokenAmount(amount),
-        },
-        &p.a.0,
-    )
-    .unwrap();
-    for event in events {
-        if let Event::Send { message: message @ Message::DirectTransfer(_), .. } = event {
-            let change = StateChange::Receive { sender: p.a.0.address(), message };
-            let events = transition(&mut p.b.1, change.clone(), &p.b.0).unwrap();
-            log.push((change, events));
-        }
-    }
-}
-
-fn append(storage: &mut Storage, log: &[(StateChange, Vec<Event>)], at: u64) -> Vec<u64> {
-    let records: Vec<Record<'_>> =
-        log.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
-    storage.append(&records).unwrap()
-}
+/// The channel of the tests here: A deposited plenty, B nothing.
+const DEPOSITS: (u128, u128) = (1_000_000_000, 0);
 
 fn restored(storage: &Storage, p: &Pair) -> String {
     format!("{:?}", storage.restore(fresh(&p.b.0), &p.b.0).unwrap().state)
@@ -97,7 +26,7 @@ fn all_payments(storage: &Storage) -> usize {
 /// A database file of B with `payments` received payments, a snapshot after the last one.
 fn database(path: &Path, payments: u128) -> Pair {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     for amount in 1..=payments {
         pay(&mut p, amount, &mut log);
     }
@@ -113,7 +42,7 @@ fn compaction_never_changes_what_a_restart_rebuilds() {
     // the live state, and the log shrinks to what follows the snapshot
     for every in [1usize, 3, 10, 41] {
         let mut log = Vec::new();
-        let mut p = pair(&mut log);
+        let mut p = pair(&mut log, DEPOSITS);
         let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
         append(&mut storage, &log, 1);
         let mut last = 0;
@@ -143,7 +72,7 @@ fn compaction_never_changes_what_a_restart_rebuilds() {
 #[test]
 fn ids_keep_growing_once_the_log_behind_the_latest_change_is_gone() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     for amount in 1..=5 {
         pay(&mut p, amount, &mut log);
     }
@@ -165,7 +94,7 @@ fn ids_keep_growing_once_the_log_behind_the_latest_change_is_gone() {
 #[test]
 fn pending_work_and_unfinished_payments_survive_compaction_and_retention() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     // A's own database: a payment A sent that B has not acknowledged yet, and a transaction
     // A asked for that is not mined yet
     let mut storage = Storage::open_in_memory(&identity(&p.a.0)).unwrap();
@@ -462,7 +391,7 @@ fn history_ids_are_never_reused_after_retention() {
     // an app keys its cache on the history's ids: retention deleting the newest row must not
     // hand its id to the next payment
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
     append(&mut storage, &log, 1);
     let mut first = Vec::new();

@@ -1,97 +1,22 @@
 //! The log rebuilds exactly the state that was lost; the history answers queries; a second
 //! process and a foreign database are refused.
 
-use photon_primitives::eip712::Domain;
+mod common;
+
+use common::{append as append_all, fresh, identity, pair, pay, TOKEN};
 use photon_primitives::messages::Message;
-use photon_primitives::Epoch;
-use photon_primitives::SettleTimeout;
-use photon_primitives::TokenAmount;
-use photon_primitives::{channel_id, Address, LocalSigner, Signer};
-use photon_state::changes::{ChainEvent, Event, StateChange};
-use photon_state::{transition, ChainState, Config};
-use photon_storage::{Direction, NodeIdentity, PaymentFilter, Record, Storage, StorageError};
+use photon_primitives::{Address, LocalSigner, Signer, TokenAmount};
+use photon_state::changes::{Event, StateChange};
+use photon_state::transition;
+use photon_storage::{Direction, PaymentFilter, Record, Storage, StorageError};
 
-const TOKEN: Address = Address::repeat_byte(0x70);
-const CONTRACT: Address = Address::repeat_byte(0xC0);
-
-struct Pair {
-    a: (LocalSigner, ChainState),
-    b: (LocalSigner, ChainState),
-    channel: photon_primitives::ChannelId,
-}
-
-fn fresh(signer: &LocalSigner) -> ChainState {
-    ChainState::new(signer.address(), Domain::new(7, CONTRACT), 100, Config::default())
-}
-
-fn identity(signer: &LocalSigner) -> NodeIdentity {
-    NodeIdentity { address: signer.address(), chain_id: 7, contract: CONTRACT }
-}
-
-/// Two nodes with a funded channel; `log` receives every change B accepts.
-fn pair(log: &mut Vec<(StateChange, Vec<Event>)>) -> Pair {
-    let sa = LocalSigner::from_bytes(&[1; 32]).unwrap();
-    let sb = LocalSigner::from_bytes(&[2; 32]).unwrap();
-    let (mut a, mut b) = (fresh(&sa), fresh(&sb));
-    let (pa, pb) = (sa.address(), sb.address());
-    let id = channel_id(pa, pb, TOKEN, CONTRACT);
-    let changes = [
-        StateChange::Chain(ChainEvent::opened(
-            (pa, pb),
-            (TOKEN, CONTRACT),
-            SettleTimeout(500),
-            Epoch(100),
-        )),
-        StateChange::Chain(ChainEvent::Deposit {
-            channel_id: id,
-            participant: pa,
-            total: TokenAmount(1_000_000),
-        }),
-        StateChange::Chain(ChainEvent::Deposit {
-            channel_id: id,
-            participant: pb,
-            total: TokenAmount(500),
-        }),
-    ];
-    for change in changes {
-        transition(&mut a, change.clone(), &sa).unwrap();
-        let events = transition(&mut b, change.clone(), &sb).unwrap();
-        log.push((change, events));
-    }
-    Pair { a: (sa, a), b: (sb, b), channel: id }
-}
-
-/// A pays B `amount` directly; B's accepted change goes to the log.
-fn pay(p: &mut Pair, amount: u128, log: &mut Vec<(StateChange, Vec<Event>)>) {
-    let events = transition(
-        &mut p.a.1,
-        StateChange::SendDirect {
-            channel_id: p.channel,
-            payment_id: amount as u64,
-            amount: TokenAmount(amount),
-        },
-        &p.a.0,
-    )
-    .unwrap();
-    for event in events {
-        if let Event::Send { message: message @ Message::DirectTransfer(_), .. } = event {
-            let change = StateChange::Receive { sender: p.a.0.address(), message };
-            let events = transition(&mut p.b.1, change.clone(), &p.b.0).unwrap();
-            log.push((change, events));
-        }
-    }
-}
-
-fn append_all(storage: &mut Storage, log: &[(StateChange, Vec<Event>)], at: u64) -> Vec<u64> {
-    let records: Vec<Record<'_>> =
-        log.iter().map(|(c, e)| Record { change: c, events: e, at }).collect();
-    storage.append(&records).unwrap()
-}
+/// The channel of the tests here: A deposited 1,000,000, B 500.
+const DEPOSITS: (u128, u128) = (1_000_000, 500);
 
 #[test]
 fn replay_rebuilds_the_exact_state() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     for amount in 1..=50 {
         pay(&mut p, amount, &mut log);
     }
@@ -109,7 +34,7 @@ fn replay_rebuilds_the_exact_state() {
 #[test]
 fn a_snapshot_cuts_the_replay_to_the_tail() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     for amount in 1..=20 {
         pay(&mut p, amount, &mut log);
     }
@@ -132,7 +57,7 @@ fn a_snapshot_cuts_the_replay_to_the_tail() {
 #[test]
 fn a_database_of_the_first_contracts_is_refused_and_left_alone() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     pay(&mut p, 3, &mut log);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photon.db");
@@ -164,7 +89,7 @@ fn the_file_survives_a_restart_and_a_second_process_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photon.db");
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     pay(&mut p, 7, &mut log);
     {
         let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
@@ -190,7 +115,7 @@ fn corrupt_records_are_reported_not_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photon.db");
     let mut log = Vec::new();
-    let p = pair(&mut log);
+    let p = pair(&mut log, DEPOSITS);
     {
         let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
         append_all(&mut storage, &log, 1);
@@ -213,7 +138,7 @@ fn rusqlite_free_write(path: &std::path::Path) -> rusqlite::Connection {
 #[test]
 fn payment_history_is_queryable() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
     append_all(&mut storage, &log, 10);
     for (amount, at) in [(5u128, 100u64), (6, 200), (7, 300)] {
@@ -268,7 +193,7 @@ fn requested_transactions_stay_pending_until_completed() {
 #[test]
 fn processed_messages_are_remembered_for_retransmissions() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     pay(&mut p, 3, &mut log);
     let mut storage = Storage::open_in_memory(&identity(&p.b.0)).unwrap();
     let (change, _) = log.last().unwrap();
@@ -283,7 +208,7 @@ fn processed_messages_are_remembered_for_retransmissions() {
 #[test]
 fn messages_stay_in_the_outbox_until_delivered() {
     let mut log = Vec::new();
-    let mut p = pair(&mut log);
+    let mut p = pair(&mut log, DEPOSITS);
     let mut storage = Storage::open_in_memory(&identity(&p.a.0)).unwrap();
     // A's side: the direct transfer A sends
     let events = transition(

@@ -380,10 +380,9 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         confirmations: args.confirmations.or(file.confirmations).unwrap_or(5),
         poll_interval: Duration::from_millis(args.poll_ms.or(file.poll_ms).unwrap_or(1_000)),
         snapshot_every: 1_000,
-        history_retention: args
-            .history_retention_days
-            .or(file.history_retention_days)
-            .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+        history_retention: NodeSettings::retention_days(
+            args.history_retention_days.or(file.history_retention_days),
+        ),
         protocol,
         payment_timeout: Duration::from_secs(60),
         settle_timeout,

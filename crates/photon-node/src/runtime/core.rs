@@ -124,9 +124,7 @@ impl Node {
                 let _ = reply.send(self.storage.payments(&filter).map_err(Into::into));
             }
             Command::Backlog(reply) => {
-                let outbox = self.storage.outbox().map(|o| o.len());
-                let txs = self.storage.pending_transactions().map(|t| t.len());
-                let _ = reply.send(outbox.and_then(|o| Ok((o, txs?))).map_err(Into::into));
+                let _ = reply.send(self.storage.backlog().map_err(Into::into));
             }
             Command::OpenChannel { token, partner, settle_timeout, deposit, via, reply } => {
                 if partner == self.state.address {

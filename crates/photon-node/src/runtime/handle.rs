@@ -17,7 +17,7 @@ pub enum Command {
     /// Payment history.
     Payments(PaymentFilter, Reply<Vec<PaymentRecord>>),
     /// What waits: messages not yet acknowledged, transactions not yet mined.
-    Backlog(Reply<(usize, usize)>),
+    Backlog(Reply<(u64, u64)>),
     /// Open a channel (and deposit).
     OpenChannel {
         /// token

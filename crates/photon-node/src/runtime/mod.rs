@@ -56,6 +56,22 @@ use payments::*;
 use views::ChannelBrief;
 pub use views::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 
+/// Calls `f` with every value `rx` receives, on a task of its own, until the sender is gone
+/// (values missed by a slow reader are skipped).
+fn each<T: Clone + Send + 'static>(
+    mut rx: broadcast::Receiver<T>, mut f: impl FnMut(T) + Send + 'static,
+) {
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(value) => f(value),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// Settings of a running node.
 #[derive(Clone, Debug)]
 pub struct NodeSettings {
@@ -84,6 +100,13 @@ pub struct NodeSettings {
     /// A pathfinding service: told our channels' capacities and fees, asked for routes (see
     /// [`photon_pfs`]).
     pub pfs: Option<reqwest::Url>,
+}
+
+impl NodeSettings {
+    /// [`NodeSettings::history_retention`] from a number of days (`None`: keep everything).
+    pub fn retention_days(days: Option<u32>) -> Option<Duration> {
+        days.map(|d| Duration::from_secs(u64::from(d) * 86_400))
+    }
 }
 
 /// The node.
@@ -283,28 +306,12 @@ impl Node {
                 return Err(e);
             }
         }
-        let (mut outcomes, metrics) = (self.handle.subscribe(), self.handle.metrics.clone());
-        tokio::spawn(async move {
-            loop {
-                match outcomes.recv().await {
-                    Ok(event) => metrics.count(&event),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-        if let Some(mut changes) = self.transport.connectivity() {
+        let metrics = self.handle.metrics.clone();
+        each(self.handle.subscribe(), move |event| metrics.count(&event));
+        if let Some(changes) = self.transport.connectivity() {
             let events = self.handle.events.clone();
-            tokio::spawn(async move {
-                loop {
-                    match changes.recv().await {
-                        Ok(photon_transport::PeerChange { peer, connected }) => {
-                            let _ = events.send(NodeEvent::PeerConnectivity { peer, connected });
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    }
-                }
+            each(changes, move |photon_transport::PeerChange { peer, connected }| {
+                let _ = events.send(NodeEvent::PeerConnectivity { peer, connected });
             });
         }
         let mut monitor_tick = tokio::time::interval(Duration::from_secs(1));
