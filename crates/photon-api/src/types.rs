@@ -213,6 +213,53 @@ pub struct PaymentOutcome {
     pub secrethash: Option<B256>,
 }
 
+api_enum! {
+    /// Where a payment of ours stands.
+    PaymentState {
+        /// Under way: its lock is offered, or its last message awaits the partner's
+        /// acknowledgement.
+        Pending = "pending",
+        /// The target has it.
+        Succeeded = "succeeded",
+        /// It failed (see `reason`); nothing was paid. It may be tried again under its id.
+        Failed = "failed",
+        /// The partner refused the message completing it but holds our signed proof of it:
+        /// count it as paid (the channel is closed and the chain settles it).
+        Disputed = "disputed",
+    }
+}
+
+/// A payment of ours as a resource (`GET /api/v1/payments/{id}`, and what an asynchronous
+/// `POST /api/v1/payments/{token}/{target}` answers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentStatus {
+    /// Its id.
+    pub payment_id: u64,
+    /// Where it stands.
+    pub state: PaymentState,
+    /// The token.
+    pub token: Address,
+    /// Who is paid (not known for a payment that failed before the node last started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Address>,
+    /// What the target receives (not known for a payment that failed before the node last
+    /// started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    /// The fee of its route (paid once it succeeds).
+    pub fee: Amount,
+    /// Why it failed, or what the partner said of a disputed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The route of its last attempt, us first (mediated payments, while the node that made
+    /// them runs; direct payments: us and the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<Vec<Address>>,
+    /// Whether it can still be cancelled (`DELETE /api/v1/payments/{id}`): pending, its
+    /// secret revealed to no one.
+    pub cancellable: bool,
+}
+
 /// A row of the payment history (`GET /api/v1/payments`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
@@ -409,6 +456,10 @@ pub struct Pay {
     /// Routes to try in order (default: the node's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteSpec>>,
+    /// Wait for the outcome (default), or answer `202 Accepted` with the payment's status as
+    /// soon as it is under way (then follow it with `GET /api/v1/payments/{id}` or the events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<bool>,
 }
 
 /// `GET /api/v1/payments` query: every field narrows the result.

@@ -421,6 +421,7 @@ impl PhotonNode {
             secret_hash: None,
             fee_limit: fee_limit.as_deref().map(|f| types::amount(f, "fee_limit")).transpose()?,
             routes: None,
+            wait: None,
         };
         let handle = self.handle.clone();
         self.spawn(async move { handle.pay(token, target, request).await }).await.map(Into::into)

@@ -17,7 +17,8 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use photon_api::{
     Accepted, Amount, FeePolicy, FeeSchedule, Goal, OpenChannel, OurAddress, PatchAnswer,
-    PatchChannel, Pay, Payment, PaymentsQuery, SecretAnswer, SecretBody, SetFee, Transaction,
+    PatchChannel, Pay, Payment, PaymentStatus, PaymentsQuery, SecretAnswer, SecretBody, SetFee,
+    Transaction,
 };
 use photon_primitives::{Address, TokenAmount};
 use serde_json::json;
@@ -40,6 +41,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/channels/{token}/{partner}"),
     ("get", "/api/v1/payments"),
     ("post", "/api/v1/payments/{token}/{target}"),
+    ("get", "/api/v1/payments/{payment_id}"),
+    ("delete", "/api/v1/payments/{payment_id}"),
     ("get", "/api/v1/paths/{token}/{target}"),
     ("get", "/api/v1/pending_transfers"),
     ("post", "/api/v1/secrets"),
@@ -113,6 +116,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/channels/{token}/{partner}", get(channel).patch(patch_channel))
         .route("/api/v1/payments", get(payments))
         .route("/api/v1/payments/{token}/{target}", post(pay))
+        .route("/api/v1/payments/{payment_id}", get(payment).delete(cancel_payment))
         .route("/api/v1/paths/{token}/{target}", get(paths))
         .route("/api/v1/pending_transfers", get(pending_transfers))
         .route("/api/v1/secrets", post(register_secret))
@@ -213,9 +217,28 @@ async fn patch_channel(
 async fn pay(
     State(ctx): State<Ctx>, Path((token, target)): Path<(String, String)>,
     request: Result<Json<Pay>, JsonRejection>,
-) -> ApiResult<Json<crate::runtime::PaymentOutcome>> {
+) -> ApiResult<Response> {
     let (token, target) = (address(&token, "token")?, address(&target, "target")?);
-    Ok(Json(ctx.node.pay(token, target, body(request)?).await?))
+    let request = body(request)?;
+    if request.wait == Some(false) {
+        let status = ctx.node.pay_async(token, target, request).await?;
+        return Ok((StatusCode::ACCEPTED, Json(status)).into_response());
+    }
+    Ok(Json(ctx.node.pay(token, target, request).await?).into_response())
+}
+
+fn payment_id(text: &str) -> ApiResult<u64> {
+    text.parse().map_err(|_| bad(format!("payment id `{text}` is not a whole number below 2^64")))
+}
+
+async fn payment(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Json<PaymentStatus>> {
+    Ok(Json(ctx.node.payment_status(payment_id(&id)?).await?))
+}
+
+async fn cancel_payment(
+    State(ctx): State<Ctx>, Path(id): Path<String>,
+) -> ApiResult<Json<PaymentStatus>> {
+    Ok(Json(ctx.node.cancel_payment(payment_id(&id)?).await?))
 }
 
 /// `GET /api/v1/paths/{token}/{target}?amount=`.

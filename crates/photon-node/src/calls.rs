@@ -3,8 +3,8 @@
 //! the node sees it.
 
 use crate::error::NodeError;
-use crate::runtime::{ChannelAction, ChannelView, Command, NodeHandle, PaymentOutcome};
-use photon_api::{Amount, OpenChannel, Pay, Payment, PaymentsQuery, RouteSpec, Via};
+use crate::runtime::{ChannelAction, ChannelView, Command, Input, NodeHandle, PaymentOutcome};
+use photon_api::{Amount, OpenChannel, Pay, Payment, PaymentStatus, PaymentsQuery, RouteSpec, Via};
 use photon_chain::DepositVia;
 use photon_primitives::{Address, Secret, TokenAmount, B256};
 use photon_storage::{Direction, PaymentFilter, PaymentRecord};
@@ -13,13 +13,57 @@ fn bad(message: impl Into<String>) -> NodeError {
     NodeError::BadRequest(message.into())
 }
 
-/// A payment id unlikely to repeat: the clock's nanoseconds mixed with a process counter.
+/// The largest payment id the node chooses: 2^53 - 1, the largest integer a JSON number
+/// keeps exactly in every client (JavaScript's `Number.MAX_SAFE_INTEGER`).
+pub const MAX_CHOSEN_PAYMENT_ID: u64 = (1 << 53) - 1;
+
+/// A payment id unlikely to repeat, at most [`MAX_CHOSEN_PAYMENT_ID`]: the clock's
+/// nanoseconds mixed with a process counter.
 pub fn new_payment_id() -> u64 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).rotate_left(40)
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (nanos ^ count.rotate_left(40)) & MAX_CHOSEN_PAYMENT_ID
+}
+
+/// The node's request for a payment the API asked for, and its id (the caller's, or a
+/// fresh one).
+fn pay_request(
+    token: Address, target: Address, r: Pay,
+) -> Result<(crate::runtime::PayRequest, u64), NodeError> {
+    if r.amount.0 == 0 {
+        return Err(bad("amount must be positive"));
+    }
+    let secret = r.secret.map(secret).transpose()?;
+    let routes = r.routes.map(|routes| {
+        routes
+            .into_iter()
+            .map(|route| match route {
+                RouteSpec::Path(path) => photon_state::Route { path, fee: TokenAmount(0) },
+                RouteSpec::WithFee { path, fee } => {
+                    photon_state::Route { path, fee: TokenAmount(fee.0) }
+                }
+            })
+            .collect()
+    });
+    let payment_id = r.payment_id.unwrap_or_else(new_payment_id);
+    let request = crate::runtime::PayRequest {
+        token,
+        target,
+        amount: TokenAmount(r.amount.0),
+        payment_id: Some(payment_id),
+        secret,
+        secrethash: r.secret_hash,
+        fee_limit: r.fee_limit.map_or_else(
+            || crate::routing::default_fee_limit(TokenAmount(r.amount.0)),
+            |a| TokenAmount(a.0),
+        ),
+        routes,
+        found: None,
+    };
+    Ok((request, payment_id))
 }
 
 /// A secret from a request: anything but zero.
@@ -148,38 +192,9 @@ impl NodeHandle {
     pub async fn pay(
         &self, token: Address, target: Address, r: Pay,
     ) -> Result<PaymentOutcome, NodeError> {
-        if r.amount.0 == 0 {
-            return Err(bad("amount must be positive"));
-        }
-        let secret = r.secret.map(secret).transpose()?;
-        let routes = r.routes.map(|routes| {
-            routes
-                .into_iter()
-                .map(|route| match route {
-                    RouteSpec::Path(path) => photon_state::Route { path, fee: TokenAmount(0) },
-                    RouteSpec::WithFee { path, fee } => {
-                        photon_state::Route { path, fee: TokenAmount(fee.0) }
-                    }
-                })
-                .collect()
-        });
-        let payment_id = r.payment_id.unwrap_or_else(new_payment_id);
-        let request = crate::runtime::PayRequest {
-            token,
-            target,
-            amount: TokenAmount(r.amount.0),
-            payment_id: Some(payment_id),
-            secret,
-            secrethash: r.secret_hash,
-            fee_limit: r.fee_limit.map_or_else(
-                || crate::routing::default_fee_limit(TokenAmount(r.amount.0)),
-                |a| TokenAmount(a.0),
-            ),
-            routes,
-            found: None,
-        };
+        let (request, payment_id) = pay_request(token, target, r)?;
         let started = std::time::Instant::now();
-        let ask = self.ask(|reply| Command::Pay { request, reply });
+        let ask = self.ask(|reply| Command::Pay { request, reply, started: None });
         let outcome = tokio::time::timeout(self.payment_timeout, ask)
             .await
             .map_err(|_| NodeError::Timeout(payment_id))??;
@@ -187,6 +202,51 @@ impl NodeHandle {
             self.metrics.payment_took(started.elapsed());
         }
         outcome
+    }
+
+    /// Starts paying `target` and answers as soon as the payment is under way (durable),
+    /// with its status; a request the node refuses at once (no route, a used payment id)
+    /// answers the error. Follow it with [`NodeHandle::payment_status`] or the events.
+    pub async fn pay_async(
+        &self, token: Address, target: Address, r: Pay,
+    ) -> Result<PaymentStatus, NodeError> {
+        let (request, payment_id) = pay_request(token, target, r)?;
+        let began = std::time::Instant::now();
+        let (reply, mut outcome) = tokio::sync::oneshot::channel();
+        let (started, under_way) = tokio::sync::oneshot::channel();
+        let command = Command::Pay { request, reply, started: Some(started) };
+        self.inbox().send(Input::Command(command)).await.map_err(|_| NodeError::Stopped)?;
+        match under_way.await {
+            Ok(Ok(())) => {
+                // the outcome is the history's now; only the latency is the caller's
+                let metrics = self.metrics.clone();
+                tokio::spawn(async move {
+                    if let Ok(Ok(_)) = outcome.await {
+                        metrics.payment_took(began.elapsed());
+                    }
+                });
+            }
+            Ok(Err(e)) => return Err(e),
+            // not started: refused before, or a payment id already used (its answer tells)
+            Err(_) => match outcome.try_recv() {
+                Ok(Ok(_)) | Ok(Err(NodeError::Timeout(_))) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(NodeError::Stopped),
+            },
+        }
+        self.payment_status(payment_id).await
+    }
+
+    /// Where payment `payment_id` of ours stands.
+    pub async fn payment_status(&self, payment_id: u64) -> Result<PaymentStatus, NodeError> {
+        self.ask(|reply| Command::PaymentStatus { payment_id, reply }).await?
+    }
+
+    /// Cancels payment `payment_id` of ours, pending with its secret revealed to no one; its
+    /// status after.
+    pub async fn cancel_payment(&self, payment_id: u64) -> Result<PaymentStatus, NodeError> {
+        self.ask(|reply| Command::CancelPayment { payment_id, reply }).await??;
+        self.payment_status(payment_id).await
     }
 
     /// The payment history, newest first.

@@ -765,3 +765,150 @@ async fn a_deposit_path_the_token_lacks_is_refused_with_its_reason() {
     assert_eq!(net.balance(net.address(ALICE)).await.unwrap(), 1_000, "no token moved");
     alice.stop().await;
 }
+
+/// A payment as a resource: `"wait": false` answers 202 at once with the payment's id; its
+/// state is followed by polling `GET /payments/{id}` and by the event stream; an unknown id is
+/// a 404 and a malformed one a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asynchronous_payment_is_followed_by_polling_and_by_events() {
+    let Lab { net, network, dir, _root } = lab(2).await;
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    open(&alice.url, &token, &b, json!("100")).await;
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    let mut stream =
+        reqwest::Client::new().get(format!("{}/api/v1/events", alice.url)).send().await.unwrap();
+
+    let url = format!("{}/api/v1/payments/{token}/{b}", alice.url);
+    let (status, started) =
+        call(reqwest::Method::POST, url, Some(json!({ "amount": "9", "wait": false }))).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["payment_id"].as_u64().expect("an id");
+    assert!(id <= (1 << 53) - 1, "a chosen id is exact in every JSON client");
+    assert_eq!((&started["target"], &started["amount"]), (&json!(b), &json!("9")));
+    let done = eventually(|| async {
+        let status = get(format!("{}/api/v1/payments/{id}", alice.url)).await;
+        (status["state"] == "succeeded").then_some(status)
+    })
+    .await;
+    assert_eq!((&done["fee"], &done["route"]), (&json!("0"), &json!([a, b])), "{done}");
+    assert_eq!(done["cancellable"], json!(false));
+    // the stream told it too
+    let mut seen = String::new();
+    while !seen.contains(&format!("\"payment_id\":{id}")) || !seen.contains("payment_sent") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "9") }).await;
+
+    // a payment the node refuses at once answers its error, not 202
+    let url = format!("{}/api/v1/payments/{token}/{b}", alice.url);
+    let (status, body) =
+        call(reqwest::Method::POST, url, Some(json!({ "amount": "1000", "wait": false }))).await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")), "{body}");
+    for (path, expected) in
+        [("12345", 404), ("x1", 400), ("-1", 400), ("18446744073709551616", 400)]
+    {
+        let (status, body) =
+            call(reqwest::Method::GET, format!("{}/api/v1/payments/{path}", alice.url), None).await;
+        assert_eq!(status, expected, "{path}: {body}");
+        let (status, body) =
+            call(reqwest::Method::DELETE, format!("{}/api/v1/payments/{path}", alice.url), None)
+                .await;
+        assert_eq!(status, expected, "DELETE {path}: {body}");
+    }
+    // over: not cancellable
+    let (status, body) =
+        call(reqwest::Method::DELETE, format!("{}/api/v1/payments/{id}", alice.url), None).await;
+    assert_eq!((status, &body["error"]["code"]), (409, &json!("rejected")), "{body}");
+    alice.stop().await;
+    bob.stop().await;
+}
+
+/// Alice pays Charlie through Bob while Charlie is away: the payment waits for his secret
+/// request, and Alice cancels it. It fails at once; when Charlie comes back and asks for the
+/// secret he gets nothing; the lock expires and is removed, and nobody lost or gained a
+/// token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_cancelled_before_its_secret_is_revealed_moves_nothing() {
+    let Lab { net, network, dir, _root } = lab(3).await;
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(ALICE)),
+        format!("{:?}", net.address(BOB)),
+        format!("{:?}", net.address(CHARLIE)),
+    );
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!("100")).await;
+    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    // Charlie goes away
+    charlie.stop().await;
+
+    let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
+    let (status, started) =
+        call(reqwest::Method::POST, url, Some(json!({ "amount": "20", "wait": false }))).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["payment_id"].as_u64().unwrap();
+    assert_eq!((&started["state"], &started["cancellable"]), (&json!("pending"), &json!(true)));
+    // the lock reached Bob, who offers it on to the absent Charlie
+    eventually(|| async {
+        let c = channel(&bob.url, &token, &c).await?;
+        (c["locked"] == "20").then_some(())
+    })
+    .await;
+    let cancelled =
+        ok(reqwest::Method::DELETE, format!("{}/api/v1/payments/{id}", alice.url), json!(null))
+            .await;
+    assert_eq!((&cancelled["state"], &cancelled["cancellable"]), (&json!("failed"), &json!(false)));
+    assert!(cancelled["reason"].as_str().unwrap().contains("cancel"), "{cancelled}");
+    let (status, again) =
+        call(reqwest::Method::DELETE, format!("{}/api/v1/payments/{id}", alice.url), None).await;
+    assert_eq!(status, 409, "{again}");
+
+    // Charlie comes back (and Bob, whose outbox sends again on a start): Bob's lock reaches
+    // him, he asks Alice for the secret in vain
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    bob.stop().await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    eventually(|| async {
+        let ch = channel(&charlie.url, &token, &b).await?;
+        (ch["partner_locked"] == "20").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(balances(&charlie.url, &token, &b).await.unwrap(), ("0".into(), "100".into()));
+    // past the lock's expiry every lock goes, and no token moved
+    let lock_timeout = Config::default().lock_timeout + Config::default().expiry_margin;
+    net.mine(lock_timeout + 2).await.unwrap();
+    for (url, partner, expected) in [
+        (&alice.url, &b, ("100", "0")),
+        (&bob.url, &a, ("0", "100")),
+        (&bob.url, &c, ("100", "0")),
+        (&charlie.url, &b, ("0", "100")),
+    ] {
+        eventually(|| async {
+            let ch = channel(url, &token, partner).await?;
+            (ch["locked"] == "0" && ch["partner_locked"] == "0").then_some(())
+        })
+        .await;
+        let got = balances(url, &token, partner).await.unwrap();
+        assert_eq!(got, (expected.0.into(), expected.1.into()), "{url} with {partner}");
+    }
+    let history = get(format!("{}/api/v1/payments?direction=received", charlie.url)).await;
+    assert_eq!(history, json!([]), "Charlie received nothing");
+    for node in [alice, bob, charlie] {
+        node.stop().await;
+    }
+}

@@ -122,10 +122,7 @@ async fn metrics_show_the_payments_made_and_received() {
     let pay = photon_api::Pay {
         amount: photon_api::Amount(5),
         payment_id: Some(1),
-        secret: None,
-        secret_hash: None,
-        fee_limit: None,
-        routes: None,
+        ..photon_api::Pay::default()
     };
     alice.handle.pay(token, bob_key.address(), pay).await.unwrap();
     let scrape_of = |node: &photon_node::launch::RunningNode| {

@@ -210,6 +210,12 @@ pub enum StateChange {
     /// stale and a secret may not get registered in time: a mediator then pays its payee only
     /// after its payer has paid it.
     ChainSynced(bool),
+    /// The user cancels a payment it initiated whose secret it has not revealed: the secret
+    /// is forgotten, so no one can ever claim its lock, which expires and is removed.
+    CancelPayment {
+        /// the payment
+        payment_id: PaymentId,
+    },
 }
 
 /// A transaction the node must send.
@@ -308,6 +314,8 @@ pub enum PaymentFailure {
     NoRoute,
     /// The lock expired before the secret was revealed.
     LockExpired,
+    /// The user cancelled it before its secret was revealed.
+    Cancelled,
 }
 
 /// What the state machine asks the world to do, or tells it.

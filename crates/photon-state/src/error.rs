@@ -6,6 +6,14 @@ use photon_primitives::{Address, ChannelId, Epoch, Nonce, SecretHash, TokenAmoun
 /// Why a state change was refused; the state is exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// A payment that cannot be cancelled: unknown, or its secret is out of our hands.
+    #[error("payment {payment_id} cannot be cancelled: {why}")]
+    NotCancellable {
+        /// the payment
+        payment_id: photon_primitives::messages::PaymentId,
+        /// why not
+        why: &'static str,
+    },
     /// No such channel.
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelId),

@@ -96,6 +96,7 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
             cx.state.known_secrets.insert(secret.hash(), secret);
         }
         StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,
+        StateChange::CancelPayment { payment_id } => mediated::cancel_payment(cx, payment_id)?,
         StateChange::SetFee { scope, policy } => {
             if !policy.is_valid() {
                 return Err(Rejection::InvalidAmount);

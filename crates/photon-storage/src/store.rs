@@ -862,6 +862,7 @@ fn payment_row(event: &Event) -> Option<PaymentRecord> {
             let reason = match reason {
                 PaymentFailure::NoRoute => "no route",
                 PaymentFailure::LockExpired => "lock expired",
+                PaymentFailure::Cancelled => "cancelled",
             };
             row(
                 Direction::Failed,

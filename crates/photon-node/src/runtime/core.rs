@@ -169,7 +169,7 @@ impl Node {
                 let _ =
                     self.txs.send(TxJob { calls: vec![call], reply: Some(reply), pending: None });
             }
-            Command::Pay { request, reply } => {
+            Command::Pay { request, reply, started } => {
                 if let Some(answer) = self.repeated_payment(&request) {
                     let _ = reply.send(answer);
                     return;
@@ -193,19 +193,46 @@ impl Node {
                             }
                         };
                         let request = PayRequest { found: Some(found), ..request };
-                        let _ = inbox.send(Input::Command(Command::Pay { request, reply })).await;
+                        let command = Command::Pay { request, reply, started };
+                        let _ = inbox.send(Input::Command(command)).await;
                     });
                     return;
                 }
                 match self.pay_change(request) {
                     Ok((change, payment_id, secrethash)) => {
+                        self.recent.started(payment_id, target, amount);
                         self.payments.insert(payment_id, (reply, secrethash));
-                        batch.push((change, Waiter::None));
+                        batch.push((change, started.map_or(Waiter::None, Waiter::Reply)));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
+            }
+            Command::PaymentStatus { payment_id, reply } => {
+                let _ = reply.send(self.payment_status(payment_id));
+            }
+            Command::CancelPayment { payment_id, reply } => {
+                let ours = self
+                    .state
+                    .tasks
+                    .values()
+                    .any(|t| matches!(t, Task::Initiator(t) if t.payment_id == payment_id));
+                if !ours {
+                    // over already, or never ours: say which
+                    let _ = reply.send(self.payment_status(payment_id).and_then(|s| {
+                        let why = match s.state {
+                            photon_api::PaymentState::Succeeded => "it succeeded",
+                            photon_api::PaymentState::Failed => "it failed already",
+                            photon_api::PaymentState::Disputed => "it is disputed",
+                            // a direct payment, or our unlock: the partner has it
+                            photon_api::PaymentState::Pending => "the target has been paid",
+                        };
+                        Err(photon_state::Rejection::NotCancellable { payment_id, why }.into())
+                    }));
+                    return;
+                }
+                batch.push((StateChange::CancelPayment { payment_id }, Waiter::Reply(reply)));
             }
             Command::Routes { token, target, amount, found, reply } => {
                 let _ = reply.send(self.routes_for(token, target, amount, found.as_deref()));
@@ -273,16 +300,18 @@ impl Node {
                     }
                 }
                 Err(rejection) => {
-                    if let Waiter::Peer(respond) = waiter {
-                        let _ = respond.send(refusal(&rejection));
-                    } else if let Waiter::Reply(reply) = waiter {
-                        let _ = reply.send(Err(NodeError::Rejected(rejection)));
-                    } else if let Some((reply, _)) =
-                        payment.and_then(|id| self.payments.remove(&id))
-                    {
-                        let _ = reply.send(Err(NodeError::Rejected(rejection)));
-                    } else {
-                        tracing::debug!(%rejection, "input refused");
+                    // a payment refused: its caller hears why (and whoever waits for its start)
+                    if let Some((reply, _)) = payment.and_then(|id| self.payments.remove(&id)) {
+                        let _ = reply.send(Err(NodeError::Rejected(rejection.clone())));
+                    }
+                    match waiter {
+                        Waiter::Peer(respond) => {
+                            let _ = respond.send(refusal(&rejection));
+                        }
+                        Waiter::Reply(reply) => {
+                            let _ = reply.send(Err(NodeError::Rejected(rejection)));
+                        }
+                        Waiter::None => tracing::debug!(%rejection, "input refused"),
                     }
                 }
             }
@@ -360,6 +389,11 @@ impl Node {
         );
         match event {
             Event::Send { recipient, message } => {
+                if let Message::MediatedTransfer(m) = &message {
+                    if m.initiator == self.state.address {
+                        self.recent.routed(m.payment_id, m.path.clone());
+                    }
+                }
                 let kind = message.kind();
                 crash_point(&format!("before_send:{kind:?}"));
                 self.transport.send(self.state.address, recipient, message, tag);
@@ -386,6 +420,7 @@ impl Node {
                     PaymentFailure::LockExpired => {
                         "the lock expired before the secret was revealed"
                     }
+                    PaymentFailure::Cancelled => "cancelled by the user",
                 };
                 self.payment_failed(payment_id, reason.into());
             }

@@ -59,6 +59,22 @@ pub enum Command {
         request: PayRequest,
         /// answer when done
         reply: Reply<PaymentOutcome>,
+        /// answer once the payment is under way (durable), if anyone asks
+        started: Option<Reply<()>>,
+    },
+    /// Where a payment of ours stands.
+    PaymentStatus {
+        /// the payment
+        payment_id: PaymentId,
+        /// its status
+        reply: Reply<photon_api::PaymentStatus>,
+    },
+    /// Cancel a payment of ours whose secret went to no one.
+    CancelPayment {
+        /// the payment
+        payment_id: PaymentId,
+        /// answer once cancelled
+        reply: Reply<()>,
     },
     /// The routes a payment would take now: the service's answer (if any) as the node
     /// filters it, then the node's own.

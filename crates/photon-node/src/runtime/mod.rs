@@ -125,6 +125,8 @@ pub struct Node {
     handle: NodeHandle,
     txs: mpsc::UnboundedSender<TxJob>,
     payments: HashMap<PaymentId, (Reply<PaymentOutcome>, Option<B256>)>,
+    /// What the history does not keep of our recent payments, for `GET /payments/{id}`.
+    recent: payments::RecentPayments,
     since_snapshot: u64,
     last_change: u64,
     counter: u64,
@@ -276,6 +278,7 @@ impl Node {
             handle: handle.clone(),
             txs: jobs,
             payments: HashMap::new(),
+            recent: payments::RecentPayments::default(),
             since_snapshot: restored.replayed,
             last_change: restored.last_change,
             counter: 0,

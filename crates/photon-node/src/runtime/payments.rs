@@ -13,7 +13,120 @@ pub(super) struct SentPayment {
     pub(super) fee: TokenAmount,
 }
 
+/// What the node remembers of a recent payment of its own beyond the history: its target
+/// and amount (a failed row has neither), and the route of its last attempt.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Recent {
+    target: Option<Address>,
+    amount: Option<TokenAmount>,
+    route: Option<Vec<Address>>,
+}
+
+/// The node's [`Recent`] payments, the oldest forgotten first (the node's memory only: the
+/// history keeps the rest).
+#[derive(Debug, Default)]
+pub(super) struct RecentPayments {
+    payments: HashMap<PaymentId, Recent>,
+    order: std::collections::VecDeque<PaymentId>,
+}
+
+impl RecentPayments {
+    /// How many payments are remembered.
+    const KEPT: usize = 4_096;
+
+    fn entry(&mut self, payment_id: PaymentId) -> &mut Recent {
+        if !self.payments.contains_key(&payment_id) {
+            self.order.push_back(payment_id);
+            while self.order.len() > Self::KEPT {
+                if let Some(old) = self.order.pop_front() {
+                    self.payments.remove(&old);
+                }
+            }
+        }
+        self.payments.entry(payment_id).or_default()
+    }
+
+    /// A payment started.
+    pub(super) fn started(&mut self, payment_id: PaymentId, target: Address, amount: TokenAmount) {
+        let entry = self.entry(payment_id);
+        entry.target = Some(target);
+        entry.amount = Some(amount);
+    }
+
+    /// A payment's lock went out over `path`.
+    pub(super) fn routed(&mut self, payment_id: PaymentId, path: Vec<Address>) {
+        self.entry(payment_id).route = Some(path);
+    }
+
+    fn get(&self, payment_id: PaymentId) -> Recent {
+        self.payments.get(&payment_id).cloned().unwrap_or_default()
+    }
+}
+
 impl Node {
+    /// Where payment `payment_id` of ours stands: in flight (the state's task, or a direct
+    /// one awaiting its acknowledgement), or its last row in the history.
+    pub(super) fn payment_status(
+        &self, payment_id: PaymentId,
+    ) -> Result<photon_api::PaymentStatus, NodeError> {
+        use photon_api::{Amount, PaymentState, PaymentStatus};
+        let recent = self.recent.get(payment_id);
+        let task = self.state.tasks.values().find_map(|task| match task {
+            Task::Initiator(t) if t.payment_id == payment_id => Some(t),
+            _ => None,
+        });
+        if let Some(t) = task {
+            return Ok(PaymentStatus {
+                payment_id,
+                state: PaymentState::Pending,
+                token: t.token,
+                target: Some(t.target),
+                amount: Some(Amount(t.amount.0)),
+                fee: Amount(t.attempt.as_ref().map_or(0, |(_, _, fee)| fee.0)),
+                reason: None,
+                route: recent.route,
+                cancellable: t.secret.is_some() && !t.secret_revealed,
+            });
+        }
+        let ours = |direction| PaymentFilter {
+            payment_id: Some(payment_id),
+            direction: Some(direction),
+            limit: Some(1),
+            ..PaymentFilter::default()
+        };
+        let sent = self.storage.payments(&ours(photon_storage::Direction::Sent))?;
+        let failed = self.storage.payments(&ours(photon_storage::Direction::Failed))?;
+        // the newest row tells (a failed payment may have been tried again and sent)
+        let row = sent
+            .into_iter()
+            .chain(failed)
+            .max_by_key(|r| r.id)
+            .ok_or_else(|| NodeError::NotFound(format!("no payment {payment_id} of ours")))?;
+        let disputed = row.reason.as_deref().is_some_and(|r| r.starts_with("disputed"));
+        let state = match row.direction {
+            photon_storage::Direction::Failed => PaymentState::Failed,
+            _ if disputed => PaymentState::Disputed,
+            _ if row.pending => PaymentState::Pending,
+            _ => PaymentState::Succeeded,
+        };
+        let failed = row.direction == photon_storage::Direction::Failed;
+        let target = row.counterparty.or(recent.target);
+        let amount = if failed { recent.amount } else { Some(row.amount) };
+        // a payment sent with no route remembered went straight to its target
+        let direct = target.filter(|_| !failed).map(|t| vec![self.state.address, t]);
+        Ok(PaymentStatus {
+            payment_id,
+            state,
+            token: row.token,
+            target,
+            amount: amount.map(|a| Amount(a.0)),
+            fee: Amount(row.fee.0),
+            reason: row.reason,
+            route: recent.route.or(direct),
+            cancellable: false,
+        })
+    }
+
     pub(super) fn pay_change(
         &mut self, request: PayRequest,
     ) -> Result<(StateChange, PaymentId, Option<B256>), NodeError> {
@@ -42,11 +155,7 @@ impl Node {
             return Err(NodeError::BadRequest("cannot pay ourselves".into()));
         }
         self.counter += 1;
-        let payment_id = payment_id.unwrap_or_else(|| {
-            let nanos =
-                SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-            nanos ^ self.counter.rotate_left(48)
-        });
+        let payment_id = payment_id.unwrap_or_else(crate::calls::new_payment_id);
         if self.payments.contains_key(&payment_id) {
             return Err(NodeError::BadRequest(format!(
                 "payment {payment_id} is already in flight"

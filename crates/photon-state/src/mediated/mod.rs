@@ -337,6 +337,33 @@ fn on_reveal(cx: &mut Ctx<'_>, sender: Address, secret: Secret) -> Result<(), Re
     Ok(())
 }
 
+/// Cancels a payment we initiated whose secret went to no one: its task ends with the secret
+/// (never revealed, so its lock can only expire; the lock stays until then and is removed
+/// as any expired lock), and the payment fails at once.
+pub(crate) fn cancel_payment(cx: &mut Ctx<'_>, payment_id: PaymentId) -> Result<(), Rejection> {
+    let found = cx.state.tasks.iter().find_map(|(hash, task)| match task {
+        Task::Initiator(t) if t.payment_id == payment_id => Some((*hash, t.clone())),
+        _ => None,
+    });
+    let Some((secrethash, task)) = found else {
+        return Err(Rejection::NotCancellable { payment_id, why: "no payment of ours in flight" });
+    };
+    let why = if task.secret.is_none() {
+        "the target holds its secret (a swap)"
+    } else if task.secret_revealed {
+        "its secret was revealed to the target"
+    } else {
+        cx.state.tasks.remove(&secrethash);
+        cx.events.push(Event::PaymentFailed {
+            payment_id,
+            token: task.token,
+            reason: PaymentFailure::Cancelled,
+        });
+        return Ok(());
+    };
+    Err(Rejection::NotCancellable { payment_id, why })
+}
+
 /// Turns our lock of `secret` on `channel_id` into a transfer.
 pub(super) fn send_unlock(
     cx: &mut Ctx<'_>, channel_id: ChannelId, secret: Secret, payment_id: PaymentId,

@@ -6,7 +6,7 @@ use photon_primitives::Nonce;
 use photon_primitives::TokenAmount;
 use photon_primitives::U256;
 use photon_state::changes::{ChainEvent, Event, PaymentFailure, StateChange};
-use photon_state::{Config, FeePolicy, OurDisposal, Route, Task, UnlockState};
+use photon_state::{Config, FeePolicy, OurDisposal, Rejection, Route, Task, UnlockState};
 
 const ALICE: usize = 0;
 const BOB: usize = 1;
@@ -1110,4 +1110,74 @@ fn a_refused_message_marks_the_channel_and_a_refused_proof_closes_it() {
     let closed = matches!(c.status, photon_state::ChannelStatus::Closed { .. });
     assert!(closed, "closed with Bob's latest proof: {:?}", c.status);
     assert!(net.channels[&ab].closed_at.is_some(), "on chain");
+}
+
+/// Alice cancels a payment before the target asked for its secret: the payment fails at once,
+/// the target's secret request is refused, nobody can claim the lock, and every lock expires
+/// and is removed, the balances untouched.
+#[test]
+fn a_payment_cancelled_before_its_secret_is_revealed_is_never_paid() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    let payment_id = match net.nodes[ALICE].state.tasks.values().next() {
+        Some(photon_state::Task::Initiator(t)) => t.payment_id,
+        other => panic!("an initiator task, not {other:?}"),
+    };
+    net.apply(ALICE, StateChange::CancelPayment { payment_id }).expect("cancellable");
+    assert!(net.nodes[ALICE].log.iter().any(|e| matches!(
+        e,
+        Event::PaymentFailed { reason: PaymentFailure::Cancelled, payment_id: p, .. } if *p == payment_id
+    )));
+    net.run();
+    assert!(
+        !net.delivered.iter().any(|e| matches!(e.message, Message::RevealSecret(_))),
+        "no secret left Alice"
+    );
+    assert_eq!(received(&net, CHARLIE), Vec::<u128>::new());
+    // the lock stays until it expires, then goes: nothing moved
+    net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 1);
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    assert_eq!(net.pending_locks(BOB, CHARLIE), (vec![], vec![]));
+    net.assert_balances(ALICE, BOB, (100, 0));
+    net.assert_balances(BOB, CHARLIE, (100, 0));
+    assert!(net.nodes.iter().all(|n| n.state.tasks.is_empty()));
+    // once over, there is nothing to cancel
+    assert!(matches!(
+        net.apply(ALICE, StateChange::CancelPayment { payment_id }),
+        Err(Rejection::NotCancellable { .. })
+    ));
+}
+
+/// Once the secret went to the target, a payment can no longer be cancelled (the target can
+/// claim it): the cancel is refused, changes nothing, and the payment completes.
+#[test]
+fn a_payment_whose_secret_was_revealed_cannot_be_cancelled() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    let revealed = |net: &Net| {
+        net.nodes[ALICE]
+            .state
+            .tasks
+            .values()
+            .any(|t| matches!(t, photon_state::Task::Initiator(t) if t.secret_revealed))
+    };
+    while !revealed(&net) {
+        assert!(net.deliver_one(), "the secret is revealed before the messages run out");
+    }
+    let payment_id = match net.nodes[ALICE].state.tasks.values().next() {
+        Some(photon_state::Task::Initiator(t)) => t.payment_id,
+        other => panic!("an initiator task, not {other:?}"),
+    };
+    let before = format!("{:?}", net.nodes[ALICE].state);
+    let refused = net.apply(ALICE, StateChange::CancelPayment { payment_id });
+    assert!(matches!(refused, Err(Rejection::NotCancellable { .. })), "{refused:?}");
+    assert_eq!(format!("{:?}", net.nodes[ALICE].state), before, "a refused cancel changes nothing");
+    net.run();
+    assert_eq!(received(&net, CHARLIE), vec![20]);
+    net.assert_balances(ALICE, BOB, (80, 20));
+    net.assert_balances(BOB, CHARLIE, (80, 20));
 }

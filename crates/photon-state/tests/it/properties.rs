@@ -11,7 +11,7 @@ use photon_primitives::TokenAmount;
 use photon_primitives::{ChannelId, LocalSigner};
 use photon_primitives::{Epoch, Nonce};
 use photon_state::changes::{Event, StateChange};
-use photon_state::Config;
+use photon_state::{Config, Task};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -71,6 +71,11 @@ enum Action {
         node: usize,
         away: bool,
     },
+    /// A node's user cancels one of its payments in flight (refused once its secret is out).
+    Cancel {
+        node: usize,
+        pick: usize,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -87,6 +92,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::Mine { blocks: Config::default().lock_timeout + 5 }),
         1 => (0..4usize, 0..7u64).prop_map(|(node, blocks)| Action::Lag { node, blocks }),
         1 => (0..4usize, any::<bool>()).prop_map(|(node, away)| Action::Away { node, away }),
+        1 => (0..4usize, any::<usize>()).prop_map(|(node, pick)| Action::Cancel { node, pick }),
     ]
 }
 
@@ -211,6 +217,7 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
     let mut seen = Seen::new();
     let mut retries = 0;
     let mut next_payment = 0u64;
+    let mut cancelled = std::collections::BTreeSet::new();
     for action in actions {
         match action {
             Action::Direct { channel, reverse, amount } => {
@@ -314,6 +321,29 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
             }
             Action::Lag { node, blocks } => net.lag[node] = blocks,
             Action::Away { node, away } => net.away[node] = away,
+            Action::Cancel { node, pick } => {
+                let ids: Vec<u64> = net.nodes[node]
+                    .state
+                    .tasks
+                    .values()
+                    .filter_map(|t| match t {
+                        Task::Initiator(t) => Some(t.payment_id),
+                        _ => None,
+                    })
+                    .collect();
+                if !ids.is_empty() {
+                    let payment_id = ids[pick % ids.len()];
+                    let before = format!("{:?}", net.nodes[node].state);
+                    match net.apply(node, StateChange::CancelPayment { payment_id }) {
+                        Ok(()) => {
+                            cancelled.insert(payment_id);
+                        }
+                        Err(_) => {
+                            prop_assert_eq!(before, format!("{:?}", net.nodes[node].state))
+                        }
+                    }
+                }
+            }
         }
         check_invariants(&net, &mut seen)?;
     }
@@ -350,6 +380,19 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 prop_assert!(
                     received.contains(payment_id),
                     "node {i}: payment {payment_id} sent, never received"
+                );
+            }
+        }
+    }
+    // a cancelled payment is never paid
+    for (i, node) in net.nodes.iter().enumerate() {
+        for e in &node.log {
+            if let Event::PaymentSent { payment_id, .. }
+            | Event::PaymentReceived { payment_id, .. } = e
+            {
+                prop_assert!(
+                    !cancelled.contains(payment_id),
+                    "node {i}: payment {payment_id} was cancelled, yet paid"
                 );
             }
         }
