@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test netns python bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
+.PHONY: demo test netns python schemathesis bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -18,7 +18,7 @@ demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} $(CARGO_TARGET_DIR)/debug/photon-demo
 
 ## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
-test: toolchain netns python
+test: toolchain netns python schemathesis
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
@@ -44,6 +44,19 @@ python:
 		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq python3 >/dev/null; } \
 		|| echo "python3 is missing: the Python bindings test will fail"
+
+## schemathesis: the pinned API fuzzer (scripts/requirements-api-fuzz.txt) in ./.venv, which
+## a test runs against a node's OpenAPI document (python3-venv comes from Debian if missing).
+schemathesis: .venv/.photon-installed
+
+.venv/.photon-installed: scripts/requirements-api-fuzz.txt
+	@python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; } \
+		|| echo "python3-venv is missing: the API fuzzing test will fail"
+	rm -rf .venv && python3 -m venv .venv
+	.venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-api-fuzz.txt
+	touch $@
 
 ## bindings: regenerate photon-mobile's committed Kotlin, Swift and Python bindings from the
 ## built library (a test fails while they are out of date).

@@ -238,12 +238,12 @@ mod tests {
         let partner = Address::repeat_byte(0xbb);
         let (base, seen) = serve_once(
             200,
-            r#"{"payment_id":7,"target":"0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","amount":"340282366920938463463374607431768211455","fee":"0","secrethash":null}"#,
+            r#"{"payment_id":7,"target":"0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","amount":"99999999999999999999999999999999999999","fee":"0","secrethash":null}"#,
         )
         .await;
         let pay = Pay { amount: Amount(5), ..Pay::default() };
         let outcome = Client::new(&base, None).pay(token, partner, &pay).await.unwrap();
-        assert_eq!((outcome.payment_id, outcome.amount), (7, Amount(u128::MAX)));
+        assert_eq!((outcome.payment_id, outcome.amount), (7, Amount(10u128.pow(38) - 1)));
         assert!(seen.await.unwrap().starts_with("POST /api/v1/payments/0xaaaa"));
 
         let (base, _) = serve_once(

@@ -13,6 +13,7 @@
 
 mod amount;
 mod client;
+pub mod schema;
 mod types;
 
 pub use amount::Amount;

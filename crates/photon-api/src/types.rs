@@ -5,11 +5,19 @@ use photon_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// An optional field of a request: absent, or a value (`null` is refused, as the OpenAPI
+/// document says: a field is given or it is not).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// Defines a snake_case enum of the API with `Display` and `FromStr` (for command lines).
 macro_rules! api_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
@@ -115,20 +123,30 @@ api_enum! {
 }
 
 /// `GET /api/v1/address`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OurAddress {
     /// The node's account.
+    #[schema(value_type = crate::schema::Address)]
     pub our_address: Address,
 }
 
+/// `GET /api/v1/version`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Version {
+    /// The node's software version.
+    pub version: String,
+}
+
 /// `GET /api/v1/status`: the node's status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// Our address.
+    #[schema(value_type = crate::schema::Address)]
     pub address: Address,
     /// Chain id.
     pub chain_id: u64,
     /// The `TokensNetwork` contract.
+    #[schema(value_type = crate::schema::Address)]
     pub tokens_network: Address,
     /// Last confirmed block acted on.
     pub block: u64,
@@ -156,13 +174,16 @@ pub struct Status {
 }
 
 /// One channel (`GET /api/v1/channels…`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelView {
     /// Channel id.
+    #[schema(value_type = crate::schema::Hash32)]
     pub channel_id: B256,
     /// Token.
+    #[schema(value_type = crate::schema::Address)]
     pub token: Address,
     /// Partner.
+    #[schema(value_type = crate::schema::Address)]
     pub partner: Address,
     /// Where the channel is in its life.
     pub state: ChannelState,
@@ -188,9 +209,10 @@ pub struct ChannelView {
 }
 
 /// A payment in flight (`GET /api/v1/pending_transfers`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingTransfer {
     /// The lock's hash.
+    #[schema(value_type = crate::schema::Hash32)]
     pub secrethash: B256,
     /// Our part in it.
     pub role: Role,
@@ -199,17 +221,19 @@ pub struct PendingTransfer {
 }
 
 /// A payment that completed (`POST /api/v1/payments/{token}/{target}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentOutcome {
     /// Its id.
     pub payment_id: u64,
     /// Target.
+    #[schema(value_type = crate::schema::Address)]
     pub target: Address,
     /// What the target received.
     pub amount: Amount,
     /// Fees paid.
     pub fee: Amount,
     /// The secret hash (mediated payments).
+    #[schema(value_type = Option<crate::schema::Hash32>)]
     pub secrethash: Option<B256>,
 }
 
@@ -231,16 +255,18 @@ api_enum! {
 
 /// A payment of ours as a resource (`GET /api/v1/payments/{id}`, and what an asynchronous
 /// `POST /api/v1/payments/{token}/{target}` answers).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentStatus {
     /// Its id.
     pub payment_id: u64,
     /// Where it stands.
     pub state: PaymentState,
     /// The token.
+    #[schema(value_type = crate::schema::Address)]
     pub token: Address,
     /// Who is paid (not known for a payment that failed before the node last started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Address>)]
     pub target: Option<Address>,
     /// What the target receives (not known for a payment that failed before the node last
     /// started).
@@ -254,6 +280,7 @@ pub struct PaymentStatus {
     /// The route of its last attempt, us first (mediated payments, while the node that made
     /// them runs; direct payments: us and the target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::schema::Address>>)]
     pub route: Option<Vec<Address>>,
     /// Whether it can still be cancelled (`DELETE /api/v1/payments/{id}`): pending, its
     /// secret revealed to no one.
@@ -261,7 +288,7 @@ pub struct PaymentStatus {
 }
 
 /// A row of the payment history (`GET /api/v1/payments`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payment {
     /// Row id (increasing).
     pub id: i64,
@@ -274,8 +301,10 @@ pub struct Payment {
     /// The payment id.
     pub payment_id: u64,
     /// The token.
+    #[schema(value_type = crate::schema::Address)]
     pub token: Address,
     /// The target (sent), the initiator (received), none otherwise.
+    #[schema(value_type = Option<crate::schema::Address>)]
     pub counterparty: Option<Address>,
     /// The amount (sent, received), the fee earned (mediated), zero (failed).
     pub amount: Amount,
@@ -288,16 +317,18 @@ pub struct Payment {
 }
 
 /// What the event stream (`GET /api/v1/events`, server-sent events) publishes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeEvent {
     /// We were paid.
     PaymentReceived {
         /// token
+        #[schema(value_type = crate::schema::Address)]
         token: Address,
         /// payment id
         payment_id: u64,
         /// from
+        #[schema(value_type = crate::schema::Address)]
         initiator: Address,
         /// amount
         amount: Amount,
@@ -305,10 +336,12 @@ pub enum NodeEvent {
     /// A payment we made completed.
     PaymentSent {
         /// token
+        #[schema(value_type = crate::schema::Address)]
         token: Address,
         /// payment id
         payment_id: u64,
         /// to
+        #[schema(value_type = crate::schema::Address)]
         target: Address,
         /// amount
         amount: Amount,
@@ -337,10 +370,13 @@ pub enum NodeEvent {
     /// settling, open again) or got a deposit; payments are told by their own events.
     ChannelChanged {
         /// the channel
+        #[schema(value_type = crate::schema::Hash32)]
         channel_id: B256,
         /// token
+        #[schema(value_type = crate::schema::Address)]
         token: Address,
         /// partner
+        #[schema(value_type = crate::schema::Address)]
         partner: Address,
         /// where it is now
         state: ChannelState,
@@ -357,6 +393,7 @@ pub enum NodeEvent {
     /// A peer connected (its first connection) or disconnected (its last).
     PeerConnectivity {
         /// the peer
+        #[schema(value_type = crate::schema::Address)]
         peer: Address,
         /// whether connected now
         connected: bool,
@@ -364,48 +401,78 @@ pub enum NodeEvent {
 }
 
 /// `PUT /api/v1/channels`: open a channel, with a first deposit if given.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenChannel {
     /// The token.
+    #[schema(value_type = crate::schema::Address)]
     pub token: Address,
     /// The partner.
+    #[schema(value_type = crate::schema::Address)]
     pub partner: Address,
     /// Blocks between a close and the settlement (default: the node's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub settle_timeout: Option<u32>,
     /// A first deposit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub deposit: Option<Amount>,
     /// How the deposit reaches the contract.
     #[serde(default)]
     pub via: Via,
 }
 
-/// `PATCH /api/v1/channels/{token}/{partner}`: exactly one of `deposit`, `withdraw`, `state`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatchChannel {
-    /// Deposit this much more.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deposit: Option<Amount>,
-    /// How the deposit reaches the contract (with `deposit` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via: Option<Via>,
-    /// Withdraw this much (the partner co-signs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub withdraw: Option<Amount>,
+/// `PATCH /api/v1/channels/{token}/{partner}`: one change, given by its one field
+/// (`deposit`, with `via` if wanted; `withdraw`; or `state`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum PatchChannel {
+    /// Deposit more.
+    Deposit(DepositMore),
+    /// Withdraw (the partner co-signs).
+    Withdraw(WithdrawSome),
     /// Close, or settle cooperatively.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Goal>,
+    State(ChangeState),
+}
+
+/// `PATCH` of a channel: deposit this much more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositMore {
+    /// How much (at least 1).
+    #[schema(value_type = crate::schema::PositiveAmount)]
+    pub deposit: Amount,
+    /// How the deposit reaches the contract.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub via: Option<Via>,
+}
+
+/// `PATCH` of a channel: withdraw this much (the partner co-signs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawSome {
+    /// How much (at least 1).
+    #[schema(value_type = crate::schema::PositiveAmount)]
+    pub withdraw: Amount,
+}
+
+/// `PATCH` of a channel: close it, or settle it cooperatively.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeState {
+    /// Where it goes.
+    pub state: Goal,
 }
 
 /// What a channel change answers: the transaction of a deposit, or that the node took the
 /// request (a withdrawal, a close or a settlement goes on in the background).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PatchAnswer {
     /// The deposit's transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Hash32>)]
     pub transaction_hash: Option<B256>,
     /// The request is taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -413,9 +480,10 @@ pub struct PatchAnswer {
 }
 
 /// A transaction the node sent and saw mined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transaction {
     /// Its hash.
+    #[schema(value_type = crate::schema::Hash32)]
     pub transaction_hash: B256,
 }
 
@@ -436,44 +504,55 @@ pub enum RouteSpec {
 }
 
 /// `POST /api/v1/payments/{token}/{target}`: pay `amount` to the target.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pay {
     /// What the target receives.
+    #[schema(value_type = crate::schema::PositiveAmount)]
     pub amount: Amount,
     /// The payment's id (default: a fresh one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub payment_id: Option<u64>,
     /// The secret to lock with (default: a fresh one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false, value_type = Option<crate::schema::Hash32>)]
     pub secret: Option<B256>,
     /// Lock with this hash, the target holding the secret (a swap).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false, value_type = Option<crate::schema::Hash32>)]
     pub secret_hash: Option<B256>,
     /// Most fee to pay (default: 5 % of the amount plus 100 smallest units).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub fee_limit: Option<Amount>,
     /// Routes to try in order (default: the node's own).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub routes: Option<Vec<RouteSpec>>,
     /// Wait for the outcome (default), or answer `202 Accepted` with the payment's status as
     /// soon as it is under way (then follow it with `GET /api/v1/payments/{id}` or the events).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub wait: Option<bool>,
 }
 
 /// `GET /api/v1/payments` query: every field narrows the result.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PaymentsQuery {
     /// Only this token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<String>, pattern = "^(0[xX])?[0-9a-fA-F]{40}$")]
     pub token: Option<Address>,
     /// Only with this counterparty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<String>, pattern = "^(0[xX])?[0-9a-fA-F]{40}$")]
     pub partner: Option<Address>,
     /// Only of this kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(inline)]
     pub direction: Option<Direction>,
     /// Only from this Unix second on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -487,27 +566,30 @@ pub struct PaymentsQuery {
 }
 
 /// `POST /api/v1/secrets` and `/api/v1/known_secrets`: a secret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretBody {
     /// The secret (32 bytes, not zero).
+    #[schema(value_type = crate::schema::Hash32)]
     pub secret: B256,
 }
 
 /// What a secret request answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecretAnswer {
     /// The registration's transaction (`/secrets` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Hash32>)]
     pub transaction_hash: Option<B256>,
     /// The secret's hash.
+    #[schema(value_type = crate::schema::Hash32)]
     pub secrethash: B256,
 }
 
 /// A mediation fee: `flat + amount × rate / 1,000,000`, the rate being `proportional_ppm`
 /// moved by up to `imbalance_ppm` (down when the payment rebalances the channel, up when it
 /// drains the thinner side; see docs/pfs.md).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeePolicy {
     /// Flat part.
     pub flat: Amount,
@@ -519,7 +601,7 @@ pub struct FeePolicy {
 }
 
 /// `GET /api/v1/fees`: the node's fee schedule, the most specific policy winning.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeeSchedule {
     /// For every channel without a more specific policy.
     pub default: FeePolicy,
@@ -530,40 +612,44 @@ pub struct FeeSchedule {
 }
 
 /// `PUT /api/v1/fees`: set the default policy, a token's, or a channel's (token and partner).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetFee {
     /// The token (for a token's or a channel's policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false, value_type = Option<crate::schema::Address>)]
     pub token: Option<Address>,
     /// The partner (for a channel's policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false, value_type = Option<crate::schema::Address>)]
     pub partner: Option<Address>,
     /// Flat part of the fee.
     pub flat: Amount,
     /// Proportional part, in millionths (at most 1,000,000).
+    #[schema(maximum = 1_000_000)]
     pub proportional_ppm: u32,
     /// Imbalance component, in millionths (at most 1,000,000; default 0).
     #[serde(default)]
+    #[schema(maximum = 1_000_000)]
     pub imbalance_ppm: u32,
 }
 
 /// A request the node took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// Always true.
     pub accepted: bool,
 }
 
 /// An error answer: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable code (e.g. `bad_request`, `not_found`, `payment_failed`).
     pub code: String,
@@ -572,7 +658,7 @@ pub struct ErrorDetail {
 }
 
 /// Where a route comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteSource {
     /// The node's pathfinding service.
@@ -582,9 +668,10 @@ pub enum RouteSource {
 }
 
 /// `GET /api/v1/paths/{token}/{target}?amount=`: a route a payment would try, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouteView {
     /// Payer (this node), mediators, target.
+    #[schema(value_type = Vec<crate::schema::Address>)]
     pub path: Vec<Address>,
     /// All the mediators' fees, as quoted: the payer locks `amount + fee`.
     pub fee: Amount,
@@ -631,7 +718,7 @@ api_enum! {
 }
 
 /// The peer-to-peer network as a node sees it (`GET /api/v1/status`, `network`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetworkStatus {
     /// Whether other nodes can dial this one directly.
     pub reachability: Reachability,
@@ -650,7 +737,7 @@ pub struct NetworkStatus {
 }
 
 /// A relay a node holds or asks a reservation from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelayView {
     /// The relay's peer id.
     pub peer_id: String,
@@ -663,16 +750,17 @@ pub struct RelayView {
 }
 
 /// A connected Photon peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerView {
     /// Its Ethereum address.
+    #[schema(value_type = crate::schema::Address)]
     pub address: Address,
     /// Direct, or only through relays.
     pub connection: Connection,
 }
 
 /// The relay service a node offers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelayServiceView {
     /// Reservations held now.
     pub reservations: usize,

@@ -15,6 +15,13 @@ pub enum PhotonError {
         /// what is wrong
         message: String,
     },
+    /// A valid request the node will not carry out as asked: a channel with ourselves, a
+    /// settle timeout outside the accepted range, a payment id already used (`refused`).
+    #[error("{message}")]
+    Refused {
+        /// why not
+        message: String,
+    },
     /// No such channel, payment or resource (`not_found`).
     #[error("{message}")]
     NotFound {
@@ -105,6 +112,7 @@ impl PhotonError {
         match self {
             Self::BadRequest { .. } => "bad_request",
             Self::NotFound { .. } => "not_found",
+            Self::Refused { .. } => "refused",
             Self::Rejected { .. } => "rejected",
             Self::ChainRefused { .. } => "chain_refused",
             Self::ChainError { .. } => "chain_error",
@@ -131,6 +139,7 @@ impl From<NodeError> for PhotonError {
         match e {
             NodeError::BadRequest(_) => Self::BadRequest { message },
             NodeError::NotFound(_) => Self::NotFound { message },
+            NodeError::Refused(_) => Self::Refused { message },
             NodeError::Rejected(_) => Self::Rejected { message },
             NodeError::Chain(photon_chain::ChainError::Refused(_)) => {
                 Self::ChainRefused { message }

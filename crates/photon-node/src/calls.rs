@@ -69,7 +69,7 @@ fn pay_request(
 /// A secret from a request: anything but zero.
 pub fn secret(value: B256) -> Result<Secret, NodeError> {
     if value == B256::ZERO {
-        return Err(bad("the zero secret is not a secret"));
+        return Err(NodeError::Refused("the zero secret is not a secret".into()));
     }
     Ok(Secret(value))
 }

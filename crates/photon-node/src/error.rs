@@ -6,6 +6,11 @@ pub enum NodeError {
     /// The request is malformed or asks for something impossible.
     #[error("{0}")]
     BadRequest(String),
+    /// A well-formed request the node will not carry out as asked (a channel with ourselves,
+    /// a settle timeout outside the accepted range, a payment id already used, the zero
+    /// secret): the request is valid, the node's answer is no.
+    #[error("{0}")]
+    Refused(String),
     /// No such channel, payment or resource.
     #[error("{0}")]
     NotFound(String),
@@ -58,6 +63,7 @@ impl NodeError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::NotFound(_) => "not_found",
+            Self::Refused(_) => "refused",
             Self::Rejected(_) => "rejected",
             Self::Chain(photon_chain::ChainError::Refused(_)) => "chain_refused",
             Self::Chain(_) | Self::ChainUnreachable(_) => "chain_error",

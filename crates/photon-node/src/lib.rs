@@ -10,7 +10,8 @@
 //!
 //! * [`runtime`]: the task that owns the state ([`runtime::Node`]) and its handle; one module
 //!   per job (start-up and loop, batch work, payments, chain task, transaction task).
-//! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`].
+//! * [`api`]: the REST API (axum) over a [`runtime::NodeHandle`]; [`openapi`]: its OpenAPI
+//!   document, generated from the handlers.
 //! * [`calls`]: the node's typed calls in the API's types, which the REST API serves.
 //! * [`transport`]: how messages reach peers ([`transport::LocalNetwork`] in one process).
 //! * [`routing`]: routes from the pathfinding service and the node's own graph.
@@ -26,6 +27,7 @@ mod error;
 pub mod keystore;
 pub mod launch;
 pub mod metrics;
+pub mod openapi;
 pub mod routing;
 pub mod runtime;
 pub mod transport;

@@ -4,9 +4,10 @@
 use crate::runtime::Input;
 use photon_primitives::messages::Message;
 use photon_primitives::Address;
+use photon_transport::Delivery;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Delivers messages to peers. Delivery is asynchronous; the protocol acknowledges.
 pub trait Transport: Send + Sync + std::fmt::Debug {
@@ -30,6 +31,16 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// How long a message a peer answered "not yet" waits before it is delivered again.
+const LOCAL_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Tells the sending node what became of its outbox message `tag`.
+fn report(sender: Option<mpsc::Sender<Input>>, tag: Option<u64>, refused: Option<String>) {
+    if let (Some(tag), Some(sender)) = (tag, sender) {
+        let _ = sender.try_send(Input::Delivered(tag, refused));
+    }
+}
+
 /// Nodes of one process, delivering to each other's inboxes.
 #[derive(Debug, Default, Clone)]
 pub struct LocalNetwork {
@@ -50,24 +61,41 @@ impl LocalNetwork {
 
 impl Transport for LocalNetwork {
     fn send(&self, from: Address, to: Address, message: Message, tag: Option<u64>) {
+        // acknowledgements travel as the peer's answers, as over libp2p
+        if matches!(message, Message::Processed(_)) {
+            return;
+        }
         let (peer, sender) = {
             let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
             (peers.get(&to).cloned(), peers.get(&from).cloned())
         };
-        match peer {
-            Some(inbox) => {
-                let input = Input::Message { sender: from, message, respond: None };
-                if inbox.try_send(input).is_err() {
-                    tracing::warn!(%to, "peer inbox full or closed; message kept for a restart");
-                    return;
-                }
-                // in-process delivery is done once queued
-                if let (Some(tag), Some(sender)) = (tag, sender) {
-                    let _ = sender.try_send(Input::Delivered(tag, None));
-                }
-            }
-            None => tracing::warn!(%to, "no route to peer; message kept for a restart"),
+        let Some(inbox) = peer else {
+            tracing::warn!(%to, "no route to peer; message kept for a restart");
+            return;
+        };
+        // as the libp2p transport does: the peer's answer tells the sender what became of the
+        // message, and "not yet" (it came before what it builds on, or before the peer's
+        // block made it valid) is delivered again a little later
+        let (respond, answer) = oneshot::channel();
+        let input =
+            Input::Message { sender: from, message: message.clone(), respond: Some(respond) };
+        if inbox.try_send(input).is_err() {
+            tracing::warn!(%to, "peer inbox full or closed; message kept for a restart");
+            return;
         }
+        let network = self.clone();
+        tokio::spawn(async move {
+            match answer.await {
+                Ok(Delivery::Retry) => {
+                    tokio::time::sleep(LOCAL_RETRY).await;
+                    network.send(from, to, message, tag);
+                }
+                Ok(Delivery::Ack) => report(sender, tag, None),
+                Ok(Delivery::Reject(reason)) => report(sender, tag, Some(reason)),
+                // the peer stopped before answering: kept for a restart
+                Err(_) => {}
+            }
+        });
     }
 
     fn peers(&self, me: Address) -> usize {

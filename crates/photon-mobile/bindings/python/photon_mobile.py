@@ -2984,6 +2984,21 @@ class PhotonError:  # type: ignore
         def __repr__(self):
             return "PhotonError.BadRequest({})".format(str(self))
     _UniffiTempPhotonError.BadRequest = BadRequest # type: ignore
+    class Refused(_UniffiTempPhotonError):
+        """
+        A valid request the node will not carry out as asked: a channel with ourselves, a
+        settle timeout outside the accepted range, a payment id already used (`refused`).
+"""
+        
+        def __init__(self, message):
+            super().__init__(", ".join([
+                "message={!r}".format(message),
+            ]))
+            self.message = message
+
+        def __repr__(self):
+            return "PhotonError.Refused({})".format(str(self))
+    _UniffiTempPhotonError.Refused = Refused # type: ignore
     class NotFound(_UniffiTempPhotonError):
         """
         No such channel, payment or resource (`not_found`).
@@ -3184,55 +3199,59 @@ class _UniffiFfiConverterTypePhotonError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 2:
-            return PhotonError.NotFound(
+            return PhotonError.Refused(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 3:
-            return PhotonError.Rejected(
+            return PhotonError.NotFound(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 4:
-            return PhotonError.ChainRefused(
+            return PhotonError.Rejected(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 5:
-            return PhotonError.ChainError(
+            return PhotonError.ChainRefused(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 6:
-            return PhotonError.StorageError(
+            return PhotonError.ChainError(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 7:
+            return PhotonError.StorageError(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 8:
             return PhotonError.Timeout(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return PhotonError.PaymentFailed(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 9:
+        if variant == 10:
             return PhotonError.PaymentDisputed(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return PhotonError.InternalError(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return PhotonError.Stopped(
             )
-        if variant == 12:
+        if variant == 13:
             return PhotonError.WrongPassword(
             )
-        if variant == 13:
+        if variant == 14:
             return PhotonError.BadKey(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return PhotonError.TransportError(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -3241,6 +3260,9 @@ class _UniffiFfiConverterTypePhotonError(_UniffiConverterRustBuffer):
     @staticmethod
     def check_lower(value):
         if isinstance(value, PhotonError.BadRequest):
+            _UniffiFfiConverterString.check_lower(value.message)
+            return
+        if isinstance(value, PhotonError.Refused):
             _UniffiFfiConverterString.check_lower(value.message)
             return
         if isinstance(value, PhotonError.NotFound):
@@ -3289,45 +3311,48 @@ class _UniffiFfiConverterTypePhotonError(_UniffiConverterRustBuffer):
         if isinstance(value, PhotonError.BadRequest):
             buf.write_i32(1)
             _UniffiFfiConverterString.write(value.message, buf)
-        if isinstance(value, PhotonError.NotFound):
+        if isinstance(value, PhotonError.Refused):
             buf.write_i32(2)
             _UniffiFfiConverterString.write(value.message, buf)
-        if isinstance(value, PhotonError.Rejected):
+        if isinstance(value, PhotonError.NotFound):
             buf.write_i32(3)
             _UniffiFfiConverterString.write(value.message, buf)
-        if isinstance(value, PhotonError.ChainRefused):
+        if isinstance(value, PhotonError.Rejected):
             buf.write_i32(4)
             _UniffiFfiConverterString.write(value.message, buf)
-        if isinstance(value, PhotonError.ChainError):
+        if isinstance(value, PhotonError.ChainRefused):
             buf.write_i32(5)
             _UniffiFfiConverterString.write(value.message, buf)
-        if isinstance(value, PhotonError.StorageError):
+        if isinstance(value, PhotonError.ChainError):
             buf.write_i32(6)
             _UniffiFfiConverterString.write(value.message, buf)
-        if isinstance(value, PhotonError.Timeout):
+        if isinstance(value, PhotonError.StorageError):
             buf.write_i32(7)
+            _UniffiFfiConverterString.write(value.message, buf)
+        if isinstance(value, PhotonError.Timeout):
+            buf.write_i32(8)
             _UniffiFfiConverterUInt64.write(value.payment_id, buf)
             _UniffiFfiConverterString.write(value.message, buf)
         if isinstance(value, PhotonError.PaymentFailed):
-            buf.write_i32(8)
-            _UniffiFfiConverterUInt64.write(value.payment_id, buf)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PhotonError.PaymentDisputed):
             buf.write_i32(9)
             _UniffiFfiConverterUInt64.write(value.payment_id, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PhotonError.InternalError):
+        if isinstance(value, PhotonError.PaymentDisputed):
             buf.write_i32(10)
+            _UniffiFfiConverterUInt64.write(value.payment_id, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, PhotonError.InternalError):
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.message, buf)
         if isinstance(value, PhotonError.Stopped):
-            buf.write_i32(11)
-        if isinstance(value, PhotonError.WrongPassword):
             buf.write_i32(12)
-        if isinstance(value, PhotonError.BadKey):
+        if isinstance(value, PhotonError.WrongPassword):
             buf.write_i32(13)
+        if isinstance(value, PhotonError.BadKey):
+            buf.write_i32(14)
             _UniffiFfiConverterString.write(value.message, buf)
         if isinstance(value, PhotonError.TransportError):
-            buf.write_i32(14)
+            buf.write_i32(15)
             _UniffiFfiConverterString.write(value.message, buf)
 
 

@@ -3065,6 +3065,15 @@ enum PhotonError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */message: String
     )
     /**
+     * A valid request the node will not carry out as asked: a channel with ourselves, a
+     * settle timeout outside the accepted range, a payment id already used (`refused`).
+     */
+    case Refused(
+        /**
+         * why not
+         */message: String
+    )
+    /**
      * No such channel, payment or resource (`not_found`).
      */
     case NotFound(
@@ -3205,42 +3214,45 @@ public struct FfiConverterTypePhotonError: FfiConverterRustBuffer {
         case 1: return .BadRequest(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .NotFound(
+        case 2: return .Refused(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .Rejected(
+        case 3: return .NotFound(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .ChainRefused(
+        case 4: return .Rejected(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .ChainError(
+        case 5: return .ChainRefused(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .StorageError(
+        case 6: return .ChainError(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Timeout(
+        case 7: return .StorageError(
+            message: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .Timeout(
             paymentId: try FfiConverterUInt64.read(from: &buf), 
             message: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .PaymentFailed(
+        case 9: return .PaymentFailed(
             paymentId: try FfiConverterUInt64.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .PaymentDisputed(
+        case 10: return .PaymentDisputed(
             paymentId: try FfiConverterUInt64.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .InternalError(
+        case 11: return .InternalError(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Stopped
-        case 12: return .WrongPassword
-        case 13: return .BadKey(
+        case 12: return .Stopped
+        case 13: return .WrongPassword
+        case 14: return .BadKey(
             message: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .TransportError(
+        case 15: return .TransportError(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -3260,69 +3272,74 @@ public struct FfiConverterTypePhotonError: FfiConverterRustBuffer {
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .NotFound(message):
+        case let .Refused(message):
             writeInt(&buf, Int32(2))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .Rejected(message):
+        case let .NotFound(message):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .ChainRefused(message):
+        case let .Rejected(message):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .ChainError(message):
+        case let .ChainRefused(message):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .StorageError(message):
+        case let .ChainError(message):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(message, into: &buf)
             
         
-        case let .Timeout(paymentId,message):
+        case let .StorageError(message):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .Timeout(paymentId,message):
+            writeInt(&buf, Int32(8))
             FfiConverterUInt64.write(paymentId, into: &buf)
             FfiConverterString.write(message, into: &buf)
             
         
         case let .PaymentFailed(paymentId,reason):
-            writeInt(&buf, Int32(8))
-            FfiConverterUInt64.write(paymentId, into: &buf)
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .PaymentDisputed(paymentId,reason):
             writeInt(&buf, Int32(9))
             FfiConverterUInt64.write(paymentId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InternalError(message):
+        case let .PaymentDisputed(paymentId,reason):
             writeInt(&buf, Int32(10))
+            FfiConverterUInt64.write(paymentId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InternalError(message):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(message, into: &buf)
             
         
         case .Stopped:
-            writeInt(&buf, Int32(11))
-        
-        
-        case .WrongPassword:
             writeInt(&buf, Int32(12))
         
         
-        case let .BadKey(message):
+        case .WrongPassword:
             writeInt(&buf, Int32(13))
+        
+        
+        case let .BadKey(message):
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(message, into: &buf)
             
         
         case let .TransportError(message):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(message, into: &buf)
             
         }

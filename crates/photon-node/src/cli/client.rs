@@ -4,8 +4,8 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use photon_api::{
-    Amount, Client, ClientError, Direction, Goal, OpenChannel, PatchChannel, Pay, PaymentsQuery,
-    Via,
+    Amount, ChangeState, Client, ClientError, DepositMore, Direction, Goal, OpenChannel,
+    PatchChannel, Pay, PaymentsQuery, Via, WithdrawSome,
 };
 use photon_primitives::Address;
 use std::time::Duration;
@@ -214,11 +214,8 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
             println!("opened: transaction {}", tx.transaction_hash);
         }
         ClientCommand::Deposit { client, token, partner, amount, via } => {
-            let patch = PatchChannel {
-                deposit: Some(Amount(amount)),
-                via: Some(via),
-                ..Default::default()
-            };
+            let patch =
+                PatchChannel::Deposit(DepositMore { deposit: Amount(amount), via: Some(via) });
             let doing = format!("depositing {amount}");
             let api = client.client();
             let answer = waiting(&doing, api.patch_channel(token, partner, &patch)).await?;
@@ -230,7 +227,7 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
             println!("closing: the node settles it after the settle window");
         }
         ClientCommand::Withdraw { client, token, partner, amount } => {
-            let patch = PatchChannel { withdraw: Some(Amount(amount)), ..Default::default() };
+            let patch = PatchChannel::Withdraw(WithdrawSome { withdraw: Amount(amount) });
             let doing = format!("withdrawing {amount}");
             waiting(&doing, client.client().patch_channel(token, partner, &patch)).await?;
             println!(
@@ -269,7 +266,7 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
 async fn patch(
     args: &ClientArgs, token: Address, partner: Address, goal: Goal, doing: &str,
 ) -> Result<()> {
-    let patch = PatchChannel { state: Some(goal), ..Default::default() };
+    let patch = PatchChannel::State(ChangeState { state: goal });
     waiting(doing, args.client().patch_channel(token, partner, &patch)).await?;
     Ok(())
 }

@@ -128,7 +128,7 @@ impl Node {
             }
             Command::OpenChannel { token, partner, settle_timeout, deposit, via, reply } => {
                 if partner == self.state.address {
-                    let _ = reply.send(Err(NodeError::BadRequest(
+                    let _ = reply.send(Err(NodeError::Refused(
                         "cannot open a channel with ourselves".into(),
                     )));
                     return;

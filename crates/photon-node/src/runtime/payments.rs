@@ -143,23 +143,19 @@ impl Node {
         } = request;
         if let (Some(s), Some(h)) = (secret, secrethash) {
             if s.hash().0 != h {
-                return Err(NodeError::BadRequest(
-                    "the secret does not hash to secret_hash".into(),
-                ));
+                return Err(NodeError::Refused("the secret does not hash to secret_hash".into()));
             }
         }
         if amount == 0 {
             return Err(NodeError::BadRequest("amount must be positive".into()));
         }
         if target == self.state.address {
-            return Err(NodeError::BadRequest("cannot pay ourselves".into()));
+            return Err(NodeError::Refused("cannot pay ourselves".into()));
         }
         self.counter += 1;
         let payment_id = payment_id.unwrap_or_else(crate::calls::new_payment_id);
         if self.payments.contains_key(&payment_id) {
-            return Err(NodeError::BadRequest(format!(
-                "payment {payment_id} is already in flight"
-            )));
+            return Err(NodeError::Refused(format!("payment {payment_id} is already in flight")));
         }
         let direct = self.state.channel_with(token, target).filter(|c| {
             c.usable()
@@ -278,7 +274,7 @@ impl Node {
             (token, target, amount) == (r.token, r.target, r.amount)
         };
         let used = || {
-            NodeError::BadRequest(format!(
+            NodeError::Refused(format!(
                 "payment id {id} was already used for another payment (another token, target \
                  or amount)"
             ))
@@ -290,7 +286,7 @@ impl Node {
         });
         if let Some((token, target, amount)) = in_flight {
             return Some(Err(if same(token, target, amount) {
-                NodeError::BadRequest(format!(
+                NodeError::Refused(format!(
                     "payment {id} is already in flight; see GET /api/v1/pending_transfers"
                 ))
             } else {
@@ -423,7 +419,7 @@ impl Node {
         if config.accepts_settle_timeout(settle_timeout) {
             return Ok(());
         }
-        Err(NodeError::BadRequest(format!(
+        Err(NodeError::Refused(format!(
             "settle timeout {settle_timeout} is outside the range this node accepts \
              ({} to {}: long enough to answer a close and claim its locks, short \
              enough not to lock deposits for too long)",

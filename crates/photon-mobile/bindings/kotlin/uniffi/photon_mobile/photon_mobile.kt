@@ -4036,6 +4036,21 @@ sealed class PhotonException: kotlin.Exception() {
     }
     
     /**
+     * A valid request the node will not carry out as asked: a channel with ourselves, a
+     * settle timeout outside the accepted range, a payment id already used (`refused`).
+     */
+    class Refused(
+        
+        /**
+         * why not
+         */
+        val `message`: kotlin.String
+        ) : PhotonException() {
+        override val message
+            get() = "message=${ `message` }"
+    }
+    
+    /**
      * No such channel, payment or resource (`not_found`).
      */
     class NotFound(
@@ -4248,42 +4263,45 @@ public object FfiConverterTypePhotonError : FfiConverterRustBuffer<PhotonExcepti
             1 -> PhotonException.BadRequest(
                 FfiConverterString.read(buf),
                 )
-            2 -> PhotonException.NotFound(
+            2 -> PhotonException.Refused(
                 FfiConverterString.read(buf),
                 )
-            3 -> PhotonException.Rejected(
+            3 -> PhotonException.NotFound(
                 FfiConverterString.read(buf),
                 )
-            4 -> PhotonException.ChainRefused(
+            4 -> PhotonException.Rejected(
                 FfiConverterString.read(buf),
                 )
-            5 -> PhotonException.ChainException(
+            5 -> PhotonException.ChainRefused(
                 FfiConverterString.read(buf),
                 )
-            6 -> PhotonException.StorageException(
+            6 -> PhotonException.ChainException(
                 FfiConverterString.read(buf),
                 )
-            7 -> PhotonException.Timeout(
+            7 -> PhotonException.StorageException(
+                FfiConverterString.read(buf),
+                )
+            8 -> PhotonException.Timeout(
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
                 )
-            8 -> PhotonException.PaymentFailed(
+            9 -> PhotonException.PaymentFailed(
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
                 )
-            9 -> PhotonException.PaymentDisputed(
+            10 -> PhotonException.PaymentDisputed(
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> PhotonException.InternalException(
+            11 -> PhotonException.InternalException(
                 FfiConverterString.read(buf),
                 )
-            11 -> PhotonException.Stopped()
-            12 -> PhotonException.WrongPassword()
-            13 -> PhotonException.BadKey(
+            12 -> PhotonException.Stopped()
+            13 -> PhotonException.WrongPassword()
+            14 -> PhotonException.BadKey(
                 FfiConverterString.read(buf),
                 )
-            14 -> PhotonException.TransportException(
+            15 -> PhotonException.TransportException(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4293,6 +4311,11 @@ public object FfiConverterTypePhotonError : FfiConverterRustBuffer<PhotonExcepti
     override fun allocationSize(value: PhotonException): ULong {
         return when(value) {
             is PhotonException.BadRequest -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`message`)
+            )
+            is PhotonException.Refused -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`message`)
@@ -4373,69 +4396,74 @@ public object FfiConverterTypePhotonError : FfiConverterRustBuffer<PhotonExcepti
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.NotFound -> {
+            is PhotonException.Refused -> {
                 buf.putInt(2)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.Rejected -> {
+            is PhotonException.NotFound -> {
                 buf.putInt(3)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.ChainRefused -> {
+            is PhotonException.Rejected -> {
                 buf.putInt(4)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.ChainException -> {
+            is PhotonException.ChainRefused -> {
                 buf.putInt(5)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.StorageException -> {
+            is PhotonException.ChainException -> {
                 buf.putInt(6)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
-            is PhotonException.Timeout -> {
+            is PhotonException.StorageException -> {
                 buf.putInt(7)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+            is PhotonException.Timeout -> {
+                buf.putInt(8)
                 FfiConverterULong.write(value.`paymentId`, buf)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
             is PhotonException.PaymentFailed -> {
-                buf.putInt(8)
-                FfiConverterULong.write(value.`paymentId`, buf)
-                FfiConverterString.write(value.`reason`, buf)
-                Unit
-            }
-            is PhotonException.PaymentDisputed -> {
                 buf.putInt(9)
                 FfiConverterULong.write(value.`paymentId`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PhotonException.InternalException -> {
+            is PhotonException.PaymentDisputed -> {
                 buf.putInt(10)
+                FfiConverterULong.write(value.`paymentId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is PhotonException.InternalException -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
             is PhotonException.Stopped -> {
-                buf.putInt(11)
-                Unit
-            }
-            is PhotonException.WrongPassword -> {
                 buf.putInt(12)
                 Unit
             }
-            is PhotonException.BadKey -> {
+            is PhotonException.WrongPassword -> {
                 buf.putInt(13)
+                Unit
+            }
+            is PhotonException.BadKey -> {
+                buf.putInt(14)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
             is PhotonException.TransportException -> {
-                buf.putInt(14)
+                buf.putInt(15)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
