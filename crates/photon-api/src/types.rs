@@ -201,6 +201,13 @@ pub struct ChannelView {
     pub partner_locked: Amount,
     /// Settle timeout (blocks).
     pub settle_timeout: u64,
+    /// The block the channel was closed in (closed channels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_block: Option<u64>,
+    /// The first block at which it can be settled: the close, the settle window and the
+    /// contract's punish window after it (closed channels); the node settles it then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_block: Option<u64>,
     /// Epoch.
     pub epoch: u64,
     /// Why the channel needs attention: the partner refused one of our messages for good
@@ -747,6 +754,19 @@ pub struct RelayView {
     pub state: RelayState,
     /// Why the last reservation failed, if it did (e.g. the relay's limits refused it).
     pub error: Option<String>,
+}
+
+/// `GET /api/v1/peers/{address}`: whether the node reaches a peer now, and how.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PeerStatus {
+    /// The peer.
+    #[schema(value_type = crate::schema::Address)]
+    pub address: Address,
+    /// Whether it is connected now.
+    pub connected: bool,
+    /// Direct, or only through relays (connected peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Connection>,
 }
 
 /// A connected Photon peer.

@@ -39,7 +39,7 @@ pub use crate::openapi::{openapi, ROUTES};
     paths(
         address_of, version, openapi_document, status, tokens, channels, channels_of_token,
         channel, open_channel, patch_channel, payments, pay, payment, cancel_payment, paths,
-        pending_transfers, register_secret, know_secret, fees, set_fee, events
+        pending_transfers, register_secret, know_secret, fees, set_fee, events, peer, shutdown
     ),
     components(schemas(photon_api::NodeEvent)),
     tags(
@@ -123,6 +123,8 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/known_secrets", post(know_secret))
         .route("/api/v1/fees", get(fees).put(set_fee))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/peers/{address}", get(peer))
+        .route("/api/v1/shutdown", post(shutdown))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx)
@@ -508,6 +510,26 @@ async fn events(
         })
         .take_until(async move { node.stopping().await });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Whether the node reaches a peer now, and how (direct, or through a relay).
+#[utoipa::path(get, path = "/api/v1/peers/{address}", operation_id = "getPeer", tag = "node",
+    params(("address" = String, Path, description = "The peer's address", pattern = "^(0[xX])?[0-9a-fA-F]{40}$")),
+    responses((status = 200, description = "The peer", body = photon_api::PeerStatus), Failures))]
+async fn peer(
+    State(ctx): State<Ctx>, Path(peer): Path<String>,
+) -> ApiResult<Json<photon_api::PeerStatus>> {
+    Ok(Json(ctx.node.peer(address(&peer, "peer")?).await?))
+}
+
+/// Stops the node gracefully: it takes no more requests, makes durable what it is doing and
+/// exits (`photon run` ends). Payments in flight are kept and go on when it starts again.
+#[utoipa::path(post, path = "/api/v1/shutdown", operation_id = "shutdown", tag = "node",
+    responses((status = 202, description = "Stopping", body = Accepted), Failures))]
+async fn shutdown(State(ctx): State<Ctx>) -> (StatusCode, Json<Accepted>) {
+    tracing::info!("shutdown asked through the API");
+    ctx.node.shutdown();
+    (StatusCode::ACCEPTED, Json(Accepted { accepted: true }))
 }
 
 /// The error answers any operation may give.

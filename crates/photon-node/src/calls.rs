@@ -237,6 +237,11 @@ impl NodeHandle {
         self.payment_status(payment_id).await
     }
 
+    /// Whether the node reaches `peer` now, and how.
+    pub async fn peer(&self, peer: Address) -> Result<photon_api::PeerStatus, NodeError> {
+        self.ask(|reply| Command::Peer(peer, reply)).await
+    }
+
     /// Where payment `payment_id` of ours stands.
     pub async fn payment_status(&self, payment_id: u64) -> Result<PaymentStatus, NodeError> {
         self.ask(|reply| Command::PaymentStatus { payment_id, reply }).await?

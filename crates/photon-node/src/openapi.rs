@@ -35,6 +35,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/fees"),
     ("put", "/api/v1/fees"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/peers/{address}"),
+    ("post", "/api/v1/shutdown"),
 ];
 
 /// The OpenAPI document of the API.

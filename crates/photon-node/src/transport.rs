@@ -18,6 +18,9 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     /// How many peers other than `me` it can reach now.
     fn peers(&self, me: Address) -> usize;
 
+    /// How `peer` is connected now, if it is.
+    fn connection(&self, me: Address, peer: Address) -> Option<photon_api::Connection>;
+
     /// The peer-to-peer network's state (reachability, relays, peers), when it has one.
     fn network(&self) -> Option<photon_api::NetworkStatus> {
         None
@@ -102,6 +105,12 @@ impl Transport for LocalNetwork {
         let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers.iter().filter(|(a, inbox)| **a != me && !inbox.is_closed()).count()
     }
+
+    fn connection(&self, me: Address, peer: Address) -> Option<photon_api::Connection> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let open = peer != me && peers.get(&peer).is_some_and(|inbox| !inbox.is_closed());
+        open.then_some(photon_api::Connection::Direct)
+    }
 }
 
 /// The libp2p transport as the node uses it. Acknowledgements travel as the transport's
@@ -120,6 +129,10 @@ impl Transport for P2pNetwork {
 
     fn peers(&self, _me: Address) -> usize {
         self.0.peers()
+    }
+
+    fn connection(&self, _me: Address, peer: Address) -> Option<photon_api::Connection> {
+        self.0.status().peers.into_iter().find(|p| p.address == peer).map(|p| p.connection)
     }
 
     fn network(&self) -> Option<photon_api::NetworkStatus> {

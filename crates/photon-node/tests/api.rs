@@ -182,8 +182,14 @@ async fn open_pay_restart_close_settle_through_the_api() {
     // Alice closes; Bob's node updates; the windows pass; the channel settles on chain
     let before = on_chain(&net).await;
     change(&alice.url, &token, &b, json!({ "state": "closed" })).await;
-    eventually(|| async { channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed") })
-        .await;
+    let closed = eventually(|| async {
+        channel(&bob.url, &token, &a).await.filter(|c| c["state"] == "closed")
+    })
+    .await;
+    // the view tells when the channel closed and from when it can be settled
+    let closed_block = closed["closed_block"].as_u64().expect("a close block");
+    let punish = net.deployment.params.punish_blocks;
+    assert_eq!(closed["settle_block"].as_u64(), Some(closed_block + 100 + punish + 1), "{closed}");
     mine_until_settled(&net, &alice, &token, &b).await;
     let after = on_chain(&net).await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (55, 45));
@@ -282,7 +288,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     // every documented route is served (with placeholder parameters and no body: a JSON answer,
     // never the router's bare 404/405)
     for (method, path) in photon_node::api::ROUTES {
-        if *path == "/api/v1/events" {
+        if *path == "/api/v1/events" || *path == "/api/v1/shutdown" {
             continue; // a stream that does not end
         }
         let path = path.replace("{token}", &token).replace("{partner}", &b).replace("{target}", &b);
@@ -985,4 +991,64 @@ async fn balances_authed(url: &str, token: &str, erc20: &str, partner: &str) -> 
         .await
         .unwrap();
     (c["balance"].as_str().unwrap().into(), c["partner_balance"].as_str().unwrap().into())
+}
+
+/// `POST /shutdown` with a payment in flight: the node answers 202 and stops; started again it
+/// still has the payment, which completes once its target is back. `GET /peers/{address}`
+/// tells who is connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shut_down_through_the_api_loses_no_payment_in_flight() {
+    let Lab { net, network, dir, _root } = lab(3).await;
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(ALICE)),
+        format!("{:?}", net.address(BOB)),
+        format!("{:?}", net.address(CHARLIE)),
+    );
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!("100")).await;
+    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    charlie.stop().await;
+    let peer = get(format!("{}/api/v1/peers/{b}", alice.url)).await;
+    assert_eq!((&peer["connected"], &peer["connection"]), (&json!(true), &json!("direct")));
+    let peer = get(format!("{}/api/v1/peers/{c}", alice.url)).await;
+    assert_eq!((&peer["connected"], peer.get("connection")), (&json!(false), None), "{peer}");
+    let (status, _) =
+        call(reqwest::Method::GET, format!("{}/api/v1/peers/0x12", alice.url), None).await;
+    assert_eq!(status, 400);
+
+    // a payment to the absent Charlie waits; Alice is shut down through her API
+    let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
+    let (status, started) =
+        call(reqwest::Method::POST, url, Some(json!({ "amount": "20", "wait": false }))).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["payment_id"].as_u64().unwrap();
+    let (status, body) =
+        call(reqwest::Method::POST, format!("{}/api/v1/shutdown", alice.url), None).await;
+    assert_eq!((status, &body["accepted"]), (202, &json!(true)));
+    let ended = tokio::time::timeout(Duration::from_secs(20), alice.task).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "the node stopped cleanly: {ended:?}");
+    alice.server.abort();
+
+    // everyone back: the payment completes
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let status = get(format!("{}/api/v1/payments/{id}", alice.url)).await;
+    assert_eq!(status["state"], json!("pending"), "kept across the shutdown: {status}");
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    bob.stop().await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    eventually(|| async {
+        let status = get(format!("{}/api/v1/payments/{id}", alice.url)).await;
+        (status["state"] == "succeeded").then_some(())
+    })
+    .await;
+    eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "20") }).await;
+    for node in [alice, bob, charlie] {
+        node.stop().await;
+    }
 }

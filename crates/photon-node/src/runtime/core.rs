@@ -209,6 +209,9 @@ impl Node {
                     }
                 }
             }
+            Command::Peer(peer, reply) => {
+                let _ = reply.send(self.peer_status(peer));
+            }
             Command::PaymentStatus { payment_id, reply } => {
                 let _ = reply.send(self.payment_status(payment_id));
             }

@@ -62,6 +62,8 @@ pub enum Command {
         /// answer once the payment is under way (durable), if anyone asks
         started: Option<Reply<()>>,
     },
+    /// Whether the node reaches a peer now, and how.
+    Peer(Address, oneshot::Sender<photon_api::PeerStatus>),
     /// Where a payment of ours stands.
     PaymentStatus {
         /// the payment

@@ -58,6 +58,12 @@ pub(super) fn pending_transfer(secrethash: B256, task: &Task) -> PendingTransfer
 }
 
 impl Node {
+    /// Whether the transport reaches `peer` now, and how.
+    pub(super) fn peer_status(&self, peer: Address) -> photon_api::PeerStatus {
+        let connection = self.transport.connection(self.state.address, peer);
+        photon_api::PeerStatus { address: peer, connected: connection.is_some(), connection }
+    }
+
     pub(super) fn status(&self) -> Status {
         Status {
             address: self.state.address,
@@ -106,6 +112,16 @@ impl Node {
                 locked: Amount(c.ours.locked().0),
                 partner_locked: Amount(c.theirs.locked().0),
                 settle_timeout: c.settle_timeout.blocks(),
+                closed_block: match c.status {
+                    ChannelStatus::Closed { block, .. } => Some(block),
+                    _ => None,
+                },
+                settle_block: match c.status {
+                    ChannelStatus::Closed { block, .. } => Some(
+                        block + c.settle_timeout.blocks() + self.state.config.punish_blocks + 1,
+                    ),
+                    _ => None,
+                },
                 epoch: c.epoch.0,
                 attention: c.attention.clone(),
             })
