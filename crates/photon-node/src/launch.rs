@@ -46,6 +46,8 @@ pub struct LaunchConfig {
     pub api: Option<(SocketAddr, Option<String>)>,
     /// Serve `/metrics` and `/health` on this address ([`crate::metrics`]).
     pub metrics: Option<SocketAddr>,
+    /// POST every payment received to this URL ([`crate::webhook`]).
+    pub webhook: Option<reqwest::Url>,
 }
 
 /// Why a node did not start.
@@ -129,7 +131,7 @@ impl RunningNode {
 /// Starts a node: its transport, its task (state restored from `data_dir`), and its API if
 /// asked for. Returns once the node takes requests.
 pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
-    let LaunchConfig { key, rpc_url, data_dir, settings, p2p, api, metrics } = config;
+    let LaunchConfig { key, rpc_url, data_dir, settings, p2p, api, metrics, webhook } = config;
     let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
     let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
     let transport =
@@ -171,6 +173,9 @@ pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
             return Err(e);
         }
     };
+    if let Some(url) = webhook {
+        crate::webhook::spawn(&handle, url);
+    }
     let task = Some(tokio::spawn(node.run()));
     Ok(RunningNode { handle, transport, api_addr, metrics_addr, task, api, metrics })
 }

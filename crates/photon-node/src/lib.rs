@@ -17,6 +17,7 @@
 //! * [`routing`]: routes from the pathfinding service and the node's own graph.
 //! * [`keystore`]: geth-compatible key files.
 //! * [`launch`]: a whole node (transport, task, API) in one call, for `photon run` and apps.
+//! * [`webhook`]: payments received, POSTed to the operator's URL.
 //!
 //! The monitoring service and the node's client of it are `photon-monitor`'s; the API's types
 //! and typed client are `photon-api`'s; the `photon` binary's commands are in `src/cli/`.
@@ -31,6 +32,7 @@ pub mod openapi;
 pub mod routing;
 pub mod runtime;
 pub mod transport;
+pub mod webhook;
 
 pub use error::NodeError;
 pub use runtime::{Node, NodeHandle, NodeSettings};

@@ -1,7 +1,7 @@
 //! `launch`, as the CLI and the embedded library start a node: stopping it ends the REST
 //! API's event streams (a listening client does not hold the stop up) and frees the data
 //! directory and ports for the next start; the metrics address serves `/health` and
-//! `/metrics`, which show the payments made.
+//! `/metrics`, which show the payments made; the payment webhook reports payments received.
 
 use photon_node::launch::{launch, LaunchConfig};
 use photon_node::runtime::NodeSettings;
@@ -40,7 +40,33 @@ fn config_of(
         },
         api: Some(("127.0.0.1:0".parse().expect("an address"), None)),
         metrics: Some("127.0.0.1:0".parse().expect("an address")),
+        webhook: None,
     }
+}
+
+/// A webhook receiver that refuses its first report (a 503: the node tries again) and keeps
+/// the bodies of the others.
+async fn webhook_receiver(
+) -> (reqwest::Url, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+    let (seen, reports) = tokio::sync::mpsc::unbounded_channel();
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = axum::Router::new().route(
+        "/paid",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let (seen, refused) = (seen.clone(), refused.clone());
+            async move {
+                if !refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let _ = seen.send(body);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/paid", listener.local_addr().unwrap()).parse().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, reports)
 }
 
 async fn text(url: String) -> (u16, String) {
@@ -98,7 +124,9 @@ async fn metrics_show_the_payments_made_and_received() {
     use photon_primitives::Signer;
     net.mint(alice_key.address(), 1_000).await.unwrap();
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let bob = launch(config_of(&net, 2, dirs.1.path(), Vec::new())).await.unwrap();
+    let (webhook, mut reports) = webhook_receiver().await;
+    let bob_config = config_of(&net, 2, dirs.1.path(), Vec::new());
+    let bob = launch(LaunchConfig { webhook: Some(webhook), ..bob_config }).await.unwrap();
     let boot = bob.handle.status().await.unwrap().p2p_addresses;
     let alice = launch(config_of(&net, 1, dirs.0.path(), boot)).await.unwrap();
     let token = *net.token.address();
@@ -145,6 +173,17 @@ async fn metrics_show_the_payments_made_and_received() {
     })
     .await
     .unwrap();
+    // Bob's webhook got the payment, on the second try
+    let report = tokio::time::timeout(Duration::from_secs(20), reports.recv())
+        .await
+        .expect("a report in time")
+        .expect("the receiver runs");
+    assert_eq!(report["type"], "payment_received", "{report}");
+    assert_eq!(
+        (&report["payment_id"], &report["amount"]),
+        (&serde_json::json!(1), &serde_json::json!("5"))
+    );
+    assert_eq!(report["initiator"], serde_json::json!(format!("{:#x}", alice_key.address())));
     alice.stop().await.unwrap();
     bob.stop().await.unwrap();
 }

@@ -66,6 +66,10 @@ pub(super) struct RunArgs {
     /// where only your monitoring reaches) [default: none].
     #[arg(long, env = "PHOTON_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// POST every payment received, as JSON, to this URL (tried up to 5 times) [default:
+    /// none].
+    #[arg(long, env = "PHOTON_PAYMENT_WEBHOOK")]
+    payment_webhook: Option<reqwest::Url>,
     /// Confirmations before acting on chain events.
     #[arg(long, env = "PHOTON_CONFIRMATIONS")]
     confirmations: Option<u64>,
@@ -255,6 +259,7 @@ struct FileConfig {
     api_addr: Option<std::net::SocketAddr>,
     api_token: Option<String>,
     metrics_addr: Option<std::net::SocketAddr>,
+    payment_webhook: Option<reqwest::Url>,
     confirmations: Option<u64>,
     poll_ms: Option<u64>,
     settle_timeout: Option<u32>,
@@ -412,6 +417,7 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         p2p,
         api: Some((api_addr, api_token)),
         metrics: args.metrics_addr.or(file.metrics_addr),
+        webhook: args.payment_webhook.or(file.payment_webhook),
     };
     let mut node = launch(config).await.map_err(|e| match e {
         LaunchError::Node(e) => {
