@@ -60,10 +60,17 @@ async fn start_via(
     net: &DevNet, rpc: reqwest::Url, i: usize, network: &LocalNetwork, dir: &Path,
     token: Option<String>,
 ) -> TestNode {
+    start_with(net, rpc, i, network, dir, token, settings(net)).await
+}
+
+async fn start_with(
+    net: &DevNet, rpc: reqwest::Url, i: usize, network: &LocalNetwork, dir: &Path,
+    token: Option<String>, settings: NodeSettings,
+) -> TestNode {
     let signer = net.accounts[i].clone();
     let provider = photon_node::provider(rpc, &signer, net.deployment.chain_id).unwrap();
     let (node, handle) =
-        Node::start(signer, provider, dir, settings(net), Arc::new(network.clone())).await.unwrap();
+        Node::start(signer, provider, dir, settings, Arc::new(network.clone())).await.unwrap();
     network.join(handle.address, handle.inbox());
     let task = tokio::spawn(node.run());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1047,6 +1054,58 @@ async fn a_node_shut_down_through_the_api_loses_no_payment_in_flight() {
         (status["state"] == "succeeded").then_some(())
     })
     .await;
+    eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "20") }).await;
+    for node in [alice, bob, charlie] {
+        node.stop().await;
+    }
+}
+
+/// Bob runs without mediation: Alice's payment to Charlie through him fails, his deposits
+/// untouched. Started again with mediation (a logged change of his parameters), he forwards
+/// the next one. Parameters that cannot secure payments stop a node from starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_run_without_mediation_forwards_nothing_until_it_mediates_again() {
+    let Lab { net, network, dir, _root } = lab(3).await;
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let rpc = net.chain.endpoint();
+    let no_mediation =
+        NodeSettings { protocol: Config { mediate: false, ..Config::default() }, ..settings(&net) };
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start_with(&net, rpc.clone(), BOB, &network, &dir[1], None, no_mediation).await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(ALICE)),
+        format!("{:?}", net.address(BOB)),
+        format!("{:?}", net.address(CHARLIE)),
+    );
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!("100")).await;
+    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
+    let (status, body) =
+        call(reqwest::Method::POST, url.clone(), Some(json!({ "amount": "20" }))).await;
+    assert_eq!((status, &body["error"]["code"]), (409, &json!("payment_failed")), "{body}");
+    eventually(|| async { balances(&alice.url, &token, &b).await.filter(|x| x.0 == "100") }).await;
+    assert_eq!(balances(&bob.url, &token, &c).await.unwrap(), ("100".into(), "0".into()));
+
+    bob.stop().await;
+    let broken = NodeSettings {
+        protocol: Config { reveal_timeout: 0, ..Config::default() },
+        ..settings(&net)
+    };
+    let signer = net.accounts[BOB].clone();
+    let provider = photon_node::provider(rpc.clone(), &signer, net.deployment.chain_id).unwrap();
+    let refused = Node::start(signer, provider, &dir[1], broken, Arc::new(network.clone())).await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("reveal timeout")),
+        "{:?}",
+        refused.map(|_| ())
+    );
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let (status, body) = call(reqwest::Method::POST, url, Some(json!({ "amount": "20" }))).await;
+    assert_eq!(status, 200, "{body}");
     eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "20") }).await;
     for node in [alice, bob, charlie] {
         node.stop().await;

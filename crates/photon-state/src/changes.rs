@@ -210,6 +210,10 @@ pub enum StateChange {
     /// stale and a secret may not get registered in time: a mediator then pays its payee only
     /// after its payer has paid it.
     ChainSynced(bool),
+    /// The operator changes the node's parameters (a restart with other settings): what comes
+    /// after is judged by them. Refused unless they can secure payments
+    /// ([`Config::problem`](crate::Config::problem)).
+    Configure(crate::state::Config),
     /// The user cancels a payment it initiated whose secret it has not revealed: the secret
     /// is forgotten, so no one can ever claim its lock, which expires and is removed.
     CancelPayment {

@@ -6,6 +6,9 @@ use photon_primitives::{Address, ChannelId, Epoch, Nonce, SecretHash, TokenAmoun
 /// Why a state change was refused; the state is exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// Parameters that cannot secure payments.
+    #[error("invalid parameters: {0}")]
+    InvalidConfig(&'static str),
     /// A payment that cannot be cancelled: unknown, or its secret is out of our hands.
     #[error("payment {payment_id} cannot be cancelled: {why}")]
     NotCancellable {

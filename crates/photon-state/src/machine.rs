@@ -97,6 +97,12 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
         }
         StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,
         StateChange::CancelPayment { payment_id } => mediated::cancel_payment(cx, payment_id)?,
+        StateChange::Configure(config) => {
+            if let Some(problem) = config.problem() {
+                return Err(Rejection::InvalidConfig(problem));
+            }
+            cx.state.config = config;
+        }
         StateChange::SetFee { scope, policy } => {
             if !policy.is_valid() {
                 return Err(Rejection::InvalidAmount);

@@ -42,12 +42,33 @@ pub struct Config {
     /// Longest settle timeout of a channel we deposit into, mediate over or pay in (blocks):
     /// how long a partner's close may keep our deposit.
     pub max_settle_timeout: SettleTimeout,
+    /// Whether we forward payments for others (a mediator earns fees but locks its own
+    /// deposits for them); when not, a lock to forward is given back to its payer, which
+    /// tries another route.
+    pub mediate: bool,
 }
 
 impl Config {
     /// Whether a channel with this settle timeout (whoever opened it) is one we use.
     pub fn accepts_settle_timeout(&self, settle_timeout: SettleTimeout) -> bool {
         (self.min_settle_timeout..=self.max_settle_timeout).contains(&settle_timeout)
+    }
+
+    /// Why these parameters cannot secure payments, if they cannot: a lock must outlive the
+    /// time to register its secret, and a channel's settle window must outlive a lock and that
+    /// time together.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.reveal_timeout == 0 {
+            Some("the reveal timeout must be at least one block")
+        } else if self.lock_timeout <= self.reveal_timeout {
+            Some("a lock must live longer than the reveal timeout")
+        } else if self.min_settle_timeout.blocks() < self.lock_timeout + self.reveal_timeout {
+            Some("the shortest settle timeout accepted must be at least the lock timeout plus the reveal timeout")
+        } else if self.max_settle_timeout < self.min_settle_timeout {
+            Some("the longest settle timeout accepted is below the shortest")
+        } else {
+            None
+        }
     }
 }
 
@@ -63,6 +84,7 @@ impl Default for Config {
             expiry_margin: 2,
             min_settle_timeout: SettleTimeout(60),
             max_settle_timeout: SettleTimeout(100_000),
+            mediate: true,
         }
     }
 }

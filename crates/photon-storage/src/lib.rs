@@ -18,11 +18,12 @@
 
 mod error;
 mod history;
+mod legacy;
 mod store;
 
 pub use error::{Result, StorageError};
 pub use history::{Direction, PaymentFilter, PaymentRecord};
 pub use store::{
-    crash_point, durable, Compacted, Delivered, Footprint, NodeIdentity, Record, Restored, Storage,
-    SNAPSHOT_FORMAT,
+    crash_point, durable, encode_snapshot, Compacted, Delivered, Footprint, NodeIdentity, Record,
+    Restored, Storage, SNAPSHOT_FORMAT,
 };

@@ -51,8 +51,9 @@ const SCHEMA_VERSION: i64 = 5;
 /// Layout of a stored `ChainState` snapshot. A change to what `ChainState` serialises to bumps
 /// it and adds, in `decode_snapshot`, a reader of the previous layout converting it to the
 /// new one: once the log is compacted, an upgrade can only start from a snapshot. 1: the
-/// layout of schema versions 4 and 5.
-pub const SNAPSHOT_FORMAT: i64 = 1;
+/// layout of schema versions 4 and 5. 2: `Config::mediate` (a node may refuse to mediate);
+/// format 1 reads as a node that mediates.
+pub const SNAPSHOT_FORMAT: i64 = 2;
 
 /// The payment history's table, named `$name` (the schema's, and the one migration 4 → 5
 /// copies into): one definition for both.
@@ -136,10 +137,26 @@ ALTER TABLE payments_v5 RENAME TO payments;
 ",
 );
 
+/// `state` as a snapshot of layout `format`, the current one or an earlier one (format 1
+/// drops what it cannot say: a node that does not mediate). For tools and tests that need a
+/// database as an older build wrote it.
+pub fn encode_snapshot(format: i64, state: &ChainState) -> Result<Vec<u8>> {
+    match format {
+        SNAPSHOT_FORMAT => encode(state),
+        1 => encode(&crate::legacy::format_1::ChainState1::from(state)),
+        _ => Err(StorageError::Corrupt {
+            table: "snapshots",
+            id: 0,
+            reason: format!("no writer of snapshot format {format}"),
+        }),
+    }
+}
+
 /// Reads a stored snapshot of layout `format` (see [`SNAPSHOT_FORMAT`]).
 fn decode_snapshot(id: i64, format: i64, bytes: &[u8]) -> Result<ChainState> {
     match format {
         SNAPSHOT_FORMAT => decode("snapshots", id, bytes),
+        1 => decode::<crate::legacy::format_1::ChainState1>("snapshots", id, bytes).map(Into::into),
         newer if newer > SNAPSHOT_FORMAT => Err(StorageError::SnapshotFormat { id, format }),
         _ => Err(StorageError::Corrupt {
             table: "snapshots",

@@ -269,7 +269,8 @@ CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
 ";
 
 /// A database as version 4 left it: its exact tables, with the records of `path` copied in
-/// (records and snapshots kept their encoding from version 4 to 5).
+/// (records kept their encoding from version 4 to 5; snapshots are written again in format
+/// 1, version 4's).
 fn as_version_4(current: &Path, old: &Path) {
     let c = rusqlite::Connection::open(old).unwrap();
     c.execute_batch(V4_SCHEMA).unwrap();
@@ -289,6 +290,22 @@ fn as_version_4(current: &Path, old: &Path) {
         [4i64.to_be_bytes().to_vec()],
     )
     .unwrap();
+    let snapshots: Vec<(i64, Vec<u8>)> = c
+        .prepare("SELECT state_change_id, data FROM snapshots")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (id, data) in snapshots {
+        let state: photon_state::ChainState = postcard::from_bytes(&data).unwrap();
+        let old = photon_storage::encode_snapshot(1, &state).unwrap();
+        c.execute(
+            "UPDATE snapshots SET data = ?1 WHERE state_change_id = ?2",
+            rusqlite::params![old, id],
+        )
+        .unwrap();
+    }
     let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
     assert_eq!(vacuum, 0, "version 4 files do not vacuum");
 }
@@ -323,8 +340,9 @@ fn a_version_4_database_is_migrated_in_place() {
     assert_eq!(version, 5i64.to_be_bytes().to_vec());
     let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
     assert_eq!(vacuum, 2, "the migration turned incremental vacuum on");
+    // the migrated snapshot keeps version 4's layout (format 1) until the next one is taken
     let format: i64 = c.query_row("SELECT format FROM snapshots", [], |r| r.get(0)).unwrap();
-    assert_eq!(format, SNAPSHOT_FORMAT);
+    assert_eq!(format, 1);
     let links: i64 = c
         .query_row("SELECT COUNT(*) FROM pragma_foreign_key_list('payments')", [], |r| r.get(0))
         .unwrap();
@@ -343,30 +361,35 @@ fn a_crash_in_the_migration_loses_nothing() {
     }
 }
 
-/// The snapshot layout is pinned: `fixtures/snapshot-format-1.bin` is a snapshot written in
-/// format 1. If `ChainState`'s encoding changes, this fails: bump `SNAPSHOT_FORMAT` and
-/// teach `decode_snapshot` to read format 1 (then write a new fixture for the new format
-/// with `PHOTON_BLESS=1`).
+/// The snapshot layouts are pinned: `fixtures/snapshot-format-N.bin` is a snapshot written
+/// in format N, and every format read so far still reads as it was written (format 1 as a
+/// node that mediates). If `ChainState`'s encoding changes, the newest fixture fails: bump
+/// `SNAPSHOT_FORMAT`, teach `decode_snapshot` to read the previous format, and write the new
+/// format's fixture with `PHOTON_BLESS=1`.
 #[test]
-fn snapshots_of_format_1_still_read_as_they_were_written() {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot-format-1.bin");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("photon.db");
-    let p = database(&path, 7);
-    let c = rusqlite::Connection::open(&path).unwrap();
-    if std::env::var_os("PHOTON_BLESS").is_some() {
-        let bytes: Vec<u8> = c.query_row("SELECT data FROM snapshots", [], |r| r.get(0)).unwrap();
-        std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
-        std::fs::write(&fixture, bytes).unwrap();
+fn snapshots_of_every_format_still_read_as_they_were_written() {
+    assert_eq!(SNAPSHOT_FORMAT, 2, "a new format: add its fixture below");
+    for format in 1..=SNAPSHOT_FORMAT {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/snapshot-format-{format}.bin"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photon.db");
+        let p = database(&path, 7);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        if format == SNAPSHOT_FORMAT && std::env::var_os("PHOTON_BLESS").is_some() {
+            let bytes: Vec<u8> =
+                c.query_row("SELECT data FROM snapshots", [], |r| r.get(0)).unwrap();
+            std::fs::write(&fixture, bytes).unwrap();
+        }
+        let pinned = std::fs::read(&fixture).unwrap();
+        c.execute("UPDATE snapshots SET data = ?1, format = ?2", rusqlite::params![pinned, format])
+            .unwrap();
+        drop(c);
+        let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        let r = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+        assert_eq!(r.replayed, 0, "format {format}");
+        assert_eq!(format!("{:?}", r.state), format!("{:?}", p.b.1), "format {format}");
     }
-    assert_eq!(SNAPSHOT_FORMAT, 1, "a new format: add its fixture and a test like this one");
-    let pinned = std::fs::read(&fixture).unwrap();
-    c.execute("UPDATE snapshots SET data = ?1, format = 1", [pinned]).unwrap();
-    drop(c);
-    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
-    let r = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
-    assert_eq!((r.replayed, format!("{:?}", r.state)), (0, format!("{:?}", p.b.1)));
 }
 
 #[test]

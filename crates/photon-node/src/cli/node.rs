@@ -87,6 +87,14 @@ pub(super) struct RunArgs {
     /// 100000].
     #[arg(long, env = "PHOTON_MAX_SETTLE_TIMEOUT")]
     max_settle_timeout: Option<u32>,
+    /// Blocks the node needs, at worst, to get a secret registered on chain: it refuses locks
+    /// that expire sooner and registers a secret this long before expiry [default: 10].
+    #[arg(long, env = "PHOTON_REVEAL_TIMEOUT")]
+    reveal_timeout: Option<u64>,
+    /// Do not forward payments for others (locks to forward are given back; the payer
+    /// reroutes) [default: mediate].
+    #[arg(long, env = "PHOTON_NO_MEDIATION")]
+    no_mediation: bool,
     /// Forget finished payments older than this many days from the payment history
     /// [default: keep them all].
     #[arg(long, env = "PHOTON_HISTORY_RETENTION_DAYS")]
@@ -265,6 +273,8 @@ struct FileConfig {
     settle_timeout: Option<u32>,
     min_settle_timeout: Option<u32>,
     max_settle_timeout: Option<u32>,
+    reveal_timeout: Option<u64>,
+    no_mediation: Option<bool>,
     history_retention_days: Option<u32>,
     p2p_listen: Option<Vec<String>>,
     external_address: Option<Vec<String>>,
@@ -364,13 +374,19 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
     if let Some(max) = args.max_settle_timeout.or(file.max_settle_timeout) {
         protocol.max_settle_timeout = SettleTimeout(max);
     }
+    if let Some(reveal) = args.reveal_timeout.or(file.reveal_timeout) {
+        protocol.reveal_timeout = reveal;
+    }
+    protocol.mediate = !(args.no_mediation || file.no_mediation.unwrap_or(false));
     let settle_timeout = SettleTimeout(args.settle_timeout.or(file.settle_timeout).unwrap_or(500));
-    let floor = protocol.lock_timeout + protocol.reveal_timeout;
-    if protocol.min_settle_timeout.blocks() < floor {
+    if let Some(problem) = protocol.problem() {
         bail!(
-            "--min-settle-timeout {} is below {floor} blocks (lock timeout + reveal timeout): \
-             a partner could close before a lock we receive can be claimed",
-            protocol.min_settle_timeout
+            "--reveal-timeout {} with --min-settle-timeout {} and --max-settle-timeout {} \
+             (lock timeout {}): {problem}",
+            protocol.reveal_timeout,
+            protocol.min_settle_timeout,
+            protocol.max_settle_timeout,
+            protocol.lock_timeout
         );
     }
     if !protocol.accepts_settle_timeout(settle_timeout) {

@@ -178,7 +178,10 @@ impl Node {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             NodeError::BadRequest(format!("data directory {}: {e}", data_dir.display()))
         })?;
-        let storage = Storage::open(&data_dir.join("photon.db"), &identity)?;
+        if let Some(problem) = settings.protocol.problem() {
+            return Err(NodeError::BadRequest(format!("the node's parameters: {problem}")));
+        }
+        let mut storage = Storage::open(&data_dir.join("photon.db"), &identity)?;
         let domain =
             photon_primitives::eip712::Domain::new(deployment.chain_id, deployment.tokens_network);
         // The state's block is the last block whose events were applied: none yet.
@@ -188,7 +191,8 @@ impl Node {
             deployment.deployed_at_block.saturating_sub(1),
             settings.protocol,
         );
-        let restored = storage.restore(fresh, &signer)?;
+        let mut restored = storage.restore(fresh, &signer)?;
+        let empty = restored.last_change == 0 && restored.snapshot == 0;
         tracing::info!(
             address = %signer.address(),
             block = restored.state.block,
@@ -209,7 +213,7 @@ impl Node {
             // A node that already has its state starts without the chain: payments in its
             // channels need no chain, and the follower catches up (checking the chain id
             // first) once the endpoint answers. A new node must see its chain first.
-            Err(photon_chain::ChainError::Rpc(e)) if restored.last_change > 0 => {
+            Err(photon_chain::ChainError::Rpc(e)) if !empty => {
                 tracing::warn!(
                     error = %e,
                     "the chain's RPC endpoint is unreachable: starting from the stored state; \
@@ -222,6 +226,18 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         };
+        // The parameters are part of the state: the first record of a new database says which
+        // they are, and a restart with others logs the change, so that the log always replays
+        // under the parameters of its time (a replay starts from a state built with today's).
+        if empty || restored.state.config != settings.protocol {
+            let change = StateChange::Configure(settings.protocol);
+            let events = transition(&mut restored.state, change.clone(), &signer)
+                .map_err(|r| NodeError::BadRequest(format!("the node's parameters: {r}")))?;
+            let record = Record { change: &change, events: &events, at: now_secs() };
+            let (ids, _, _) = storage.append_all(&[record])?;
+            restored.last_change = ids.last().copied().unwrap_or(restored.last_change);
+            tracing::info!(config = ?settings.protocol, "the node's parameters changed");
+        }
         let txs = Transactions::new(provider, signer.address(), deployment);
         let (jobs, job_rx) = mpsc::unbounded_channel::<TxJob>();
         let (inbox_tx, inbox) = mpsc::channel(4096);

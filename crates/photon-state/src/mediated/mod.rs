@@ -164,6 +164,10 @@ fn on_mediated_transfer(
     if m.target == cx.state.address {
         return target::on_transfer(cx, sender, m, channel_id);
     }
+    if !cx.state.config.mediate {
+        // we do not forward for others: the payer takes its lock back and reroutes
+        return give_back(cx, channel_id, lock, m.payment_id);
+    }
     mediator::forward(cx, m, channel_id, token, position)
 }
 

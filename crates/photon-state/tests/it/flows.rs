@@ -1181,3 +1181,46 @@ fn a_payment_whose_secret_was_revealed_cannot_be_cancelled() {
     net.assert_balances(ALICE, BOB, (80, 20));
     net.assert_balances(BOB, CHARLIE, (80, 20));
 }
+
+/// Bob does not mediate: he gives Alice's lock back at once (no lock of his own goes out) and
+/// Alice's payment takes the route through Dave.
+#[test]
+fn a_node_that_does_not_mediate_gives_the_lock_back_and_the_payer_reroutes() {
+    let mut net = Net::new(4);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.open_channel(ALICE, DAVE, 100, 0);
+    net.open_channel(DAVE, CHARLIE, 100, 0);
+    let config = Config { mediate: false, ..Config::default() };
+    net.apply(BOB, StateChange::Configure(config)).expect("valid parameters");
+    net.pay(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0), (&[ALICE, DAVE, CHARLIE], 0)]);
+    net.assert_balances(ALICE, BOB, (100, 0));
+    net.assert_balances(BOB, CHARLIE, (100, 0));
+    assert_eq!(net.pending_locks(BOB, CHARLIE), (vec![], vec![]), "Bob forwarded nothing");
+    net.assert_balances(ALICE, DAVE, (80, 20));
+    net.assert_balances(DAVE, CHARLIE, (80, 20));
+    assert_eq!(received(&net, CHARLIE), vec![20]);
+    net.assert_no_rejections();
+}
+
+/// Parameters that cannot secure payments are refused and change nothing.
+#[test]
+fn parameters_that_cannot_secure_payments_are_refused() {
+    let mut net = Net::new(2);
+    net.open_channel(ALICE, BOB, 100, 0);
+    let base = Config::default();
+    for bad in [
+        Config { reveal_timeout: 0, ..base },
+        Config { reveal_timeout: base.lock_timeout, ..base },
+        Config { min_settle_timeout: photon_primitives::SettleTimeout(50), ..base },
+        Config { max_settle_timeout: photon_primitives::SettleTimeout(59), ..base },
+    ] {
+        let before = format!("{:?}", net.nodes[ALICE].state);
+        let refused = net.apply(ALICE, StateChange::Configure(bad));
+        assert!(matches!(refused, Err(Rejection::InvalidConfig(_))), "{bad:?}: {refused:?}");
+        assert_eq!(format!("{:?}", net.nodes[ALICE].state), before);
+    }
+    let shorter = Config { reveal_timeout: 5, ..base };
+    net.apply(ALICE, StateChange::Configure(shorter)).expect("valid parameters");
+    assert_eq!(net.nodes[ALICE].state.config, shorter);
+}
