@@ -58,7 +58,7 @@ pub(crate) mod format_1 {
                 max_settle_timeout: c.max_settle_timeout,
                 mediate: true,
             };
-            let mut state = ChainState::new(s.address, s.domain, s.block, config);
+            let mut state = Self::new(s.address, s.domain, s.block, config);
             state.channels = s.channels;
             state.tasks = s.tasks;
             state.registered = s.registered;
