@@ -132,6 +132,27 @@ impl Client {
         self.get("/api/v1/status", "a status").await
     }
 
+    /// Every token the node follows, with its symbol and decimals.
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.get("/api/v1/tokens", "tokens").await
+    }
+
+    /// A payment of the node's: where it stands.
+    pub async fn payment(&self, payment_id: u64) -> Result<PaymentStatus, ClientError> {
+        self.get(&format!("/api/v1/payments/{payment_id}"), "a payment").await
+    }
+
+    /// Cancels a payment of the node's whose secret went to no one.
+    pub async fn cancel_payment(&self, payment_id: u64) -> Result<PaymentStatus, ClientError> {
+        let path = format!("/api/v1/payments/{payment_id}");
+        self.call(reqwest::Method::DELETE, &path, |r| r, "a payment").await
+    }
+
+    /// Asks the node to stop gracefully.
+    pub async fn shutdown(&self) -> Result<Accepted, ClientError> {
+        self.call(reqwest::Method::POST, "/api/v1/shutdown", |r| r, "an acceptance").await
+    }
+
     /// Every channel of the node.
     pub async fn channels(&self) -> Result<Vec<ChannelView>, ClientError> {
         self.get("/api/v1/channels", "channels").await

@@ -15,6 +15,7 @@ mod amount;
 mod client;
 pub mod schema;
 mod types;
+pub mod units;
 
 pub use amount::Amount;
 pub use client::{Client, ClientError};

@@ -213,6 +213,29 @@ pub struct ChannelView {
     /// Why the channel needs attention: the partner refused one of our messages for good
     /// (the node closes such a channel); none normally.
     pub attention: Option<String>,
+    /// The token's symbol, if it says (amounts stay in smallest units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The token's decimals, if it says: the display unit is 10^decimals smallest units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
+}
+
+/// A token the node follows (`GET /api/v1/tokens`): one it has channels in, or one the
+/// network's channels it knows of use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenView {
+    /// The token's contract.
+    #[schema(value_type = crate::schema::Address)]
+    pub address: Address,
+    /// Its symbol, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// Its decimals, if it says (amounts on the API stay in smallest units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
+    /// Our channels in it (not settled).
+    pub channels: u32,
 }
 
 /// A payment in flight (`GET /api/v1/pending_transfers`).

@@ -14,6 +14,7 @@ pub mod bindings;
 pub mod deploy;
 mod error;
 pub mod follower;
+pub mod metadata;
 pub mod txmanager;
 
 pub use deploy::{deploy, DeployParams, Deployment};

@@ -314,9 +314,9 @@ impl PhotonNode {
         self.block(self.handle.status()).map(Into::into)
     }
 
-    /// The tokens we have channels in.
+    /// The tokens the node follows: those of its channels and of the network's it knows of.
     pub fn tokens(&self) -> Result<Vec<String>, PhotonError> {
-        Ok(self.block(self.handle.tokens())?.into_iter().map(hex).collect())
+        Ok(self.block(self.handle.tokens())?.into_iter().map(|t| hex(t.address)).collect())
     }
 
     /// Our channels (not settled).

@@ -174,10 +174,10 @@ async fn status(State(ctx): State<Ctx>) -> ApiResult<Json<crate::runtime::Status
     Ok(Json(ctx.node.status().await?))
 }
 
-/// The tokens the node has channels in.
+/// Every token the node follows (its channels', the network's), with its symbol and decimals.
 #[utoipa::path(get, path = "/api/v1/tokens", operation_id = "listTokens", tag = "channels",
-    responses((status = 200, description = "Token addresses, sorted", body = [photon_api::schema::Address]), Failures))]
-async fn tokens(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<Address>>> {
+    responses((status = 200, description = "The tokens, by address", body = [photon_api::TokenView]), Failures))]
+async fn tokens(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<photon_api::TokenView>>> {
     Ok(Json(ctx.node.tokens().await?))
 }
 

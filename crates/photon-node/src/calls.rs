@@ -120,9 +120,15 @@ impl NodeHandle {
         self.ask(Command::Status).await
     }
 
-    /// Every channel of ours not settled.
+    /// Every channel of ours not settled, with its token's symbol and decimals.
     pub async fn channels(&self) -> Result<Vec<ChannelView>, NodeError> {
-        self.ask(Command::Channels).await
+        let mut channels = self.ask(Command::Channels).await?;
+        for channel in &mut channels {
+            let metadata = self.tokens.metadata(channel.token).await;
+            channel.symbol = metadata.symbol;
+            channel.decimals = metadata.decimals;
+        }
+        Ok(channels)
     }
 
     /// Our channel with `partner` in `token`.
@@ -138,12 +144,19 @@ impl NodeHandle {
             })
     }
 
-    /// The tokens we have channels in, sorted.
-    pub async fn tokens(&self) -> Result<Vec<Address>, NodeError> {
-        let mut tokens: Vec<Address> =
-            self.channels().await?.into_iter().map(|c| c.token).collect();
-        tokens.sort();
-        tokens.dedup();
+    /// The tokens the node follows (its channels', and those of the network's channels it
+    /// knows of), sorted, with their symbol and decimals.
+    pub async fn tokens(&self) -> Result<Vec<photon_api::TokenView>, NodeError> {
+        let mut tokens = Vec::new();
+        for (address, channels) in self.ask(Command::Tokens).await? {
+            let metadata = self.tokens.metadata(address).await;
+            tokens.push(photon_api::TokenView {
+                address,
+                symbol: metadata.symbol,
+                decimals: metadata.decimals,
+                channels,
+            });
+        }
         Ok(tokens)
     }
 

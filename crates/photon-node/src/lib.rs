@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routing;
 pub mod runtime;
+pub mod tokens;
 pub mod transport;
 pub mod webhook;
 

@@ -4,6 +4,7 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    cli::read_local_offset();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1111,3 +1111,82 @@ async fn a_node_run_without_mediation_forwards_nothing_until_it_mediates_again()
         node.stop().await;
     }
 }
+
+/// Units: `GET /tokens` lists the tokens with their symbol and decimals (a token that has
+/// none shows none), channel views carry them, and the command line takes and shows amounts
+/// in the display unit (or `--raw` smallest units), names a token by its symbol, takes the
+/// API as `host:port`, and shows times as local dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_show_their_units_and_the_command_line_speaks_them() {
+    let Lab { net, network, dir, _root } = lab(2).await;
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start(&net, BOB, &network, &dir[1], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    open(&alice.url, &token, &b, json!("100")).await;
+    // a "token" without code: no symbol, no decimals
+    let bare = "0x00000000000000000000000000000000000000aa";
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", alice.url),
+        Some(json!({ "token": bare, "partner": b })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    let tokens = get(format!("{}/api/v1/tokens", alice.url)).await;
+    let listed = |address: &str| {
+        tokens.as_array().unwrap().iter().find(|t| t["address"] == address).cloned().unwrap()
+    };
+    let ptt = listed(&token);
+    assert_eq!(
+        (&ptt["symbol"], &ptt["decimals"], &ptt["channels"]),
+        (&json!("PTT"), &json!(18), &json!(1))
+    );
+    let none = listed(&format!("{:?}", bare.parse::<photon_primitives::Address>().unwrap()));
+    assert_eq!((none.get("symbol"), none.get("decimals")), (None, None), "{none}");
+    let view = channel(&alice.url, &token, &b).await.unwrap();
+    assert_eq!((&view["symbol"], &view["decimals"]), (&json!("PTT"), &json!(18)));
+
+    let api = alice.url.trim_start_matches("http://").to_string();
+    let photon = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_photon"))
+            .args(args)
+            .args(["--api", &api])
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    // 5 smallest units of an 18-decimal token, by symbol (any case)
+    let (ok, _, err) =
+        tokio::task::block_in_place(|| photon(&["pay", "ptt", &b, "0.000000000000000005"]));
+    assert!(ok, "{err}");
+    let (ok, _, err) = tokio::task::block_in_place(|| photon(&["pay", &token, &b, "3", "--raw"]));
+    assert!(ok, "{err}");
+    eventually(|| async { balances(&bob.url, &token, &a).await.filter(|x| x.0 == "8") }).await;
+    let (ok, out, err) = tokio::task::block_in_place(|| photon(&["channels"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("0.000000000000000092 PTT"), "{out}");
+    let (ok, out, _) = tokio::task::block_in_place(|| photon(&["channels", "--raw"]));
+    assert!(ok && out.contains(" 92 ") && !out.contains("PTT"), "{out}");
+    let (ok, out, err) = tokio::task::block_in_place(|| photon(&["payments"]));
+    assert!(ok, "{err}");
+    let year = out.lines().nth(1).unwrap_or_default().split('-').next().unwrap_or_default();
+    assert!(year.parse::<u32>().is_ok_and(|y| y >= 2024), "a local date: {out}");
+    let (ok, out, _) = tokio::task::block_in_place(|| photon(&["tokens"]));
+    assert!(ok && out.contains("PTT") && out.contains("18"), "{out}");
+    // finer than the token's smallest unit, a fraction of raw units, an unknown symbol
+    for (args, says) in [
+        (vec!["pay", "PTT", b.as_str(), "0.0000000000000000001"], "18 decimals"),
+        (vec!["pay", "PTT", b.as_str(), "1.5", "--raw"], "not an amount"),
+        (vec!["pay", "NOPE", b.as_str(), "1"], "neither an address nor the symbol"),
+        (vec!["pay", bare, b.as_str(), "0.5"], "does not say its decimals"),
+    ] {
+        let (ok, _, err) = tokio::task::block_in_place(|| photon(&args));
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(balances(&bob.url, &token, &a).await.unwrap().0, "8", "nothing more paid");
+    alice.stop().await;
+    bob.stop().await;
+}

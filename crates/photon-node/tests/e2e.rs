@@ -62,7 +62,8 @@ async fn deposits_withdraw_and_cooperative_settle_between_processes() -> Result<
     let history = w.cli(alice, &["payments", "--token", &token])?;
     let rows: Vec<Vec<&str>> =
         history.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
-    let kinds: Vec<(&str, &str)> = rows.iter().map(|r| (r[1], r[2])).collect();
+    // (a local date, time and offset come first)
+    let kinds: Vec<(&str, &str)> = rows.iter().map(|r| (r[3], r[4])).collect();
     assert_eq!(kinds, vec![("received", "5"), ("sent", "30")], "{history}");
     let received = w.cli(alice, &["payments", "--direction", "received"])?;
     assert_eq!(received.lines().count(), 2, "{received}");
@@ -314,8 +315,11 @@ async fn a_local_network_without_internet_pays_over_its_channels() -> Result<()>
         offline.push(w.launch(i, Vec::new()).start_on_lan(&lan, i).await?);
     }
     let client = |host: usize, args: &[&str]| {
-        let output =
-            lan.command(host, PHOTON).args(args).args(["--api", &offline[host].url]).output();
+        let output = lan
+            .command(host, PHOTON)
+            .args(args)
+            .args(["--api", &offline[host].url, "--raw"])
+            .output();
         let output = output.unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (output.status.success(), text(&output.stdout), text(&output.stderr))

@@ -24,7 +24,7 @@ const CHAIN: &str = "http://11.0.0.10:8545";
 
 /// Runs a `photon` client command on `host` against `node`'s API: (success, stdout, stderr).
 fn client(net: &Internet, host: Host, node: &NodeProcess, args: &[&str]) -> (bool, String, String) {
-    let output = net.command(host, PHOTON).args(args).args(["--api", &node.url]).output();
+    let output = net.command(host, PHOTON).args(args).args(["--api", &node.url, "--raw"]).output();
     let output = output.expect("run photon");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (output.status.success(), text(&output.stdout), text(&output.stderr))
@@ -138,7 +138,7 @@ async fn nodes_behind_nat_pay_through_a_relay_and_a_relay_hub_mediates() -> Resu
     // Carol's node (the relay) dies with a payment on its way, and comes back
     carol_node.kill()?;
     let mut pay = net.command(alice_host, PHOTON);
-    pay.args(["pay", &token, &b, "5", "--api", &alice_node.url]);
+    pay.args(["pay", &token, &b, "5", "--raw", "--api", &alice_node.url]);
     let paying = tokio::task::spawn_blocking(move || pay.output());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let launch = w.launch(carol, Vec::new());

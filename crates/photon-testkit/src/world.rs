@@ -333,11 +333,12 @@ impl World {
         Ok((self.net.balance(a).await?, self.net.balance(b).await?))
     }
 
-    /// Runs a `photon` client command against node `i`'s API; its standard output.
+    /// Runs a `photon` client command against node `i`'s API, amounts in smallest units
+    /// (`--raw`); its standard output.
     pub fn cli(&self, i: usize, args: &[&str]) -> Result<String> {
         let output = std::process::Command::new(&self.spec.photon)
             .args(args)
-            .args(["--api", &self.nodes[i].url])
+            .args(["--api", &self.nodes[i].url, "--raw"])
             .output()?;
         let err = String::from_utf8_lossy(&output.stderr);
         ensure!(output.status.success(), "photon {args:?}: {err}");

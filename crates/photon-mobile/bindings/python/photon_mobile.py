@@ -571,7 +571,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_photon_mobile_checksum_method_photonnode_stop() != 26583:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_photon_mobile_checksum_method_photonnode_tokens() != 20623:
+    if lib.uniffi_photon_mobile_checksum_method_photonnode_tokens() != 19835:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_photon_mobile_checksum_method_photonnode_withdraw() != 43411:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3720,7 +3720,7 @@ class PhotonNodeProtocol(typing.Protocol):
         raise NotImplementedError
     def tokens(self, ) -> typing.List[str]:
         """
-        The tokens we have channels in.
+        The tokens the node follows: those of its channels and of the network's it knows of.
 """
         raise NotImplementedError
     async def withdraw(self, token: str,partner: str,amount: str) -> None:
@@ -4190,7 +4190,7 @@ class PhotonNode(PhotonNodeProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def tokens(self, ) -> typing.List[str]:
         """
-        The tokens we have channels in.
+        The tokens the node follows: those of its channels and of the network's it knows of.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),

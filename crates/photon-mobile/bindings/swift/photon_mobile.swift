@@ -946,7 +946,7 @@ public protocol PhotonNodeProtocol: AnyObject, Sendable {
     func stop() throws 
     
     /**
-     * The tokens we have channels in.
+     * The tokens the node follows: those of its channels and of the network's it knows of.
      */
     func tokens() throws  -> [String]
     
@@ -1331,7 +1331,7 @@ open func stop()throws   {try rustCallWithError(FfiConverterTypePhotonError_lift
 }
     
     /**
-     * The tokens we have channels in.
+     * The tokens the node follows: those of its channels and of the network's it knows of.
      */
 open func tokens()throws  -> [String]  {
     return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypePhotonError_lift) {
@@ -3724,7 +3724,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_photon_mobile_checksum_method_photonnode_stop() != 26583) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_photon_mobile_checksum_method_photonnode_tokens() != 20623) {
+    if (uniffi_photon_mobile_checksum_method_photonnode_tokens() != 19835) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_photon_mobile_checksum_method_photonnode_withdraw() != 43411) {

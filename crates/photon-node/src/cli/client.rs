@@ -1,8 +1,9 @@
 //! Commands that talk to a running node's API, through the typed client
 //! ([`photon_api::Client`]).
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use photon_api::units::{format_amount, parse_amount};
 use photon_api::{
     Amount, ChangeState, Client, ClientError, DepositMore, Direction, Goal, OpenChannel,
     PatchChannel, Pay, PaymentsQuery, Via, WithdrawSome,
@@ -12,18 +13,87 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub(super) struct ClientArgs {
-    /// The node's API.
+    /// The node's API: a URL, or `host:port`.
     #[arg(long, env = "PHOTON_API", default_value = "http://127.0.0.1:5001")]
     api: String,
     /// Bearer token of the API.
     #[arg(long, env = "PHOTON_API_TOKEN")]
     api_token: Option<String>,
+    /// Amounts in the token's smallest unit, as the API carries them, rather than in its
+    /// display unit (e.g. `12.5` of a token with 6 decimals is 12500000).
+    #[arg(long)]
+    raw: bool,
 }
 
 impl ClientArgs {
     fn client(&self) -> Client {
-        Client::new(&self.api, self.api_token.clone())
+        Client::new(&api_url(&self.api), self.api_token.clone())
     }
+
+    /// The token `given` names (its address, or its symbol among the tokens the node
+    /// follows) and its decimals (`None` with `--raw`, or when the token does not say).
+    async fn token(&self, given: &str) -> Result<(Address, Option<u8>)> {
+        let tokens = self.client().tokens().await?;
+        let found = match given.parse::<Address>() {
+            Ok(address) => tokens.into_iter().find(|t| t.address == address).map_or(
+                photon_api::TokenView { address, symbol: None, decimals: None, channels: 0 },
+                |t| t,
+            ),
+            Err(_) => {
+                let mut named: Vec<_> = tokens
+                    .into_iter()
+                    .filter(|t| t.symbol.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(given)))
+                    .collect();
+                match named.len() {
+                    1 => named.remove(0),
+                    0 => bail!("`{given}` is neither an address nor the symbol of a token the node follows (see `photon tokens`)"),
+                    _ => bail!("several tokens the node follows are called `{given}`: give its address"),
+                }
+            }
+        };
+        Ok((found.address, if self.raw { None } else { found.decimals }))
+    }
+
+    /// `text` as smallest units of a token with `decimals`.
+    fn amount(&self, text: &str, decimals: Option<u8>) -> Result<Amount> {
+        let raw = parse_amount(text, decimals).map_err(anyhow::Error::msg)?;
+        let amount = Amount(raw);
+        // the API's own bounds (digits), with its words
+        amount.to_string().parse::<Amount>().map_err(anyhow::Error::msg)
+    }
+
+    /// `amount` for a person: in the display unit with the symbol, unless `--raw`.
+    fn show(&self, amount: Amount, decimals: Option<u8>, symbol: Option<&str>) -> String {
+        if self.raw {
+            return amount.to_string();
+        }
+        let text = format_amount(amount.0, decimals);
+        match symbol {
+            Some(symbol) => format!("{text} {symbol}"),
+            None => text,
+        }
+    }
+}
+
+/// The API's base URL from `--api`: a URL as given, `host:port` as `http://host:port`.
+fn api_url(given: &str) -> String {
+    if given.contains("://") {
+        given.to_string()
+    } else {
+        format!("http://{given}")
+    }
+}
+
+/// A Unix time as a local date and time (`2026-12-03 11:04:30 +01:00`).
+fn local_time(unix: u64) -> String {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix).unwrap_or(0)) else {
+        return unix.to_string();
+    };
+    let at = at.to_offset(super::local_offset());
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+    );
+    at.format(format).unwrap_or_else(|_| unix.to_string())
 }
 
 /// The client commands.
@@ -33,17 +103,19 @@ pub(super) enum ClientCommand {
     Status(ClientArgs),
     /// List a running node's channels.
     Channels(ClientArgs),
+    /// List the tokens a running node follows, with their symbols and decimals.
+    Tokens(ClientArgs),
     /// Open a channel through a running node (waits for the chain).
     Open {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// The partner.
         partner: Address,
-        /// Deposit while opening.
+        /// Deposit while opening (in the token's display unit; see `--raw`).
         #[arg(long)]
-        deposit: Option<u128>,
+        deposit: Option<String>,
         /// How the deposit reaches the contract: `approve` (any ERC20, two transactions),
         /// `erc223` or `approve_and_call` (one transaction, tokens that support it).
         #[arg(long, default_value = "approve")]
@@ -53,12 +125,12 @@ pub(super) enum ClientCommand {
     Deposit {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// The partner.
         partner: Address,
-        /// How much.
-        amount: u128,
+        /// How much (in the token's display unit; see `--raw`).
+        amount: String,
         /// How the deposit reaches the contract: `approve`, `erc223` or `approve_and_call`.
         #[arg(long, default_value = "approve")]
         via: Via,
@@ -67,8 +139,8 @@ pub(super) enum ClientCommand {
     Close {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// The partner.
         partner: Address,
     },
@@ -76,20 +148,20 @@ pub(super) enum ClientCommand {
     Withdraw {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// The partner.
         partner: Address,
-        /// How much.
-        amount: u128,
+        /// How much (in the token's display unit; see `--raw`).
+        amount: String,
     },
     /// Settle a channel cooperatively at the current balances: tokens on chain at once, no
     /// settle window (the partner co-signs; no payment may be pending).
     Settle {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// The partner.
         partner: Address,
     },
@@ -97,9 +169,9 @@ pub(super) enum ClientCommand {
     Payments {
         #[command(flatten)]
         client: ClientArgs,
-        /// Only this token's.
+        /// Only this token's (its address, or its symbol).
         #[arg(long)]
-        token: Option<Address>,
+        token: Option<String>,
         /// Only `sent`, `received`, `mediated` or `failed`.
         #[arg(long)]
         direction: Option<Direction>,
@@ -111,27 +183,29 @@ pub(super) enum ClientCommand {
     Pay {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// Who is paid.
         target: Address,
-        /// How much (in the token's smallest unit).
-        amount: u128,
+        /// How much (in the token's display unit, e.g. `12.5`; see `--raw`).
+        amount: String,
         /// Most fee to pay [default: 5 % of the amount plus 100 smallest units].
         #[arg(long)]
-        fee_limit: Option<u128>,
+        fee_limit: Option<String>,
     },
     /// Show the routes a running node would try for a payment, with their fees.
     Route {
         #[command(flatten)]
         client: ClientArgs,
-        /// The token.
-        token: Address,
+        /// The token: its address, or its symbol.
+        token: String,
         /// Who would be paid.
         target: Address,
-        /// How much (in the token's smallest unit).
-        amount: u128,
+        /// How much (in the token's display unit; see `--raw`).
+        amount: String,
     },
+    /// Stop a running node gracefully (payments in flight go on when it starts again).
+    Shutdown(ClientArgs),
 }
 
 /// Waits for `call`, showing progress on stderr (a call may wait for the chain).
@@ -159,104 +233,143 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
             let status = args.client().status().await?;
             println!("{}", serde_json::to_string_pretty(&status)?);
         }
+        ClientCommand::Tokens(args) => {
+            let tokens = args.client().tokens().await?;
+            println!("{:<44} {:<10} {:>8} {:>8}", "token", "symbol", "decimals", "channels");
+            for t in tokens {
+                println!(
+                    "{:<44} {:<10} {:>8} {:>8}",
+                    t.address.to_string(),
+                    t.symbol.as_deref().unwrap_or("-"),
+                    t.decimals.map_or_else(|| "-".into(), |d| d.to_string()),
+                    t.channels
+                );
+            }
+        }
         ClientCommand::Channels(args) => {
             let channels = args.client().channels().await?;
             println!(
-                "{:<44} {:<44} {:<8} {:>20} {:>20}",
+                "{:<44} {:<44} {:<8} {:>24} {:>24}",
                 "token", "partner", "state", "balance", "partner balance"
             );
             for c in channels {
+                let (decimals, symbol) = (c.decimals, c.symbol.as_deref());
                 println!(
-                    "{:<44} {:<44} {:<8} {:>20} {:>20}",
+                    "{:<44} {:<44} {:<8} {:>24} {:>24}",
                     c.token.to_string(),
                     c.partner.to_string(),
                     c.state.as_str(),
-                    c.balance.to_string(),
-                    c.partner_balance.to_string()
+                    args.show(c.balance, decimals, symbol),
+                    args.show(c.partner_balance, decimals, symbol),
                 );
                 // the partner refused one of our messages for good: say why
                 if let Some(why) = &c.attention {
                     println!("    needs attention: {why}");
                 }
+                if let Some(block) = c.settle_block {
+                    println!("    closed; settled from block {block}");
+                }
             }
         }
         ClientCommand::Pay { client, token, target, amount, fee_limit } => {
-            let pay =
-                Pay { amount: Amount(amount), fee_limit: fee_limit.map(Amount), ..Pay::default() };
-            let doing = format!("paying {amount} to {target}");
+            let (token, decimals) = client.token(&token).await?;
+            let amount = client.amount(&amount, decimals)?;
+            let fee_limit = fee_limit.map(|f| client.amount(&f, decimals)).transpose()?;
+            let pay = Pay { amount, fee_limit, ..Pay::default() };
+            let doing = format!("paying {} to {target}", client.show(amount, decimals, None));
             let outcome = waiting(&doing, client.client().pay(token, target, &pay)).await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         }
         ClientCommand::Route { client, token, target, amount } => {
-            let routes = client.client().routes(token, target, Amount(amount)).await?;
+            let (token, decimals) = client.token(&token).await?;
+            let amount = client.amount(&amount, decimals)?;
+            let routes = client.client().routes(token, target, amount).await?;
             if routes.is_empty() {
-                println!("no route to {target} for {amount}");
+                println!("no route to {target} for {}", client.show(amount, decimals, None));
             }
-            println!("{:<6} {:>20}  path", "source", "fee");
+            println!("{:<6} {:>24}  path", "source", "fee");
             for r in routes {
                 let path: Vec<String> = r.path.iter().map(ToString::to_string).collect();
                 let source = match r.source {
                     photon_api::RouteSource::Pfs => "pfs",
                     photon_api::RouteSource::Local => "local",
                 };
-                println!("{source:<6} {:>20}  {}", r.fee.to_string(), path.join(" → "));
+                let fee = client.show(r.fee, decimals, None);
+                println!("{source:<6} {fee:>24}  {}", path.join(" → "));
             }
         }
         ClientCommand::Open { client, token, partner, deposit, via } => {
-            let open = OpenChannel {
-                token,
-                partner,
-                settle_timeout: None,
-                deposit: deposit.map(Amount),
-                via,
-            };
+            let (token, decimals) = client.token(&token).await?;
+            let deposit = deposit.map(|d| client.amount(&d, decimals)).transpose()?;
+            let open = OpenChannel { token, partner, settle_timeout: None, deposit, via };
             let tx = waiting("opening the channel", client.client().open_channel(&open)).await?;
             println!("opened: transaction {}", tx.transaction_hash);
         }
         ClientCommand::Deposit { client, token, partner, amount, via } => {
-            let patch =
-                PatchChannel::Deposit(DepositMore { deposit: Amount(amount), via: Some(via) });
-            let doing = format!("depositing {amount}");
+            let (token, decimals) = client.token(&token).await?;
+            let amount = client.amount(&amount, decimals)?;
+            let patch = PatchChannel::Deposit(DepositMore { deposit: amount, via: Some(via) });
+            let doing = format!("depositing {}", client.show(amount, decimals, None));
             let api = client.client();
             let answer = waiting(&doing, api.patch_channel(token, partner, &patch)).await?;
             let tx = answer.transaction_hash;
             println!("deposited: transaction {}", tx.map_or_else(|| "?".into(), |t| t.to_string()));
         }
         ClientCommand::Close { client, token, partner } => {
+            let (token, _) = client.token(&token).await?;
             patch(&client, token, partner, Goal::Closed, "closing the channel").await?;
             println!("closing: the node settles it after the settle window");
         }
         ClientCommand::Withdraw { client, token, partner, amount } => {
-            let patch = PatchChannel::Withdraw(WithdrawSome { withdraw: Amount(amount) });
-            let doing = format!("withdrawing {amount}");
+            let (token, decimals) = client.token(&token).await?;
+            let amount = client.amount(&amount, decimals)?;
+            let patch = PatchChannel::Withdraw(WithdrawSome { withdraw: amount });
+            let doing = format!("withdrawing {}", client.show(amount, decimals, None));
             waiting(&doing, client.client().patch_channel(token, partner, &patch)).await?;
             println!(
                 "withdrawal asked: on chain once the partner co-signs (see `photon channels`)"
             );
         }
         ClientCommand::Settle { client, token, partner } => {
+            let (token, _) = client.token(&token).await?;
             patch(&client, token, partner, Goal::Settled, "settling cooperatively").await?;
             println!("settlement asked: on chain once the partner co-signs");
         }
         ClientCommand::Payments { client, token, direction, limit } => {
+            let token = match token {
+                Some(given) => Some(client.token(&given).await?.0),
+                None => None,
+            };
+            let units: std::collections::HashMap<Address, (Option<u8>, Option<String>)> = client
+                .client()
+                .tokens()
+                .await?
+                .into_iter()
+                .map(|t| (t.address, (t.decimals, t.symbol)))
+                .collect();
             let query =
                 PaymentsQuery { token, direction, limit: Some(limit), ..Default::default() };
             let list = client.client().payments(&query).await?;
             println!(
-                "{:<10} {:<9} {:>20} {:>12} {:<44} {:>20}",
+                "{:<26} {:<9} {:>24} {:>16} {:<44} {:>20}",
                 "at", "what", "amount", "fee", "counterparty", "payment id"
             );
             for p in list {
+                let (decimals, symbol) = units.get(&p.token).cloned().unwrap_or_default();
                 println!(
-                    "{:<10} {:<9} {:>20} {:>12} {:<44} {:>20}",
-                    p.at,
+                    "{:<26} {:<9} {:>24} {:>16} {:<44} {:>20}",
+                    local_time(p.at),
                     p.direction.as_str(),
-                    p.amount.to_string(),
-                    p.fee.to_string(),
+                    client.show(p.amount, decimals, symbol.as_deref()),
+                    client.show(p.fee, decimals, None),
                     p.counterparty.map_or_else(|| "-".into(), |a| a.to_string()),
                     p.payment_id
                 );
             }
+        }
+        ClientCommand::Shutdown(args) => {
+            args.client().shutdown().await?;
+            println!("stopping: the node finishes what it is doing and exits");
         }
     }
     Ok(())

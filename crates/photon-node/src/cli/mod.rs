@@ -38,6 +38,20 @@ enum Command {
     Client(client::ClientCommand),
 }
 
+/// The local time zone's offset, read at start while the process has one thread (reading it
+/// later is refused on Linux); UTC when it cannot be read.
+static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
+
+/// Reads the local offset; call before any thread starts.
+pub(crate) fn read_local_offset() {
+    let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    let _ = LOCAL_OFFSET.set(offset);
+}
+
+fn local_offset() -> time::UtcOffset {
+    LOCAL_OFFSET.get().copied().unwrap_or(time::UtcOffset::UTC)
+}
+
 pub(super) fn default_home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)

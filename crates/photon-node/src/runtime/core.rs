@@ -209,6 +209,14 @@ impl Node {
                     }
                 }
             }
+            Command::Tokens(reply) => {
+                let mut tokens: std::collections::BTreeMap<Address, u32> =
+                    self.state.network.values().map(|(token, _, _)| (*token, 0)).collect();
+                for channel in self.state.channels.values() {
+                    *tokens.entry(channel.token).or_default() += 1;
+                }
+                let _ = reply.send(tokens.into_iter().collect());
+            }
             Command::Peer(peer, reply) => {
                 let _ = reply.send(self.peer_status(peer));
             }

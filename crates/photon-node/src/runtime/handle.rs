@@ -62,6 +62,9 @@ pub enum Command {
         /// answer once the payment is under way (durable), if anyone asks
         started: Option<Reply<()>>,
     },
+    /// The tokens the node follows (its channels', the network's), with how many channels of
+    /// ours each has.
+    Tokens(oneshot::Sender<Vec<(Address, u32)>>),
     /// Whether the node reaches a peer now, and how.
     Peer(Address, oneshot::Sender<photon_api::PeerStatus>),
     /// Where a payment of ours stands.
@@ -206,6 +209,8 @@ pub struct NodeHandle {
     pub pfs: Option<photon_pfs::PfsClient>,
     /// Counters for `/metrics` ([`crate::metrics`]).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The tokens' symbols and decimals.
+    pub tokens: std::sync::Arc<crate::tokens::TokenBook>,
 }
 
 impl NodeHandle {

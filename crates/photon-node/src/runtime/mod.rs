@@ -238,6 +238,7 @@ impl Node {
             restored.last_change = ids.last().copied().unwrap_or(restored.last_change);
             tracing::info!(config = ?settings.protocol, "the node's parameters changed");
         }
+        let tokens = std::sync::Arc::new(crate::tokens::TokenBook::new(provider.clone()));
         let txs = Transactions::new(provider, signer.address(), deployment);
         let (jobs, job_rx) = mpsc::unbounded_channel::<TxJob>();
         let (inbox_tx, inbox) = mpsc::channel(4096);
@@ -259,6 +260,7 @@ impl Node {
             chain: chain_control,
             pfs: pfs.clone(),
             metrics: std::sync::Arc::default(),
+            tokens,
         };
         let publisher = pfs.map(|client| {
             photon_pfs::Publisher::start(

@@ -124,6 +124,8 @@ impl Node {
                 },
                 epoch: c.epoch.0,
                 attention: c.attention.clone(),
+                symbol: None,
+                decimals: None,
             })
             .collect()
     }

@@ -1027,7 +1027,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_photon_mobile_checksum_method_photonnode_stop() and 0xFFFF) != 26583) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_photon_mobile_checksum_method_photonnode_tokens() and 0xFFFF) != 20623) {
+    if ((lib.uniffi_photon_mobile_checksum_method_photonnode_tokens() and 0xFFFF) != 19835) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_photon_mobile_checksum_method_photonnode_withdraw() and 0xFFFF) != 43411) {
@@ -1980,7 +1980,7 @@ public interface PhotonNodeInterface {
     fun `stop`()
     
     /**
-     * The tokens we have channels in.
+     * The tokens the node follows: those of its channels and of the network's it knows of.
      */
     fun `tokens`(): List<kotlin.String>
     
@@ -2518,7 +2518,7 @@ open class PhotonNode: Disposable, AutoCloseable, PhotonNodeInterface
 
     
     /**
-     * The tokens we have channels in.
+     * The tokens the node follows: those of its channels and of the network's it knows of.
      */
     @Throws(PhotonException::class)override fun `tokens`(): List<kotlin.String> {
             return FfiConverterSequenceString.lift(
