@@ -221,6 +221,45 @@ pub struct ChannelView {
     pub decimals: Option<u8>,
 }
 
+api_enum! {
+    /// Where a transaction of the node stands.
+    TxState {
+        /// Waiting to be sent (or sent again: the chain could not take it; see `error`).
+        Queued = "queued",
+        /// Sent; waiting to be mined.
+        Sent = "sent",
+        /// Mined.
+        Mined = "mined",
+        /// Refused or failed for good (see `error`).
+        Failed = "failed",
+    }
+}
+
+/// A transaction of the node (`GET /api/v1/transactions`): one the protocol asked for
+/// (a close, an update, an unlock, a settlement) or one a request asked for (an open, a
+/// deposit, a secret's registration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TransactionView {
+    /// Its number in the node's journal (increasing since the node started).
+    pub id: u64,
+    /// What it does (the contract call's name).
+    pub call: String,
+    /// The protocol asked for it (sent again through outages until mined or refused), rather
+    /// than an API request.
+    pub protocol: bool,
+    /// Where it stands.
+    pub state: TxState,
+    /// Its hash, once sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Hash32>)]
+    pub hash: Option<B256>,
+    /// Why it failed, or why it waits to be sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix seconds of its last change.
+    pub at: u64,
+}
+
 /// A token the node follows (`GET /api/v1/tokens`): one it has channels in, or one the
 /// network's channels it knows of use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

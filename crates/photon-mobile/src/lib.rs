@@ -139,6 +139,7 @@ fn launch_config(config: &NodeConfig) -> Result<LaunchConfig, PhotonError> {
         p2p_addresses: Vec::new(),
         monitor: url(&config.monitor_url, "monitor_url")?,
         pfs: url(&config.pfs_url, "pfs_url")?,
+        max_gas_price: None,
     };
     let p2p = photon_transport::P2pConfig {
         listen,

@@ -39,7 +39,8 @@ pub use crate::openapi::{openapi, ROUTES};
     paths(
         address_of, version, openapi_document, status, tokens, channels, channels_of_token,
         channel, open_channel, patch_channel, payments, pay, payment, cancel_payment, paths,
-        pending_transfers, register_secret, know_secret, fees, set_fee, events, peer, shutdown
+        pending_transfers, register_secret, know_secret, fees, set_fee, events, peer, shutdown,
+        transactions
     ),
     components(schemas(photon_api::NodeEvent)),
     tags(
@@ -124,6 +125,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/fees", get(fees).put(set_fee))
         .route("/api/v1/events", get(events))
         .route("/api/v1/peers/{address}", get(peer))
+        .route("/api/v1/transactions", get(transactions))
         .route("/api/v1/shutdown", post(shutdown))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(ctx.clone(), auth))
@@ -520,6 +522,14 @@ async fn peer(
     State(ctx): State<Ctx>, Path(peer): Path<String>,
 ) -> ApiResult<Json<photon_api::PeerStatus>> {
     Ok(Json(ctx.node.peer(address(&peer, "peer")?).await?))
+}
+
+/// The node's recent transactions (the last 1,000 since it started), newest first: those the
+/// protocol asked for and those requests asked for, with their state and hash.
+#[utoipa::path(get, path = "/api/v1/transactions", operation_id = "listTransactions", tag = "node",
+    responses((status = 200, description = "The transactions", body = [photon_api::TransactionView]), Failures))]
+async fn transactions(State(ctx): State<Ctx>) -> Json<Vec<photon_api::TransactionView>> {
+    Json(ctx.node.transactions.list())
 }
 
 /// Stops the node gracefully: it takes no more requests, makes durable what it is doing and

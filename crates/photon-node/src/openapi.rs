@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/events"),
     ("get", "/api/v1/peers/{address}"),
     ("post", "/api/v1/shutdown"),
+    ("get", "/api/v1/transactions"),
 ];
 
 /// The OpenAPI document of the API.

@@ -47,6 +47,7 @@ fn settings(net: &DevNet) -> NodeSettings {
         p2p_addresses: Vec::new(),
         monitor: None,
         pfs: None,
+        max_gas_price: None,
     }
 }
 
@@ -1187,6 +1188,58 @@ async fn tokens_show_their_units_and_the_command_line_speaks_them() {
         assert!(!ok && err.contains(says), "{args:?}: {err}");
     }
     assert_eq!(balances(&bob.url, &token, &a).await.unwrap().0, "8", "nothing more paid");
+    alice.stop().await;
+    bob.stop().await;
+}
+
+/// `GET /transactions` journals the node's transactions, those requests ask for and those
+/// the protocol does, with their state and hash; a gas price cap refuses a request's
+/// transaction while gas costs more, and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_journaled_and_a_gas_cap_holds_requests_back() {
+    let Lab { net, network, dir, _root } = lab(2).await;
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let capped = NodeSettings { max_gas_price: Some(1), ..settings(&net) };
+    let bob = start_with(&net, net.chain.endpoint(), BOB, &network, &dir[1], None, capped).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b) = (format!("{:?}", net.address(ALICE)), format!("{:?}", net.address(BOB)));
+    open(&alice.url, &token, &b, json!("100")).await;
+    let journal = get(format!("{}/api/v1/transactions", alice.url)).await;
+    let entries = journal.as_array().unwrap();
+    assert!(!entries.is_empty(), "{journal}");
+    for entry in entries {
+        assert_eq!(
+            (&entry["state"], &entry["protocol"]),
+            (&json!("mined"), &json!(false)),
+            "{entry}"
+        );
+        assert!(entry["hash"].as_str().is_some_and(|h| h.len() == 66), "{entry}");
+    }
+    let ids: Vec<u64> = entries.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    // the protocol's close shows as the protocol's
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    change(&alice.url, &token, &b, json!({ "state": "closed" })).await;
+    eventually(|| async {
+        let journal = get(format!("{}/api/v1/transactions", alice.url)).await;
+        let newest = journal.as_array()?.first()?.clone();
+        (newest["protocol"] == json!(true) && newest["state"] == json!("mined")).then_some(())
+    })
+    .await;
+
+    // Bob's cap (1 wei) is below anvil's gas price: his open is refused, nothing is sent
+    let before = net.balance(net.address(BOB)).await.unwrap();
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/channels", bob.url),
+        Some(json!({ "token": token, "partner": a, "deposit": "10" })),
+    )
+    .await;
+    assert_eq!((status, &body["error"]["code"]), (409, &json!("refused")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("cap"), "{body}");
+    assert_eq!(get(format!("{}/api/v1/transactions", bob.url)).await, json!([]));
+    assert_eq!(net.balance(net.address(BOB)).await.unwrap(), before);
     alice.stop().await;
     bob.stop().await;
 }

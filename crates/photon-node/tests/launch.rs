@@ -32,6 +32,7 @@ fn config_of(
             p2p_addresses: Vec::new(),
             monitor: None,
             pfs: None,
+            max_gas_price: None,
         },
         p2p: photon_transport::P2pConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a multiaddr")],

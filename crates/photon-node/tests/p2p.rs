@@ -47,6 +47,7 @@ async fn start(
         p2p_addresses: Vec::new(),
         monitor: None,
         pfs: None,
+        max_gas_price: None,
     };
     let (node, handle) =
         Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))

@@ -95,6 +95,11 @@ pub(super) struct RunArgs {
     /// reroutes) [default: mediate].
     #[arg(long, env = "PHOTON_NO_MEDIATION")]
     no_mediation: bool,
+    /// Refuse the transactions API requests ask for (opens, deposits, registrations) while
+    /// gas costs more than this (gwei); the protocol's own (updates, unlocks, settlements)
+    /// protect deposits and are always sent [default: no cap].
+    #[arg(long, env = "PHOTON_MAX_GAS_PRICE_GWEI")]
+    max_gas_price_gwei: Option<u64>,
     /// Forget finished payments older than this many days from the payment history
     /// [default: keep them all].
     #[arg(long, env = "PHOTON_HISTORY_RETENTION_DAYS")]
@@ -275,6 +280,7 @@ struct FileConfig {
     max_settle_timeout: Option<u32>,
     reveal_timeout: Option<u64>,
     no_mediation: Option<bool>,
+    max_gas_price_gwei: Option<u64>,
     history_retention_days: Option<u32>,
     p2p_listen: Option<Vec<String>>,
     external_address: Option<Vec<String>>,
@@ -410,6 +416,10 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         p2p_addresses: Vec::new(),
         monitor: args.monitor.or(file.monitor),
         pfs: args.pfs.or(file.pfs),
+        max_gas_price: args
+            .max_gas_price_gwei
+            .or(file.max_gas_price_gwei)
+            .map(|gwei| u128::from(gwei) * 1_000_000_000),
     };
     let p2p_listen = multiaddrs(args.p2p_listen, file.p2p_listen, "p2p_listen")?;
     let p2p_listen =

@@ -211,6 +211,8 @@ pub struct NodeHandle {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The tokens' symbols and decimals.
     pub tokens: std::sync::Arc<crate::tokens::TokenBook>,
+    /// The node's recent transactions.
+    pub transactions: std::sync::Arc<super::TxJournal>,
 }
 
 impl NodeHandle {

@@ -53,6 +53,7 @@ use crash::*;
 use handle::*;
 pub use handle::{ChannelAction, Command, Input, NodeHandle, PayRequest, RouteSource};
 use payments::*;
+pub use transactions::TxJournal;
 use views::ChannelBrief;
 pub use views::{ChannelView, NodeEvent, PaymentOutcome, PendingTransfer, Status};
 
@@ -100,6 +101,10 @@ pub struct NodeSettings {
     /// A pathfinding service: told our channels' capacities and fees, asked for routes (see
     /// [`photon_pfs`]).
     pub pfs: Option<reqwest::Url>,
+    /// The most a transaction an API request asks for (an open, a deposit, a registration)
+    /// may pay per gas, in wei: above it the request is refused. The protocol's own
+    /// transactions (updates, unlocks, settlements) protect deposits and are never held back.
+    pub max_gas_price: Option<u128>,
 }
 
 impl NodeSettings {
@@ -239,7 +244,14 @@ impl Node {
             tracing::info!(config = ?settings.protocol, "the node's parameters changed");
         }
         let tokens = std::sync::Arc::new(crate::tokens::TokenBook::new(provider.clone()));
-        let txs = Transactions::new(provider, signer.address(), deployment);
+        let journal = std::sync::Arc::new(TxJournal::default());
+        let txs = Transactions::new(
+            provider,
+            signer.address(),
+            deployment,
+            journal.clone(),
+            settings.max_gas_price,
+        );
         let (jobs, job_rx) = mpsc::unbounded_channel::<TxJob>();
         let (inbox_tx, inbox) = mpsc::channel(4096);
         let done = inbox_tx.clone();
@@ -261,6 +273,7 @@ impl Node {
             pfs: pfs.clone(),
             metrics: std::sync::Arc::default(),
             tokens,
+            transactions: journal,
         };
         let publisher = pfs.map(|client| {
             photon_pfs::Publisher::start(

@@ -11,6 +11,50 @@ pub(super) struct TxJob {
     pub(super) pending: Option<u64>,
 }
 
+/// What the node did with its recent transactions, newest last (`GET /api/v1/transactions`).
+#[derive(Debug, Default)]
+pub struct TxJournal {
+    entries: std::sync::Mutex<std::collections::VecDeque<photon_api::TransactionView>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl TxJournal {
+    /// How many transactions it keeps.
+    const KEPT: usize = 1_000;
+
+    fn begin(&self, call: String, protocol: bool) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.push_back(photon_api::TransactionView {
+            id,
+            call,
+            protocol,
+            state: photon_api::TxState::Queued,
+            hash: None,
+            error: None,
+            at: now_secs(),
+        });
+        while entries.len() > Self::KEPT {
+            entries.pop_front();
+        }
+        id
+    }
+
+    fn update(&self, id: u64, change: impl FnOnce(&mut photon_api::TransactionView)) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = entries.iter_mut().rev().find(|e| e.id == id) {
+            change(entry);
+            entry.at = now_secs();
+        }
+    }
+
+    /// The transactions, newest first.
+    pub fn list(&self) -> Vec<photon_api::TransactionView> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().rev().cloned().collect()
+    }
+}
+
 /// The transaction manager, made once the chain answers (it needs the account's nonce, and
 /// checks the chain is the deployment's).
 pub(super) struct Transactions {
@@ -18,13 +62,31 @@ pub(super) struct Transactions {
     from: Address,
     deployment: photon_chain::Deployment,
     manager: Option<TxManager>,
+    journal: std::sync::Arc<TxJournal>,
+    /// The most a request's transaction may pay per gas (wei); the protocol's own are never
+    /// held back (they protect deposits).
+    max_gas_price: Option<u128>,
 }
 
 impl Transactions {
     pub(super) fn new(
         provider: DynProvider, from: Address, deployment: photon_chain::Deployment,
+        journal: std::sync::Arc<TxJournal>, max_gas_price: Option<u128>,
     ) -> Self {
-        Self { provider, from, deployment, manager: None }
+        Self { provider, from, deployment, manager: None, journal, max_gas_price }
+    }
+
+    /// A request's transaction when gas costs more than the operator's cap: refused.
+    async fn within_cap(&self) -> Result<(), NodeError> {
+        let Some(cap) = self.max_gas_price else { return Ok(()) };
+        use alloy::providers::Provider;
+        let price = self.provider.get_gas_price().await.map_err(ChainError::from)?;
+        if price > cap {
+            return Err(NodeError::Refused(format!(
+                "gas costs {price} wei now, above this node's cap of {cap} (--max-gas-price-gwei); try again later"
+            )));
+        }
+        Ok(())
     }
 
     pub(super) async fn get(&mut self) -> Result<&mut TxManager, photon_chain::ChainError> {
@@ -45,13 +107,23 @@ pub(super) async fn run_job(
     txs: &mut Transactions, calls: &[ChainCall], retry: bool, stopping: &mut watch::Receiver<bool>,
 ) -> Result<TxHash, NodeError> {
     let mut last = Err(NodeError::BadRequest("no transaction to send".into()));
+    if !retry {
+        txs.within_cap().await?;
+    }
     for call in calls {
         let mut delay = Duration::from_millis(200);
+        let journal = txs.journal.clone();
+        let entry = journal.begin(call_name(call), retry);
         last = loop {
             let attempt = async {
                 let txs = txs.get().await?;
                 crash_point(&format!("before_tx:{}", call_name(call)));
                 let pending = txs.send(call).await?;
+                journal.update(entry, |e| {
+                    e.state = photon_api::TxState::Sent;
+                    e.hash = Some(pending.hash);
+                    e.error = None;
+                });
                 crash_point(&format!("after_tx:{}", call_name(call)));
                 txs.wait(pending.hash, Duration::from_millis(100), Duration::from_secs(600))
                     .await?;
@@ -63,6 +135,7 @@ pub(super) async fn run_job(
                 // the endpoint is away or serves another chain: the protocol's transactions
                 // wait for the right one
                 Err(e @ (ChainError::Rpc(_) | ChainError::WrongChain { .. })) if retry => {
+                    journal.update(entry, |j| j.error = Some(e.to_string()));
                     if *stopping.borrow() {
                         break Err(NodeError::Stopped);
                     }
@@ -76,6 +149,15 @@ pub(super) async fn run_job(
                 Err(e) => break Err(NodeError::from(e)),
             }
         };
+        journal.update(entry, |j| match &last {
+            Ok(_) => j.state = photon_api::TxState::Mined,
+            // kept for the next start: queued again
+            Err(NodeError::Stopped) => j.state = photon_api::TxState::Queued,
+            Err(e) => {
+                j.state = photon_api::TxState::Failed;
+                j.error = Some(e.to_string());
+            }
+        });
         if last.is_err() {
             break;
         }
