@@ -17,7 +17,8 @@
 //! * [`routing`]: routes from the pathfinding service and the node's own graph.
 //! * [`keystore`]: geth-compatible key files.
 //! * [`launch`]: a whole node (transport, task, API) in one call, for `photon run` and apps.
-//! * [`webhook`]: payments received, POSTed to the operator's URL.
+//! * [`webhook`]: payments received, POSTed to the operator's URL; [`logfile`]: a log file
+//!   rotated by size.
 //!
 //! The monitoring service and the node's client of it are `photon-monitor`'s; the API's types
 //! and typed client are `photon-api`'s; the `photon` binary's commands are in `src/cli/`.
@@ -27,6 +28,7 @@ pub mod calls;
 mod error;
 pub mod keystore;
 pub mod launch;
+pub mod logfile;
 pub mod metrics;
 pub mod openapi;
 pub mod routing;

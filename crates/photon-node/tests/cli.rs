@@ -139,9 +139,11 @@ fn deploy_run_query_and_stop() {
         ),
     )
     .unwrap();
-    // flags win over the file: the API address comes from the flag
+    // flags win over the file: the API address comes from the flag; the log goes to a file
+    let log = dir.path().join("logs/photon.log");
     let mut node = Command::new(PHOTON)
         .args(["run", "--config", config.to_str().unwrap(), "--api-addr", &api])
+        .args(["--log-file", log.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -196,4 +198,6 @@ fn deploy_run_query_and_stop() {
     Command::new("kill").args(["-TERM", &node.id().to_string()]).status().unwrap();
     let exit = node.wait().unwrap();
     assert!(exit.success(), "a clean exit on SIGTERM");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("state restored") && !logged.contains('\u{1b}'), "{logged}");
 }

@@ -59,8 +59,42 @@ pub(super) fn default_home() -> PathBuf {
         .join(".photon")
 }
 
+/// Logs go to standard error, or (`photon run --log-file`) to a file rotated by size;
+/// `RUST_LOG` filters them (default `info`).
+fn init_logging(file: Option<&node::LogFile>) -> Result<()> {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    match file {
+        Some(log) => {
+            let writer = photon_node::logfile::RotatingFile::open(
+                &log.path,
+                log.max_mb.saturating_mul(1024 * 1024),
+                log.keep,
+            )
+            .map_err(|e| anyhow::anyhow!("log file {}: {e}", log.path.display()))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_ansi(false)
+                .with_writer(writer)
+                .init();
+        }
+        None => {
+            tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init()
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let log_file = match &cli.command {
+        Command::Run(args) => args.log_file(),
+        _ => None,
+    };
+    init_logging(log_file.as_ref())?;
+    match cli.command {
         Command::Account(command) => account::main(command)?,
         Command::Deploy(args) => node::deploy(args).await?,
         Command::Run(args) => node::run(*args).await?,

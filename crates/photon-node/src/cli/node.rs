@@ -70,6 +70,16 @@ pub(super) struct RunArgs {
     /// none].
     #[arg(long, env = "PHOTON_PAYMENT_WEBHOOK")]
     payment_webhook: Option<reqwest::Url>,
+    /// Write the log to this file instead of standard error, rotated by size [default:
+    /// standard error].
+    #[arg(long, env = "PHOTON_LOG_FILE")]
+    log_file: Option<PathBuf>,
+    /// Rotate the log file when it reaches this many MiB.
+    #[arg(long, env = "PHOTON_LOG_MAX_MB", default_value_t = 64)]
+    log_max_mb: u64,
+    /// Rotated log files kept (`photon.log.1` …).
+    #[arg(long, env = "PHOTON_LOG_KEEP", default_value_t = 5)]
+    log_keep: u32,
     /// Confirmations before acting on chain events.
     #[arg(long, env = "PHOTON_CONFIRMATIONS")]
     confirmations: Option<u64>,
@@ -281,6 +291,7 @@ struct FileConfig {
     reveal_timeout: Option<u64>,
     no_mediation: Option<bool>,
     max_gas_price_gwei: Option<u64>,
+    log_file: Option<PathBuf>,
     history_retention_days: Option<u32>,
     p2p_listen: Option<Vec<String>>,
     external_address: Option<Vec<String>>,
@@ -308,6 +319,26 @@ fn multiaddrs(
         .iter()
         .map(|a| a.parse().with_context(|| format!("{key}: `{a}` is not a multiaddr")))
         .collect()
+}
+
+/// Where `photon run` logs, when not to standard error.
+pub(super) struct LogFile {
+    pub(super) path: PathBuf,
+    pub(super) max_mb: u64,
+    pub(super) keep: u32,
+}
+
+impl RunArgs {
+    /// The log file asked for on the command line or in the config file.
+    pub(super) fn log_file(&self) -> Option<LogFile> {
+        let from_file = || -> Option<PathBuf> {
+            let path = self.config.as_ref()?;
+            let text = std::fs::read_to_string(path).ok()?;
+            toml::from_str::<FileConfig>(&text).ok()?.log_file
+        };
+        let path = self.log_file.clone().or_else(from_file)?;
+        Some(LogFile { path, max_mb: self.log_max_mb.max(1), keep: self.log_keep })
+    }
 }
 
 /// `photon deploy`.
