@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test netns python schemathesis bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
+.PHONY: demo test netns python schemathesis static-check dist bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -18,7 +18,7 @@ demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} $(CARGO_TARGET_DIR)/debug/photon-demo
 
 ## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
-test: toolchain netns python schemathesis
+test: toolchain netns python schemathesis static-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
@@ -57,6 +57,22 @@ schemathesis: .venv/.photon-installed
 	rm -rf .venv && python3 -m venv .venv
 	.venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-api-fuzz.txt
 	touch $@
+
+# glibc linked into the binary: it runs on any x86_64 Linux (build scripts and proc macros,
+# built for the host, are not affected because the target is named)
+STATIC := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
+
+## static-check: a statically linked `photon` (as `make dist` links it, built fast), which a
+## test checks with `ldd`.
+static-check:
+	$(STATIC) cargo build -q --profile static-check --target x86_64-unknown-linux-gnu -p photon-node --bin photon
+
+## dist: the `photon` that ships: static glibc, fat LTO, stripped
+## ($(CARGO_TARGET_DIR)/x86_64-unknown-linux-gnu/dist/photon).
+dist:
+	$(STATIC) cargo build --profile dist --target x86_64-unknown-linux-gnu -p photon-node --bin photon
+	ldd $(CARGO_TARGET_DIR)/x86_64-unknown-linux-gnu/dist/photon 2>&1 | grep -Eq "not a dynamic executable|statically linked"
+	@ls -l $(CARGO_TARGET_DIR)/x86_64-unknown-linux-gnu/dist/photon
 
 ## bindings: regenerate photon-mobile's committed Kotlin, Swift and Python bindings from the
 ## built library (a test fails while they are out of date).

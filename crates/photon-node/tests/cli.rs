@@ -201,3 +201,30 @@ fn deploy_run_query_and_stop() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("state restored") && !logged.contains('\u{1b}'), "{logged}");
 }
+
+/// The static `photon` (`make static-check` builds it as `make dist` links it; or the binary
+/// `PHOTON_STATIC_BINARY` names) needs no shared library: `ldd` finds it is not dynamic, and
+/// it runs.
+#[test]
+fn the_static_binary_needs_no_shared_library() {
+    let binary = std::env::var_os("PHOTON_STATIC_BINARY").map_or_else(
+        || {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+                || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+                std::path::PathBuf::from,
+            );
+            target.join("x86_64-unknown-linux-gnu/static-check/photon")
+        },
+        std::path::PathBuf::from,
+    );
+    assert!(binary.exists(), "{} is missing: `make static-check` builds it", binary.display());
+    let ldd = Command::new("ldd").arg(&binary).output().expect("ldd runs");
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&ldd.stdout), String::from_utf8_lossy(&ldd.stderr));
+    assert!(
+        said.contains("not a dynamic executable") || said.contains("statically linked"),
+        "{said}"
+    );
+    let version = Command::new(&binary).arg("--version").output().expect("it runs");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("photon "), "{version:?}");
+}
