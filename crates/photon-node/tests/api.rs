@@ -1135,7 +1135,13 @@ async fn tokens_show_their_units_and_the_command_line_speaks_them() {
     .await;
     assert_eq!(status, 201, "{body}");
     eventually(|| async { channel(&bob.url, &token, &a).await }).await;
-    let tokens = get(format!("{}/api/v1/tokens", alice.url)).await;
+    // both channels seen by Alice's node (the chain's events come at its next poll)
+    let tokens = eventually(|| async {
+        let tokens = get(format!("{}/api/v1/tokens", alice.url)).await;
+        (tokens.as_array()?.iter().filter(|t| t["channels"] == json!(1)).count() == 2)
+            .then_some(tokens)
+    })
+    .await;
     let listed = |address: &str| {
         tokens.as_array().unwrap().iter().find(|t| t["address"] == address).cloned().unwrap()
     };
@@ -1188,7 +1194,12 @@ async fn tokens_show_their_units_and_the_command_line_speaks_them() {
         assert!(!ok && err.contains(says), "{args:?}: {err}");
     }
     assert_eq!(balances(&bob.url, &token, &a).await.unwrap().0, "8", "nothing more paid");
-    alice.stop().await;
+    // `photon shutdown` stops the node
+    let (ok, out, err) = tokio::task::block_in_place(|| photon(&["shutdown"]));
+    assert!(ok && out.contains("stopping"), "{out}{err}");
+    let ended = tokio::time::timeout(Duration::from_secs(20), alice.task).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+    alice.server.abort();
     bob.stop().await;
 }
 
