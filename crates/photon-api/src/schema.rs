@@ -11,12 +11,42 @@ pub const ADDRESS_PATTERN: &str = "^(0[xX])?[0-9a-fA-F]{40}$";
 /// The pattern of a 32-byte value (hash, secret, channel id), as [`ADDRESS_PATTERN`].
 pub const HASH32_PATTERN: &str = "^(0[xX])?[0-9a-fA-F]{64}$";
 
-/// The pattern of an amount as a decimal string: a whole number of at most 38 digits, no
-/// leading zero ([`crate::Amount::MAX_DIGITS`]).
-pub const AMOUNT_PATTERN: &str = "^(0|[1-9][0-9]{0,37})$";
+/// The pattern of decimal strings from `least` (0 or 1) to `most`, digits only, no leading
+/// zero: exactly what [`crate::Amount`] reads when `most` is `u128::MAX`.
+pub fn decimal_pattern(least: u8, most: u128) -> String {
+    let top = most.to_string();
+    let width = top.len();
+    let mut ways: Vec<String> = Vec::new();
+    if least == 0 {
+        ways.push("0".into());
+    }
+    // fewer digits than `most`
+    if width > 1 {
+        ways.push(format!("[1-9][0-9]{{0,{}}}", width - 2));
+    }
+    // as many digits: a prefix of `most`, then a smaller digit, then any
+    let digits: Vec<u8> = top.bytes().map(|b| b - b'0').collect();
+    for (i, d) in digits.iter().enumerate() {
+        let low = u8::from(i == 0);
+        if *d > low {
+            let rest = width - i - 1;
+            let tail = if rest > 0 { format!("[0-9]{{{rest}}}") } else { String::new() };
+            ways.push(format!("{}[{low}-{}]{tail}", &top[..i], d - 1));
+        }
+    }
+    ways.push(top);
+    format!("^({})$", ways.join("|"))
+}
+
+/// The pattern of an amount as a decimal string ([`crate::Amount`]): 0 to 2^128 - 1.
+pub fn amount_pattern() -> String {
+    decimal_pattern(0, u128::MAX)
+}
 
 /// The pattern of an amount that must not be zero (a payment, a deposit, a withdrawal).
-pub const POSITIVE_AMOUNT_PATTERN: &str = "^[1-9][0-9]{0,37}$";
+pub fn positive_amount_pattern() -> String {
+    decimal_pattern(1, u128::MAX)
+}
 
 /// An amount as a string or a number, at least `least`.
 fn amount_schema(pattern: &str, least: u64, what: &str) -> RefOr<Schema> {
@@ -38,7 +68,7 @@ pub struct PositiveAmount(crate::Amount);
 impl utoipa::PartialSchema for PositiveAmount {
     fn schema() -> RefOr<Schema> {
         amount_schema(
-            POSITIVE_AMOUNT_PATTERN,
+            &positive_amount_pattern(),
             1,
             "A token amount of at least 1 in the token's smallest unit: a decimal string (a \
              JSON number up to 2^64 - 1 is taken too).",
@@ -75,7 +105,7 @@ pub struct Hash32(String);
 impl utoipa::PartialSchema for crate::Amount {
     fn schema() -> RefOr<Schema> {
         amount_schema(
-            AMOUNT_PATTERN,
+            &amount_pattern(),
             0,
             "A token amount in the token's smallest unit: a decimal string (answers are \
              always strings; a JSON number up to 2^64 - 1 is taken on input).",
@@ -130,6 +160,20 @@ impl utoipa::ToSchema for crate::RouteSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_patterns_take_exactly_the_numbers_up_to_their_bound() {
+        assert_eq!(
+            decimal_pattern(0, 255),
+            "^(0|[1-9][0-9]{0,1}|[1-1][0-9]{2}|2[0-4][0-9]{1}|25[0-4]|255)$"
+        );
+        assert_eq!(decimal_pattern(1, 9), "^([1-8]|9)$");
+        assert_eq!(decimal_pattern(1, 10), "^([1-9][0-9]{0,0}|10)$");
+        let p = amount_pattern();
+        assert!(
+            p.ends_with(&format!("|{})$", u128::MAX)) && p.starts_with("^(0|[1-9][0-9]{0,37}|")
+        );
+    }
 
     #[test]
     fn the_patterns_are_the_derived_schemas_own() {

@@ -346,8 +346,8 @@ pub struct PaymentStatus {
     /// Why it failed, or what the partner said of a disputed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The route of its last attempt, us first (mediated payments, while the node that made
-    /// them runs; direct payments: us and the target).
+    /// The route of its last attempt, us first (known for the payments the node made since it
+    /// last started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<crate::schema::Address>>)]
     pub route: Option<Vec<Address>>,

@@ -301,7 +301,11 @@ async fn pay(
 }
 
 fn payment_id(text: &str) -> ApiResult<u64> {
-    text.parse().map_err(|_| bad(format!("payment id `{text}` is not a whole number below 2^64")))
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| bad(format!("payment id `{text}` is not a whole number below 2^64")))
 }
 
 /// Where a payment of ours stands.
@@ -336,8 +340,9 @@ async fn cancel_payment(
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct PathsQuery {
-    /// What the target would receive (at least 1).
-    #[param(value_type = String, pattern = "^[1-9][0-9]{0,37}$")]
+    /// What the target would receive (at least 1; the pattern is the positive amounts', set
+    /// in [`crate::openapi`]).
+    #[param(value_type = String)]
     amount: Option<String>,
 }
 

@@ -123,10 +123,13 @@ impl NodeHandle {
     /// Every channel of ours not settled, with its token's symbol and decimals.
     pub async fn channels(&self) -> Result<Vec<ChannelView>, NodeError> {
         let mut channels = self.ask(Command::Channels).await?;
+        let tokens: Vec<Address> = channels.iter().map(|c| c.token).collect();
+        let metadata = self.tokens.metadata_of(&tokens).await;
         for channel in &mut channels {
-            let metadata = self.tokens.metadata(channel.token).await;
-            channel.symbol = metadata.symbol;
-            channel.decimals = metadata.decimals;
+            if let Some(m) = metadata.get(&channel.token) {
+                channel.symbol.clone_from(&m.symbol);
+                channel.decimals = m.decimals;
+            }
         }
         Ok(channels)
     }
@@ -147,17 +150,16 @@ impl NodeHandle {
     /// The tokens the node follows (its channels', and those of the network's channels it
     /// knows of), sorted, with their symbol and decimals.
     pub async fn tokens(&self) -> Result<Vec<photon_api::TokenView>, NodeError> {
-        let mut tokens = Vec::new();
-        for (address, channels) in self.ask(Command::Tokens).await? {
-            let metadata = self.tokens.metadata(address).await;
-            tokens.push(photon_api::TokenView {
-                address,
-                symbol: metadata.symbol,
-                decimals: metadata.decimals,
-                channels,
-            });
-        }
-        Ok(tokens)
+        let followed = self.ask(Command::Tokens).await?;
+        let addresses: Vec<Address> = followed.iter().map(|(a, _)| *a).collect();
+        let metadata = self.tokens.metadata_of(&addresses).await;
+        Ok(followed
+            .into_iter()
+            .map(|(address, channels)| {
+                let m = metadata.get(&address).cloned().unwrap_or_default();
+                photon_api::TokenView { address, symbol: m.symbol, decimals: m.decimals, channels }
+            })
+            .collect())
     }
 
     /// Payments in flight.
@@ -223,6 +225,17 @@ impl NodeHandle {
     pub async fn pay_async(
         &self, token: Address, target: Address, r: Pay,
     ) -> Result<PaymentStatus, NodeError> {
+        // a retry of a payment under way answers its status (a used id for other terms is
+        // refused below, as for a waiting request)
+        if let Some(id) = r.payment_id {
+            if let Ok(status) = self.payment_status(id).await {
+                let same = (status.token, status.target, status.amount)
+                    == (token, Some(target), Some(r.amount));
+                if same && status.state == photon_api::PaymentState::Pending {
+                    return Ok(status);
+                }
+            }
+        }
         let (request, payment_id) = pay_request(token, target, r)?;
         let began = std::time::Instant::now();
         let (reply, mut outcome) = tokio::sync::oneshot::channel();

@@ -34,20 +34,29 @@ impl RotatingFile {
         PathBuf::from(name)
     }
 
-    /// Moves the files up one place and starts a new one.
+    /// Moves the files up one place and starts a new one. A file moved or deleted from
+    /// outside is no reason to stop logging: the new file is opened whatever the moves did.
     fn rotate(&self, current: &mut (File, u64)) -> std::io::Result<()> {
-        current.0.flush()?;
-        if self.keep == 0 {
-            std::fs::remove_file(&self.path)?;
+        let _ = current.0.flush();
+        let moved = if self.keep == 0 {
+            std::fs::remove_file(&self.path)
         } else {
             let _ = std::fs::remove_file(self.rotated(self.keep));
             for n in (1..self.keep).rev() {
                 let from = self.rotated(n);
                 if from.exists() {
-                    std::fs::rename(&from, self.rotated(n + 1))?;
+                    let _ = std::fs::rename(&from, self.rotated(n + 1));
                 }
             }
-            std::fs::rename(&self.path, self.rotated(1))?;
+            std::fs::rename(&self.path, self.rotated(1))
+        };
+        if let (Err(e), true) = (&moved, self.path.exists()) {
+            // still there and not moved: start it over rather than grow it without bound
+            eprintln!("log file {}: cannot rotate ({e}); starting it over", self.path.display());
+            let file =
+                OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+            *current = (file, 0);
+            return Ok(());
         }
         *current = (OpenOptions::new().create(true).append(true).open(&self.path)?, 0);
         Ok(())
@@ -107,7 +116,14 @@ mod tests {
         assert_eq!(read(log.rotated(1)), format!("{}{}", line(8), line(9)));
         assert_eq!(read(log.rotated(2)), format!("{}{}", line(6), line(7)));
         assert!(!log.rotated(3).exists());
+        // deleted from outside: the next rotation starts a new file and logging goes on
+        std::fs::remove_file(&path).unwrap();
+        for i in 20..23 {
+            Writer(&log).write_all(line(i).as_bytes()).unwrap();
+        }
+        assert_eq!(read(path.clone()), line(22));
         // opened again, it appends and counts what is there
+        std::fs::write(&path, format!("{}{}", line(10), line(11))).unwrap();
         drop(log);
         let log = RotatingFile::open(&path, 100, 2).unwrap();
         Writer(&log).write_all(line(12).as_bytes()).unwrap();

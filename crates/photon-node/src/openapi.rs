@@ -53,6 +53,14 @@ pub fn openapi() -> Value {
     doc["components"]["securitySchemes"] =
         json!({ "bearer": { "type": "http", "scheme": "bearer" } });
     doc["security"] = json!([{ "bearer": [] }]);
+    // the query's amount is a positive amount
+    let amount = doc
+        .pointer_mut("/paths/~1api~1v1~1paths~1{token}~1{target}/get/parameters")
+        .and_then(Value::as_array_mut)
+        .and_then(|ps| ps.iter_mut().find(|p| p["name"] == "amount"));
+    if let Some(amount) = amount {
+        amount["schema"]["pattern"] = json!(photon_api::schema::positive_amount_pattern());
+    }
     // a fee's partner names a channel: it needs the token
     if let Some(set_fee) = doc.pointer_mut("/components/schemas/SetFee") {
         set_fee["anyOf"] =

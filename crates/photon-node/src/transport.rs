@@ -34,20 +34,31 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// How long a message a peer answered "not yet" waits before it is delivered again.
-const LOCAL_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// The first pause before a message a peer answered "not yet" (or could not take) is
+/// delivered again; it doubles up to [`LOCAL_RETRY_MAX`].
+const LOCAL_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The longest such pause.
+const LOCAL_RETRY_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Tells the sending node what became of its outbox message `tag`.
-fn report(sender: Option<mpsc::Sender<Input>>, tag: Option<u64>, refused: Option<String>) {
+fn report(sender: Option<&mpsc::Sender<Input>>, tag: Option<u64>, refused: Option<String>) {
     if let (Some(tag), Some(sender)) = (tag, sender) {
         let _ = sender.try_send(Input::Delivered(tag, refused));
     }
 }
 
-/// Nodes of one process, delivering to each other's inboxes.
+/// A message on its way from one node to another, with its outbox id.
+type Queued = (Message, Option<u64>);
+
+/// Nodes of one process, delivering to each other's inboxes. As the libp2p transport does,
+/// each (sender, receiver) pair is a queue with one message in flight: the receiver's answer
+/// tells the sender what became of it, and a "not yet" is delivered again (with a growing
+/// pause) before anything after it.
 #[derive(Debug, Default, Clone)]
 pub struct LocalNetwork {
     peers: Arc<Mutex<HashMap<Address, mpsc::Sender<Input>>>>,
+    lanes: Arc<Mutex<HashMap<(Address, Address), mpsc::UnboundedSender<Queued>>>>,
 }
 
 impl LocalNetwork {
@@ -60,6 +71,51 @@ impl LocalNetwork {
     pub fn join(&self, address: Address, inbox: mpsc::Sender<Input>) {
         self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(address, inbox);
     }
+
+    fn inbox(&self, address: &Address) -> Option<mpsc::Sender<Input>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).get(address).cloned()
+    }
+
+    /// Delivers the queue from `from` to `to`, one message at a time, for as long as the
+    /// runtime runs.
+    async fn deliver(self, from: Address, to: Address, mut queue: mpsc::UnboundedReceiver<Queued>) {
+        while let Some((message, tag)) = queue.recv().await {
+            let mut pause = LOCAL_RETRY;
+            loop {
+                let Some(inbox) = self.inbox(&to).filter(|i| !i.is_closed()) else {
+                    // the peer is not running: the sender's outbox keeps it for a restart
+                    tracing::warn!(%to, "no route to peer; message kept for a restart");
+                    break;
+                };
+                let (respond, answer) = oneshot::channel();
+                let input = Input::Message {
+                    sender: from,
+                    message: message.clone(),
+                    respond: Some(respond),
+                };
+                let answer = match inbox.try_send(input) {
+                    Ok(()) => answer.await.ok(),
+                    Err(_) => Some(Delivery::Retry), // full: again in a moment
+                };
+                match answer {
+                    Some(Delivery::Retry) => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(LOCAL_RETRY_MAX);
+                    }
+                    Some(Delivery::Ack) => {
+                        report(self.inbox(&from).as_ref(), tag, None);
+                        break;
+                    }
+                    Some(Delivery::Reject(reason)) => {
+                        report(self.inbox(&from).as_ref(), tag, Some(reason));
+                        break;
+                    }
+                    // the peer stopped before answering: kept for a restart
+                    None => break,
+                }
+            }
+        }
+    }
 }
 
 impl Transport for LocalNetwork {
@@ -68,37 +124,13 @@ impl Transport for LocalNetwork {
         if matches!(message, Message::Processed(_)) {
             return;
         }
-        let (peer, sender) = {
-            let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-            (peers.get(&to).cloned(), peers.get(&from).cloned())
-        };
-        let Some(inbox) = peer else {
-            tracing::warn!(%to, "no route to peer; message kept for a restart");
-            return;
-        };
-        // as the libp2p transport does: the peer's answer tells the sender what became of the
-        // message, and "not yet" (it came before what it builds on, or before the peer's
-        // block made it valid) is delivered again a little later
-        let (respond, answer) = oneshot::channel();
-        let input =
-            Input::Message { sender: from, message: message.clone(), respond: Some(respond) };
-        if inbox.try_send(input).is_err() {
-            tracing::warn!(%to, "peer inbox full or closed; message kept for a restart");
-            return;
-        }
-        let network = self.clone();
-        tokio::spawn(async move {
-            match answer.await {
-                Ok(Delivery::Retry) => {
-                    tokio::time::sleep(LOCAL_RETRY).await;
-                    network.send(from, to, message, tag);
-                }
-                Ok(Delivery::Ack) => report(sender, tag, None),
-                Ok(Delivery::Reject(reason)) => report(sender, tag, Some(reason)),
-                // the peer stopped before answering: kept for a restart
-                Err(_) => {}
-            }
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let lane = lanes.entry((from, to)).or_insert_with(|| {
+            let (queue, queued) = mpsc::unbounded_channel();
+            tokio::spawn(self.clone().deliver(from, to, queued));
+            queue
         });
+        let _ = lane.send((message, tag));
     }
 
     fn peers(&self, me: Address) -> usize {

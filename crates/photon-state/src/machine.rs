@@ -93,7 +93,15 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
             negotiation::request_settle(cx, channel_id)?;
         }
         StateChange::KnowSecret { secret } => {
-            cx.state.known_secrets.insert(secret.hash(), secret);
+            // a lock of ours with this hash and no payment behind it is a cancelled payment's:
+            // revealing the secret would let it be claimed
+            let hash = secret.hash();
+            let orphan = cx.state.channels.values().any(|c| c.ours.lock(&hash).is_some())
+                && !cx.state.tasks.contains_key(&hash);
+            if orphan {
+                return Err(Rejection::DuplicateLock(hash));
+            }
+            cx.state.known_secrets.insert(hash, secret);
         }
         StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,
         StateChange::CancelPayment { payment_id } => mediated::cancel_payment(cx, payment_id)?,

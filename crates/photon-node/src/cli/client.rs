@@ -276,7 +276,11 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
             let amount = client.amount(&amount, decimals)?;
             let fee_limit = fee_limit.map(|f| client.amount(&f, decimals)).transpose()?;
             let pay = Pay { amount, fee_limit, ..Pay::default() };
-            let doing = format!("paying {} to {target}", client.show(amount, decimals, None));
+            // the token's address too: a symbol is whatever its contract says
+            let doing = format!(
+                "paying {} of token {token} to {target}",
+                client.show(amount, decimals, None)
+            );
             let outcome = waiting(&doing, client.client().pay(token, target, &pay)).await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         }

@@ -201,6 +201,9 @@ impl Node {
                 match self.pay_change(request) {
                     Ok((change, payment_id, secrethash)) => {
                         self.recent.started(payment_id, target, amount);
+                        if matches!(change, StateChange::SendDirect { .. }) {
+                            self.recent.routed(payment_id, vec![self.state.address, target]);
+                        }
                         self.payments.insert(payment_id, (reply, secrethash));
                         batch.push((change, started.map_or(Waiter::None, Waiter::Reply)));
                     }

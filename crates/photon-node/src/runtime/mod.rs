@@ -189,12 +189,20 @@ impl Node {
         let mut storage = Storage::open(&data_dir.join("photon.db"), &identity)?;
         let domain =
             photon_primitives::eip712::Domain::new(deployment.chain_id, deployment.tokens_network);
-        // The state's block is the last block whose events were applied: none yet.
+        // The state's block is the last block whose events were applied: none yet. A log
+        // starts with the parameters it ran under (`Configure`, below), except one written by
+        // a build before they were logged: that one replays under what such a build ran with
+        // (every node mediated, at the default reveal timeout).
+        let legacy = Config {
+            mediate: true,
+            reveal_timeout: Config::default().reveal_timeout,
+            ..settings.protocol
+        };
         let fresh = ChainState::new(
             signer.address(),
             domain,
             deployment.deployed_at_block.saturating_sub(1),
-            settings.protocol,
+            legacy,
         );
         let mut restored = storage.restore(fresh, &signer)?;
         let empty = restored.last_change == 0 && restored.snapshot == 0;

@@ -112,8 +112,6 @@ impl Node {
         let failed = row.direction == photon_storage::Direction::Failed;
         let target = row.counterparty.or(recent.target);
         let amount = if failed { recent.amount } else { Some(row.amount) };
-        // a payment sent with no route remembered went straight to its target
-        let direct = target.filter(|_| !failed).map(|t| vec![self.state.address, t]);
         Ok(PaymentStatus {
             payment_id,
             state,
@@ -122,7 +120,7 @@ impl Node {
             amount: amount.map(|a| Amount(a.0)),
             fee: Amount(row.fee.0),
             reason: row.reason,
-            route: recent.route.or(direct),
+            route: recent.route,
             cancellable: false,
         })
     }

@@ -16,7 +16,10 @@ pub(crate) fn start_payment(
     if secret.is_some_and(|s| s.hash() != secrethash) {
         return Err(Rejection::SecretMismatch);
     }
-    if cx.state.tasks.contains_key(&secrethash) {
+    // a lock of ours with this hash still pending (a cancelled payment's, until it expires):
+    // revealing its secret for a new payment would let the old lock be claimed too
+    let pending = cx.state.channels.values().any(|c| c.ours.lock(&secrethash).is_some());
+    if pending || cx.state.tasks.contains_key(&secrethash) {
         return Err(Rejection::DuplicateLock(secrethash));
     }
     let task = InitiatorTask {

@@ -356,6 +356,9 @@ pub(crate) fn cancel_payment(cx: &mut Ctx<'_>, payment_id: PaymentId) -> Result<
         "the target holds its secret (a swap)"
     } else if task.secret_revealed {
         "its secret was revealed to the target"
+    } else if cx.state.known_secrets.contains_key(&secrethash) {
+        // a payment to us locked with this hash would be claimed by revealing it
+        "its secret is one this node reveals to claim payments (POST /known_secrets)"
     } else {
         cx.state.tasks.remove(&secrethash);
         cx.events.push(Event::PaymentFailed {

@@ -1224,3 +1224,48 @@ fn parameters_that_cannot_secure_payments_are_refused() {
     net.apply(ALICE, StateChange::Configure(shorter)).expect("valid parameters");
     assert_eq!(net.nodes[ALICE].state.config, shorter);
 }
+
+/// A cancelled payment's secret must stay unused while its lock lives: a new payment with the
+/// same secret, or making it a known secret (revealed to whoever locks with its hash), would
+/// let the cancelled lock be claimed; both are refused until the lock is gone.
+#[test]
+fn a_cancelled_payments_secret_cannot_be_used_again_while_its_lock_lives() {
+    let mut net = Net::new(4);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 100, 0);
+    net.open_channel(ALICE, DAVE, 100, 0);
+    net.open_channel(DAVE, CHARLIE, 100, 0);
+    let secret = net.start_payment(ALICE, CHARLIE, 20, &[(&[ALICE, BOB, CHARLIE], 0)]);
+    let payment_id = match net.nodes[ALICE].state.tasks.values().next() {
+        Some(photon_state::Task::Initiator(t)) => t.payment_id,
+        other => panic!("an initiator task, not {other:?}"),
+    };
+    net.apply(ALICE, StateChange::CancelPayment { payment_id }).expect("cancellable");
+    net.run();
+    let again = StateChange::SendMediated {
+        token: net.token,
+        payment_id: payment_id + 1,
+        target: net.addr(CHARLIE),
+        amount: TokenAmount(20),
+        secret: Some(secret),
+        secrethash: secret.hash(),
+        routes: vec![Route {
+            path: vec![net.addr(ALICE), net.addr(DAVE), net.addr(CHARLIE)],
+            fee: TokenAmount(0),
+        }],
+        fee_limit: TokenAmount(0),
+    };
+    assert!(matches!(net.apply(ALICE, again.clone()), Err(Rejection::DuplicateLock(_))));
+    assert!(matches!(
+        net.apply(ALICE, StateChange::KnowSecret { secret }),
+        Err(Rejection::DuplicateLock(_))
+    ));
+    // once the lock expired and went, the secret is Alice's to use again
+    net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 1);
+    assert_eq!(net.pending_locks(ALICE, BOB), (vec![], vec![]));
+    net.apply(ALICE, again).expect("the old lock is gone");
+    net.run();
+    assert_eq!(received(&net, CHARLIE), vec![20]);
+    net.assert_balances(ALICE, BOB, (100, 0));
+    net.assert_balances(ALICE, DAVE, (80, 20));
+}
