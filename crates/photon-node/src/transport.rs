@@ -51,6 +51,9 @@ fn report(sender: Option<&mpsc::Sender<Input>>, tag: Option<u64>, refused: Optio
 /// A message on its way from one node to another, with its outbox id.
 type Queued = (Message, Option<u64>);
 
+/// Each (sender, receiver) pair's queue.
+type Lanes = HashMap<(Address, Address), mpsc::UnboundedSender<Queued>>;
+
 /// Nodes of one process, delivering to each other's inboxes. As the libp2p transport does,
 /// each (sender, receiver) pair is a queue with one message in flight: the receiver's answer
 /// tells the sender what became of it, and a "not yet" is delivered again (with a growing
@@ -58,7 +61,7 @@ type Queued = (Message, Option<u64>);
 #[derive(Debug, Default, Clone)]
 pub struct LocalNetwork {
     peers: Arc<Mutex<HashMap<Address, mpsc::Sender<Input>>>>,
-    lanes: Arc<Mutex<HashMap<(Address, Address), mpsc::UnboundedSender<Queued>>>>,
+    lanes: Arc<Mutex<Lanes>>,
 }
 
 impl LocalNetwork {
