@@ -354,6 +354,12 @@ pub struct PaymentStatus {
     /// Whether it can still be cancelled (`DELETE /api/v1/payments/{id}`): pending, its
     /// secret revealed to no one.
     pub cancellable: bool,
+    /// The token's symbol, if it says (amounts stay in smallest units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The token's decimals, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
 }
 
 /// A row of the payment history (`GET /api/v1/payments`).
@@ -383,6 +389,12 @@ pub struct Payment {
     pub reason: Option<String>,
     /// Sent, but the partner has not acknowledged the message that completes it yet.
     pub pending: bool,
+    /// The token's symbol, if it says (amounts stay in smallest units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The token's decimals, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
 }
 
 /// What the event stream (`GET /api/v1/events`, server-sent events) publishes.

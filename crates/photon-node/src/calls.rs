@@ -111,6 +111,8 @@ pub fn payment_view(p: PaymentRecord) -> Payment {
         fee: Amount(p.fee.0),
         reason: p.reason,
         pending: p.pending,
+        symbol: None,
+        decimals: None,
     }
 }
 
@@ -268,9 +270,12 @@ impl NodeHandle {
         self.ask(|reply| Command::Peer(peer, reply)).await
     }
 
-    /// Where payment `payment_id` of ours stands.
+    /// Where payment `payment_id` of ours stands, with its token's symbol and decimals.
     pub async fn payment_status(&self, payment_id: u64) -> Result<PaymentStatus, NodeError> {
-        self.ask(|reply| Command::PaymentStatus { payment_id, reply }).await?
+        let mut status = self.ask(|reply| Command::PaymentStatus { payment_id, reply }).await??;
+        let metadata = self.tokens.metadata(status.token).await;
+        (status.symbol, status.decimals) = (metadata.symbol, metadata.decimals);
+        Ok(status)
     }
 
     /// Cancels payment `payment_id` of ours, pending with its secret revealed to no one; its
@@ -292,7 +297,19 @@ impl NodeHandle {
             payment_id: None,
         };
         let rows = self.ask(|reply| Command::Payments(filter, reply)).await??;
-        Ok(rows.into_iter().map(payment_view).collect())
+        let tokens: Vec<Address> = rows.iter().map(|r| r.token).collect();
+        let metadata = self.tokens.metadata_of(&tokens).await;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut view = payment_view(row);
+                if let Some(m) = metadata.get(&view.token) {
+                    view.symbol.clone_from(&m.symbol);
+                    view.decimals = m.decimals;
+                }
+                view
+            })
+            .collect())
     }
 
     /// Registers `secret` on chain; answers once mined.

@@ -58,7 +58,10 @@ impl TokenBook {
 
     /// The metadata of several tokens, read at the same time.
     pub async fn metadata_of(&self, tokens: &[Address]) -> HashMap<Address, TokenMetadata> {
-        let reads = tokens.iter().map(|t| async move { (*t, self.metadata(*t).await) });
+        let mut tokens = tokens.to_vec();
+        tokens.sort_unstable();
+        tokens.dedup();
+        let reads = tokens.into_iter().map(|t| async move { (t, self.metadata(t).await) });
         futures_util::future::join_all(reads).await.into_iter().collect()
     }
 }

@@ -1177,6 +1177,9 @@ async fn tokens_show_their_units_and_the_command_line_speaks_them() {
     assert!(out.contains("0.000000000000000092 PTT"), "{out}");
     let (ok, out, _) = tokio::task::block_in_place(|| photon(&["channels", "--raw"]));
     assert!(ok && out.contains(" 92 ") && !out.contains("PTT"), "{out}");
+    // the history's rows carry the token's units too
+    let history = get(format!("{}/api/v1/payments?direction=sent", alice.url)).await;
+    assert_eq!((&history[0]["symbol"], &history[0]["decimals"]), (&json!("PTT"), &json!(18)));
     let (ok, out, err) = tokio::task::block_in_place(|| photon(&["payments"]));
     assert!(ok, "{err}");
     let year = out.lines().nth(1).unwrap_or_default().split('-').next().unwrap_or_default();

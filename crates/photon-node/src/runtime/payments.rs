@@ -86,6 +86,8 @@ impl Node {
                 reason: None,
                 route: recent.route,
                 cancellable: t.secret.is_some() && !t.secret_revealed,
+                symbol: None,
+                decimals: None,
             });
         }
         let ours = |direction| PaymentFilter {
@@ -122,6 +124,8 @@ impl Node {
             reason: row.reason,
             route: recent.route,
             cancellable: false,
+            symbol: None,
+            decimals: None,
         })
     }
 

@@ -153,6 +153,11 @@ pub(super) async fn run_job(
             Ok(_) => j.state = photon_api::TxState::Mined,
             // kept for the next start: queued again
             Err(NodeError::Stopped) => j.state = photon_api::TxState::Queued,
+            // a protocol transaction not mined in time stays pending: it is sent again at the
+            // next start (it may still land)
+            Err(e @ NodeError::Chain(ChainError::Timeout(_))) if retry => {
+                j.error = Some(format!("{e}; sent again at the next start"));
+            }
             Err(e) => {
                 j.state = photon_api::TxState::Failed;
                 j.error = Some(e.to_string());
