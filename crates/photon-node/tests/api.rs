@@ -1257,3 +1257,61 @@ async fn transactions_are_journaled_and_a_gas_cap_holds_requests_back() {
     alice.stop().await;
     bob.stop().await;
 }
+
+/// A database written before the node logged its parameters (its log does not begin with
+/// them) replays under what that build ran with — it mediated — and only then takes today's:
+/// Bob, who mediated a payment under the old build, starts with `--no-mediation` (no replay
+/// error, nothing lost) and forwards nothing more until he mediates again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_from_before_parameters_were_logged_replays_as_its_build_ran() {
+    let Lab { net, network, dir, _root } = lab(3).await;
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let rpc = net.chain.endpoint();
+    // no snapshot: the whole log replays at each start
+    let whole_log = NodeSettings { snapshot_every: 1_000_000, ..settings(&net) };
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start_with(&net, rpc.clone(), BOB, &network, &dir[1], None, whole_log.clone()).await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(ALICE)),
+        format!("{:?}", net.address(BOB)),
+        format!("{:?}", net.address(CHARLIE)),
+    );
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!("100")).await;
+    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
+    pay(&alice.url, &token, &c, json!({ "amount": "20" })).await;
+    eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "20") }).await;
+    bob.stop().await;
+
+    // as the previous build left it: no parameters record first
+    let db = rusqlite::Connection::open(dir[1].join("photon.db")).unwrap();
+    let snapshots: i64 = db.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0)).unwrap();
+    assert_eq!(snapshots, 0, "the whole log replays");
+    let removed = db
+        .execute("DELETE FROM state_changes WHERE id = (SELECT MIN(id) FROM state_changes)", [])
+        .unwrap();
+    assert_eq!(removed, 1);
+    drop(db);
+
+    let no_mediation = NodeSettings {
+        protocol: Config { mediate: false, ..Config::default() },
+        ..whole_log.clone()
+    };
+    let bob = start_with(&net, rpc.clone(), BOB, &network, &dir[1], None, no_mediation).await;
+    assert_eq!(balances(&bob.url, &token, &a).await.unwrap(), ("20".into(), "80".into()));
+    assert_eq!(balances(&bob.url, &token, &c).await.unwrap(), ("80".into(), "20".into()));
+    let (status, body) =
+        call(reqwest::Method::POST, url.clone(), Some(json!({ "amount": "5" }))).await;
+    assert_eq!((status, &body["error"]["code"]), (409, &json!("payment_failed")), "{body}");
+    bob.stop().await;
+    let bob = start_with(&net, rpc, BOB, &network, &dir[1], None, whole_log).await;
+    pay(&alice.url, &token, &c, json!({ "amount": "5" })).await;
+    eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "25") }).await;
+    for node in [alice, bob, charlie] {
+        node.stop().await;
+    }
+}
