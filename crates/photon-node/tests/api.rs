@@ -423,6 +423,16 @@ async fn mine_until_settled(net: &DevNet, node: &TestNode, token: &str, partner:
     eventually(|| async { channel(&node.url, token, partner).await.is_none().then_some(()) }).await;
 }
 
+/// Waits until the node at `url` knows a route to `target` (its chain events come at its next
+/// poll).
+async fn route_known(url: &str, token: &str, target: &str) {
+    eventually(|| async {
+        let routes = get(format!("{url}/api/v1/paths/{token}/{target}?amount=1")).await;
+        routes.as_array().is_some_and(|r| !r.is_empty()).then_some(())
+    })
+    .await;
+}
+
 /// Alice's and Bob's token balances on chain.
 async fn on_chain(net: &DevNet) -> (u128, u128) {
     (net.balance(net.address(ALICE)).await.unwrap(), net.balance(net.address(BOB)).await.unwrap())
@@ -867,6 +877,7 @@ async fn a_payment_cancelled_before_its_secret_is_revealed_moves_nothing() {
     open(&bob.url, &token, &c, json!("100")).await;
     eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
     eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    route_known(&alice.url, &token, &c).await;
     // Charlie goes away
     charlie.stop().await;
 
@@ -1021,6 +1032,7 @@ async fn a_node_shut_down_through_the_api_loses_no_payment_in_flight() {
     open(&bob.url, &token, &c, json!("100")).await;
     eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
     eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    route_known(&alice.url, &token, &c).await;
     charlie.stop().await;
     let peer = get(format!("{}/api/v1/peers/{b}", alice.url)).await;
     assert_eq!((&peer["connected"], &peer["connection"]), (&json!(true), &json!("direct")));
@@ -1084,6 +1096,7 @@ async fn a_node_run_without_mediation_forwards_nothing_until_it_mediates_again()
     open(&bob.url, &token, &c, json!("100")).await;
     eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
     eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    route_known(&alice.url, &token, &c).await;
     let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
     let (status, body) =
         call(reqwest::Method::POST, url.clone(), Some(json!({ "amount": "20" }))).await;
@@ -1282,6 +1295,7 @@ async fn a_log_from_before_parameters_were_logged_replays_as_its_build_ran() {
     open(&bob.url, &token, &c, json!("100")).await;
     eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
     eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    route_known(&alice.url, &token, &c).await;
     let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
     pay(&alice.url, &token, &c, json!({ "amount": "20" })).await;
     eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "20") }).await;
