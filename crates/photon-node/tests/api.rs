@@ -423,6 +423,44 @@ async fn mine_until_settled(net: &DevNet, node: &TestNode, token: &str, partner:
     eventually(|| async { channel(&node.url, token, partner).await.is_none().then_some(()) }).await;
 }
 
+/// Alice → Bob → Charlie on a dev chain: three nodes (Bob's with the settings `bob` gives,
+/// Bob funded too), channels Alice–Bob and Bob–Charlie with 100 each, every node seeing them
+/// and Alice's node knowing the route to Charlie.
+struct Line {
+    net: DevNet,
+    network: LocalNetwork,
+    dir: Vec<PathBuf>,
+    _root: tempfile::TempDir,
+    alice: TestNode,
+    bob: TestNode,
+    charlie: TestNode,
+    token: String,
+    a: String,
+    b: String,
+    c: String,
+}
+
+async fn line(bob: impl FnOnce(&DevNet) -> NodeSettings) -> Line {
+    let Lab { net, network, dir, _root } = lab(3).await;
+    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let rpc = net.chain.endpoint();
+    let alice = start(&net, ALICE, &network, &dir[0], None).await;
+    let bob = start_with(&net, rpc, BOB, &network, &dir[1], None, bob(&net)).await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let token = format!("{:?}", net.token.address());
+    let (a, b, c) = (
+        format!("{:?}", net.address(ALICE)),
+        format!("{:?}", net.address(BOB)),
+        format!("{:?}", net.address(CHARLIE)),
+    );
+    open(&alice.url, &token, &b, json!("100")).await;
+    open(&bob.url, &token, &c, json!("100")).await;
+    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
+    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
+    route_known(&alice.url, &token, &c).await;
+    Line { net, network, dir, _root, alice, bob, charlie, token, a, b, c }
+}
+
 /// Waits until the node at `url` knows a route to `target` (its chain events come at its next
 /// poll).
 async fn route_known(url: &str, token: &str, target: &str) {
@@ -862,22 +900,8 @@ async fn an_asynchronous_payment_is_followed_by_polling_and_by_events() {
 /// token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_cancelled_before_its_secret_is_revealed_moves_nothing() {
-    let Lab { net, network, dir, _root } = lab(3).await;
-    net.mint(net.address(BOB), 1_000).await.unwrap();
-    let alice = start(&net, ALICE, &network, &dir[0], None).await;
-    let bob = start(&net, BOB, &network, &dir[1], None).await;
-    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
-    let token = format!("{:?}", net.token.address());
-    let (a, b, c) = (
-        format!("{:?}", net.address(ALICE)),
-        format!("{:?}", net.address(BOB)),
-        format!("{:?}", net.address(CHARLIE)),
-    );
-    open(&alice.url, &token, &b, json!("100")).await;
-    open(&bob.url, &token, &c, json!("100")).await;
-    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
-    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
-    route_known(&alice.url, &token, &c).await;
+    let Line { net, network, dir, _root, alice, bob, charlie, token, a, b, c } =
+        line(settings).await;
     // Charlie goes away
     charlie.stop().await;
 
@@ -1017,22 +1041,8 @@ async fn balances_authed(url: &str, token: &str, erc20: &str, partner: &str) -> 
 /// tells who is connected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_shut_down_through_the_api_loses_no_payment_in_flight() {
-    let Lab { net, network, dir, _root } = lab(3).await;
-    net.mint(net.address(BOB), 1_000).await.unwrap();
-    let alice = start(&net, ALICE, &network, &dir[0], None).await;
-    let bob = start(&net, BOB, &network, &dir[1], None).await;
-    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
-    let token = format!("{:?}", net.token.address());
-    let (a, b, c) = (
-        format!("{:?}", net.address(ALICE)),
-        format!("{:?}", net.address(BOB)),
-        format!("{:?}", net.address(CHARLIE)),
-    );
-    open(&alice.url, &token, &b, json!("100")).await;
-    open(&bob.url, &token, &c, json!("100")).await;
-    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
-    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
-    route_known(&alice.url, &token, &c).await;
+    let Line { net, network, dir, _root, alice, bob, charlie, token, b, c, .. } =
+        line(settings).await;
     charlie.stop().await;
     let peer = get(format!("{}/api/v1/peers/{b}", alice.url)).await;
     assert_eq!((&peer["connected"], &peer["connection"]), (&json!(true), &json!("direct")));
@@ -1078,25 +1088,13 @@ async fn a_node_shut_down_through_the_api_loses_no_payment_in_flight() {
 /// the next one. Parameters that cannot secure payments stop a node from starting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_run_without_mediation_forwards_nothing_until_it_mediates_again() {
-    let Lab { net, network, dir, _root } = lab(3).await;
-    net.mint(net.address(BOB), 1_000).await.unwrap();
+    let no_mediation = |net: &DevNet| NodeSettings {
+        protocol: Config { mediate: false, ..Config::default() },
+        ..settings(net)
+    };
+    let Line { net, network, dir, _root, alice, bob, charlie, token, b, c, .. } =
+        line(no_mediation).await;
     let rpc = net.chain.endpoint();
-    let no_mediation =
-        NodeSettings { protocol: Config { mediate: false, ..Config::default() }, ..settings(&net) };
-    let alice = start(&net, ALICE, &network, &dir[0], None).await;
-    let bob = start_with(&net, rpc.clone(), BOB, &network, &dir[1], None, no_mediation).await;
-    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
-    let token = format!("{:?}", net.token.address());
-    let (a, b, c) = (
-        format!("{:?}", net.address(ALICE)),
-        format!("{:?}", net.address(BOB)),
-        format!("{:?}", net.address(CHARLIE)),
-    );
-    open(&alice.url, &token, &b, json!("100")).await;
-    open(&bob.url, &token, &c, json!("100")).await;
-    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
-    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
-    route_known(&alice.url, &token, &c).await;
     let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
     let (status, body) =
         call(reqwest::Method::POST, url.clone(), Some(json!({ "amount": "20" }))).await;
@@ -1277,25 +1275,10 @@ async fn transactions_are_journaled_and_a_gas_cap_holds_requests_back() {
 /// error, nothing lost) and forwards nothing more until he mediates again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_from_before_parameters_were_logged_replays_as_its_build_ran() {
-    let Lab { net, network, dir, _root } = lab(3).await;
-    net.mint(net.address(BOB), 1_000).await.unwrap();
-    let rpc = net.chain.endpoint();
     // no snapshot: the whole log replays at each start
-    let whole_log = NodeSettings { snapshot_every: 1_000_000, ..settings(&net) };
-    let alice = start(&net, ALICE, &network, &dir[0], None).await;
-    let bob = start_with(&net, rpc.clone(), BOB, &network, &dir[1], None, whole_log.clone()).await;
-    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
-    let token = format!("{:?}", net.token.address());
-    let (a, b, c) = (
-        format!("{:?}", net.address(ALICE)),
-        format!("{:?}", net.address(BOB)),
-        format!("{:?}", net.address(CHARLIE)),
-    );
-    open(&alice.url, &token, &b, json!("100")).await;
-    open(&bob.url, &token, &c, json!("100")).await;
-    eventually(|| async { channel(&charlie.url, &token, &b).await }).await;
-    eventually(|| async { channel(&bob.url, &token, &a).await }).await;
-    route_known(&alice.url, &token, &c).await;
+    let whole = |net: &DevNet| NodeSettings { snapshot_every: 1_000_000, ..settings(net) };
+    let Line { net, network, dir, _root, alice, bob, charlie, token, a, b, c } = line(whole).await;
+    let (rpc, whole_log) = (net.chain.endpoint(), whole(&net));
     let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
     pay(&alice.url, &token, &c, json!({ "amount": "20" })).await;
     eventually(|| async { balances(&charlie.url, &token, &b).await.filter(|x| x.0 == "20") }).await;
