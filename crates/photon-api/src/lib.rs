@@ -13,10 +13,12 @@
 
 mod amount;
 mod client;
+mod data;
 pub mod schema;
 mod types;
 pub mod units;
 
 pub use amount::Amount;
 pub use client::{Client, ClientError};
+pub use data::{PaymentData, PAYMENT_DATA_PATTERN};
 pub use types::*;

@@ -389,6 +389,9 @@ pub struct Payment {
     pub reason: Option<String>,
     /// Sent, but the partner has not acknowledged the message that completes it yet.
     pub pending: bool,
+    /// What the payer sent with the payment (received payments that carried data).
+    #[serde(default, skip_serializing_if = "crate::PaymentData::is_empty")]
+    pub data: crate::PaymentData,
     /// The token's symbol, if it says (amounts stay in smallest units).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
@@ -413,6 +416,9 @@ pub enum NodeEvent {
         initiator: Address,
         /// amount
         amount: Amount,
+        /// what the payer sent with it (absent if nothing)
+        #[serde(default, skip_serializing_if = "crate::PaymentData::is_empty")]
+        data: crate::PaymentData,
     },
     /// A payment we made completed.
     PaymentSent {
@@ -616,6 +622,11 @@ pub struct Pay {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     #[schema(nullable = false)]
     pub wait: Option<bool>,
+    /// Bytes the target receives with the payment (default: none), in its `payment_received`
+    /// event and history.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub data: Option<crate::PaymentData>,
 }
 
 /// `GET /api/v1/payments` query: every field narrows the result.

@@ -70,7 +70,12 @@ fn run(path: &std::path::Path) -> Result<Vec<(&'static str, f64)>> {
         n += 1;
         let events = transition(
             &mut a,
-            StateChange::SendDirect { channel_id: id, payment_id: n, amount: TokenAmount(1) },
+            StateChange::SendDirect {
+                channel_id: id,
+                payment_id: n,
+                amount: TokenAmount(1),
+                data: Vec::new(),
+            },
             &sa,
         )?;
         for event in events {

@@ -120,6 +120,7 @@ fn direct(crypto: bool, count: u32) -> Duration {
                 channel_id: ChannelId(id),
                 payment_id: u64::from(n),
                 amount: TokenAmount(1),
+                data: Vec::new(),
             },
         );
         for (_, message) in sent(events) {
@@ -150,6 +151,7 @@ fn mediated(crypto: bool, count: u32) -> (Duration, Duration) {
             secrethash: Secret(B256::from(secret)).hash(),
             routes: vec![Route { path: path.clone(), fee: TokenAmount(0) }],
             fee_limit: TokenAmount(0),
+            data: Vec::new(),
         };
         let mut queue: Vec<(usize, usize, Message)> = sent(step(&mut nodes, 0, change))
             .into_iter()

@@ -408,11 +408,12 @@ impl PhotonNode {
     }
 
     /// Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-    /// `fee_limit` in fees (default: a small share of the amount); answers once the payment
-    /// is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+    /// `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+    /// (at most 256 bytes, which mediators can read); answers once the payment is done or
+    /// failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
     pub async fn pay(
         &self, token: String, target: String, amount: String, fee_limit: Option<String>,
-        payment_id: Option<u64>,
+        payment_id: Option<u64>, data: Option<Vec<u8>>,
     ) -> Result<PaymentResult, PhotonError> {
         let (token, target) = (address(&token, "token")?, address(&target, "target")?);
         let request = photon_api::Pay {
@@ -423,6 +424,7 @@ impl PhotonNode {
             fee_limit: fee_limit.as_deref().map(|f| types::amount(f, "fee_limit")).transpose()?,
             routes: None,
             wait: None,
+            data: data.map(photon_api::PaymentData),
         };
         let handle = self.handle.clone();
         self.spawn(async move { handle.pay(token, target, request).await }).await.map(Into::into)

@@ -383,6 +383,8 @@ pub enum NodeEvent {
         initiator: String,
         /// amount
         amount: String,
+        /// what the payer sent with it (empty if nothing)
+        data: Vec<u8>,
     },
     /// A payment we made completed.
     PaymentSent {
@@ -447,12 +449,15 @@ impl From<photon_api::NodeEvent> for NodeEvent {
     fn from(e: photon_api::NodeEvent) -> Self {
         use photon_api::NodeEvent as E;
         match e {
-            E::PaymentReceived { token, payment_id, initiator, amount } => Self::PaymentReceived {
-                token: hex(token),
-                payment_id,
-                initiator: hex(initiator),
-                amount: amount.to_string(),
-            },
+            E::PaymentReceived { token, payment_id, initiator, amount, data } => {
+                Self::PaymentReceived {
+                    token: hex(token),
+                    payment_id,
+                    initiator: hex(initiator),
+                    amount: amount.to_string(),
+                    data: data.0,
+                }
+            }
             E::PaymentSent { token, payment_id, target, amount } => Self::PaymentSent {
                 token: hex(token),
                 payment_id,

@@ -36,6 +36,11 @@ fn pay_request(
     if r.amount.0 == 0 {
         return Err(bad("amount must be positive"));
     }
+    let data = r.data.map(|d| d.0).unwrap_or_default();
+    let most = photon_primitives::messages::MAX_DATA_LEN;
+    if data.len() > most {
+        return Err(bad(format!("data of {} bytes, more than the maximum of {most}", data.len())));
+    }
     let secret = r.secret.map(secret).transpose()?;
     let routes = r.routes.map(|routes| {
         routes
@@ -62,6 +67,7 @@ fn pay_request(
         ),
         routes,
         found: None,
+        data,
     };
     Ok((request, payment_id))
 }
@@ -111,6 +117,7 @@ pub fn payment_view(p: PaymentRecord) -> Payment {
         fee: Amount(p.fee.0),
         reason: p.reason,
         pending: p.pending,
+        data: photon_api::PaymentData(p.data),
         symbol: None,
         decimals: None,
     }

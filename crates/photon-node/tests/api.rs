@@ -1312,3 +1312,101 @@ async fn a_log_from_before_parameters_were_logged_replays_as_its_build_ran() {
         node.stop().await;
     }
 }
+
+/// A payment's data reaches its target through a mediator: in the target's event stream, in
+/// its history, still there after a restart; data the API cannot carry is refused and moves
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_sent_with_a_payment_reaches_the_target() {
+    let Line { net, network, dir, _root, alice, bob, charlie, token, a, b, c } =
+        line(settings).await;
+    let mut stream =
+        reqwest::Client::new().get(format!("{}/api/v1/events", charlie.url)).send().await.unwrap();
+    let memo = format!("0x{}", hex_of(b"order #42: two coffees"));
+    let paid = pay(&alice.url, &token, &c, json!({ "amount": "20", "data": memo })).await;
+    let id = paid["payment_id"].as_u64().expect("an id");
+    let mut seen = String::new();
+    while !seen.contains(&format!("\"payment_id\":{id}")) {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("payment_received") && seen.contains(&format!("\"data\":\"{memo}\"")),
+        "{seen}"
+    );
+    let history = |url: String| async move {
+        let rows = get(format!("{url}/api/v1/payments?direction=received")).await;
+        rows.as_array().unwrap().iter().find(|p| p["payment_id"] == json!(id)).cloned()
+    };
+    let row = eventually(|| history(charlie.url.clone())).await;
+    assert_eq!((&row["data"], &row["counterparty"]), (&json!(memo), &json!(a)), "{row}");
+    // a payment without data shows none
+    pay(&alice.url, &token, &b, json!({ "amount": "1" })).await;
+    let plain = eventually(|| async {
+        let rows = get(format!("{}/api/v1/payments?direction=received", bob.url)).await;
+        rows.as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert!(plain.get("data").is_none(), "{plain}");
+
+    // bad data: refused, nothing moves
+    let before = balances(&alice.url, &token, &b).await;
+    let url = format!("{}/api/v1/payments/{token}/{c}", alice.url);
+    for bad in [
+        json!("0x123"),
+        json!("abcd"),
+        json!(format!("0x{}", "00".repeat(257))),
+        json!(null),
+        json!([1]),
+    ] {
+        let (status, body) =
+            call(reqwest::Method::POST, url.clone(), Some(json!({ "amount": "1", "data": bad })))
+                .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(balances(&alice.url, &token, &b).await, before);
+
+    // the command line sends text and shows it in the target's history
+    let photon = |api: &str, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_photon"))
+            .args(args)
+            .args(["--api", api.trim_start_matches("http://")])
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        photon(&alice.url, &["pay", &token, &c, "2", "--raw", "--memo", "table 7 ☕"])
+    });
+    assert!(ok, "{err}");
+    let listed = eventually(|| async {
+        let (ok, out, _) =
+            tokio::task::block_in_place(|| photon(&charlie.url, &["payments", "--raw"]));
+        (ok && out.contains("with data \"table 7 ☕\"")).then_some(out)
+    })
+    .await;
+    assert!(listed.contains("with data \"order #42: two coffees\""), "{listed}");
+    let long = "x".repeat(257);
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        photon(&alice.url, &["pay", &token, &c, "2", "--raw", "--memo", &long])
+    });
+    assert!(!ok && err.contains("257 bytes"), "{err}");
+
+    // the history keeps it across a restart
+    charlie.stop().await;
+    let charlie = start(&net, CHARLIE, &network, &dir[2], None).await;
+    let row = eventually(|| history(charlie.url.clone())).await;
+    assert_eq!(row["data"], json!(memo));
+    for node in [alice, bob, charlie] {
+        node.stop().await;
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -20,13 +20,14 @@
 //! | [`WithdrawFields`], in declaration order                         | 116   |
 //! | [`SettleFields`], in declaration order                           | 112   |
 //! | [`MediatedTransfer::path`]: hop count `n` ≤ [`MAX_PATH_LEN`], then the hops | 1 + 20·n |
+//! | a transfer's `data`: length `d` ≤ [`MAX_DATA_LEN`] (`u16`), then the bytes | 2 + d |
 //!
 //! So the bodies are (header not included):
 //!
 //! | kind | message                       | body bytes   |
 //! |-----:|-------------------------------|--------------|
-//! |    1 | [`DirectTransfer`]            | 193          |
-//! |    2 | [`MediatedTransfer`]          | 306 + 20·n   |
+//! |    1 | [`DirectTransfer`]            | 195 + d      |
+//! |    2 | [`MediatedTransfer`]          | 308 + 20·n + d |
 //! |    3 | [`Unlock`]                    | 225          |
 //! |    4 | [`RemoveExpiredLock`]         | 217          |
 //! |    5 | [`AnnounceDisposed`]          | 185          |
@@ -39,8 +40,13 @@
 //!
 //! The encoding is canonical: a message has exactly one encoding, and [`Message::decode`]
 //! accepts nothing else (no trailing bytes, no other version). Decoding never panics,
-//! whatever the input, and allocates only for a path, once its hop count is checked against
-//! [`MAX_PATH_LEN`] and the input is known to hold that many hops.
+//! whatever the input, and allocates only for a path or data, once its length is checked
+//! against [`MAX_PATH_LEN`] or [`MAX_DATA_LEN`] and the input is known to hold that much.
+//!
+//! Version 3 added the transfers' `data` (the field after the path, before the signature).
+//! [`Message::decode`] still reads version 2, which the logs of earlier builds hold: the same
+//! bodies without `data`, read as empty data (whose additional hash is version 2's, so their
+//! signatures stay valid). It writes version 3 only.
 //!
 //! ```
 //! use photon_primitives::codec::{DecodeError, MAGIC};
@@ -52,7 +58,7 @@
 //! assert_eq!(Message::decode(&bytes), Ok(message));
 //! assert_eq!(Message::decode(&bytes[..10]).unwrap_err().to_string(),
 //!            "truncated message: message_id needs 8 bytes at offset 6, 4 left");
-//! assert!(matches!(Message::decode(b"PHTN\x03\x0d"), Err(DecodeError::UnsupportedVersion(3))));
+//! assert!(matches!(Message::decode(b"PHTN\x04\x0d"), Err(DecodeError::UnsupportedVersion(4))));
 //! ```
 
 use crate::lock::{Lock, LOCK_SIZE};
@@ -60,7 +66,7 @@ use crate::messages::{
     AnnounceDisposed, AnnounceDisposedResponse, BalanceProofFields, DirectTransfer,
     MediatedTransfer, Message, MessageKind, Processed, RemoveExpiredLock, RevealSecret,
     SecretRequest, SettleFields, SettleMessage, Unlock, WithdrawFields, WithdrawMessage,
-    MAX_PATH_LEN,
+    MAX_DATA_LEN, MAX_PATH_LEN,
 };
 use crate::signer::Signature;
 use crate::types::Locksroot;
@@ -71,8 +77,10 @@ use alloy::primitives::B256;
 
 /// The first four bytes of every encoded message.
 pub const MAGIC: [u8; 4] = *b"PHTN";
-/// The encoding version this build writes and the only one it reads.
-pub const VERSION: u8 = 2;
+/// The encoding version this build writes.
+pub const VERSION: u8 = 3;
+/// The earlier version this build still reads: version 3 without the transfers' `data`.
+pub const VERSION_2: u8 = 2;
 
 /// Magic, version and kind byte.
 const HEADER_LEN: usize = MAGIC.len() + 2;
@@ -89,8 +97,10 @@ pub enum DecodeError {
     /// The input does not start with [`MAGIC`].
     #[error("bad magic {0:02x?}, expected \"PHTN\"")]
     BadMagic([u8; 4]),
-    /// The version byte is not [`VERSION`].
-    #[error("unsupported encoding version {0}, only version {VERSION} is supported")]
+    /// The version byte is neither [`VERSION`] nor [`VERSION_2`].
+    #[error(
+        "unsupported encoding version {0}, only versions {VERSION_2} and {VERSION} are supported"
+    )]
     UnsupportedVersion(u8),
     /// The kind byte is no [`MessageKind`].
     #[error("unknown message kind {0}")]
@@ -115,6 +125,9 @@ pub enum DecodeError {
     /// A mediated transfer's path lists more than [`MAX_PATH_LEN`] hops.
     #[error("mediated transfer path of {0} hops, more than the maximum of {MAX_PATH_LEN}")]
     PathTooLong(usize),
+    /// A transfer's data is longer than [`MAX_DATA_LEN`] bytes.
+    #[error("transfer data of {0} bytes, more than the maximum of {MAX_DATA_LEN}")]
+    DataTooLong(usize),
 }
 
 impl TryFrom<u8> for MessageKind {
@@ -143,9 +156,10 @@ impl TryFrom<u8> for MessageKind {
 impl Message {
     /// The versioned binary encoding of the message (see the [module docs](crate::codec)).
     ///
-    /// Keeping a [`MediatedTransfer`]'s path within [`MAX_PATH_LEN`] hops is the caller's
-    /// job: a longer path is still encoded whole (with a hop count of at most 255), and
-    /// [`Message::decode`] then refuses it with [`DecodeError::PathTooLong`].
+    /// Keeping a [`MediatedTransfer`]'s path within [`MAX_PATH_LEN`] hops and a transfer's
+    /// data within [`MAX_DATA_LEN`] bytes is the caller's job: a longer one is still encoded
+    /// whole (with a saturated count), and [`Message::decode`] then refuses it with
+    /// [`DecodeError::PathTooLong`] or [`DecodeError::DataTooLong`].
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(HEADER_LEN + body_capacity(self)));
         w.bytes(&MAGIC);
@@ -156,6 +170,7 @@ impl Message {
                 w.u64(m.message_id);
                 w.u64(m.payment_id);
                 w.balance_proof(&m.balance_proof);
+                w.data(&m.data);
                 w.signature(&m.signature);
             }
             Self::MediatedTransfer(m) => {
@@ -172,6 +187,7 @@ impl Message {
                 for hop in &m.path {
                     w.address(hop);
                 }
+                w.data(&m.data);
                 w.signature(&m.signature);
             }
             Self::Unlock(m) => {
@@ -233,8 +249,8 @@ impl Message {
 
     /// Decodes one message from exactly `bytes` (see the [module docs](crate::codec)).
     ///
-    /// Never panics; fails on a wrong header, a short input, an over-long path or trailing
-    /// bytes.
+    /// Never panics; fails on a wrong header, a short input, an over-long path or data, or
+    /// trailing bytes. Reads [`VERSION_2`] too (see the [module docs](crate::codec)).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let Some((&[m0, m1, m2, m3, version, kind], body)) =
             bytes.split_first_chunk::<HEADER_LEN>()
@@ -245,9 +261,10 @@ impl Message {
         if magic != MAGIC {
             return Err(DecodeError::BadMagic(magic));
         }
-        if version != VERSION {
+        if version != VERSION && version != VERSION_2 {
             return Err(DecodeError::UnsupportedVersion(version));
         }
+        let has_data = version >= 3;
         let kind = MessageKind::try_from(kind)?;
         let mut r = Reader { rest: body, offset: HEADER_LEN };
         let message = match kind {
@@ -255,6 +272,7 @@ impl Message {
                 message_id: r.u64("message_id")?,
                 payment_id: r.u64("payment_id")?,
                 balance_proof: r.balance_proof()?,
+                data: r.data(has_data)?,
                 signature: r.signature()?,
             }),
             MessageKind::MediatedTransfer => Self::MediatedTransfer(MediatedTransfer {
@@ -266,6 +284,7 @@ impl Message {
                 target: r.address("target")?,
                 target_amount: TokenAmount(r.u128("target_amount")?),
                 path: r.path()?,
+                data: r.data(has_data)?,
                 signature: r.signature()?,
             }),
             MessageKind::Unlock => Self::Unlock(Unlock {
@@ -328,8 +347,10 @@ impl Message {
 /// Body bytes of `message`, to size the output buffer once.
 fn body_capacity(message: &Message) -> usize {
     match message {
-        Message::DirectTransfer(_) => 193,
-        Message::MediatedTransfer(m) => 306 + m.path.len().saturating_mul(20),
+        Message::DirectTransfer(m) => 195 + m.data.len(),
+        Message::MediatedTransfer(m) => {
+            308 + m.path.len().saturating_mul(20).saturating_add(m.data.len())
+        }
         Message::Unlock(_) | Message::AnnounceDisposedResponse(_) => 225,
         Message::RemoveExpiredLock(_) => 217,
         Message::AnnounceDisposed(_) => 185,
@@ -375,6 +396,12 @@ impl Writer {
 
     fn lock(&mut self, v: &Lock) {
         self.bytes(&v.encode());
+    }
+
+    /// Length then bytes; the length saturates, so over-long data fails to decode.
+    fn data(&mut self, v: &[u8]) {
+        self.bytes(&u16::try_from(v.len()).unwrap_or(u16::MAX).to_be_bytes());
+        self.bytes(v);
     }
 
     fn balance_proof(&mut self, v: &BalanceProofFields) {
@@ -487,6 +514,29 @@ impl Reader<'_> {
             path.push(self.address("path")?);
         }
         Ok(path)
+    }
+
+    /// A transfer's data (version 3), or none (version 2, which has no such field).
+    fn data(&mut self, present: bool) -> Result<Vec<u8>, DecodeError> {
+        if !present {
+            return Ok(Vec::new());
+        }
+        let len = usize::from(u16::from_be_bytes(self.array("data length")?));
+        if len > MAX_DATA_LEN {
+            return Err(DecodeError::DataTooLong(len));
+        }
+        if self.rest.len() < len {
+            return Err(DecodeError::Truncated {
+                field: "data",
+                offset: self.offset,
+                needed: len,
+                available: self.rest.len(),
+            });
+        }
+        let (data, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        self.offset = self.offset.saturating_add(len);
+        Ok(data.to_vec())
     }
 
     fn withdraw_message(&mut self) -> Result<WithdrawMessage, DecodeError> {
@@ -647,23 +697,29 @@ mod tests {
             )
     }
 
+    /// Transfer data: empty half the time (what most payments carry), else 1..=MAX_DATA_LEN.
+    fn arb_data() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![Just(Vec::new()), prop::collection::vec(any::<u8>(), 1..=MAX_DATA_LEN)]
+    }
+
     /// Every variant, every field arbitrary, paths of 0..=MAX_PATH_LEN hops.
     fn arb_message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            (any::<u64>(), any::<u64>(), arb_balance_proof(), arb_signature()).prop_map(
-                |(message_id, payment_id, balance_proof, signature)| {
+            (any::<u64>(), any::<u64>(), arb_balance_proof(), arb_data(), arb_signature())
+                .prop_map(|(message_id, payment_id, balance_proof, data, signature)| {
                     Message::DirectTransfer(DirectTransfer {
                         message_id,
                         payment_id,
                         balance_proof,
+                        data,
                         signature,
                     })
-                }
-            ),
+                }),
             (
                 (any::<u64>(), any::<u64>(), arb_balance_proof(), arb_lock()),
                 (arb_address(), arb_address(), any::<u128>()),
                 prop::collection::vec(arb_address(), 0..=MAX_PATH_LEN),
+                arb_data(),
                 arb_signature(),
             )
                 .prop_map(
@@ -671,6 +727,7 @@ mod tests {
                         (message_id, payment_id, balance_proof, lock),
                         (initiator, target, target_amount),
                         path,
+                        data,
                         signature,
                     )| {
                         Message::MediatedTransfer(MediatedTransfer {
@@ -682,6 +739,7 @@ mod tests {
                             target,
                             target_amount: TokenAmount(target_amount),
                             path,
+                            data,
                             signature,
                         })
                     }
@@ -822,10 +880,15 @@ mod tests {
                     let i = i.index(bytes.len());
                     bytes[i] ^= mask;
                     // The encoding is canonical: whatever still decodes re-encodes to the
-                    // same bytes, so it is a different message.
+                    // same bytes, so it is a different message, or (a version byte turned
+                    // to 2) the same message in version 2's encoding, which has one too.
                     if let Ok(decoded) = Message::decode(&bytes) {
-                        prop_assert_eq!(decoded.encode(), bytes);
-                        prop_assert_ne!(decoded, m);
+                        if bytes[4] == VERSION_2 {
+                            prop_assert_eq!(as_version_2(&decoded), Some(bytes));
+                        } else {
+                            prop_assert_eq!(decoded.encode(), bytes);
+                            prop_assert_ne!(decoded, m);
+                        }
                     }
                 }
                 Mutation::Truncate(i) => {
@@ -842,6 +905,111 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `m` as version 2 wrote it (no data field), if it has no data.
+    fn as_version_2(m: &Message) -> Option<Vec<u8>> {
+        let mut bytes = m.encode();
+        bytes[4] = VERSION_2;
+        let data_at = match m {
+            Message::DirectTransfer(t) if t.data.is_empty() => HEADER_LEN + 8 + 8 + 112,
+            Message::MediatedTransfer(t) if t.data.is_empty() => bytes.len() - 65 - 2,
+            Message::DirectTransfer(_) | Message::MediatedTransfer(_) => return None,
+            _ => return Some(bytes),
+        };
+        assert_eq!(bytes.drain(data_at..data_at + 2).as_slice(), [0, 0]);
+        Some(bytes)
+    }
+
+    proptest! {
+        #[test]
+        fn version_2_encodings_still_decode_with_empty_data(m in arb_message()) {
+            if let Some(bytes) = as_version_2(&m) {
+                prop_assert_eq!(Message::decode(&bytes), Ok(m));
+            } else {
+                // data cannot be said in version 2: its bytes without it are another message
+                let mut bytes = m.encode();
+                bytes[4] = VERSION_2;
+                prop_assert!(Message::decode(&bytes) != Ok(m));
+            }
+        }
+
+        #[test]
+        fn the_additional_hash_binds_data_and_path_apart(
+            m in arb_message(),
+            data in arb_data(),
+            path in prop::collection::vec(arb_address(), 0..=4),
+        ) {
+            // moving bytes between the path and the data, or changing either, changes the
+            // hash the balance proof signs
+            let mut other = m.clone();
+            match &mut other {
+                Message::MediatedTransfer(t) => {
+                    t.data = data;
+                    t.path = path;
+                }
+                Message::DirectTransfer(t) => t.data = data,
+                _ => return Ok(()),
+            }
+            prop_assert_eq!(m.additional_hash() == other.additional_hash(), m == other);
+        }
+    }
+
+    #[test]
+    fn a_transfer_without_data_hashes_as_version_2_did() {
+        // version 2's additional hash, spelled out: kind ‖ ids ‖ lock ‖ initiator ‖ target ‖
+        // target amount ‖ hops
+        let Message::MediatedTransfer(t) = mediated(2) else { unreachable!() };
+        let mut v2 = vec![MessageKind::MediatedTransfer as u8];
+        v2.extend_from_slice(&1u64.to_be_bytes());
+        v2.extend_from_slice(&2u64.to_be_bytes());
+        v2.extend_from_slice(&mediated_lock().encode());
+        v2.extend_from_slice(&[7u8; 20]);
+        v2.extend_from_slice(&[8u8; 20]);
+        v2.extend_from_slice(&9u128.to_be_bytes());
+        v2.extend_from_slice(&[0u8; 20]);
+        v2.extend_from_slice(&[1u8; 20]);
+        let message = Message::MediatedTransfer(t.clone());
+        assert_eq!(message.additional_hash(), alloy::primitives::keccak256(&v2));
+        // the same transfer with data hashes otherwise
+        let with_data = Message::MediatedTransfer(MediatedTransfer { data: vec![0], ..t });
+        assert_ne!(with_data.additional_hash(), message.additional_hash());
+        let direct = |data: Vec<u8>| {
+            Message::DirectTransfer(DirectTransfer {
+                message_id: 1,
+                payment_id: 2,
+                balance_proof: BalanceProofFields::default(),
+                data,
+                signature: Signature([0; 65]),
+            })
+        };
+        let mut v2 = vec![MessageKind::DirectTransfer as u8];
+        v2.extend_from_slice(&1u64.to_be_bytes());
+        v2.extend_from_slice(&2u64.to_be_bytes());
+        assert_eq!(direct(Vec::new()).additional_hash(), alloy::primitives::keccak256(&v2));
+        assert_ne!(
+            direct(b"invoice 7".to_vec()).additional_hash(),
+            direct(Vec::new()).additional_hash()
+        );
+    }
+
+    #[test]
+    fn data_beyond_the_limit_is_refused() {
+        let with = |len: usize| {
+            let Message::MediatedTransfer(t) = mediated(2) else { unreachable!() };
+            Message::MediatedTransfer(MediatedTransfer { data: vec![0x5a; len], ..t })
+        };
+        let m = with(MAX_DATA_LEN);
+        assert_eq!(Message::decode(&m.encode()), Ok(m));
+        assert_eq!(
+            Message::decode(&with(MAX_DATA_LEN + 1).encode()),
+            Err(DecodeError::DataTooLong(MAX_DATA_LEN + 1))
+        );
+        // a length with nothing behind it is refused for its length before any allocation
+        let mut bytes = with(0).encode();
+        bytes.truncate(bytes.len() - 65 - 2);
+        bytes.extend_from_slice(&u16::MAX.to_be_bytes());
+        assert_eq!(Message::decode(&bytes), Err(DecodeError::DataTooLong(u16::MAX.into())));
     }
 
     fn processed() -> Message {
@@ -862,6 +1030,7 @@ mod tests {
             target: Address::repeat_byte(8),
             target_amount: TokenAmount(9),
             path: (0..hops).map(|i| Address::repeat_byte(i as u8)).collect(),
+            data: Vec::new(),
             signature: Signature([0xaa; 65]),
         })
     }
@@ -869,10 +1038,10 @@ mod tests {
     #[test]
     fn header_and_body_layout() {
         let bytes = processed().encode();
-        assert_eq!(bytes, b"PHTN\x02\x0d\x01\x02\x03\x04\x05\x06\x07\x08");
+        assert_eq!(bytes, b"PHTN\x03\x0d\x01\x02\x03\x04\x05\x06\x07\x08");
 
         let bytes = mediated(2).encode();
-        assert_eq!(bytes.len(), HEADER_LEN + 306 + 40);
+        assert_eq!(bytes.len(), HEADER_LEN + 308 + 40);
         assert_eq!(bytes[5], MessageKind::MediatedTransfer as u8);
         let after_bp = HEADER_LEN + 8 + 8 + 112;
         // nonce is the third balance-proof field: 32-byte channel id, 8-byte epoch
@@ -881,7 +1050,14 @@ mod tests {
         let path_len_at = after_bp + LOCK_SIZE + 20 + 20 + 16;
         assert_eq!(bytes[path_len_at], 2);
         assert_eq!(&bytes[path_len_at + 21..path_len_at + 41], &[1u8; 20]);
+        // no data: a zero length between the path and the signature
+        assert_eq!(&bytes[path_len_at + 41..path_len_at + 43], &[0, 0]);
         assert_eq!(&bytes[bytes.len() - 65..], &[0xaa; 65]);
+        let Message::MediatedTransfer(t) = mediated(2) else { unreachable!() };
+        let bytes =
+            Message::MediatedTransfer(MediatedTransfer { data: b"memo".to_vec(), ..t }).encode();
+        assert_eq!(bytes.len(), HEADER_LEN + 308 + 40 + 4);
+        assert_eq!(&bytes[path_len_at + 41..path_len_at + 47], b"\x00\x04memo");
     }
 
     #[test]
@@ -915,7 +1091,7 @@ mod tests {
     fn unknown_version() {
         let mut bytes = processed().encode();
         // 1: the first wire format (disposals without a nonce, withdrawals without a deposit)
-        for version in [0, 1, 3, 255] {
+        for version in [0, 1, 4, 255] {
             bytes[4] = version;
             assert_eq!(Message::decode(&bytes), Err(DecodeError::UnsupportedVersion(version)));
         }
@@ -940,7 +1116,7 @@ mod tests {
     #[test]
     fn truncated_names_the_field() {
         let bytes = mediated(3).encode();
-        let cut = bytes.len() - 70; // inside the last hop
+        let cut = bytes.len() - 72; // inside the last hop
         assert_eq!(
             Message::decode(&bytes[..cut]),
             Err(DecodeError::Truncated {
@@ -961,7 +1137,7 @@ mod tests {
         assert_eq!(Message::decode(&m.encode()), Ok(m));
         // a path too long for the count byte is written with count 255, which is refused
         let bytes = mediated(300).encode();
-        assert_eq!(bytes.len(), HEADER_LEN + 306 + 300 * 20);
+        assert_eq!(bytes.len(), HEADER_LEN + 308 + 300 * 20);
         assert_eq!(Message::decode(&bytes), Err(DecodeError::PathTooLong(255)));
     }
 
@@ -982,8 +1158,12 @@ mod tests {
             "bad magic [58, 48, 54, 4e], expected \"PHTN\""
         );
         assert_eq!(
-            DecodeError::UnsupportedVersion(3).to_string(),
-            "unsupported encoding version 3, only version 2 is supported"
+            DecodeError::UnsupportedVersion(4).to_string(),
+            "unsupported encoding version 4, only versions 2 and 3 are supported"
+        );
+        assert_eq!(
+            DecodeError::DataTooLong(300).to_string(),
+            "transfer data of 300 bytes, more than the maximum of 256"
         );
         assert_eq!(
             DecodeError::PathTooLong(33).to_string(),

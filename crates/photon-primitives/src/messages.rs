@@ -28,6 +28,10 @@ pub type PaymentId = u64;
 /// Most hops a mediated transfer's path may list (initiator and target included).
 pub const MAX_PATH_LEN: usize = 32;
 
+/// Most bytes of [`DirectTransfer::data`] and [`MediatedTransfer::data`]: what a payer tells
+/// the target with its payment (an invoice number, a memo).
+pub const MAX_DATA_LEN: usize = 256;
+
 /// The channel-state part of a balance-proof message (the channel id and epoch bind it to one
 /// channel epoch; the EIP-712 domain binds it to one chain and contract).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -70,6 +74,9 @@ pub struct DirectTransfer {
     pub payment_id: PaymentId,
     /// The sender's new balance proof (transferred amount raised by the payment).
     pub balance_proof: BalanceProofFields,
+    /// What the payer tells the payee with the payment: at most [`MAX_DATA_LEN`] bytes,
+    /// signed with the balance proof (part of the additional hash when not empty).
+    pub data: Vec<u8>,
     /// Signature of the balance proof.
     pub signature: Signature,
 }
@@ -93,6 +100,10 @@ pub struct MediatedTransfer {
     pub target_amount: TokenAmount,
     /// The whole route, initiator first, target last.
     pub path: Vec<Address>,
+    /// What the initiator tells the target: at most [`MAX_DATA_LEN`] bytes, which every
+    /// mediator forwards unchanged (signed by each hop with its balance proof, as part of the
+    /// additional hash when not empty). Mediators can read it: it is no secret channel.
+    pub data: Vec<u8>,
     /// Signature of the balance proof.
     pub signature: Signature,
 }
@@ -384,13 +395,28 @@ impl Message {
 
     /// The hash of everything a balance-proof message carries besides its balance proof and
     /// signature: the `additionalHash` of the signed balance proof. Zero for other messages.
+    ///
+    /// A transfer's `data`, when not empty, is hashed too, behind a different first byte
+    /// (the kind with its high bit set) and before the path, so that the hashed bytes still
+    /// read one way only; a transfer without data hashes exactly as before data existed
+    /// (wire version 2), so the proofs in older logs stay valid.
     pub fn additional_hash(&self) -> B256 {
         let mut buf = Vec::with_capacity(128);
         buf.push(self.kind() as u8);
+        let with_data = |buf: &mut Vec<u8>, data: &[u8]| {
+            if !data.is_empty() {
+                buf[0] |= DATA_TAG;
+                // at most MAX_DATA_LEN bytes, which a u16 holds; a longer one (refused by
+                // the decoder) is hashed with a saturated length and all its bytes
+                buf.extend_from_slice(&u16::try_from(data.len()).unwrap_or(u16::MAX).to_be_bytes());
+                buf.extend_from_slice(data);
+            }
+        };
         match self {
             Self::DirectTransfer(m) => {
                 buf.extend_from_slice(&m.message_id.to_be_bytes());
                 buf.extend_from_slice(&m.payment_id.to_be_bytes());
+                with_data(&mut buf, &m.data);
             }
             Self::MediatedTransfer(m) => {
                 buf.extend_from_slice(&m.message_id.to_be_bytes());
@@ -399,6 +425,7 @@ impl Message {
                 buf.extend_from_slice(m.initiator.as_slice());
                 buf.extend_from_slice(m.target.as_slice());
                 buf.extend_from_slice(&m.target_amount.0.to_be_bytes());
+                with_data(&mut buf, &m.data);
                 for hop in &m.path {
                     buf.extend_from_slice(hop.as_slice());
                 }
@@ -542,6 +569,10 @@ impl SettleFields {
     }
 }
 
+/// Set in the first hashed byte of a transfer that carries data (message kinds stay below it).
+const DATA_TAG: u8 = 0x80;
+const _: () = assert!((MessageKind::Processed as u8) < DATA_TAG);
+
 /// An all-zero signature, to fill before [`Message::sign`].
 pub const UNSIGNED: Signature = Signature([0u8; 65]);
 
@@ -585,13 +616,24 @@ mod tests {
             target: Address::repeat_byte(4),
             target_amount: TokenAmount(9),
             path: vec![signer.address(), Address::repeat_byte(4)],
+            data: b"order 17".to_vec(),
             signature: UNSIGNED,
         });
         m.sign(&domain, &signer).unwrap();
         assert_eq!(m.signer(&domain).unwrap(), Some(signer.address()));
-        // changing a field outside the balance proof changes the signer
+        // changing a field outside the balance proof changes the signer: the data too
+        let original = m.clone();
         if let Message::MediatedTransfer(t) = &mut m {
             t.target_amount = TokenAmount(10);
+        }
+        assert_ne!(m.signer(&domain).unwrap(), Some(signer.address()));
+        m = original;
+        if let Message::MediatedTransfer(t) = &mut m {
+            t.data = b"order 18".to_vec();
+        }
+        assert_ne!(m.signer(&domain).unwrap(), Some(signer.address()));
+        if let Message::MediatedTransfer(t) = &mut m {
+            t.data.clear();
         }
         assert_ne!(m.signer(&domain).unwrap(), Some(signer.address()));
     }

@@ -142,6 +142,9 @@ pub enum StateChange {
         payment_id: PaymentId,
         /// how much
         amount: TokenAmount,
+        /// what the payment tells the partner, at most
+        /// [`MAX_DATA_LEN`](photon_primitives::messages::MAX_DATA_LEN) bytes
+        data: Vec<u8>,
     },
     /// The user pays `amount` to `target` over one of `routes`, locked by `secret`.
     SendMediated {
@@ -162,6 +165,9 @@ pub enum StateChange {
         routes: Vec<Route>,
         /// most the user pays in fees
         fee_limit: TokenAmount,
+        /// what the payment tells the target, at most
+        /// [`MAX_DATA_LEN`](photon_primitives::messages::MAX_DATA_LEN) bytes
+        data: Vec<u8>,
     },
     /// The user asks the partner to co-sign a withdrawal of `amount`.
     RequestWithdraw {
@@ -357,6 +363,9 @@ pub enum Event {
         initiator: Address,
         /// how much
         amount: TokenAmount,
+        /// what the payer told us with the payment (empty if nothing, or if the lock was
+        /// paid without its payment's task)
+        data: Vec<u8>,
     },
     /// A payment we initiated failed; its locks are removed or will expire.
     PaymentFailed {

@@ -6,6 +6,9 @@ use photon_primitives::{Address, ChannelId, Epoch, Nonce, SecretHash, TokenAmoun
 /// Why a state change was refused; the state is exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// Payment data longer than [`MAX_DATA_LEN`](photon_primitives::messages::MAX_DATA_LEN).
+    #[error("payment data of {0} bytes, more than the maximum of {max}", max = photon_primitives::messages::MAX_DATA_LEN)]
+    DataTooLong(usize),
     /// Parameters that cannot secure payments.
     #[error("invalid parameters: {0}")]
     InvalidConfig(&'static str),

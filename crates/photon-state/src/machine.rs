@@ -8,7 +8,7 @@ use crate::error::Rejection;
 use crate::state::{in_time, ChainState, ChannelState, ChannelStatus, EndState, Task};
 use crate::{mediated, negotiation};
 use photon_primitives::messages::{
-    DirectTransfer, Message, Processed, RemoveExpiredLock, UNSIGNED,
+    DirectTransfer, Message, Processed, RemoveExpiredLock, MAX_DATA_LEN, UNSIGNED,
 };
 use photon_primitives::Locksroot;
 use photon_primitives::TokenAmount;
@@ -37,10 +37,13 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
                 mediated::redispose(cx, channel_id)?;
             }
         }
-        StateChange::SendDirect { channel_id, payment_id, amount } => {
+        StateChange::SendDirect { channel_id, payment_id, amount, data } => {
             let channel = usable_channel(cx.state, &channel_id)?;
             if amount == 0 {
                 return Err(Rejection::InvalidAmount);
+            }
+            if data.len() > MAX_DATA_LEN {
+                return Err(Rejection::DataTooLong(data.len()));
             }
             let available = channel.our_capacity();
             if amount > available {
@@ -54,6 +57,7 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
                     message_id,
                     payment_id,
                     balance_proof,
+                    data,
                     signature: UNSIGNED,
                 })
             })?;
@@ -74,13 +78,13 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
             secrethash,
             routes,
             fee_limit,
+            data,
         } => {
             mediated::start_payment(
                 cx,
                 token,
                 payment_id,
-                target,
-                amount,
+                (target, amount, data),
                 (secret, secrethash),
                 routes,
                 fee_limit,
@@ -208,6 +212,7 @@ fn on_message(cx: &mut Ctx<'_>, sender: Address, message: Message) -> Result<(),
                 payment_id: m.payment_id,
                 initiator: sender,
                 amount,
+                data: m.data.clone(),
             });
         }
         Message::RemoveExpiredLock(m) => {

@@ -332,6 +332,8 @@ pub struct InitiatorTask {
     pub attempt: Option<(ChannelId, Lock, TokenAmount)>,
     /// Whether the secret went to the target.
     pub secret_revealed: bool,
+    /// What the payment tells the target (sent again with every route tried).
+    pub data: Vec<u8>,
 }
 
 /// A payment passing through this node.
@@ -368,6 +370,8 @@ pub struct TargetTask {
     pub secret: Option<Secret>,
     /// Whether we registered the secret on chain.
     pub registered: bool,
+    /// What the initiator told us with the payment, reported when it is paid.
+    pub data: Vec<u8>,
 }
 
 /// Whether `registered` (secret hash → registration block) has the secret of `lock` registered

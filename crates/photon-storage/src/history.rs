@@ -63,6 +63,8 @@ pub struct PaymentRecord {
     pub reason: Option<String>,
     /// Sent, but the partner has not acknowledged the message that completes it yet.
     pub pending: bool,
+    /// What the payer told us with the payment (received; empty otherwise).
+    pub data: Vec<u8>,
 }
 
 /// Which payments to list; every field narrows the result.

@@ -46,14 +46,19 @@ pub struct Delivered {
 /// 5: the log is compacted behind snapshots, so the payment history no longer references log
 /// records, snapshots carry their format ([`SNAPSHOT_FORMAT`]) and the file frees pages
 /// incrementally; a version 4 database is migrated in place on open.
-const SCHEMA_VERSION: i64 = 5;
+/// 6: payments carry data (`SendDirect`/`SendMediated` log records and `PaymentReceived`
+/// events gained a last field, the payment history a `data` column); a version 5 (or 4)
+/// database is migrated in place on open, its records rewritten in the new layout (see
+/// [`crate::legacy::records_5`]).
+const SCHEMA_VERSION: i64 = 6;
 
 /// Layout of a stored `ChainState` snapshot. A change to what `ChainState` serialises to bumps
 /// it and adds, in `decode_snapshot`, a reader of the previous layout converting it to the
 /// new one: once the log is compacted, an upgrade can only start from a snapshot. 1: the
 /// layout of schema versions 4 and 5. 2: `Config::mediate` (a node may refuse to mediate);
-/// format 1 reads as a node that mediates.
-pub const SNAPSHOT_FORMAT: i64 = 2;
+/// format 1 reads as a node that mediates. 3: initiator and target tasks keep the payment's
+/// data; formats 1 and 2 read as payments without data.
+pub const SNAPSHOT_FORMAT: i64 = 3;
 
 /// The payment history's table, named `$name` (the schema's, and the one migration 4 → 5
 /// copies into): one definition for both.
@@ -73,7 +78,8 @@ macro_rules! payments_table {
     amount TEXT NOT NULL,
     fee TEXT NOT NULL,
     reason TEXT,
-    awaiting INTEGER
+    awaiting INTEGER,
+    data BLOB
 );
 "
         )
@@ -130,7 +136,9 @@ const MIGRATE_4_TO_5: &str = concat!(
     "ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
     payments_table!("payments_v5"),
     "
-INSERT INTO payments_v5 SELECT id, state_change_id, at, direction, payment_id, token,
+INSERT INTO payments_v5 (id, state_change_id, at, direction, payment_id, token,
+    counterparty, amount, fee, reason, awaiting)
+SELECT id, state_change_id, at, direction, payment_id, token,
     counterparty, amount, fee, reason, awaiting FROM payments;
 DROP TABLE payments;
 ALTER TABLE payments_v5 RENAME TO payments;
@@ -143,6 +151,7 @@ ALTER TABLE payments_v5 RENAME TO payments;
 pub fn encode_snapshot(format: i64, state: &ChainState) -> Result<Vec<u8>> {
     match format {
         SNAPSHOT_FORMAT => encode(state),
+        2 => encode(&crate::legacy::format_2::ChainState2::from(state)),
         1 => encode(&crate::legacy::format_1::ChainState1::from(state)),
         _ => Err(StorageError::Corrupt {
             table: "snapshots",
@@ -156,6 +165,7 @@ pub fn encode_snapshot(format: i64, state: &ChainState) -> Result<Vec<u8>> {
 fn decode_snapshot(id: i64, format: i64, bytes: &[u8]) -> Result<ChainState> {
     match format {
         SNAPSHOT_FORMAT => decode("snapshots", id, bytes),
+        2 => decode::<crate::legacy::format_2::ChainState2>("snapshots", id, bytes).map(Into::into),
         1 => decode::<crate::legacy::format_1::ChainState1>("snapshots", id, bytes).map(Into::into),
         newer if newer > SNAPSHOT_FORMAT => Err(StorageError::SnapshotFormat { id, format }),
         _ => Err(StorageError::Corrupt {
@@ -237,7 +247,7 @@ pub struct Storage {
     path: String,
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|e| StorageError::Encode(e.to_string()))
 }
 
@@ -306,10 +316,11 @@ impl Storage {
             if version > SCHEMA_VERSION {
                 return Err(StorageError::Schema(version));
             }
-            if version == 4 {
-                self.migrate_from_4()?;
-            } else if version < SCHEMA_VERSION {
+            if version < 4 {
                 return Err(StorageError::Incompatible(version));
+            }
+            if version < SCHEMA_VERSION {
+                self.migrate_from(version)?;
             }
         }
         let stored = match self.meta("identity")? {
@@ -346,12 +357,19 @@ impl Storage {
         }
     }
 
-    /// Version 4 to 5 (see [`MIGRATE_4_TO_5`]) in one transaction: a crash before its commit
-    /// leaves version 4 (the next open migrates again).
-    fn migrate_from_4(&mut self) -> Result<()> {
+    /// Version 4 or 5 to the current one in one transaction: a crash before its commit
+    /// leaves the old version (the next open migrates again). 4 to 5: see [`MIGRATE_4_TO_5`];
+    /// 5 to 6: the history gets its `data` column (version 4's table is remade with it) and
+    /// the log records and events of payments are rewritten in their new layout.
+    fn migrate_from(&mut self, version: i64) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(MIGRATE_4_TO_5)?;
-        tx.execute_batch(PAYMENT_INDEXES)?;
+        if version == 4 {
+            tx.execute_batch(MIGRATE_4_TO_5)?;
+            tx.execute_batch(PAYMENT_INDEXES)?;
+        } else {
+            tx.execute_batch("ALTER TABLE payments ADD COLUMN data BLOB;")?;
+        }
+        crate::legacy::records_5::rewrite(&tx)?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
             [SCHEMA_VERSION.to_be_bytes().to_vec()],
@@ -416,8 +434,8 @@ impl Storage {
             let mut insert_event =
                 tx.prepare_cached("INSERT INTO events (state_change_id, data) VALUES (?1, ?2)")?;
             let mut insert_payment = tx.prepare_cached(
-                "INSERT INTO payments (state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO payments (state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for record in records {
                 // the outbox id of the message just sent: a payment reported sent right after
@@ -460,6 +478,7 @@ impl Storage {
                             p.fee.to_string(),
                             p.reason,
                             awaiting,
+                            (!p.data.is_empty()).then_some(&p.data),
                         ])?;
                     }
                 }
@@ -784,7 +803,7 @@ impl Storage {
 }
 
 /// The columns [`read_payments`] reads, in its order.
-const PAYMENT_COLUMNS: &str = "id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL";
+const PAYMENT_COLUMNS: &str = "id, state_change_id, at, direction, payment_id, token, counterparty, amount, fee, reason, awaiting IS NOT NULL, data";
 
 /// The payment rows `statement` (selecting [`PAYMENT_COLUMNS`]) finds with `params`.
 fn read_payments(
@@ -803,6 +822,7 @@ fn read_payments(
             r.get::<_, String>(8)?,
             r.get::<_, Option<String>>(9)?,
             r.get::<_, bool>(10)?,
+            r.get::<_, Option<Vec<u8>>>(11)?,
         ))
     })?;
     rows.map(|row| {
@@ -818,6 +838,7 @@ fn read_payments(
             fee,
             reason,
             pending,
+            data,
         ) = row?;
         let corrupt =
             |reason: &str| StorageError::Corrupt { table: "payments", id, reason: reason.into() };
@@ -840,6 +861,7 @@ fn read_payments(
             fee: fee.parse().map_err(|_| corrupt("bad fee"))?,
             reason,
             pending,
+            data: data.unwrap_or_default(),
         })
     })
     .collect()
@@ -847,6 +869,7 @@ fn read_payments(
 
 fn payment_row(event: &Event) -> Option<PaymentRecord> {
     let row = |direction, payment_id, token, counterparty, amount, fee, reason| PaymentRecord {
+        data: Vec::new(),
         id: 0,
         state_change_id: 0,
         at: 0,
@@ -863,15 +886,18 @@ fn payment_row(event: &Event) -> Option<PaymentRecord> {
         Event::PaymentSent { payment_id, token, target, amount, fee } => {
             row(Direction::Sent, *payment_id, *token, Some(*target), *amount, *fee, None)
         }
-        Event::PaymentReceived { payment_id, token, initiator, amount } => row(
-            Direction::Received,
-            *payment_id,
-            *token,
-            Some(*initiator),
-            *amount,
-            TokenAmount(0),
-            None,
-        ),
+        Event::PaymentReceived { payment_id, token, initiator, amount, data } => PaymentRecord {
+            data: data.clone(),
+            ..row(
+                Direction::Received,
+                *payment_id,
+                *token,
+                Some(*initiator),
+                *amount,
+                TokenAmount(0),
+                None,
+            )
+        },
         Event::PaymentMediated { token, fee, .. } => {
             row(Direction::Mediated, 0, *token, None, *fee, TokenAmount(0), None)
         }

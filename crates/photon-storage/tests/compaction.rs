@@ -5,6 +5,7 @@
 mod common;
 
 use common::{append, fresh, identity, pair, pay, Pair, TOKEN};
+use photon_primitives::messages::Message;
 use photon_primitives::{Address, LocalSigner, TokenAmount};
 use photon_state::changes::{ContractCall, Event, StateChange};
 use photon_state::transition;
@@ -104,8 +105,12 @@ fn pending_work_and_unfinished_payments_survive_compaction_and_retention() {
     let (tx_change, pending) = storage
         .append_with_transactions(&[Record { change: &change, events: &events, at: 10 }])
         .unwrap();
-    let send =
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: TokenAmount(5) };
+    let send = StateChange::SendDirect {
+        channel_id: p.channel,
+        payment_id: 1,
+        amount: TokenAmount(5),
+        data: Vec::new(),
+    };
     let events = transition(&mut p.a.1, send.clone(), &p.a.0).unwrap();
     let (_, _, outbox) =
         storage.append_all(&[Record { change: &send, events: &events, at: 10 }]).unwrap();
@@ -115,6 +120,7 @@ fn pending_work_and_unfinished_payments_survive_compaction_and_retention() {
             channel_id: p.channel,
             payment_id: id,
             amount: TokenAmount(1),
+            data: Vec::new(),
         };
         let events = transition(&mut p.a.1, send.clone(), &p.a.0).unwrap();
         let (_, _, sent) =
@@ -268,8 +274,174 @@ CREATE INDEX IF NOT EXISTS payments_by_counterparty ON payments(counterparty, at
 CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
 ";
 
+/// `m` as wire version 2 encoded it (versions 4 and 5 of the database hold such): no data
+/// field in transfers (`m` must have none).
+fn message_v2(m: &Message) -> Vec<u8> {
+    let mut bytes = m.encode();
+    bytes[4] = 2;
+    let data_at = match m {
+        Message::DirectTransfer(t) if t.data.is_empty() => 6 + 8 + 8 + 112,
+        Message::MediatedTransfer(t) if t.data.is_empty() => bytes.len() - 65 - 2,
+        Message::DirectTransfer(_) | Message::MediatedTransfer(_) => panic!("data in {m:?}"),
+        _ => return bytes,
+    };
+    assert_eq!(bytes.drain(data_at..data_at + 2).as_slice(), [0, 0]);
+    bytes
+}
+
+/// `record`, whose last field is the encoded `message`, with the message in wire version 2.
+fn with_message_v2(record: &[u8], message: &Message) -> Vec<u8> {
+    let v3 = message.encode();
+    let old = message_v2(message);
+    let length = |n: usize| postcard::to_stdvec(&(n as u64)).unwrap();
+    let tail = [length(v3.len()), v3].concat();
+    let head = record.strip_suffix(tail.as_slice()).expect("the message is the record's end");
+    [head.to_vec(), length(old.len()), old].concat()
+}
+
+/// A log record (`events`: `false`) or event of today as database versions 4 and 5 wrote it:
+/// messages in wire version 2, the payment state changes and the received-payment event
+/// without their last field (their data, empty here: one zero byte).
+fn record_v5(bytes: &[u8], events: bool) -> Vec<u8> {
+    let strip_data = |bytes: &[u8]| {
+        assert_eq!(bytes.last(), Some(&0), "empty data is one zero byte");
+        bytes[..bytes.len() - 1].to_vec()
+    };
+    if events {
+        match postcard::from_bytes::<Event>(bytes).unwrap() {
+            Event::PaymentReceived { .. } => strip_data(bytes),
+            Event::Send { message, .. } => with_message_v2(bytes, &message),
+            _ => bytes.to_vec(),
+        }
+    } else {
+        match postcard::from_bytes::<StateChange>(bytes).unwrap() {
+            StateChange::SendDirect { .. } | StateChange::SendMediated { .. } => strip_data(bytes),
+            StateChange::Receive { message, .. } => with_message_v2(bytes, &message),
+            _ => bytes.to_vec(),
+        }
+    }
+}
+
+/// Rewrites the log, events and outbox of the database `c` as versions 4 and 5 wrote them.
+fn records_as_version_5(c: &rusqlite::Connection) {
+    for (table, events) in [("state_changes", false), ("events", true)] {
+        let rows: Vec<(i64, Vec<u8>)> = c
+            .prepare(&format!("SELECT id, data FROM {table}"))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (id, data) in rows {
+            c.execute(
+                &format!("UPDATE {table} SET data = ?1 WHERE id = ?2"),
+                rusqlite::params![record_v5(&data, events), id],
+            )
+            .unwrap();
+        }
+    }
+    let outbox: Vec<(i64, Vec<u8>)> = c
+        .prepare("SELECT id, data FROM outbox")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (id, data) in outbox {
+        let old = message_v2(&Message::decode(&data).unwrap());
+        c.execute("UPDATE outbox SET data = ?1 WHERE id = ?2", rusqlite::params![old, id]).unwrap();
+    }
+}
+
+/// The snapshots of the database `c` written again in `format`.
+fn snapshots_as(c: &rusqlite::Connection, format: i64) {
+    let snapshots: Vec<(i64, Vec<u8>)> = c
+        .prepare("SELECT state_change_id, data FROM snapshots")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (id, data) in snapshots {
+        let state: photon_state::ChainState = postcard::from_bytes(&data).unwrap();
+        let old = photon_storage::encode_snapshot(format, &state).unwrap();
+        c.execute(
+            "UPDATE snapshots SET data = ?1 WHERE state_change_id = ?2",
+            rusqlite::params![old, id],
+        )
+        .unwrap();
+    }
+}
+
+/// A database as version 5 left it, `payments` received payments and a snapshot after them,
+/// then three more behind it: the file of today with the payment history's `data` column
+/// dropped, the records written as version 5 did, snapshots in format 2.
+fn version_5_database(dir: &Path, payments: u128) -> (Pair, std::path::PathBuf) {
+    let path = dir.join("photon.db");
+    let mut p = database(&path, payments);
+    let mut log = Vec::new();
+    for amount in payments + 1..=payments + 3 {
+        pay(&mut p, amount, &mut log);
+    }
+    let mut storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    append(&mut storage, &log, 2_000);
+    drop(storage);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    records_as_version_5(&c);
+    snapshots_as(&c, 2);
+    c.execute_batch(
+        "UPDATE snapshots SET format = 2;
+         ALTER TABLE payments DROP COLUMN data;",
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [5i64.to_be_bytes().to_vec()],
+    )
+    .unwrap();
+    (p, path)
+}
+
+#[test]
+fn a_version_5_database_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, path) = version_5_database(dir.path(), 40);
+    let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+    // the snapshot of format 2 and the log behind it (wire version 2 messages, records
+    // rewritten) rebuild the state
+    let r = storage.restore(fresh(&p.b.0), &p.b.0).unwrap();
+    assert_eq!(r.replayed, 3);
+    assert_eq!(format!("{:?}", r.state), format!("{:?}", p.b.1));
+    assert_eq!(all_payments(&storage), 43);
+    // every event reads in today's layout
+    let mut received = 0;
+    for id in 1..=r.last_change {
+        for event in storage.events_of(id).unwrap() {
+            if let Event::PaymentReceived { data, .. } = event {
+                assert!(data.is_empty());
+                received += 1;
+            }
+        }
+    }
+    assert_eq!(received, 43);
+    drop(storage);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: Vec<u8> = c
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 6i64.to_be_bytes().to_vec());
+    let data: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('payments') WHERE name = 'data'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(data, 1);
+}
+
 /// A database as version 4 left it: its exact tables, with the records of `path` copied in
-/// (records kept their encoding from version 4 to 5; snapshots are written again in format
+/// (records as version 5 wrote them, the same layout; snapshots are written again in format
 /// 1, version 4's).
 fn as_version_4(current: &Path, old: &Path) {
     let c = rusqlite::Connection::open(old).unwrap();
@@ -281,10 +453,12 @@ fn as_version_4(current: &Path, old: &Path) {
          INSERT INTO events SELECT * FROM cur.events;
          INSERT INTO snapshots SELECT state_change_id, data FROM cur.snapshots;
          INSERT INTO acks SELECT * FROM cur.acks;
-         INSERT INTO payments SELECT * FROM cur.payments;
+         INSERT INTO payments SELECT id, state_change_id, at, direction, payment_id, token,
+             counterparty, amount, fee, reason, awaiting FROM cur.payments;
          DETACH DATABASE cur;",
     )
     .unwrap();
+    records_as_version_5(&c);
     c.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         [4i64.to_be_bytes().to_vec()],
@@ -337,7 +511,7 @@ fn a_version_4_database_is_migrated_in_place() {
     let version: Vec<u8> = c
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5i64.to_be_bytes().to_vec());
+    assert_eq!(version, 6i64.to_be_bytes().to_vec());
     let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
     assert_eq!(vacuum, 2, "the migration turned incremental vacuum on");
     // the migrated snapshot keeps version 4's layout (format 1) until the next one is taken
@@ -352,12 +526,18 @@ fn a_version_4_database_is_migrated_in_place() {
 #[test]
 fn a_crash_in_the_migration_loses_nothing() {
     for point in ["migrate:before_commit", "migrate:committed"] {
-        let dir = tempfile::tempdir().unwrap();
-        let (p, path) = version_4_database(dir.path(), 50);
-        crash_at(&path, point);
-        let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
-        assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1), "{point}");
-        assert_eq!(all_payments(&storage), 50, "{point}");
+        for version in [4, 5] {
+            let dir = tempfile::tempdir().unwrap();
+            let (p, path) = if version == 4 {
+                version_4_database(dir.path(), 50)
+            } else {
+                version_5_database(dir.path(), 47)
+            };
+            crash_at(&path, point);
+            let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+            assert_eq!(restored(&storage, &p), format!("{:?}", p.b.1), "{version} {point}");
+            assert_eq!(all_payments(&storage), 50, "{version} {point}");
+        }
     }
 }
 
@@ -368,7 +548,7 @@ fn a_crash_in_the_migration_loses_nothing() {
 /// format's fixture with `PHOTON_BLESS=1`.
 #[test]
 fn snapshots_of_every_format_still_read_as_they_were_written() {
-    assert_eq!(SNAPSHOT_FORMAT, 2, "a new format: add its fixture below");
+    assert_eq!(SNAPSHOT_FORMAT, 3, "a new format: add its fixture below");
     for format in 1..=SNAPSHOT_FORMAT {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("tests/fixtures/snapshot-format-{format}.bin"));
@@ -432,4 +612,90 @@ fn history_ids_are_never_reused_after_retention() {
     let now = storage.payments(&PaymentFilter::default()).unwrap();
     assert_eq!(now.len(), 1);
     assert!(now[0].id > gone + 1, "id {} after {gone} and {}", now[0].id, gone + 1);
+}
+
+/// A payment to make, one to receive and one to forward, with data where the state keeps it.
+fn tasks() -> Vec<photon_state::Task> {
+    use photon_primitives::{ChannelId, Lock, Secret, SecretHash};
+    use photon_state::state::{InitiatorTask, MediatorTask, TargetTask};
+    use photon_state::Task;
+    let lock = |byte: u8| Lock {
+        amount: TokenAmount(5),
+        expiration: 90,
+        secrethash: SecretHash(photon_primitives::B256::repeat_byte(byte)),
+    };
+    let channel = ChannelId(photon_primitives::B256::repeat_byte(9));
+    vec![
+        Task::Initiator(InitiatorTask {
+            payment_id: 1,
+            token: TOKEN,
+            target: Address::repeat_byte(3),
+            amount: TokenAmount(5),
+            secret: Some(Secret(photon_primitives::B256::repeat_byte(1))),
+            secrethash: lock(1).secrethash,
+            routes_left: vec![photon_state::Route {
+                path: vec![Address::repeat_byte(2), Address::repeat_byte(3)],
+                fee: TokenAmount(1),
+            }],
+            fee_limit: TokenAmount(2),
+            attempt: Some((channel, lock(1), TokenAmount(0))),
+            secret_revealed: false,
+            data: b"invoice 1".to_vec(),
+        }),
+        Task::Mediator(MediatorTask {
+            payment_id: 2,
+            payer: (channel, lock(2)),
+            payee: Some((channel, lock(2))),
+            secret: None,
+            registered: false,
+            payer_done: false,
+            payee_done: true,
+        }),
+        Task::Target(TargetTask {
+            payment_id: 3,
+            initiator: Address::repeat_byte(4),
+            payer: (channel, lock(3)),
+            amount: TokenAmount(5),
+            secret: None,
+            registered: true,
+            data: vec![0xff; 256],
+        }),
+    ]
+}
+
+#[test]
+fn tasks_read_back_from_every_snapshot_format_with_what_it_could_say() {
+    // formats 1 and 2 did not keep a payment's data: their tasks read back without it
+    for format in 1..=SNAPSHOT_FORMAT {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photon.db");
+        let mut p = database(&path, 2);
+        for task in tasks() {
+            let hash = match &task {
+                photon_state::Task::Initiator(t) => t.secrethash,
+                photon_state::Task::Mediator(t) => t.payer.1.secrethash,
+                photon_state::Task::Target(t) => t.payer.1.secrethash,
+            };
+            p.b.1.tasks.insert(hash, task);
+        }
+        let bytes = photon_storage::encode_snapshot(format, &p.b.1).unwrap();
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("UPDATE snapshots SET data = ?1, format = ?2", rusqlite::params![bytes, format])
+            .unwrap();
+        drop(c);
+        let storage = Storage::open(&path, &identity(&p.b.0)).unwrap();
+        let state = storage.restore(fresh(&p.b.0), &p.b.0).unwrap().state;
+        let mut expected = p.b.1.clone();
+        if format < 3 {
+            for task in expected.tasks.values_mut() {
+                match task {
+                    photon_state::Task::Initiator(t) => t.data.clear(),
+                    photon_state::Task::Target(t) => t.data.clear(),
+                    photon_state::Task::Mediator(_) => {}
+                }
+            }
+        }
+        assert_eq!(state.tasks, expected.tasks, "format {format}");
+        assert_eq!(format!("{state:?}"), format!("{expected:?}"), "format {format}");
+    }
 }

@@ -213,12 +213,21 @@ fn messages_stay_in_the_outbox_until_delivered() {
     // A's side: the direct transfer A sends
     let events = transition(
         &mut p.a.1,
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: TokenAmount(5) },
+        StateChange::SendDirect {
+            channel_id: p.channel,
+            payment_id: 1,
+            amount: TokenAmount(5),
+            data: Vec::new(),
+        },
         &p.a.0,
     )
     .unwrap();
-    let change =
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 1, amount: TokenAmount(5) };
+    let change = StateChange::SendDirect {
+        channel_id: p.channel,
+        payment_id: 1,
+        amount: TokenAmount(5),
+        data: Vec::new(),
+    };
     let (_, _, outbox) =
         storage.append_all(&[Record { change: &change, events: &events, at: 0 }]).unwrap();
     assert_eq!(outbox.len(), 1);
@@ -237,12 +246,21 @@ fn messages_stay_in_the_outbox_until_delivered() {
     // the history keeps it sent and says it is disputed
     let events = transition(
         &mut p.a.1,
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: TokenAmount(3) },
+        StateChange::SendDirect {
+            channel_id: p.channel,
+            payment_id: 2,
+            amount: TokenAmount(3),
+            data: Vec::new(),
+        },
         &p.a.0,
     )
     .unwrap();
-    let change =
-        StateChange::SendDirect { channel_id: p.channel, payment_id: 2, amount: TokenAmount(3) };
+    let change = StateChange::SendDirect {
+        channel_id: p.channel,
+        payment_id: 2,
+        amount: TokenAmount(3),
+        data: Vec::new(),
+    };
     let (_, _, outbox) =
         storage.append_all(&[Record { change: &change, events: &events, at: 0 }]).unwrap();
     storage.delivered(outbox[0], Some("bad signature")).unwrap();

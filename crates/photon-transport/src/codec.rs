@@ -8,8 +8,11 @@ use futures_util::{AsyncReadExt, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use std::io;
 
-/// The protocol name.
-pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/photon/messages/1");
+/// The protocol name. Its version changes with the messages' wire version a peer must read
+/// (2: wire version 3, transfers with data): a peer of another version then fails to
+/// negotiate the protocol, which reads as a peer not reachable yet (messages wait and are
+/// tried again) rather than as a peer refusing our messages (which would close the channel).
+pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/photon/messages/2");
 /// The largest message accepted.
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 /// Most messages in one request.

@@ -555,7 +555,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_photon_mobile_checksum_method_photonnode_open_channel() != 57772:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_photon_mobile_checksum_method_photonnode_pay() != 31953:
+    if lib.uniffi_photon_mobile_checksum_method_photonnode_pay() != 61812:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_photon_mobile_checksum_method_photonnode_payments() != 158:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -771,6 +771,7 @@ _UniffiLib.uniffi_photon_mobile_fn_method_photonnode_open_channel.argtypes = (
 _UniffiLib.uniffi_photon_mobile_fn_method_photonnode_open_channel.restype = ctypes.c_uint64
 _UniffiLib.uniffi_photon_mobile_fn_method_photonnode_pay.argtypes = (
     ctypes.c_uint64,
+    _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -2409,7 +2410,7 @@ class NodeEvent:
         We were paid.
 """
         
-        def __init__(self, token:str, payment_id:int, initiator:str, amount:str):
+        def __init__(self, token:str, payment_id:int, initiator:str, amount:str, data:bytes):
             self.token = token
             
             """
@@ -2434,6 +2435,12 @@ class NodeEvent:
         amount
 """
         
+            self.data = data
+            
+            """
+        what the payer sent with it (empty if nothing)
+"""
+        
             pass
 
     
@@ -2441,7 +2448,7 @@ class NodeEvent:
             
     
         def __str__(self):
-            return "NodeEvent.PAYMENT_RECEIVED(token={}, payment_id={}, initiator={}, amount={})".format(self.token, self.payment_id, self.initiator, self.amount)
+            return "NodeEvent.PAYMENT_RECEIVED(token={}, payment_id={}, initiator={}, amount={}, data={})".format(self.token, self.payment_id, self.initiator, self.amount, self.data)
         def __eq__(self, other):
             if not isinstance(other, NodeEvent):
                 return NotImplemented
@@ -2454,6 +2461,8 @@ class NodeEvent:
             if self.initiator != other.initiator:
                 return False
             if self.amount != other.amount:
+                return False
+            if self.data != other.data:
                 return False
             return True
 
@@ -2818,6 +2827,7 @@ class _UniffiFfiConverterTypeNodeEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterBytes.read(buf),
             )
         if variant == 2:
             return NodeEvent.PAYMENT_SENT(
@@ -2867,6 +2877,7 @@ class _UniffiFfiConverterTypeNodeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterUInt64.check_lower(value.payment_id)
             _UniffiFfiConverterString.check_lower(value.initiator)
             _UniffiFfiConverterString.check_lower(value.amount)
+            _UniffiFfiConverterBytes.check_lower(value.data)
             return
         if value.is_PAYMENT_SENT():
             _UniffiFfiConverterString.check_lower(value.token)
@@ -2910,6 +2921,7 @@ class _UniffiFfiConverterTypeNodeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterUInt64.write(value.payment_id, buf)
             _UniffiFfiConverterString.write(value.initiator, buf)
             _UniffiFfiConverterString.write(value.amount, buf)
+            _UniffiFfiConverterBytes.write(value.data, buf)
         if value.is_PAYMENT_SENT():
             buf.write_i32(2)
             _UniffiFfiConverterString.write(value.token, buf)
@@ -3526,6 +3538,31 @@ class _UniffiFfiConverterSequenceTypeChannel(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeChannel.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterBytes.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterBytes.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterBytes.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 class _UniffiFfiConverterSequenceTypePayment(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3674,11 +3711,12 @@ class PhotonNodeProtocol(typing.Protocol):
         the transaction hash once mined.
 """
         raise NotImplementedError
-    async def pay(self, token: str,target: str,amount: str,fee_limit: typing.Optional[str],payment_id: typing.Optional[int]) -> PaymentResult:
+    async def pay(self, token: str,target: str,amount: str,fee_limit: typing.Optional[str],payment_id: typing.Optional[int],data: typing.Optional[bytes]) -> PaymentResult:
         """
         Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-        `fee_limit` in fees (default: a small share of the amount); answers once the payment
-        is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+        `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+        (at most 256 bytes, which mediators can read); answers once the payment is done or
+        failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
 """
         raise NotImplementedError
     def payments(self, query: PaymentQuery) -> typing.List[Payment]:
@@ -4027,11 +4065,12 @@ class PhotonNode(PhotonNodeProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
-    async def pay(self, token: str,target: str,amount: str,fee_limit: typing.Optional[str],payment_id: typing.Optional[int]) -> PaymentResult:
+    async def pay(self, token: str,target: str,amount: str,fee_limit: typing.Optional[str],payment_id: typing.Optional[int],data: typing.Optional[bytes]) -> PaymentResult:
         """
         Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-        `fee_limit` in fees (default: a small share of the amount); answers once the payment
-        is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+        `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+        (at most 256 bytes, which mediators can read); answers once the payment is done or
+        failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
 """
         
         _UniffiFfiConverterString.check_lower(token)
@@ -4043,6 +4082,8 @@ class PhotonNode(PhotonNodeProtocol):
         _UniffiFfiConverterOptionalString.check_lower(fee_limit)
 
         _UniffiFfiConverterOptionalUInt64.check_lower(payment_id)
+
+        _UniffiFfiConverterOptionalBytes.check_lower(data)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterString.lower(token),
@@ -4050,6 +4091,7 @@ class PhotonNode(PhotonNodeProtocol):
             _UniffiFfiConverterString.lower(amount),
             _UniffiFfiConverterOptionalString.lower(fee_limit),
             _UniffiFfiConverterOptionalUInt64.lower(payment_id),
+            _UniffiFfiConverterOptionalBytes.lower(data),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypePaymentResult.lift
         _uniffi_error_converter = _UniffiFfiConverterTypePhotonError

@@ -903,10 +903,11 @@ public protocol PhotonNodeProtocol: AnyObject, Sendable {
     
     /**
      * Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-     * `fee_limit` in fees (default: a small share of the amount); answers once the payment
-     * is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+     * `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+     * (at most 256 bytes, which mediators can read); answers once the payment is done or
+     * failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
      */
-    func pay(token: String, target: String, amount: String, feeLimit: String?, paymentId: UInt64?) async throws  -> PaymentResult
+    func pay(token: String, target: String, amount: String, feeLimit: String?, paymentId: UInt64?, data: Data?) async throws  -> PaymentResult
     
     /**
      * The payment history, newest first.
@@ -1216,15 +1217,16 @@ open func openChannel(token: String, partner: String, deposit: String?, settleTi
     
     /**
      * Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-     * `fee_limit` in fees (default: a small share of the amount); answers once the payment
-     * is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+     * `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+     * (at most 256 bytes, which mediators can read); answers once the payment is done or
+     * failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
      */
-open func pay(token: String, target: String, amount: String, feeLimit: String?, paymentId: UInt64?)async throws  -> PaymentResult  {
+open func pay(token: String, target: String, amount: String, feeLimit: String?, paymentId: UInt64?, data: Data?)async throws  -> PaymentResult  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_photon_mobile_fn_method_photonnode_pay(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterString.lower(target),FfiConverterString.lower(amount),FfiConverterOptionString.lower(feeLimit),FfiConverterOptionUInt64.lower(paymentId)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterString.lower(target),FfiConverterString.lower(amount),FfiConverterOptionString.lower(feeLimit),FfiConverterOptionUInt64.lower(paymentId),FfiConverterOptionData.lower(data)
                 )
             },
             pollFunc: ffi_photon_mobile_rust_future_poll_rust_buffer,
@@ -2828,7 +2830,10 @@ public enum NodeEvent: Equatable, Hashable {
          */initiator: String, 
         /**
          * amount
-         */amount: String
+         */amount: String, 
+        /**
+         * what the payer sent with it (empty if nothing)
+         */data: Data
     )
     /**
      * A payment we made completed.
@@ -2940,7 +2945,7 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .paymentReceived(token: try FfiConverterString.read(from: &buf), paymentId: try FfiConverterUInt64.read(from: &buf), initiator: try FfiConverterString.read(from: &buf), amount: try FfiConverterString.read(from: &buf)
+        case 1: return .paymentReceived(token: try FfiConverterString.read(from: &buf), paymentId: try FfiConverterUInt64.read(from: &buf), initiator: try FfiConverterString.read(from: &buf), amount: try FfiConverterString.read(from: &buf), data: try FfiConverterData.read(from: &buf)
         )
         
         case 2: return .paymentSent(token: try FfiConverterString.read(from: &buf), paymentId: try FfiConverterUInt64.read(from: &buf), target: try FfiConverterString.read(from: &buf), amount: try FfiConverterString.read(from: &buf)
@@ -2972,12 +2977,13 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         switch value {
         
         
-        case let .paymentReceived(token,paymentId,initiator,amount):
+        case let .paymentReceived(token,paymentId,initiator,amount,data):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(token, into: &buf)
             FfiConverterUInt64.write(paymentId, into: &buf)
             FfiConverterString.write(initiator, into: &buf)
             FfiConverterString.write(amount, into: &buf)
+            FfiConverterData.write(data, into: &buf)
             
         
         case let .paymentSent(token,paymentId,target,amount):
@@ -3436,6 +3442,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeEventListener: FfiConverterRustBuffer {
     typealias SwiftType = EventListener?
 
@@ -3700,7 +3730,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_photon_mobile_checksum_method_photonnode_open_channel() != 57772) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_photon_mobile_checksum_method_photonnode_pay() != 31953) {
+    if (uniffi_photon_mobile_checksum_method_photonnode_pay() != 61812) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_photon_mobile_checksum_method_photonnode_payments() != 158) {

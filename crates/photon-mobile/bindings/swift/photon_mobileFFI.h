@@ -361,7 +361,7 @@ uint64_t uniffi_photon_mobile_fn_method_photonnode_open_channel(uint64_t ptr, Ru
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PHOTON_MOBILE_FN_METHOD_PHOTONNODE_PAY
 #define UNIFFI_FFIDEF_UNIFFI_PHOTON_MOBILE_FN_METHOD_PHOTONNODE_PAY
-uint64_t uniffi_photon_mobile_fn_method_photonnode_pay(uint64_t ptr, RustBuffer token, RustBuffer target, RustBuffer amount, RustBuffer fee_limit, RustBuffer payment_id
+uint64_t uniffi_photon_mobile_fn_method_photonnode_pay(uint64_t ptr, RustBuffer token, RustBuffer target, RustBuffer amount, RustBuffer fee_limit, RustBuffer payment_id, RustBuffer data
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_PHOTON_MOBILE_FN_METHOD_PHOTONNODE_PAYMENTS

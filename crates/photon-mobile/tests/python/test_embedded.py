@@ -136,34 +136,37 @@ async def main():
     check(alice.tokens() == [TOKEN], alice.tokens())
 
     # pay both ways
-    paid = await alice.pay(TOKEN, b, "100", None, None)
+    paid = await alice.pay(TOKEN, b, "100", None, None, b"order 17")
     check(paid.amount == "100" and paid.target == b, paid)
     got = await bob_events.wait(
         "Bob is told he was paid",
         lambda e: e.is_PAYMENT_RECEIVED() and e.payment_id == paid.payment_id,
     )
-    check(got.amount == "100" and got.initiator == a, got)
+    check(got.amount == "100" and got.initiator == a and got.data == b"order 17", got)
     await alice_events.wait(
         "Alice is told her payment went through",
         lambda e: e.is_PAYMENT_SENT() and e.payment_id == paid.payment_id,
     )
-    back = await bob.pay(TOKEN, a, "30", None, 4242)
+    back = await bob.pay(TOKEN, a, "30", None, 4242, None)
     check(back.payment_id == 4242, back)
 
     # mediated: Alice pays Carol through Bob
-    mediated = await alice.pay(TOKEN, CAROL, "50", "5", None)
+    mediated = await alice.pay(TOKEN, CAROL, "50", "5", None, bytes(range(256)))
     check(mediated.secrethash is not None, mediated)
     await eventually(
-        "Carol is paid 50",
+        "Carol is paid 50, with the data",
         lambda: any(
-            p["direction"] == "received" and p["amount"] == "50"
+            p["direction"] == "received"
+            and p["amount"] == "50"
+            and p.get("data") == "0x" + bytes(range(256)).hex()
             for p in carol_get("/api/v1/payments")
         ),
     )
 
+
     # the network goes down: a payment waits; it is delivered once the network is back
     alice.on_network_down()
-    waiting = asyncio.ensure_future(alice.pay(TOKEN, b, "10", None, 777))
+    waiting = asyncio.ensure_future(alice.pay(TOKEN, b, "10", None, 777, None))
     await asyncio.sleep(2)
     check(not waiting.done(), "a payment completed while the network was down")
     check(not bob_events.find(lambda e: e.is_PAYMENT_RECEIVED() and e.payment_id == 777), "early")
@@ -178,7 +181,7 @@ async def main():
     alice.on_network_changed(pm.NetworkKind.CELLULAR)
     alice.enter_background()
     alice.on_resume()
-    await alice.pay(TOKEN, b, "1", None, None)
+    await alice.pay(TOKEN, b, "1", None, None, None)
 
     # the books agree on both sides
     ours, theirs = channel(alice, b), channel(bob, a)
@@ -204,20 +207,25 @@ async def main():
         pass
     alice = pm.PhotonNode.start(config(alice_key(CFG["alice_password"]), alice_dir), None)
     check(alice.channels() == before, (alice.channels(), before))
-    again = await alice.pay(TOKEN, b, "2", None, None)
+    again = await alice.pay(TOKEN, b, "2", None, None, None)
     check(again.amount == "2", again)
 
     # bad input changes nothing
     try:
-        await alice.pay(TOKEN, "not an address", "1", None, None)
+        await alice.pay(TOKEN, "not an address", "1", None, None, None)
         raise AssertionError("a bad address was accepted")
     except pm.PhotonError.BadRequest:
         pass
     try:
-        await alice.pay(TOKEN, b, "0", None, None)
+        await alice.pay(TOKEN, b, "0", None, None, None)
         raise AssertionError("a zero payment was accepted")
     except pm.PhotonError.BadRequest:
         pass
+    try:
+        await alice.pay(TOKEN, b, "1", None, None, bytes(257))
+        raise AssertionError("257 bytes of data were taken")
+    except pm.PhotonError.BadRequest as e:
+        check("257 bytes" in str(e), e)
 
     alice.stop()
     bob.stop()

@@ -192,6 +192,13 @@ pub(super) enum ClientCommand {
         /// Most fee to pay [default: 5 % of the amount plus 100 smallest units].
         #[arg(long)]
         fee_limit: Option<String>,
+        /// Text the target receives with the payment (at most 256 bytes of UTF-8; every
+        /// mediator can read it).
+        #[arg(long, conflicts_with = "data")]
+        memo: Option<String>,
+        /// Bytes the target receives with the payment, as `0x` and hex (at most 256).
+        #[arg(long)]
+        data: Option<photon_api::PaymentData>,
     },
     /// Show the routes a running node would try for a payment, with their fees.
     Route {
@@ -271,11 +278,19 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
                 }
             }
         }
-        ClientCommand::Pay { client, token, target, amount, fee_limit } => {
+        ClientCommand::Pay { client, token, target, amount, fee_limit, memo, data } => {
+            let data = data.or_else(|| memo.map(|text| photon_api::PaymentData(text.into_bytes())));
+            let most = photon_primitives::messages::MAX_DATA_LEN;
+            if let Some(too_long) = data.as_ref().filter(|d| d.0.len() > most) {
+                anyhow::bail!(
+                    "the memo is {} bytes, more than the maximum of {most}",
+                    too_long.0.len()
+                );
+            }
             let (token, decimals) = client.token(&token).await?;
             let amount = client.amount(&amount, decimals)?;
             let fee_limit = fee_limit.map(|f| client.amount(&f, decimals)).transpose()?;
-            let pay = Pay { amount, fee_limit, ..Pay::default() };
+            let pay = Pay { amount, fee_limit, data, ..Pay::default() };
             // the token's address too: a symbol is whatever its contract says
             let doing = format!(
                 "paying {} of token {token} to {target}",
@@ -369,6 +384,14 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
                     p.counterparty.map_or_else(|| "-".into(), |a| a.to_string()),
                     p.payment_id
                 );
+                if !p.data.is_empty() {
+                    // text as text; anything else (or text with control characters) as hex
+                    let text = std::str::from_utf8(&p.data.0)
+                        .ok()
+                        .filter(|t| !t.chars().any(char::is_control))
+                        .map_or_else(|| p.data.to_string(), |t| format!("{t:?}"));
+                    println!("{:<26} with data {text}", "");
+                }
             }
         }
         ClientCommand::Shutdown(args) => {

@@ -438,12 +438,13 @@ impl Node {
                 };
                 self.payment_failed(payment_id, reason.into());
             }
-            Event::PaymentReceived { payment_id, token, initiator, amount } => {
+            Event::PaymentReceived { payment_id, token, initiator, amount, data } => {
                 let _ = self.handle.events.send(NodeEvent::PaymentReceived {
                     token,
                     payment_id,
                     initiator,
                     amount: photon_api::Amount(amount.0),
+                    data: photon_api::PaymentData(data),
                 });
             }
             Event::PaymentMediated { .. } => {}

@@ -148,6 +148,8 @@ pub struct PayRequest {
     /// what the pathfinding service answered (None: not asked yet; the node asks it when it
     /// has one and puts the payment back in its inbox with the answer)
     pub found: Option<Vec<photon_pfs::api::PathView>>,
+    /// what the target receives with the payment
+    pub data: Vec<u8>,
 }
 
 /// Where a route comes from.

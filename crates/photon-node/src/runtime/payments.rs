@@ -142,6 +142,7 @@ impl Node {
             fee_limit,
             routes,
             found,
+            data,
         } = request;
         if let (Some(s), Some(h)) = (secret, secrethash) {
             if s.hash().0 != h {
@@ -168,7 +169,7 @@ impl Node {
         });
         if let Some(channel) = direct {
             return Ok((
-                StateChange::SendDirect { channel_id: channel.id, payment_id, amount },
+                StateChange::SendDirect { channel_id: channel.id, payment_id, amount, data },
                 payment_id,
                 None,
             ));
@@ -210,6 +211,7 @@ impl Node {
                 secrethash,
                 routes,
                 fee_limit,
+                data,
             },
             payment_id,
             Some(secrethash.0),

@@ -7,11 +7,15 @@ use super::*;
 /// Starts a payment we initiate.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_payment(
-    cx: &mut Ctx<'_>, token: Address, payment_id: PaymentId, target: Address, amount: TokenAmount,
+    cx: &mut Ctx<'_>, token: Address, payment_id: PaymentId,
+    (target, amount, data): (Address, TokenAmount, Vec<u8>),
     (secret, secrethash): (Option<Secret>, SecretHash), routes: Vec<Route>, fee_limit: TokenAmount,
 ) -> Result<(), Rejection> {
     if amount == 0 || target == cx.state.address {
         return Err(Rejection::InvalidAmount);
+    }
+    if data.len() > MAX_DATA_LEN {
+        return Err(Rejection::DataTooLong(data.len()));
     }
     if secret.is_some_and(|s| s.hash() != secrethash) {
         return Err(Rejection::SecretMismatch);
@@ -33,6 +37,7 @@ pub(crate) fn start_payment(
         fee_limit,
         attempt: None,
         secret_revealed: false,
+        data,
     };
     try_next_route(cx, task)
 }
@@ -73,8 +78,8 @@ pub(super) fn try_next_route(cx: &mut Ctx<'_>, mut task: InitiatorTask) -> Resul
         let mut locks = channel.ours.locks.clone();
         locks.push(lock);
         let (channel_id, transferred) = (channel.id, channel.ours.transferred);
-        let (payment_id, target, target_amount, path) =
-            (task.payment_id, task.target, task.amount, route.path);
+        let (payment_id, target, target_amount, path, data) =
+            (task.payment_id, task.target, task.amount, route.path, task.data.clone());
         send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
             Message::MediatedTransfer(MediatedTransfer {
                 message_id,
@@ -85,6 +90,7 @@ pub(super) fn try_next_route(cx: &mut Ctx<'_>, mut task: InitiatorTask) -> Resul
                 target,
                 target_amount,
                 path,
+                data,
                 signature: UNSIGNED,
             })
         })?;

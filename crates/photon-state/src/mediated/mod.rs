@@ -29,7 +29,7 @@ use crate::state::{
 };
 use photon_primitives::messages::{
     AnnounceDisposed, AnnounceDisposedResponse, MediatedTransfer, Message, PaymentId, RevealSecret,
-    SecretRequest, Unlock, MAX_PATH_LEN, UNSIGNED,
+    SecretRequest, Unlock, MAX_DATA_LEN, MAX_PATH_LEN, UNSIGNED,
 };
 use photon_primitives::{Address, ChannelId, Lock, Secret, SecretHash, TokenAmount};
 
@@ -97,6 +97,7 @@ pub(crate) fn on_message(
                     payment_id: m.payment_id,
                     initiator: sender,
                     amount: lock.amount,
+                    data: Vec::new(),
                 }),
             }
             Ok(())

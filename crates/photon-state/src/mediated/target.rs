@@ -19,6 +19,7 @@ pub(super) fn on_transfer(
             amount: m.target_amount,
             secret: known,
             registered: false,
+            data: m.data.clone(),
         }),
     );
     // A swap: we hold the secret already, so we reveal it to our payer at once.
@@ -72,12 +73,12 @@ pub(super) fn on_reveal(
 /// Our payer unlocked the task's lock: we are paid.
 pub(super) fn on_unlock(cx: &mut Ctx<'_>, token: Address, lock: Lock) {
     let secrethash = lock.secrethash;
-    let Some(Task::Target(task)) = cx.state.tasks.get(&secrethash) else { return };
+    let Some(Task::Target(task)) = cx.state.tasks.remove(&secrethash) else { return };
     cx.events.push(Event::PaymentReceived {
         token,
         payment_id: task.payment_id,
         initiator: task.initiator,
         amount: lock.amount,
+        data: task.data,
     });
-    cx.state.tasks.remove(&secrethash);
 }

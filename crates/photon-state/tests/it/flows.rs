@@ -470,6 +470,7 @@ fn an_unlock_on_another_channel_does_not_settle_a_mediation() {
             secrethash: secret.hash(),
             routes: vec![dave_route],
             fee_limit: TokenAmount(0),
+            data: Vec::new(),
         },
     )
     .unwrap();
@@ -577,6 +578,7 @@ fn paying_against_a_hash_whose_secret_the_target_holds() {
                 secrethash: secret.hash(),
                 routes: vec![photon_state::Route { path: path.clone(), fee: TokenAmount(0) }],
                 fee_limit: TokenAmount(0),
+                data: Vec::new(),
             },
         )
         .unwrap_err();
@@ -592,6 +594,7 @@ fn paying_against_a_hash_whose_secret_the_target_holds() {
             secrethash: secret.hash(),
             routes: vec![photon_state::Route { path, fee: TokenAmount(0) }],
             fee_limit: TokenAmount(0),
+            data: Vec::new(),
         },
     )
     .unwrap();
@@ -858,7 +861,12 @@ fn a_disposal_acts_only_once_it_covers_the_payers_latest_proof() {
     // meanwhile Alice pays Bob 3 directly: nonce 2, still holding the lock
     net.apply(
         ALICE,
-        StateChange::SendDirect { channel_id: ab, payment_id: 9, amount: TokenAmount(3) },
+        StateChange::SendDirect {
+            channel_id: ab,
+            payment_id: 9,
+            amount: TokenAmount(3),
+            data: Vec::new(),
+        },
     )
     .unwrap();
     // Alice receives the nonce-1 disposal: nothing happens
@@ -911,6 +919,7 @@ fn expired_locks_removed_ahead_of_a_lagging_receiver_do_not_jam_the_channel() {
             secrethash,
             routes: vec![route],
             fee_limit: TokenAmount(0),
+            data: Vec::new(),
         };
         net.apply(BOB, payment).unwrap();
     }
@@ -921,7 +930,12 @@ fn expired_locks_removed_ahead_of_a_lagging_receiver_do_not_jam_the_channel() {
     for _ in 0..10 {
         net.apply(
             BOB,
-            StateChange::SendDirect { channel_id: bc, payment_id: 7, amount: TokenAmount(2) },
+            StateChange::SendDirect {
+                channel_id: bc,
+                payment_id: 7,
+                amount: TokenAmount(2),
+                data: Vec::new(),
+            },
         )
         .unwrap();
     }
@@ -949,14 +963,24 @@ fn a_partner_away_longer_than_a_lock_s_life_gets_everything_in_order() {
     net.run();
     net.apply(
         ALICE,
-        StateChange::SendDirect { channel_id: ab, payment_id: 7, amount: TokenAmount(3) },
+        StateChange::SendDirect {
+            channel_id: ab,
+            payment_id: 7,
+            amount: TokenAmount(3),
+            data: Vec::new(),
+        },
     )
     .unwrap();
     net.run();
     net.mine(Config::default().lock_timeout + Config::default().expiry_margin + 5);
     net.apply(
         ALICE,
-        StateChange::SendDirect { channel_id: ab, payment_id: 8, amount: TokenAmount(4) },
+        StateChange::SendDirect {
+            channel_id: ab,
+            payment_id: 8,
+            amount: TokenAmount(4),
+            data: Vec::new(),
+        },
     )
     .unwrap();
     net.run();
@@ -987,7 +1011,12 @@ fn a_payment_out_of_a_deposit_not_seen_yet_waits_for_it() {
     net.apply(ALICE, StateChange::Chain(more.clone())).unwrap();
     net.apply(
         ALICE,
-        StateChange::SendDirect { channel_id: ab, payment_id: 1, amount: TokenAmount(30) },
+        StateChange::SendDirect {
+            channel_id: ab,
+            payment_id: 1,
+            amount: TokenAmount(30),
+            data: Vec::new(),
+        },
     )
     .unwrap();
     net.run();
@@ -1045,7 +1074,12 @@ fn a_transfer_crossing_a_signed_settlement_is_refused_for_good() {
     net.apply(ALICE, StateChange::RequestCooperativeSettle { channel_id: ab }).unwrap();
     net.apply(
         BOB,
-        StateChange::SendDirect { channel_id: ab, payment_id: 3, amount: TokenAmount(5) },
+        StateChange::SendDirect {
+            channel_id: ab,
+            payment_id: 3,
+            amount: TokenAmount(5),
+            data: Vec::new(),
+        },
     )
     .unwrap();
     // deliver Bob's transfer first: it crossed Alice's request
@@ -1254,6 +1288,7 @@ fn a_cancelled_payments_secret_cannot_be_used_again_while_its_lock_lives() {
             fee: TokenAmount(0),
         }],
         fee_limit: TokenAmount(0),
+        data: Vec::new(),
     };
     assert!(matches!(net.apply(ALICE, again.clone()), Err(Rejection::DuplicateLock(_))));
     assert!(matches!(
@@ -1268,4 +1303,96 @@ fn a_cancelled_payments_secret_cannot_be_used_again_while_its_lock_lives() {
     assert_eq!(received(&net, CHARLIE), vec![20]);
     net.assert_balances(ALICE, BOB, (100, 0));
     net.assert_balances(ALICE, DAVE, (80, 20));
+}
+
+/// The data each PaymentReceived of `node` carried.
+fn received_data(net: &Net, node: usize) -> Vec<Vec<u8>> {
+    net.nodes[node]
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Event::PaymentReceived { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn data_travels_with_the_payment_to_the_target_across_a_reroute() {
+    let mut net = Net::new(4);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 80, 0);
+    net.open_channel(ALICE, DAVE, 100, 0);
+    net.open_channel(DAVE, CHARLIE, 0, 0); // Dave cannot pay Charlie: he gives the lock back
+    let memo = b"invoice 2026-117".to_vec();
+    // directly: the partner is told
+    let ab = net.channel_id(ALICE, BOB);
+    let direct = StateChange::SendDirect {
+        channel_id: ab,
+        payment_id: 5,
+        amount: TokenAmount(3),
+        data: memo.clone(),
+    };
+    net.apply(ALICE, direct).unwrap();
+    net.run();
+    assert_eq!(received_data(&net, BOB), vec![memo]);
+    // mediated, the first route failing: the second attempt carries the data as well
+    let secret = net.next_secret();
+    let data = vec![0xa5; photon_primitives::messages::MAX_DATA_LEN];
+    let route = |net: &Net, hops: &[usize]| Route {
+        path: hops.iter().map(|&i| net.addr(i)).collect(),
+        fee: TokenAmount(0),
+    };
+    let routes = vec![route(&net, &[ALICE, DAVE, CHARLIE]), route(&net, &[ALICE, BOB, CHARLIE])];
+    let pay = StateChange::SendMediated {
+        token: net.token,
+        payment_id: 6,
+        target: net.addr(CHARLIE),
+        amount: TokenAmount(20),
+        secret: Some(secret),
+        secrethash: secret.hash(),
+        routes,
+        fee_limit: TokenAmount(0),
+        data: data.clone(),
+    };
+    net.apply(ALICE, pay).unwrap();
+    net.run();
+    net.assert_balances(BOB, CHARLIE, (60, 20));
+    assert_eq!(received_data(&net, CHARLIE), vec![data]);
+    // Bob was paid by Alice and paid Charlie: as a mediator he reports no payment
+    assert_eq!(received_data(&net, BOB).len(), 1);
+    net.assert_no_rejections();
+}
+
+#[test]
+fn data_beyond_the_limit_is_refused_and_changes_nothing() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 80, 0);
+    let too_long = vec![1u8; photon_primitives::messages::MAX_DATA_LEN + 1];
+    let before = format!("{:?}", net.nodes[ALICE].state);
+    let direct = StateChange::SendDirect {
+        channel_id: net.channel_id(ALICE, BOB),
+        payment_id: 5,
+        amount: TokenAmount(3),
+        data: too_long.clone(),
+    };
+    assert_eq!(net.apply(ALICE, direct), Err(Rejection::DataTooLong(257)));
+    let secret = net.next_secret();
+    let pay = StateChange::SendMediated {
+        token: net.token,
+        payment_id: 6,
+        target: net.addr(CHARLIE),
+        amount: TokenAmount(20),
+        secret: Some(secret),
+        secrethash: secret.hash(),
+        routes: vec![Route {
+            path: vec![net.addr(ALICE), net.addr(BOB), net.addr(CHARLIE)],
+            fee: TokenAmount(0),
+        }],
+        fee_limit: TokenAmount(0),
+        data: too_long,
+    };
+    assert_eq!(net.apply(ALICE, pay), Err(Rejection::DataTooLong(257)));
+    assert_eq!(format!("{:?}", net.nodes[ALICE].state), before);
 }

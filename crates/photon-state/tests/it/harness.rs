@@ -463,7 +463,12 @@ impl Net {
         let channel_id = self.channel_id(from, to);
         self.apply(
             from,
-            StateChange::SendDirect { channel_id, payment_id: 1, amount: TokenAmount(amount) },
+            StateChange::SendDirect {
+                channel_id,
+                payment_id: 1,
+                amount: TokenAmount(amount),
+                data: Vec::new(),
+            },
         )?;
         self.run();
         Ok(())
@@ -499,6 +504,7 @@ impl Net {
                 secrethash: secret.hash(),
                 routes,
                 fee_limit: TokenAmount(u128::MAX),
+                data: Vec::new(),
             },
         )
         .expect("payment accepted");

@@ -234,6 +234,7 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                             channel_id,
                             payment_id,
                             amount: TokenAmount(amount),
+                            data: payment_data(payment_id),
                         },
                     )
                     .is_err()
@@ -259,6 +260,7 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     secrethash: secret.hash(),
                     routes,
                     fee_limit: TokenAmount(0),
+                    data: payment_data(next_payment),
                 };
                 let before = format!("{:?}", net.nodes[from].state);
                 if net.apply(from, change).is_err() {
@@ -384,6 +386,20 @@ fn run_case(actions: Vec<Action>) -> Result<(), TestCaseError> {
             }
         }
     }
+    // every payment received carries the data its payer sent, whatever the route and delays
+    for (i, node) in net.nodes.iter().enumerate() {
+        for e in &node.log {
+            if let Event::PaymentReceived { payment_id, data, .. } = e {
+                prop_assert_eq!(
+                    data,
+                    &payment_data(*payment_id),
+                    "node {}: payment {} arrived with other data",
+                    i,
+                    payment_id
+                );
+            }
+        }
+    }
     // a cancelled payment is never paid
     for (i, node) in net.nodes.iter().enumerate() {
         for e in &node.log {
@@ -468,4 +484,10 @@ proptest! {
     fn invariants_hold_under_random_traffic(actions in prop::collection::vec(action(), 1..40)) {
         run_case(actions)?;
     }
+}
+
+/// The data payment `id` carries: none for some, up to the most a transfer may carry.
+fn payment_data(id: u64) -> Vec<u8> {
+    let len = (id as usize * 37) % (photon_primitives::messages::MAX_DATA_LEN + 1);
+    vec![id as u8; len]
 }

@@ -48,6 +48,7 @@ fn direct(net: &Net, amount: u128) -> DirectTransfer {
             channel_id: net.channel_id(ALICE, BOB),
             payment_id: 9,
             amount: TokenAmount(amount),
+            data: Vec::new(),
         },
     ) {
         Message::DirectTransfer(m) => m,
@@ -178,6 +179,7 @@ fn mediated(net: &mut Net, amount: u128) -> MediatedTransfer {
             fee: TokenAmount(0),
         }],
         fee_limit: TokenAmount(0),
+        data: Vec::new(),
     };
     match next_message(net, change) {
         Message::MediatedTransfer(m) => m,
@@ -229,7 +231,12 @@ fn user_actions_are_checked_too() {
     let err = net
         .apply(
             ALICE,
-            StateChange::SendDirect { channel_id: id, payment_id: 1, amount: TokenAmount(91) },
+            StateChange::SendDirect {
+                channel_id: id,
+                payment_id: 1,
+                amount: TokenAmount(91),
+                data: Vec::new(),
+            },
         )
         .unwrap_err();
     assert_eq!(
@@ -239,7 +246,12 @@ fn user_actions_are_checked_too() {
     let err = net
         .apply(
             ALICE,
-            StateChange::SendDirect { channel_id: id, payment_id: 1, amount: TokenAmount(0) },
+            StateChange::SendDirect {
+                channel_id: id,
+                payment_id: 1,
+                amount: TokenAmount(0),
+                data: Vec::new(),
+            },
         )
         .unwrap_err();
     assert_eq!(err, Rejection::InvalidAmount);
@@ -250,6 +262,7 @@ fn user_actions_are_checked_too() {
                 channel_id: ChannelId(B256::ZERO),
                 payment_id: 1,
                 amount: TokenAmount(1),
+                data: Vec::new(),
             },
         )
         .unwrap_err();

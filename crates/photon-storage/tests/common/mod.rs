@@ -71,6 +71,7 @@ pub(crate) fn pay(p: &mut Pair, amount: u128, log: &mut Log) {
             channel_id: p.channel,
             payment_id: amount as u64,
             amount: TokenAmount(amount),
+            data: Vec::new(),
         },
         &p.a.0,
     )

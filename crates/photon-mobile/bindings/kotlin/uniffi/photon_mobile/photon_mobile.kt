@@ -817,7 +817,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_photon_mobile_fn_method_photonnode_open_channel(`ptr`: Long,`token`: RustBuffer.ByValue,`partner`: RustBuffer.ByValue,`deposit`: RustBuffer.ByValue,`settleTimeout`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_photon_mobile_fn_method_photonnode_pay(`ptr`: Long,`token`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`amount`: RustBuffer.ByValue,`feeLimit`: RustBuffer.ByValue,`paymentId`: RustBuffer.ByValue,
+    external fun uniffi_photon_mobile_fn_method_photonnode_pay(`ptr`: Long,`token`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`amount`: RustBuffer.ByValue,`feeLimit`: RustBuffer.ByValue,`paymentId`: RustBuffer.ByValue,`data`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_photon_mobile_fn_method_photonnode_payments(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1003,7 +1003,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_photon_mobile_checksum_method_photonnode_open_channel() and 0xFFFF) != 57772) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_photon_mobile_checksum_method_photonnode_pay() and 0xFFFF) != 31953) {
+    if ((lib.uniffi_photon_mobile_checksum_method_photonnode_pay() and 0xFFFF) != 61812) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_photon_mobile_checksum_method_photonnode_payments() and 0xFFFF) != 158) {
@@ -1937,10 +1937,11 @@ public interface PhotonNodeInterface {
     
     /**
      * Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-     * `fee_limit` in fees (default: a small share of the amount); answers once the payment
-     * is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+     * `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+     * (at most 256 bytes, which mediators can read); answers once the payment is done or
+     * failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
      */
-    suspend fun `pay`(`token`: kotlin.String, `target`: kotlin.String, `amount`: kotlin.String, `feeLimit`: kotlin.String?, `paymentId`: kotlin.ULong?): PaymentResult
+    suspend fun `pay`(`token`: kotlin.String, `target`: kotlin.String, `amount`: kotlin.String, `feeLimit`: kotlin.String?, `paymentId`: kotlin.ULong?, `data`: kotlin.ByteArray?): PaymentResult
     
     /**
      * The payment history, newest first.
@@ -2358,12 +2359,13 @@ open class PhotonNode: Disposable, AutoCloseable, PhotonNodeInterface
     
     /**
      * Pays `amount` of `token` to `target`, directly or through mediators, paying at most
-     * `fee_limit` in fees (default: a small share of the amount); answers once the payment
-     * is done or failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
+     * `fee_limit` in fees (default: a small share of the amount), with `data` for the target
+     * (at most 256 bytes, which mediators can read); answers once the payment is done or
+     * failed, or `payment_timeout_secs` passed (`Timeout`: it may still finish).
      */
     @Throws(PhotonException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `pay`(`token`: kotlin.String, `target`: kotlin.String, `amount`: kotlin.String, `feeLimit`: kotlin.String?, `paymentId`: kotlin.ULong?) : PaymentResult {
+    override suspend fun `pay`(`token`: kotlin.String, `target`: kotlin.String, `amount`: kotlin.String, `feeLimit`: kotlin.String?, `paymentId`: kotlin.ULong?, `data`: kotlin.ByteArray?) : PaymentResult {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_photon_mobile_fn_method_photonnode_pay(
@@ -2374,6 +2376,7 @@ open class PhotonNode: Disposable, AutoCloseable, PhotonNodeInterface
         FfiConverterString.lower(`amount`),
         FfiConverterOptionalString.lower(`feeLimit`),
         FfiConverterOptionalULong.lower(`paymentId`),
+        FfiConverterOptionalByteArray.lower(`data`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_photon_mobile_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -3660,7 +3663,11 @@ sealed class NodeEvent {
         /**
          * amount
          */
-        val `amount`: kotlin.String) : NodeEvent()
+        val `amount`: kotlin.String, 
+        /**
+         * what the payer sent with it (empty if nothing)
+         */
+        val `data`: kotlin.ByteArray) : NodeEvent()
         
     {
         
@@ -3838,6 +3845,7 @@ public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
+                FfiConverterByteArray.read(buf),
                 )
             2 -> NodeEvent.PaymentSent(
                 FfiConverterString.read(buf),
@@ -3884,6 +3892,7 @@ public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
                 + FfiConverterULong.allocationSize(value.`paymentId`)
                 + FfiConverterString.allocationSize(value.`initiator`)
                 + FfiConverterString.allocationSize(value.`amount`)
+                + FfiConverterByteArray.allocationSize(value.`data`)
             )
         }
         is NodeEvent.PaymentSent -> {
@@ -3956,6 +3965,7 @@ public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
                 FfiConverterULong.write(value.`paymentId`, buf)
                 FfiConverterString.write(value.`initiator`, buf)
                 FfiConverterString.write(value.`amount`, buf)
+                FfiConverterByteArray.write(value.`data`, buf)
                 Unit
             }
             is NodeEvent.PaymentSent -> {
@@ -4564,6 +4574,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteArray?> {
+    override fun read(buf: ByteBuffer): kotlin.ByteArray? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterByteArray.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ByteArray?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterByteArray.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ByteArray?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterByteArray.write(value, buf)
         }
     }
 }
