@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test netns python schemathesis static-check dist bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
+.PHONY: demo test test-ui ui-screenshots chromium netns python schemathesis static-check dist bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -18,7 +18,7 @@ demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} $(CARGO_TARGET_DIR)/debug/photon-demo
 
 ## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
-test: toolchain netns python schemathesis static-check
+test: toolchain netns python chromium schemathesis static-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
@@ -28,6 +28,23 @@ ifneq ($(NEXTEST),)
 else
 	cargo test --workspace
 endif
+
+## test-ui: the web dashboard's test alone: Playwright drives Chromium through the pages of
+## three nodes on anvil (crates/photon-node/tests/ui.rs and tests/ui/).
+test-ui: toolchain chromium
+	cargo test -p photon-node --test ui
+
+## ui-screenshots: the same test, saving its screenshots of every page into docs/ui/.
+ui-screenshots: toolchain chromium
+	PHOTON_UI_SCREENSHOTS=$(CURDIR)/docs/ui cargo test -p photon-node --test ui
+
+## chromium: Debian's Chromium, which the dashboard test drives (Playwright downloads no
+## browser here).
+chromium:
+	@command -v chromium >/dev/null \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is missing: the dashboard test will fail"
 
 ## netns: iproute2 and nftables, for the tests that build networks from network namespaces
 ## (a two-host LAN; a simulated internet with NAT routers). They need root;
@@ -85,11 +102,12 @@ bindings:
 			--out-dir crates/photon-mobile/bindings/$$lang || exit 1; \
 	done
 
-## toolchain: install the pinned anvil and solc from package-lock.json into ./node_modules.
+## toolchain: install the pinned anvil, solc and Playwright from package-lock.json into
+## ./node_modules (Playwright's browsers are not downloaded: the tests use Debian's chromium).
 toolchain: node_modules/.photon-installed
 
 node_modules/.photon-installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	@node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version | head -1
 	touch $@
 

@@ -277,6 +277,23 @@ pub struct TokenView {
     pub channels: u32,
 }
 
+/// A channel of the network (`GET /api/v1/network`), ours or not, as the chain shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NetworkChannel {
+    /// The channel.
+    #[schema(value_type = crate::schema::Hash32)]
+    pub channel_id: photon_primitives::ChannelId,
+    /// Its token.
+    #[schema(value_type = crate::schema::Address)]
+    pub token: Address,
+    /// The participant with the lower address.
+    #[schema(value_type = crate::schema::Address)]
+    pub participant1: Address,
+    /// The other.
+    #[schema(value_type = crate::schema::Address)]
+    pub participant2: Address,
+}
+
 /// A payment in flight (`GET /api/v1/pending_transfers`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingTransfer {
@@ -655,6 +672,9 @@ pub struct PaymentsQuery {
     /// At most this many, newest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Only rows older than this one (its `id`): the next page after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
 }
 
 /// `POST /api/v1/secrets` and `/api/v1/known_secrets`: a secret.

@@ -147,7 +147,17 @@ fn launch_config(config: &NodeConfig) -> Result<LaunchConfig, PhotonError> {
         request_timeout: Duration::from_secs(10),
         ..photon_transport::P2pConfig::default()
     };
-    Ok(LaunchConfig { key, rpc_url, data_dir, settings, p2p, api, metrics: None, webhook: None })
+    Ok(LaunchConfig {
+        key,
+        rpc_url,
+        data_dir,
+        settings,
+        p2p,
+        api,
+        ui: false,
+        metrics: None,
+        webhook: None,
+    })
 }
 
 /// The event forwarding of a node: a task on the node's runtime feeding a thread of its own

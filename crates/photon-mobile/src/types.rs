@@ -281,6 +281,7 @@ impl TryFrom<PaymentQuery> for photon_api::PaymentsQuery {
             since: q.since,
             until: q.until,
             limit: q.limit,
+            before: None,
         })
     }
 }

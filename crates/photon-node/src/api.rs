@@ -37,7 +37,7 @@ pub use crate::openapi::{openapi, ROUTES};
             decimal strings in the token's smallest unit."
     ),
     paths(
-        address_of, version, openapi_document, status, tokens, channels, channels_of_token,
+        address_of, version, openapi_document, status, tokens, network, channels, channels_of_token,
         channel, open_channel, patch_channel, payments, pay, payment, cancel_payment, paths,
         pending_transfers, register_secret, know_secret, fees, set_fee, events, peer, shutdown,
         transactions
@@ -112,6 +112,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/api/v1/tokens", get(tokens))
+        .route("/api/v1/network", get(network))
         .route("/api/v1/channels", get(channels).put(open_channel))
         .route("/api/v1/channels/{token}", get(channels_of_token))
         .route("/api/v1/channels/{token}/{partner}", get(channel).patch(patch_channel))
@@ -130,6 +131,17 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx)
+}
+
+/// What the API address serves: the API ([`router`]), and with `ui` the web dashboard
+/// ([`crate::ui`]) at `/ui/`, whose files need no token (the API calls it makes do).
+pub fn app(node: NodeHandle, token: Option<String>, ui: bool) -> Router {
+    let api = router(node, token);
+    if ui {
+        crate::ui::router().merge(api)
+    } else {
+        api
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -181,6 +193,14 @@ async fn status(State(ctx): State<Ctx>) -> ApiResult<Json<crate::runtime::Status
     responses((status = 200, description = "The tokens, by address", body = [photon_api::TokenView]), Failures))]
 async fn tokens(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<photon_api::TokenView>>> {
     Ok(Json(ctx.node.tokens().await?))
+}
+
+/// Every open channel of the network the node knows of (its own and others'): the graph
+/// routes are found on.
+#[utoipa::path(get, path = "/api/v1/network", operation_id = "listNetwork", tag = "channels",
+    responses((status = 200, description = "The channels", body = [photon_api::NetworkChannel]), Failures))]
+async fn network(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<photon_api::NetworkChannel>>> {
+    Ok(Json(ctx.node.network().await?))
 }
 
 /// Every channel of the node not settled.

@@ -156,6 +156,11 @@ impl NodeHandle {
             })
     }
 
+    /// Every open channel of the network the node knows of, ours or not.
+    pub async fn network(&self) -> Result<Vec<photon_api::NetworkChannel>, NodeError> {
+        self.ask(Command::Network).await
+    }
+
     /// The tokens the node follows (its channels', and those of the network's channels it
     /// knows of), sorted, with their symbol and decimals.
     pub async fn tokens(&self) -> Result<Vec<photon_api::TokenView>, NodeError> {
@@ -302,6 +307,7 @@ impl NodeHandle {
             until: q.until,
             limit: q.limit,
             payment_id: None,
+            before: q.before,
         };
         let rows = self.ask(|reply| Command::Payments(filter, reply)).await??;
         let tokens: Vec<Address> = rows.iter().map(|r| r.token).collect();

@@ -44,6 +44,8 @@ pub struct LaunchConfig {
     pub p2p: P2pConfig,
     /// Serve the REST API on this address, with this bearer token if any.
     pub api: Option<(SocketAddr, Option<String>)>,
+    /// Serve the web dashboard at `/ui/` on the API's address ([`crate::ui`]).
+    pub ui: bool,
     /// Serve `/metrics` and `/health` on this address ([`crate::metrics`]).
     pub metrics: Option<SocketAddr>,
     /// POST every payment received to this URL ([`crate::webhook`]).
@@ -131,7 +133,7 @@ impl RunningNode {
 /// Starts a node: its transport, its task (state restored from `data_dir`), and its API if
 /// asked for. Returns once the node takes requests.
 pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
-    let LaunchConfig { key, rpc_url, data_dir, settings, p2p, api, metrics, webhook } = config;
+    let LaunchConfig { key, rpc_url, data_dir, settings, p2p, api, ui, metrics, webhook } = config;
     let (incoming_tx, incoming) = tokio::sync::mpsc::channel(4096);
     let (delivered_tx, delivered) = tokio::sync::mpsc::unbounded_channel();
     let transport =
@@ -157,7 +159,7 @@ pub async fn launch(config: LaunchConfig) -> Result<RunningNode, LaunchError> {
         }
     };
     forward_incoming(incoming, delivered, handle.inbox());
-    let api = api.map(|(address, token)| (address, crate::api::router(handle.clone(), token)));
+    let api = api.map(|(address, token)| (address, crate::api::app(handle.clone(), token, ui)));
     let metrics = metrics.map(|address| (address, crate::metrics::router(handle.clone())));
     let (api, api_addr) = match serve(api, &handle).await {
         Ok(served) => served,

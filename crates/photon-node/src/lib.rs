@@ -35,6 +35,7 @@ pub mod routing;
 pub mod runtime;
 pub mod tokens;
 pub mod transport;
+pub mod ui;
 pub mod webhook;
 
 pub use error::NodeError;

@@ -19,6 +19,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/status"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/tokens"),
+    ("get", "/api/v1/network"),
     ("get", "/api/v1/channels"),
     ("put", "/api/v1/channels"),
     ("get", "/api/v1/channels/{token}"),

@@ -160,6 +160,19 @@ fn deploy_run_query_and_stop() {
     }
     let status = status.expect("the node answers");
     assert!(status.contains("\"chain_id\": 31337"), "{status}");
+    // on a loopback API address the dashboard is served by default
+    let page = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&api).unwrap();
+        stream.write_all(b"GET /ui/ HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
+    };
+    assert!(
+        page.starts_with("HTTP/1.0 200") && page.contains("<title>Photon node</title>"),
+        "{page}"
+    );
     let (ok, out, _) = photon(&["channels", "--api", &url]);
     assert!(ok && out.contains("partner"));
     let (ok, _, err) = photon(&[

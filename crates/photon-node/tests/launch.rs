@@ -40,6 +40,7 @@ fn config_of(
             ..photon_transport::P2pConfig::default()
         },
         api: Some(("127.0.0.1:0".parse().expect("an address"), None)),
+        ui: true,
         metrics: Some("127.0.0.1:0".parse().expect("an address")),
         webhook: None,
     }
@@ -97,6 +98,10 @@ async fn stopping_ends_the_event_streams_and_frees_the_data_directory() {
     assert_eq!(status, 200);
     assert_eq!(value(&scrape, "photon_payments_total{outcome=\"sent\"}"), Some(0.0), "{scrape}");
     assert_eq!(value(&scrape, "photon_chain_reachable"), Some(1.0), "{scrape}");
+    // the dashboard on the API address, asked for in the configuration
+    let (status, page) = text(format!("http://{api}/ui/")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Photon node</title>"), "{page}");
     let mut events = reqwest::get(format!("http://{api}/api/v1/events")).await.unwrap();
     assert!(events.status().is_success());
     running.stop().await.unwrap();

@@ -84,4 +84,6 @@ pub struct PaymentFilter {
     pub limit: Option<u32>,
     /// Only this payment id.
     pub payment_id: Option<u64>,
+    /// Only rows older than this row id (the next page after a row).
+    pub before: Option<i64>,
 }

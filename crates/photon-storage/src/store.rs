@@ -790,6 +790,10 @@ impl Storage {
             sql += " AND payment_id = ?";
             args.push(i64::from_ne_bytes(payment_id.to_ne_bytes()).into());
         }
+        if let Some(before) = filter.before {
+            sql += " AND id < ?";
+            args.push(before.into());
+        }
         sql += " ORDER BY id DESC LIMIT ?";
         args.push(i64::from(filter.limit.unwrap_or(100)).into());
         let mut statement = self.conn.prepare(&sql)?;

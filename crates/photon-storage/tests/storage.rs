@@ -166,6 +166,15 @@ fn payment_history_is_queryable() {
     let limited =
         storage.payments(&PaymentFilter { limit: Some(2), ..Default::default() }).unwrap();
     assert_eq!(limited.len(), 2);
+    // the next page starts after the last row shown
+    let next = storage
+        .payments(&PaymentFilter {
+            limit: Some(2),
+            before: Some(limited[1].id),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(next.iter().map(|r| r.amount).collect::<Vec<_>>(), vec![5]);
 }
 
 #[test]

@@ -62,6 +62,13 @@ pub(super) struct RunArgs {
     /// Require `Authorization: Bearer <token>` on the API.
     #[arg(long, env = "PHOTON_API_TOKEN")]
     api_token: Option<String>,
+    /// Serve the web dashboard at `/ui/` on the API address [default: when the API address is
+    /// loopback].
+    #[arg(long, env = "PHOTON_UI", conflicts_with = "no_ui")]
+    ui: bool,
+    /// Do not serve the web dashboard.
+    #[arg(long, env = "PHOTON_NO_UI")]
+    no_ui: bool,
     /// Serve Prometheus `/metrics` and a `/health` check on this address (no token; keep it
     /// where only your monitoring reaches) [default: none].
     #[arg(long, env = "PHOTON_METRICS_ADDR")]
@@ -281,6 +288,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     api_addr: Option<std::net::SocketAddr>,
     api_token: Option<String>,
+    ui: Option<bool>,
     metrics_addr: Option<std::net::SocketAddr>,
     payment_webhook: Option<reqwest::Url>,
     confirmations: Option<u64>,
@@ -404,6 +412,7 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         .or(file.api_addr)
         .unwrap_or_else(|| "127.0.0.1:5001".parse().expect("valid address"));
     let api_token = args.api_token.or(file.api_token);
+    let ui = serve_ui(args.ui, args.no_ui, file.ui, api_addr);
     let mut protocol = Config::default();
     if let Some(min) = args.min_settle_timeout.or(file.min_settle_timeout) {
         protocol.min_settle_timeout = SettleTimeout(min);
@@ -473,6 +482,7 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         settings,
         p2p,
         api: Some((api_addr, api_token)),
+        ui,
         metrics: args.metrics_addr.or(file.metrics_addr),
         webhook: args.payment_webhook.or(file.payment_webhook),
     };
@@ -483,6 +493,9 @@ pub(super) async fn run(args: RunArgs) -> Result<()> {
         other => anyhow!(other),
     })?;
     tracing::info!(address = %node.handle.address, api = %api_addr, data = %data_dir.display(), "node running");
+    if ui {
+        tracing::info!("dashboard at http://{api_addr}/ui/");
+    }
     tokio::select! {
         () = shutdown_signal() => {
             tracing::info!("shutting down");
@@ -573,5 +586,33 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// Whether to serve the dashboard: a flag wins, then the file, else only on a loopback API
+/// address (elsewhere the operator says so).
+fn serve_ui(ui: bool, no_ui: bool, file: Option<bool>, api_addr: std::net::SocketAddr) -> bool {
+    match (ui, no_ui) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => file.unwrap_or_else(|| api_addr.ip().is_loopback()),
+    }
+}
+
+#[cfg(test)]
+mod ui_tests {
+    use super::serve_ui;
+
+    #[test]
+    fn the_dashboard_is_on_for_loopback_unless_told_otherwise() {
+        let (local, open) = ("127.0.0.1:5001".parse().unwrap(), "0.0.0.0:5001".parse().unwrap());
+        assert!(serve_ui(false, false, None, local));
+        assert!(!serve_ui(false, false, None, open));
+        assert!(serve_ui(true, false, None, open));
+        assert!(!serve_ui(false, true, None, local));
+        assert!(!serve_ui(false, false, Some(false), local));
+        assert!(serve_ui(false, false, Some(true), open));
+        assert!(!serve_ui(false, true, Some(true), open), "a flag wins over the file");
+        assert!(serve_ui(false, false, None, "[::1]:5001".parse().unwrap()));
     }
 }

@@ -220,6 +220,17 @@ impl Node {
                 }
                 let _ = reply.send(tokens.into_iter().collect());
             }
+            Command::Network(reply) => {
+                let channels = self.state.network.iter().map(|(id, (token, p1, p2))| {
+                    photon_api::NetworkChannel {
+                        channel_id: *id,
+                        token: *token,
+                        participant1: *p1,
+                        participant2: *p2,
+                    }
+                });
+                let _ = reply.send(channels.collect());
+            }
             Command::Peer(peer, reply) => {
                 let _ = reply.send(self.peer_status(peer));
             }

@@ -65,6 +65,8 @@ pub enum Command {
     /// The tokens the node follows (its channels', the network's), with how many channels of
     /// ours each has.
     Tokens(oneshot::Sender<Vec<(Address, u32)>>),
+    /// Every open channel of the network the node knows of.
+    Network(oneshot::Sender<Vec<photon_api::NetworkChannel>>),
     /// Whether the node reaches a peer now, and how.
     Peer(Address, oneshot::Sender<photon_api::PeerStatus>),
     /// Where a payment of ours stands.
