@@ -1,5 +1,7 @@
 //! Decoding arbitrary bytes as a wire message must never panic, and whatever decodes must
-//! round-trip: the encoding is canonical, so re-encoding gives back exactly the input.
+//! round-trip: the encoding of the current version is canonical, so re-encoding gives back
+//! exactly the input; an input of the earlier version 2 (still read) re-encodes in the current
+//! version, which decodes to the same message.
 
 #![no_main]
 
@@ -9,7 +11,9 @@ use photon_primitives::messages::Message;
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = Message::decode(data) {
         let bytes = msg.encode();
-        assert_eq!(bytes, data, "a decoded message re-encodes to its input");
+        if data[4] == photon_primitives::codec::VERSION {
+            assert_eq!(bytes, data, "a decoded message re-encodes to its input");
+        }
         assert_eq!(Message::decode(&bytes), Ok(msg));
     }
 });

@@ -263,6 +263,9 @@ pub struct PaymentQuery {
     /// At most this many, newest first (default 100).
     #[uniffi(default = None)]
     pub limit: Option<u32>,
+    /// Only rows older than this row id: the next page after it.
+    #[uniffi(default = None)]
+    pub before: Option<i64>,
 }
 
 impl TryFrom<PaymentQuery> for photon_api::PaymentsQuery {
@@ -281,7 +284,7 @@ impl TryFrom<PaymentQuery> for photon_api::PaymentsQuery {
             since: q.since,
             until: q.until,
             limit: q.limit,
-            before: None,
+            before: q.before,
         })
     }
 }
@@ -309,6 +312,8 @@ pub struct Payment {
     pub reason: Option<String>,
     /// Sent, but the partner has not acknowledged the completing message yet.
     pub pending: bool,
+    /// What the payer sent with it (received payments; empty otherwise).
+    pub data: Vec<u8>,
 }
 
 impl From<photon_api::Payment> for Payment {
@@ -329,6 +334,7 @@ impl From<photon_api::Payment> for Payment {
             fee: p.fee.to_string(),
             reason: p.reason,
             pending: p.pending,
+            data: p.data.0,
         }
     }
 }

@@ -32,21 +32,24 @@
 //! |    4 | [`RemoveExpiredLock`]         | 217          |
 //! |    5 | [`AnnounceDisposed`]          | 185          |
 //! |    6 | [`AnnounceDisposedResponse`]  | 225          |
-//! |    7 | [`SecretRequest`]             | 137          |
+//! |    7 | [`SecretRequest`]             | 169          |
 //! |    8 | [`RevealSecret`]              | 105          |
 //! | 9/10 | withdraw request/response ([`WithdrawMessage`]) | 189 |
 //! |11/12 | settle request/response ([`SettleMessage`])     | 185 |
 //! |   13 | [`Processed`]                 | 8            |
 //!
-//! The encoding is canonical: a message has exactly one encoding, and [`Message::decode`]
-//! accepts nothing else (no trailing bytes, no other version). Decoding never panics,
+//! The encoding is canonical: a message has exactly one encoding per version, and
+//! [`Message::decode`] accepts nothing else (no trailing bytes, no other version). Decoding never panics,
 //! whatever the input, and allocates only for a path or data, once its length is checked
 //! against [`MAX_PATH_LEN`] or [`MAX_DATA_LEN`] and the input is known to hold that much.
 //!
-//! Version 3 added the transfers' `data` (the field after the path, before the signature).
-//! [`Message::decode`] still reads version 2, which the logs of earlier builds hold: the same
-//! bodies without `data`, read as empty data (whose additional hash is version 2's, so their
-//! signatures stay valid). It writes version 3 only.
+//! Version 3 added the transfers' `data` (the field after the path, before the signature)
+//! and the secret request's `data_hash` (after the expiration). [`Message::decode`] still
+//! reads version 2, which the logs of earlier builds hold: the same bodies without those
+//! fields, read as empty data and a zero data hash (a transfer without data has version 2's
+//! additional hash, so the signatures stay valid). It writes version 3 only; so a version 2
+//! encoding decodes to a message whose own encoding is version 3's (each version's encoding
+//! is canonical).
 //!
 //! ```
 //! use photon_primitives::codec::{DecodeError, MAGIC};
@@ -225,6 +228,7 @@ impl Message {
                 w.b256(&m.secrethash.0);
                 w.u128(m.amount.0);
                 w.u64(m.expiration);
+                w.b256(&m.data_hash);
                 w.signature(&m.signature);
             }
             Self::RevealSecret(m) => {
@@ -324,6 +328,7 @@ impl Message {
                 secrethash: SecretHash(r.b256("secrethash")?),
                 amount: TokenAmount(r.u128("amount")?),
                 expiration: r.u64("expiration")?,
+                data_hash: if has_data { r.b256("data_hash")? } else { B256::ZERO },
                 signature: r.signature()?,
             }),
             MessageKind::RevealSecret => Self::RevealSecret(RevealSecret {
@@ -354,7 +359,7 @@ fn body_capacity(message: &Message) -> usize {
         Message::Unlock(_) | Message::AnnounceDisposedResponse(_) => 225,
         Message::RemoveExpiredLock(_) => 217,
         Message::AnnounceDisposed(_) => 185,
-        Message::SecretRequest(_) => 137,
+        Message::SecretRequest(_) => 169,
         Message::RevealSecret(_) => 105,
         Message::WithdrawRequest(_) | Message::WithdrawResponse(_) => 189,
         Message::SettleRequest(_) | Message::SettleResponse(_) => 185,
@@ -795,17 +800,28 @@ mod tests {
                         signature,
                     })
                 }),
-            (any::<u64>(), any::<u64>(), arb_b256(), any::<u128>(), any::<u64>(), arb_signature())
-                .prop_map(|(message_id, payment_id, secrethash, amount, expiration, signature)| {
-                    Message::SecretRequest(SecretRequest {
-                        message_id,
-                        payment_id,
-                        secrethash: SecretHash(secrethash),
-                        amount: TokenAmount(amount),
-                        expiration,
+            (
+                (any::<u64>(), any::<u64>(), arb_b256(), any::<u128>(), any::<u64>()),
+                prop_oneof![Just(B256::ZERO), arb_b256()],
+                arb_signature(),
+            )
+                .prop_map(
+                    |(
+                        (message_id, payment_id, secrethash, amount, expiration),
+                        data_hash,
                         signature,
-                    })
-                }),
+                    )| {
+                        Message::SecretRequest(SecretRequest {
+                            message_id,
+                            payment_id,
+                            secrethash: SecretHash(secrethash),
+                            amount: TokenAmount(amount),
+                            expiration,
+                            data_hash,
+                            signature,
+                        })
+                    }
+                ),
             (any::<u64>(), arb_b256(), arb_signature()).prop_map(
                 |(message_id, secret, signature)| {
                     Message::RevealSecret(RevealSecret {
@@ -911,13 +927,16 @@ mod tests {
     fn as_version_2(m: &Message) -> Option<Vec<u8>> {
         let mut bytes = m.encode();
         bytes[4] = VERSION_2;
-        let data_at = match m {
-            Message::DirectTransfer(t) if t.data.is_empty() => HEADER_LEN + 8 + 8 + 112,
-            Message::MediatedTransfer(t) if t.data.is_empty() => bytes.len() - 65 - 2,
-            Message::DirectTransfer(_) | Message::MediatedTransfer(_) => return None,
+        let (data_at, len) = match m {
+            Message::DirectTransfer(t) if t.data.is_empty() => (HEADER_LEN + 8 + 8 + 112, 2),
+            Message::MediatedTransfer(t) if t.data.is_empty() => (bytes.len() - 65 - 2, 2),
+            Message::SecretRequest(r) if r.data_hash == B256::ZERO => (bytes.len() - 65 - 32, 32),
+            Message::DirectTransfer(_)
+            | Message::MediatedTransfer(_)
+            | Message::SecretRequest(_) => return None,
             _ => return Some(bytes),
         };
-        assert_eq!(bytes.drain(data_at..data_at + 2).as_slice(), [0, 0]);
+        assert!(bytes.drain(data_at..data_at + len).all(|b| b == 0));
         Some(bytes)
     }
 

@@ -187,8 +187,22 @@ pub struct SecretRequest {
     pub amount: TokenAmount,
     /// The lock's expiration.
     pub expiration: BlockNumber,
+    /// [`data_hash`] of the data the target received with the lock: the initiator reveals
+    /// the secret only if it is the payment's, so no mediator can change what the target is
+    /// told and still have the payment complete.
+    pub data_hash: B256,
     /// Unused (zero): the transport session authenticates the sender.
     pub signature: Signature,
+}
+
+/// The hash a [`SecretRequest`] carries of a transfer's data: keccak256 of it, zero for none
+/// (what a request of wire version 2, which had no such field, reads as).
+pub fn data_hash(data: &[u8]) -> B256 {
+    if data.is_empty() {
+        B256::ZERO
+    } else {
+        keccak256(data)
+    }
 }
 
 /// A secret, revealed backwards along the route.

@@ -9,6 +9,10 @@ pub enum Rejection {
     /// Payment data longer than [`MAX_DATA_LEN`](photon_primitives::messages::MAX_DATA_LEN).
     #[error("payment data of {0} bytes, more than the maximum of {max}", max = photon_primitives::messages::MAX_DATA_LEN)]
     DataTooLong(usize),
+    /// The target of a payment of ours was given other data than the payment's (a mediator
+    /// changed it): the secret is not revealed.
+    #[error("the target of the payment locked by {0} was given other data than ours")]
+    DataMismatch(SecretHash),
     /// Parameters that cannot secure payments.
     #[error("invalid parameters: {0}")]
     InvalidConfig(&'static str),

@@ -311,6 +311,7 @@ impl Storage {
     }
 
     fn check_identity(&mut self, identity: &NodeIdentity) -> Result<()> {
+        let mut migrate_from = None;
         if let Some(version) = self.meta("schema_version")? {
             let version = i64::from_be_bytes(version.try_into().unwrap_or([0xff; 8]));
             if version > SCHEMA_VERSION {
@@ -320,9 +321,19 @@ impl Storage {
                 return Err(StorageError::Incompatible(version));
             }
             if version < SCHEMA_VERSION {
-                self.migrate_from(version)?;
+                migrate_from = Some(version);
             }
         }
+        // a database of another node is refused before anything in it is rewritten
+        self.check_owner(identity)?;
+        if let Some(version) = migrate_from {
+            self.migrate_from(version)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a database of another identity; records ours in a new one.
+    fn check_owner(&mut self, identity: &NodeIdentity) -> Result<()> {
         let stored = match self.meta("identity")? {
             Some(bytes) => Some(decode::<(Address, u64, Address)>("meta", 0, &bytes)?),
             None => None,

@@ -275,17 +275,20 @@ CREATE INDEX IF NOT EXISTS payments_by_at ON payments(at);
 ";
 
 /// `m` as wire version 2 encoded it (versions 4 and 5 of the database hold such): no data
-/// field in transfers (`m` must have none).
+/// field in transfers, no data hash in secret requests (`m` must have none).
 fn message_v2(m: &Message) -> Vec<u8> {
     let mut bytes = m.encode();
     bytes[4] = 2;
-    let data_at = match m {
-        Message::DirectTransfer(t) if t.data.is_empty() => 6 + 8 + 8 + 112,
-        Message::MediatedTransfer(t) if t.data.is_empty() => bytes.len() - 65 - 2,
-        Message::DirectTransfer(_) | Message::MediatedTransfer(_) => panic!("data in {m:?}"),
+    let (at, len) = match m {
+        Message::DirectTransfer(t) if t.data.is_empty() => (6 + 8 + 8 + 112, 2),
+        Message::MediatedTransfer(t) if t.data.is_empty() => (bytes.len() - 65 - 2, 2),
+        Message::SecretRequest(r) if r.data_hash.is_zero() => (bytes.len() - 65 - 32, 32),
+        Message::DirectTransfer(_) | Message::MediatedTransfer(_) | Message::SecretRequest(_) => {
+            panic!("data in {m:?}")
+        }
         _ => return bytes,
     };
-    assert_eq!(bytes.drain(data_at..data_at + 2).as_slice(), [0, 0]);
+    assert!(bytes.drain(at..at + len).all(|b| b == 0));
     bytes
 }
 
@@ -698,4 +701,24 @@ fn tasks_read_back_from_every_snapshot_format_with_what_it_could_say() {
         assert_eq!(state.tasks, expected.tasks, "format {format}");
         assert_eq!(format!("{state:?}"), format!("{expected:?}"), "format {format}");
     }
+}
+
+#[test]
+fn a_version_5_database_of_another_node_is_refused_before_it_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, path) = version_5_database(dir.path(), 3);
+    let before = std::fs::read(&path).unwrap();
+    match Storage::open(&path, &identity(&p.a.0)) {
+        Err(photon_storage::StorageError::WrongNode { .. }) => {}
+        other => panic!("expected WrongNode, got {:?}", other.map(|_| ())),
+    }
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: Vec<u8> = c
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5i64.to_be_bytes().to_vec(), "not migrated");
+    drop(c);
+    assert_eq!(std::fs::read(&path).unwrap().len(), before.len());
+    // its own node migrates it
+    assert!(Storage::open(&path, &identity(&p.b.0)).is_ok());
 }

@@ -1981,7 +1981,7 @@ class Payment:
     """
     A row of the payment history.
 """
-    def __init__(self, *, id:int, at:int, direction:Direction, payment_id:int, token:str, counterparty:typing.Optional[str], amount:str, fee:str, reason:typing.Optional[str], pending:bool):
+    def __init__(self, *, id:int, at:int, direction:Direction, payment_id:int, token:str, counterparty:typing.Optional[str], amount:str, fee:str, reason:typing.Optional[str], pending:bool, data:bytes):
         self.id = id
         self.at = at
         self.direction = direction
@@ -1992,12 +1992,13 @@ class Payment:
         self.fee = fee
         self.reason = reason
         self.pending = pending
+        self.data = data
         
         
 
     
     def __str__(self):
-        return "Payment(id={}, at={}, direction={}, payment_id={}, token={}, counterparty={}, amount={}, fee={}, reason={}, pending={})".format(self.id, self.at, self.direction, self.payment_id, self.token, self.counterparty, self.amount, self.fee, self.reason, self.pending)
+        return "Payment(id={}, at={}, direction={}, payment_id={}, token={}, counterparty={}, amount={}, fee={}, reason={}, pending={}, data={})".format(self.id, self.at, self.direction, self.payment_id, self.token, self.counterparty, self.amount, self.fee, self.reason, self.pending, self.data)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2019,6 +2020,8 @@ class Payment:
             return False
         if self.pending != other.pending:
             return False
+        if self.data != other.data:
+            return False
         return True
 
 class _UniffiFfiConverterTypePayment(_UniffiConverterRustBuffer):
@@ -2035,6 +2038,7 @@ class _UniffiFfiConverterTypePayment(_UniffiConverterRustBuffer):
             fee=_UniffiFfiConverterString.read(buf),
             reason=_UniffiFfiConverterOptionalString.read(buf),
             pending=_UniffiFfiConverterBoolean.read(buf),
+            data=_UniffiFfiConverterBytes.read(buf),
         )
 
     @staticmethod
@@ -2049,6 +2053,7 @@ class _UniffiFfiConverterTypePayment(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.fee)
         _UniffiFfiConverterOptionalString.check_lower(value.reason)
         _UniffiFfiConverterBoolean.check_lower(value.pending)
+        _UniffiFfiConverterBytes.check_lower(value.data)
 
     @staticmethod
     def write(value, buf):
@@ -2062,6 +2067,7 @@ class _UniffiFfiConverterTypePayment(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.fee, buf)
         _UniffiFfiConverterOptionalString.write(value.reason, buf)
         _UniffiFfiConverterBoolean.write(value.pending, buf)
+        _UniffiFfiConverterBytes.write(value.data, buf)
 
 class _UniffiFfiConverterOptionalTypeDirection(_UniffiConverterRustBuffer):
     @classmethod
@@ -2088,12 +2094,37 @@ class _UniffiFfiConverterOptionalTypeDirection(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterOptionalInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class PaymentQuery:
     """
     Which payments of the history to list.
 """
-    def __init__(self, *, token:typing.Optional[str] = _DEFAULT, partner:typing.Optional[str] = _DEFAULT, direction:typing.Optional[Direction] = _DEFAULT, since:typing.Optional[int] = _DEFAULT, until:typing.Optional[int] = _DEFAULT, limit:typing.Optional[int] = _DEFAULT):
+    def __init__(self, *, token:typing.Optional[str] = _DEFAULT, partner:typing.Optional[str] = _DEFAULT, direction:typing.Optional[Direction] = _DEFAULT, since:typing.Optional[int] = _DEFAULT, until:typing.Optional[int] = _DEFAULT, limit:typing.Optional[int] = _DEFAULT, before:typing.Optional[int] = _DEFAULT):
         if token is _DEFAULT:
             self.token = None
         else:
@@ -2118,12 +2149,16 @@ class PaymentQuery:
             self.limit = None
         else:
             self.limit = limit
+        if before is _DEFAULT:
+            self.before = None
+        else:
+            self.before = before
         
         
 
     
     def __str__(self):
-        return "PaymentQuery(token={}, partner={}, direction={}, since={}, until={}, limit={})".format(self.token, self.partner, self.direction, self.since, self.until, self.limit)
+        return "PaymentQuery(token={}, partner={}, direction={}, since={}, until={}, limit={}, before={})".format(self.token, self.partner, self.direction, self.since, self.until, self.limit, self.before)
     def __eq__(self, other):
         if self.token != other.token:
             return False
@@ -2137,6 +2172,8 @@ class PaymentQuery:
             return False
         if self.limit != other.limit:
             return False
+        if self.before != other.before:
+            return False
         return True
 
 class _UniffiFfiConverterTypePaymentQuery(_UniffiConverterRustBuffer):
@@ -2149,6 +2186,7 @@ class _UniffiFfiConverterTypePaymentQuery(_UniffiConverterRustBuffer):
             since=_UniffiFfiConverterOptionalUInt64.read(buf),
             until=_UniffiFfiConverterOptionalUInt64.read(buf),
             limit=_UniffiFfiConverterOptionalUInt32.read(buf),
+            before=_UniffiFfiConverterOptionalInt64.read(buf),
         )
 
     @staticmethod
@@ -2159,6 +2197,7 @@ class _UniffiFfiConverterTypePaymentQuery(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.check_lower(value.since)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.until)
         _UniffiFfiConverterOptionalUInt32.check_lower(value.limit)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.before)
 
     @staticmethod
     def write(value, buf):
@@ -2168,6 +2207,7 @@ class _UniffiFfiConverterTypePaymentQuery(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.write(value.since, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.until, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.limit, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.before, buf)
 
 @dataclass
 class PaymentResult:

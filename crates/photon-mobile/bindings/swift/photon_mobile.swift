@@ -2061,6 +2061,10 @@ public struct Payment: Equatable, Hashable {
      * Sent, but the partner has not acknowledged the completing message yet.
      */
     public var pending: Bool
+    /**
+     * What the payer sent with it (received payments; empty otherwise).
+     */
+    public var data: Data
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2094,7 +2098,10 @@ public struct Payment: Equatable, Hashable {
          */reason: String?, 
         /**
          * Sent, but the partner has not acknowledged the completing message yet.
-         */pending: Bool) {
+         */pending: Bool, 
+        /**
+         * What the payer sent with it (received payments; empty otherwise).
+         */data: Data) {
         self.id = id
         self.at = at
         self.direction = direction
@@ -2105,6 +2112,7 @@ public struct Payment: Equatable, Hashable {
         self.fee = fee
         self.reason = reason
         self.pending = pending
+        self.data = data
     }
 
     
@@ -2132,7 +2140,8 @@ public struct FfiConverterTypePayment: FfiConverterRustBuffer {
                 amount: FfiConverterString.read(from: &buf), 
                 fee: FfiConverterString.read(from: &buf), 
                 reason: FfiConverterOptionString.read(from: &buf), 
-                pending: FfiConverterBool.read(from: &buf)
+                pending: FfiConverterBool.read(from: &buf), 
+                data: FfiConverterData.read(from: &buf)
         )
     }
 
@@ -2147,6 +2156,7 @@ public struct FfiConverterTypePayment: FfiConverterRustBuffer {
         FfiConverterString.write(value.fee, into: &buf)
         FfiConverterOptionString.write(value.reason, into: &buf)
         FfiConverterBool.write(value.pending, into: &buf)
+        FfiConverterData.write(value.data, into: &buf)
     }
 }
 
@@ -2194,6 +2204,10 @@ public struct PaymentQuery: Equatable, Hashable {
      * At most this many, newest first (default 100).
      */
     public var limit: UInt32?
+    /**
+     * Only rows older than this row id: the next page after it.
+     */
+    public var before: Int64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2215,13 +2229,17 @@ public struct PaymentQuery: Equatable, Hashable {
          */until: UInt64? = nil, 
         /**
          * At most this many, newest first (default 100).
-         */limit: UInt32? = nil) {
+         */limit: UInt32? = nil, 
+        /**
+         * Only rows older than this row id: the next page after it.
+         */before: Int64? = nil) {
         self.token = token
         self.partner = partner
         self.direction = direction
         self.since = since
         self.until = until
         self.limit = limit
+        self.before = before
     }
 
     
@@ -2245,7 +2263,8 @@ public struct FfiConverterTypePaymentQuery: FfiConverterRustBuffer {
                 direction: FfiConverterOptionTypeDirection.read(from: &buf), 
                 since: FfiConverterOptionUInt64.read(from: &buf), 
                 until: FfiConverterOptionUInt64.read(from: &buf), 
-                limit: FfiConverterOptionUInt32.read(from: &buf)
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                before: FfiConverterOptionInt64.read(from: &buf)
         )
     }
 
@@ -2256,6 +2275,7 @@ public struct FfiConverterTypePaymentQuery: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.since, into: &buf)
         FfiConverterOptionUInt64.write(value.until, into: &buf)
         FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionInt64.write(value.before, into: &buf)
     }
 }
 
@@ -3410,6 +3430,30 @@ fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -143,6 +143,8 @@ async def main():
         lambda e: e.is_PAYMENT_RECEIVED() and e.payment_id == paid.payment_id,
     )
     check(got.amount == "100" and got.initiator == a and got.data == b"order 17", got)
+    received = bob.payments(pm.PaymentQuery(direction=pm.Direction.RECEIVED))
+    check([p.data for p in received if p.payment_id == paid.payment_id] == [b"order 17"], received)
     await alice_events.wait(
         "Alice is told her payment went through",
         lambda e: e.is_PAYMENT_SENT() and e.payment_id == paid.payment_id,

@@ -126,6 +126,10 @@ pub(super) fn on_secret_request(
     if !matches {
         return Err(Rejection::UnknownPayment(m.secrethash));
     }
+    // the target was told other data than ours: a mediator changed it; no secret for that
+    if m.data_hash != photon_primitives::messages::data_hash(&task.data) {
+        return Err(Rejection::DataMismatch(m.secrethash));
+    }
     // a swap: only the target holds the secret; nothing to reveal
     let Some(secret) = task.secret else { return Ok(()) };
     let target = task.target;

@@ -32,6 +32,7 @@ pub(super) fn on_transfer(
     }
     let (payment_id, secrethash, amount, expiration) =
         (m.payment_id, lock.secrethash, m.target_amount, lock.expiration);
+    let data_hash = photon_primitives::messages::data_hash(&m.data);
     let request = unsigned(cx.state, |message_id| {
         Message::SecretRequest(SecretRequest {
             message_id,
@@ -39,6 +40,7 @@ pub(super) fn on_transfer(
             secrethash,
             amount,
             expiration,
+            data_hash,
             signature: UNSIGNED,
         })
     });

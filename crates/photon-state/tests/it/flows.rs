@@ -1396,3 +1396,60 @@ fn data_beyond_the_limit_is_refused_and_changes_nothing() {
     assert_eq!(net.apply(ALICE, pay), Err(Rejection::DataTooLong(257)));
     assert_eq!(format!("{:?}", net.nodes[ALICE].state), before);
 }
+
+#[test]
+fn a_mediator_that_changes_the_data_gets_the_payment_failed_never_delivered() {
+    let mut net = Net::new(3);
+    net.open_channel(ALICE, BOB, 100, 0);
+    net.open_channel(BOB, CHARLIE, 80, 0);
+    let secret = net.next_secret();
+    let pay = StateChange::SendMediated {
+        token: net.token,
+        payment_id: 8,
+        target: net.addr(CHARLIE),
+        amount: TokenAmount(20),
+        secret: Some(secret),
+        secrethash: secret.hash(),
+        routes: vec![Route {
+            path: vec![net.addr(ALICE), net.addr(BOB), net.addr(CHARLIE)],
+            fee: TokenAmount(0),
+        }],
+        fee_limit: TokenAmount(0),
+        data: b"invoice 17".to_vec(),
+    };
+    net.apply(ALICE, pay).unwrap();
+    // deliver until Bob forwards; Bob rewrites the data and signs his proof anew (valid for
+    // Charlie: it is Bob's own balance proof)
+    loop {
+        let next = net.inflight.front().expect("Bob forwards the lock");
+        if next.from == BOB && matches!(next.message, Message::MediatedTransfer(_)) {
+            break;
+        }
+        assert!(net.deliver_one());
+    }
+    let mut envelope = net.inflight.pop_front().unwrap();
+    if let Message::MediatedTransfer(t) = &mut envelope.message {
+        t.data = b"invoice 71".to_vec();
+    }
+    let domain = net.nodes[BOB].state.domain.clone();
+    envelope.message.sign(&domain, &net.nodes[BOB].signer).unwrap();
+    net.inflight.push_front(envelope);
+    net.run();
+    // Charlie asked for the secret with the hash of what he got: Alice does not reveal
+    assert!(
+        net.nodes[ALICE].rejections.iter().any(|r| matches!(r, Rejection::DataMismatch(_))),
+        "{:?}",
+        net.nodes[ALICE].rejections
+    );
+    assert!(received_data(&net, CHARLIE).is_empty());
+    // the locks expire: nobody is paid, nobody loses
+    net.mine(photon_state::Config::default().lock_timeout + 5);
+    net.run();
+    net.assert_balances(ALICE, BOB, (100, 0));
+    net.assert_balances(BOB, CHARLIE, (80, 0));
+    assert!(received_data(&net, CHARLIE).is_empty());
+    assert!(net.nodes[ALICE]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { payment_id: 8, .. })));
+}

@@ -3126,6 +3126,11 @@ data class Payment (
      * Sent, but the partner has not acknowledged the completing message yet.
      */
     var `pending`: kotlin.Boolean
+    , 
+    /**
+     * What the payer sent with it (received payments; empty otherwise).
+     */
+    var `data`: kotlin.ByteArray
     
 ){
     
@@ -3152,6 +3157,7 @@ public object FfiConverterTypePayment: FfiConverterRustBuffer<Payment> {
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterByteArray.read(buf),
         )
     }
 
@@ -3165,7 +3171,8 @@ public object FfiConverterTypePayment: FfiConverterRustBuffer<Payment> {
             FfiConverterString.allocationSize(value.`amount`) +
             FfiConverterString.allocationSize(value.`fee`) +
             FfiConverterOptionalString.allocationSize(value.`reason`) +
-            FfiConverterBoolean.allocationSize(value.`pending`)
+            FfiConverterBoolean.allocationSize(value.`pending`) +
+            FfiConverterByteArray.allocationSize(value.`data`)
     )
 
     override fun write(value: Payment, buf: ByteBuffer) {
@@ -3179,6 +3186,7 @@ public object FfiConverterTypePayment: FfiConverterRustBuffer<Payment> {
             FfiConverterString.write(value.`fee`, buf)
             FfiConverterOptionalString.write(value.`reason`, buf)
             FfiConverterBoolean.write(value.`pending`, buf)
+            FfiConverterByteArray.write(value.`data`, buf)
     }
 }
 
@@ -3217,6 +3225,11 @@ data class PaymentQuery (
      * At most this many, newest first (default 100).
      */
     var `limit`: kotlin.UInt? = null 
+    , 
+    /**
+     * Only rows older than this row id: the next page after it.
+     */
+    var `before`: kotlin.Long? = null 
     
 ){
     
@@ -3239,6 +3252,7 @@ public object FfiConverterTypePaymentQuery: FfiConverterRustBuffer<PaymentQuery>
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalLong.read(buf),
         )
     }
 
@@ -3248,7 +3262,8 @@ public object FfiConverterTypePaymentQuery: FfiConverterRustBuffer<PaymentQuery>
             FfiConverterOptionalTypeDirection.allocationSize(value.`direction`) +
             FfiConverterOptionalULong.allocationSize(value.`since`) +
             FfiConverterOptionalULong.allocationSize(value.`until`) +
-            FfiConverterOptionalUInt.allocationSize(value.`limit`)
+            FfiConverterOptionalUInt.allocationSize(value.`limit`) +
+            FfiConverterOptionalLong.allocationSize(value.`before`)
     )
 
     override fun write(value: PaymentQuery, buf: ByteBuffer) {
@@ -3258,6 +3273,7 @@ public object FfiConverterTypePaymentQuery: FfiConverterRustBuffer<PaymentQuery>
             FfiConverterOptionalULong.write(value.`since`, buf)
             FfiConverterOptionalULong.write(value.`until`, buf)
             FfiConverterOptionalUInt.write(value.`limit`, buf)
+            FfiConverterOptionalLong.write(value.`before`, buf)
     }
 }
 
@@ -4542,6 +4558,38 @@ public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
         } else {
             buf.put(1)
             FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
+    override fun read(buf: ByteBuffer): kotlin.Long? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterLong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Long?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterLong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Long?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterLong.write(value, buf)
         }
     }
 }
