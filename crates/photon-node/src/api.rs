@@ -136,12 +136,58 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
 /// What the API address serves: the API ([`router`]), and with `ui` the web dashboard
 /// ([`crate::ui`]) at `/ui/`, whose files need no token (the API calls it makes do).
 pub fn app(node: NodeHandle, token: Option<String>, ui: bool) -> Router {
+    let open = token.is_none();
     let api = router(node, token);
-    if ui {
-        crate::ui::router().merge(api)
-    } else {
-        api
+    let app = if ui { crate::ui::router().merge(api) } else { api };
+    app.layer(middleware::from_fn_with_state(open, browser_guard))
+}
+
+/// What a browser may not do to the node (the dashboard puts the API in reach of web pages):
+/// a request another site makes (`Sec-Fetch-Site: cross-site`, or an `Origin` that is not the
+/// address asked) is refused, so no page elsewhere can pay, close or shut down through the
+/// user's browser; and without an API token (`open`), only requests addressed to an IP address
+/// or `localhost` are answered, so a name a hostile site points at 127.0.0.1 (DNS rebinding)
+/// reaches nothing. Clients that are not browsers send neither header.
+async fn browser_guard(State(open): State<bool>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = text("host").unwrap_or("");
+    let refuse = |why: String| {
+        let body = json!({ "error": { "code": "forbidden", "message": why } });
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    };
+    if text("sec-fetch-site") == Some("cross-site") {
+        return refuse("requests from another site are refused".into());
     }
+    if let Some(origin) = text("origin") {
+        let from = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        if !from.eq_ignore_ascii_case(host) {
+            return refuse(format!("requests from {origin} are refused (this is {host})"));
+        }
+    }
+    if open && !addressed_directly(host) {
+        return refuse(format!(
+            "requests to {host} are refused: without --api-token the API answers only requests \
+             addressed to an IP address or localhost"
+        ));
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` header names an IP address or `localhost` (with or without a port).
+fn addressed_directly(host: &str) -> bool {
+    if host.parse::<std::net::SocketAddr>().is_ok() || host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    name.eq_ignore_ascii_case("localhost")
+        || name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok()
 }
 
 async fn not_found() -> ApiError {
@@ -584,4 +630,51 @@ pub(crate) enum Failures {
     /// The node is shutting down (`stopped`).
     #[response(status = 503)]
     Stopped(ErrorBody),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Asks `path` of a server behind the browser guard (`open`: no token) with `headers`.
+    async fn status_of(open: bool, headers: &[(&str, &str)]) -> u16 {
+        let app = Router::new()
+            .route("/x", get(|| async { "ok" }).post(|| async { "ok" }))
+            .layer(middleware::from_fn_with_state(open, browser_guard));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut request = reqwest::Client::new().post(format!("http://{address}/x"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn browsers_of_other_sites_and_rebound_names_are_refused() {
+        // a client that is no browser, and the dashboard itself
+        assert_eq!(status_of(true, &[]).await, 200);
+        assert_eq!(status_of(true, &[("sec-fetch-site", "same-origin")]).await, 200);
+        // another site's page, by either header
+        assert_eq!(status_of(false, &[("sec-fetch-site", "cross-site")]).await, 403);
+        assert_eq!(status_of(false, &[("origin", "http://evil.example")]).await, 403);
+        // a name pointed at 127.0.0.1: refused without a token, left to the token with one
+        assert_eq!(status_of(true, &[("host", "evil.example:5001")]).await, 403);
+        assert_eq!(status_of(false, &[("host", "evil.example:5001")]).await, 200);
+        assert_eq!(status_of(true, &[("host", "localhost:5001")]).await, 200);
+        assert_eq!(status_of(true, &[("host", "[::1]:5001")]).await, 200);
+    }
+
+    #[test]
+    fn direct_addresses_are_ip_literals_or_localhost() {
+        for host in ["127.0.0.1", "127.0.0.1:5001", "[::1]:80", "::1", "localhost", "LOCALHOST:1"] {
+            assert!(addressed_directly(host), "{host}");
+        }
+        for host in
+            ["", "evil.example", "localhost.evil.example:5001", "127.0.0.1.nip.io", "localhost:x"]
+        {
+            assert!(!addressed_directly(host), "{host}");
+        }
+    }
 }

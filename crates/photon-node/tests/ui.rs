@@ -102,6 +102,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         .unwrap();
     assert!(opened.status().is_success(), "{}", opened.text().await.unwrap_or_default());
     // Alice's node knows that channel before the browser looks
+    let mut known = false;
     for _ in 0..200 {
         let network: serde_json::Value = client
             .get(format!("{}/api/v1/network", alice.url))
@@ -112,10 +113,12 @@ async fn the_dashboard_works_in_a_real_browser() {
             .await
             .unwrap();
         if network.as_array().is_some_and(|n| !n.is_empty()) {
+            known = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(known, "Alice's node never saw Bob's channel with Charlie");
 
     let screenshots = std::env::var_os("PHOTON_UI_SCREENSHOTS")
         .map_or_else(|| root.path().join("screenshots"), PathBuf::from);

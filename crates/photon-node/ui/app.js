@@ -40,7 +40,9 @@ async function call(method, path, body) {
   const text = await res.text();
   let json = null;
   try {
-    json = text ? JSON.parse(text) : null;
+    // a payment id beyond 2^53 (another payer's) is kept exact, as its digits
+    json = text ? JSON.parse(text, (key, value, context) => (key === 'payment_id' && typeof value === 'number'
+      && !Number.isSafeInteger(value) && context && context.source ? context.source : value)) : null;
   } catch {
     json = null;
   }
@@ -183,7 +185,8 @@ function textOfData(hex) {
   const bytes = new Uint8Array((hex.slice(2).match(/../g) || []).map((b) => parseInt(b, 16)));
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return /[\u0000-\u001f\u007f]/.test(text) ? hex : text;
+    // control and direction-changing characters could disguise the text: shown as hex
+    return /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(text) ? hex : text;
   } catch {
     return hex;
   }
@@ -233,18 +236,24 @@ function renderHealth() {
 }
 
 let live = false;
+let listening = false;
 
 async function listen() {
+  if (listening) return;
+  listening = true;
   for (;;) {
     try {
       const res = await fetch('/api/v1/events', { headers: authHeaders() });
       if (res.status === 401) {
+        listening = false;
         showLogin();
         return;
       }
       if (!res.ok || !res.body) throw new Error(`events answered ${res.status}`);
       live = true;
       renderHealth();
+      // what happened while the stream was away: read again
+      for (const name of refreshers.keys()) schedule(name);
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
       let buffer = '';
@@ -304,39 +313,56 @@ function onEvent(event) {
 // ---------------------------------------------------------------------------------------------
 // Confirmation: every action that moves money or changes a channel asks first
 
+// One confirmation at a time: a second ask while one is open (or about to open) is ignored.
+let confirming = false;
+
 function confirmAction(title, body, action) {
+  if (confirming) return Promise.resolve(undefined);
+  confirming = true;
   const dialog = document.getElementById('confirm');
   document.getElementById('confirm-title').textContent = title;
-  const holder = document.getElementById('confirm-body');
-  holder.replaceChildren(body);
+  document.getElementById('confirm-body').replaceChildren(body);
   const error = document.getElementById('confirm-error');
   error.hidden = true;
   const ok = document.getElementById('confirm-ok');
+  const cancel = document.getElementById('confirm-cancel');
   return new Promise((resolve) => {
     let busy = false;
-    const onClick = async (e) => {
+    const done = (result) => {
+      ok.removeEventListener('click', onOk);
+      cancel.removeEventListener('click', onCancel);
+      dialog.removeEventListener('cancel', onEscape);
+      ok.disabled = false;
+      cancel.disabled = false;
+      confirming = false;
+      if (dialog.open) dialog.close();
+      resolve(result);
+    };
+    // Enter in a field submits the form: that is Confirm, the form's only submit button
+    const onOk = async (e) => {
       e.preventDefault();
       if (busy) return; // a double click does one thing
       busy = true;
       ok.disabled = true;
+      cancel.disabled = true; // the request is out: its answer is shown, not dropped
       try {
-        const result = await action();
-        dialog.close('ok');
-        resolve(result);
+        done(await action());
       } catch (err) {
         showError(error, err);
+        ok.disabled = false;
+        cancel.disabled = false;
       } finally {
         busy = false;
-        ok.disabled = false;
       }
     };
-    ok.addEventListener('click', onClick);
-    dialog.addEventListener('close', () => {
-      ok.removeEventListener('click', onClick);
-      resolve(undefined);
-    }, { once: true });
+    const onCancel = () => { if (!busy) done(undefined); };
+    const onEscape = (e) => { e.preventDefault(); onCancel(); };
+    ok.addEventListener('click', onOk);
+    cancel.addEventListener('click', onCancel);
+    dialog.addEventListener('cancel', onEscape);
     dialog.showModal();
-    ok.focus();
+    const first = dialog.querySelector('#confirm-body input');
+    (first || ok).focus();
   });
 }
 
@@ -346,7 +372,8 @@ function confirmAction(title, body, action) {
 const main = () => document.getElementById('main');
 
 function section(title, ...children) {
-  return h('section', { 'aria-labelledby': `s-${title}` }, h('h2', { id: `s-${title}` }, title), children);
+  const id = `s-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), children);
 }
 
 function tokenSelect(id, onlyWithChannels) {
@@ -458,11 +485,14 @@ async function channelsView(root) {
   h('button', { type: 'submit' }, 'Open…'));
   root.append(h('h2', {}, 'Channels'), result, list, form);
 
-  // The transactions a request made, as the node's journal shows them, until they are sent.
+  // The transaction an action made (its journal entry: `calls` names the contract call),
+  // followed until it is sent.
   const newestTransaction = async () => Math.max(0, ...(await get('/transactions')).map((t) => t.id));
-  async function follow(since, title) {
+  async function follow(since, title, calls) {
     for (let i = 0; i < 40; i += 1) {
-      const made = (await get('/transactions')).filter((t) => t.id > since).sort((a, b) => a.id - b.id);
+      const made = (await get('/transactions'))
+        .filter((t) => t.id > since && calls.includes(t.call))
+        .sort((a, b) => a.id - b.id);
       if (made.length) {
         result.replaceChildren(`${title}: `, ...made.map((t) => h('span', { class: 'tx' }, `${t.call} ${t.state}`,
           t.hash ? [', transaction ', h('code', {}, t.hash)] : '', t.error ? ` (${t.error})` : '', '. ')));
@@ -471,38 +501,38 @@ async function channelsView(root) {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-  const act = async (c, title, body, request, done) => {
+  const act = async (c, title, body, request, calls, done) => {
     const since = await newestTransaction();
     const answer = await confirmAction(title, body, () => call('PATCH', `/channels/${c.token}/${c.partner}`, request));
     if (!answer) return;
     result.replaceChildren(...done(answer));
     schedule('channels');
-    await follow(since, title);
+    await follow(since, title, calls);
   };
-  const amountAction = (c, title, key, verb) => {
+  const amountAction = async (c, title, key, verb) => {
     const input = h('input', { inputmode: 'decimal', autocomplete: 'off', required: true });
     const body = h('div', {}, h('p', {}, `${verb} in the channel with ${c.partner}.`), field(`Amount (${tokenName(c.token)})`, input));
-    const dialog = document.getElementById('confirm');
     const run = () => {
       const raw = parseAmount(input.value, c.token);
       if (raw === '0') throw new Error('The amount must be more than zero.');
       return call('PATCH', `/channels/${c.token}/${c.partner}`, { [key]: raw });
     };
-    newestTransaction().then(async (since) => {
-      setTimeout(() => dialog.open && input.focus(), 0);
-      const answer = await confirmAction(title, body, run);
-      if (!answer) return;
-      result.replaceChildren(answer.transaction_hash
-        ? h('span', {}, `${title}: transaction `, h('code', {}, answer.transaction_hash))
-        : `${title}: the node took the request; the partner co-signs, then the transaction goes out.`);
-      schedule('channels');
-      if (!answer.transaction_hash) await follow(since, title);
-    }).catch((e) => notice(e.message));
+    const since = await newestTransaction();
+    const answer = await confirmAction(title, body, run);
+    if (!answer) return;
+    result.replaceChildren(answer.transaction_hash
+      ? h('span', {}, `${title}: transaction `, h('code', {}, answer.transaction_hash))
+      : `${title}: the node took the request; the partner co-signs, then the transaction goes out.`);
+    schedule('channels');
+    if (!answer.transaction_hash) await follow(since, title, ['Withdraw']);
   };
+  const guarded = (run) => () => run().catch((e) => notice(e.message));
 
   const refresh = async () => {
     const channels = await get('/channels');
     known.channels = channels;
+    // a channel in a token the page has not seen (a partner opened it): learn its unit first
+    if (channels.some((c) => !tokens.has(c.token.toLowerCase()))) await loadTokens();
     list.replaceChildren(...channels.map((c) => {
       const ours = BigInt(c.balance);
       const theirs = BigInt(c.partner_balance);
@@ -526,17 +556,17 @@ async function channelsView(root) {
           c.settle_block != null && [h('dt', {}, 'Settles from'), h('dd', {}, `block ${c.settle_block}`)]),
         c.attention && h('p', { class: 'error' }, c.attention),
         h('div', { class: 'buttons' },
-          h('button', { type: 'button', disabled: !open, onclick: () => amountAction(c, 'Deposit', 'deposit', 'Deposit more') }, 'Deposit…'),
-          h('button', { type: 'button', disabled: !open, onclick: () => amountAction(c, 'Withdraw', 'withdraw', 'Withdraw') }, 'Withdraw…'),
+          h('button', { type: 'button', disabled: !open, onclick: guarded(() => amountAction(c, 'Deposit', 'deposit', 'Deposit more')) }, 'Deposit…'),
+          h('button', { type: 'button', disabled: !open, onclick: guarded(() => amountAction(c, 'Withdraw', 'withdraw', 'Withdraw')) }, 'Withdraw…'),
           h('button', {
             type: 'button', class: 'secondary', disabled: !open,
-            onclick: () => act(c, 'Settle cooperatively', h('p', {}, `Settle the channel with ${c.partner} now? The partner co-signs; both balances go back on chain.`),
-              { state: 'settled' }, () => ['Cooperative settlement asked; the channel settles once the partner co-signs.']),
+            onclick: guarded(() => act(c, 'Settle cooperatively', h('p', {}, `Settle the channel with ${c.partner} now? The partner co-signs; both balances go back on chain.`),
+              { state: 'settled' }, ['CooperativeSettle'], () => ['Cooperative settlement asked; the channel settles once the partner co-signs.'])),
           }, 'Settle…'),
           h('button', {
             type: 'button', class: 'danger', disabled: !(open || c.state === 'withdrawing' || c.state === 'settling'),
-            onclick: () => act(c, 'Close', h('p', {}, `Close the channel with ${c.partner}? It settles ${c.settle_timeout} blocks after the close.`),
-              { state: 'closed' }, () => ['Close asked; the transaction is in the node’s journal (Overview).']),
+            onclick: guarded(() => act(c, 'Close', h('p', {}, `Close the channel with ${c.partner}? It settles ${c.settle_timeout} blocks after the close.`),
+              { state: 'closed' }, ['Close'], () => ['Close asked; the transaction is in the node’s journal (Overview).'])),
           }, 'Close…')));
     }));
     if (!channels.length) list.append(h('p', {}, 'No channel yet.'));
@@ -597,6 +627,14 @@ async function payView(root) {
   error,
   h('button', { type: 'submit' }, 'Show the route'));
 
+  // what the preview showed is paid only as shown: any change asks for a new preview
+  for (const input of [token, target, amount, memo]) {
+    input.addEventListener('input', () => {
+      offer = null;
+      preview.replaceChildren();
+    });
+  }
+
   async function pay(button) {
     if (!offer || button.disabled) return;
     button.disabled = true; // a second click sends nothing; a retried request reuses the id
@@ -604,7 +642,9 @@ async function payView(root) {
     const o = offer;
     const body = { amount: o.raw, payment_id: o.id, wait: false };
     if (o.data) body.data = o.data;
-    if (o.fee !== '0') body.fee_limit = o.fee;
+    // never more fee than shown: zero for a direct payment (if the node must route it after
+    // all, only a route without fees may carry it)
+    body.fee_limit = o.fee;
     try {
       const started = await call('POST', `/payments/${o.token}/${o.to}`, body);
       showPayment(started);
@@ -682,6 +722,7 @@ async function paymentsView(root) {
         rows)),
       h('div', { class: 'buttons' }, newer, older)));
   refreshers.set('payments', refresh);
+  refreshers.set('block', refresh); // a payment starting sends no event: the next block shows it
   await refresh();
 }
 
@@ -722,7 +763,7 @@ async function networkView(root) {
 
 // The API token, asked once per tab when the node wants one.
 function showLogin() {
-  const input = h('input', { id: 'api-token', type: 'password', autocomplete: 'current-password', required: true });
+  const input = h('input', { id: 'api-token', type: 'password', autocomplete: 'off', required: true });
   const root = main();
   refreshers.clear();
   root.replaceChildren(h('h2', {}, 'API token'), h('form', {
@@ -774,8 +815,8 @@ async function start() {
     window.addEventListener('hashchange', () => {
       route().then(() => main().focus());
     });
-    listen();
   }
+  listen();
 }
 
 start();

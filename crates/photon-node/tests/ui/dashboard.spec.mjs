@@ -21,12 +21,16 @@ const SHOTS = process.env.PHOTON_UI_SCREENSHOTS || 'screenshots';
 
 test.describe.configure({ mode: 'serial' });
 
-// the page breaks no rule of its content security policy and throws nothing
+// no page breaks a rule of its content security policy or throws
 let problems = [];
-test.beforeEach(({ page }) => {
-  problems = [];
+function watch(page) {
   page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Uncaught/.test(m.text())) problems.push(m.text()); });
   page.on('pageerror', (e) => problems.push(String(e)));
+  return page;
+}
+test.beforeEach(({ page }) => {
+  problems = [];
+  watch(page);
 });
 test.afterEach(() => {
   expect(problems).toEqual([]);
@@ -71,11 +75,26 @@ test('a channel opened from the page appears with its balances', async ({ page }
   const bar = await card.locator('.bar').boundingBox();
   const ours = await card.locator('.bar .ours').boundingBox();
   expect(ours.width).toBeGreaterThan(bar.width * 0.99);
+  // Escape cancels: nothing happens
+  await card.getByRole('button', { name: 'Close…' }).click();
+  await expect(dialog).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+  await expect(card.locator('.state')).toHaveText('open');
+  // a deposit, confirmed with Enter in its amount field
+  await card.getByRole('button', { name: 'Deposit…' }).click();
+  await expect(dialog.getByLabel('Amount (PTT)')).toBeFocused();
+  await page.keyboard.type('1');
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.result')).toContainText(/Deposit: transaction 0x[0-9a-f]{64}/);
+  await expect(card.locator('.our-balance')).toHaveText('51 PTT');
   await shot(page, 'channels');
 });
 
 test('a bad amount shows an error in words and sends nothing', async ({ page }) => {
   const before = await bobReceived();
+  const sent = [];
+  page.on('request', (r) => { if (r.method() !== 'GET') sent.push(`${r.method()} ${r.url()}`); });
   await page.goto(`${ALICE}/ui/#/pay`);
   await page.getByLabel('Target').fill(BOB_ADDRESS);
   for (const [amount, words] of [['ten', 'is not an amount'], ['0.0000000000000000001', 'has 18 decimals'], ['0', 'more than zero']]) {
@@ -88,11 +107,12 @@ test('a bad amount shows an error in words and sends nothing', async ({ page }) 
   await page.getByLabel('Amount').fill('1');
   await page.getByRole('button', { name: 'Show the route' }).click();
   await expect(page.getByRole('alert').filter({ hasText: 'must be an address' })).toBeVisible();
+  expect(sent).toEqual([]);
   expect(await bobReceived()).toBe(before);
 });
 
 test('a payment made from the page shows up live on the payee’s page, once', async ({ page, browser }) => {
-  const bobPage = await browser.newPage();
+  const bobPage = watch(await browser.newPage());
   await bobPage.goto(`${BOB}/ui/#/payments`);
   await expect(bobPage.getByRole('heading', { name: 'History' })).toBeVisible();
   await bobPage.evaluate(() => { window.notReloaded = true; });
@@ -101,28 +121,43 @@ test('a payment made from the page shows up live on the payee’s page, once', a
   await page.goto(`${ALICE}/ui/#/pay`);
   await page.getByLabel('Target').fill(BOB_ADDRESS);
   await page.getByLabel('Amount').fill('2.5');
-  await page.getByLabel('Memo').fill('table 7');
+  await page.getByLabel('Memo').fill('<b>table 7</b>');
   await page.getByRole('button', { name: 'Show the route' }).click();
   await expect(page.locator('.preview')).toContainText('Directly through your channel: no fee.');
   await shot(page, 'pay');
-  // a double click pays once
+  // every payment request goes out twice, as a retried request would: the payment id the
+  // page chose makes the second one answer the first payment, not pay again
+  const posted = [];
+  await page.route('**/api/v1/payments/**', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    posted.push(route.request().postDataJSON());
+    const first = await route.fetch();
+    await route.fetch();
+    return route.fulfill({ response: first });
+  });
+  // and a double click pays once
   await page.locator('#pay-confirm').dblclick();
   await expect(page.getByRole('status').filter({ hasText: 'paid' })).toBeVisible();
+  expect(posted.length).toBe(1);
+  expect(posted[0].fee_limit).toBe('0');
 
   const row = bobPage.locator('tbody tr', { hasText: '2.5 PTT' });
   await expect(row).toContainText('received');
-  await expect(row).toContainText('table 7');
+  // the memo is text, not markup
+  await expect(row).toContainText('<b>table 7</b>');
+  await expect(row.locator('b')).toHaveCount(0);
   expect(await bobPage.evaluate(() => window.notReloaded)).toBe(true);
+  await page.waitForTimeout(1000);
   expect(await bobReceived()).toBe(1);
   await shot(bobPage, 'payments');
   // the channel page of the payer shows the new balance
   await page.goto(`${ALICE}/ui/#/channels`);
-  await expect(page.locator(`article[data-partner="${BOB_ADDRESS.toLowerCase()}"] .our-balance`)).toHaveText('47.5 PTT');
+  await expect(page.locator(`article[data-partner="${BOB_ADDRESS.toLowerCase()}"] .our-balance`)).toHaveText('48.5 PTT');
   await bobPage.close();
   // and the overview what Alice can send and receive
   await page.goto(`${ALICE}/ui/#/overview`);
   const ptt = page.locator('tbody tr', { hasText: 'PTT' });
-  await expect(ptt).toContainText('47.5 PTT');
+  await expect(ptt).toContainText('48.5 PTT');
   await expect(ptt).toContainText('2.5 PTT');
   await shot(page, 'overview');
 });
@@ -177,11 +212,12 @@ test('the pages work by keyboard alone', async ({ page }) => {
 
 test('at phone width every page fits the screen', async ({ browser }) => {
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  const page = await phone.newPage();
+  const page = watch(await phone.newPage());
+  const loaded = { overview: '.facts dd', channels: 'article.channel', pay: '#pay-target', payments: 'tbody tr', network: '.graph svg' };
   for (const view of ['overview', 'channels', 'pay', 'payments', 'network']) {
     await page.goto(`${ALICE}/ui/#/${view}`);
     await expect(page.locator('main h2').first()).toBeVisible();
-    await page.waitForTimeout(300);
+    await expect(page.locator(loaded[view]).first()).toBeVisible();
     const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
     expect(scroll, `${view} is wider than the screen`).toBeLessThanOrEqual(width);
     await shot(page, `phone-${view}`);
