@@ -56,8 +56,8 @@ type Lanes = HashMap<(Address, Address), mpsc::UnboundedSender<Queued>>;
 
 /// Nodes of one process, delivering to each other's inboxes. As the libp2p transport does,
 /// each (sender, receiver) pair is a queue with one message in flight: the receiver's answer
-/// tells the sender what became of it, and a "not yet" is delivered again (with a growing
-/// pause) before anything after it.
+/// tells the sender what became of it, and a "not yet" — or a receiver not running — is
+/// tried again (with a growing pause) before anything after it.
 #[derive(Debug, Default, Clone)]
 pub struct LocalNetwork {
     peers: Arc<Mutex<HashMap<Address, mpsc::Sender<Input>>>>,
@@ -86,9 +86,11 @@ impl LocalNetwork {
             let mut pause = LOCAL_RETRY;
             loop {
                 let Some(inbox) = self.inbox(&to).filter(|i| !i.is_closed()) else {
-                    // the peer is not running: the sender's outbox keeps it for a restart
-                    tracing::warn!(%to, "no route to peer; message kept for a restart");
-                    break;
+                    // the peer is not running: tried again until it is (as the peer-to-peer
+                    // transport does), so nothing behind it goes out of order
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LOCAL_RETRY_MAX);
+                    continue;
                 };
                 let (respond, answer) = oneshot::channel();
                 let input = Input::Message {
@@ -113,8 +115,12 @@ impl LocalNetwork {
                         report(self.inbox(&from).as_ref(), tag, Some(reason));
                         break;
                     }
-                    // the peer stopped before answering: kept for a restart
-                    None => break,
+                    // the peer stopped before answering: tried again once it runs (it may have
+                    // taken the message; a repeat gets its stored acknowledgement)
+                    None => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(LOCAL_RETRY_MAX);
+                    }
                 }
             }
         }
