@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(PATH)
 
 NEXTEST := $(shell command -v cargo-nextest 2>/dev/null)
 
-.PHONY: demo test test-ui ui-screenshots chromium netns python schemathesis static-check dist bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
+.PHONY: demo test test-ui ui-screenshots chromium litecoind netns python schemathesis static-check dist bindings toolchain contracts check-contracts fmt lint bench-gas bench-transfers bench-mobile
 
 ## demo: the whitepaper's Alice/Bob/Charlie example on a local dev chain, every number checked.
 demo: toolchain
@@ -18,7 +18,7 @@ demo: toolchain
 	RUST_LOG=$${RUST_LOG:-warn,alloy_rpc_client=off} $(CARGO_TARGET_DIR)/debug/photon-demo
 
 ## test: the whole suite (formatting, lints, API docs, unit, property and contract tests on anvil).
-test: toolchain netns python chromium schemathesis static-check
+test: toolchain netns python chromium litecoind schemathesis static-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --doc
@@ -45,6 +45,14 @@ chromium:
 		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium is missing: the dashboard test will fail"
+
+## litecoind: Debian's Litecoin Core, which the swap contract's test runs in regtest (offline,
+## on 127.0.0.1).
+litecoind:
+	@command -v litecoind >/dev/null \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq litecoind >/dev/null; } \
+		|| echo "litecoind is missing: the swap contract's test will fail"
 
 ## netns: iproute2 and nftables, for the tests that build networks from network namespaces
 ## (a two-host LAN; a simulated internet with NAT routers). They need root;

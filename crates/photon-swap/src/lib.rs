@@ -1,0 +1,12 @@
+//! Atomic swaps between Photon and other chains (see docs/swaps.md). This crate holds the
+//! other chain's side: for Litecoin (and the Bitcoin family, which shares its script and
+//! transaction formats), the hash time-locked contract [`htlc::Htlc`] — a P2WSH output the
+//! receiver spends with the secret whose sha256 locks the Photon payment, or the sender takes
+//! back after a block height — and the transactions that claim it or refund it.
+//!
+//! Status: the contract, its transactions and the secret's extraction from a claim are built
+//! and tested against a Litecoin regtest node; the swap flows that use them are not yet.
+
+pub mod htlc;
+
+pub use htlc::{Htlc, HtlcError, Spend};

@@ -1,0 +1,189 @@
+//! The contract on a real Litecoin node: Debian's `litecoind` in regtest, offline, on
+//! 127.0.0.1 (`make test` installs it when it is missing). A contract funded from the node's
+//! wallet is claimed with the secret, and the claim, read back from the chain, shows the
+//! secret; another is refused back to its sender before its refund height and taken back from
+//! it on.
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
+use photon_swap::{Htlc, Spend};
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A regtest `litecoind` in a temporary directory, stopped when dropped.
+struct Litecoind {
+    rpc: String,
+    client: reqwest::Client,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Litecoind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Litecoind {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (rpc_port, p2p_port) = (free_port(), free_port());
+        let child = std::process::Command::new("litecoind")
+            .arg("-regtest")
+            .arg(format!("-datadir={}", dir.path().display()))
+            .args(["-listen=0", "-connect=0", "-dnsseed=0", "-upnp=0"])
+            .args(["-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-fallbackfee=0.001"])
+            .args(["-rpcuser=photon", "-rpcpassword=photon", "-txindex=1", "-printtoconsole=0"])
+            .arg(format!("-rpcport={rpc_port}"))
+            .arg(format!("-port={p2p_port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("litecoind (Debian's `litecoind`; `make test` installs it)");
+        let node = Self {
+            rpc: format!("http://127.0.0.1:{rpc_port}"),
+            client: reqwest::Client::new(),
+            child,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if node.try_call("getblockcount", json!([])).await.is_ok() {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("litecoind did not answer");
+    }
+
+    async fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
+        let answer = self
+            .client
+            .post(&self.rpc)
+            .basic_auth("photon", Some("photon"))
+            .json(&json!({ "jsonrpc": "1.0", "id": 1, "method": method, "params": params }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body: Value = answer.json().await.map_err(|e| e.to_string())?;
+        if !body["error"].is_null() {
+            return Err(body["error"]["message"].as_str().unwrap_or("error").to_string());
+        }
+        Ok(body["result"].clone())
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Value {
+        self.try_call(method, params).await.unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    async fn mine(&self, blocks: u32, to: &str) {
+        self.call("generatetoaddress", json!([blocks, to])).await;
+    }
+
+    async fn height(&self) -> u32 {
+        self.call("getblockcount", json!([])).await.as_u64().unwrap() as u32
+    }
+
+    /// Funds `address` with `amount` LTC from the wallet; the contract's output.
+    async fn fund(&self, htlc: &Htlc, amount: &str, miner: &str) -> (OutPoint, Amount) {
+        let address = htlc.address("rltc").unwrap();
+        let txid = self.call("sendtoaddress", json!([address, amount])).await;
+        self.mine(1, miner).await;
+        let tx = self.call("getrawtransaction", json!([txid, true])).await;
+        let want = hex(htlc.script_pubkey().as_bytes());
+        let out = tx["vout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["scriptPubKey"]["hex"].as_str() == Some(want.as_str()))
+            .expect("the contract's output");
+        let value = Amount::from_btc(out["value"].as_f64().unwrap()).unwrap();
+        let txid = Txid::from_str(txid.as_str().unwrap()).unwrap();
+        (OutPoint { txid, vout: out["n"].as_u64().unwrap() as u32 }, value)
+    }
+
+    async fn send(&self, tx: &Transaction) -> Result<Value, String> {
+        self.try_call("sendrawtransaction", json!([bitcoin::consensus::encode::serialize_hex(tx)]))
+            .await
+    }
+
+    /// The output script of a new wallet address.
+    async fn wallet_script(&self) -> ScriptBuf {
+        let address = self.call("getnewaddress", json!(["", "bech32"])).await;
+        let info = self.call("getaddressinfo", json!([address])).await;
+        ScriptBuf::from_bytes(unhex(info["scriptPubKey"].as_str().unwrap()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+fn key(byte: u8) -> (SecretKey, PublicKey) {
+    let secret = SecretKey::from_slice(&[byte; 32]).unwrap();
+    (secret, PublicKey::from_secret_key(&Secp256k1::new(), &secret))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
+    let node = Litecoind::start().await;
+    node.call("createwallet", json!(["photon"])).await;
+    let miner = node.call("getnewaddress", json!(["", "bech32"])).await;
+    let miner = miner.as_str().unwrap().to_string();
+    node.mine(101, &miner).await;
+    let (receiver_key, receiver) = key(11);
+    let (sender_key, sender) = key(12);
+    let secret = [0x5a; 32];
+    let hash = sha256::Hash::hash(&secret).to_byte_array();
+    let fee = Amount::from_sat(10_000);
+
+    // claimed with the secret; the claim, read from the chain, shows it
+    let height = node.height().await;
+    let htlc = Htlc::new(hash, receiver, sender, height + 50).unwrap();
+    let (outpoint, value) = node.fund(&htlc, "1.5", &miner).await;
+    assert_eq!(value, Amount::from_sat(150_000_000));
+    let to = node.wallet_script().await;
+    let spend = Spend { outpoint, value, to, fee };
+    // the sender cannot take it back yet
+    let early = node.send(&htlc.refund(&spend, &sender_key).unwrap()).await;
+    assert!(early.as_ref().is_err_and(|e| e.contains("non-final")), "{early:?}");
+    let claim = htlc.claim(&spend, secret, &receiver_key).unwrap();
+    let txid = node.send(&claim).await.expect("the claim is taken");
+    node.mine(1, &miner).await;
+    let raw = node.call("getrawtransaction", json!([txid, false])).await;
+    let mined: Transaction =
+        bitcoin::consensus::encode::deserialize(&unhex(raw.as_str().unwrap())).unwrap();
+    assert_eq!(htlc.secret_in(&mined), Some(secret));
+    let confirmations = node.call("getrawtransaction", json!([txid, true])).await["confirmations"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(confirmations, 1);
+
+    // refunded from its height on, never before
+    let height = node.height().await;
+    let htlc = Htlc::new(hash, receiver, sender, height + 5).unwrap();
+    let (outpoint, value) = node.fund(&htlc, "0.25", &miner).await;
+    let spend = Spend { outpoint, value, to: node.wallet_script().await, fee };
+    let refund = htlc.refund(&spend, &sender_key).unwrap();
+    let early = node.send(&refund).await;
+    assert!(early.as_ref().is_err_and(|e| e.contains("non-final")), "{early:?}");
+    // a wrong secret cannot be made into a claim
+    assert!(htlc.claim(&spend, [1; 32], &receiver_key).is_err());
+    node.mine(4, &miner).await;
+    let txid = node.send(&refund).await.expect("the refund is taken at its height");
+    node.mine(1, &miner).await;
+    let mined = node.call("getrawtransaction", json!([txid, true])).await;
+    assert_eq!(mined["confirmations"].as_u64(), Some(1));
+    // and once refunded, the receiver's claim is a double spend
+    let late = node.send(&htlc.claim(&spend, secret, &receiver_key).unwrap()).await;
+    assert!(late.is_err(), "{late:?}");
+}
