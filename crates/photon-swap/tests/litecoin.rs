@@ -183,7 +183,72 @@ async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
     node.mine(1, &miner).await;
     let mined = node.call("getrawtransaction", json!([txid, true])).await;
     assert_eq!(mined["confirmations"].as_u64(), Some(1));
+    // the watcher tells a refund from a claim: no secret in it
+    let rpc = photon_swap::rpc::Rpc::new(&node.rpc, "photon", "photon");
+    let seen =
+        photon_swap::watch::spend_of(&rpc, &htlc, spend.outpoint, u64::from(height)).await.unwrap();
+    assert!(
+        matches!(seen, Some(photon_swap::watch::Spent::Refunded { confirmations: 1, .. })),
+        "{seen:?}"
+    );
     // and once refunded, the receiver's claim is a double spend
     let late = node.send(&htlc.claim(&spend, secret, &receiver_key).unwrap()).await;
     assert!(late.is_err(), "{late:?}");
+}
+
+/// The watcher on the same node: a funding is reported with its depth, a reorganisation that
+/// removes it before it is deep enough leaves nothing to act on, and the claim's secret is read
+/// from the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_reads_fundings_with_their_depth_through_a_reorganisation() {
+    use photon_swap::watch::{funding, spend_of, Spent};
+    let node = Litecoind::start().await;
+    node.call("createwallet", json!(["photon"])).await;
+    let miner = node.call("getnewaddress", json!(["", "bech32"])).await;
+    let miner = miner.as_str().unwrap().to_string();
+    node.mine(101, &miner).await;
+    let rpc = photon_swap::rpc::Rpc::new(&node.rpc, "photon", "photon");
+    let (receiver_key, receiver) = key(21);
+    let (_, sender) = key(22);
+    let secret = [0x3c; 32];
+    let start = node.height().await;
+    let htlc =
+        Htlc::new(sha256::Hash::hash(&secret).to_byte_array(), receiver, sender, start + 100)
+            .unwrap();
+    let from = u64::from(start);
+    assert_eq!(funding(&rpc, &htlc, from).await.unwrap(), None);
+
+    // funded: one block deep
+    let (outpoint, value) = node.fund(&htlc, "0.5", &miner).await;
+    let found = funding(&rpc, &htlc, from).await.unwrap().expect("the funding");
+    assert_eq!((found.outpoint, found.value, found.confirmations), (outpoint, value, 1));
+    // a reorganisation one block deep takes it out of the best chain (the replacement blocks
+    // leave the funding out): nothing to act on
+    let tip = node.call("getbestblockhash", json!([])).await;
+    node.call("invalidateblock", json!([tip])).await;
+    for _ in 0..2 {
+        node.call("generateblock", json!([miner, []])).await;
+    }
+    assert_eq!(funding(&rpc, &htlc, from).await.unwrap(), None);
+    // back in a block: its depth counts from there
+    node.mine(3, &miner).await;
+    let found = funding(&rpc, &htlc, from).await.unwrap().expect("the funding, mined again");
+    assert_eq!(found.confirmations, 3);
+
+    // claimed: the watcher reads the secret from the chain
+    assert_eq!(spend_of(&rpc, &htlc, found.outpoint, from).await.unwrap(), None);
+    let spend = Spend {
+        outpoint: found.outpoint,
+        value: found.value,
+        to: node.wallet_script().await,
+        fee: Amount::from_sat(10_000),
+    };
+    node.send(&htlc.claim(&spend, secret, &receiver_key).unwrap()).await.unwrap();
+    node.mine(2, &miner).await;
+    match spend_of(&rpc, &htlc, found.outpoint, from).await.unwrap() {
+        Some(Spent::Claimed { secret: seen, confirmations, .. }) => {
+            assert_eq!((seen, confirmations), (secret, 2));
+        }
+        other => panic!("expected the claim, got {other:?}"),
+    }
 }
