@@ -68,8 +68,11 @@ fn bytes(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// The first output of the best chain from height `from` that pays `htlc`, if any.
-pub async fn funding(rpc: &Rpc, htlc: &Htlc, from: u64) -> Result<Option<Funding>, RpcError> {
+/// The first output of the best chain from height `from` that pays `htlc` at least
+/// `at_least` (the agreed amount: anyone can pay the same script a little first), if any.
+pub async fn funding(
+    rpc: &Rpc, htlc: &Htlc, from: u64, at_least: Amount,
+) -> Result<Option<Funding>, RpcError> {
     let want = htlc.script_pubkey();
     let (tip, txs) = transactions(rpc, from).await?;
     for (height, tx) in txs {
@@ -85,6 +88,9 @@ pub async fn funding(rpc: &Rpc, htlc: &Htlc, from: u64) -> Result<Option<Funding
             let (Some(txid), Some(vout), Some(value)) = (txid, vout, value) else {
                 return Err(answer("getblock", "an output without its txid, index or value"));
             };
+            if value < at_least {
+                continue;
+            }
             return Ok(Some(Funding {
                 outpoint: OutPoint { txid, vout },
                 value,

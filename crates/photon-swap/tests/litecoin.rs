@@ -216,11 +216,15 @@ async fn the_watcher_reads_fundings_with_their_depth_through_a_reorganisation() 
         Htlc::new(sha256::Hash::hash(&secret).to_byte_array(), receiver, sender, start + 100)
             .unwrap();
     let from = u64::from(start);
-    assert_eq!(funding(&rpc, &htlc, from).await.unwrap(), None);
+    let agreed = Amount::from_sat(50_000_000);
+    assert_eq!(funding(&rpc, &htlc, from, agreed).await.unwrap(), None);
+    // a payment to the same script below the agreed amount is no funding
+    node.fund(&htlc, "0.001", &miner).await;
+    assert_eq!(funding(&rpc, &htlc, from, agreed).await.unwrap(), None);
 
     // funded: one block deep
     let (outpoint, value) = node.fund(&htlc, "0.5", &miner).await;
-    let found = funding(&rpc, &htlc, from).await.unwrap().expect("the funding");
+    let found = funding(&rpc, &htlc, from, agreed).await.unwrap().expect("the funding");
     assert_eq!((found.outpoint, found.value, found.confirmations), (outpoint, value, 1));
     // a reorganisation one block deep takes it out of the best chain (the replacement blocks
     // leave the funding out): nothing to act on
@@ -229,10 +233,11 @@ async fn the_watcher_reads_fundings_with_their_depth_through_a_reorganisation() 
     for _ in 0..2 {
         node.call("generateblock", json!([miner, []])).await;
     }
-    assert_eq!(funding(&rpc, &htlc, from).await.unwrap(), None);
+    assert_eq!(funding(&rpc, &htlc, from, agreed).await.unwrap(), None);
     // back in a block: its depth counts from there
     node.mine(3, &miner).await;
-    let found = funding(&rpc, &htlc, from).await.unwrap().expect("the funding, mined again");
+    let found =
+        funding(&rpc, &htlc, from, agreed).await.unwrap().expect("the funding, mined again");
     assert_eq!(found.confirmations, 3);
 
     // claimed: the watcher reads the secret from the chain
