@@ -763,18 +763,33 @@ async function networkView(root) {
 
 // The API token, asked once per tab when the node wants one.
 function showLogin() {
+  // asked already (several calls may hear the 401): the form stays as it is
+  if (document.getElementById('api-token')) return;
   const input = h('input', { id: 'api-token', type: 'password', autocomplete: 'off', required: true });
+  const error = errorBox();
+  const button = h('button', { type: 'submit' }, 'Continue');
   const root = main();
   refreshers.clear();
   root.replaceChildren(h('h2', {}, 'API token'), h('form', {
     class: 'card',
-    onsubmit: (e) => {
+    onsubmit: async (e) => {
       e.preventDefault();
+      if (button.disabled) return;
+      button.disabled = true;
+      error.hidden = true;
       sessionStorage.setItem(TOKEN_KEY, input.value);
+      try {
+        await get('/status'); // the token is tried once, here
+      } catch (err) {
+        showError(error, err.status === 401 ? 'The node refused this token.' : err);
+        button.disabled = false;
+        input.select();
+        return;
+      }
       start();
     },
   }, h('p', {}, 'This node asks for its API token (the node’s --api-token). It is kept for this tab only.'),
-  field('Token', input), h('button', { type: 'submit' }, 'Continue')));
+  field('Token', input), error, button));
   input.focus();
 }
 

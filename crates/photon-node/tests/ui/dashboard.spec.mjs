@@ -230,6 +230,7 @@ test('a node with an API token asks for it, and a wrong one is refused', async (
   await expect(page.getByRole('heading', { name: 'API token' })).toBeVisible();
   await page.getByLabel('Token').fill('wrong');
   await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'The node refused this token.' })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'API token' })).toBeVisible();
   await page.getByLabel('Token').fill(CHARLIE_TOKEN);
   await page.getByRole('button', { name: 'Continue' }).click();
