@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{balances, call, change, channel, eventually, get, ok, open, pay};
+use common::{balances, call, change, channel, eventually, get, ok, open, pay, settings};
 use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::LocalNetwork;
@@ -31,23 +31,6 @@ impl TestNode {
         self.handle.shutdown();
         let _ = self.task.await;
         self.server.abort();
-    }
-}
-
-fn settings(net: &DevNet) -> NodeSettings {
-    NodeSettings {
-        deployment: net.deployment.clone(),
-        confirmations: 0,
-        poll_interval: Duration::from_millis(40),
-        snapshot_every: 25,
-        history_retention: None,
-        protocol: Config::default(),
-        payment_timeout: Duration::from_secs(20),
-        settle_timeout: photon_primitives::SettleTimeout(100),
-        p2p_addresses: Vec::new(),
-        monitor: None,
-        pfs: None,
-        max_gas_price: None,
     }
 }
 

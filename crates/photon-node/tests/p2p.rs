@@ -8,7 +8,6 @@ use photon_node::api::router;
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::{forward_incoming, P2pNetwork};
 use photon_node::{Node, NodeHandle};
-use photon_state::Config;
 use photon_testkit::devnet::DevNet;
 use photon_transport::{Multiaddr, P2pConfig};
 use serde_json::json;
@@ -36,18 +35,9 @@ async fn start(
     let provider =
         photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
     let settings = NodeSettings {
-        deployment: net.deployment.clone(),
-        confirmations: 0,
-        poll_interval: Duration::from_millis(40),
         snapshot_every: 50,
-        history_retention: None,
-        protocol: Config::default(),
         payment_timeout: Duration::from_secs(30),
-        settle_timeout: photon_primitives::SettleTimeout(100),
-        p2p_addresses: Vec::new(),
-        monitor: None,
-        pfs: None,
-        max_gas_price: None,
+        ..common::settings(net)
     };
     let (node, handle) =
         Node::start(signer, provider, dir, settings, Arc::new(P2pNetwork(transport)))

@@ -6,10 +6,11 @@
 //! Screenshots of every page go to `$PHOTON_UI_SCREENSHOTS` (default: a temporary directory;
 //! `make ui-screenshots` refreshes the ones in docs/ui/).
 
+mod common;
+
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::LocalNetwork;
 use photon_node::{Node, NodeHandle};
-use photon_state::Config;
 use photon_testkit::devnet::DevNet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,18 +33,10 @@ async fn start(
     net: &DevNet, i: usize, network: &LocalNetwork, dir: &Path, token: Option<String>,
 ) -> UiNode {
     let settings = NodeSettings {
-        deployment: net.deployment.clone(),
-        confirmations: 0,
         poll_interval: Duration::from_millis(100),
         snapshot_every: 100,
-        history_retention: None,
-        protocol: Config::default(),
         payment_timeout: Duration::from_secs(30),
-        settle_timeout: photon_primitives::SettleTimeout(100),
-        p2p_addresses: Vec::new(),
-        monitor: None,
-        pfs: None,
-        max_gas_price: None,
+        ..common::settings(net)
     };
     let signer = net.accounts[i].clone();
     let provider =

@@ -121,19 +121,19 @@ pub(crate) mod format_2 {
     /// `ChainState` as format 2 wrote it.
     #[derive(serde::Serialize, serde::Deserialize)]
     pub(crate) struct ChainState2 {
-        address: Address,
-        domain: Domain,
-        block: BlockNumber,
-        config: Config,
-        channels: BTreeMap<ChannelId, ChannelState>,
-        tasks: BTreeMap<SecretHash, Task2>,
-        registered: BTreeMap<SecretHash, BlockNumber>,
-        next_message_id: MessageId,
-        fees: FeeSchedule,
-        known_secrets: BTreeMap<SecretHash, Secret>,
-        network: BTreeMap<ChannelId, (Address, Address, Address)>,
-        chain_synced: bool,
-        settled: BTreeSet<ChannelId>,
+        pub(crate) address: Address,
+        pub(crate) domain: Domain,
+        pub(crate) block: BlockNumber,
+        pub(crate) config: Config,
+        pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
+        pub(crate) tasks: BTreeMap<SecretHash, Task2>,
+        pub(crate) registered: BTreeMap<SecretHash, BlockNumber>,
+        pub(crate) next_message_id: MessageId,
+        pub(crate) fees: FeeSchedule,
+        pub(crate) known_secrets: BTreeMap<SecretHash, Secret>,
+        pub(crate) network: BTreeMap<ChannelId, (Address, Address, Address)>,
+        pub(crate) chain_synced: bool,
+        pub(crate) settled: BTreeSet<ChannelId>,
     }
 
     impl From<ChainState2> for ChainState {
@@ -176,6 +176,7 @@ pub(crate) mod format_2 {
 /// Format 1 (schema versions 4 and 5): `Config` without `mediate` (every node mediated),
 /// tasks as format 2.
 pub(crate) mod format_1 {
+    use super::format_2::ChainState2;
     use super::*;
 
     #[derive(serde::Serialize, serde::Deserialize)]
@@ -212,38 +213,44 @@ pub(crate) mod format_1 {
     impl From<ChainState1> for ChainState {
         fn from(s: ChainState1) -> Self {
             let c = s.config;
-            let config = Config {
-                reveal_timeout: c.reveal_timeout,
-                lock_timeout: c.lock_timeout,
-                signature_validity: c.signature_validity,
-                max_locks: c.max_locks,
-                fee: c.fee,
-                punish_blocks: c.punish_blocks,
-                expiry_margin: c.expiry_margin,
-                min_settle_timeout: c.min_settle_timeout,
-                max_settle_timeout: c.max_settle_timeout,
-                mediate: true,
-            };
-            let mut state = Self::new(s.address, s.domain, s.block, config);
-            state.channels = s.channels;
-            state.tasks = tasks_from(s.tasks);
-            state.registered = s.registered;
-            state.next_message_id = s.next_message_id;
-            state.fees = s.fees;
-            state.known_secrets = s.known_secrets;
-            state.network = s.network;
-            state.chain_synced = s.chain_synced;
-            state.settled = s.settled;
-            state
+            ChainState2 {
+                address: s.address,
+                domain: s.domain,
+                block: s.block,
+                config: Config {
+                    reveal_timeout: c.reveal_timeout,
+                    lock_timeout: c.lock_timeout,
+                    signature_validity: c.signature_validity,
+                    max_locks: c.max_locks,
+                    fee: c.fee,
+                    punish_blocks: c.punish_blocks,
+                    expiry_margin: c.expiry_margin,
+                    min_settle_timeout: c.min_settle_timeout,
+                    max_settle_timeout: c.max_settle_timeout,
+                    mediate: true,
+                },
+                channels: s.channels,
+                tasks: s.tasks,
+                registered: s.registered,
+                next_message_id: s.next_message_id,
+                fees: s.fees,
+                known_secrets: s.known_secrets,
+                network: s.network,
+                chain_synced: s.chain_synced,
+                settled: s.settled,
+            }
+            .into()
         }
     }
 
     impl From<&ChainState> for ChainState1 {
+        /// Format 2's, less what format 1 cannot say (`mediate`).
         fn from(s: &ChainState) -> Self {
+            let s = ChainState2::from(s);
             let c = s.config;
             Self {
                 address: s.address,
-                domain: s.domain.clone(),
+                domain: s.domain,
                 block: s.block,
                 config: Config1 {
                     reveal_timeout: c.reveal_timeout,
@@ -256,15 +263,15 @@ pub(crate) mod format_1 {
                     min_settle_timeout: c.min_settle_timeout,
                     max_settle_timeout: c.max_settle_timeout,
                 },
-                channels: s.channels.clone(),
-                tasks: tasks_to(&s.tasks),
-                registered: s.registered.clone(),
+                channels: s.channels,
+                tasks: s.tasks,
+                registered: s.registered,
                 next_message_id: s.next_message_id,
-                fees: s.fees.clone(),
-                known_secrets: s.known_secrets.clone(),
-                network: s.network.clone(),
+                fees: s.fees,
+                known_secrets: s.known_secrets,
+                network: s.network,
                 chain_synced: s.chain_synced,
-                settled: s.settled.clone(),
+                settled: s.settled,
             }
         }
     }

@@ -325,55 +325,39 @@ fn record_v5(bytes: &[u8], events: bool) -> Vec<u8> {
     }
 }
 
-/// Rewrites the log, events and outbox of the database `c` as versions 4 and 5 wrote them.
-fn records_as_version_5(c: &rusqlite::Connection) {
-    for (table, events) in [("state_changes", false), ("events", true)] {
-        let rows: Vec<(i64, Vec<u8>)> = c
-            .prepare(&format!("SELECT id, data FROM {table}"))
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        for (id, data) in rows {
-            c.execute(
-                &format!("UPDATE {table} SET data = ?1 WHERE id = ?2"),
-                rusqlite::params![record_v5(&data, events), id],
-            )
-            .unwrap();
-        }
-    }
-    let outbox: Vec<(i64, Vec<u8>)> = c
-        .prepare("SELECT id, data FROM outbox")
+/// Rewrites every row's `data` in `table` (rows keyed by `key`) with `convert`.
+fn rewrite_rows(
+    c: &rusqlite::Connection, table: &str, key: &str, convert: impl Fn(&[u8]) -> Vec<u8>,
+) {
+    let rows: Vec<(i64, Vec<u8>)> = c
+        .prepare(&format!("SELECT {key}, data FROM {table}"))
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    for (id, data) in outbox {
-        let old = message_v2(&Message::decode(&data).unwrap());
-        c.execute("UPDATE outbox SET data = ?1 WHERE id = ?2", rusqlite::params![old, id]).unwrap();
+    for (id, data) in rows {
+        c.execute(
+            &format!("UPDATE {table} SET data = ?1 WHERE {key} = ?2"),
+            rusqlite::params![convert(&data), id],
+        )
+        .unwrap();
     }
+}
+
+/// Rewrites the log, events and outbox of the database `c` as versions 4 and 5 wrote them.
+fn records_as_version_5(c: &rusqlite::Connection) {
+    rewrite_rows(c, "state_changes", "id", |data| record_v5(data, false));
+    rewrite_rows(c, "events", "id", |data| record_v5(data, true));
+    rewrite_rows(c, "outbox", "id", |data| message_v2(&Message::decode(data).unwrap()));
 }
 
 /// The snapshots of the database `c` written again in `format`.
 fn snapshots_as(c: &rusqlite::Connection, format: i64) {
-    let snapshots: Vec<(i64, Vec<u8>)> = c
-        .prepare("SELECT state_change_id, data FROM snapshots")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for (id, data) in snapshots {
-        let state: photon_state::ChainState = postcard::from_bytes(&data).unwrap();
-        let old = photon_storage::encode_snapshot(format, &state).unwrap();
-        c.execute(
-            "UPDATE snapshots SET data = ?1 WHERE state_change_id = ?2",
-            rusqlite::params![old, id],
-        )
-        .unwrap();
-    }
+    rewrite_rows(c, "snapshots", "state_change_id", |data| {
+        let state: photon_state::ChainState = postcard::from_bytes(data).unwrap();
+        photon_storage::encode_snapshot(format, &state).unwrap()
+    });
 }
 
 /// A database as version 5 left it, `payments` received payments and a snapshot after them,
@@ -467,22 +451,7 @@ fn as_version_4(current: &Path, old: &Path) {
         [4i64.to_be_bytes().to_vec()],
     )
     .unwrap();
-    let snapshots: Vec<(i64, Vec<u8>)> = c
-        .prepare("SELECT state_change_id, data FROM snapshots")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for (id, data) in snapshots {
-        let state: photon_state::ChainState = postcard::from_bytes(&data).unwrap();
-        let old = photon_storage::encode_snapshot(1, &state).unwrap();
-        c.execute(
-            "UPDATE snapshots SET data = ?1 WHERE state_change_id = ?2",
-            rusqlite::params![old, id],
-        )
-        .unwrap();
-    }
+    snapshots_as(&c, 1);
     let vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
     assert_eq!(vacuum, 0, "version 4 files do not vacuum");
 }

@@ -62,10 +62,8 @@ async fn transactions(rpc: &Rpc, from: u64) -> Result<(u64, Vec<(u64, Value)>), 
 }
 
 fn bytes(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    use bitcoin::hex::FromHex;
+    Vec::from_hex(hex).ok()
 }
 
 /// The first output of the best chain from height `from` that pays `htlc` at least

@@ -121,11 +121,13 @@ impl Litecoind {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use bitcoin::hex::DisplayHex;
+    bytes.to_lower_hex_string()
 }
 
 fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+    use bitcoin::hex::FromHex;
+    Vec::from_hex(text).unwrap()
 }
 
 fn key(byte: u8) -> (SecretKey, PublicKey) {

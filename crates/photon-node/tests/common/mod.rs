@@ -1,9 +1,29 @@
-//! Helpers shared by the tests that run nodes inside the test process (`api.rs`, `p2p.rs`).
+//! Helpers shared by the tests that run nodes inside the test process (`api.rs`, `p2p.rs`,
+//! `ui.rs`).
 //! Tests that run `photon` processes use `photon_testkit::nodes`.
 
 #![allow(dead_code)] // each test file uses its own part
 
 use serde_json::{json, Value};
+
+/// The settings of a node in these tests: the dev chain's deployment, no confirmations, a fast
+/// poll, the default protocol parameters (a test changes what it needs with `..settings(net)`).
+pub(crate) fn settings(net: &photon_testkit::devnet::DevNet) -> photon_node::runtime::NodeSettings {
+    photon_node::runtime::NodeSettings {
+        deployment: net.deployment.clone(),
+        confirmations: 0,
+        poll_interval: std::time::Duration::from_millis(40),
+        snapshot_every: 25,
+        history_retention: None,
+        protocol: photon_state::Config::default(),
+        payment_timeout: std::time::Duration::from_secs(20),
+        settle_timeout: photon_primitives::SettleTimeout(100),
+        p2p_addresses: Vec::new(),
+        monitor: None,
+        pfs: None,
+        max_gas_price: None,
+    }
+}
 
 /// Calls an API and returns the status and the body (JSON, or the text as a JSON string).
 pub(crate) async fn call(
