@@ -226,6 +226,50 @@ pub enum StateChange {
         /// the payment
         payment_id: PaymentId,
     },
+    /// Start a token swap as its maker: pay `send` to the taker locked with the hash of
+    /// `secret`, and reveal the secret only for the taker's lock paying us `receive`.
+    StartSwap {
+        /// the payment id of our lock
+        payment_id: PaymentId,
+        /// the taker
+        counterparty: Address,
+        /// what we pay
+        send: crate::state::SwapLeg,
+        /// what we are paid
+        receive: crate::state::SwapLeg,
+        /// the swap's secret (only we know it)
+        secret: Secret,
+        /// routes to the taker, tried in order
+        routes: Vec<Route>,
+        /// most fees we pay
+        fee_limit: TokenAmount,
+    },
+    /// Take a token swap: once the maker's lock paying us `receive` with `secrethash`
+    /// arrives (by block `deadline`), pay `send` to the maker locked with the same hash.
+    ExpectSwap {
+        /// the payment id of our lock
+        payment_id: PaymentId,
+        /// the maker
+        counterparty: Address,
+        /// what we pay
+        send: crate::state::SwapLeg,
+        /// what we are paid
+        receive: crate::state::SwapLeg,
+        /// the hash the maker locks with
+        secrethash: SecretHash,
+        /// routes to the maker, tried in order
+        routes: Vec<Route>,
+        /// most fees we pay
+        fee_limit: TokenAmount,
+        /// the last block at which the maker's lock is taken
+        deadline: BlockNumber,
+    },
+    /// Cancel a swap whose secret is not out and whose lock of ours is not with the taker's
+    /// side (maker: our lock can only expire; taker: we have not locked).
+    CancelSwap {
+        /// the swap
+        secrethash: SecretHash,
+    },
 }
 
 /// A transaction the node must send.
@@ -384,6 +428,13 @@ pub enum Event {
         secrethash: SecretHash,
         /// our fee
         fee: TokenAmount,
+    },
+    /// A swap of ours moved (see [`crate::state::Swap`]).
+    SwapChanged {
+        /// the swap
+        secrethash: SecretHash,
+        /// where it stands now
+        status: crate::state::SwapStatus,
     },
 }
 

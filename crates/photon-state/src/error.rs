@@ -24,6 +24,17 @@ pub enum Rejection {
         /// why not
         why: &'static str,
     },
+    /// Swap terms this node cannot take part in.
+    #[error("invalid swap: {0}")]
+    InvalidSwap(&'static str),
+    /// A swap that cannot be cancelled any more.
+    #[error("swap {secrethash} cannot be cancelled: {why}")]
+    SwapNotCancellable {
+        /// the swap
+        secrethash: SecretHash,
+        /// why not
+        why: &'static str,
+    },
     /// No such channel.
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelId),

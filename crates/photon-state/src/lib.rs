@@ -36,5 +36,5 @@ pub use error::Rejection;
 pub use machine::{task_role, transition};
 pub use state::{
     ChainState, ChannelState, ChannelStatus, Config, FeePolicy, FeeSchedule, FeeScope, OurDisposal,
-    Task, TheirDisposal, UnlockState,
+    Swap, SwapLeg, SwapRole, SwapStatus, Task, TheirDisposal, UnlockState,
 };

@@ -109,6 +109,43 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
         }
         StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,
         StateChange::CancelPayment { payment_id } => mediated::cancel_payment(cx, payment_id)?,
+        StateChange::StartSwap {
+            payment_id,
+            counterparty,
+            send,
+            receive,
+            secret,
+            routes,
+            fee_limit,
+        } => mediated::start_swap(
+            cx,
+            payment_id,
+            counterparty,
+            (send, receive),
+            secret,
+            routes,
+            fee_limit,
+        )?,
+        StateChange::ExpectSwap {
+            payment_id,
+            counterparty,
+            send,
+            receive,
+            secrethash,
+            routes,
+            fee_limit,
+            deadline,
+        } => mediated::expect_swap(
+            cx,
+            payment_id,
+            counterparty,
+            (send, receive),
+            secrethash,
+            routes,
+            fee_limit,
+            deadline,
+        )?,
+        StateChange::CancelSwap { secrethash } => mediated::cancel_swap(cx, secrethash)?,
         StateChange::Configure(config) => {
             if let Some(problem) = config.problem() {
                 return Err(Rejection::InvalidConfig(problem));
@@ -282,9 +319,12 @@ fn on_block(cx: &mut Ctx<'_>, number: u64) -> Result<(), Rejection> {
     // Closed channels: unlock what we are owed near the end of the window, settle after it.
     let reveal = cx.state.config.reveal_timeout;
     let punish = cx.state.config.punish_blocks;
-    let (registered, tasks) = (&cx.state.registered, &cx.state.tasks);
+    let (registered, tasks, swaps) = (&cx.state.registered, &cx.state.tasks, &cx.state.swaps);
     // a secret we know for a lock we hold: its registration may still be on its way
-    let known = |h: &SecretHash| tasks.get(h).is_some_and(|t| t.payer_lock_secret().is_some());
+    let known = |h: &SecretHash| {
+        tasks.get(h).is_some_and(|t| t.payer_lock_secret().is_some())
+            || mediated::maker_knows(swaps, h)
+    };
     for channel in cx.state.channels.values_mut() {
         let ChannelStatus::Closed { block, unlock_sent, settle_sent } = &mut channel.status else {
             continue;

@@ -374,6 +374,84 @@ pub struct TargetTask {
     pub data: Vec<u8>,
 }
 
+/// Which side of a token swap we are on (see `docs/swaps.md`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub enum SwapRole {
+    /// We hold the secret, pay first and reveal first (to claim the taker's lock).
+    Maker,
+    /// We were given the secret hash; we lock our side once the maker's lock is ours, and
+    /// claim the maker's with the secret the maker's claim shows us.
+    Taker,
+}
+
+/// One side of a swap: a token and an amount.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SwapLeg {
+    /// The token.
+    pub token: Address,
+    /// What the receiver of this side gets (fees of mediators come on top, paid by its payer).
+    pub amount: TokenAmount,
+}
+
+/// Where a swap stands.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub enum SwapStatus {
+    /// Maker: our lock is out, the taker's has not come. Taker: the maker's lock has not come.
+    Waiting,
+    /// Taker: we hold the maker's lock and sent ours; the maker has not revealed.
+    Locked,
+    /// The secret is out (the maker revealed it to claim the taker's lock): both sides
+    /// complete now, off chain or through the secret registry.
+    Revealed,
+    /// We were paid what we asked.
+    Completed,
+    /// Over without an exchange: why.
+    Failed(String),
+    /// Cancelled by the user before the secret was out.
+    Cancelled,
+}
+
+impl SwapStatus {
+    /// Whether the swap is over.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Completed | Self::Failed(_) | Self::Cancelled)
+    }
+}
+
+/// A token swap this node takes part in, by its secret hash (see `docs/swaps.md`).
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Swap {
+    /// Our side.
+    pub role: SwapRole,
+    /// The payment id of the lock we send.
+    pub payment_id: PaymentId,
+    /// The other party.
+    pub counterparty: Address,
+    /// What we pay.
+    pub send: SwapLeg,
+    /// What we are paid.
+    pub receive: SwapLeg,
+    /// The secret: the maker's from the start, the taker's once revealed.
+    pub secret: Option<Secret>,
+    /// Where it stands.
+    pub status: SwapStatus,
+    /// Block it was agreed at (the state change that made it).
+    pub created: BlockNumber,
+    /// Taker: the last block at which the maker's lock is taken. Maker: our lock's
+    /// expiration once it is out.
+    pub deadline: BlockNumber,
+    /// Taker: the routes for our lock to the maker not tried yet.
+    pub routes: Vec<crate::changes::Route>,
+    /// Most fees we pay for our lock.
+    pub fee_limit: TokenAmount,
+    /// The lock we are paid with, on its channel, once taken.
+    pub incoming: Option<(ChannelId, Lock)>,
+    /// Maker: whether we registered the secret on chain for the incoming lock.
+    pub registered: bool,
+    /// The block it ended at.
+    pub finished: Option<BlockNumber>,
+}
+
 /// Whether `registered` (secret hash → registration block) has the secret of `lock` registered
 /// at or before its expiration: what makes the lock pay on chain. For callers that hold a
 /// mutable borrow of another part of the state; others use [`ChainState::registered_in_time`].
@@ -437,7 +515,13 @@ pub struct ChainState {
     /// for good rather than retried as if the channel were not seen yet.
     #[serde(default)]
     pub settled: BTreeSet<ChannelId>,
+    /// The token swaps we take part in, by secret hash: those in progress, and the latest
+    /// finished ones ([`FINISHED_SWAPS_KEPT`]).
+    pub swaps: BTreeMap<SecretHash, Swap>,
 }
+
+/// How many finished swaps the state keeps (the oldest finished is dropped first).
+pub const FINISHED_SWAPS_KEPT: usize = 256;
 
 impl ChainState {
     /// A node with no channels at block `block`.
@@ -456,6 +540,7 @@ impl ChainState {
             network: BTreeMap::new(),
             chain_synced: true,
             settled: BTreeSet::new(),
+            swaps: BTreeMap::new(),
         }
     }
 

@@ -114,6 +114,66 @@ fn tasks_to(tasks: &BTreeMap<SecretHash, Task>) -> BTreeMap<SecretHash, Task2> {
     tasks.iter().map(|(hash, task)| (*hash, task.into())).collect()
 }
 
+/// Format 3 (schema version 6, before swaps): `ChainState` without `swaps`.
+pub(crate) mod format_3 {
+    use super::*;
+
+    /// `ChainState` as format 3 wrote it.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub(crate) struct ChainState3 {
+        address: Address,
+        domain: Domain,
+        block: BlockNumber,
+        config: Config,
+        channels: BTreeMap<ChannelId, ChannelState>,
+        tasks: BTreeMap<SecretHash, Task>,
+        registered: BTreeMap<SecretHash, BlockNumber>,
+        next_message_id: MessageId,
+        fees: FeeSchedule,
+        known_secrets: BTreeMap<SecretHash, Secret>,
+        network: BTreeMap<ChannelId, (Address, Address, Address)>,
+        chain_synced: bool,
+        settled: BTreeSet<ChannelId>,
+    }
+
+    impl From<ChainState3> for ChainState {
+        fn from(s: ChainState3) -> Self {
+            let mut state = Self::new(s.address, s.domain, s.block, s.config);
+            state.channels = s.channels;
+            state.tasks = s.tasks;
+            state.registered = s.registered;
+            state.next_message_id = s.next_message_id;
+            state.fees = s.fees;
+            state.known_secrets = s.known_secrets;
+            state.network = s.network;
+            state.chain_synced = s.chain_synced;
+            state.settled = s.settled;
+            state
+        }
+    }
+
+    impl From<&ChainState> for ChainState3 {
+        /// Today's, less what format 3 cannot say (the swaps).
+        fn from(s: &ChainState) -> Self {
+            Self {
+                address: s.address,
+                domain: s.domain.clone(),
+                block: s.block,
+                config: s.config,
+                channels: s.channels.clone(),
+                tasks: s.tasks.clone(),
+                registered: s.registered.clone(),
+                next_message_id: s.next_message_id,
+                fees: s.fees.clone(),
+                known_secrets: s.known_secrets.clone(),
+                network: s.network.clone(),
+                chain_synced: s.chain_synced,
+                settled: s.settled.clone(),
+            }
+        }
+    }
+}
+
 /// Format 2 (schema version 5): tasks without the payment's data.
 pub(crate) mod format_2 {
     use super::*;

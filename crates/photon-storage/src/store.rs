@@ -57,8 +57,9 @@ const SCHEMA_VERSION: i64 = 6;
 /// new one: once the log is compacted, an upgrade can only start from a snapshot. 1: the
 /// layout of schema versions 4 and 5. 2: `Config::mediate` (a node may refuse to mediate);
 /// format 1 reads as a node that mediates. 3: initiator and target tasks keep the payment's
-/// data; formats 1 and 2 read as payments without data.
-pub const SNAPSHOT_FORMAT: i64 = 3;
+/// data; formats 1 and 2 read as payments without data. 4: the state keeps the node's token
+/// swaps (`ChainState::swaps`); earlier formats read as a node without swaps.
+pub const SNAPSHOT_FORMAT: i64 = 4;
 
 /// The payment history's table, named `$name` (the schema's, and the one migration 4 → 5
 /// copies into): one definition for both.
@@ -151,6 +152,7 @@ ALTER TABLE payments_v5 RENAME TO payments;
 pub fn encode_snapshot(format: i64, state: &ChainState) -> Result<Vec<u8>> {
     match format {
         SNAPSHOT_FORMAT => encode(state),
+        3 => encode(&crate::legacy::format_3::ChainState3::from(state)),
         2 => encode(&crate::legacy::format_2::ChainState2::from(state)),
         1 => encode(&crate::legacy::format_1::ChainState1::from(state)),
         _ => Err(StorageError::Corrupt {
@@ -165,6 +167,7 @@ pub fn encode_snapshot(format: i64, state: &ChainState) -> Result<Vec<u8>> {
 fn decode_snapshot(id: i64, format: i64, bytes: &[u8]) -> Result<ChainState> {
     match format {
         SNAPSHOT_FORMAT => decode("snapshots", id, bytes),
+        3 => decode::<crate::legacy::format_3::ChainState3>("snapshots", id, bytes).map(Into::into),
         2 => decode::<crate::legacy::format_2::ChainState2>("snapshots", id, bytes).map(Into::into),
         1 => decode::<crate::legacy::format_1::ChainState1>("snapshots", id, bytes).map(Into::into),
         newer if newer > SNAPSHOT_FORMAT => Err(StorageError::SnapshotFormat { id, format }),

@@ -104,6 +104,7 @@ pub(super) fn try_next_route(cx: &mut Ctx<'_>, mut task: InitiatorTask) -> Resul
         token: task.token,
         reason: PaymentFailure::NoRoute,
     });
+    super::swap::maker_lock_failed(cx, &secrethash, "no route could carry our lock to the taker");
     Ok(())
 }
 
@@ -130,8 +131,12 @@ pub(super) fn on_secret_request(
     if m.data_hash != photon_primitives::messages::data_hash(&task.data) {
         return Err(Rejection::DataMismatch(m.secrethash));
     }
-    // a swap: only the target holds the secret; nothing to reveal
+    // a swap: only the target holds the secret; nothing to reveal. A swap we make: the
+    // secret is revealed only to claim the taker's lock, never for a request
     let Some(secret) = task.secret else { return Ok(()) };
+    if super::swap::is_made_here(cx.state, &m.secrethash) {
+        return Ok(());
+    }
     let target = task.target;
     let reveal = unsigned(cx.state, |message_id| {
         Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })

@@ -142,6 +142,7 @@ pub(super) fn learn_secret_as_mediator(
         t.secret = Some(secret);
         t.payee_done = payee_paid;
     }
+    super::swap::taker_learned(cx, &secrethash, secret);
     finish_mediator(cx, &secrethash);
     Ok(())
 }
@@ -153,6 +154,8 @@ pub(super) fn on_unlock(cx: &mut Ctx<'_>, secret: Secret) {
     let Some(Task::Mediator(task)) = cx.state.tasks.get_mut(&secrethash) else { return };
     task.secret = Some(secret);
     task.payer_done = true;
+    super::swap::taker_learned(cx, &secrethash, secret);
+    let Some(Task::Mediator(task)) = cx.state.tasks.get_mut(&secrethash) else { return };
     // paid: the payee's lock is now safe to pay off-chain if it is not yet
     let owed = match (task.payee, task.payee_done) {
         (Some((payee_channel, _)), false) => Some((payee_channel, task.payment_id)),
@@ -190,6 +193,12 @@ pub(super) fn payee_disposed(
 pub(super) fn finish_mediator(cx: &mut Ctx<'_>, secrethash: &SecretHash) {
     if let Some(Task::Mediator(task)) = cx.state.tasks.get(secrethash) {
         if task.payer_done && task.payee_done {
+            if cx.state.swaps.contains_key(secrethash) {
+                let task = task.clone();
+                super::swap::taker_finished(cx, &task);
+                cx.state.tasks.remove(secrethash);
+                return;
+            }
             if let (Some((_, payee_lock)), true) = (task.payee, task.secret.is_some()) {
                 cx.events.push(Event::PaymentMediated {
                     token: cx

@@ -35,11 +35,15 @@ use photon_primitives::{Address, ChannelId, Lock, Secret, SecretHash, TokenAmoun
 
 mod initiator;
 mod mediator;
+mod swap;
 mod target;
 
 pub(crate) use initiator::start_payment;
 use initiator::try_next_route;
 use mediator::{finish_mediator, give_back};
+pub(crate) use swap::{
+    cancel as cancel_swap, expect as expect_swap, maker_knows, start as start_swap,
+};
 
 /// Handles the mediated-payment messages.
 pub(crate) fn on_message(
@@ -85,14 +89,16 @@ pub(crate) fn on_message(
             // Only an unlock of the task's own lock (on its payer's channel) completes it: a
             // lock with the same hash on another channel (one we disposed of, say) pays us
             // that lock and nothing more.
-            match cx.state.tasks.get(&secrethash) {
-                Some(Task::Target(task)) if task.payer.0 == channel_id => {
-                    target::on_unlock(cx, token, lock);
-                }
-                Some(Task::Mediator(task)) if task.payer.0 == channel_id => {
-                    mediator::on_unlock(cx, m.secret);
-                }
-                _ => cx.events.push(Event::PaymentReceived {
+            let role = match cx.state.tasks.get(&secrethash) {
+                Some(Task::Target(task)) if task.payer.0 == channel_id => Some(true),
+                Some(Task::Mediator(task)) if task.payer.0 == channel_id => Some(false),
+                _ => None,
+            };
+            match role {
+                Some(true) => target::on_unlock(cx, token, lock),
+                Some(false) => mediator::on_unlock(cx, m.secret),
+                None if swap::maker_paid(cx, channel_id, token, &lock, m.payment_id) => {}
+                None => cx.events.push(Event::PaymentReceived {
                     token,
                     payment_id: m.payment_id,
                     initiator: sender,
@@ -149,6 +155,11 @@ fn on_mediated_transfer(
     let token =
         accept_partner_proof(cx, sender, message, &m.balance_proof, transferred, locks)?.token;
 
+    if m.target == cx.state.address && cx.state.swaps.contains_key(&lock.secrethash) {
+        // a lock of a swap of ours: the maker's (we take it) or the taker's (we claim it)
+        let acceptable = !over_our_limit && securable(cx.state, channel_id, &lock);
+        return swap::on_lock(cx, sender, m, (channel_id, token), acceptable);
+    }
     if cx.state.tasks.contains_key(&lock.secrethash) {
         // a loop through us, or a payment we already handle: give the lock back
         return dispose(cx, channel_id, lock, m.payment_id);
@@ -314,7 +325,12 @@ fn on_disposed(
         Some(Task::Mediator(task))
             if task.payee.as_ref().is_some_and(|(c, _)| *c == m.channel_id) =>
         {
-            mediator::payee_disposed(cx, task, payment_id)?;
+            if cx.state.swaps.contains_key(&secrethash) {
+                // our lock of a swap we take: the next route to the maker is tried
+                swap::our_lock_disposed(cx, task)?;
+            } else {
+                mediator::payee_disposed(cx, task, payment_id)?;
+            }
         }
         Some(other) => {
             cx.state.tasks.insert(secrethash, other);
@@ -353,7 +369,9 @@ pub(crate) fn cancel_payment(cx: &mut Ctx<'_>, payment_id: PaymentId) -> Result<
     let Some((secrethash, task)) = found else {
         return Err(Rejection::NotCancellable { payment_id, why: "no payment of ours in flight" });
     };
-    let why = if task.secret.is_none() {
+    let why = if cx.state.swaps.contains_key(&secrethash) {
+        "it is a swap's lock: cancel the swap"
+    } else if task.secret.is_none() {
         "the target holds its secret (a swap)"
     } else if task.secret_revealed {
         "its secret was revealed to the target"
@@ -402,7 +420,7 @@ pub(crate) fn payer_lock_gone(cx: &mut Ctx<'_>, secrethash: &SecretHash, channel
         Some(Task::Target(task)) if task.payer.0 == channel_id => {
             cx.state.tasks.remove(secrethash);
         }
-        _ => {}
+        _ => swap::maker_lock_gone(cx, secrethash, channel_id),
     }
 }
 
@@ -420,6 +438,11 @@ pub(crate) fn payee_lock_gone(
             if let Some(reason) = failure {
                 cx.events.push(Event::PaymentFailed { payment_id, token, reason });
             }
+            swap::maker_lock_failed(
+                cx,
+                secrethash,
+                "our lock expired before the taker locked its side",
+            );
         }
         Some(Task::Mediator(task))
             if task.payee.as_ref().is_some_and(|(c, _)| *c == channel_id) =>
@@ -437,6 +460,7 @@ pub(crate) fn payee_lock_gone(
 /// Registers on chain the secrets of locks we are owed, when the payer has not unlocked and
 /// expiry is near.
 pub(crate) fn on_block(cx: &mut Ctx<'_>) {
+    swap::on_block(cx);
     let block = cx.state.block;
     let reveal = cx.state.config.reveal_timeout;
     let registered = &cx.state.registered;
@@ -507,6 +531,7 @@ pub(crate) fn on_secret_registered(cx: &mut Ctx<'_>, secret: Secret) -> Result<(
     match cx.state.tasks.get_mut(&secrethash) {
         Some(Task::Mediator(t)) => {
             t.secret = Some(secret);
+            swap::taker_learned(cx, &secrethash, secret);
             finish_mediator(cx, &secrethash);
         }
         Some(Task::Target(t)) => t.secret = Some(secret),
