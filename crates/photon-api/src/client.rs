@@ -148,6 +148,27 @@ impl Client {
         self.call(reqwest::Method::DELETE, &path, |r| r, "a payment").await
     }
 
+    /// Makes or takes a token swap.
+    pub async fn start_swap(&self, swap: &crate::NewSwap) -> Result<crate::SwapView, ClientError> {
+        self.send(reqwest::Method::POST, "/api/v1/swaps", swap, "a swap").await
+    }
+
+    /// The node's swaps, newest first.
+    pub async fn swaps(&self) -> Result<Vec<crate::SwapView>, ClientError> {
+        self.get("/api/v1/swaps", "swaps").await
+    }
+
+    /// A swap of the node's, by its secret hash.
+    pub async fn swap(&self, secret_hash: B256) -> Result<crate::SwapView, ClientError> {
+        self.get(&format!("/api/v1/swaps/{secret_hash}"), "a swap").await
+    }
+
+    /// Cancels a swap of the node's that still waits.
+    pub async fn cancel_swap(&self, secret_hash: B256) -> Result<crate::SwapView, ClientError> {
+        let path = format!("/api/v1/swaps/{secret_hash}");
+        self.call(reqwest::Method::DELETE, &path, |r| r, "a swap").await
+    }
+
     /// Asks the node to stop gracefully.
     pub async fn shutdown(&self) -> Result<Accepted, ClientError> {
         self.call(reqwest::Method::POST, "/api/v1/shutdown", |r| r, "an acceptance").await

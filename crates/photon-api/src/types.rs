@@ -502,6 +502,17 @@ pub enum NodeEvent {
         /// whether connected now
         connected: bool,
     },
+    /// A swap of ours moved (see `GET /api/v1/swaps/{secret_hash}`).
+    SwapChanged {
+        /// the swap
+        #[schema(value_type = crate::schema::Hash32)]
+        secret_hash: B256,
+        /// where it stands now
+        state: SwapState,
+        /// why it failed
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 /// `PUT /api/v1/channels`: open a channel, with a first deposit if given.
@@ -897,4 +908,116 @@ pub struct RelayServiceView {
     pub circuits_total: u64,
     /// Circuits refused (limits, no reservation) since start.
     pub circuits_refused: u64,
+}
+
+api_enum! {
+    /// Which side of a token swap (see `docs/swaps.md`).
+    SwapRole {
+        /// Holds the secret: pays first, and reveals the secret to claim the taker's payment.
+        Maker = "maker",
+        /// Given the secret hash: pays once the maker's payment is locked to it, and claims
+        /// that payment with the secret the maker's claim shows.
+        Taker = "taker",
+    }
+}
+
+api_enum! {
+    /// Where a swap stands.
+    SwapState {
+        /// Maker: our lock is out, the taker's has not come. Taker: the maker's lock has not
+        /// come.
+        Waiting = "waiting",
+        /// Taker: we hold the maker's lock and sent ours; the maker has not revealed.
+        Locked = "locked",
+        /// The secret is out: both payments complete now, off chain or through the registry.
+        Revealed = "revealed",
+        /// We were paid what we asked.
+        Completed = "completed",
+        /// Over without an exchange (see `reason`).
+        Failed = "failed",
+        /// Cancelled before the secret was out.
+        Cancelled = "cancelled",
+    }
+}
+
+/// One side of a swap: a token and what its receiver gets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwapSide {
+    /// The token.
+    #[schema(value_type = crate::schema::Address)]
+    pub token: Address,
+    /// What its receiver gets (fees of mediators come on top, paid by the payer).
+    #[schema(value_type = crate::schema::PositiveAmount)]
+    pub amount: Amount,
+}
+
+/// `POST /api/v1/swaps`: make or take a token swap with a counterparty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSwap {
+    /// Our side.
+    pub role: SwapRole,
+    /// The other party.
+    #[schema(value_type = crate::schema::Address)]
+    pub counterparty: Address,
+    /// What we pay.
+    pub send: SwapSide,
+    /// What we are paid.
+    pub receive: SwapSide,
+    /// The maker's secret hash: required of a taker, refused from a maker (whose node makes
+    /// the secret).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false, value_type = Option<crate::schema::Hash32>)]
+    pub secret_hash: Option<B256>,
+    /// Taker only: blocks to wait for the maker's lock (default: the node's lock timeout).
+    /// The maker's lock lives the node's lock timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false, minimum = 1)]
+    pub expiry: Option<u64>,
+    /// Most fee to pay for our side (default: 5 % of the amount plus 100 smallest units).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub fee_limit: Option<Amount>,
+}
+
+/// A swap of ours (`GET /api/v1/swaps[/{secret_hash}]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SwapView {
+    /// Its id: the secret hash both payments are locked with (the maker gives it to the
+    /// taker).
+    #[schema(value_type = crate::schema::Hash32)]
+    pub secret_hash: B256,
+    /// Our side.
+    pub role: SwapRole,
+    /// The other party.
+    #[schema(value_type = crate::schema::Address)]
+    pub counterparty: Address,
+    /// What we pay.
+    pub send: SwapSide,
+    /// What we are paid.
+    pub receive: SwapSide,
+    /// Where it stands.
+    pub state: SwapState,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The secret, once it is out (`revealed`, `completed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Hash32>)]
+    pub secret: Option<B256>,
+    /// The payment id of our side.
+    pub payment_id: u64,
+    /// The block it was made at.
+    pub created_block: u64,
+    /// Taker: the last block the maker's lock is taken at. Maker: when our lock expires.
+    pub deadline_block: u64,
+    /// The block the lock paying us expires at, once it is ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incoming_expiration: Option<u64>,
+    /// The block it ended at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_block: Option<u64>,
+    /// Whether `DELETE` still cancels it (`waiting`).
+    pub cancellable: bool,
 }

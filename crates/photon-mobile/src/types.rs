@@ -450,6 +450,16 @@ pub enum NodeEvent {
         /// its number
         number: u64,
     },
+    /// A token swap of ours moved.
+    SwapChanged {
+        /// its secret hash
+        secret_hash: String,
+        /// where it stands (`waiting`, `locked`, `revealed`, `completed`, `failed`,
+        /// `cancelled`)
+        state: String,
+        /// why it failed (empty otherwise)
+        reason: String,
+    },
 }
 
 impl From<photon_api::NodeEvent> for NodeEvent {
@@ -490,6 +500,11 @@ impl From<photon_api::NodeEvent> for NodeEvent {
                 Self::PeerConnectivity { peer: hex(peer), connected }
             }
             E::Block { number } => Self::Block { number },
+            E::SwapChanged { secret_hash, state, reason } => Self::SwapChanged {
+                secret_hash: hex(secret_hash),
+                state: state.to_string(),
+                reason: reason.unwrap_or_default(),
+            },
         }
     }
 }

@@ -40,7 +40,7 @@ pub use crate::openapi::{openapi, ROUTES};
         address_of, version, openapi_document, status, tokens, network, channels, channels_of_token,
         channel, open_channel, patch_channel, payments, pay, payment, cancel_payment, paths,
         pending_transfers, register_secret, know_secret, fees, set_fee, events, peer, shutdown,
-        transactions
+        transactions, swaps, start_swap, swap, cancel_swap
     ),
     components(schemas(photon_api::NodeEvent)),
     tags(
@@ -48,6 +48,7 @@ pub use crate::openapi::{openapi, ROUTES};
         (name = "channels", description = "Payment channels"),
         (name = "payments", description = "Payments, routes and secrets"),
         (name = "fees", description = "Mediation fees"),
+        (name = "swaps", description = "Token swaps with another node (see docs/swaps.md)"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -128,6 +129,8 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/peers/{address}", get(peer))
         .route("/api/v1/transactions", get(transactions))
         .route("/api/v1/shutdown", post(shutdown))
+        .route("/api/v1/swaps", get(swaps).post(start_swap))
+        .route("/api/v1/swaps/{secret_hash}", get(swap).delete(cancel_swap))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx)
@@ -601,6 +604,73 @@ async fn peer(
     responses((status = 200, description = "The transactions", body = [photon_api::TransactionView]), Failures))]
 async fn transactions(State(ctx): State<Ctx>) -> Json<Vec<photon_api::TransactionView>> {
     Json(ctx.node.transactions.list())
+}
+
+/// Our token swaps: those in progress and the latest finished, newest first.
+#[utoipa::path(get, path = "/api/v1/swaps", operation_id = "listSwaps", tag = "swaps",
+    responses((status = 200, description = "The swaps", body = [photon_api::SwapView]), Failures))]
+async fn swaps(State(ctx): State<Ctx>) -> ApiResult<Json<Vec<photon_api::SwapView>>> {
+    Ok(Json(ctx.node.swaps().await?))
+}
+
+/// Makes (`"role": "maker"`: the node makes the secret and pays `send` to the counterparty at
+/// once) or takes (`"role": "taker"`, with the maker's `secret_hash`: the node pays `send` to
+/// the maker once the maker's payment of `receive` is locked to it) a token swap. Either both
+/// payments complete or neither does; the maker's answer carries the `secret_hash` to give
+/// the taker.
+#[utoipa::path(post, path = "/api/v1/swaps", operation_id = "startSwap", tag = "swaps",
+    request_body = photon_api::NewSwap,
+    responses(
+        (status = 201, description = "Under way", body = photon_api::SwapView),
+        (status = 404, description = "No route to the counterparty for our side (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Refused: ourselves as counterparty, a secret hash in use, \
+            or timeouts too short for a swap (`refused`, `rejected`)", body = ErrorBody),
+        Failures,
+    ))]
+async fn start_swap(
+    State(ctx): State<Ctx>, request: Result<Json<photon_api::NewSwap>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<photon_api::SwapView>)> {
+    let swap = ctx.node.start_swap(body(request)?).await?;
+    Ok((StatusCode::CREATED, Json(swap)))
+}
+
+fn secret_hash(text: &str) -> ApiResult<photon_primitives::B256> {
+    let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text);
+    let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    valid
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| bad(format!("secret hash `{text}` is not 32 bytes of hex")))
+}
+
+/// A swap of ours, by the secret hash its payments are locked with.
+#[utoipa::path(get, path = "/api/v1/swaps/{secret_hash}", operation_id = "getSwap", tag = "swaps",
+    params(("secret_hash" = String, Path, description = "The swap's secret hash", pattern = "^(0[xX])?[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "The swap", body = photon_api::SwapView),
+        (status = 404, description = "No swap of ours with this hash (`not_found`)", body = ErrorBody),
+        Failures,
+    ))]
+async fn swap(
+    State(ctx): State<Ctx>, Path(hash): Path<String>,
+) -> ApiResult<Json<photon_api::SwapView>> {
+    Ok(Json(ctx.node.swap(secret_hash(&hash)?).await?))
+}
+
+/// Cancels a swap of ours that is still `waiting` (its secret is out to no one): a maker's
+/// payment can then only expire, a taker pays nothing.
+#[utoipa::path(delete, path = "/api/v1/swaps/{secret_hash}", operation_id = "cancelSwap", tag = "swaps",
+    params(("secret_hash" = String, Path, description = "The swap's secret hash", pattern = "^(0[xX])?[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "Cancelled: the swap", body = photon_api::SwapView),
+        (status = 404, description = "No swap of ours with this hash (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Locked, revealed or over (`rejected`)", body = ErrorBody),
+        Failures,
+    ))]
+async fn cancel_swap(
+    State(ctx): State<Ctx>, Path(hash): Path<String>,
+) -> ApiResult<Json<photon_api::SwapView>> {
+    Ok(Json(ctx.node.cancel_swap(secret_hash(&hash)?).await?))
 }
 
 /// Stops the node gracefully: it takes no more requests, makes durable what it is doing and

@@ -4,7 +4,9 @@
 
 use crate::error::NodeError;
 use crate::runtime::{ChannelAction, ChannelView, Command, Input, NodeHandle, PaymentOutcome};
-use photon_api::{Amount, OpenChannel, Pay, Payment, PaymentStatus, PaymentsQuery, RouteSpec, Via};
+use photon_api::{
+    Amount, OpenChannel, Pay, Payment, PaymentStatus, PaymentsQuery, RouteSpec, SwapView, Via,
+};
 use photon_chain::DepositVia;
 use photon_primitives::{Address, Secret, TokenAmount, B256};
 use photon_storage::{Direction, PaymentFilter, PaymentRecord};
@@ -333,6 +335,78 @@ impl NodeHandle {
     /// Accepts payments locked with `secret`'s hash by revealing it at once (swaps).
     pub async fn know_secret(&self, secret: Secret) -> Result<(), NodeError> {
         self.ask(|reply| Command::KnowSecret { secret, reply }).await?
+    }
+
+    /// Makes or takes a token swap (see `docs/swaps.md`); the swap, under way.
+    pub async fn start_swap(&self, r: photon_api::NewSwap) -> Result<SwapView, NodeError> {
+        use photon_api::SwapRole;
+        if r.send.amount.0 == 0 || r.receive.amount.0 == 0 {
+            return Err(bad("both amounts of a swap must be positive"));
+        }
+        if r.send.token == r.receive.token {
+            return Err(NodeError::Refused("a swap exchanges two different tokens".into()));
+        }
+        let (role, secrethash) = match (r.role, r.secret_hash) {
+            (SwapRole::Maker, None) => (photon_state::SwapRole::Maker, None),
+            (SwapRole::Maker, Some(_)) => {
+                return Err(bad("a maker's node makes the secret: give no secret_hash"))
+            }
+            (SwapRole::Taker, Some(hash)) => (photon_state::SwapRole::Taker, Some(hash)),
+            (SwapRole::Taker, None) => {
+                return Err(bad("a taker needs the maker's secret_hash"));
+            }
+        };
+        match (r.role, r.expiry) {
+            (SwapRole::Maker, Some(_)) => {
+                return Err(bad(
+                    "expiry is the taker's wait for the maker's lock; the maker's lock lives \
+                     the node's lock timeout",
+                ))
+            }
+            (_, Some(0)) => return Err(bad("expiry must be at least one block")),
+            _ => {}
+        }
+        let leg = |side: &photon_api::SwapSide| photon_state::SwapLeg {
+            token: side.token,
+            amount: TokenAmount(side.amount.0),
+        };
+        let send = leg(&r.send);
+        let swap = crate::runtime::SwapRequest {
+            role,
+            counterparty: r.counterparty,
+            send,
+            receive: leg(&r.receive),
+            secrethash,
+            expiry: r.expiry,
+            fee_limit: r.fee_limit.map_or_else(
+                || crate::routing::default_fee_limit(send.amount),
+                |f| TokenAmount(f.0),
+            ),
+        };
+        let hash = self.ask(|reply| Command::StartSwap { swap, reply }).await??;
+        self.swap(hash).await
+    }
+
+    /// Our swaps, in progress and the latest finished, newest first.
+    pub async fn swaps(&self) -> Result<Vec<SwapView>, NodeError> {
+        let mut swaps = self.ask(Command::Swaps).await?;
+        swaps.sort_by_key(|s| std::cmp::Reverse(s.created_block));
+        Ok(swaps)
+    }
+
+    /// Swap `secret_hash` of ours.
+    pub async fn swap(&self, secret_hash: B256) -> Result<SwapView, NodeError> {
+        let swaps = self.ask(Command::Swaps).await?;
+        swaps.into_iter().find(|s| s.secret_hash == secret_hash).ok_or_else(|| {
+            NodeError::NotFound(format!("no swap of ours locked with {secret_hash}"))
+        })
+    }
+
+    /// Cancels swap `secret_hash` of ours while it waits (its secret is out to no one); the
+    /// swap after.
+    pub async fn cancel_swap(&self, secret_hash: B256) -> Result<SwapView, NodeError> {
+        self.ask(|reply| Command::CancelSwap { secrethash: secret_hash, reply }).await??;
+        self.swap(secret_hash).await
     }
 
     /// The mediation fees.

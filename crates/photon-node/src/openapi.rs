@@ -39,6 +39,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/peers/{address}"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/transactions"),
+    ("get", "/api/v1/swaps"),
+    ("post", "/api/v1/swaps"),
+    ("get", "/api/v1/swaps/{secret_hash}"),
+    ("delete", "/api/v1/swaps/{secret_hash}"),
 ];
 
 /// The OpenAPI document of the API.
@@ -67,6 +71,17 @@ pub fn openapi() -> Value {
         set_fee["anyOf"] =
             json!([{ "not": { "required": ["partner"] } }, { "required": ["token"] }]);
     }
+    // a maker's node makes the secret and its lock lives the lock timeout; a taker needs the
+    // maker's hash
+    if let Some(new_swap) = doc.pointer_mut("/components/schemas/NewSwap") {
+        new_swap["oneOf"] = json!([
+            {
+                "properties": { "role": { "enum": ["maker"] } },
+                "not": { "anyOf": [{ "required": ["secret_hash"] }, { "required": ["expiry"] }] }
+            },
+            { "properties": { "role": { "enum": ["taker"] } }, "required": ["secret_hash"] }
+        ]);
+    }
     link(
         &mut doc,
         "/api/v1/payments/{token}/{target}",
@@ -87,6 +102,14 @@ pub fn openapi() -> Value {
         "post",
         "200",
         &[("GetPayment", "getPayment", json!({ "payment_id": "$response.body#/payment_id" }))],
+    );
+    let swap = json!({ "secret_hash": "$response.body#/secret_hash" });
+    link(
+        &mut doc,
+        "/api/v1/swaps",
+        "post",
+        "201",
+        &[("GetSwap", "getSwap", swap.clone()), ("CancelSwap", "cancelSwap", swap)],
     );
     let channel = json!({ "token": "$request.body#/token", "partner": "$request.body#/partner" });
     link(

@@ -557,3 +557,94 @@ async fn a_partner_down_longer_than_a_lock_lives_gets_everything_in_order() -> R
     }
     Ok(())
 }
+
+/// A token swap between two processes: Alice makes it with the CLI (100 of the chain's token
+/// for 40 of an ERC223 token), Bob takes it through the API with the hash she gives him; both
+/// payments complete. Then a swap Alice cancels before Bob takes it moves nothing, and the
+/// API refuses what cannot be a swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_swap_between_processes_through_the_cli_and_the_api() -> Result<()> {
+    let w = world(&["Alice", "Bob"]).start().await?;
+    let (alice, bob) = (0, 1);
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let other = w.net.deploy_erc223("TB").await?;
+    send(other.mint(b, alloy::primitives::U256::from(500))).await.unwrap();
+    let (token_a, token_b) = (w.token, *other.address());
+    w.open(alice, bob, Some(100)).await?;
+    let open = json!({ "token": token_b, "partner": a, "deposit": "100", "via": "erc223" });
+    w.call(bob, reqwest::Method::PUT, "/api/v1/channels", Some(open)).await?;
+    w.balances(alice, bob, (100, 0)).await?;
+    w.nodes[alice].await_balances(token_b, b, (0, 100)).await?;
+
+    let (ta, tb, bob_address) = (format!("{token_a:?}"), format!("{token_b:?}"), format!("{b:?}"));
+    let made: Value = serde_json::from_str(
+        &w.cli(alice, &["swap", "make", &bob_address, &ta, "30", &tb, "40"])?,
+    )?;
+    assert_eq!(made["state"], "waiting", "{made}");
+    assert_eq!(made["role"], "maker");
+    assert!(made.get("secret").is_none(), "the secret is not shown before it is out: {made}");
+    let hash = made["secret_hash"].as_str().expect("a secret hash").to_string();
+    let take = json!({
+        "role": "taker",
+        "counterparty": a,
+        "send": { "token": token_b, "amount": "40" },
+        "receive": { "token": token_a, "amount": "30" },
+        "secret_hash": hash,
+    });
+    let taken = w.call(bob, reqwest::Method::POST, "/api/v1/swaps", Some(take.clone())).await?;
+    assert_eq!(taken["role"], "taker");
+    let path = format!("/api/v1/swaps/{hash}");
+    for i in [alice, bob] {
+        until("the swap completed", async || Ok(w.get(i, &path).await?["state"] == "completed"))
+            .await?;
+    }
+    w.balances(alice, bob, (70, 30)).await?;
+    w.nodes[bob].await_balances(token_b, a, (60, 40)).await?;
+    let done = w.get(alice, &path).await?;
+    assert!(done["secret"].is_string(), "shown once out: {done}");
+    let listed = w.cli(bob, &["swap", "list"])?;
+    assert!(listed.contains("completed") && listed.contains(&hash), "{listed}");
+    // over: not cancellable
+    let over = w.call(alice, reqwest::Method::DELETE, &path, None).await.unwrap_err();
+    assert!(over.to_string().contains("409"), "{over}");
+
+    // a second swap, cancelled by Alice before Bob takes it: nothing moves
+    let made: Value =
+        serde_json::from_str(&w.cli(alice, &["swap", "make", &bob_address, &ta, "5", &tb, "5"])?)?;
+    let hash = made["secret_hash"].as_str().expect("a secret hash").to_string();
+    let cancelled: Value = serde_json::from_str(&w.cli(alice, &["swap", "cancel", &hash])?)?;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    let take = json!({ "secret_hash": hash, "send": { "token": token_b, "amount": "5" },
+        "receive": { "token": token_a, "amount": "5" }, "role": "taker", "counterparty": a });
+    w.call(bob, reqwest::Method::POST, "/api/v1/swaps", Some(take)).await?;
+    let path = format!("/api/v1/swaps/{hash}");
+    until("Bob's side failed", async || Ok(w.get(bob, &path).await?["state"] == "failed")).await?;
+    w.balances(alice, bob, (70, 30)).await?;
+    w.nodes[bob].await_balances(token_b, a, (60, 40)).await?;
+
+    // what cannot be a swap is refused, and changes nothing
+    let w = &w;
+    let refused = |body: Value| async move {
+        w.call(alice, reqwest::Method::POST, "/api/v1/swaps", Some(body))
+            .await
+            .unwrap_err()
+            .to_string()
+    };
+    let same_token = json!({ "role": "maker", "counterparty": b,
+        "send": { "token": token_a, "amount": "1" }, "receive": { "token": token_a, "amount": "1" } });
+    assert!(refused(same_token).await.contains("409"));
+    let maker_with_hash = json!({ "role": "maker", "counterparty": b, "secret_hash": hash,
+        "send": { "token": token_a, "amount": "1" }, "receive": { "token": token_b, "amount": "1" } });
+    assert!(refused(maker_with_hash).await.contains("400"));
+    let taker_without = json!({ "role": "taker", "counterparty": b,
+        "send": { "token": token_a, "amount": "1" }, "receive": { "token": token_b, "amount": "1" } });
+    assert!(refused(taker_without).await.contains("400"));
+    let zero = json!({ "role": "maker", "counterparty": b,
+        "send": { "token": token_a, "amount": "0" }, "receive": { "token": token_b, "amount": "1" } });
+    assert!(refused(zero).await.contains("400"));
+    let unknown = w.get(alice, &format!("/api/v1/swaps/0x{}", "ab".repeat(32))).await.unwrap_err();
+    assert!(unknown.to_string().contains("404"), "{unknown}");
+    let swaps = w.get(alice, "/api/v1/swaps").await?;
+    assert_eq!(swaps.as_array().map(Vec::len), Some(2), "{swaps}");
+    Ok(())
+}

@@ -2804,6 +2804,53 @@ class NodeEvent:
                 return False
             return True
 
+    @dataclass
+    class SWAP_CHANGED:
+        """
+        A token swap of ours moved.
+"""
+        
+        def __init__(self, secret_hash:str, state:str, reason:str):
+            self.secret_hash = secret_hash
+            
+            """
+        its secret hash
+"""
+        
+            self.state = state
+            
+            """
+        where it stands (`waiting`, `locked`, `revealed`, `completed`, `failed`,
+        `cancelled`)
+"""
+        
+            self.reason = reason
+            
+            """
+        why it failed (empty otherwise)
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "NodeEvent.SWAP_CHANGED(secret_hash={}, state={}, reason={})".format(self.secret_hash, self.state, self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, NodeEvent):
+                return NotImplemented
+            if not other.is_SWAP_CHANGED():
+                return False
+            if self.secret_hash != other.secret_hash:
+                return False
+            if self.state != other.state:
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -2840,6 +2887,10 @@ class NodeEvent:
         return isinstance(self, NodeEvent.BLOCK)
     def is_block(self) -> bool:
         return isinstance(self, NodeEvent.BLOCK)
+    def is_SWAP_CHANGED(self) -> bool:
+        return isinstance(self, NodeEvent.SWAP_CHANGED)
+    def is_swap_changed(self) -> bool:
+        return isinstance(self, NodeEvent.SWAP_CHANGED)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -2853,6 +2904,7 @@ NodeEvent.CHANNEL_CHANGED = type("NodeEvent.CHANNEL_CHANGED", (NodeEvent.CHANNEL
 NodeEvent.CHAIN_REACHABILITY = type("NodeEvent.CHAIN_REACHABILITY", (NodeEvent.CHAIN_REACHABILITY, NodeEvent,), {})  # type: ignore
 NodeEvent.PEER_CONNECTIVITY = type("NodeEvent.PEER_CONNECTIVITY", (NodeEvent.PEER_CONNECTIVITY, NodeEvent,), {})  # type: ignore
 NodeEvent.BLOCK = type("NodeEvent.BLOCK", (NodeEvent.BLOCK, NodeEvent,), {})  # type: ignore
+NodeEvent.SWAP_CHANGED = type("NodeEvent.SWAP_CHANGED", (NodeEvent.SWAP_CHANGED, NodeEvent,), {})  # type: ignore
 
 
 
@@ -2908,6 +2960,12 @@ class _UniffiFfiConverterTypeNodeEvent(_UniffiConverterRustBuffer):
             return NodeEvent.BLOCK(
                 _UniffiFfiConverterUInt64.read(buf),
             )
+        if variant == 9:
+            return NodeEvent.SWAP_CHANGED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -2950,6 +3008,11 @@ class _UniffiFfiConverterTypeNodeEvent(_UniffiConverterRustBuffer):
             return
         if value.is_BLOCK():
             _UniffiFfiConverterUInt64.check_lower(value.number)
+            return
+        if value.is_SWAP_CHANGED():
+            _UniffiFfiConverterString.check_lower(value.secret_hash)
+            _UniffiFfiConverterString.check_lower(value.state)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
         raise ValueError(value)
 
@@ -2994,6 +3057,11 @@ class _UniffiFfiConverterTypeNodeEvent(_UniffiConverterRustBuffer):
         if value.is_BLOCK():
             buf.write_i32(8)
             _UniffiFfiConverterUInt64.write(value.number, buf)
+        if value.is_SWAP_CHANGED():
+            buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.secret_hash, buf)
+            _UniffiFfiConverterString.write(value.state, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
 
 
 

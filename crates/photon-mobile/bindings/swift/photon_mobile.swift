@@ -2944,6 +2944,21 @@ public enum NodeEvent: Equatable, Hashable {
          * its number
          */number: UInt64
     )
+    /**
+     * A token swap of ours moved.
+     */
+    case swapChanged(
+        /**
+         * its secret hash
+         */secretHash: String, 
+        /**
+         * where it stands (`waiting`, `locked`, `revealed`, `completed`, `failed`,
+         * `cancelled`)
+         */state: String, 
+        /**
+         * why it failed (empty otherwise)
+         */reason: String
+    )
 
 
 
@@ -2987,6 +3002,9 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         )
         
         case 8: return .block(number: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 9: return .swapChanged(secretHash: try FfiConverterString.read(from: &buf), state: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3050,6 +3068,13 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         case let .block(number):
             writeInt(&buf, Int32(8))
             FfiConverterUInt64.write(number, into: &buf)
+            
+        
+        case let .swapChanged(secretHash,state,reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(secretHash, into: &buf)
+            FfiConverterString.write(state, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         }
     }

@@ -213,6 +213,190 @@ pub(super) enum ClientCommand {
     },
     /// Stop a running node gracefully (payments in flight go on when it starts again).
     Shutdown(ClientArgs),
+    /// Token swaps: make one, take one, list, show or cancel them (see docs/swaps.md).
+    #[command(subcommand)]
+    Swap(SwapCommand),
+}
+
+/// `photon swap …`.
+#[derive(Subcommand)]
+pub(super) enum SwapCommand {
+    /// Make a swap: the node makes the secret and pays SEND_AMOUNT of SEND_TOKEN to the taker
+    /// at once, revealing the secret only for the taker's payment of RECEIVE_AMOUNT of
+    /// RECEIVE_TOKEN. Prints the secret hash to give the taker.
+    Make {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The taker.
+        taker: Address,
+        /// The token we pay: its address, or its symbol.
+        send_token: String,
+        /// How much we pay (in its display unit; see `--raw`).
+        send_amount: String,
+        /// The token we are paid.
+        receive_token: String,
+        /// How much we are paid.
+        receive_amount: String,
+        /// Most fee to pay for our side [default: 5 % of the amount plus 100 smallest units].
+        #[arg(long)]
+        fee_limit: Option<String>,
+    },
+    /// Take a swap the maker offered with SECRET_HASH: once the maker's payment of
+    /// RECEIVE_AMOUNT of RECEIVE_TOKEN is locked to us, the node pays SEND_AMOUNT of
+    /// SEND_TOKEN to the maker locked with the same hash.
+    Take {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The maker.
+        maker: Address,
+        /// The maker's secret hash (`0x` and 64 hex digits).
+        secret_hash: photon_primitives::B256,
+        /// The token we pay: its address, or its symbol.
+        send_token: String,
+        /// How much we pay.
+        send_amount: String,
+        /// The token we are paid.
+        receive_token: String,
+        /// How much we are paid.
+        receive_amount: String,
+        /// Blocks to wait for the maker's payment [default: the node's lock timeout].
+        #[arg(long)]
+        expiry: Option<u64>,
+        /// Most fee to pay for our side [default: 5 % of the amount plus 100 smallest units].
+        #[arg(long)]
+        fee_limit: Option<String>,
+    },
+    /// List the node's swaps, newest first.
+    List(ClientArgs),
+    /// Show one swap.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Its secret hash.
+        secret_hash: photon_primitives::B256,
+    },
+    /// Cancel a swap that still waits (its secret is out to no one).
+    Cancel {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Its secret hash.
+        secret_hash: photon_primitives::B256,
+    },
+}
+
+/// Runs `photon swap …`.
+async fn swap(command: SwapCommand) -> Result<()> {
+    use photon_api::{NewSwap, SwapRole, SwapSide};
+    let show = |swap: &photon_api::SwapView| -> Result<()> {
+        println!("{}", serde_json::to_string_pretty(swap)?);
+        Ok(())
+    };
+    match command {
+        SwapCommand::Make {
+            client,
+            taker,
+            send_token,
+            send_amount,
+            receive_token,
+            receive_amount,
+            fee_limit,
+        } => {
+            let (send_token, send_decimals) = client.token(&send_token).await?;
+            let (receive_token, receive_decimals) = client.token(&receive_token).await?;
+            let swap = NewSwap {
+                role: SwapRole::Maker,
+                counterparty: taker,
+                send: SwapSide {
+                    token: send_token,
+                    amount: client.amount(&send_amount, send_decimals)?,
+                },
+                receive: SwapSide {
+                    token: receive_token,
+                    amount: client.amount(&receive_amount, receive_decimals)?,
+                },
+                secret_hash: None,
+                expiry: None,
+                fee_limit: fee_limit.map(|f| client.amount(&f, send_decimals)).transpose()?,
+            };
+            let made = client.client().start_swap(&swap).await?;
+            eprintln!(
+                "give the taker this secret hash: {:?} (it runs `photon swap take`)",
+                made.secret_hash
+            );
+            show(&made)?;
+        }
+        SwapCommand::Take {
+            client,
+            maker,
+            secret_hash,
+            send_token,
+            send_amount,
+            receive_token,
+            receive_amount,
+            expiry,
+            fee_limit,
+        } => {
+            let (send_token, send_decimals) = client.token(&send_token).await?;
+            let (receive_token, receive_decimals) = client.token(&receive_token).await?;
+            let swap = NewSwap {
+                role: SwapRole::Taker,
+                counterparty: maker,
+                send: SwapSide {
+                    token: send_token,
+                    amount: client.amount(&send_amount, send_decimals)?,
+                },
+                receive: SwapSide {
+                    token: receive_token,
+                    amount: client.amount(&receive_amount, receive_decimals)?,
+                },
+                secret_hash: Some(secret_hash),
+                expiry,
+                fee_limit: fee_limit.map(|f| client.amount(&f, send_decimals)).transpose()?,
+            };
+            let taken = client.client().start_swap(&swap).await?;
+            show(&taken)?;
+        }
+        SwapCommand::List(client) => {
+            let swaps = client.client().swaps().await?;
+            let units: std::collections::HashMap<Address, (Option<u8>, Option<String>)> = client
+                .client()
+                .tokens()
+                .await?
+                .into_iter()
+                .map(|t| (t.address, (t.decimals, t.symbol)))
+                .collect();
+            let amount = |side: &photon_api::SwapSide| {
+                let (decimals, symbol) = units.get(&side.token).cloned().unwrap_or_default();
+                client.show(side.amount, decimals, symbol.as_deref())
+            };
+            println!(
+                "{:<68} {:<6} {:<10} {:>24} {:>24}",
+                "secret hash", "role", "state", "send", "receive"
+            );
+            for s in swaps {
+                println!(
+                    "{:<68} {:<6} {:<10} {:>24} {:>24}",
+                    format!("{:?}", s.secret_hash),
+                    s.role.as_str(),
+                    s.state.as_str(),
+                    amount(&s.send),
+                    amount(&s.receive),
+                );
+                if let Some(why) = &s.reason {
+                    println!("    {why}");
+                }
+            }
+        }
+        SwapCommand::Show { client, secret_hash } => {
+            let swap = client.client().swap(secret_hash).await?;
+            show(&swap)?;
+        }
+        SwapCommand::Cancel { client, secret_hash } => {
+            let swap = client.client().cancel_swap(secret_hash).await?;
+            show(&swap)?;
+        }
+    }
+    Ok(())
 }
 
 /// Waits for `call`, showing progress on stderr (a call may wait for the chain).
@@ -394,6 +578,7 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
                 }
             }
         }
+        ClientCommand::Swap(command) => swap(command).await?,
         ClientCommand::Shutdown(args) => {
             args.client().shutdown().await?;
             println!("stopping: the node finishes what it is doing and exits");

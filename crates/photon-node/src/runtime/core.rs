@@ -114,6 +114,43 @@ impl Node {
             Command::KnowSecret { secret, reply } => {
                 batch.push((StateChange::KnowSecret { secret }, Waiter::Reply(reply)));
             }
+            Command::StartSwap { swap, reply } => match self.swap_change(swap) {
+                Ok((change, secrethash)) => {
+                    // answered with the swap's id once the state machine took it, durably
+                    let (done, taken) = oneshot::channel::<Result<(), NodeError>>();
+                    tokio::spawn(async move {
+                        let answer = match taken.await {
+                            Ok(result) => result.map(|()| secrethash.0),
+                            Err(_) => Err(NodeError::Stopped),
+                        };
+                        let _ = reply.send(answer);
+                    });
+                    batch.push((change, Waiter::Reply(done)));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Swaps(reply) => {
+                let swaps = self
+                    .state
+                    .swaps
+                    .iter()
+                    .map(|(hash, swap)| super::swaps::swap_view(hash, swap))
+                    .collect();
+                let _ = reply.send(swaps);
+            }
+            Command::CancelSwap { secrethash, reply } => {
+                let secrethash = photon_primitives::SecretHash(secrethash);
+                if !self.state.swaps.contains_key(&secrethash) {
+                    let _ = reply.send(Err(NodeError::NotFound(format!(
+                        "no swap of ours locked with {}",
+                        secrethash.0
+                    ))));
+                    return;
+                }
+                batch.push((StateChange::CancelSwap { secrethash }, Waiter::Reply(reply)));
+            }
             Command::Fees(reply) => {
                 let _ = reply.send(self.state.fees.clone());
             }
@@ -459,6 +496,14 @@ impl Node {
                 });
             }
             Event::PaymentMediated { .. } => {}
+            Event::SwapChanged { secrethash, status } => {
+                let (state, reason) = super::swaps::swap_state(&status);
+                let _ = self.handle.events.send(NodeEvent::SwapChanged {
+                    secret_hash: secrethash.0,
+                    state,
+                    reason,
+                });
+            }
         }
     }
 }

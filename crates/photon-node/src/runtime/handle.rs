@@ -104,6 +104,22 @@ pub enum Command {
         /// answer once in force
         reply: Reply<()>,
     },
+    /// Make or take a token swap.
+    StartSwap {
+        /// the terms
+        swap: SwapRequest,
+        /// answer with the swap's secret hash once it is under way (durable)
+        reply: Reply<B256>,
+    },
+    /// Our swaps.
+    Swaps(oneshot::Sender<Vec<photon_api::SwapView>>),
+    /// Cancel a swap whose secret is not out.
+    CancelSwap {
+        /// the swap
+        secrethash: B256,
+        /// answer once cancelled
+        reply: Reply<()>,
+    },
     /// The mediation fees.
     Fees(oneshot::Sender<photon_state::FeeSchedule>),
     /// Set a mediation fee policy.
@@ -264,4 +280,23 @@ impl NodeHandle {
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// A swap the API asked for, checked (see [`Command::StartSwap`]).
+#[derive(Debug, Clone)]
+pub struct SwapRequest {
+    /// our side
+    pub role: photon_state::SwapRole,
+    /// the other party
+    pub counterparty: Address,
+    /// what we pay
+    pub send: photon_state::SwapLeg,
+    /// what we are paid
+    pub receive: photon_state::SwapLeg,
+    /// taker: the maker's secret hash
+    pub secrethash: Option<B256>,
+    /// taker: blocks to wait for the maker's lock
+    pub expiry: Option<u64>,
+    /// most fee for our side
+    pub fee_limit: TokenAmount,
 }

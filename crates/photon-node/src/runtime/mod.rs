@@ -42,6 +42,7 @@ mod core;
 mod crash;
 mod handle;
 mod payments;
+mod swaps;
 mod transactions;
 mod views;
 
@@ -51,7 +52,7 @@ use self::transactions::*;
 pub use crash::crash_point;
 use crash::*;
 use handle::*;
-pub use handle::{ChannelAction, Command, Input, NodeHandle, PayRequest, RouteSource};
+pub use handle::{ChannelAction, Command, Input, NodeHandle, PayRequest, RouteSource, SwapRequest};
 use payments::*;
 pub use transactions::TxJournal;
 use views::ChannelBrief;

@@ -230,13 +230,13 @@ fn take(
     if !(acceptable && agreed) {
         return dispose(cx, channel_id, lock, payment_id);
     }
-    send_our_lock(cx, (channel_id, lock))
+    send_our_lock(cx, (channel_id, lock), "no route could carry our lock to the maker")
 }
 
 /// As the taker, sends our lock over the next route to the maker, expiring a reveal timeout
 /// before the maker's `payer` lock; with no route left, gives the maker's lock back and the
-/// swap fails.
-fn send_our_lock(cx: &mut Ctx<'_>, payer: (ChannelId, Lock)) -> Result<(), Rejection> {
+/// swap fails (`why`).
+fn send_our_lock(cx: &mut Ctx<'_>, payer: (ChannelId, Lock), why: &str) -> Result<(), Rejection> {
     let secrethash = payer.1.secrethash;
     let Some(mut swap) = ours(cx.state, &secrethash, SwapRole::Taker) else { return Ok(()) };
     let me = cx.state.address;
@@ -309,11 +309,7 @@ fn send_our_lock(cx: &mut Ctx<'_>, payer: (ChannelId, Lock)) -> Result<(), Rejec
     {
         dispose(cx, channel_id, lock, payment_id)?;
     }
-    set_status(
-        cx,
-        &secrethash,
-        SwapStatus::Failed("no route could carry our lock to the maker".into()),
-    );
+    set_status(cx, &secrethash, SwapStatus::Failed(why.into()));
     Ok(())
 }
 
@@ -323,7 +319,11 @@ pub(super) fn our_lock_disposed(cx: &mut Ctx<'_>, task: MediatorTask) -> Result<
     if task.payer_done {
         return Ok(());
     }
-    send_our_lock(cx, task.payer)
+    send_our_lock(
+        cx,
+        task.payer,
+        "our lock was given back (by the maker, or a hop to it) and no other route is left",
+    )
 }
 
 /// As the maker, the taker's lock arrived: when it pays the agreed token and amount (and our

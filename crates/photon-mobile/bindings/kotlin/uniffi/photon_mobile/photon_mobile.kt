@@ -3840,6 +3840,30 @@ sealed class NodeEvent {
         companion object
     }
     
+    /**
+     * A token swap of ours moved.
+     */
+    data class SwapChanged(
+        /**
+         * its secret hash
+         */
+        val `secretHash`: kotlin.String, 
+        /**
+         * where it stands (`waiting`, `locked`, `revealed`, `completed`, `failed`,
+         * `cancelled`)
+         */
+        val `state`: kotlin.String, 
+        /**
+         * why it failed (empty otherwise)
+         */
+        val `reason`: kotlin.String) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -3894,6 +3918,11 @@ public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
                 )
             8 -> NodeEvent.Block(
                 FfiConverterULong.read(buf),
+                )
+            9 -> NodeEvent.SwapChanged(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -3971,6 +4000,15 @@ public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
                 + FfiConverterULong.allocationSize(value.`number`)
             )
         }
+        is NodeEvent.SwapChanged -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`secretHash`)
+                + FfiConverterString.allocationSize(value.`state`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
     }
 
     override fun write(value: NodeEvent, buf: ByteBuffer) {
@@ -4028,6 +4066,13 @@ public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
             is NodeEvent.Block -> {
                 buf.putInt(8)
                 FfiConverterULong.write(value.`number`, buf)
+                Unit
+            }
+            is NodeEvent.SwapChanged -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`secretHash`, buf)
+                FfiConverterString.write(value.`state`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
