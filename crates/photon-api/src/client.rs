@@ -148,6 +148,12 @@ impl Client {
         self.call(reqwest::Method::DELETE, &path, |r| r, "a payment").await
     }
 
+    /// The secret of `secret_hash`, if the node knows it.
+    pub async fn secret_of(&self, secret_hash: B256) -> Result<B256, ClientError> {
+        let path = format!("/api/v1/secrets/{secret_hash}");
+        Ok(self.get::<crate::SecretBody>(&path, "a secret").await?.secret)
+    }
+
     /// Makes or takes a token swap.
     pub async fn start_swap(&self, swap: &crate::NewSwap) -> Result<crate::SwapView, ClientError> {
         self.send(reqwest::Method::POST, "/api/v1/swaps", swap, "a swap").await
@@ -208,6 +214,15 @@ impl Client {
     ) -> Result<PaymentOutcome, ClientError> {
         let path = format!("/api/v1/payments/{token:?}/{target:?}");
         self.send(reqwest::Method::POST, &path, pay, "a payment").await
+    }
+
+    /// Starts a payment and answers as soon as it is under way (`"wait": false`).
+    pub async fn pay_async(
+        &self, token: Address, target: Address, pay: &Pay,
+    ) -> Result<PaymentStatus, ClientError> {
+        let path = format!("/api/v1/payments/{token:?}/{target:?}");
+        let pay = Pay { wait: Some(false), ..pay.clone() };
+        self.send(reqwest::Method::POST, &path, &pay, "a payment").await
     }
 
     /// The payment history, newest first.

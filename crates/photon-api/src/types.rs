@@ -171,6 +171,11 @@ pub struct Status {
     pub pending_transfers: usize,
     /// Software version.
     pub version: String,
+    /// Blocks the node needs, at worst, to get a secret registered on chain: a lock paying it
+    /// must live longer than this.
+    pub reveal_timeout: u64,
+    /// How long (blocks) the locks of payments this node makes live.
+    pub lock_timeout: u64,
 }
 
 /// One channel (`GET /api/v1/channels…`).
@@ -304,6 +309,23 @@ pub struct PendingTransfer {
     pub role: Role,
     /// Payment id.
     pub payment_id: u64,
+    /// The token of the lock we hold (mediator, target) or sent (initiator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Address>)]
+    pub token: Option<Address>,
+    /// That lock's amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    /// The block that lock expires at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<u64>,
+    /// Who pays (target) or is paid (initiator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Address>)]
+    pub counterparty: Option<Address>,
+    /// Whether this node knows the secret.
+    #[serde(default)]
+    pub secret_known: bool,
 }
 
 /// A payment that completed (`POST /api/v1/payments/{token}/{target}`).

@@ -40,7 +40,7 @@ pub use crate::openapi::{openapi, ROUTES};
         address_of, version, openapi_document, status, tokens, network, channels, channels_of_token,
         channel, open_channel, patch_channel, payments, pay, payment, cancel_payment, paths,
         pending_transfers, register_secret, know_secret, fees, set_fee, events, peer, shutdown,
-        transactions, swaps, start_swap, swap, cancel_swap
+        transactions, swaps, start_swap, swap, cancel_swap, secret_of
     ),
     components(schemas(photon_api::NodeEvent)),
     tags(
@@ -124,6 +124,7 @@ pub fn router(node: NodeHandle, token: Option<String>) -> Router {
         .route("/api/v1/pending_transfers", get(pending_transfers))
         .route("/api/v1/secrets", post(register_secret))
         .route("/api/v1/known_secrets", post(know_secret))
+        .route("/api/v1/secrets/{secret_hash}", get(secret_of))
         .route("/api/v1/fees", get(fees).put(set_fee))
         .route("/api/v1/events", get(events))
         .route("/api/v1/peers/{address}", get(peer))
@@ -517,6 +518,22 @@ async fn know_secret(
     let secret = crate::calls::secret(body(request)?.secret)?;
     ctx.node.know_secret(secret).await?;
     Ok(Json(SecretAnswer { transaction_hash: None, secrethash: secret.hash().0 }))
+}
+
+/// The secret of a hash, if this node knows it: given (`POST /known_secrets`), learned when a
+/// payment it made locked with the hash only completed (one leg of a swap across chains: the
+/// secret then claims the other leg), or held in a payment in flight.
+#[utoipa::path(get, path = "/api/v1/secrets/{secret_hash}", operation_id = "getSecret", tag = "payments",
+    params(("secret_hash" = String, Path, description = "The secret's hash", pattern = "^(0[xX])?[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "The secret", body = SecretBody),
+        (status = 404, description = "Not known to this node (`not_found`)", body = ErrorBody),
+        Failures,
+    ))]
+async fn secret_of(
+    State(ctx): State<Ctx>, Path(hash): Path<String>,
+) -> ApiResult<Json<SecretBody>> {
+    Ok(Json(SecretBody { secret: ctx.node.secret_of(secret_hash(&hash)?).await? }))
 }
 
 fn policy_view(p: &photon_state::FeePolicy) -> FeePolicy {

@@ -337,6 +337,15 @@ impl NodeHandle {
         self.ask(|reply| Command::KnowSecret { secret, reply }).await?
     }
 
+    /// The secret of `secret_hash`, if the node knows it: given (`POST /known_secrets`),
+    /// learned when a payment it made locked with the hash only completed (a swap's leg), or
+    /// held in a payment in flight.
+    pub async fn secret_of(&self, secret_hash: B256) -> Result<B256, NodeError> {
+        self.ask(|reply| Command::Secret(secret_hash, reply)).await?.ok_or_else(|| {
+            NodeError::NotFound(format!("this node does not know the secret of {secret_hash}"))
+        })
+    }
+
     /// Makes or takes a token swap (see `docs/swaps.md`); the swap, under way.
     pub async fn start_swap(&self, r: photon_api::NewSwap) -> Result<SwapView, NodeError> {
         use photon_api::SwapRole;

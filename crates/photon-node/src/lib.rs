@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod calls;
+pub mod crosschain;
 mod error;
 pub mod keystore;
 pub mod launch;

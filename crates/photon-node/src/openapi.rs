@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/pending_transfers"),
     ("post", "/api/v1/secrets"),
     ("post", "/api/v1/known_secrets"),
+    ("get", "/api/v1/secrets/{secret_hash}"),
     ("get", "/api/v1/fees"),
     ("put", "/api/v1/fees"),
     ("get", "/api/v1/events"),

@@ -24,6 +24,12 @@ pub enum Rejection {
         /// why not
         why: &'static str,
     },
+    /// A payment to us waits for this secret, but its lock expires too soon for a claim
+    /// revealed now to be safe.
+    #[error(
+        "the lock {0} paying us expires within the reveal timeout: too late to claim it safely"
+    )]
+    ClaimTooLate(SecretHash),
     /// Swap terms this node cannot take part in.
     #[error("invalid swap: {0}")]
     InvalidSwap(&'static str),

@@ -105,6 +105,7 @@ fn apply(cx: &mut Ctx<'_>, change: StateChange) -> Result<(), Rejection> {
             if orphan {
                 return Err(Rejection::DuplicateLock(hash));
             }
+            mediated::claim_with_known_secret(cx, secret)?;
             cx.state.known_secrets.insert(hash, secret);
         }
         StateChange::ChainSynced(synced) => cx.state.chain_synced = synced,

@@ -21,6 +21,17 @@ impl DevChain {
         Self::spawn_with(&[])
     }
 
+    /// Starts anvil with instant mining and chain id `chain_id` (two chains side by side).
+    pub fn spawn_with_chain_id(chain_id: u64) -> Result<Self> {
+        let path = anvil_path()?;
+        let instance = Anvil::at(&path)
+            .args(["--host", "127.0.0.1"])
+            .chain_id(chain_id)
+            .try_spawn()
+            .with_context(|| format!("starting {}", path.display()))?;
+        Ok(Self { instance })
+    }
+
     /// Starts anvil with extra command-line arguments (e.g. `["--block-time", "1"]`).
     pub fn spawn_with(args: &[&str]) -> Result<Self> {
         let path = anvil_path()?;

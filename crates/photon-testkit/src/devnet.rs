@@ -53,6 +53,12 @@ impl DevNet {
         Self::start_with(&TEST_PARAMS).await
     }
 
+    /// Starts anvil with chain id `chain_id` and deploys with [`TEST_PARAMS`]: a second
+    /// chain beside another (swaps across chains).
+    pub async fn start_on_chain(chain_id: u64) -> anyhow::Result<Self> {
+        Self::deploy_on(DevChain::spawn_with_chain_id(chain_id)?, &TEST_PARAMS).await
+    }
+
     /// Starts anvil and deploys with `params`.
     pub async fn start_with(params: &DeployParams) -> anyhow::Result<Self> {
         Self::deploy_on(DevChain::spawn()?, params).await

@@ -282,6 +282,118 @@ pub(super) enum SwapCommand {
         /// Its secret hash.
         secret_hash: photon_primitives::B256,
     },
+    /// Make a swap across two chains with one node on each: pay on the first, be paid on the
+    /// second. Runs until done; run it again to resume. Amounts in smallest units.
+    CrossMake {
+        #[command(flatten)]
+        cross: CrossArgs,
+        /// The secret of a swap to resume (default: a fresh one).
+        #[arg(long)]
+        secret: Option<photon_primitives::B256>,
+    },
+    /// Take a swap across two chains: be paid on the first (the maker's chain), pay on the
+    /// second. Runs until done; run it again to resume (after the maker claimed, the secret
+    /// must reach the first chain's node before the maker's lock expires).
+    CrossTake {
+        #[command(flatten)]
+        cross: CrossArgs,
+        /// The maker's secret hash.
+        #[arg(long)]
+        secret_hash: photon_primitives::B256,
+    },
+}
+
+/// The two nodes and legs of a swap across chains. `--pay-*` is the chain we pay on,
+/// `--receive-*` the chain we are paid on.
+#[derive(Args)]
+pub(super) struct CrossArgs {
+    /// Our node on the chain we pay on (URL or host:port).
+    #[arg(long)]
+    pay_api: String,
+    /// Its bearer token.
+    #[arg(long, env = "PHOTON_PAY_API_TOKEN")]
+    pay_api_token: Option<String>,
+    /// The token we pay.
+    #[arg(long)]
+    pay_token: Address,
+    /// How much we pay (smallest units).
+    #[arg(long)]
+    pay_amount: Amount,
+    /// That chain's block time (seconds).
+    #[arg(long, default_value_t = 12.0)]
+    pay_block_secs: f64,
+    /// Our node on the chain we are paid on.
+    #[arg(long)]
+    receive_api: String,
+    /// Its bearer token.
+    #[arg(long, env = "PHOTON_RECEIVE_API_TOKEN")]
+    receive_api_token: Option<String>,
+    /// The token we are paid.
+    #[arg(long)]
+    receive_token: Address,
+    /// How much we are paid (smallest units).
+    #[arg(long)]
+    receive_amount: Amount,
+    /// That chain's block time (seconds).
+    #[arg(long, default_value_t = 12.0)]
+    receive_block_secs: f64,
+    /// The other party's account (the same on both chains unless `--counterparty-receive`).
+    #[arg(long)]
+    counterparty: Address,
+    /// The other party's account on the chain we are paid on, if another.
+    #[arg(long)]
+    counterparty_receive: Option<Address>,
+    /// Seconds between two looks at the nodes.
+    #[arg(long, default_value_t = 2)]
+    poll_secs: u64,
+    /// Longest wait for the counterparty's lock (seconds).
+    #[arg(long, default_value_t = 1800)]
+    wait_secs: u64,
+}
+
+impl CrossArgs {
+    fn legs(&self) -> (photon_node::crosschain::Leg, photon_node::crosschain::Leg) {
+        use photon_node::crosschain::Leg;
+        let pay = Leg {
+            node: Client::new(&api_url(&self.pay_api), self.pay_api_token.clone()),
+            token: self.pay_token,
+            amount: self.pay_amount,
+            counterparty: self.counterparty,
+            block_secs: self.pay_block_secs,
+        };
+        let receive = Leg {
+            node: Client::new(&api_url(&self.receive_api), self.receive_api_token.clone()),
+            token: self.receive_token,
+            amount: self.receive_amount,
+            counterparty: self.counterparty_receive.unwrap_or(self.counterparty),
+            block_secs: self.receive_block_secs,
+        };
+        (pay, receive)
+    }
+
+    fn patience(&self) -> photon_node::crosschain::Patience {
+        photon_node::crosschain::Patience {
+            poll: Duration::from_secs(self.poll_secs.max(1)),
+            wait_for_lock: Duration::from_secs(self.wait_secs),
+            ..Default::default()
+        }
+    }
+}
+
+/// 32 bytes from the system's random source.
+fn random_secret() -> Result<photon_primitives::B256> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(photon_primitives::B256::from(bytes))
+}
+
+fn print_outcome(outcome: &photon_node::crosschain::CrossOutcome) {
+    use photon_node::crosschain::CrossOutcome;
+    match outcome {
+        CrossOutcome::Completed { secret } => println!("completed (secret {secret})"),
+        CrossOutcome::NotExchanged { reason } => println!("nothing exchanged: {reason}"),
+    }
 }
 
 /// Runs `photon swap …`.
@@ -394,6 +506,26 @@ async fn swap(command: SwapCommand) -> Result<()> {
         SwapCommand::Cancel { client, secret_hash } => {
             let swap = client.client().cancel_swap(secret_hash).await?;
             show(&swap)?;
+        }
+        SwapCommand::CrossMake { cross, secret } => {
+            let secret = match secret {
+                Some(secret) => secret,
+                None => random_secret()?,
+            };
+            let hash = photon_node::crosschain::hash_of(secret);
+            eprintln!("secret hash for the taker: {hash} (keep this command running)");
+            eprintln!("the secret, should you need to resume: {secret}");
+            let (pay, receive) = cross.legs();
+            let outcome =
+                photon_node::crosschain::make(&pay, &receive, secret, cross.patience()).await?;
+            print_outcome(&outcome);
+        }
+        SwapCommand::CrossTake { cross, secret_hash } => {
+            let (pay, receive) = cross.legs();
+            let outcome =
+                photon_node::crosschain::take(&pay, &receive, secret_hash, cross.patience())
+                    .await?;
+            print_outcome(&outcome);
         }
     }
     Ok(())

@@ -107,7 +107,7 @@ impl Node {
                     .state
                     .tasks
                     .iter()
-                    .map(|(h, t)| super::views::pending_transfer(h.0, t))
+                    .map(|(h, t)| super::views::pending_transfer(&self.state, h.0, t))
                     .collect();
                 let _ = reply.send(pending);
             }
@@ -131,6 +131,27 @@ impl Node {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::Secret(hash, reply) => {
+                let hash = photon_primitives::SecretHash(hash);
+                let state = &self.state;
+                // given, learned by a payment of ours, or held in a payment in flight; a
+                // swap's only once out
+                let known = state.known_secrets.get(&hash).copied().or_else(|| {
+                    match state.tasks.get(&hash) {
+                        Some(Task::Mediator(t)) => t.secret,
+                        Some(Task::Target(t)) => t.secret,
+                        _ => None,
+                    }
+                });
+                let swap = state.swaps.get(&hash).filter(|s| {
+                    matches!(
+                        s.status,
+                        photon_state::SwapStatus::Revealed | photon_state::SwapStatus::Completed
+                    )
+                });
+                let known = known.or_else(|| swap.and_then(|s| s.secret));
+                let _ = reply.send(known.map(|s| s.0));
+            }
             Command::Swaps(reply) => {
                 let swaps = self
                     .state

@@ -113,6 +113,8 @@ pub enum Command {
     },
     /// Our swaps.
     Swaps(oneshot::Sender<Vec<photon_api::SwapView>>),
+    /// The secret of a hash, if this node knows it.
+    Secret(B256, oneshot::Sender<Option<B256>>),
     /// Cancel a swap whose secret is not out.
     CancelSwap {
         /// the swap

@@ -48,13 +48,47 @@ impl ChannelBrief {
 }
 
 /// A payment in flight, as the API shows it.
-pub(super) fn pending_transfer(secrethash: B256, task: &Task) -> PendingTransfer {
-    let (role, payment_id) = match task {
-        Task::Initiator(t) => (Role::Initiator, t.payment_id),
-        Task::Mediator(t) => (Role::Mediator, t.payment_id),
-        Task::Target(t) => (Role::Target, t.payment_id),
+pub(super) fn pending_transfer(
+    state: &ChainState, secrethash: B256, task: &Task,
+) -> PendingTransfer {
+    let token_of = |channel_id: &ChannelId| state.channels.get(channel_id).map(|c| c.token);
+    let hash = photon_primitives::SecretHash(secrethash);
+    let (role, payment_id, lock, token, counterparty, secret_known) = match task {
+        Task::Initiator(t) => (
+            Role::Initiator,
+            t.payment_id,
+            t.attempt.map(|(_, lock, _)| lock),
+            Some(t.token),
+            Some(t.target),
+            t.secret.is_some(),
+        ),
+        Task::Mediator(t) => (
+            Role::Mediator,
+            t.payment_id,
+            Some(t.payer.1),
+            token_of(&t.payer.0),
+            None,
+            t.secret.is_some(),
+        ),
+        Task::Target(t) => (
+            Role::Target,
+            t.payment_id,
+            Some(t.payer.1),
+            token_of(&t.payer.0),
+            Some(t.initiator),
+            t.secret.is_some() || state.known_secrets.contains_key(&hash),
+        ),
     };
-    PendingTransfer { secrethash, role, payment_id }
+    PendingTransfer {
+        secrethash,
+        role,
+        payment_id,
+        token,
+        amount: lock.map(|l| Amount(l.amount.0)),
+        expiration: lock.map(|l| l.expiration),
+        counterparty,
+        secret_known,
+    }
 }
 
 impl Node {
@@ -82,6 +116,8 @@ impl Node {
             channels: self.state.channels.len(),
             pending_transfers: self.state.tasks.len(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            reveal_timeout: self.state.config.reveal_timeout,
+            lock_timeout: self.state.config.lock_timeout,
         }
     }
 

@@ -167,6 +167,11 @@ pub(super) fn on_reveal(
         return Ok(());
     }
     send_unlock(cx, channel_id, secret, task.payment_id)?;
+    if task.secret.is_none() {
+        // locked with a hash only (a swap's leg): the secret learned here is what claims the
+        // other leg; kept for the owner (`GET /api/v1/secrets/{hash}`)
+        cx.state.known_secrets.insert(secrethash, secret);
+    }
     sent(cx, &task, fee);
     Ok(())
 }

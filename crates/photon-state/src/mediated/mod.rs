@@ -44,6 +44,7 @@ use mediator::{finish_mediator, give_back};
 pub(crate) use swap::{
     cancel as cancel_swap, expect as expect_swap, maker_knows, start as start_swap,
 };
+pub(crate) use target::claim_with_known_secret;
 
 /// Handles the mediated-payment messages.
 pub(crate) fn on_message(
@@ -518,6 +519,10 @@ pub(crate) fn on_secret_registered(cx: &mut Ctx<'_>, secret: Secret) -> Result<(
         send_unlock(cx, channel_id, secret, payment_id)?;
         match cx.state.tasks.get(&secrethash).cloned() {
             Some(Task::Initiator(task)) => {
+                if task.secret.is_none() {
+                    // a hash-only payment (a swap's leg): the secret claims the other leg
+                    cx.state.known_secrets.insert(secrethash, secret);
+                }
                 initiator::sent(cx, &task, task.attempt.map_or(TokenAmount(0), |(_, _, f)| f));
             }
             Some(Task::Mediator(_)) => {

@@ -48,6 +48,37 @@ pub(super) fn on_transfer(
     Ok(())
 }
 
+/// We were given the secret of a payment to us that waits for it (its initiator holds only
+/// the hash: a swap across chains, whose secret comes from the other chain): reveal it to our
+/// payer, who then unlocks, while there is time to register it should the payer not.
+pub(crate) fn claim_with_known_secret(cx: &mut Ctx<'_>, secret: Secret) -> Result<(), Rejection> {
+    let secrethash = secret.hash();
+    let Some(Task::Target(task)) = cx.state.tasks.get(&secrethash) else { return Ok(()) };
+    if task.secret.is_some() {
+        return Ok(());
+    }
+    let (channel_id, lock) = task.payer;
+    let channel =
+        cx.state.channels.get(&channel_id).ok_or(Rejection::UnknownChannel(channel_id))?;
+    if channel.theirs.lock(&secrethash) != Some(&lock) {
+        return Ok(()); // gone already (expired, given back)
+    }
+    if lock.expiration <= cx.state.block.saturating_add(cx.state.config.reveal_timeout) {
+        // revealing now could hand the secret to the payer's side with no time left to
+        // register it for our own lock
+        return Err(Rejection::ClaimTooLate(secrethash));
+    }
+    let payer = channel.partner;
+    let reveal = unsigned(cx.state, |message_id| {
+        Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
+    });
+    if let Some(Task::Target(t)) = cx.state.tasks.get_mut(&secrethash) {
+        t.secret = Some(secret);
+    }
+    cx.events.push(Event::Send { recipient: payer, message: reveal });
+    Ok(())
+}
+
 /// The initiator revealed the secret: reveal it to our payer, who then unlocks.
 pub(super) fn on_reveal(
     cx: &mut Ctx<'_>, sender: Address, secret: Secret, task: TargetTask,

@@ -466,3 +466,70 @@ fn terms_that_cannot_work_are_refused_and_change_nothing() {
     };
     assert!(matches!(net.apply(MAKER, change), Err(Rejection::InvalidSwap(_))));
 }
+
+/// A payment locked with a hash only (its payer does not know the secret).
+fn pay_hash_only(net: &mut Net, from: usize, to: usize, amount: u128, secrethash: SecretHash) {
+    let change = StateChange::SendMediated {
+        token: net.token,
+        payment_id: 21,
+        target: net.addr(to),
+        amount: TokenAmount(amount),
+        secret: None,
+        secrethash,
+        routes: routes(net, &[(&[from, to], 0)]),
+        fee_limit: TokenAmount(0),
+        data: Vec::new(),
+    };
+    net.apply(from, change).unwrap();
+    net.run();
+}
+
+/// The two legs of a swap across two chains, each chain its own network: Alice pays X on
+/// chain 1 and Bob Y on chain 2, both with the hash only; Alice claims Y with her secret, Bob
+/// learns it from his paid leg and claims X with it. A secret given too late is refused.
+#[test]
+fn a_swap_across_two_chains_is_two_hash_locked_legs_and_the_secret_carried_over() {
+    let (alice, bob) = (0, 1);
+    let mut chain1 = Net::new(2);
+    chain1.open_channel(alice, bob, 1_000, 0);
+    let mut chain2 = Net::new(2);
+    chain2.token = token_b();
+    chain2.open_channel(alice, bob, 0, 1_000);
+    let secret = chain1.next_secret();
+    let hash = secret.hash();
+    pay_hash_only(&mut chain1, alice, bob, 100, hash);
+    // Bob's request for the secret goes unanswered: Alice has only the hash on chain 1
+    assert!(matches!(
+        chain1.nodes[bob].state.tasks.get(&hash),
+        Some(Task::Target(t)) if t.secret.is_none()
+    ));
+    pay_hash_only(&mut chain2, bob, alice, 300, hash);
+    // Alice claims Y with her secret (her other node's knowledge)
+    chain2.apply(alice, StateChange::KnowSecret { secret }).unwrap();
+    chain2.run();
+    assert_eq!(chain2.balances(alice, bob), (300, 700));
+    // Bob's node learned it from the unlock it made
+    let learned = chain2.nodes[bob].state.known_secrets.get(&hash).copied();
+    assert_eq!(learned, Some(secret));
+    chain1.apply(bob, StateChange::KnowSecret { secret }).unwrap();
+    chain1.run();
+    chain1.assert_no_rejections();
+    chain2.assert_no_rejections();
+    assert_eq!(chain1.balances(alice, bob), (900, 100));
+    no_locks_left(&chain1);
+    no_locks_left(&chain2);
+
+    // a secret given when the lock it claims expires within the reveal timeout: refused, and
+    // nothing changes (revealing it could not be made safe by the registry any more)
+    let mut chain1 = Net::new(2);
+    chain1.open_channel(alice, bob, 1_000, 0);
+    let secret = chain1.next_secret();
+    pay_hash_only(&mut chain1, alice, bob, 100, secret.hash());
+    let lock = chain1.pending_locks(bob, alice).1[0];
+    let reveal = chain1.nodes[bob].state.config.reveal_timeout;
+    chain1.mine(lock.expiration - reveal - chain1.block);
+    let before = format!("{:?}", chain1.nodes[bob].state);
+    let late = chain1.apply(bob, StateChange::KnowSecret { secret });
+    assert!(matches!(late, Err(Rejection::ClaimTooLate(_))), "{late:?}");
+    assert_eq!(format!("{:?}", chain1.nodes[bob].state), before);
+}
