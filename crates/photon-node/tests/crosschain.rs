@@ -4,59 +4,17 @@
 
 mod common;
 
-use common::{balances, channel, eventually, open, settings};
-use photon_api::{Amount, Client, Pay};
-use photon_node::api::router;
+use common::{balances, channel, eventually, open, settings, start_node as start, TestNode};
+use photon_api::{Amount, Pay};
 use photon_node::crosschain::{self, CrossOutcome, Leg, Patience};
 use photon_node::runtime::NodeSettings;
 use photon_node::transport::LocalNetwork;
-use photon_node::{Node, NodeHandle};
 use photon_primitives::{Address, B256};
 use photon_testkit::devnet::DevNet;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 const ALICE: usize = 1;
 const BOB: usize = 2;
-
-struct TestNode {
-    handle: NodeHandle,
-    url: String,
-    task: tokio::task::JoinHandle<Result<(), photon_node::NodeError>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl TestNode {
-    async fn stop(self) {
-        self.handle.shutdown();
-        let _ = self.task.await;
-        self.server.abort();
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.url, None)
-    }
-}
-
-async fn start(
-    net: &DevNet, i: usize, network: &LocalNetwork, dir: &Path, settings: NodeSettings,
-) -> TestNode {
-    let signer = net.accounts[i].clone();
-    let provider =
-        photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
-    let (node, handle) =
-        Node::start(signer, provider, dir, settings, Arc::new(network.clone())).await.unwrap();
-    network.join(handle.address, handle.inbox());
-    let task = tokio::spawn(node.run());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(handle.clone(), None);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    TestNode { handle, url, task, server }
-}
 
 /// Chain 1 (token X, Alice deposits 100 towards Bob) and chain 2 (token Y, Bob deposits 100
 /// towards Alice); Bob's node on chain 2 makes locks of 20 blocks, less than half of Alice's 50 on

@@ -7,11 +7,14 @@
 //! [`watch`] reads a contract's funding (with its depth, through reorganisations) and its
 //! spend (the secret a claim shows) from a node's best chain over [`rpc`].
 //!
-//! Status: the contract, its transactions and the watcher are built and tested against a
-//! Litecoin regtest node; the swap flows that use them are not yet.
+//! [`flow`] runs each party's side of a swap between coins and Photon tokens, both
+//! directions, with the party's Photon node driven through its API.
 
+pub mod flow;
 pub mod htlc;
 pub mod rpc;
 pub mod watch;
 
+/// The Bitcoin library the contract is built with (keys, amounts, scripts).
+pub use bitcoin;
 pub use htlc::{Htlc, HtlcError, Spend};

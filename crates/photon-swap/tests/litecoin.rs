@@ -8,92 +8,35 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use photon_swap::{Htlc, Spend};
+use photon_testkit::litecoind::Litecoind;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use std::time::Duration;
 
-/// A regtest `litecoind` in a temporary directory, stopped when dropped.
-struct Litecoind {
-    rpc: String,
-    client: reqwest::Client,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
+/// The regtest node, with the contract helpers these tests use.
+struct Node(Litecoind);
 
-impl Drop for Litecoind {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Litecoind {
+impl Node {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (rpc_port, p2p_port) = (free_port(), free_port());
-        let child = std::process::Command::new("litecoind")
-            .arg("-regtest")
-            .arg(format!("-datadir={}", dir.path().display()))
-            .args(["-listen=0", "-connect=0", "-dnsseed=0", "-upnp=0"])
-            .args(["-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-fallbackfee=0.001"])
-            .args(["-rpcuser=photon", "-rpcpassword=photon", "-txindex=1", "-printtoconsole=0"])
-            .arg(format!("-rpcport={rpc_port}"))
-            .arg(format!("-port={p2p_port}"))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("litecoind (Debian's `litecoind`; `make test` installs it)");
-        let node = Self {
-            rpc: format!("http://127.0.0.1:{rpc_port}"),
-            client: reqwest::Client::new(),
-            child,
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if node.try_call("getblockcount", json!([])).await.is_ok() {
-                return node;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("litecoind did not answer");
-    }
-
-    async fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
-        let answer = self
-            .client
-            .post(&self.rpc)
-            .basic_auth("photon", Some("photon"))
-            .json(&json!({ "jsonrpc": "1.0", "id": 1, "method": method, "params": params }))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let body: Value = answer.json().await.map_err(|e| e.to_string())?;
-        if !body["error"].is_null() {
-            return Err(body["error"]["message"].as_str().unwrap_or("error").to_string());
-        }
-        Ok(body["result"].clone())
+        Self(Litecoind::start().await.expect("a regtest litecoind"))
     }
 
     async fn call(&self, method: &str, params: Value) -> Value {
-        self.try_call(method, params).await.unwrap_or_else(|e| panic!("{method}: {e}"))
+        self.0.call(method, params).await.unwrap()
     }
 
-    async fn mine(&self, blocks: u32, to: &str) {
-        self.call("generatetoaddress", json!([blocks, to])).await;
+    async fn mine(&self, blocks: u32) {
+        self.0.mine(blocks).await.unwrap();
     }
 
     async fn height(&self) -> u32 {
-        self.call("getblockcount", json!([])).await.as_u64().unwrap() as u32
+        self.0.height().await.unwrap()
     }
 
-    /// Funds `address` with `amount` LTC from the wallet; the contract's output.
-    async fn fund(&self, htlc: &Htlc, amount: &str, miner: &str) -> (OutPoint, Amount) {
+    /// Funds the contract with `amount` LTC from the wallet and mines it; its output.
+    async fn fund(&self, htlc: &Htlc, amount: &str) -> (OutPoint, Amount) {
         let address = htlc.address("rltc").unwrap();
         let txid = self.call("sendtoaddress", json!([address, amount])).await;
-        self.mine(1, miner).await;
+        self.mine(1).await;
         let tx = self.call("getrawtransaction", json!([txid, true])).await;
         let want = hex(htlc.script_pubkey().as_bytes());
         let out = tx["vout"]
@@ -108,15 +51,17 @@ impl Litecoind {
     }
 
     async fn send(&self, tx: &Transaction) -> Result<Value, String> {
-        self.try_call("sendrawtransaction", json!([bitcoin::consensus::encode::serialize_hex(tx)]))
-            .await
+        let hex = bitcoin::consensus::encode::serialize_hex(tx);
+        self.0.try_call("sendrawtransaction", json!([hex])).await
     }
 
     /// The output script of a new wallet address.
     async fn wallet_script(&self) -> ScriptBuf {
-        let address = self.call("getnewaddress", json!(["", "bech32"])).await;
-        let info = self.call("getaddressinfo", json!([address])).await;
-        ScriptBuf::from_bytes(unhex(info["scriptPubKey"].as_str().unwrap()))
+        ScriptBuf::from_bytes(self.0.wallet_script().await.unwrap())
+    }
+
+    fn rpc(&self) -> photon_swap::rpc::Rpc {
+        photon_swap::rpc::Rpc::new(&self.0.rpc, "photon", "photon")
     }
 }
 
@@ -137,11 +82,7 @@ fn key(byte: u8) -> (SecretKey, PublicKey) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
-    let node = Litecoind::start().await;
-    node.call("createwallet", json!(["photon"])).await;
-    let miner = node.call("getnewaddress", json!(["", "bech32"])).await;
-    let miner = miner.as_str().unwrap().to_string();
-    node.mine(101, &miner).await;
+    let node = Node::start().await;
     let (receiver_key, receiver) = key(11);
     let (sender_key, sender) = key(12);
     let secret = [0x5a; 32];
@@ -151,7 +92,7 @@ async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
     // claimed with the secret; the claim, read from the chain, shows it
     let height = node.height().await;
     let htlc = Htlc::new(hash, receiver, sender, height + 50).unwrap();
-    let (outpoint, value) = node.fund(&htlc, "1.5", &miner).await;
+    let (outpoint, value) = node.fund(&htlc, "1.5").await;
     assert_eq!(value, Amount::from_sat(150_000_000));
     let to = node.wallet_script().await;
     let spend = Spend { outpoint, value, to, fee };
@@ -160,7 +101,7 @@ async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
     assert!(early.as_ref().is_err_and(|e| e.contains("non-final")), "{early:?}");
     let claim = htlc.claim(&spend, secret, &receiver_key).unwrap();
     let txid = node.send(&claim).await.expect("the claim is taken");
-    node.mine(1, &miner).await;
+    node.mine(1).await;
     let raw = node.call("getrawtransaction", json!([txid, false])).await;
     let mined: Transaction =
         bitcoin::consensus::encode::deserialize(&unhex(raw.as_str().unwrap())).unwrap();
@@ -173,20 +114,20 @@ async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
     // refunded from its height on, never before
     let height = node.height().await;
     let htlc = Htlc::new(hash, receiver, sender, height + 5).unwrap();
-    let (outpoint, value) = node.fund(&htlc, "0.25", &miner).await;
+    let (outpoint, value) = node.fund(&htlc, "0.25").await;
     let spend = Spend { outpoint, value, to: node.wallet_script().await, fee };
     let refund = htlc.refund(&spend, &sender_key).unwrap();
     let early = node.send(&refund).await;
     assert!(early.as_ref().is_err_and(|e| e.contains("non-final")), "{early:?}");
     // a wrong secret cannot be made into a claim
     assert!(htlc.claim(&spend, [1; 32], &receiver_key).is_err());
-    node.mine(4, &miner).await;
+    node.mine(4).await;
     let txid = node.send(&refund).await.expect("the refund is taken at its height");
-    node.mine(1, &miner).await;
+    node.mine(1).await;
     let mined = node.call("getrawtransaction", json!([txid, true])).await;
     assert_eq!(mined["confirmations"].as_u64(), Some(1));
     // the watcher tells a refund from a claim: no secret in it
-    let rpc = photon_swap::rpc::Rpc::new(&node.rpc, "photon", "photon");
+    let rpc = node.rpc();
     let seen =
         photon_swap::watch::spend_of(&rpc, &htlc, spend.outpoint, u64::from(height)).await.unwrap();
     assert!(
@@ -204,12 +145,8 @@ async fn a_contract_is_claimed_with_the_secret_or_refunded_after_its_height() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watcher_reads_fundings_with_their_depth_through_a_reorganisation() {
     use photon_swap::watch::{funding, spend_of, Spent};
-    let node = Litecoind::start().await;
-    node.call("createwallet", json!(["photon"])).await;
-    let miner = node.call("getnewaddress", json!(["", "bech32"])).await;
-    let miner = miner.as_str().unwrap().to_string();
-    node.mine(101, &miner).await;
-    let rpc = photon_swap::rpc::Rpc::new(&node.rpc, "photon", "photon");
+    let node = Node::start().await;
+    let rpc = node.rpc();
     let (receiver_key, receiver) = key(21);
     let (_, sender) = key(22);
     let secret = [0x3c; 32];
@@ -221,23 +158,19 @@ async fn the_watcher_reads_fundings_with_their_depth_through_a_reorganisation() 
     let agreed = Amount::from_sat(50_000_000);
     assert_eq!(funding(&rpc, &htlc, from, agreed).await.unwrap(), None);
     // a payment to the same script below the agreed amount is no funding
-    node.fund(&htlc, "0.001", &miner).await;
+    node.fund(&htlc, "0.001").await;
     assert_eq!(funding(&rpc, &htlc, from, agreed).await.unwrap(), None);
 
     // funded: one block deep
-    let (outpoint, value) = node.fund(&htlc, "0.5", &miner).await;
+    let (outpoint, value) = node.fund(&htlc, "0.5").await;
     let found = funding(&rpc, &htlc, from, agreed).await.unwrap().expect("the funding");
     assert_eq!((found.outpoint, found.value, found.confirmations), (outpoint, value, 1));
     // a reorganisation one block deep takes it out of the best chain (the replacement blocks
     // leave the funding out): nothing to act on
-    let tip = node.call("getbestblockhash", json!([])).await;
-    node.call("invalidateblock", json!([tip])).await;
-    for _ in 0..2 {
-        node.call("generateblock", json!([miner, []])).await;
-    }
+    node.0.reorganise(2).await.unwrap();
     assert_eq!(funding(&rpc, &htlc, from, agreed).await.unwrap(), None);
     // back in a block: its depth counts from there
-    node.mine(3, &miner).await;
+    node.mine(3).await;
     let found =
         funding(&rpc, &htlc, from, agreed).await.unwrap().expect("the funding, mined again");
     assert_eq!(found.confirmations, 3);
@@ -251,7 +184,7 @@ async fn the_watcher_reads_fundings_with_their_depth_through_a_reorganisation() 
         fee: Amount::from_sat(10_000),
     };
     node.send(&htlc.claim(&spend, secret, &receiver_key).unwrap()).await.unwrap();
-    node.mine(2, &miner).await;
+    node.mine(2).await;
     match spend_of(&rpc, &htlc, found.outpoint, from).await.unwrap() {
         Some(Spent::Claimed { secret: seen, confirmations, .. }) => {
             assert_eq!((seen, confirmations), (secret, 2));

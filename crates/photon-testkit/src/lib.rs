@@ -21,6 +21,7 @@
 pub mod demo;
 pub mod devchain;
 pub mod devnet;
+pub mod litecoind;
 pub mod netns;
 pub mod nodes;
 pub mod poll;

@@ -101,3 +101,53 @@ pub(crate) async fn open(url: &str, token: &str, partner: &str, deposit: Value) 
         call(reqwest::Method::PUT, format!("{url}/api/v1/channels"), Some(body)).await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// A node running in the test process with its API on 127.0.0.1.
+pub(crate) struct TestNode {
+    pub(crate) handle: photon_node::NodeHandle,
+    pub(crate) url: String,
+    task: tokio::task::JoinHandle<Result<(), photon_node::NodeError>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestNode {
+    /// Stops the node and its API.
+    pub(crate) async fn stop(self) {
+        self.handle.shutdown();
+        let _ = self.task.await;
+        self.server.abort();
+    }
+
+    /// The typed client of its API.
+    pub(crate) fn client(&self) -> photon_api::Client {
+        photon_api::Client::new(&self.url, None)
+    }
+}
+
+/// Starts dev account `i` of `net` as a node in `dir` on `network`, its API without a token.
+pub(crate) async fn start_node(
+    net: &photon_testkit::devnet::DevNet, i: usize, network: &photon_node::transport::LocalNetwork,
+    dir: &std::path::Path, settings: photon_node::runtime::NodeSettings,
+) -> TestNode {
+    let signer = net.accounts[i].clone();
+    let provider =
+        photon_node::provider(net.chain.endpoint(), &signer, net.deployment.chain_id).unwrap();
+    let (node, handle) = photon_node::Node::start(
+        signer,
+        provider,
+        dir,
+        settings,
+        std::sync::Arc::new(network.clone()),
+    )
+    .await
+    .unwrap();
+    network.join(handle.address, handle.inbox());
+    let task = tokio::spawn(node.run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = photon_node::api::router(handle.clone(), None);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    TestNode { handle, url, task, server }
+}
