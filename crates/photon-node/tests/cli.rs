@@ -241,3 +241,54 @@ fn the_static_binary_needs_no_shared_library() {
     let version = Command::new(&binary).arg("--version").output().expect("it runs");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("photon "), "{version:?}");
 }
+
+/// `photon swap ltc` checks its keys, amounts and role before it calls anything: a bad one is
+/// a clear error (no node is running here: none is needed to refuse).
+#[test]
+fn a_litecoin_swap_with_bad_arguments_is_refused_before_anything_is_called() {
+    let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let with =
+        |key: &'static str, role: &'static str, amount: &'static str, extra: &[&'static str]| {
+            let mut args = vec![
+                "swap",
+                "ltc",
+                "--coins",
+                "sell",
+                "--role",
+                role,
+                "--ltc-key",
+                key,
+                "--their-ltc-key",
+                "02c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5",
+                "--refund-height",
+                "500",
+                "--ltc-amount",
+                amount,
+                "--from-height",
+                "100",
+                "--token",
+                token,
+                "--amount",
+                "10",
+                "--counterparty",
+                token,
+                "--ltc-rpc",
+                "http://127.0.0.1:9",
+            ];
+            args.extend_from_slice(extra);
+            photon(&args)
+        };
+    let base = |key, role, extra: &[&'static str]| with(key, role, "0.5", extra);
+    let good_key = "0x1111111111111111111111111111111111111111111111111111111111111111";
+    let (ok, _, err) = base("zz", "maker", &[]);
+    assert!(!ok && err.contains("--ltc-key is not hex"), "{err}");
+    let (ok, _, err) = base("0x00", "maker", &[]);
+    assert!(!ok && err.contains("not a secp256k1 secret key"), "{err}");
+    let (ok, _, err) = base(good_key, "taker", &[]);
+    assert!(!ok && err.contains("--secret-hash"), "{err}");
+    let hash = "0x2222222222222222222222222222222222222222222222222222222222222222";
+    let (ok, _, err) = base(good_key, "maker", &["--secret-hash", hash]);
+    assert!(!ok && err.contains("give no --secret-hash"), "{err}");
+    let (ok, _, err) = with(good_key, "maker", "lots", &[]);
+    assert!(!ok && err.contains("--ltc-amount:"), "{err}");
+}

@@ -291,6 +291,10 @@ pub(super) enum SwapCommand {
         #[arg(long)]
         secret: Option<photon_primitives::B256>,
     },
+    /// Swap Litecoin (or another Bitcoin-family coin) for tokens through an on-chain
+    /// hash time-locked contract and a Photon payment with the same secret hash. Runs until
+    /// done; run it again with the same arguments (and the maker's `--secret`) to resume.
+    Ltc(Box<LtcArgs>),
     /// Take a swap across two chains: be paid on the first (the maker's chain), pay on the
     /// second. Runs until done; run it again to resume (after the maker claimed, the secret
     /// must reach the first chain's node before the maker's lock expires).
@@ -351,6 +355,180 @@ pub(super) struct CrossArgs {
     wait_secs: u64,
 }
 
+/// Which way the coins go, from our side.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(super) enum CoinsWay {
+    /// We fund the contract (coins for tokens).
+    Sell,
+    /// We are the contract's receiver (tokens for coins).
+    Buy,
+}
+
+/// `photon swap ltc`: our side of a swap between coins and tokens.
+#[derive(Args)]
+pub(super) struct LtcArgs {
+    /// Whether we sell coins (fund the contract) or buy them.
+    #[arg(long, value_enum)]
+    coins: CoinsWay,
+    /// `maker` (holds the secret, locks first) or `taker` (given the secret hash).
+    #[arg(long)]
+    role: photon_api::SwapRole,
+    /// The maker's secret hash (taker).
+    #[arg(long)]
+    secret_hash: Option<photon_primitives::B256>,
+    /// The secret of a swap to resume (maker; default: a fresh one).
+    #[arg(long)]
+    secret: Option<photon_primitives::B256>,
+    /// The coin node's JSON-RPC (its wallet funds and receives).
+    #[arg(long, default_value = "http://127.0.0.1:9332")]
+    ltc_rpc: String,
+    /// Its RPC user.
+    #[arg(long, env = "PHOTON_LTC_RPC_USER", default_value = "")]
+    ltc_rpc_user: String,
+    /// Its RPC password.
+    #[arg(long, env = "PHOTON_LTC_RPC_PASSWORD", default_value = "")]
+    ltc_rpc_password: String,
+    /// The bech32 prefix of its addresses (`ltc`, `tltc`, `rltc`).
+    #[arg(long, default_value = "ltc")]
+    ltc_prefix: String,
+    /// How deep a funding must be before anything is paid or revealed against it.
+    #[arg(long, default_value_t = 6)]
+    confirmations: u64,
+    /// The coin chain's block time (seconds).
+    #[arg(long, default_value_t = 150.0)]
+    ltc_block_secs: f64,
+    /// Our key in the contract, 32 bytes of hex (keep it: it claims or refunds the coins).
+    #[arg(long, env = "PHOTON_LTC_KEY", hide_env_values = true)]
+    ltc_key: String,
+    /// The other party's public key in the contract (33 bytes of hex).
+    #[arg(long)]
+    their_ltc_key: String,
+    /// The agreed refund height of the contract.
+    #[arg(long)]
+    refund_height: u32,
+    /// The agreed coins (e.g. `0.5`).
+    #[arg(long)]
+    ltc_amount: String,
+    /// The coin chain's height at the agreement (fundings are looked for from there).
+    #[arg(long)]
+    from_height: u64,
+    /// The fee of our claim or refund (in the coin's smallest unit).
+    #[arg(long, default_value_t = 10_000)]
+    ltc_fee: u64,
+    /// Our Photon node's API (URL or host:port).
+    #[arg(long, env = "PHOTON_API", default_value = "http://127.0.0.1:5001")]
+    api: String,
+    /// Its bearer token.
+    #[arg(long, env = "PHOTON_API_TOKEN")]
+    api_token: Option<String>,
+    /// The token.
+    #[arg(long)]
+    token: Address,
+    /// The tokens' receiver gets this many (smallest units).
+    #[arg(long)]
+    amount: Amount,
+    /// The other party's Photon account.
+    #[arg(long)]
+    counterparty: Address,
+    /// The Photon chain's block time (seconds).
+    #[arg(long, default_value_t = 12.0)]
+    photon_block_secs: f64,
+}
+
+/// Runs `photon swap ltc`.
+async fn ltc_swap(args: LtcArgs) -> Result<()> {
+    use photon_swap::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use photon_swap::flow::{self, Chain, Coins, Outcome, Patience, Tokens};
+    let hex32 = |text: &str, what: &str| -> Result<Vec<u8>> {
+        use photon_swap::bitcoin::hex::FromHex;
+        Vec::from_hex(text.strip_prefix("0x").unwrap_or(text))
+            .map_err(|_| anyhow::anyhow!("{what} is not hex"))
+    };
+    let ours = SecretKey::from_slice(&hex32(&args.ltc_key, "--ltc-key")?)
+        .map_err(|_| anyhow::anyhow!("--ltc-key is not a secp256k1 secret key (32 bytes)"))?;
+    let theirs = PublicKey::from_slice(&hex32(&args.their_ltc_key, "--their-ltc-key")?)
+        .map_err(|_| anyhow::anyhow!("--their-ltc-key is not a public key (33 bytes)"))?;
+    let ours_public = PublicKey::from_secret_key(&Secp256k1::new(), &ours);
+    let amount = photon_swap::bitcoin::Amount::from_str_in(
+        &args.ltc_amount,
+        photon_swap::bitcoin::Denomination::Bitcoin,
+    )
+    .map_err(|e| anyhow::anyhow!("--ltc-amount: {e}"))?;
+    let maker = matches!(args.role, photon_api::SwapRole::Maker);
+    let secret = match (maker, args.secret, args.secret_hash) {
+        (true, Some(secret), _) => Some(secret.0),
+        (true, None, None) => Some(random_secret().0),
+        (true, None, Some(_)) => bail!("a maker makes the secret: give no --secret-hash"),
+        (false, _, Some(_)) => None,
+        (false, _, None) => bail!("a taker needs the maker's --secret-hash"),
+    };
+    let hash = match (secret, args.secret_hash) {
+        (Some(secret), _) => flow::hash_of(secret),
+        (None, Some(hash)) => hash.0,
+        (None, None) => bail!("no secret hash"),
+    };
+    let (receiver, sender) = match args.coins {
+        CoinsWay::Sell => (theirs, ours_public),
+        CoinsWay::Buy => (ours_public, theirs),
+    };
+    let htlc = photon_swap::Htlc::new(hash, receiver, sender, args.refund_height)?;
+    let chain = Chain {
+        rpc: photon_swap::rpc::Rpc::new(&args.ltc_rpc, &args.ltc_rpc_user, &args.ltc_rpc_password),
+        prefix: args.ltc_prefix.clone(),
+        confirmations: args.confirmations,
+        block_secs: args.ltc_block_secs,
+    };
+    let address = chain.rpc.call("getnewaddress", serde_json::json!(["", "bech32"])).await?;
+    let info = chain.rpc.call("getaddressinfo", serde_json::json!([address])).await?;
+    let script = info["scriptPubKey"].as_str().unwrap_or_default();
+    let to = photon_swap::bitcoin::ScriptBuf::from_bytes(hex32(script, "the wallet's script")?);
+    let coins = Coins {
+        htlc,
+        amount,
+        key: ours,
+        to,
+        fee: photon_swap::bitcoin::Amount::from_sat(args.ltc_fee),
+        from: args.from_height,
+    };
+    let tokens = Tokens {
+        node: Client::new(&api_url(&args.api), args.api_token.clone()),
+        token: args.token,
+        amount: args.amount,
+        counterparty: args.counterparty,
+        block_secs: args.photon_block_secs,
+    };
+    eprintln!(
+        "contract {} (secret hash {})",
+        htlc.address(&args.ltc_prefix)?,
+        photon_primitives::B256::from(hash)
+    );
+    if let Some(secret) = secret {
+        eprintln!(
+            "the secret, should you need to resume: {}",
+            photon_primitives::B256::from(secret)
+        );
+    }
+    let patience = Patience::default();
+    let outcome = match (args.coins, secret) {
+        (CoinsWay::Sell, Some(secret)) => {
+            flow::sell_coins(&chain, &coins, &tokens, secret, patience).await?
+        }
+        (CoinsWay::Buy, None) => flow::buy_coins(&chain, &coins, &tokens, patience).await?,
+        (CoinsWay::Buy, Some(secret)) => {
+            flow::buy_coins_with_tokens(&chain, &coins, &tokens, secret, patience).await?
+        }
+        (CoinsWay::Sell, None) => {
+            flow::sell_coins_for_tokens(&chain, &coins, &tokens, patience).await?
+        }
+    };
+    match outcome {
+        Outcome::Completed { .. } => println!("completed"),
+        Outcome::Refunded { txid } => println!("refunded: {txid}"),
+        Outcome::NotExchanged { reason } => println!("nothing exchanged: {reason}"),
+    }
+    Ok(())
+}
+
 impl CrossArgs {
     fn legs(&self) -> (photon_node::crosschain::Leg, photon_node::crosschain::Leg) {
         use photon_node::crosschain::Leg;
@@ -380,12 +558,9 @@ impl CrossArgs {
     }
 }
 
-/// 32 bytes from the system's random source.
-fn random_secret() -> Result<photon_primitives::B256> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(photon_primitives::B256::from(bytes))
+/// A fresh secret from the system's random source.
+fn random_secret() -> photon_primitives::B256 {
+    photon_primitives::B256::from(rand::random::<[u8; 32]>())
 }
 
 fn print_outcome(outcome: &photon_node::crosschain::CrossOutcome) {
@@ -507,11 +682,9 @@ async fn swap(command: SwapCommand) -> Result<()> {
             let swap = client.client().cancel_swap(secret_hash).await?;
             show(&swap)?;
         }
+        SwapCommand::Ltc(args) => ltc_swap(*args).await?,
         SwapCommand::CrossMake { cross, secret } => {
-            let secret = match secret {
-                Some(secret) => secret,
-                None => random_secret()?,
-            };
+            let secret = secret.unwrap_or_else(random_secret);
             let hash = photon_node::crosschain::hash_of(secret);
             eprintln!("secret hash for the taker: {hash} (keep this command running)");
             eprintln!("the secret, should you need to resume: {secret}");
