@@ -170,7 +170,7 @@ impl Net {
     }
 
     /// The registry mirror: records `secret` at the current block and tells every node.
-    fn register_now(&mut self, secret: Secret) {
+    pub fn register_now(&mut self, secret: Secret) {
         let (h, block) = (secret.hash(), self.block);
         if self.registered.contains_key(&h) {
             return;

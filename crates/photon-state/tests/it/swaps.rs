@@ -533,3 +533,126 @@ fn a_swap_across_two_chains_is_two_hash_locked_legs_and_the_secret_carried_over(
     assert!(matches!(late, Err(Rejection::ClaimTooLate(_))), "{late:?}");
     assert_eq!(format!("{:?}", chain1.nodes[bob].state), before);
 }
+
+/// What happens to a swap in flight: deliveries, reorderings, blocks, parties going away.
+#[derive(Clone, Debug)]
+enum Step {
+    Deliver(usize),
+    Reorder(usize),
+    Mine(u64),
+    Away(usize, bool),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (1..6usize).prop_map(Step::Deliver),
+        1 => (1..4usize).prop_map(Step::Reorder),
+        2 => (1..12u64).prop_map(Step::Mine),
+        1 => (0..4usize, any::<bool>()).prop_map(|(node, away)| Step::Away(node, away)),
+    ]
+}
+
+/// One random schedule of a swap over a mediator on each leg; the taker's expectation comes
+/// before or after the maker's lock; a secret registration takes `delay` blocks to be mined
+/// (less than the reveal timeout: what the timeout is for). Whatever the schedule, the swap is
+/// atomic for the two parties, mediators lose nothing, and no lock is left.
+fn swap_case(taker_first: bool, delay: u64, steps: Vec<Step>) {
+    let mut net = mediated_net();
+    net.registration_delay = delay;
+    let secret = net.next_secret();
+    let start = StateChange::StartSwap {
+        payment_id: 7,
+        counterparty: net.addr(TAKER),
+        send: leg(token_a(), 100),
+        receive: leg(token_b(), 300),
+        secret,
+        routes: routes(&net, &[(&[MAKER, M_A, TAKER], 0)]),
+        fee_limit: TokenAmount(0),
+    };
+    if taker_first {
+        take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, M_B, MAKER], 0)]).unwrap();
+        net.apply(MAKER, start).unwrap();
+    } else {
+        net.apply(MAKER, start).unwrap();
+        take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, M_B, MAKER], 0)]).unwrap();
+    }
+    for step in steps {
+        match step {
+            Step::Deliver(n) => {
+                for _ in 0..n {
+                    net.deliver_one();
+                }
+            }
+            Step::Reorder(d) => {
+                if net.inflight.len() > d {
+                    net.inflight.swap(0, d);
+                }
+            }
+            Step::Mine(n) => {
+                for _ in 0..n {
+                    net.block += 1;
+                    let waiting = std::mem::take(&mut net.retrying);
+                    net.inflight.extend(waiting);
+                    let (due, later): (Vec<_>, Vec<_>) =
+                        std::mem::take(&mut net.queued_registrations)
+                            .into_iter()
+                            .partition(|(at, _)| *at <= net.block);
+                    net.queued_registrations = later;
+                    for (_, secret) in due {
+                        net.register_now(secret);
+                    }
+                    for i in 0..net.nodes.len() {
+                        let block = net.block;
+                        net.apply(i, StateChange::Block(block)).unwrap();
+                    }
+                }
+            }
+            Step::Away(node, away) => net.away[node] = away,
+        }
+    }
+    net.away = vec![false; 4];
+    net.run();
+    net.mine(120);
+    no_locks_left(&net);
+    let (maker_a, _) = balances(&mut net, token_a(), MAKER, M_A);
+    let (_, taker_a) = balances(&mut net, token_a(), M_A, TAKER);
+    let (taker_b, _) = balances(&mut net, token_b(), TAKER, M_B);
+    let (_, maker_b) = balances(&mut net, token_b(), M_B, MAKER);
+    let maker_paid = maker_a < 1_000;
+    let maker_got = maker_b > 0;
+    let taker_paid = taker_b < 1_000;
+    let taker_got = taker_a > 0;
+    assert_eq!(maker_paid, maker_got, "the maker paid iff it was paid ({maker_a}, {maker_b})");
+    assert_eq!(taker_paid, taker_got, "the taker paid iff it was paid ({taker_b}, {taker_a})");
+    assert_eq!(maker_paid, taker_got);
+    if maker_paid {
+        assert_eq!((maker_a, taker_a, taker_b, maker_b), (900, 100, 700, 300));
+    }
+    for (token, mediator, (a, b)) in
+        [(token_a(), M_A, (MAKER, TAKER)), (token_b(), M_B, (TAKER, MAKER))]
+    {
+        let (_, inn) = balances(&mut net, token, a, mediator);
+        let (out, _) = balances(&mut net, token, mediator, b);
+        assert!(inn + out >= 1_000, "mediator {mediator} lost: {inn} + {out}");
+    }
+    let done = |i: usize| net.nodes[i].state.swaps[&secret.hash()].status.is_final();
+    assert!(done(MAKER) && done(TAKER), "both swaps over");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("PHOTON_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn a_swap_is_atomic_under_any_schedule(
+        taker_first in proptest::prelude::any::<bool>(),
+        delay in 0..photon_state::Config::default().reveal_timeout,
+        steps in proptest::collection::vec(step(), 0..40),
+    ) {
+        swap_case(taker_first, delay, steps);
+    }
+}
