@@ -709,7 +709,12 @@ async function paymentsView(root) {
     if (!list.length) rows.append(h('tr', {}, h('td', { colspan: 7 }, pages.length ? 'No older payment.' : 'No payment yet.')));
     older.disabled = list.length < PAGE_SIZE;
     newer.disabled = !pages.length;
-    flight.replaceChildren(...inFlight.map((t) => h('li', { class: 'live' }, `Payment ${t.payment_id}: ${t.role}, lock ${short(t.secrethash)}`)));
+    const words = { initiator: 'paying', mediator: 'forwarding', target: 'being paid' };
+    flight.replaceChildren(...inFlight.map((t) => h('li', { class: 'live' },
+      `Payment ${t.payment_id}: ${words[t.role] || t.role}`,
+      t.amount !== undefined && t.token ? ` ${formatAmount(t.amount, t.token)}` : '',
+      t.counterparty ? [t.role === 'target' ? ' from ' : ' to ', h('code', { title: t.counterparty }, short(t.counterparty))] : '',
+      t.expiration !== undefined ? `, lock ${short(t.secrethash)} until block ${t.expiration}` : `, lock ${short(t.secrethash)}`)));
     if (!inFlight.length) flight.append(h('li', {}, 'Nothing in flight.'));
   };
   token.addEventListener('change', () => { pages.length = 0; refresh().catch((e) => notice(e.message)); });

@@ -48,17 +48,31 @@ fn answer(method: &str, reason: &str) -> RpcError {
 }
 
 /// The best chain's transactions from `from` to the tip, with their block's height (verbose:
-/// the node decodes them, whatever extension data its blocks carry).
+/// the node decodes them, whatever extension data its blocks carry). Read as one chain: if
+/// the best chain changed while it was read (a new block, a reorganisation), it is read again,
+/// so that no depth is counted against a tip that is no longer the chain's.
 async fn transactions(rpc: &Rpc, from: u64) -> Result<(u64, Vec<(u64, Value)>), RpcError> {
-    let tip = rpc.height().await?;
-    let mut found = Vec::new();
-    for height in from..=tip {
-        let hash = rpc.call("getblockhash", json!([height])).await?;
-        let block = rpc.call("getblock", json!([hash, 2])).await?;
-        let txs = block["tx"].as_array().ok_or_else(|| answer("getblock", "no transactions"))?;
-        found.extend(txs.iter().map(|tx| (height, tx.clone())));
+    for _ in 0..10 {
+        let best = rpc.call("getbestblockhash", json!([])).await?;
+        let tip = rpc.height().await?;
+        let mut found = Vec::new();
+        let mut changed = false;
+        for height in from..=tip {
+            // a reorganisation that shortened the chain under us: read it again
+            let Ok(hash) = rpc.call("getblockhash", json!([height])).await else {
+                changed = true;
+                break;
+            };
+            let block = rpc.call("getblock", json!([hash, 2])).await?;
+            let txs =
+                block["tx"].as_array().ok_or_else(|| answer("getblock", "no transactions"))?;
+            found.extend(txs.iter().map(|tx| (height, tx.clone())));
+        }
+        if !changed && rpc.call("getbestblockhash", json!([])).await? == best {
+            return Ok((tip, found));
+        }
     }
-    Ok((tip, found))
+    Err(answer("getbestblockhash", "the best chain kept changing while it was read"))
 }
 
 fn bytes(hex: &str) -> Option<Vec<u8>> {
