@@ -305,6 +305,10 @@ function onEvent(event) {
       schedule('payments');
       schedule('payment');
       break;
+    case 'swap_changed':
+      schedule('swaps');
+      schedule('channels');
+      break;
     default:
       schedule('status');
   }
@@ -731,6 +735,84 @@ async function paymentsView(root) {
   await refresh();
 }
 
+// Swaps: make one (the node makes the secret), take one (with the maker's secret hash), follow
+// and cancel them (docs/swaps.md).
+async function swapsView(root) {
+  const error = errorBox();
+  const result = h('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const role = h('select', { id: 'swap-role' }, h('option', { value: 'maker' }, 'make a swap (I hold the secret, I pay first)'),
+    h('option', { value: 'taker' }, 'take a swap (I was given its secret hash)'));
+  const counterparty = h('input', { id: 'swap-counterparty', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: '0x…' });
+  const hash = h('input', { id: 'swap-hash', autocomplete: 'off', spellcheck: 'false', placeholder: '0x… (64 hex digits)' });
+  const sendToken = tokenSelect('swap-send-token', true);
+  const sendAmount = h('input', { id: 'swap-send-amount', required: true, inputmode: 'decimal', autocomplete: 'off' });
+  // the token we are paid in needs no channel of ours: any address, the known ones offered
+  const receiveToken = h('input', { id: 'swap-receive-token', required: true, autocomplete: 'off', spellcheck: 'false', list: 'swap-tokens', placeholder: '0x…' });
+  const offered = h('datalist', { id: 'swap-tokens' }, [...tokens.values()].map((t) => h('option', { value: t.address }, t.symbol || t.address)));
+  const receiveAmount = h('input', { id: 'swap-receive-amount', required: true, inputmode: 'decimal', autocomplete: 'off' });
+  const hashField = field('Secret hash', hash, 'The maker’s, for a taker');
+  const showHash = () => { hashField.hidden = role.value !== 'taker'; };
+  role.addEventListener('change', showHash);
+  showHash();
+  const form = h('form', {
+    class: 'card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      error.hidden = true;
+      try {
+        const other = checkAddress(counterparty.value, 'counterparty');
+        const send = { token: sendToken.value, amount: parseAmount(sendAmount.value, sendToken.value) };
+        const paidIn = checkAddress(receiveToken.value.trim(), 'token');
+        const receive = { token: paidIn, amount: parseAmount(receiveAmount.value, paidIn) };
+        if (send.amount === '0' || receive.amount === '0') throw new Error('Both amounts must be more than zero.');
+        if (send.token.toLowerCase() === receive.token.toLowerCase()) throw new Error('A swap exchanges two different tokens.');
+        const body = { role: role.value, counterparty: other, send, receive };
+        if (role.value === 'taker') {
+          if (!/^0x[0-9a-fA-F]{64}$/.test(hash.value.trim())) throw new Error('The secret hash is 0x and 64 hex digits.');
+          body.secret_hash = hash.value.trim();
+        }
+        const what = h('p', {}, `${role.value === 'maker' ? 'Make' : 'Take'} a swap with ${other}: you pay ${formatAmount(send.amount, send.token)}, you receive ${formatAmount(receive.amount, receive.token)}.`);
+        const made = await confirmAction('Swap', what, () => call('POST', '/swaps', body));
+        if (!made) return;
+        result.replaceChildren(h('p', {}, made.role === 'maker'
+          ? ['Swap made. Give the taker its secret hash: ', h('code', { class: 'swap-hash' }, made.secret_hash)]
+          : ['Swap taken: your payment goes out once the maker’s is locked to you. ', h('code', {}, short(made.secret_hash))]));
+        await refresh();
+      } catch (err) {
+        showError(error, err);
+      }
+    },
+  },
+  field('Role', role), field('Counterparty', counterparty, 'Their address'), hashField,
+  field('I pay', sendToken), field('Amount I pay', sendAmount, 'In the token’s unit'),
+  field('I receive', receiveToken, 'The token’s address'), offered, field('Amount I receive', receiveAmount, 'In the token’s unit (its smallest unit if the node does not know it)'),
+  error, h('button', { type: 'submit' }, 'Review the swap'));
+
+  const rows = h('tbody');
+  const cancel = async (swap) => {
+    const body = h('p', {}, 'Cancel this swap? Its secret is out to no one: nothing is paid.');
+    const answer = await confirmAction('Cancel the swap', body, () => call('DELETE', `/swaps/${swap.secret_hash}`));
+    if (answer) await refresh();
+  };
+  const refresh = async () => {
+    const swaps = await get('/swaps');
+    rows.replaceChildren(...swaps.map((w) => h('tr', { class: `swap ${w.state}` },
+      h('td', {}, h('code', { title: w.secret_hash }, short(w.secret_hash))), h('td', {}, w.role),
+      h('td', { class: 'num' }, formatAmount(w.send.amount, w.send.token)), h('td', { class: 'num' }, formatAmount(w.receive.amount, w.receive.token)),
+      h('td', {}, h('code', { title: w.counterparty }, short(w.counterparty))),
+      h('td', { class: 'state' }, w.reason ? `${w.state}: ${w.reason}` : w.state),
+      h('td', {}, w.cancellable ? h('button', { type: 'button', class: 'secondary', onclick: () => cancel(w) }, 'Cancel') : ''))));
+    if (!swaps.length) rows.append(h('tr', {}, h('td', { colspan: 7 }, 'No swap yet.')));
+  };
+  root.append(h('h2', {}, 'Swaps'), form, result,
+    section('Your swaps', h('div', { class: 'scroll' }, h('table', { id: 'swaps' },
+      h('thead', {}, h('tr', {}, ['Secret hash', 'Role', 'I pay', 'I receive', 'With', 'State', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      rows))));
+  refreshers.set('swaps', refresh);
+  refreshers.set('block', refresh);
+  await refresh();
+}
+
 // Network: the channel graph around the node, drawn, and listed.
 async function networkView(root) {
   const token = tokenSelect('network-token', false);
@@ -798,7 +880,7 @@ function showLogin() {
   input.focus();
 }
 
-const VIEWS = { overview, channels: channelsView, pay: payView, payments: paymentsView, network: networkView };
+const VIEWS = { overview, channels: channelsView, pay: payView, payments: paymentsView, swaps: swapsView, network: networkView };
 
 async function route() {
   const name = (location.hash.replace(/^#\/?/, '') || 'overview').split('?')[0];

@@ -162,6 +162,34 @@ test('a payment made from the page shows up live on the payee’s page, once', a
   await shot(page, 'overview');
 });
 
+test('a swap made from the page shows the hash to give the taker, and is cancelled from it', async ({ page }) => {
+  await page.goto(`${ALICE}/ui/#/swaps`);
+  await expect(page.getByRole('heading', { name: 'Swaps', exact: true })).toBeVisible();
+  await page.getByLabel('Counterparty').fill(BOB_ADDRESS);
+  await page.getByLabel('Amount I pay').fill('1');
+  // the token Alice is paid in needs no channel of hers
+  const other = '0x00000000000000000000000000000000000000aa';
+  await page.getByLabel('I receive', { exact: true }).fill(other);
+  await page.getByLabel('Amount I receive').fill('3');
+  await page.getByRole('button', { name: 'Review the swap' }).click();
+  await expect(page.locator('#confirm')).toContainText('you pay 1 PTT');
+  await page.locator('#confirm-ok').click();
+  const hash = (await page.locator('.swap-hash').textContent()).trim();
+  expect(hash).toMatch(/^0x[0-9a-f]{64}$/);
+  const row = page.locator('#swaps tbody tr', { hasText: 'waiting' });
+  await expect(row).toContainText('maker');
+  await shot(page, 'swaps');
+  await row.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('#confirm-ok').click();
+  await expect(page.locator('#swaps tbody tr').first()).toContainText('cancelled');
+  expect((await api(ALICE, `/swaps/${hash}`)).state).toBe('cancelled');
+  // the same token on both sides is refused on the page, nothing sent
+  await page.getByLabel('I receive', { exact: true }).fill(TOKEN);
+  await page.getByRole('button', { name: 'Review the swap' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'two different tokens' })).toBeVisible();
+  expect((await api(ALICE, '/swaps')).length).toBe(1);
+});
+
 test('the network page draws the graph around the node', async ({ page }) => {
   await page.goto(`${ALICE}/ui/#/network`);
   await page.getByLabel('Token').selectOption(TOKEN);
@@ -201,7 +229,7 @@ test('the pages work by keyboard alone', async ({ page }) => {
   await expect(page.getByRole('heading', { name: 'History' })).toBeVisible();
   await expect(page.getByRole('link', { name: 'Payments' })).toHaveAttribute('aria-current', 'page');
   // every form control has a name a screen reader reads
-  for (const view of ['channels', 'pay', 'payments', 'network']) {
+  for (const view of ['channels', 'pay', 'payments', 'swaps', 'network']) {
     await page.goto(`${ALICE}/ui/#/${view}`);
     await expect(page.locator('main h2').first()).toBeVisible();
     const unnamed = await page.evaluate(() => [...document.querySelectorAll('main input, main select')]
@@ -213,8 +241,8 @@ test('the pages work by keyboard alone', async ({ page }) => {
 test('at phone width every page fits the screen', async ({ browser }) => {
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = watch(await phone.newPage());
-  const loaded = { overview: '.facts dd', channels: 'article.channel', pay: '#pay-target', payments: 'tbody tr', network: '.graph svg' };
-  for (const view of ['overview', 'channels', 'pay', 'payments', 'network']) {
+  const loaded = { overview: '.facts dd', channels: 'article.channel', pay: '#pay-target', payments: 'tbody tr', swaps: '#swaps tbody tr', network: '.graph svg' };
+  for (const view of ['overview', 'channels', 'pay', 'payments', 'swaps', 'network']) {
     await page.goto(`${ALICE}/ui/#/${view}`);
     await expect(page.locator('main h2').first()).toBeVisible();
     await expect(page.locator(loaded[view]).first()).toBeVisible();
