@@ -648,3 +648,47 @@ async fn a_token_swap_between_processes_through_the_cli_and_the_api() -> Result<
     assert_eq!(swaps.as_array().map(Vec::len), Some(2), "{swaps}");
     Ok(())
 }
+
+/// A swap survives crashes of both parties (SIGKILL, restarted from their databases): Alice
+/// makes it and Bob's process dies as her lock goes out; restarted, he takes it; Alice's
+/// process dies right after, wherever the swap then is; restarted, both complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_survives_crashes_of_both_parties() -> Result<()> {
+    let mut w = world(&["Alice", "Bob"]).start().await?;
+    let (alice, bob) = (0, 1);
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let other = w.net.deploy_erc223("TB").await?;
+    send(other.mint(b, alloy::primitives::U256::from(500))).await.unwrap();
+    let (token_a, token_b) = (w.token, *other.address());
+    w.open(alice, bob, Some(100)).await?;
+    let open = json!({ "token": token_b, "partner": a, "deposit": "100", "via": "erc223" });
+    w.call(bob, reqwest::Method::PUT, "/api/v1/channels", Some(open)).await?;
+    w.balances(alice, bob, (100, 0)).await?;
+    w.nodes[alice].await_balances(token_b, b, (0, 100)).await?;
+
+    let make = json!({
+        "role": "maker", "counterparty": b,
+        "send": { "token": token_a, "amount": "25" }, "receive": { "token": token_b, "amount": "35" },
+    });
+    let made = w.call(alice, reqwest::Method::POST, "/api/v1/swaps", Some(make)).await?;
+    let hash = made["secret_hash"].as_str().expect("a hash").to_string();
+    w.kill(bob)?;
+    w.restart(bob, Some(alice)).await?;
+    let take = json!({
+        "role": "taker", "counterparty": a, "secret_hash": hash,
+        "send": { "token": token_b, "amount": "35" }, "receive": { "token": token_a, "amount": "25" },
+    });
+    w.call(bob, reqwest::Method::POST, "/api/v1/swaps", Some(take)).await?;
+    w.kill(alice)?;
+    w.restart(alice, Some(bob)).await?;
+    let path = format!("/api/v1/swaps/{hash}");
+    for i in [alice, bob] {
+        until("the swap completed after the restarts", async || {
+            Ok(w.get(i, &path).await?["state"] == "completed")
+        })
+        .await?;
+    }
+    w.balances(alice, bob, (75, 25)).await?;
+    w.nodes[bob].await_balances(token_b, a, (65, 35)).await?;
+    Ok(())
+}
