@@ -137,13 +137,18 @@ async fn the_dashboard_works_in_a_real_browser() {
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     println!("{}", text(&out.stdout));
-    assert!(
-        out.status.success(),
-        "the dashboard test failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    for page in ["overview", "channels", "pay", "payments", "network", "phone-channels"] {
+    if !out.status.success() {
+        // what Playwright saw (each failed test's page and error context) outlives the test
+        let kept = std::env::temp_dir().join(format!("photon-ui-failure-{}", std::process::id()));
+        let _ = std::process::Command::new("cp").arg("-r").arg(&results).arg(&kept).status();
+        panic!(
+            "the dashboard test failed (its pages kept in {}):\n{}\n{}",
+            kept.display(),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    for page in ["overview", "channels", "pay", "payments", "swaps", "network", "phone-channels"] {
         assert!(screenshots.join(format!("{page}.png")).exists(), "no screenshot of {page}");
     }
     for node in [alice, bob, charlie] {

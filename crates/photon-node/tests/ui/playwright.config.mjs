@@ -21,5 +21,7 @@ export default defineConfig({
     viewport: { width: 1100, height: 850 },
     actionTimeout: 20_000,
     trace: 'off',
+    // a failure leaves its page as it was (kept by ui.rs, see its message)
+    screenshot: 'only-on-failure',
   },
 });
