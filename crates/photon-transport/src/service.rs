@@ -911,6 +911,12 @@ impl Task {
                     if self.known.len() < MAX_KNOWN || wanted {
                         tracing::debug!(%peer, %addr, "found on the local network");
                         self.found(peer, Some(addr));
+                        // meet it now: a neighbour on the link is cheap to keep, and a payment
+                        // over it should not wait for a DHT refresh to bring the two together
+                        // (the first dial of a peer that was still starting may have failed)
+                        if peer != *self.swarm.local_peer_id() && !self.swarm.is_connected(&peer) {
+                            let _ = self.swarm.dial(peer);
+                        }
                     }
                 }
             }
