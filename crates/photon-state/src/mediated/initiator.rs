@@ -46,55 +46,18 @@ pub(crate) fn start_payment(
 /// payment when none is left.
 pub(super) fn try_next_route(cx: &mut Ctx<'_>, mut task: InitiatorTask) -> Result<(), Rejection> {
     let secrethash = task.secrethash;
-    let me = cx.state.address;
-    while !task.routes_left.is_empty() {
-        let route = task.routes_left.remove(0);
-        // what a hop checks (path_position): a malformed route is skipped here rather than
-        // refused by the first hop, which would cost us the channel
-        let unique = route.path.iter().enumerate().all(|(i, a)| !route.path[..i].contains(a));
-        let valid_path = route.path.len() >= 2
-            && route.path.len() <= MAX_PATH_LEN
-            && route.path[0] == me
-            && route.path.last() == Some(&task.target)
-            && unique;
-        if !valid_path || route.fee > task.fee_limit {
-            continue;
-        }
-        let Some(channel) = cx.state.channel_with(task.token, route.path[1]) else { continue };
-        let Some(lock_amount) = task.amount.checked_add(route.fee) else { continue };
-        if !channel.usable()
-            || !cx.state.config.accepts_settle_timeout(channel.settle_timeout)
-            || channel.our_capacity() < lock_amount
-            || channel.ours.locks.len() >= cx.state.config.max_locks
-            || channel.ours.lock(&secrethash).is_some()
-        {
-            continue;
-        }
-        let lock = Lock {
-            amount: lock_amount,
-            expiration: cx.state.block + cx.state.config.lock_timeout,
-            secrethash,
-        };
-        let mut locks = channel.ours.locks.clone();
-        locks.push(lock);
-        let (channel_id, transferred) = (channel.id, channel.ours.transferred);
-        let (payment_id, target, target_amount, path, data) =
-            (task.payment_id, task.target, task.amount, route.path, task.data.clone());
-        send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
-            Message::MediatedTransfer(MediatedTransfer {
-                message_id,
-                payment_id,
-                balance_proof,
-                lock,
-                initiator: me,
-                target,
-                target_amount,
-                path,
-                data,
-                signature: UNSIGNED,
-            })
-        })?;
-        task.attempt = Some((channel_id, lock, route.fee));
+    let offer = Offer {
+        token: task.token,
+        target: task.target,
+        amount: task.amount,
+        fee_limit: task.fee_limit,
+        secrethash,
+        expiration: cx.state.block + cx.state.config.lock_timeout,
+        payment_id: task.payment_id,
+        data: task.data.clone(),
+    };
+    if let Some(attempt) = lock_over_next_route(cx, &mut task.routes_left, &offer)? {
+        task.attempt = Some(attempt);
         cx.state.tasks.insert(secrethash, Task::Initiator(task));
         return Ok(());
     }
@@ -138,13 +101,10 @@ pub(super) fn on_secret_request(
         return Ok(());
     }
     let target = task.target;
-    let reveal = unsigned(cx.state, |message_id| {
-        Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-    });
     if let Some(Task::Initiator(task)) = cx.state.tasks.get_mut(&m.secrethash) {
         task.secret_revealed = true;
     }
-    cx.events.push(Event::Send { recipient: target, message: reveal });
+    send_reveal(cx, target, secret);
     Ok(())
 }
 

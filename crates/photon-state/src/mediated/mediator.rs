@@ -133,10 +133,7 @@ pub(super) fn learn_secret_as_mediator(
     if let (Some(payer), false, true) =
         (payer, task.payer_done || task.secret.is_some(), delivering)
     {
-        let reveal = unsigned(cx.state, |message_id| {
-            Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-        });
-        cx.events.push(Event::Send { recipient: payer, message: reveal });
+        send_reveal(cx, payer, secret);
     }
     if let Some(Task::Mediator(t)) = cx.state.tasks.get_mut(&secrethash) {
         t.secret = Some(secret);

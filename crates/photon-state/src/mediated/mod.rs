@@ -123,6 +123,82 @@ pub(super) fn signed(
     Ok(message)
 }
 
+/// Reveals `secret` to `recipient` (a payer that then unlocks, or an initiator's target).
+pub(super) fn send_reveal(cx: &mut Ctx<'_>, recipient: Address, secret: Secret) {
+    let message = unsigned(cx.state, |message_id| {
+        Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
+    });
+    cx.events.push(Event::Send { recipient, message });
+}
+
+/// A lock we start (as initiator, or as the taker of a swap): to whom, of what, until when.
+pub(super) struct Offer {
+    pub(super) token: Address,
+    pub(super) target: Address,
+    /// What the target receives (route fees come on top).
+    pub(super) amount: TokenAmount,
+    pub(super) fee_limit: TokenAmount,
+    pub(super) secrethash: SecretHash,
+    pub(super) expiration: photon_primitives::BlockNumber,
+    pub(super) payment_id: PaymentId,
+    pub(super) data: Vec<u8>,
+}
+
+/// Sends `offer`'s lock over the first of `routes` (taken off the list as they are tried)
+/// whose path a hop will take and whose first channel can carry it: that channel, the lock and
+/// the route's fee; `None` once no route is left.
+pub(super) fn lock_over_next_route(
+    cx: &mut Ctx<'_>, routes: &mut Vec<Route>, offer: &Offer,
+) -> Result<Option<(ChannelId, Lock, TokenAmount)>, Rejection> {
+    let me = cx.state.address;
+    while !routes.is_empty() {
+        let route = routes.remove(0);
+        // what a hop checks (path_position): a malformed route is skipped here rather than
+        // refused by the first hop, which would cost us the channel
+        let unique = route.path.iter().enumerate().all(|(i, a)| !route.path[..i].contains(a));
+        let valid_path = route.path.len() >= 2
+            && route.path.len() <= MAX_PATH_LEN
+            && route.path[0] == me
+            && route.path.last() == Some(&offer.target)
+            && unique;
+        if !valid_path || route.fee > offer.fee_limit {
+            continue;
+        }
+        let Some(channel) = cx.state.channel_with(offer.token, route.path[1]) else { continue };
+        let Some(amount) = offer.amount.checked_add(route.fee) else { continue };
+        if !channel.usable()
+            || !cx.state.config.accepts_settle_timeout(channel.settle_timeout)
+            || channel.our_capacity() < amount
+            || channel.ours.locks.len() >= cx.state.config.max_locks
+            || channel.ours.lock(&offer.secrethash).is_some()
+        {
+            continue;
+        }
+        let lock = Lock { amount, expiration: offer.expiration, secrethash: offer.secrethash };
+        let mut locks = channel.ours.locks.clone();
+        locks.push(lock);
+        let (channel_id, transferred) = (channel.id, channel.ours.transferred);
+        let (payment_id, target, target_amount, path, data) =
+            (offer.payment_id, offer.target, offer.amount, route.path, offer.data.clone());
+        send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
+            Message::MediatedTransfer(MediatedTransfer {
+                message_id,
+                payment_id,
+                balance_proof,
+                lock,
+                initiator: me,
+                target,
+                target_amount,
+                path,
+                data,
+                signature: UNSIGNED,
+            })
+        })?;
+        return Ok(Some((channel_id, lock, route.fee)));
+    }
+    Ok(None)
+}
+
 /// Builds a message that the transport session authenticates (secret request and reveal: not
 /// evidence for the chain, so no ECDSA signature), taking a message id.
 pub(super) fn unsigned(state: &mut ChainState, build: impl FnOnce(u64) -> Message) -> Message {

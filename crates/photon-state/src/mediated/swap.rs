@@ -239,51 +239,17 @@ fn take(
 fn send_our_lock(cx: &mut Ctx<'_>, payer: (ChannelId, Lock), why: &str) -> Result<(), Rejection> {
     let secrethash = payer.1.secrethash;
     let Some(mut swap) = ours(cx.state, &secrethash, SwapRole::Taker) else { return Ok(()) };
-    let me = cx.state.address;
-    let expiration = payer.1.expiration.saturating_sub(cx.state.config.reveal_timeout);
-    while !swap.routes.is_empty() {
-        let route = swap.routes.remove(0);
-        let unique = route.path.iter().enumerate().all(|(i, a)| !route.path[..i].contains(a));
-        let valid_path = route.path.len() >= 2
-            && route.path.len() <= MAX_PATH_LEN
-            && route.path[0] == me
-            && route.path.last() == Some(&swap.counterparty)
-            && unique;
-        if !valid_path || route.fee > swap.fee_limit {
-            continue;
-        }
-        let Some(channel) = cx.state.channel_with(swap.send.token, route.path[1]) else {
-            continue;
-        };
-        let Some(amount) = swap.send.amount.checked_add(route.fee) else { continue };
-        if !channel.usable()
-            || !cx.state.config.accepts_settle_timeout(channel.settle_timeout)
-            || channel.our_capacity() < amount
-            || channel.ours.locks.len() >= cx.state.config.max_locks
-            || channel.ours.lock(&secrethash).is_some()
-        {
-            continue;
-        }
-        let lock = Lock { amount, expiration, secrethash };
-        let mut locks = channel.ours.locks.clone();
-        locks.push(lock);
-        let (channel_id, transferred) = (channel.id, channel.ours.transferred);
-        let (payment_id, target, target_amount) =
-            (swap.payment_id, swap.counterparty, swap.send.amount);
-        send_our_proof(cx, channel_id, transferred, locks, |message_id, balance_proof| {
-            Message::MediatedTransfer(MediatedTransfer {
-                message_id,
-                payment_id,
-                balance_proof,
-                lock,
-                initiator: me,
-                target,
-                target_amount,
-                path: route.path,
-                data: Vec::new(),
-                signature: UNSIGNED,
-            })
-        })?;
+    let offer = Offer {
+        token: swap.send.token,
+        target: swap.counterparty,
+        amount: swap.send.amount,
+        fee_limit: swap.fee_limit,
+        secrethash,
+        expiration: payer.1.expiration.saturating_sub(cx.state.config.reveal_timeout),
+        payment_id: swap.payment_id,
+        data: Vec::new(),
+    };
+    if let Some((channel_id, lock, _)) = lock_over_next_route(cx, &mut swap.routes, &offer)? {
         cx.state.tasks.insert(
             secrethash,
             Task::Mediator(MediatorTask {
@@ -301,10 +267,10 @@ fn send_our_lock(cx: &mut Ctx<'_>, payer: (ChannelId, Lock), why: &str) -> Resul
         set_status(cx, &secrethash, SwapStatus::Locked);
         return Ok(());
     }
+    let payment_id = swap.payment_id;
     cx.state.swaps.insert(secrethash, swap);
     cx.state.tasks.remove(&secrethash);
     let (channel_id, lock) = payer;
-    let payment_id = cx.state.swaps.get(&secrethash).map_or(0, |s| s.payment_id);
     if cx.state.channels.get(&channel_id).is_some_and(|c| c.theirs.lock(&secrethash) == Some(&lock))
     {
         dispose(cx, channel_id, lock, payment_id)?;
@@ -352,10 +318,7 @@ fn make(
     if let Some(s) = cx.state.swaps.get_mut(&secrethash) {
         s.incoming = Some((channel_id, lock));
     }
-    let reveal = unsigned(cx.state, |message_id| {
-        Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-    });
-    cx.events.push(Event::Send { recipient: sender, message: reveal });
+    send_reveal(cx, sender, secret);
     set_status(cx, &secrethash, SwapStatus::Revealed);
     Ok(())
 }

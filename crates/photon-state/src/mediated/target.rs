@@ -24,10 +24,7 @@ pub(super) fn on_transfer(
     );
     // A swap: we hold the secret already, so we reveal it to our payer at once.
     if let Some(secret) = known {
-        let reveal = unsigned(cx.state, |message_id| {
-            Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-        });
-        cx.events.push(Event::Send { recipient: sender, message: reveal });
+        send_reveal(cx, sender, secret);
         return Ok(());
     }
     let (payment_id, secrethash, amount, expiration) =
@@ -69,14 +66,16 @@ pub(crate) fn claim_with_known_secret(cx: &mut Ctx<'_>, secret: Secret) -> Resul
         return Err(Rejection::ClaimTooLate(secrethash));
     }
     let payer = channel.partner;
-    let reveal = unsigned(cx.state, |message_id| {
-        Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-    });
-    if let Some(Task::Target(t)) = cx.state.tasks.get_mut(&secrethash) {
+    reveal_to_payer(cx, payer, secret);
+    Ok(())
+}
+
+/// We know the secret of our task: keep it, and reveal it to our payer, who then unlocks.
+fn reveal_to_payer(cx: &mut Ctx<'_>, payer: Address, secret: Secret) {
+    if let Some(Task::Target(t)) = cx.state.tasks.get_mut(&secret.hash()) {
         t.secret = Some(secret);
     }
-    cx.events.push(Event::Send { recipient: payer, message: reveal });
-    Ok(())
+    send_reveal(cx, payer, secret);
 }
 
 /// The initiator revealed the secret: reveal it to our payer, who then unlocks.
@@ -93,13 +92,7 @@ pub(super) fn on_reveal(
         .get(&task.payer.0)
         .map(|c| c.partner)
         .ok_or(Rejection::UnknownChannel(task.payer.0))?;
-    let reveal = unsigned(cx.state, |message_id| {
-        Message::RevealSecret(RevealSecret { message_id, secret, signature: UNSIGNED })
-    });
-    if let Some(Task::Target(t)) = cx.state.tasks.get_mut(&secrethash) {
-        t.secret = Some(secret);
-    }
-    cx.events.push(Event::Send { recipient: payer, message: reveal });
+    reveal_to_payer(cx, payer, secret);
     Ok(())
 }
 
