@@ -104,14 +104,60 @@ impl From<&Task> for Task2 {
     }
 }
 
-/// Tasks of format 2 or 1 as today's.
-fn tasks_from(tasks: BTreeMap<SecretHash, Task2>) -> BTreeMap<SecretHash, Task> {
-    tasks.into_iter().map(|(hash, task)| (hash, task.into())).collect()
+/// `ChainState` before the swaps (formats 2 and 3), its tasks in format 2's layout (`Task2`)
+/// or today's (`Task`): the two formats differ in nothing else.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct BeforeSwaps<T> {
+    pub(crate) address: Address,
+    pub(crate) domain: Domain,
+    pub(crate) block: BlockNumber,
+    pub(crate) config: Config,
+    pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
+    pub(crate) tasks: BTreeMap<SecretHash, T>,
+    pub(crate) registered: BTreeMap<SecretHash, BlockNumber>,
+    pub(crate) next_message_id: MessageId,
+    pub(crate) fees: FeeSchedule,
+    pub(crate) known_secrets: BTreeMap<SecretHash, Secret>,
+    pub(crate) network: BTreeMap<ChannelId, (Address, Address, Address)>,
+    pub(crate) chain_synced: bool,
+    pub(crate) settled: BTreeSet<ChannelId>,
 }
 
-/// Today's tasks as formats 2 and 1 wrote them (their data dropped).
-fn tasks_to(tasks: &BTreeMap<SecretHash, Task>) -> BTreeMap<SecretHash, Task2> {
-    tasks.iter().map(|(hash, task)| (*hash, task.into())).collect()
+impl<T> BeforeSwaps<T> {
+    /// Today's state: no swaps, each task converted by `task`.
+    fn into_state(self, task: impl Fn(T) -> Task) -> ChainState {
+        let mut state = ChainState::new(self.address, self.domain, self.block, self.config);
+        state.channels = self.channels;
+        state.tasks = self.tasks.into_iter().map(|(hash, t)| (hash, task(t))).collect();
+        state.registered = self.registered;
+        state.next_message_id = self.next_message_id;
+        state.fees = self.fees;
+        state.known_secrets = self.known_secrets;
+        state.network = self.network;
+        state.chain_synced = self.chain_synced;
+        state.settled = self.settled;
+        state
+    }
+
+    /// Today's state as this layout says it (its swaps dropped, each task converted by
+    /// `task`).
+    fn of(s: &ChainState, task: impl Fn(&Task) -> T) -> Self {
+        Self {
+            address: s.address,
+            domain: s.domain.clone(),
+            block: s.block,
+            config: s.config,
+            channels: s.channels.clone(),
+            tasks: s.tasks.iter().map(|(hash, t)| (*hash, task(t))).collect(),
+            registered: s.registered.clone(),
+            next_message_id: s.next_message_id,
+            fees: s.fees.clone(),
+            known_secrets: s.known_secrets.clone(),
+            network: s.network.clone(),
+            chain_synced: s.chain_synced,
+            settled: s.settled.clone(),
+        }
+    }
 }
 
 /// Format 3 (schema version 6, before swaps): `ChainState` without `swaps`.
@@ -119,57 +165,18 @@ pub(crate) mod format_3 {
     use super::*;
 
     /// `ChainState` as format 3 wrote it.
-    #[derive(serde::Serialize, serde::Deserialize)]
-    pub(crate) struct ChainState3 {
-        address: Address,
-        domain: Domain,
-        block: BlockNumber,
-        config: Config,
-        channels: BTreeMap<ChannelId, ChannelState>,
-        tasks: BTreeMap<SecretHash, Task>,
-        registered: BTreeMap<SecretHash, BlockNumber>,
-        next_message_id: MessageId,
-        fees: FeeSchedule,
-        known_secrets: BTreeMap<SecretHash, Secret>,
-        network: BTreeMap<ChannelId, (Address, Address, Address)>,
-        chain_synced: bool,
-        settled: BTreeSet<ChannelId>,
-    }
+    pub(crate) type ChainState3 = BeforeSwaps<Task>;
 
     impl From<ChainState3> for ChainState {
         fn from(s: ChainState3) -> Self {
-            let mut state = Self::new(s.address, s.domain, s.block, s.config);
-            state.channels = s.channels;
-            state.tasks = s.tasks;
-            state.registered = s.registered;
-            state.next_message_id = s.next_message_id;
-            state.fees = s.fees;
-            state.known_secrets = s.known_secrets;
-            state.network = s.network;
-            state.chain_synced = s.chain_synced;
-            state.settled = s.settled;
-            state
+            s.into_state(|task| task)
         }
     }
 
     impl From<&ChainState> for ChainState3 {
         /// Today's, less what format 3 cannot say (the swaps).
         fn from(s: &ChainState) -> Self {
-            Self {
-                address: s.address,
-                domain: s.domain.clone(),
-                block: s.block,
-                config: s.config,
-                channels: s.channels.clone(),
-                tasks: s.tasks.clone(),
-                registered: s.registered.clone(),
-                next_message_id: s.next_message_id,
-                fees: s.fees.clone(),
-                known_secrets: s.known_secrets.clone(),
-                network: s.network.clone(),
-                chain_synced: s.chain_synced,
-                settled: s.settled.clone(),
-            }
+            Self::of(s, Task::clone)
         }
     }
 }
@@ -179,56 +186,18 @@ pub(crate) mod format_2 {
     use super::*;
 
     /// `ChainState` as format 2 wrote it.
-    #[derive(serde::Serialize, serde::Deserialize)]
-    pub(crate) struct ChainState2 {
-        pub(crate) address: Address,
-        pub(crate) domain: Domain,
-        pub(crate) block: BlockNumber,
-        pub(crate) config: Config,
-        pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
-        pub(crate) tasks: BTreeMap<SecretHash, Task2>,
-        pub(crate) registered: BTreeMap<SecretHash, BlockNumber>,
-        pub(crate) next_message_id: MessageId,
-        pub(crate) fees: FeeSchedule,
-        pub(crate) known_secrets: BTreeMap<SecretHash, Secret>,
-        pub(crate) network: BTreeMap<ChannelId, (Address, Address, Address)>,
-        pub(crate) chain_synced: bool,
-        pub(crate) settled: BTreeSet<ChannelId>,
-    }
+    pub(crate) type ChainState2 = BeforeSwaps<Task2>;
 
     impl From<ChainState2> for ChainState {
         fn from(s: ChainState2) -> Self {
-            let mut state = Self::new(s.address, s.domain, s.block, s.config);
-            state.channels = s.channels;
-            state.tasks = tasks_from(s.tasks);
-            state.registered = s.registered;
-            state.next_message_id = s.next_message_id;
-            state.fees = s.fees;
-            state.known_secrets = s.known_secrets;
-            state.network = s.network;
-            state.chain_synced = s.chain_synced;
-            state.settled = s.settled;
-            state
+            s.into_state(Task::from)
         }
     }
 
     impl From<&ChainState> for ChainState2 {
+        /// Today's, less what format 2 cannot say (the swaps, the payments' data).
         fn from(s: &ChainState) -> Self {
-            Self {
-                address: s.address,
-                domain: s.domain.clone(),
-                block: s.block,
-                config: s.config,
-                channels: s.channels.clone(),
-                tasks: tasks_to(&s.tasks),
-                registered: s.registered.clone(),
-                next_message_id: s.next_message_id,
-                fees: s.fees.clone(),
-                known_secrets: s.known_secrets.clone(),
-                network: s.network.clone(),
-                chain_synced: s.chain_synced,
-                settled: s.settled.clone(),
-            }
+            Self::of(s, |task| Task2::from(task))
         }
     }
 }
