@@ -21,47 +21,11 @@
 //! know) is what the taker must do. Block times differ between chains, hence the wall-clock
 //! budget.
 
-use photon_api::{Amount, Client, ClientError, Pay, PaymentState, PendingTransfer, Role};
-use photon_primitives::{Address, Secret, B256};
-use std::time::{Duration, Instant};
-
-/// One chain's side of a swap for this user: its node, the token and amount moved there, the
-/// counterparty's account on that chain and the chain's block time.
-#[derive(Debug, Clone)]
-pub struct Leg {
-    /// Our node on that chain.
-    pub node: Client,
-    /// The token.
-    pub token: Address,
-    /// What its receiver gets.
-    pub amount: Amount,
-    /// The other party's account on that chain.
-    pub counterparty: Address,
-    /// The chain's block time (seconds).
-    pub block_secs: f64,
-}
-
-/// How the command waits.
-#[derive(Debug, Clone, Copy)]
-pub struct Patience {
-    /// Between two looks at the nodes.
-    pub poll: Duration,
-    /// Longest wait for the counterparty's lock.
-    pub wait_for_lock: Duration,
-    /// Extra wall-clock time the taker keeps between the end of its own lock and the latest
-    /// moment it can still claim the maker's.
-    pub margin: Duration,
-}
-
-impl Default for Patience {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(2),
-            wait_for_lock: Duration::from_secs(30 * 60),
-            margin: Duration::from_secs(60),
-        }
-    }
-}
+use photon_api::{ClientError, Role};
+use photon_primitives::{Secret, B256};
+use photon_swap::tokens;
+pub use photon_swap::tokens::{Patience, Tokens as Leg};
+use std::time::Instant;
 
 /// How a swap across chains ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,53 +62,6 @@ pub fn hash_of(secret: B256) -> B256 {
     Secret(secret).hash().0
 }
 
-/// The payment locked to `node` with `hash` by `payer` in `token` of at least `amount`, if it
-/// is there.
-async fn incoming(
-    node: &Client, hash: B256, (payer, token, amount): (Address, Address, Amount),
-) -> Result<Option<PendingTransfer>, ClientError> {
-    Ok(node.pending_transfers().await?.into_iter().find(|p| {
-        p.secrethash == hash
-            && p.role == Role::Target
-            && p.counterparty == Some(payer)
-            && p.token == Some(token)
-            && p.amount.is_some_and(|a| a.0 >= amount.0)
-    }))
-}
-
-/// Whether `node` still holds a lock paying it with `hash`.
-async fn still_locked(node: &Client, hash: B256) -> Result<bool, ClientError> {
-    Ok(node
-        .pending_transfers()
-        .await?
-        .iter()
-        .any(|p| p.secrethash == hash && p.role == Role::Target))
-}
-
-/// Waits until `node`'s payment `payment_id` is over: `Ok(true)` paid, `Ok(false)` failed.
-async fn payment_over(
-    node: &Client, payment_id: u64, poll: Duration,
-) -> Result<Result<(), String>, ClientError> {
-    loop {
-        let status = node.payment(payment_id).await?;
-        match status.state {
-            PaymentState::Succeeded | PaymentState::Disputed => return Ok(Ok(())),
-            PaymentState::Failed => {
-                return Ok(Err(status.reason.unwrap_or_else(|| "it failed".into())))
-            }
-            PaymentState::Pending => tokio::time::sleep(poll).await,
-        }
-    }
-}
-
-/// Waits until `node` no longer holds the lock paying it with `hash` (claimed).
-async fn claimed(node: &Client, hash: B256, poll: Duration) -> Result<(), ClientError> {
-    while still_locked(node, hash).await? {
-        tokio::time::sleep(poll).await;
-    }
-    Ok(())
-}
-
 /// The maker: pays `pay` (chain 1) locked with `secret`'s hash, and claims `receive` (chain 2)
 /// with the secret once the taker's lock is there as agreed.
 pub async fn make(
@@ -152,35 +69,20 @@ pub async fn make(
 ) -> Result<CrossOutcome, CrossError> {
     let hash = hash_of(secret);
     // our leg: resumed if a payment with this hash is already in flight
-    let ours = pay.node.pending_transfers().await?;
-    let payment_id = match ours.iter().find(|p| p.secrethash == hash && p.role == Role::Initiator) {
-        Some(p) => p.payment_id,
-        None => {
-            let request = Pay { amount: pay.amount, secret_hash: Some(hash), ..Pay::default() };
-            pay.node.pay_async(pay.token, pay.counterparty, &request).await?.payment_id
-        }
-    };
+    let payment_id = tokens::pay_hash_locked(pay, hash).await?;
     let started = Instant::now();
     loop {
-        let status = pay.node.payment(payment_id).await?;
-        if status.state == PaymentState::Failed {
+        if let Some(Err(reason)) = tokens::payment_state(&pay.node, payment_id).await? {
             // never revealed: nothing can be claimed from us, nor do we claim
             return Ok(CrossOutcome::NotExchanged {
-                reason: format!(
-                    "our payment failed: {}",
-                    status.reason.unwrap_or_else(|| "?".into())
-                ),
+                reason: format!("our payment failed: {reason}"),
             });
         }
-        let found =
-            incoming(&receive.node, hash, (receive.counterparty, receive.token, receive.amount))
-                .await?;
-        if let Some(lock) = found {
+        if let Some(lock) = tokens::incoming(receive, hash).await? {
             let node = receive.node.status().await?;
             let expiration = lock.expiration.unwrap_or(0);
             if expiration > node.block + node.reveal_timeout {
-                receive.node.know_secret(secret).await?;
-                claimed(&receive.node, hash, patience.poll).await?;
+                tokens::claim(&receive.node, secret, patience.poll).await?;
                 return Ok(CrossOutcome::Completed { secret });
             }
             return Err(CrossError::Unsafe(format!(
@@ -189,11 +91,11 @@ pub async fn make(
                 node.block
             )));
         }
-        if started.elapsed() > patience.wait_for_lock {
+        if started.elapsed() > patience.wait {
             return Err(CrossError::NoLock(format!(
                 "no lock of {} with the hash from {} in {:?}; our payment {payment_id} expires \
                  by itself",
-                receive.amount, receive.counterparty, patience.wait_for_lock
+                receive.amount, receive.counterparty, patience.wait
             )));
         }
         tokio::time::sleep(patience.poll).await;
@@ -212,16 +114,13 @@ pub async fn take(
     }
     let started = Instant::now();
     let lock = loop {
-        let found =
-            incoming(&receive.node, hash, (receive.counterparty, receive.token, receive.amount))
-                .await?;
-        if let Some(lock) = found {
+        if let Some(lock) = tokens::incoming(receive, hash).await? {
             break lock;
         }
-        if started.elapsed() > patience.wait_for_lock {
+        if started.elapsed() > patience.wait {
             return Err(CrossError::NoLock(format!(
                 "no lock of {} with hash {hash} from {} in {:?}",
-                receive.amount, receive.counterparty, patience.wait_for_lock
+                receive.amount, receive.counterparty, patience.wait
             )));
         }
         tokio::time::sleep(patience.poll).await;
@@ -232,27 +131,17 @@ pub async fn take(
     let claimable_for =
         expiration.saturating_sub(there.block + there.reveal_timeout) as f64 * receive.block_secs;
     let ours_lives = here.lock_timeout as f64 * pay.block_secs + patience.margin.as_secs_f64();
-    let in_flight = pay
-        .node
-        .pending_transfers()
-        .await?
-        .into_iter()
-        .find(|p| p.secrethash == hash && p.role == Role::Initiator);
-    let payment_id = match in_flight {
-        Some(p) => p.payment_id,
-        None => {
-            if claimable_for <= ours_lives {
-                return Err(CrossError::Unsafe(format!(
-                    "the maker's lock can be claimed for {claimable_for:.0} s more, ours would \
-                     live {ours_lives:.0} s (lock timeout and margin): we do not pay, and the \
-                     maker's lock expires"
-                )));
-            }
-            let request = Pay { amount: pay.amount, secret_hash: Some(hash), ..Pay::default() };
-            pay.node.pay_async(pay.token, pay.counterparty, &request).await?.payment_id
-        }
-    };
-    match payment_over(&pay.node, payment_id, patience.poll).await? {
+    let pending = pay.node.pending_transfers().await?;
+    let resumed = pending.iter().any(|p| p.secrethash == hash && p.role == Role::Initiator);
+    if !resumed && claimable_for <= ours_lives {
+        return Err(CrossError::Unsafe(format!(
+            "the maker's lock can be claimed for {claimable_for:.0} s more, ours would live \
+             {ours_lives:.0} s (lock timeout and margin): we do not pay, and the maker's lock \
+             expires"
+        )));
+    }
+    let payment_id = tokens::pay_hash_locked(pay, hash).await?;
+    match tokens::payment_over(&pay.node, payment_id, patience.poll).await? {
         Ok(()) => {
             let secret = pay.node.secret_of(hash).await?;
             claim(receive, hash, secret, patience).await
@@ -267,13 +156,12 @@ pub async fn take(
 async fn claim(
     receive: &Leg, hash: B256, secret: B256, patience: Patience,
 ) -> Result<CrossOutcome, CrossError> {
-    if !still_locked(&receive.node, hash).await? {
+    if !tokens::still_locked(&receive.node, hash).await? {
         return Err(CrossError::NoLock(format!(
             "our node no longer holds the maker's lock {hash}: claimed by an earlier run, or \
              expired (see its payment history); the secret is {secret}"
         )));
     }
-    receive.node.know_secret(secret).await?;
-    claimed(&receive.node, hash, patience.poll).await?;
+    tokens::claim(&receive.node, secret, patience.poll).await?;
     Ok(CrossOutcome::Completed { secret })
 }

@@ -130,7 +130,7 @@ impl TwoChains {
 fn patience() -> Patience {
     Patience {
         poll: Duration::from_millis(100),
-        wait_for_lock: Duration::from_secs(60),
+        wait: Duration::from_secs(60),
         margin: Duration::from_secs(5),
     }
 }

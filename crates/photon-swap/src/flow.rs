@@ -15,12 +15,14 @@
 
 use crate::htlc::{Htlc, HtlcError, Spend};
 use crate::rpc::{Rpc, RpcError};
+use crate::tokens;
+pub use crate::tokens::{Patience, Tokens};
 use crate::watch::{self, Funding, Spent};
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::SecretKey;
 use bitcoin::{ScriptBuf, Txid};
-use photon_api::{Client, ClientError, Pay, PaymentState, PendingTransfer, Role};
-use photon_primitives::{Address, B256};
+use photon_api::{ClientError, Role};
+use photon_primitives::B256;
 use serde_json::json;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -53,43 +55,6 @@ pub struct Coins {
     pub fee: bitcoin::Amount,
     /// The height from which a funding is looked for (the chain's height at the agreement).
     pub from: u64,
-}
-
-/// The tokens side: our Photon node, the token, the amount its receiver gets, the other
-/// party's Photon account and the Photon chain's block time.
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    /// Our node.
-    pub node: Client,
-    /// The token.
-    pub token: Address,
-    /// What its receiver gets.
-    pub amount: photon_api::Amount,
-    /// The other party's account.
-    pub counterparty: Address,
-    /// The chain's block time (seconds).
-    pub block_secs: f64,
-}
-
-/// How a flow waits.
-#[derive(Debug, Clone, Copy)]
-pub struct Patience {
-    /// Between two looks at the chain and the node.
-    pub poll: Duration,
-    /// Longest wait for the other party's lock or funding.
-    pub wait: Duration,
-    /// Wall-clock time kept spare between one party's deadline and the other's.
-    pub margin: Duration,
-}
-
-impl Default for Patience {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(5),
-            wait: Duration::from_secs(3_600),
-            margin: Duration::from_secs(600),
-        }
-    }
 }
 
 /// How a flow ended.
@@ -137,57 +102,12 @@ pub fn hash_of(secret: [u8; 32]) -> [u8; 32] {
     sha256::Hash::hash(&secret).to_byte_array()
 }
 
-/// The lock paying our node with `hash` as agreed, if it is there.
-async fn incoming(tokens: &Tokens, hash: B256) -> Result<Option<PendingTransfer>, ClientError> {
-    Ok(tokens.node.pending_transfers().await?.into_iter().find(|p| {
-        p.secrethash == hash
-            && p.role == Role::Target
-            && p.counterparty == Some(tokens.counterparty)
-            && p.token == Some(tokens.token)
-            && p.amount.is_some_and(|a| a.0 >= tokens.amount.0)
-    }))
-}
-
-/// Whether our node still holds a lock paying it with `hash`.
-async fn still_locked(node: &Client, hash: B256) -> Result<bool, ClientError> {
-    let pending = node.pending_transfers().await?;
-    Ok(pending.iter().any(|p| p.secrethash == hash && p.role == Role::Target))
-}
-
 /// Gives our node the secret of the lock paying it and waits until it is claimed.
 async fn claim_tokens(
     tokens: &Tokens, secret: [u8; 32], poll: Duration,
 ) -> Result<Outcome, FlowError> {
-    let hash = B256::from(hash_of(secret));
-    if still_locked(&tokens.node, hash).await? {
-        tokens.node.know_secret(B256::from(secret)).await?;
-    }
-    while still_locked(&tokens.node, hash).await? {
-        tokio::time::sleep(poll).await;
-    }
+    tokens::claim(&tokens.node, B256::from(secret), poll).await?;
     Ok(Outcome::Completed { secret })
-}
-
-/// Our payment of `tokens` locked with `hash` only: resumed if in flight, else started.
-async fn pay_hash_locked(tokens: &Tokens, hash: B256) -> Result<u64, ClientError> {
-    let pending = tokens.node.pending_transfers().await?;
-    if let Some(p) = pending.iter().find(|p| p.secrethash == hash && p.role == Role::Initiator) {
-        return Ok(p.payment_id);
-    }
-    let request = Pay { amount: tokens.amount, secret_hash: Some(hash), ..Pay::default() };
-    Ok(tokens.node.pay_async(tokens.token, tokens.counterparty, &request).await?.payment_id)
-}
-
-/// Where our payment stands: `Some(Ok)` paid, `Some(Err)` failed, `None` in flight.
-async fn payment_over(
-    node: &Client, payment_id: u64,
-) -> Result<Option<Result<(), String>>, ClientError> {
-    let status = node.payment(payment_id).await?;
-    Ok(match status.state {
-        PaymentState::Succeeded | PaymentState::Disputed => Some(Ok(())),
-        PaymentState::Failed => Some(Err(status.reason.unwrap_or_else(|| "it failed".into()))),
-        PaymentState::Pending => None,
-    })
 }
 
 /// The contract's funding, at least the agreed amount, in the best chain now.
@@ -252,7 +172,7 @@ pub async fn sell_coins(
     let hash = B256::from(hash_of(secret));
     fund(chain, coins).await?;
     loop {
-        if let Some(lock) = incoming(tokens, hash).await? {
+        if let Some(lock) = tokens::incoming(tokens, hash).await? {
             let node = tokens.node.status().await?;
             if lock.expiration.unwrap_or(0) > node.block + node.reveal_timeout {
                 return claim_tokens(tokens, secret, patience.poll).await;
@@ -311,20 +231,15 @@ pub async fn buy_coins(
             )));
         }
     }
-    let payment_id = pay_hash_locked(tokens, hash).await?;
-    loop {
-        match payment_over(&tokens.node, payment_id).await? {
-            Some(Ok(())) => {
-                let secret = tokens.node.secret_of(hash).await?;
-                return claim_coins(chain, coins, secret.0, patience).await;
-            }
-            Some(Err(reason)) => {
-                return Ok(Outcome::NotExchanged {
-                    reason: format!("our payment failed: {reason} (the maker did not claim it)"),
-                })
-            }
-            None => tokio::time::sleep(patience.poll).await,
+    let payment_id = tokens::pay_hash_locked(tokens, hash).await?;
+    match tokens::payment_over(&tokens.node, payment_id, patience.poll).await? {
+        Ok(()) => {
+            let secret = tokens.node.secret_of(hash).await?;
+            claim_coins(chain, coins, secret.0, patience).await
         }
+        Err(reason) => Ok(Outcome::NotExchanged {
+            reason: format!("our payment failed: {reason} (the maker did not claim it)"),
+        }),
     }
 }
 
@@ -368,9 +283,9 @@ pub async fn buy_coins_with_tokens(
     chain: &Chain, coins: &Coins, tokens: &Tokens, secret: [u8; 32], patience: Patience,
 ) -> Result<Outcome, FlowError> {
     let hash = B256::from(hash_of(secret));
-    let payment_id = pay_hash_locked(tokens, hash).await?;
+    let payment_id = tokens::pay_hash_locked(tokens, hash).await?;
     loop {
-        if let Some(Err(reason)) = payment_over(&tokens.node, payment_id).await? {
+        if let Some(Err(reason)) = tokens::payment_state(&tokens.node, payment_id).await? {
             return Ok(Outcome::NotExchanged { reason: format!("our payment failed: {reason}") });
         }
         let deep = funded(chain, coins).await?.filter(|f| f.confirmations >= chain.confirmations);
@@ -401,7 +316,7 @@ pub async fn sell_coins_for_tokens(
     let hash = B256::from(coins.htlc.secret_hash);
     let started = Instant::now();
     let lock = loop {
-        if let Some(lock) = incoming(tokens, hash).await? {
+        if let Some(lock) = tokens::incoming(tokens, hash).await? {
             break Some(lock);
         }
         if funded(chain, coins).await?.is_some() {

@@ -13,6 +13,7 @@
 pub mod flow;
 pub mod htlc;
 pub mod rpc;
+pub mod tokens;
 pub mod watch;
 
 /// The Bitcoin library the contract is built with (keys, amounts, scripts).

@@ -552,8 +552,8 @@ impl CrossArgs {
     fn patience(&self) -> photon_node::crosschain::Patience {
         photon_node::crosschain::Patience {
             poll: Duration::from_secs(self.poll_secs.max(1)),
-            wait_for_lock: Duration::from_secs(self.wait_secs),
-            ..Default::default()
+            wait: Duration::from_secs(self.wait_secs),
+            margin: Duration::from_secs(60),
         }
     }
 }
