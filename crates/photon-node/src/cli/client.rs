@@ -54,6 +54,14 @@ impl ClientArgs {
         Ok((found.address, if self.raw { None } else { found.decimals }))
     }
 
+    /// Each token the node follows: its decimals and symbol, by address.
+    async fn units(
+        &self,
+    ) -> Result<std::collections::HashMap<Address, (Option<u8>, Option<String>)>> {
+        let tokens = self.client().tokens().await?;
+        Ok(tokens.into_iter().map(|t| (t.address, (t.decimals, t.symbol))).collect())
+    }
+
     /// `text` as smallest units of a token with `decimals`.
     fn amount(&self, text: &str, decimals: Option<u8>) -> Result<Amount> {
         let raw = parse_amount(text, decimals).map_err(anyhow::Error::msg)?;
@@ -229,17 +237,8 @@ pub(super) enum SwapCommand {
         client: ClientArgs,
         /// The taker.
         taker: Address,
-        /// The token we pay: its address, or its symbol.
-        send_token: String,
-        /// How much we pay (in its display unit; see `--raw`).
-        send_amount: String,
-        /// The token we are paid.
-        receive_token: String,
-        /// How much we are paid.
-        receive_amount: String,
-        /// Most fee to pay for our side [default: 5 % of the amount plus 100 smallest units].
-        #[arg(long)]
-        fee_limit: Option<String>,
+        #[command(flatten)]
+        terms: SwapTerms,
     },
     /// Take a swap the maker offered with SECRET_HASH: once the maker's payment of
     /// RECEIVE_AMOUNT of RECEIVE_TOKEN is locked to us, the node pays SEND_AMOUNT of
@@ -251,20 +250,11 @@ pub(super) enum SwapCommand {
         maker: Address,
         /// The maker's secret hash (`0x` and 64 hex digits).
         secret_hash: photon_primitives::B256,
-        /// The token we pay: its address, or its symbol.
-        send_token: String,
-        /// How much we pay.
-        send_amount: String,
-        /// The token we are paid.
-        receive_token: String,
-        /// How much we are paid.
-        receive_amount: String,
+        #[command(flatten)]
+        terms: SwapTerms,
         /// Blocks to wait for the maker's payment [default: the node's lock timeout].
         #[arg(long)]
         expiry: Option<u64>,
-        /// Most fee to pay for our side [default: 5 % of the amount plus 100 smallest units].
-        #[arg(long)]
-        fee_limit: Option<String>,
     },
     /// List the node's swaps, newest first.
     List(ClientArgs),
@@ -305,6 +295,53 @@ pub(super) enum SwapCommand {
         #[arg(long)]
         secret_hash: photon_primitives::B256,
     },
+}
+
+/// What we pay and are paid in a swap, as a person writes it (tokens by address or symbol,
+/// amounts in their display unit unless `--raw`).
+#[derive(Args)]
+pub(super) struct SwapTerms {
+    /// The token we pay: its address, or its symbol.
+    send_token: String,
+    /// How much we pay (in its display unit; see `--raw`).
+    send_amount: String,
+    /// The token we are paid.
+    receive_token: String,
+    /// How much we are paid.
+    receive_amount: String,
+    /// Most fee to pay for our side [default: 5 % of the amount plus 100 smallest units].
+    #[arg(long)]
+    fee_limit: Option<String>,
+}
+
+impl SwapTerms {
+    /// The API's request for these terms in `role` with `counterparty`.
+    async fn request(
+        &self, client: &ClientArgs, role: photon_api::SwapRole, counterparty: Address,
+        secret_hash: Option<photon_primitives::B256>, expiry: Option<u64>,
+    ) -> Result<photon_api::NewSwap> {
+        let (send_token, send_decimals) = client.token(&self.send_token).await?;
+        let (receive_token, receive_decimals) = client.token(&self.receive_token).await?;
+        Ok(photon_api::NewSwap {
+            role,
+            counterparty,
+            send: photon_api::SwapSide {
+                token: send_token,
+                amount: client.amount(&self.send_amount, send_decimals)?,
+            },
+            receive: photon_api::SwapSide {
+                token: receive_token,
+                amount: client.amount(&self.receive_amount, receive_decimals)?,
+            },
+            secret_hash,
+            expiry,
+            fee_limit: self
+                .fee_limit
+                .as_ref()
+                .map(|f| client.amount(f, send_decimals))
+                .transpose()?,
+        })
+    }
 }
 
 /// The two nodes and legs of a swap across chains. `--pay-*` is the chain we pay on,
@@ -573,38 +610,14 @@ fn print_outcome(outcome: &photon_node::crosschain::CrossOutcome) {
 
 /// Runs `photon swap …`.
 async fn swap(command: SwapCommand) -> Result<()> {
-    use photon_api::{NewSwap, SwapRole, SwapSide};
+    use photon_api::SwapRole;
     let show = |swap: &photon_api::SwapView| -> Result<()> {
         println!("{}", serde_json::to_string_pretty(swap)?);
         Ok(())
     };
     match command {
-        SwapCommand::Make {
-            client,
-            taker,
-            send_token,
-            send_amount,
-            receive_token,
-            receive_amount,
-            fee_limit,
-        } => {
-            let (send_token, send_decimals) = client.token(&send_token).await?;
-            let (receive_token, receive_decimals) = client.token(&receive_token).await?;
-            let swap = NewSwap {
-                role: SwapRole::Maker,
-                counterparty: taker,
-                send: SwapSide {
-                    token: send_token,
-                    amount: client.amount(&send_amount, send_decimals)?,
-                },
-                receive: SwapSide {
-                    token: receive_token,
-                    amount: client.amount(&receive_amount, receive_decimals)?,
-                },
-                secret_hash: None,
-                expiry: None,
-                fee_limit: fee_limit.map(|f| client.amount(&f, send_decimals)).transpose()?,
-            };
+        SwapCommand::Make { client, taker, terms } => {
+            let swap = terms.request(&client, SwapRole::Maker, taker, None, None).await?;
             let made = client.client().start_swap(&swap).await?;
             eprintln!(
                 "give the taker this secret hash: {:?} (it runs `photon swap take`)",
@@ -612,46 +625,15 @@ async fn swap(command: SwapCommand) -> Result<()> {
             );
             show(&made)?;
         }
-        SwapCommand::Take {
-            client,
-            maker,
-            secret_hash,
-            send_token,
-            send_amount,
-            receive_token,
-            receive_amount,
-            expiry,
-            fee_limit,
-        } => {
-            let (send_token, send_decimals) = client.token(&send_token).await?;
-            let (receive_token, receive_decimals) = client.token(&receive_token).await?;
-            let swap = NewSwap {
-                role: SwapRole::Taker,
-                counterparty: maker,
-                send: SwapSide {
-                    token: send_token,
-                    amount: client.amount(&send_amount, send_decimals)?,
-                },
-                receive: SwapSide {
-                    token: receive_token,
-                    amount: client.amount(&receive_amount, receive_decimals)?,
-                },
-                secret_hash: Some(secret_hash),
-                expiry,
-                fee_limit: fee_limit.map(|f| client.amount(&f, send_decimals)).transpose()?,
-            };
+        SwapCommand::Take { client, maker, secret_hash, terms, expiry } => {
+            let swap =
+                terms.request(&client, SwapRole::Taker, maker, Some(secret_hash), expiry).await?;
             let taken = client.client().start_swap(&swap).await?;
             show(&taken)?;
         }
         SwapCommand::List(client) => {
             let swaps = client.client().swaps().await?;
-            let units: std::collections::HashMap<Address, (Option<u8>, Option<String>)> = client
-                .client()
-                .tokens()
-                .await?
-                .into_iter()
-                .map(|t| (t.address, (t.decimals, t.symbol)))
-                .collect();
+            let units = client.units().await?;
             let amount = |side: &photon_api::SwapSide| {
                 let (decimals, symbol) = units.get(&side.token).cloned().unwrap_or_default();
                 client.show(side.amount, decimals, symbol.as_deref())
@@ -848,13 +830,7 @@ pub(super) async fn main(command: ClientCommand) -> Result<()> {
                 Some(given) => Some(client.token(&given).await?.0),
                 None => None,
             };
-            let units: std::collections::HashMap<Address, (Option<u8>, Option<String>)> = client
-                .client()
-                .tokens()
-                .await?
-                .into_iter()
-                .map(|t| (t.address, (t.decimals, t.symbol)))
-                .collect();
+            let units = client.units().await?;
             let query =
                 PaymentsQuery { token, direction, limit: Some(limit), ..Default::default() };
             let list = client.client().payments(&query).await?;
