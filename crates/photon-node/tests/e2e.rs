@@ -558,14 +558,9 @@ async fn a_partner_down_longer_than_a_lock_lives_gets_everything_in_order() -> R
     Ok(())
 }
 
-/// A token swap between two processes: Alice makes it with the CLI (100 of the chain's token
-/// for 40 of an ERC223 token), Bob takes it through the API with the hash she gives him; both
-/// payments complete. Then a swap Alice cancels before Bob takes it moves nothing, and the
-/// API refuses what cannot be a swap.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_swap_between_processes_through_the_cli_and_the_api() -> Result<()> {
-    let w = world(&["Alice", "Bob"]).start().await?;
-    let (alice, bob) = (0, 1);
+/// Channels for a swap between `alice` and `bob`: 100 of the world's token deposited by
+/// Alice, 100 of a new ERC223 token by Bob; the two tokens.
+async fn two_token_channels(w: &World, alice: usize, bob: usize) -> Result<(Address, Address)> {
     let (a, b) = (w.addr(alice), w.addr(bob));
     let other = w.net.deploy_erc223("TB").await?;
     send(other.mint(b, alloy::primitives::U256::from(500))).await.unwrap();
@@ -575,6 +570,19 @@ async fn a_token_swap_between_processes_through_the_cli_and_the_api() -> Result<
     w.call(bob, reqwest::Method::PUT, "/api/v1/channels", Some(open)).await?;
     w.balances(alice, bob, (100, 0)).await?;
     w.nodes[alice].await_balances(token_b, b, (0, 100)).await?;
+    Ok((token_a, token_b))
+}
+
+/// A token swap between two processes: Alice makes it with the CLI (100 of the chain's token
+/// for 40 of an ERC223 token), Bob takes it through the API with the hash she gives him; both
+/// payments complete. Then a swap Alice cancels before Bob takes it moves nothing, and the
+/// API refuses what cannot be a swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_swap_between_processes_through_the_cli_and_the_api() -> Result<()> {
+    let w = world(&["Alice", "Bob"]).start().await?;
+    let (alice, bob) = (0, 1);
+    let (a, b) = (w.addr(alice), w.addr(bob));
+    let (token_a, token_b) = two_token_channels(&w, alice, bob).await?;
 
     let (ta, tb, bob_address) = (format!("{token_a:?}"), format!("{token_b:?}"), format!("{b:?}"));
     let made: Value = serde_json::from_str(
@@ -657,14 +665,7 @@ async fn a_swap_survives_crashes_of_both_parties() -> Result<()> {
     let mut w = world(&["Alice", "Bob"]).start().await?;
     let (alice, bob) = (0, 1);
     let (a, b) = (w.addr(alice), w.addr(bob));
-    let other = w.net.deploy_erc223("TB").await?;
-    send(other.mint(b, alloy::primitives::U256::from(500))).await.unwrap();
-    let (token_a, token_b) = (w.token, *other.address());
-    w.open(alice, bob, Some(100)).await?;
-    let open = json!({ "token": token_b, "partner": a, "deposit": "100", "via": "erc223" });
-    w.call(bob, reqwest::Method::PUT, "/api/v1/channels", Some(open)).await?;
-    w.balances(alice, bob, (100, 0)).await?;
-    w.nodes[alice].await_balances(token_b, b, (0, 100)).await?;
+    let (token_a, token_b) = two_token_channels(&w, alice, bob).await?;
 
     let make = json!({
         "role": "maker", "counterparty": b,

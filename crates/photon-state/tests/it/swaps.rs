@@ -73,18 +73,23 @@ fn mediated_net() -> Net {
     net
 }
 
-/// The maker's terms: pays 100 A, is paid 300 B.
-fn make(net: &mut Net, a_paths: &[(&[usize], u128)]) -> Result<Secret, Rejection> {
-    let secret = net.next_secret();
-    let change = StateChange::StartSwap {
+/// The maker's terms (pays 100 A, is paid 300 B) with `secret`, over `a_paths`.
+fn start(net: &Net, secret: Secret, a_paths: &[(&[usize], u128)], fee_limit: u128) -> StateChange {
+    StateChange::StartSwap {
         payment_id: 7,
         counterparty: net.addr(TAKER),
         send: leg(token_a(), 100),
         receive: leg(token_b(), 300),
         secret,
         routes: routes(net, a_paths),
-        fee_limit: TokenAmount(50),
-    };
+        fee_limit: TokenAmount(fee_limit),
+    }
+}
+
+/// The maker's terms: pays 100 A, is paid 300 B.
+fn make(net: &mut Net, a_paths: &[(&[usize], u128)]) -> Result<Secret, Rejection> {
+    let secret = net.next_secret();
+    let change = start(net, secret, a_paths, 50);
     net.apply(MAKER, change)?;
     Ok(secret)
 }
@@ -123,15 +128,7 @@ fn direct_swap_completes_both_ways() {
     let mut net = direct_net();
     let secret = net.next_secret();
     take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, MAKER], 0)]).unwrap();
-    let change = StateChange::StartSwap {
-        payment_id: 7,
-        counterparty: net.addr(TAKER),
-        send: leg(token_a(), 100),
-        receive: leg(token_b(), 300),
-        secret,
-        routes: routes(&net, &[(&[MAKER, TAKER], 0)]),
-        fee_limit: TokenAmount(0),
-    };
+    let change = start(&net, secret, &[(&[MAKER, TAKER], 0)], 0);
     net.apply(MAKER, change).unwrap();
     // the taker's lock lives exactly one reveal timeout less than the maker's
     let (ours, _) = in_token(&mut net, token_a(), |net| net.pending_locks(MAKER, TAKER));
@@ -190,15 +187,7 @@ fn swap_through_a_mediator_on_each_leg() {
     let mut net = mediated_net();
     let secret = net.next_secret();
     take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, M_B, MAKER], 3)]).unwrap();
-    let change = StateChange::StartSwap {
-        payment_id: 7,
-        counterparty: net.addr(TAKER),
-        send: leg(token_a(), 100),
-        receive: leg(token_b(), 300),
-        secret,
-        routes: routes(&net, &[(&[MAKER, M_A, TAKER], 1)]),
-        fee_limit: TokenAmount(5),
-    };
+    let change = start(&net, secret, &[(&[MAKER, M_A, TAKER], 1)], 5);
     net.apply(MAKER, change).unwrap();
     net.run();
     net.mine(3);
@@ -224,15 +213,7 @@ fn maker_offline_after_the_taker_locked_both_locks_expire_and_nobody_pays() {
     let mut net = mediated_net();
     let secret = net.next_secret();
     take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, M_B, MAKER], 0)]).unwrap();
-    let change = StateChange::StartSwap {
-        payment_id: 7,
-        counterparty: net.addr(TAKER),
-        send: leg(token_a(), 100),
-        receive: leg(token_b(), 300),
-        secret,
-        routes: routes(&net, &[(&[MAKER, M_A, TAKER], 0)]),
-        fee_limit: TokenAmount(0),
-    };
+    let change = start(&net, secret, &[(&[MAKER, M_A, TAKER], 0)], 0);
     net.apply(MAKER, change).unwrap();
     // the maker's lock reaches the taker, which locks B towards the maker, who is gone
     net.offline[MAKER] = true;
@@ -256,15 +237,7 @@ fn a_maker_whose_payer_withholds_the_unlock_claims_through_the_registry_in_time(
     let mut net = direct_net();
     let secret = net.next_secret();
     take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, MAKER], 0)]).unwrap();
-    let change = StateChange::StartSwap {
-        payment_id: 7,
-        counterparty: net.addr(TAKER),
-        send: leg(token_a(), 100),
-        receive: leg(token_b(), 300),
-        secret,
-        routes: routes(&net, &[(&[MAKER, TAKER], 0)]),
-        fee_limit: TokenAmount(0),
-    };
+    let change = start(&net, secret, &[(&[MAKER, TAKER], 0)], 0);
     net.apply(MAKER, change).unwrap();
     // the taker takes the secret but its unlock of B never reaches the maker
     let b_channel = channel(&mut net, token_b(), MAKER, TAKER);
@@ -367,15 +340,7 @@ fn cancel_before_the_secret_is_out_and_not_after() {
     let secret = net.next_secret();
     take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, MAKER], 0)]).unwrap();
     net.apply(TAKER, StateChange::CancelSwap { secrethash: secret.hash() }).unwrap();
-    let change = StateChange::StartSwap {
-        payment_id: 7,
-        counterparty: net.addr(TAKER),
-        send: leg(token_a(), 100),
-        receive: leg(token_b(), 300),
-        secret,
-        routes: routes(&net, &[(&[MAKER, TAKER], 0)]),
-        fee_limit: TokenAmount(0),
-    };
+    let change = start(&net, secret, &[(&[MAKER, TAKER], 0)], 0);
     net.apply(MAKER, change).unwrap();
     net.run();
     assert_eq!(status(&net, TAKER, &secret), SwapStatus::Cancelled);
@@ -561,15 +526,7 @@ fn swap_case(taker_first: bool, delay: u64, steps: Vec<Step>) {
     let mut net = mediated_net();
     net.registration_delay = delay;
     let secret = net.next_secret();
-    let start = StateChange::StartSwap {
-        payment_id: 7,
-        counterparty: net.addr(TAKER),
-        send: leg(token_a(), 100),
-        receive: leg(token_b(), 300),
-        secret,
-        routes: routes(&net, &[(&[MAKER, M_A, TAKER], 0)]),
-        fee_limit: TokenAmount(0),
-    };
+    let start = start(&net, secret, &[(&[MAKER, M_A, TAKER], 0)], 0);
     if taker_first {
         take(&mut net, secret.hash(), (100, 300), &[(&[TAKER, M_B, MAKER], 0)]).unwrap();
         net.apply(MAKER, start).unwrap();
